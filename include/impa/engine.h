@@ -1,0 +1,101 @@
+/* IMPA-Net inference engine: load a weights file once, build a workspace for one
+ * grid, run forward passes that allocate nothing.
+ *
+ * Architecture and weights format: docs/model.md.
+ *
+ * Ownership: impa_model_load() returns a model owned by the caller
+ * (impa_model_destroy). impa_engine_create() borrows the model: the model must
+ * outlive every engine created from it. An engine is not thread-safe; use one
+ * per thread. */
+#ifndef IMPA_ENGINE_H
+#define IMPA_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "impa/error.h"
+
+#define IMPA_MAX_FIELDS 8
+#define IMPA_MAX_BRANCHES 8
+#define IMPA_WEIGHTS_FORMAT "impa-nowcast-weights"
+#define IMPA_WEIGHTS_FORMAT_VERSION 1
+
+typedef enum {
+    IMPA_NORM_LINEAR = 0,  /* (x - offset) / scale */
+    IMPA_NORM_LOG10P1 = 1, /* log10(1 + max(x - offset, 0)) / scale */
+} impa_norm_transform_t;
+
+/* Every hyper-parameter of a model, as read from the weights file's attributes. */
+typedef struct {
+    char model_name[64];
+    char model_version[32];
+    char description[256];
+    int n_fields;
+    char field_names[IMPA_MAX_FIELDS][32]; /* field_names[0] == "reflectivity" */
+    impa_norm_transform_t norm_transform[IMPA_MAX_FIELDS];
+    float norm_offset[IMPA_MAX_FIELDS];
+    float norm_scale[IMPA_MAX_FIELDS];
+    float norm_min[IMPA_MAX_FIELDS];
+    float norm_max[IMPA_MAX_FIELDS];
+    int t_in, t_out, step_minutes;
+    int hid_s, hid_t, n_blocks, norm_groups, se_reduction, mlp_ratio;
+    int n_branches;
+    int branch_kernels[IMPA_MAX_BRANCHES];
+    int branch_dilations[IMPA_MAX_BRANCHES];
+    int spatial_mixer, residual, total_stride;
+    float gn_eps, zr_a, zr_b;
+    char sha256[65]; /* hash of the weights file, for provenance */
+} impa_model_info_t;
+
+typedef struct impa_model impa_model_t;
+typedef struct impa_engine impa_engine_t;
+
+/* Reads and validates a weights file (every tensor present with the shape the
+ * attributes imply, every attribute present and in range). On failure returns
+ * a negative code and writes e.g. "model.nc: tensor 'enc.1.conv.weight' has shape
+ * [16,8,3,3], expected [16,16,3,3]" into err. */
+IMPA_API int impa_model_load(const char *path, impa_model_t **out, char *err, size_t errlen);
+IMPA_API void impa_model_destroy(impa_model_t **model);
+IMPA_API const impa_model_info_t *impa_model_info(const impa_model_t *model);
+
+/* Builds an engine for an ny x nx grid using `threads` threads (0 = all cores).
+ * Sizes that are not multiples of total_stride are refused with a message giving
+ * the nearest valid sizes. Every buffer of the forward pass is allocated here. */
+IMPA_API int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
+                                impa_engine_t **out, char *err, size_t errlen);
+IMPA_API void impa_engine_destroy(impa_engine_t **engine);
+
+/* Bytes held by the engine's workspace (all activations). */
+IMPA_API size_t impa_engine_workspace_bytes(const impa_engine_t *engine);
+
+/* Floating-point operations of one forward pass, counted from the architecture
+ * (multiply-add = 2; convolutions, norms and activations). */
+IMPA_API double impa_engine_flops(const impa_engine_t *engine);
+
+/* Forward pass on normalised tensors.
+ * in:  [t_in][n_fields][ny][nx] normalised (see impa_engine_normalise)
+ * out: [t_out][ny][nx] normalised network output, not clamped.
+ * Allocates nothing. */
+IMPA_API int impa_engine_forward(impa_engine_t *engine, const float *in, float *out,
+                                 char *err, size_t errlen);
+
+/* Builds the normalised input from observations.
+ * dbz[t]: t_in reflectivity frames [ny][nx] in dBZ, oldest first, NAN = no data.
+ * statics[f]: optional raw field for input field f (terrain, wind850, ...), or
+ *   NULL for zeros; statics may be NULL. precip_rate is derived from dBZ.
+ * in: [t_in][n_fields][ny][nx] output. */
+IMPA_API int impa_engine_normalise(const impa_engine_t *engine, const float *const *dbz,
+                                   const float *const *statics, float *in,
+                                   char *err, size_t errlen);
+
+/* Convenience: normalise + forward + denormalise into out_dbz [t_out][ny][nx]
+ * (dBZ, clamped to the model's range; NaN where the last frame had no data).
+ * Uses the engine's own input/output buffers; allocates nothing. */
+IMPA_API int impa_engine_forecast(impa_engine_t *engine, const float *const *dbz,
+                                  const float *const *statics, float *out_dbz,
+                                  char *err, size_t errlen);
+
+/* Name of the OpenBLAS kernel in use (openblas_get_corename), for benchmarks. */
+IMPA_API const char *impa_engine_blas_core(void);
+
+#endif
