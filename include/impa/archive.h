@@ -1,0 +1,31 @@
+/* Forecast archive: one CF-1.8 NetCDF file per cycle, named
+ * <prefix><issue YYYYMMDDTHHMMSSZ>.nc, written under a temporary name
+ * (".<name>.tmp") then renamed, so readers never see half a file.
+ *
+ * Content: reflectivity(lead_time, y, x) float dBZ with _FillValue, lead_time (min),
+ * time (issue, seconds since 1970-01-01), y/x coordinates and the input's
+ * grid_mapping, global attributes: Conventions, title, institution/source (model
+ * name, version, weights hash), method, inputs (files and times), history. */
+#ifndef IMPA_ARCHIVE_H
+#define IMPA_ARCHIVE_H
+
+#include "impa/forecast.h"
+
+/* Writes the forecast into dir. path_out (optional, PATH_MAX) receives the final
+ * path. IMPA_ENOSPC when the disk is full, IMPA_EIO otherwise; no temp file is
+ * left behind on failure. */
+IMPA_API int impa_archive_write(const char *dir, const char *prefix, const impa_forecast_t *fc,
+                                char *path_out, char *err, size_t errlen);
+
+/* Reads an archive file back: dbz [n_leads][ny][nx] malloc'ed (caller frees),
+ * grid, issue time, step and number of leads, method name (>= 32 bytes). */
+IMPA_API int impa_archive_read(const char *path, impa_grid_t *grid, int64_t *issue_time,
+                               int *step_minutes, int *n_leads, float **dbz,
+                               char *method, size_t method_len, char *err, size_t errlen);
+
+/* Deletes archive files in dir (matching prefix*.nc) whose issue time is older
+ * than now - retention_s. Returns the number removed (>= 0) or a negative code. */
+IMPA_API int impa_archive_prune(const char *dir, const char *prefix, int64_t now,
+                                int64_t retention_s, char *err, size_t errlen);
+
+#endif

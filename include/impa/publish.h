@@ -1,0 +1,88 @@
+/* Publishing forecasts, alerts and status over ZeroMQ (protocol: docs/protocol.md).
+ *
+ * The publisher owns its sockets (PUB for frames/alerts/status/verification, REP
+ * or ROUTER for late-joiner snapshots). It never blocks: sends are non-blocking
+ * with a high-water mark and drops are counted. The daemon's event loop polls
+ * the request socket (impa_publisher_poll_items) and calls
+ * impa_publisher_handle_request when it is readable. */
+#ifndef IMPA_PUBLISH_H
+#define IMPA_PUBLISH_H
+
+#include <stdint.h>
+
+#include "impa/forecast.h"
+
+#define IMPA_PUBLISH_MAX_ENDPOINTS 4
+#define IMPA_PUBLISH_MAX_REGIONS 16
+#define IMPA_PUBLISH_MAX_VERTICES 64
+
+typedef struct {
+    char name[64];
+    int n_vertices;
+    double lat[IMPA_PUBLISH_MAX_VERTICES], lon[IMPA_PUBLISH_MAX_VERTICES];
+} impa_watch_region_t;
+
+typedef enum { IMPA_ENCODING_UINT8 = 0, IMPA_ENCODING_FLOAT32 = 1 } impa_encoding_t;
+
+typedef struct {
+    char domain[64];
+    int n_endpoints;
+    char endpoints[IMPA_PUBLISH_MAX_ENDPOINTS][256]; /* PUB bind, default tcp://127.0.0.1:5560 */
+    char request_endpoint[256];   /* snapshot REP bind, "" = off; default tcp://127.0.0.1:5561 */
+    int sndhwm;                   /* messages, default 1000 */
+    impa_encoding_t encoding;     /* frame payload */
+    float alert_threshold_dbz;    /* default 45 */
+    float alert_min_area_km2;     /* default 4 */
+    int n_regions;
+    impa_watch_region_t regions[IMPA_PUBLISH_MAX_REGIONS];
+    int cap_enabled;
+    char cap_dir[4096];           /* where CAP XML files are written ("" = publish only) */
+    char cap_sender[128];
+    int curve_enabled;
+    char curve_secret_key_file[4096];   /* server secret key (z85, zmq_curve_keypair) */
+    char curve_allowed_keys_file[4096]; /* one client public key (z85) per line */
+} impa_publish_config_t;
+
+/* Defaults as documented above. */
+IMPA_API void impa_publish_config_default(impa_publish_config_t *cfg);
+
+typedef struct {
+    int64_t last_scan_time;       /* 0 = none yet */
+    double last_cycle_seconds;
+    int window_fill, window_size;
+    const char *model_name, *model_version, *method; /* method of the last cycle */
+    int fallback_active;
+    const char *state;            /* "ok", "waiting", "degraded" ... */
+    const char *gap;              /* NULL or description of a window gap */
+    uint64_t scans, cycles, quarantined, dropped_messages, duplicate_scans, late_scans;
+} impa_status_t;
+
+typedef struct impa_publisher impa_publisher_t;
+
+/* Binds every socket. A non-loopback endpoint without CURVE yields a warning
+ * written into warn (the daemon logs it); errors (bad endpoint, bad key file) fail. */
+IMPA_API int impa_publisher_create(const impa_publish_config_t *cfg, impa_publisher_t **out,
+                                   char *warn, size_t warnlen, char *err, size_t errlen);
+IMPA_API void impa_publisher_destroy(impa_publisher_t **pub);
+
+/* Publishes one cycle: frames (one per lead, lead order), alerts (new/updated/
+ * ended events after tracking against the previous cycle), CAP when enabled, then
+ * end-of-cycle; and keeps the cycle as the snapshot served to late joiners. */
+IMPA_API int impa_publisher_send_cycle(impa_publisher_t *pub, const impa_forecast_t *fc,
+                                       char *err, size_t errlen);
+IMPA_API int impa_publisher_send_status(impa_publisher_t *pub, const impa_status_t *st,
+                                        char *err, size_t errlen);
+/* Publishes a verification summary (JSON text built by the caller) on the
+ * verification topic. */
+IMPA_API int impa_publisher_send_verification(impa_publisher_t *pub, const char *json,
+                                              char *err, size_t errlen);
+
+/* Socket the event loop must poll for ZMQ_POLLIN (void* zmq socket), or NULL. */
+IMPA_API void *impa_publisher_request_socket(impa_publisher_t *pub);
+/* Serves one pending snapshot request; never blocks. */
+IMPA_API int impa_publisher_handle_request(impa_publisher_t *pub, char *err, size_t errlen);
+
+/* Messages dropped so far because a subscriber queue was full. */
+IMPA_API uint64_t impa_publisher_dropped(const impa_publisher_t *pub);
+
+#endif
