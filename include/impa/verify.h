@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "impa/error.h"
+#include "impa/forecast.h"
 
 #define IMPA_VERIFY_MAX_THRESH 8
 #define IMPA_VERIFY_MAX_LEADS 64
@@ -42,5 +43,55 @@ IMPA_API void impa_verify_table_add(impa_verify_table_t *t, int lead, const floa
 /* Prints the per-lead table (lead min, then CSI POD FAR HSS per threshold) and the
  * mean over leads, for humans. */
 IMPA_API void impa_verify_table_print(const impa_verify_table_t *t, const char *title, FILE *out);
+
+/* Mean of a score over the leads of a table at threshold index ti, ignoring NAN
+ * leads; NAN when every lead is NAN. which: 0 CSI, 1 POD, 2 FAR, 3 HSS. */
+IMPA_API double impa_verify_table_mean(const impa_verify_table_t *t, int ti, int which);
+/* Scores of the counts summed over all leads at threshold index ti. */
+IMPA_API impa_scores_t impa_verify_table_pooled(const impa_verify_table_t *t, int ti);
+
+/* ---- Online verifier (used by the daemon) ----------------------------------
+ * Keeps the last n_leads forecast cycles of every method and the last n_leads
+ * observations; each new observation is scored against every kept forecast valid
+ * at its time (persistence is derived from the kept observations: the forecast
+ * issued at t is the observation at t for every lead). Aggregates: since start
+ * and over the last 24 h (hourly buckets, so "24 h" is 24 to 25 h wide).
+ * All buffers are allocated at create: memory ~ 2 * n_leads^2 * ny * nx floats. */
+typedef struct impa_verifier impa_verifier_t;
+
+#define IMPA_VERIFIER_N_METHODS 3 /* impa_method_t values */
+
+/* thresholds: n_thresh (1..IMPA_VERIFY_MAX_THRESH) dBZ values; n_leads
+ * 1..IMPA_VERIFY_MAX_LEADS. state_dir: directory holding verification.csv (created
+ * if missing; rows appended, and read back at create to rebuild the aggregates);
+ * NULL = no log. Errors: IMPA_EINVAL, IMPA_ENOMEM, IMPA_EIO (log not writable),
+ * IMPA_EFORMAT (log header does not match). */
+IMPA_API int impa_verifier_create(int ny, int nx, int n_leads, int step_minutes,
+                                  const float *thresholds, int n_thresh, const char *state_dir,
+                                  impa_verifier_t **out, char *err, size_t errlen);
+IMPA_API void impa_verifier_destroy(impa_verifier_t **v);
+
+/* Keeps a copy of the forecast dbz [n_leads][ny][nx] (NAN = no data) issued at
+ * issue_time (lead k valid at issue_time + (k+1)*step). Replaces the oldest cycle
+ * of that method. m = IMPA_METHOD_PERSISTENCE is refused (IMPA_EINVAL): the
+ * verifier derives persistence itself. */
+IMPA_API int impa_verifier_add_forecast(impa_verifier_t *v, impa_method_t m, int64_t issue_time,
+                                        const float *dbz, char *err, size_t errlen);
+
+/* Scores every kept forecast valid at obs_time (obs [ny][nx], NAN = missing),
+ * persistence included, updates the aggregates, appends one CSV row per
+ * (method, lead, threshold) scored to <state_dir>/verification.csv and writes a
+ * JSON summary into json (may be NULL; truncated output is still valid JSON only
+ * when jsonlen is large enough: 4096 + 512 * n_methods * n_thresh is plenty).
+ * Then keeps obs for future persistence scoring. Observations must come in
+ * increasing time order (IMPA_ESTATE otherwise). Returns the number of
+ * (method, lead) pairs scored (>= 0) or a negative code. */
+IMPA_API int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs,
+                                   char *json, size_t jsonlen, char *err, size_t errlen);
+
+/* Copies an aggregate table of method m: window 0 = since start (log included),
+ * 1 = last 24 h before the latest observation. */
+IMPA_API int impa_verifier_table(const impa_verifier_t *v, impa_method_t m, int window,
+                                 impa_verify_table_t *out);
 
 #endif
