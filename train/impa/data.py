@@ -1,0 +1,417 @@
+"""Real radar data for training and evaluation: readers, resampling, cache, split.
+
+Every reader returns reflectivity in dBZ on the product's native grid as float32
+with NaN where the radar has no data (outside coverage, missing value). Dry but
+observed pixels are 0 dBZ: the model's normalisation clamps below 0 dBZ to "no
+echo" anyway, so the floor loses nothing the model could use.
+
+Products that carry rain (BoM, KNMI, MeteoSwiss) are converted with
+Marshall-Palmer, Z = 200 R^1.6 (dBZ = 10 log10 Z), R in mm/h, the same relation
+the anchors (../shared/reference/anchors.md) used for pySTEPS. Conversions per
+product (see docs/training.md, "Data"):
+
+- BoM prcp-c10: `precipitation` = 10-min accumulation A (mm, short * 0.05, fill
+  -1) -> R = 6 A.
+- BoM prcp-cscn: 6-min accumulation (valid_time - start_time = 360 s) -> R = 10 A.
+- FMI PGM: 8-bit dBZ, dBZ = (PV - 64) / 2, PV 255 = no data. The header
+  comments carry no gain/offset for these files; the coding is FMI's documented
+  one that pySTEPS' importer (import_fmi_pgm) also hard-codes.
+- MeteoSwiss AQC GIF: palette index DN; pySTEPS' import_mch_gif maps it to
+  precipitation with value = (10^((DN - 71.5)/20) / 316)^(1/1.5) (MeteoSwiss'
+  Z-R, a = 316, b = 1.5), DN < 2 or 251..254 = 0, DN 255 = no data, and its
+  data source declares the value a 5-min amount ("mm", accutime 5). We follow
+  that: R = 12 * value mm/h, then Marshall-Palmer. (The raw DN alone would mean
+  dBZ = (DN - 71.5)/2, at most ~40 dBZ in the 2016-07-11 storm; the pySTEPS path
+  gives ~56 dBZ and is the one the anchor scores were computed with.)
+- KNMI HDF5 (read through netCDF4, no h5py needed): image1/image_data, 5-min
+  accumulation 0.01 mm * PV, 65535 = no data -> R = 12 A.
+
+Time resampling to the model step (10 min): 5-min products keep every second
+frame on the 10-min clock; Melbourne's 6-min frames are matched to the nearest
+10-min time within 3 min (steps of 8..12 min: documented jitter).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+ZR_A = 200.0
+ZR_B = 1.6
+STEP_MIN = 10
+
+TRAIN_DIR = Path(__file__).resolve().parent.parent
+CACHE_DIR = TRAIN_DIR / "cache"
+
+
+def shared_data_root() -> Optional[Path]:
+    """Root of the pysteps radar sample data, or None when it is absent.
+
+    Looks at $IMPA_SHARED_DATA (set by meson's test_env), then ../shared/data
+    relative to the repository."""
+    cands = []
+    env = os.environ.get("IMPA_SHARED_DATA")
+    if env:
+        cands.append(Path(env))
+    cands.append(TRAIN_DIR.parent.parent / "shared" / "data")
+    for c in cands:
+        p = c / "pysteps-data" / "radar"
+        if p.is_dir():
+            return p
+    return None
+
+
+def rate_to_dbz(rate: np.ndarray, a: float = ZR_A, b: float = ZR_B) -> np.ndarray:
+    """R (mm/h, NaN = missing) -> dBZ with Z = a R^b; R <= 0 gives the 0 dBZ floor."""
+    r = np.asarray(rate, dtype=np.float64)
+    out = np.zeros(r.shape, dtype=np.float64)
+    pos = r > 0
+    out[pos] = 10.0 * np.log10(a * np.power(r[pos], b))
+    out = np.maximum(out, 0.0)
+    out[np.isnan(r)] = np.nan
+    return out.astype(np.float32)
+
+
+def dbz_to_rate(dbz: np.ndarray, a: float = ZR_A, b: float = ZR_B) -> np.ndarray:
+    """Inverse of rate_to_dbz; 0 dBZ or less (no echo) gives 0 mm/h."""
+    d = np.asarray(dbz, dtype=np.float64)
+    r = np.power(np.power(10.0, d / 10.0) / a, 1.0 / b)
+    r[d <= 0] = 0.0
+    return r.astype(np.float32)
+
+
+# ---------------------------------------------------------------- readers ----
+
+def read_bom(path: str | Path) -> Tuple[np.ndarray, int]:
+    """BoM Rainfields NetCDF (prcp-c10 or prcp-cscn) -> (dBZ [y, x], valid time s).
+
+    The accumulation period is taken from valid_time - start_time, so both
+    the 10-min and the 6-min products come out as a rate."""
+    import netCDF4
+
+    with netCDF4.Dataset(str(path)) as ds:
+        var = ds.variables["precipitation"]
+        var.set_auto_maskandscale(True)
+        acc = var[:]
+        valid = int(ds.variables["valid_time"][:])
+        start = int(ds.variables["start_time"][:])
+        ydesc = bool(ds.variables["y"][0] > ds.variables["y"][-1])
+    period_min = (valid - start) / 60.0
+    if period_min <= 0:
+        raise ValueError(f"{path}: accumulation period {period_min} min")
+    a = np.ma.filled(acc.astype(np.float64), np.nan)
+    rate = a * (60.0 / period_min)
+    dbz = rate_to_dbz(rate)
+    # Rows north-up so every product shares one orientation (flips are an
+    # augmentation anyway, but evaluation pictures should look like maps).
+    if not ydesc:
+        dbz = dbz[::-1].copy()
+    return dbz, valid
+
+
+def _pgm_header(raw: bytes) -> Tuple[Dict[str, str], int, int, int, int]:
+    """Parses a binary PGM header with '#' comment lines -> (comments, w, h, maxval, data offset)."""
+    comments: Dict[str, str] = {}
+    pos = 0
+    tokens: List[str] = []
+    while len(tokens) < 4:
+        nl = raw.index(b"\n", pos)
+        line = raw[pos:nl].decode("latin1").strip()
+        pos = nl + 1
+        if line.startswith("#"):
+            kv = line[1:].strip().split(None, 1)
+            if len(kv) == 2:
+                comments[kv[0]] = kv[1]
+            continue
+        tokens.extend(line.split())
+    if tokens[0] != "P5":
+        raise ValueError(f"not a binary PGM (magic {tokens[0]!r})")
+    return comments, int(tokens[1]), int(tokens[2]), int(tokens[3]), pos
+
+
+def read_fmi_pgm(path: str | Path) -> Tuple[np.ndarray, int]:
+    """FMI gzipped PGM composite -> (dBZ [y, x], obs time s)."""
+    opener: Callable = gzip.open if str(path).endswith(".gz") else open
+    with opener(str(path), "rb") as f:
+        raw = f.read()
+    com, w, h, maxval, off = _pgm_header(raw)
+    if maxval > 255:
+        raise ValueError(f"{path}: 16-bit PGM not supported")
+    pv = np.frombuffer(raw, dtype=np.uint8, count=w * h, offset=off).reshape(h, w)
+    # Files may state their coding; these do not, and then FMI's 0.5 dB
+    # steps from -32 dBZ apply (pySTEPS import_fmi_pgm does the same).
+    gain = float(com.get("gain", 0.5))
+    offset = float(com.get("offset", -32.0))
+    dbz = pv.astype(np.float32) * gain + offset
+    dbz[pv == 255] = np.nan
+    dbz = np.where(np.isnan(dbz), np.nan, np.maximum(dbz, 0.0)).astype(np.float32)
+    t = _dt.datetime.strptime(com["obstime"], "%Y%m%d%H%M").replace(tzinfo=_dt.timezone.utc)
+    return dbz, int(t.timestamp())
+
+
+def _mch_lut() -> np.ndarray:
+    """MeteoSwiss AQC DN -> rain rate mm/h (see module docstring)."""
+    lut = np.zeros(256, dtype=np.float64)
+    for i in range(256):
+        if i < 2 or 250 < i < 255:
+            lut[i] = 0.0
+        elif i == 255:
+            lut[i] = np.nan
+        else:
+            lut[i] = (10.0 ** ((i - 71.5) / 20.0) / 316.0) ** (1.0 / 1.5)
+    return lut * 12.0  # mm per 5 min -> mm/h
+
+
+_MCH_LUT = _mch_lut()
+
+
+def read_mch_gif(path: str | Path) -> Tuple[np.ndarray, int]:
+    """MeteoSwiss AQC GIF -> (dBZ [y, x], time s). Time from the name AQCyyjjjHHMM."""
+    from PIL import Image
+
+    with Image.open(str(path)) as im:
+        dn = np.array(im)
+    if dn.dtype != np.uint8 or dn.ndim != 2:
+        raise ValueError(f"{path}: expected an 8-bit palette image, got {dn.dtype} {dn.shape}")
+    rate = _MCH_LUT[dn]
+    m = re.search(r"(\d{2})(\d{3})(\d{2})(\d{2})", Path(path).name)
+    if not m:
+        raise ValueError(f"{path}: no time in the name")
+    yy, jjj, hh, mm = (int(g) for g in m.groups())
+    t = _dt.datetime(2000 + yy, 1, 1, hh, mm, tzinfo=_dt.timezone.utc) + _dt.timedelta(days=jjj - 1)
+    return rate_to_dbz(rate), int(t.timestamp())
+
+
+def read_knmi(path: str | Path) -> Tuple[np.ndarray, int]:
+    """KNMI HDF5 (5-min accumulation) -> (dBZ [y, x], time s), through netCDF4."""
+    import netCDF4
+
+    with netCDF4.Dataset(str(path)) as ds:
+        img = ds["image1"]
+        var = img.variables["image_data"]
+        var.set_auto_maskandscale(False)
+        pv = np.array(var[:])
+        cal = ds["image1"]["calibration"] if "calibration" in img.groups else None
+        gain, off, miss = 0.01, 0.0, 65535
+        if cal is not None:
+            f = str(cal.getncattr("calibration_formulas"))
+            mm = re.search(r"=\s*([-0-9.eE]+)\s*\*\s*PV\s*\+\s*([-0-9.eE]+)", f)
+            if mm:
+                gain, off = float(mm.group(1)), float(mm.group(2))
+            miss = int(cal.getncattr("calibration_missing_data"))
+    acc = pv.astype(np.float64) * gain + off
+    acc[pv == miss] = np.nan
+    m = re.search(r"(\d{12})", Path(path).name)
+    if not m:
+        raise ValueError(f"{path}: no time in the name")
+    t = _dt.datetime.strptime(m.group(1), "%Y%m%d%H%M").replace(tzinfo=_dt.timezone.utc)
+    return rate_to_dbz(acc * 12.0), int(t.timestamp())
+
+
+# ----------------------------------------------------------------- events ----
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One radar event in the sample data: where its files are and how to read them."""
+    name: str
+    subdir: str
+    pattern: str
+    reader: str  # key into READERS
+    native_step_min: int
+    regime: str
+
+
+READERS: Dict[str, Callable[[str | Path], Tuple[np.ndarray, int]]] = {
+    "bom": read_bom,
+    "fmi": read_fmi_pgm,
+    "mch": read_mch_gif,
+    "knmi": read_knmi,
+}
+
+EVENTS: List[EventSpec] = [
+    EventSpec("bom-brisbane-20201031", "bom/prcp-c10/66/2020/10/31", "*.nc", "bom", 10, "severe convection (hail)"),
+    EventSpec("bom-melbourne-20180616", "bom/prcp-cscn/2/2018/06/16", "*.nc", "bom", 6, "winter stratiform"),
+    EventSpec("fmi-20160928", "fmi/pgm/20160928", "*.pgm.gz", "fmi", 5, "autumn"),
+    EventSpec("fmi-20170509", "fmi/pgm/20170509", "*.pgm.gz", "fmi", 5, "spring"),
+    EventSpec("mch-20150515", "mch/20150515", "*.gif", "mch", 5, "spring frontal"),
+    EventSpec("mch-20160711", "mch/20160711", "*.gif", "mch", 5, "summer convection"),
+    EventSpec("mch-20170131", "mch/20170131", "*.gif", "mch", 5, "winter"),
+    EventSpec("knmi-20100826", "KNMI/2010/08", "*.h5", "knmi", 5, "summer"),
+]
+EVENT_BY_NAME = {e.name: e for e in EVENTS}
+
+
+@dataclass
+class Event:
+    """A decoded event on the 10-min model clock.
+
+    dbz: [T, H, W] float32, NaN = no radar data; times: [T] int64 s, strictly
+    spaced by STEP_MIN minutes (frames missing on the clock are NaN frames)."""
+    name: str
+    dbz: np.ndarray
+    times: np.ndarray
+    regime: str = ""
+
+
+def resample_times(times: Sequence[int], step_min: int = STEP_MIN,
+                   tol_s: int = 180) -> Tuple[np.ndarray, np.ndarray]:
+    """Maps native frame times onto a regular clock of step_min minutes.
+
+    Returns (clock [T] s, index [T] into the native frames or -1 where no frame
+    lies within tol_s of a clock time). The clock starts at the first native
+    time rounded up to the step."""
+    t = np.asarray(times, dtype=np.int64)
+    order = np.argsort(t)
+    t = t[order]
+    step = step_min * 60
+    t0 = ((t[0] + step - 1) // step) * step
+    if t0 - t[0] > tol_s and t0 - step >= t[0] - tol_s:
+        t0 -= step
+    clock = np.arange(t0, t[-1] + tol_s + 1, step, dtype=np.int64)
+    idx = np.full(clock.shape, -1, dtype=np.int64)
+    for k, c in enumerate(clock):
+        j = int(np.argmin(np.abs(t - c)))
+        if abs(int(t[j]) - int(c)) <= tol_s:
+            idx[k] = order[j]
+    # Trim clock ends that have no frame.
+    ok = np.nonzero(idx >= 0)[0]
+    return clock[ok[0]:ok[-1] + 1], idx[ok[0]:ok[-1] + 1]
+
+
+def decode_event(spec: EventSpec, root: Path) -> Event:
+    """Reads every file of an event and resamples it to the 10-min clock."""
+    files = sorted((root / spec.subdir).glob(spec.pattern))
+    if not files:
+        raise FileNotFoundError(f"{root / spec.subdir}: no {spec.pattern}")
+    reader = READERS[spec.reader]
+    frames: List[np.ndarray] = []
+    times: List[int] = []
+    for f in files:
+        d, t = reader(f)
+        frames.append(d)
+        times.append(t)
+    shapes = {fr.shape for fr in frames}
+    if len(shapes) != 1:
+        raise ValueError(f"{spec.name}: frames of different shapes {shapes}")
+    # Exact 10-min clock for 5/10-min products, nearest within 3 min for 6-min.
+    tol = 0 if STEP_MIN % spec.native_step_min == 0 else 180
+    clock, idx = resample_times(times, STEP_MIN, tol_s=tol)
+    h, w = frames[0].shape
+    out = np.full((len(clock), h, w), np.nan, dtype=np.float32)
+    for k, j in enumerate(idx):
+        if j >= 0:
+            out[k] = frames[j]
+    return Event(spec.name, out, clock, spec.regime)
+
+
+def _cache_key(spec: EventSpec, root: Path) -> str:
+    files = sorted((root / spec.subdir).glob(spec.pattern))
+    h = hashlib.sha256()
+    h.update(json.dumps([spec.name, spec.reader, STEP_MIN, ZR_A, ZR_B, 2]).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+def load_event(name: str, root: Optional[Path] = None,
+               cache_dir: Optional[Path] = CACHE_DIR) -> Event:
+    """Decoded event, from the .npy cache when it is there and current.
+
+    The cache holds dBZ as float16 (0.03 dB resolution at 60 dBZ: far below
+    the 0.5 dB of the coarsest product), NaN kept."""
+    spec = EVENT_BY_NAME[name]
+    root = root or shared_data_root()
+    if root is None:
+        raise FileNotFoundError("radar sample data not found (set IMPA_SHARED_DATA)")
+    if cache_dir is not None:
+        key = _cache_key(spec, root)
+        fd = Path(cache_dir) / f"{name}-{key}.npy"
+        ft = Path(cache_dir) / f"{name}-{key}.times.npy"
+        if fd.exists() and ft.exists():
+            return Event(name, np.load(fd).astype(np.float32), np.load(ft), spec.regime)
+    ev = decode_event(spec, root)
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        tmp = fd.with_suffix(".tmp.npy")
+        np.save(tmp, ev.dbz.astype(np.float16))
+        os.replace(tmp, fd)
+        np.save(ft, ev.times)
+    return ev
+
+
+# ------------------------------------------------------------------ split ----
+
+@dataclass(frozen=True)
+class Block:
+    """A contiguous block of clock frames [start, stop) of one event in one split."""
+    event: str
+    split: str  # "train" | "val" | "test"
+    start: int
+    stop: int
+
+
+def sample_len(t_in: int, t_out: int) -> int:
+    return t_in + t_out
+
+
+def make_blocks(n_frames: Dict[str, int], t_in: int = 4, t_out: int = 12) -> List[Block]:
+    """The project's split (documented in docs/training.md).
+
+    Brisbane 2020-10-31, the one long convective event, is cut in contiguous
+    time blocks with a gap of one full sample length (t_in + t_out frames)
+    between blocks, so no input or target frame of a test sample is in any
+    training sample (see brisbane_blocks). MeteoSwiss 2016-07-11 (summer
+    convection, an anchors.md event) is held out whole as a second test
+    event, MeteoSwiss 2015-05-15 (the only other event with >= 45 dBZ) whole
+    as validation. Every other event trains. Samples never straddle blocks.
+    """
+    L = sample_len(t_in, t_out)
+    blocks: List[Block] = []
+    for ev, n in n_frames.items():
+        if ev == "bom-brisbane-20201031":
+            for split, a, b in brisbane_blocks(n, L):
+                blocks.append(Block(ev, split, a, b))
+        elif ev in HELDOUT_TEST:
+            blocks.append(Block(ev, "test", 0, n))
+        elif ev in HELDOUT_VAL:
+            blocks.append(Block(ev, "val", 0, n))
+        else:
+            blocks.append(Block(ev, "train", 0, n))
+    return blocks
+
+
+HELDOUT_TEST = ("mch-20160711",)
+HELDOUT_VAL = ("mch-20150515",)
+
+
+def brisbane_blocks(n: int, L: int) -> List[Tuple[str, int, int]]:
+    """Brisbane: 144 frames 00:00-23:50 UTC, >= 45 dBZ from 02:00 to 10:40.
+
+    With L = 16 (t_in 4 + t_out 12):
+        train [0, 40)    00:00-06:30  build-up and peak of the storm
+        gap   [40, 56)   06:40-09:10  one sample length, unused
+        test  [56, 88)   09:20-14:30  late storm and decay (17 starts)
+        gap   [88, 104)  14:40-17:10
+        train [104, 144) 17:20-23:50  mostly dry: teaches staying dry
+    The peak goes to training because it is the only >= 45 dBZ echo of any
+    size in the whole data set; testing on the late storm is the price.
+    Blocks shrink with n so short synthetic events still split validly."""
+    train1 = (0, min(n, 40))
+    test = (min(n, 40 + L), min(n, 40 + L + 2 * L))
+    train2 = (min(n, test[1] + L), n)
+    out = [("train",) + train1, ("test",) + test, ("train",) + train2]
+    return [(s, a, b) for s, a, b in out if b - a >= L]
+
+
+def block_starts(block: Block, L: int, stride: int = 1) -> List[int]:
+    """Start indices of samples lying wholly inside a block."""
+    return list(range(block.start, block.stop - L + 1, stride))
