@@ -1,0 +1,477 @@
+/* Optical-flow extrapolation.
+ *
+ * Motion: pyramidal dense Lucas-Kanade with warping, solved jointly over all
+ * consecutive frame pairs (one constant motion explains every pair, so the
+ * structure tensors of the pairs are summed before solving), Tikhonov-damped so
+ * that cells without texture keep the coarser estimate, and regularised by a
+ * confidence-weighted (normalised) box smoothing after every iteration: wide at
+ * the coarsest level, so echo-free areas ahead of a storm inherit the storm's
+ * motion. Intensity is dBZ clipped at 10 dBZ (weak clutter/noise carries no
+ * motion), missing = no echo, then smoothed with a 5-tap binomial filter.
+ *
+ * Advection: semi-Lagrangian, backwards, one midpoint step per lead along the
+ * motion field, bilinear interpolation of the latest frame; a trajectory that
+ * leaves the domain, or lands next to missing data, gives NAN.
+ *
+ * Box sums are running sums (O(1) per cell whatever the radius). All buffers are
+ * allocated in impa_extrap_create. */
+#include "impa/extrapolate.h"
+
+#include "impa_build_config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if IMPA_HAVE_OPENMP
+#include <omp.h>
+#define PRAGMA_(x) _Pragma(#x)
+#define OMP_FOR(nth) PRAGMA_(omp parallel for num_threads(nth) schedule(static))
+#else
+#define OMP_FOR(nth)
+#endif
+
+#define MAX_LEVELS 8
+#define MAX_FRAMES 16
+#define CLIP_DBZ 10.0f      /* below: no echo for motion */
+#define LK_RADIUS 4         /* LK window 9x9 cells at every level */
+#define ITERS 3             /* warps per level */
+#define DAMP_FRAC 0.01f     /* Tikhonov damping, fraction of the mean tensor trace */
+#define MAX_STEP 1.0f       /* largest update per iteration, cells of the level */
+#define FINE_SMOOTH_R 3     /* normalised smoothing radius at finer levels (cells) */
+#define MIN_COARSE_SIDE 24  /* coarsest level is at least this many cells */
+
+struct impa_extrap {
+    int ny, nx, max_leads, n_frames, n_levels, threads;
+    size_t npix;
+    int lw[MAX_LEVELS], lh[MAX_LEVELS];
+    size_t loff[MAX_LEVELS]; /* offset of level l in a pyramid buffer */
+    size_t pyr_size;         /* cells in all levels together */
+    float *pyr;    /* [n_frames][pyr_size] preprocessed intensity pyramids */
+    float *u, *v;  /* [pyr_size] flow per level; level 0 is the result */
+    float *a11, *a12, *a22, *b1, *b2; /* [npix] structure tensor / mismatch sums */
+    float *warp;   /* [npix] warped next frame */
+    float *tmp;    /* [npix] box-filter scratch */
+    float *cu, *cv, *conf; /* [npix] normalised smoothing scratch */
+    float *px, *py;        /* [npix] trajectory heads (NAN = left the domain) */
+    int have_motion;
+};
+
+impa_extrap_opts_t impa_extrap_opts_default(void)
+{
+    impa_extrap_opts_t o = {3, 0, 0};
+    return o;
+}
+
+void impa_extrap_destroy(impa_extrap_t **exp)
+{
+    if (!exp || !*exp)
+        return;
+    impa_extrap_t *ex = *exp;
+    float *bufs[] = {ex->pyr, ex->u,    ex->v,   ex->a11,  ex->a12, ex->a22, ex->b1, ex->b2,
+                     ex->warp, ex->tmp, ex->cu,  ex->cv,   ex->conf, ex->px, ex->py};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    free(ex);
+    *exp = NULL;
+}
+
+int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *opts,
+                       impa_extrap_t **out, char *err, size_t errlen)
+{
+    if (!out)
+        return impa_err(err, errlen, IMPA_EINVAL, "extrapolation: out is NULL");
+    *out = NULL;
+    impa_extrap_opts_t o = opts ? *opts : impa_extrap_opts_default();
+    if (ny < 8 || nx < 8 || max_leads < 1 || o.n_frames < 2 || o.n_frames > MAX_FRAMES ||
+        o.pyramid_levels < 0 || o.pyramid_levels > MAX_LEVELS || o.threads < 0)
+        return impa_err(err, errlen, IMPA_EINVAL,
+                        "extrapolation: bad parameters (grid %dx%d >= 8x8, %d leads >= 1, "
+                        "%d frames in 2..%d, %d levels in 0..%d, %d threads >= 0)",
+                        ny, nx, max_leads, o.n_frames, MAX_FRAMES, o.pyramid_levels, MAX_LEVELS,
+                        o.threads);
+    impa_extrap_t *ex = calloc(1, sizeof(*ex));
+    if (!ex)
+        return impa_err(err, errlen, IMPA_ENOMEM, "extrapolation: out of memory");
+    ex->ny = ny;
+    ex->nx = nx;
+    ex->max_leads = max_leads;
+    ex->n_frames = o.n_frames;
+    ex->npix = (size_t)ny * (size_t)nx;
+#if IMPA_HAVE_OPENMP
+    ex->threads = o.threads > 0 ? o.threads : omp_get_num_procs();
+#else
+    ex->threads = 1;
+#endif
+    int levels = o.pyramid_levels;
+    if (levels == 0) {
+        levels = 1;
+        while (levels < MAX_LEVELS && (nx >> levels) >= MIN_COARSE_SIDE &&
+               (ny >> levels) >= MIN_COARSE_SIDE)
+            levels++;
+    }
+    ex->n_levels = levels;
+    size_t off = 0;
+    for (int l = 0; l < levels; l++) {
+        ex->lw[l] = nx >> l;
+        ex->lh[l] = ny >> l;
+        if (ex->lw[l] < 2 || ex->lh[l] < 2) {
+            impa_extrap_destroy(&ex);
+            return impa_err(err, errlen, IMPA_EINVAL,
+                            "extrapolation: %d pyramid levels too many for %dx%d", levels, ny,
+                            nx);
+        }
+        ex->loff[l] = off;
+        off += (size_t)ex->lw[l] * (size_t)ex->lh[l];
+    }
+    ex->pyr_size = off;
+    size_t n = ex->npix;
+    ex->pyr = malloc(sizeof(float) * off * (size_t)o.n_frames);
+    ex->u = malloc(sizeof(float) * off);
+    ex->v = malloc(sizeof(float) * off);
+    float **bufs[] = {&ex->a11, &ex->a12, &ex->a22, &ex->b1, &ex->b2, &ex->warp, &ex->tmp,
+                      &ex->cu,  &ex->cv,  &ex->conf, &ex->px, &ex->py};
+    int ok = ex->pyr && ex->u && ex->v;
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        *bufs[i] = malloc(sizeof(float) * n);
+        ok = ok && *bufs[i];
+    }
+    if (!ok) {
+        impa_extrap_destroy(&ex);
+        return impa_err(err, errlen, IMPA_ENOMEM, "extrapolation: cannot allocate buffers for %dx%d",
+                        ny, nx);
+    }
+    memset(ex->u, 0, sizeof(float) * off);
+    memset(ex->v, 0, sizeof(float) * off);
+    *out = ex;
+    return IMPA_OK;
+}
+
+/* Bilinear sample of f [h][w] at (x, y), coordinates clamped to the grid. */
+static inline float sample_clamped(const float *f, int w, int h, float x, float y)
+{
+    if (x < 0)
+        x = 0;
+    if (y < 0)
+        y = 0;
+    if (x > (float)(w - 1))
+        x = (float)(w - 1);
+    if (y > (float)(h - 1))
+        y = (float)(h - 1);
+    int x0 = (int)x, y0 = (int)y;
+    int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
+    float fx = x - (float)x0, fy = y - (float)y0;
+    const float *r0 = f + (size_t)y0 * w, *r1 = f + (size_t)y1 * w;
+    return (1 - fy) * ((1 - fx) * r0[x0] + fx * r0[x1]) + fy * ((1 - fx) * r1[x0] + fx * r1[x1]);
+}
+
+/* Box sum of radius r (zero outside the grid): dst[y][x] = sum of src over the
+ * (2r+1)^2 window. dst may equal src. tmp: [h][w]. */
+static void box_sum(const float *src, float *dst, float *tmp, int w, int h, int r, int nth)
+{
+    OMP_FOR(nth)
+    for (int y = 0; y < h; y++) {
+        const float *s = src + (size_t)y * w;
+        float *t = tmp + (size_t)y * w;
+        float acc = 0;
+        for (int x = 0; x <= r && x < w; x++)
+            acc += s[x];
+        for (int x = 0; x < w; x++) {
+            t[x] = acc;
+            if (x + r + 1 < w)
+                acc += s[x + r + 1];
+            if (x - r >= 0)
+                acc -= s[x - r];
+        }
+    }
+    /* vertical pass by column blocks, so each thread streams whole rows */
+    const int cb = 64;
+    int nblk = (w + cb - 1) / cb;
+    OMP_FOR(nth)
+    for (int b = 0; b < nblk; b++) {
+        int xa = b * cb, xb = xa + cb < w ? xa + cb : w;
+        float acc[64];
+        for (int x = xa; x < xb; x++) {
+            float a = 0;
+            for (int y = 0; y <= r && y < h; y++)
+                a += tmp[(size_t)y * w + x];
+            acc[x - xa] = a;
+        }
+        for (int y = 0; y < h; y++) {
+            float *d = dst + (size_t)y * w;
+            const float *add = y + r + 1 < h ? tmp + (size_t)(y + r + 1) * w : NULL;
+            const float *sub = y - r >= 0 ? tmp + (size_t)(y - r) * w : NULL;
+            for (int x = xa; x < xb; x++) {
+                float a = acc[x - xa];
+                d[x] = a;
+                if (add)
+                    a += add[x];
+                if (sub)
+                    a -= sub[x];
+                acc[x - xa] = a;
+            }
+        }
+    }
+}
+
+/* Level-0 intensity of one frame: clip, missing -> no echo, binomial smoothing. */
+static void preprocess(impa_extrap_t *ex, const float *dbz, float *dst)
+{
+    int w = ex->nx, h = ex->ny, nth = ex->threads;
+    float *t = ex->tmp;
+    static const float k[5] = {1.f / 16, 4.f / 16, 6.f / 16, 4.f / 16, 1.f / 16};
+    OMP_FOR(nth)
+    for (int y = 0; y < h; y++) {
+        const float *s = dbz + (size_t)y * w;
+        float *d = t + (size_t)y * w;
+        for (int x = 0; x < w; x++) {
+            float acc = 0;
+            for (int j = -2; j <= 2; j++) {
+                int xx = x + j < 0 ? 0 : (x + j >= w ? w - 1 : x + j);
+                float a = s[xx];
+                a = (isnan(a) || a < CLIP_DBZ) ? 0.f : a - CLIP_DBZ;
+                acc += k[j + 2] * a;
+            }
+            d[x] = acc;
+        }
+    }
+    OMP_FOR(nth)
+    for (int y = 0; y < h; y++) {
+        float *d = dst + (size_t)y * w;
+        for (int x = 0; x < w; x++) {
+            float acc = 0;
+            for (int j = -2; j <= 2; j++) {
+                int yy = y + j < 0 ? 0 : (y + j >= h ? h - 1 : y + j);
+                acc += k[j + 2] * t[(size_t)yy * w + x];
+            }
+            d[x] = acc;
+        }
+    }
+}
+
+static void downsample(const float *src, int w, int h, float *dst, int w2, int h2, int nth)
+{
+    OMP_FOR(nth)
+    for (int y = 0; y < h2; y++) {
+        int ya = 2 * y, yb = 2 * y + 1 < h ? 2 * y + 1 : 2 * y;
+        for (int x = 0; x < w2; x++) {
+            int xa = 2 * x, xb = 2 * x + 1 < w ? 2 * x + 1 : 2 * x;
+            dst[(size_t)y * w2 + x] = 0.25f * (src[(size_t)ya * w + xa] + src[(size_t)ya * w + xb] +
+                                               src[(size_t)yb * w + xa] + src[(size_t)yb * w + xb]);
+        }
+    }
+}
+
+/* Flow of level l+1 (w2 x h2) resampled onto level l (w x h), doubled. */
+static void upsample_flow(const float *f2, int w2, int h2, float *f, int w, int h, int nth)
+{
+    OMP_FOR(nth)
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            f[(size_t)y * w + x] =
+                2.f * sample_clamped(f2, w2, h2, 0.5f * ((float)x + 0.5f) - 0.5f,
+                                     0.5f * ((float)y + 0.5f) - 0.5f);
+}
+
+/* One LK iteration at level l: sums the tensors of every pair with the next frame
+ * warped by the current flow, solves the damped 2x2 system per cell, updates the
+ * flow, then replaces it by its confidence-weighted box average of radius sr. */
+static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *lev, int sr)
+{
+    int w = ex->lw[l], h = ex->lh[l], nth = ex->threads;
+    size_t n = (size_t)w * (size_t)h;
+    float *u = ex->u + ex->loff[l], *v = ex->v + ex->loff[l];
+    memset(ex->a11, 0, n * sizeof(float));
+    memset(ex->a12, 0, n * sizeof(float));
+    memset(ex->a22, 0, n * sizeof(float));
+    memset(ex->b1, 0, n * sizeof(float));
+    memset(ex->b2, 0, n * sizeof(float));
+    for (int p = 0; p + 1 < nfr; p++) {
+        const float *i0 = lev[p], *i1 = lev[p + 1];
+        float *wp = ex->warp;
+        OMP_FOR(nth)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                size_t i = (size_t)y * w + x;
+                wp[i] = sample_clamped(i1, w, h, (float)x + u[i], (float)y + v[i]);
+            }
+        OMP_FOR(nth)
+        for (int y = 0; y < h; y++) {
+            int ym = y > 0 ? y - 1 : y, yp = y + 1 < h ? y + 1 : y;
+            float sy = 1.f / (float)(yp - ym > 0 ? yp - ym : 1);
+            for (int x = 0; x < w; x++) {
+                int xm = x > 0 ? x - 1 : x, xp = x + 1 < w ? x + 1 : x;
+                float sx = 1.f / (float)(xp - xm > 0 ? xp - xm : 1);
+                size_t i = (size_t)y * w + x;
+                /* gradient averaged over template and warped frame (symmetric LK) */
+                float gx = 0.5f * sx *
+                           (i0[(size_t)y * w + xp] - i0[(size_t)y * w + xm] +
+                            wp[(size_t)y * w + xp] - wp[(size_t)y * w + xm]);
+                float gy = 0.5f * sy *
+                           (i0[(size_t)yp * w + x] - i0[(size_t)ym * w + x] +
+                            wp[(size_t)yp * w + x] - wp[(size_t)ym * w + x]);
+                float gt = wp[i] - i0[i];
+                ex->a11[i] += gx * gx;
+                ex->a12[i] += gx * gy;
+                ex->a22[i] += gy * gy;
+                ex->b1[i] += gx * gt;
+                ex->b2[i] += gy * gt;
+            }
+        }
+    }
+    float *maps[5] = {ex->a11, ex->a12, ex->a22, ex->b1, ex->b2};
+    for (int k = 0; k < 5; k++)
+        box_sum(maps[k], maps[k], ex->tmp, w, h, LK_RADIUS, nth);
+    double tr = 0;
+    size_t ntr = 0;
+    for (size_t i = 0; i < n; i++) {
+        float t = ex->a11[i] + ex->a22[i];
+        if (t > 0) {
+            tr += t;
+            ntr++;
+        }
+    }
+    float damp = (float)(ntr ? DAMP_FRAC * tr / (double)ntr : 0.0) + 1e-6f;
+    OMP_FOR(nth)
+    for (size_t i = 0; i < n; i++) {
+        float a = ex->a11[i] + damp, b = ex->a12[i], d = ex->a22[i] + damp;
+        float det = a * d - b * b;
+        float du = (-d * ex->b1[i] + b * ex->b2[i]) / det;
+        float dv = (b * ex->b1[i] - a * ex->b2[i]) / det;
+        du = du > MAX_STEP ? MAX_STEP : (du < -MAX_STEP ? -MAX_STEP : du);
+        dv = dv > MAX_STEP ? MAX_STEP : (dv < -MAX_STEP ? -MAX_STEP : dv);
+        u[i] += du;
+        v[i] += dv;
+        /* confidence: the smaller eigenvalue of the tensor (aperture problem) */
+        float ta = ex->a11[i], td = ex->a22[i];
+        float half = 0.5f * (ta + td), disc = sqrtf(0.25f * (ta - td) * (ta - td) + b * b);
+        float c = half - disc;
+        ex->conf[i] = c > 0 ? c : 0;
+        ex->cu[i] = ex->conf[i] * u[i];
+        ex->cv[i] = ex->conf[i] * v[i];
+    }
+    box_sum(ex->conf, ex->conf, ex->tmp, w, h, sr, nth);
+    box_sum(ex->cu, ex->cu, ex->tmp, w, h, sr, nth);
+    box_sum(ex->cv, ex->cv, ex->tmp, w, h, sr, nth);
+    /* eps keeps the current flow where no cell nearby has texture */
+    float eps = damp * 1e-3f;
+    OMP_FOR(nth)
+    for (size_t i = 0; i < n; i++) {
+        float c = ex->conf[i];
+        u[i] = (ex->cu[i] + eps * u[i]) / (c + eps);
+        v[i] = (ex->cv[i] + eps * v[i]) / (c + eps);
+    }
+}
+
+int impa_extrap_motion(impa_extrap_t *ex, const float *const *dbz, int n, char *err,
+                       size_t errlen)
+{
+    if (!ex || !dbz || n < 2)
+        return impa_err(err, errlen, IMPA_EINVAL, "extrapolation: motion needs >= 2 frames, got %d",
+                        n);
+    int nfr = n < ex->n_frames ? n : ex->n_frames;
+    const float *const *src = dbz + (n - nfr);
+    for (int f = 0; f < nfr; f++)
+        if (!src[f])
+            return impa_err(err, errlen, IMPA_EINVAL, "extrapolation: frame %d is NULL", f);
+    int nth = ex->threads;
+    for (int f = 0; f < nfr; f++) {
+        float *pyr = ex->pyr + (size_t)f * ex->pyr_size;
+        preprocess(ex, src[f], pyr);
+        for (int l = 1; l < ex->n_levels; l++)
+            downsample(pyr + ex->loff[l - 1], ex->lw[l - 1], ex->lh[l - 1], pyr + ex->loff[l],
+                       ex->lw[l], ex->lh[l], nth);
+    }
+    int top = ex->n_levels - 1;
+    memset(ex->u + ex->loff[top], 0, sizeof(float) * (size_t)ex->lw[top] * (size_t)ex->lh[top]);
+    memset(ex->v + ex->loff[top], 0, sizeof(float) * (size_t)ex->lw[top] * (size_t)ex->lh[top]);
+    for (int l = top; l >= 0; l--) {
+        if (l < top) {
+            upsample_flow(ex->u + ex->loff[l + 1], ex->lw[l + 1], ex->lh[l + 1],
+                          ex->u + ex->loff[l], ex->lw[l], ex->lh[l], nth);
+            upsample_flow(ex->v + ex->loff[l + 1], ex->lw[l + 1], ex->lh[l + 1],
+                          ex->v + ex->loff[l], ex->lw[l], ex->lh[l], nth);
+        }
+        const float *lev[MAX_FRAMES];
+        for (int f = 0; f < nfr; f++)
+            lev[f] = ex->pyr + (size_t)f * ex->pyr_size + ex->loff[l];
+        int side = ex->lw[l] > ex->lh[l] ? ex->lw[l] : ex->lh[l];
+        int sr = l == top ? (side / 4 > FINE_SMOOTH_R ? side / 4 : FINE_SMOOTH_R) : FINE_SMOOTH_R;
+        for (int it = 0; it < ITERS; it++)
+            lk_iterate(ex, l, nfr, lev, sr);
+    }
+    ex->have_motion = 1;
+    return IMPA_OK;
+}
+
+void impa_extrap_get_motion(const impa_extrap_t *ex, const float **u, const float **v)
+{
+    if (u)
+        *u = ex ? ex->u : NULL;
+    if (v)
+        *v = ex ? ex->v : NULL;
+}
+
+/* Bilinear sample of the frame; NAN outside the grid or when a cell that carries
+ * weight is missing. */
+static inline float sample_frame(const float *f, int w, int h, float x, float y)
+{
+    if (!(x >= 0 && y >= 0 && x <= (float)(w - 1) && y <= (float)(h - 1)))
+        return NAN;
+    int x0 = (int)x, y0 = (int)y;
+    int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
+    float fx = x - (float)x0, fy = y - (float)y0;
+    float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+    const float *r0 = f + (size_t)y0 * w, *r1 = f + (size_t)y1 * w;
+    float acc = 0;
+    if (w00 > 0) acc += w00 * r0[x0];
+    if (w01 > 0) acc += w01 * r0[x1];
+    if (w10 > 0) acc += w10 * r1[x0];
+    if (w11 > 0) acc += w11 * r1[x1];
+    return acc; /* a NAN neighbour with weight > 0 propagates */
+}
+
+int impa_extrap_forecast(impa_extrap_t *ex, const float *last, int n_leads, float *out, char *err,
+                         size_t errlen)
+{
+    if (!ex || !last || !out || n_leads < 1 || n_leads > ex->max_leads)
+        return impa_err(err, errlen, IMPA_EINVAL,
+                        "extrapolation: bad forecast request (%d leads, max %d)", n_leads,
+                        ex ? ex->max_leads : 0);
+    if (!ex->have_motion)
+        return impa_err(err, errlen, IMPA_ESTATE, "extrapolation: no motion field yet");
+    int w = ex->nx, h = ex->ny, nth = ex->threads;
+    const float *u = ex->u, *v = ex->v;
+    float *px = ex->px, *py = ex->py;
+    OMP_FOR(nth)
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            px[(size_t)y * w + x] = (float)x;
+            py[(size_t)y * w + x] = (float)y;
+        }
+    for (int k = 0; k < n_leads; k++) {
+        float *o = out + (size_t)k * ex->npix;
+        OMP_FOR(nth)
+        for (size_t i = 0; i < ex->npix; i++) {
+            float x = px[i], y = py[i];
+            if (isnan(x)) {
+                o[i] = NAN;
+                continue;
+            }
+            /* midpoint rule: motion taken half a step back along the trajectory */
+            float hx = x - 0.5f * sample_clamped(u, w, h, x, y);
+            float hy = y - 0.5f * sample_clamped(v, w, h, x, y);
+            x -= sample_clamped(u, w, h, hx, hy);
+            y -= sample_clamped(v, w, h, hx, hy);
+            if (!(x >= 0 && y >= 0 && x <= (float)(w - 1) && y <= (float)(h - 1))) {
+                px[i] = py[i] = NAN;
+                o[i] = NAN;
+                continue;
+            }
+            px[i] = x;
+            py[i] = y;
+            o[i] = sample_frame(last, w, h, x, y);
+        }
+    }
+    return IMPA_OK;
+}
