@@ -334,7 +334,8 @@ static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *le
     float damp = (float)(ntr ? DAMP_FRAC * tr / (double)ntr : 0.0) + 1e-6f;
     OMP_FOR(nth)
     for (size_t i = 0; i < n; i++) {
-        float a = ex->a11[i] + damp, b = ex->a12[i], d = ex->a22[i] + damp;
+        float a11 = ex->a11[i] > 0 ? ex->a11[i] : 0, a22 = ex->a22[i] > 0 ? ex->a22[i] : 0;
+        float a = a11 + damp, b = ex->a12[i], d = a22 + damp;
         float det = a * d - b * b;
         float du = (-d * ex->b1[i] + b * ex->b2[i]) / det;
         float dv = (b * ex->b1[i] - a * ex->b2[i]) / det;
@@ -343,7 +344,7 @@ static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *le
         u[i] += du;
         v[i] += dv;
         /* confidence: the smaller eigenvalue of the tensor (aperture problem) */
-        float ta = ex->a11[i], td = ex->a22[i];
+        float ta = a11, td = a22;
         float half = 0.5f * (ta + td), disc = sqrtf(0.25f * (ta - td) * (ta - td) + b * b);
         float c = half - disc;
         ex->conf[i] = c > 0 ? c : 0;
@@ -357,7 +358,9 @@ static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *le
     float eps = damp * 1e-3f;
     OMP_FOR(nth)
     for (size_t i = 0; i < n; i++) {
-        float c = ex->conf[i];
+        /* running sums leave rounding residue: a sum of non-negatives may come
+         * out slightly negative, which must not flip the division */
+        float c = ex->conf[i] > 0 ? ex->conf[i] : 0;
         u[i] = (ex->cu[i] + eps * u[i]) / (c + eps);
         v[i] = (ex->cv[i] + eps * v[i]) / (c + eps);
     }

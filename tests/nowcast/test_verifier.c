@@ -1,0 +1,155 @@
+/* Online verifier: forecast then matching observations give the expected tables;
+ * the CSV log rebuilds the aggregates after destroy/create. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "impa/verify.h"
+
+#define NY 2
+#define NX 3
+#define NL 2
+#define NP (NY * NX)
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    strcpy(dir, "/tmp/impa_verifier_XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/verification.csv", dir);
+    unlink(p);
+    rmdir(dir);
+    return 0;
+}
+
+static void assert_cont(const impa_contingency_t *c, int h, int m, int f, int cn)
+{
+    assert_int_equal(c->hits, h);
+    assert_int_equal(c->misses, m);
+    assert_int_equal(c->false_alarms, f);
+    assert_int_equal(c->correct_negatives, cn);
+}
+
+static void test_forecast_then_observation(void **state)
+{
+    const float th[] = {30};
+    impa_verifier_t *v = NULL;
+    char err[256] = "", json[8192];
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 1, dir, &v, err, sizeof err), 0);
+    const int64_t t0 = 1604102400; /* 2020-10-31T00:00:00Z */
+    /* obs at t0 (the persistence forecast issued at t0) */
+    const float o0[NP] = {40, 40, 10, 10, NAN, 35};
+    assert_int_equal(impa_verifier_observe(v, t0, o0, json, sizeof json, err, sizeof err), 0);
+    /* extrapolation issued at t0: lead 1 (t0+10 min), lead 2 (t0+20 min) */
+    const float fc[NL * NP] = {40, 10, 40, 10, 40, 40, /* lead 1 */
+                               40, 40, 40, 40, 40, 40};
+    assert_int_equal(impa_verifier_add_forecast(v, IMPA_METHOD_EXTRAPOLATION, t0, fc, err,
+                                                sizeof err), 0);
+    assert_int_equal(impa_verifier_add_forecast(v, IMPA_METHOD_PERSISTENCE, t0, fc, err,
+                                                sizeof err), IMPA_EINVAL);
+    const float o1[NP] = {40, 40, 10, 10, 40, NAN};
+    /* extrapolation lead 1 and persistence lead 1 */
+    assert_int_equal(impa_verifier_observe(v, t0 + 600, o1, json, sizeof json, err, sizeof err), 2);
+    assert_non_null(strstr(json, "\"method\":\"extrapolation\""));
+    assert_non_null(strstr(json, "\"method\":\"persistence\""));
+    assert_non_null(strstr(json, "\"obs_time\":\"2020-10-31T00:10:00Z\""));
+    impa_verify_table_t t;
+    assert_int_equal(impa_verifier_table(v, IMPA_METHOD_EXTRAPOLATION, 0, &t), 0);
+    /* fc 40 10 40 10 40 (40) vs obs 40 40 10 10 40 NaN: H M F CN H */
+    assert_cont(&t.table[0][0], 2, 1, 1, 1);
+    assert_int_equal(t.n_pairs[0], 1);
+    assert_int_equal(impa_verifier_table(v, IMPA_METHOD_PERSISTENCE, 0, &t), 0);
+    /* o0 40 40 10 10 NaN 35 vs o1 40 40 10 10 40 NaN: H H CN CN */
+    assert_cont(&t.table[0][0], 2, 0, 0, 2);
+    /* t0+20: extrapolation lead 2, persistence lead 2 (from t0) and lead 1 (from t0+10) */
+    const float o2[NP] = {10, 10, 10, 10, 10, 10};
+    assert_int_equal(impa_verifier_observe(v, t0 + 1200, o2, json, sizeof json, err, sizeof err), 3);
+    assert_int_equal(impa_verifier_table(v, IMPA_METHOD_EXTRAPOLATION, 0, &t), 0);
+    assert_cont(&t.table[1][0], 0, 0, 6, 0);
+    assert_int_equal(impa_verifier_table(v, IMPA_METHOD_PERSISTENCE, 0, &t), 0);
+    assert_cont(&t.table[1][0], 0, 0, 3, 2); /* o0 vs o2: F F CN CN x F */
+    assert_cont(&t.table[0][0], 2, 0, 3, 4); /* + o1 vs o2: F F CN CN F x */
+    /* last 24 h holds the same as since start here */
+    impa_verify_table_t d;
+    assert_int_equal(impa_verifier_table(v, IMPA_METHOD_PERSISTENCE, 1, &d), 0);
+    assert_cont(&d.table[0][0], 2, 0, 3, 4);
+    /* a replayed (older) observation is not scored twice */
+    assert_int_equal(impa_verifier_observe(v, t0 + 600, o1, NULL, 0, err, sizeof err), 0);
+    impa_verifier_destroy(&v);
+    assert_null(v);
+
+    /* restart: the log rebuilds both aggregates */
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 1, dir, &v, err, sizeof err), 0);
+    assert_int_equal(impa_verifier_table(v, IMPA_METHOD_EXTRAPOLATION, 0, &t), 0);
+    assert_cont(&t.table[0][0], 2, 1, 1, 1);
+    assert_cont(&t.table[1][0], 0, 0, 6, 0);
+    assert_int_equal(t.n_pairs[0], 1);
+    assert_int_equal(t.n_pairs[1], 1);
+    assert_int_equal(impa_verifier_table(v, IMPA_METHOD_PERSISTENCE, 0, &t), 0);
+    assert_cont(&t.table[0][0], 2, 0, 3, 4);
+    assert_int_equal(t.n_pairs[0], 2);
+    assert_int_equal(impa_verifier_table(v, IMPA_METHOD_PERSISTENCE, 1, &d), 0);
+    assert_cont(&d.table[1][0], 0, 0, 3, 2);
+    /* an observation 2 days later: the 24 h window forgets, since-start does not */
+    assert_int_equal(impa_verifier_observe(v, t0 + 2 * 86400, o2, json, sizeof json, err,
+                                           sizeof err), 0);
+    assert_int_equal(impa_verifier_table(v, IMPA_METHOD_PERSISTENCE, 1, &d), 0);
+    assert_cont(&d.table[0][0], 0, 0, 0, 0);
+    assert_int_equal(impa_verifier_table(v, IMPA_METHOD_PERSISTENCE, 0, &t), 0);
+    assert_cont(&t.table[0][0], 2, 0, 3, 4);
+    assert_non_null(strstr(json, "\"since_start\""));
+    impa_verifier_destroy(&v);
+
+    /* the log itself: header + 6 rows */
+    char p[128], line[256];
+    snprintf(p, sizeof p, "%s/verification.csv", dir);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n++;
+    fclose(f);
+    assert_int_equal(n, 1 + 5);
+}
+
+static void test_bad_arguments(void **state)
+{
+    const float th[] = {30};
+    impa_verifier_t *v = NULL;
+    char err[256] = "";
+    assert_int_equal(impa_verifier_create(0, NX, NL, 10, th, 1, NULL, &v, err, sizeof err),
+                     IMPA_EINVAL);
+    assert_null(v);
+    assert_true(strlen(err) > 0);
+    assert_int_equal(impa_verifier_create(NY, NX, IMPA_VERIFY_MAX_LEADS + 1, 10, th, 1, NULL, &v,
+                                          err, sizeof err), IMPA_EINVAL);
+    /* no log: works in memory only */
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 1, NULL, &v, err, sizeof err), 0);
+    const float o[NP] = {0};
+    assert_int_equal(impa_verifier_observe(v, 0, o, NULL, 0, err, sizeof err), 0);
+    impa_verifier_destroy(&v);
+    impa_verifier_destroy(&v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_forecast_then_observation, setup, teardown),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
