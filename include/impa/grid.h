@@ -55,6 +55,11 @@ IMPA_API void impa_scan_deinit(impa_scan_t *scan);
 IMPA_API int impa_grid_latlon(const impa_grid_t *grid, double col, double row,
                               double *lat, double *lon);
 
+/* Inverse of impa_grid_latlon: fractional (col, row) of a latitude/longitude, e.g.
+ * to place a city or a radar on the grid. Same projections and errors. */
+IMPA_API int impa_grid_cell_of(const impa_grid_t *grid, double lat, double lon,
+                               double *col, double *row);
+
 /* Cell area in km^2 (|dx*dy| converted from x_units; for latitude_longitude grids,
  * at the grid centre). */
 IMPA_API double impa_grid_cell_area_km2(const impa_grid_t *grid);

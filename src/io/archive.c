@@ -1,0 +1,390 @@
+/* Forecast archive: CF-1.8 NetCDF-4 files, written atomically (contract in archive.h).
+ *
+ * The file is written as ".<name>.tmp" in the target directory, closed, fsync'ed and
+ * renamed, then the directory is fsync'ed: a reader (verification, a web server)
+ * sees either no file or a complete one, also across a power cut. */
+#include "io-impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netcdf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "impa/archive.h"
+#include "impa/timeutil.h"
+#include "impa_build_config.h"
+
+#define ARCHIVE_FILL (-999.0f)
+
+/* errno survives poorly through HDF5, so a failed write is also called ENOSPC when
+ * the directory's file system has (almost) no room left. */
+static int classify_write_error(const char *dir, int nrc, int saved_errno)
+{
+    if (nrc == ENOSPC || saved_errno == ENOSPC || saved_errno == EDQUOT)
+        return IMPA_ENOSPC;
+    struct statvfs vfs;
+    if (statvfs(dir, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < 1024.0 * 1024.0)
+        return IMPA_ENOSPC;
+    return IMPA_EIO;
+}
+
+static int put_text(int ncid, int varid, const char *name, const char *text)
+{
+    return nc_put_att_text(ncid, varid, name, strlen(text), text);
+}
+
+static int fsync_path(const char *path, int dir)
+{
+    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static const char *x_standard_name(const impa_grid_t *g, int is_x)
+{
+    if (!strcmp(g->grid_mapping_name, "latitude_longitude") || !strncmp(g->x_units, "degree", 6))
+        return is_x ? "longitude" : "latitude";
+    if (impa_io_unit_m(g->x_units) > 0)
+        return is_x ? "projection_x_coordinate" : "projection_y_coordinate";
+    return NULL;
+}
+
+/* Defines and writes everything into the open file. Returns an nc_* code. */
+static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size_t inputs_len)
+{
+    const impa_grid_t *g = fc->grid;
+    int rc, d_lead, d_y, d_x, v_time, v_lead, v_valid, v_x, v_y, v_crs = -1, v_refl;
+#define CK(call)                                                                                   \
+    do {                                                                                           \
+        if ((rc = (call)) != NC_NOERR)                                                             \
+            return rc;                                                                             \
+    } while (0)
+    CK(nc_def_dim(ncid, "lead_time", (size_t)fc->n_leads, &d_lead));
+    CK(nc_def_dim(ncid, "y", (size_t)g->ny, &d_y));
+    CK(nc_def_dim(ncid, "x", (size_t)g->nx, &d_x));
+
+    CK(nc_def_var(ncid, "time", NC_DOUBLE, 0, NULL, &v_time));
+    CK(put_text(ncid, v_time, "standard_name", "forecast_reference_time"));
+    CK(put_text(ncid, v_time, "long_name", "forecast issue time (valid time of the newest input)"));
+    CK(put_text(ncid, v_time, "units", "seconds since 1970-01-01 00:00:00"));
+    CK(put_text(ncid, v_time, "calendar", "standard"));
+
+    CK(nc_def_var(ncid, "lead_time", NC_INT, 1, &d_lead, &v_lead));
+    CK(put_text(ncid, v_lead, "standard_name", "forecast_period"));
+    CK(put_text(ncid, v_lead, "long_name", "lead time after issue"));
+    CK(put_text(ncid, v_lead, "units", "minutes"));
+
+    CK(nc_def_var(ncid, "valid_time", NC_DOUBLE, 1, &d_lead, &v_valid));
+    CK(put_text(ncid, v_valid, "standard_name", "time"));
+    CK(put_text(ncid, v_valid, "units", "seconds since 1970-01-01 00:00:00"));
+    CK(put_text(ncid, v_valid, "calendar", "standard"));
+
+    CK(nc_def_var(ncid, "y", NC_DOUBLE, 1, &d_y, &v_y));
+    CK(nc_def_var(ncid, "x", NC_DOUBLE, 1, &d_x, &v_x));
+    const char *sx = x_standard_name(g, 1), *sy = x_standard_name(g, 0);
+    if (sx) {
+        CK(put_text(ncid, v_x, "standard_name", sx));
+        CK(put_text(ncid, v_y, "standard_name", sy));
+    }
+    if (!strcmp(g->grid_mapping_name, "latitude_longitude")) {
+        CK(put_text(ncid, v_x, "units", "degrees_east"));
+        CK(put_text(ncid, v_y, "units", "degrees_north"));
+    } else {
+        CK(put_text(ncid, v_x, "units", g->x_units[0] ? g->x_units : "1"));
+        CK(put_text(ncid, v_y, "units", g->x_units[0] ? g->x_units : "1"));
+    }
+    CK(put_text(ncid, v_x, "axis", "X"));
+    CK(put_text(ncid, v_y, "axis", "Y"));
+
+    if (g->grid_mapping_name[0] || g->n_attrs > 0) {
+        CK(nc_def_var(ncid, "crs", NC_INT, 0, NULL, &v_crs));
+        for (int i = 0; i < g->n_attrs && i < IMPA_GRID_MAX_ATTRS; i++) {
+            const impa_grid_attr_t *a = &g->attrs[i];
+            if (!a->name[0])
+                continue;
+            if (a->is_text)
+                CK(put_text(ncid, v_crs, a->name, a->text));
+            else if (a->n_values > 0)
+                CK(nc_put_att_double(ncid, v_crs, a->name, NC_DOUBLE, (size_t)a->n_values, a->values));
+        }
+        if (g->grid_mapping_name[0])
+            CK(put_text(ncid, v_crs, "grid_mapping_name", g->grid_mapping_name));
+    }
+
+    int dims[3] = {d_lead, d_y, d_x};
+    size_t chunk[3] = {1, (size_t)g->ny, (size_t)g->nx};
+    CK(nc_def_var(ncid, "reflectivity", NC_FLOAT, 3, dims, &v_refl));
+    CK(nc_def_var_chunking(ncid, v_refl, NC_CHUNKED, chunk));
+    CK(nc_def_var_deflate(ncid, v_refl, 1, 1, 4));
+    float fill = ARCHIVE_FILL;
+    CK(nc_def_var_fill(ncid, v_refl, 0, &fill));
+    CK(put_text(ncid, v_refl, "standard_name", "equivalent_reflectivity_factor"));
+    CK(put_text(ncid, v_refl, "long_name", "forecast radar reflectivity"));
+    CK(put_text(ncid, v_refl, "units", "dBZ"));
+    CK(put_text(ncid, v_refl, "coordinates", "valid_time"));
+    if (v_crs >= 0)
+        CK(put_text(ncid, v_refl, "grid_mapping", "crs"));
+
+    /* Global attributes */
+    char buf[1024], iso[32];
+    CK(put_text(ncid, NC_GLOBAL, "Conventions", "CF-1.8"));
+    snprintf(buf, sizeof buf, "impa-nowcast radar reflectivity nowcast%s%s", fc->domain ? " for " : "",
+             fc->domain ? fc->domain : "");
+    CK(put_text(ncid, NC_GLOBAL, "title", buf));
+    CK(put_text(ncid, NC_GLOBAL, "institution", "impa-nowcast operational nowcasting service"));
+    snprintf(buf, sizeof buf, "impa-nowcast %s; model %s %s; weights sha256 %s", IMPA_VERSION,
+             fc->model_name ? fc->model_name : "none", fc->model_version ? fc->model_version : "",
+             fc->weights_sha256 ? fc->weights_sha256 : "none");
+    CK(put_text(ncid, NC_GLOBAL, "source", buf));
+    CK(put_text(ncid, NC_GLOBAL, "method", impa_method_name(fc->method)));
+    if (fc->fallback_reason && fc->fallback_reason[0])
+        CK(put_text(ncid, NC_GLOBAL, "fallback_reason", fc->fallback_reason));
+    if (fc->domain)
+        CK(put_text(ncid, NC_GLOBAL, "domain", fc->domain));
+    if (fc->model_name)
+        CK(put_text(ncid, NC_GLOBAL, "model_name", fc->model_name));
+    if (fc->model_version)
+        CK(put_text(ncid, NC_GLOBAL, "model_version", fc->model_version));
+    if (fc->weights_sha256)
+        CK(put_text(ncid, NC_GLOBAL, "weights_sha256", fc->weights_sha256));
+    CK(put_text(ncid, NC_GLOBAL, "config_version", fc->config_version ? fc->config_version : "unknown"));
+    size_t off = 0;
+    inputs[0] = '\0';
+    for (int i = 0; i < fc->n_inputs && i < IMPA_MAX_INPUTS; i++) {
+        int n = snprintf(inputs + off, inputs_len - off, "%s%s @ %s", i ? "\n" : "",
+                         fc->input_paths[i] ? fc->input_paths[i] : "?",
+                         impa_time_iso(fc->input_times[i], iso, sizeof iso));
+        if (n < 0 || (size_t)n >= inputs_len - off)
+            break;
+        off += (size_t)n;
+    }
+    CK(put_text(ncid, NC_GLOBAL, "inputs", inputs));
+    CK(nc_put_att_int(ncid, NC_GLOBAL, "step_minutes", NC_INT, 1, &fc->step_minutes));
+    snprintf(buf, sizeof buf, "%s: written by impa-nowcast %s", impa_time_iso((int64_t)impa_time_now(), iso, sizeof iso),
+             IMPA_VERSION);
+    CK(put_text(ncid, NC_GLOBAL, "history", buf));
+    CK(nc_enddef(ncid));
+
+    double t = (double)fc->issue_time;
+    CK(nc_put_var_double(ncid, v_time, &t));
+    for (int k = 0; k < fc->n_leads; k++) {
+        size_t idx = (size_t)k;
+        int lead = (k + 1) * fc->step_minutes;
+        double vt = t + 60.0 * lead;
+        CK(nc_put_var1_int(ncid, v_lead, &idx, &lead));
+        CK(nc_put_var1_double(ncid, v_valid, &idx, &vt));
+    }
+    for (int i = 0; i < g->nx; i++) {
+        size_t idx = (size_t)i;
+        double c = g->x0 + i * g->dx;
+        CK(nc_put_var1_double(ncid, v_x, &idx, &c));
+    }
+    for (int i = 0; i < g->ny; i++) {
+        size_t idx = (size_t)i;
+        double c = g->y0 + i * g->dy;
+        CK(nc_put_var1_double(ncid, v_y, &idx, &c));
+    }
+    size_t plane = (size_t)g->nx * (size_t)g->ny;
+    float *frame = malloc(plane * sizeof *frame);
+    if (!frame)
+        return NC_ENOMEM;
+    for (int k = 0; k < fc->n_leads && rc == NC_NOERR; k++) {
+        const float *src = fc->dbz + (size_t)k * plane;
+        for (size_t i = 0; i < plane; i++)
+            frame[i] = isfinite(src[i]) ? src[i] : ARCHIVE_FILL;
+        size_t start[3] = {(size_t)k, 0, 0}, count[3] = {1, (size_t)g->ny, (size_t)g->nx};
+        rc = nc_put_vara_float(ncid, v_refl, start, count, frame);
+    }
+    free(frame);
+    return rc;
+#undef CK
+}
+
+int impa_archive_write(const char *dir, const char *prefix, const impa_forecast_t *fc, char *path_out,
+                       char *err, size_t errlen)
+{
+    if (!dir || !fc || !fc->grid || !fc->dbz || fc->n_leads <= 0 || fc->grid->nx <= 0 || fc->grid->ny <= 0)
+        return impa_err(err, errlen, IMPA_EINVAL, "archive: NULL or empty forecast");
+    if (!prefix)
+        prefix = "";
+    char stamp[32], name[PATH_MAX], tmp[PATH_MAX], final[PATH_MAX];
+    impa_time_compact(fc->issue_time, stamp, sizeof stamp);
+    snprintf(name, sizeof name, "%s%s.nc", prefix, stamp);
+    if (snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name) >= (int)sizeof tmp ||
+        snprintf(final, sizeof final, "%s/%s", dir, name) >= (int)sizeof final)
+        return impa_err(err, errlen, IMPA_EINVAL, "archive: path too long in %s", dir);
+    char *inputs = malloc(IMPA_MAX_INPUTS * (PATH_MAX + 32));
+    if (!inputs)
+        return impa_err(err, errlen, IMPA_ENOMEM, "archive: no memory");
+    int ncid, nrc, rc = IMPA_OK;
+    errno = 0;
+    nrc = nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &ncid);
+    if (nrc != NC_NOERR) {
+        int e = errno;
+        unlink(tmp);
+        rc = classify_write_error(dir, nrc, e);
+        impa_err(err, errlen, rc, "archive: cannot create %s: %s", tmp, nrc > 0 ? strerror(nrc) : nc_strerror(nrc));
+        goto done;
+    }
+    nrc = write_content(ncid, fc, inputs, IMPA_MAX_INPUTS * (PATH_MAX + 32));
+    int e = errno;
+    int crc = nc_close(ncid);
+    if (nrc == NC_NOERR && crc != NC_NOERR) {
+        nrc = crc;
+        e = errno;
+    }
+    if (nrc != NC_NOERR) {
+        unlink(tmp);
+        rc = classify_write_error(dir, nrc, e);
+        impa_err(err, errlen, rc, "archive: writing %s failed: %s", tmp, nrc > 0 ? strerror(nrc) : nc_strerror(nrc));
+        goto done;
+    }
+    errno = 0;
+    if (fsync_path(tmp, 0) != 0 || rename(tmp, final) != 0) {
+        e = errno;
+        unlink(tmp);
+        rc = classify_write_error(dir, e, e);
+        impa_err(err, errlen, rc, "archive: fsync/rename %s -> %s failed: %s", tmp, final, strerror(e));
+        goto done;
+    }
+    fsync_path(dir, 1); /* the rename is durable once the directory is */
+    if (path_out)
+        snprintf(path_out, PATH_MAX, "%s", final);
+done:
+    free(inputs);
+    return rc;
+}
+
+int impa_archive_read(const char *path, impa_grid_t *grid, int64_t *issue_time, int *step_minutes, int *n_leads,
+                      float **dbz, char *method, size_t method_len, char *err, size_t errlen)
+{
+    if (!path || !grid || !issue_time || !step_minutes || !n_leads || !dbz)
+        return impa_err(err, errlen, IMPA_EINVAL, "archive: NULL argument");
+    *dbz = NULL;
+    int ncid, nrc = nc_open(path, NC_NOWRITE, &ncid);
+    if (nrc != NC_NOERR)
+        return impa_err(err, errlen, nrc > 0 ? IMPA_EIO : IMPA_EFORMAT, "%s: cannot open archive: %s", path,
+                        nc_strerror(nrc));
+    int rc = IMPA_OK, d_lead, d_y, d_x, v_refl, v_time, v_lead, v_x, v_y;
+    size_t nl, ny, nx;
+    double *xs = NULL, *ys = NULL;
+    int *leads = NULL;
+    float *data = NULL;
+    char buf[64];
+    if (nc_inq_dimid(ncid, "lead_time", &d_lead) || nc_inq_dimid(ncid, "y", &d_y) || nc_inq_dimid(ncid, "x", &d_x) ||
+        nc_inq_varid(ncid, "reflectivity", &v_refl) || nc_inq_varid(ncid, "time", &v_time) ||
+        nc_inq_varid(ncid, "lead_time", &v_lead) || nc_inq_varid(ncid, "x", &v_x) || nc_inq_varid(ncid, "y", &v_y)) {
+        rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: not an impa-nowcast archive (missing dims/variables)", path);
+        goto done;
+    }
+    nc_inq_dimlen(ncid, d_lead, &nl);
+    nc_inq_dimlen(ncid, d_y, &ny);
+    nc_inq_dimlen(ncid, d_x, &nx);
+    if (nl == 0 || nx == 0 || ny == 0 || nx > IMPA_IO_MAX_SIDE || ny > IMPA_IO_MAX_SIDE || nl > 10000) {
+        rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: absurd archive shape %zux%zux%zu", path, nl, ny, nx);
+        goto done;
+    }
+    xs = malloc(nx * sizeof *xs);
+    ys = malloc(ny * sizeof *ys);
+    leads = malloc(nl * sizeof *leads);
+    data = malloc(nl * ny * nx * sizeof *data);
+    if (!xs || !ys || !leads || !data) {
+        rc = impa_err(err, errlen, IMPA_ENOMEM, "%s: no memory", path);
+        goto done;
+    }
+    double t;
+    if (nc_get_var_double(ncid, v_x, xs) || nc_get_var_double(ncid, v_y, ys) ||
+        nc_get_var_int(ncid, v_lead, leads) || nc_get_var_double(ncid, v_time, &t) ||
+        nc_get_var_float(ncid, v_refl, data)) {
+        rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: reading archive data failed (truncated?)", path);
+        goto done;
+    }
+    memset(grid, 0, sizeof *grid);
+    grid->nx = (int)nx;
+    grid->ny = (int)ny;
+    grid->x0 = xs[0];
+    grid->y0 = ys[0];
+    grid->dx = nx > 1 ? (xs[nx - 1] - xs[0]) / (double)(nx - 1) : 1;
+    grid->dy = ny > 1 ? (ys[ny - 1] - ys[0]) / (double)(ny - 1) : 1;
+    if (!impa_io_att_text(ncid, v_x, "units", buf, sizeof buf) && strncmp(buf, "degree", 6) && strcmp(buf, "1"))
+        snprintf(grid->x_units, sizeof grid->x_units, "%.15s", buf);
+    else if (!strncmp(buf, "degree", 6))
+        snprintf(grid->x_units, sizeof grid->x_units, "degrees");
+    int v_crs;
+    if (nc_inq_varid(ncid, "crs", &v_crs) == NC_NOERR)
+        impa_io_copy_grid_mapping(ncid, v_crs, grid);
+    *issue_time = llround(t);
+    *n_leads = (int)nl;
+    *step_minutes = nl > 1 ? leads[1] - leads[0] : leads[0];
+    float fill = ARCHIVE_FILL;
+    int f;
+    fill = (float)impa_io_att_double(ncid, v_refl, "_FillValue", fill, &f);
+    for (size_t i = 0; i < nl * ny * nx; i++)
+        if (data[i] == fill || !isfinite(data[i]))
+            data[i] = NAN;
+    if (method && method_len > 0 && impa_io_att_text(ncid, NC_GLOBAL, "method", method, method_len))
+        method[0] = '\0';
+    *dbz = data;
+    data = NULL;
+done:
+    free(xs);
+    free(ys);
+    free(leads);
+    free(data);
+    nc_close(ncid);
+    return rc;
+}
+
+/* "<prefix>YYYYMMDDTHHMMSSZ.nc" -> issue time; -1 when the name does not match. */
+static int name_time(const char *name, const char *prefix, int64_t *t)
+{
+    size_t pl = strlen(prefix), nl = strlen(name);
+    if (strncmp(name, prefix, pl) != 0 || nl != pl + 16 + 3 || strcmp(name + nl - 3, ".nc") != 0)
+        return -1;
+    const char *s = name + pl;
+    if (s[8] != 'T' || s[15] != 'Z')
+        return -1;
+    for (int i = 0; i < 15; i++)
+        if (i != 8 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    char iso[32];
+    snprintf(iso, sizeof iso, "%.4s-%.2s-%.2sT%.2s:%.2s:%.2s", s, s + 4, s + 6, s + 9, s + 11, s + 13);
+    return impa_time_parse_iso(iso, t) == IMPA_OK ? 0 : -1;
+}
+
+int impa_archive_prune(const char *dir, const char *prefix, int64_t now, int64_t retention_s, char *err,
+                       size_t errlen)
+{
+    if (!dir || retention_s < 0)
+        return impa_err(err, errlen, IMPA_EINVAL, "archive prune: bad directory or retention");
+    if (!prefix)
+        prefix = "";
+    DIR *d = opendir(dir);
+    if (!d)
+        return impa_err(err, errlen, IMPA_EIO, "archive prune: cannot open %s: %s", dir, strerror(errno));
+    int removed = 0, rc = IMPA_OK;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        int64_t t;
+        if (de->d_name[0] == '.' || name_time(de->d_name, prefix, &t) != 0 || t >= now - retention_s)
+            continue;
+        char p[PATH_MAX];
+        if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p)
+            continue;
+        if (unlink(p) == 0)
+            removed++;
+        else if (errno != ENOENT)
+            rc = impa_err(err, errlen, IMPA_EIO, "archive prune: cannot remove %s: %s", p, strerror(errno));
+    }
+    closedir(d);
+    return rc ? rc : removed;
+}

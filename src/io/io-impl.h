@@ -1,0 +1,57 @@
+/* Internals shared by the io module's files: NetCDF attribute helpers and the
+ * map projections behind impa_grid_latlon. Not installed, not exported. */
+#ifndef IMPA_IO_IMPL_H
+#define IMPA_IO_IMPL_H
+
+#include <stddef.h>
+
+#include "impa/grid.h"
+#include "impa/reader.h"
+
+/* Text attribute (NC_CHAR or NC_STRING, fixed- or variable-length) into buf,
+ * NUL-terminated and right-trimmed. 0, or IMPA_ENOTFOUND when absent / not text. */
+int impa_io_att_text(int ncid, int varid, const char *name, char *buf, size_t len);
+
+/* Numeric attribute: up to max values converted to double; text attributes holding
+ * a number are parsed too (some ODIM writers store numbers as strings).
+ * *n receives the count. 0 or IMPA_ENOTFOUND. */
+int impa_io_att_doubles(int ncid, int varid, const char *name, double *vals, int max, int *n);
+
+/* Single numeric attribute, or dflt when absent; *found (optional) says which. */
+double impa_io_att_double(int ncid, int varid, const char *name, double dflt, int *found);
+
+/* Copies every attribute of variable varid (a CF grid_mapping variable) into grid->attrs
+ * and sets grid->grid_mapping_name. */
+void impa_io_copy_grid_mapping(int ncid, int varid, impa_grid_t *grid);
+
+/* Appends/replaces one attribute of grid (text when text != NULL). */
+void impa_io_grid_set_text(impa_grid_t *grid, const char *name, const char *text);
+void impa_io_grid_set_doubles(impa_grid_t *grid, const char *name, const double *v, int n);
+
+/* Translates a PROJ.4 string into CF grid-mapping attributes on grid
+ * (grid_mapping_name + parameters). Returns 0, or IMPA_ENOTFOUND when the
+ * projection is not one impa_grid_latlon supports (grid untouched then, apart
+ * from the "proj4" text attribute that is always kept). *unit_m receives the
+ * length unit of the proj string's x/y (1 for metres, 1000 for +units=km or an
+ * ellipsoid given in km as KNMI does). */
+int impa_io_grid_from_proj4(impa_grid_t *grid, const char *proj4, double *unit_m);
+
+/* Forward projection in metres (false easting/northing included) for grid's
+ * mapping. 0 or IMPA_ENOTFOUND. */
+int impa_io_project(const impa_grid_t *grid, double lat, double lon, double *x_m, double *y_m);
+
+/* Metres per grid x/y unit ("m", "km"); 0 when unknown or angular. */
+double impa_io_unit_m(const char *units);
+
+/* NetCDF-backed ODIM_H5 and KNMI readers (reader_odim.c); the file is open. */
+int impa_io_read_odim(int ncid, const char *path, const impa_reader_opts_t *opts,
+                      impa_scan_t *scan, char *err, size_t errlen);
+int impa_io_read_knmi(int ncid, const char *path, const impa_reader_opts_t *opts,
+                      impa_scan_t *scan, char *err, size_t errlen);
+
+/* Rain rate (mm/h) -> dBZ with Z = a R^b; R <= 0 -> IMPA_DBZ_NO_ECHO, NaN stays NaN. */
+float impa_io_rate_to_dbz(double r, double a, double b);
+
+#define IMPA_IO_MAX_SIDE 10000 /* larger grids are refused as absurd */
+
+#endif
