@@ -1,0 +1,454 @@
+/* impa-verify: offline verification with the same tables as the daemon.
+ *
+ *   impa-verify --forecasts DIR --observations DIR [--thresholds 20,35,45]
+ *               [--method-filter NAME] [--persistence] [--domain XOFF,YOFF,NX,NY,BLOCK]
+ *   impa-verify --extrapolation-vs-persistence --observations DIR [--t-in 3]
+ *               [--leads 12] [--every N] [--from ISO] [--to ISO] [--threads 2]
+ *               [--thresholds ...] [--domain ...]
+ *
+ * Common: [--accum-period S] seconds of an accumulation product when the file
+ * does not say; [--variable NAME] the variable to read. Observation files are every
+ * regular file in DIR (not recursive) that impa_reader_read accepts; the others are
+ * reported on stderr and skipped. Valid times come from file metadata. */
+#include <dirent.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "impa/archive.h"
+#include "impa/domain.h"
+#include "impa/extrapolate.h"
+#include "impa/reader.h"
+#include "impa/timeutil.h"
+#include "impa/verify.h"
+
+#define MAX_METHODS 8
+
+typedef struct {
+    int64_t time;
+    float *dbz; /* [ny][nx] after the domain */
+} obs_t;
+
+typedef struct {
+    int n;
+    obs_t *o; /* sorted by time */
+    int ny, nx;
+} obs_set_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: impa-verify --forecasts DIR --observations DIR [--thresholds 20,35,45]\n"
+            "                   [--method-filter NAME] [--persistence]\n"
+            "                   [--domain XOFF,YOFF,NX,NY,BLOCK]\n"
+            "       impa-verify --extrapolation-vs-persistence --observations DIR [--t-in 3]\n"
+            "                   [--leads 12] [--every N] [--from ISO] [--to ISO] [--threads 2]\n"
+            "                   [--thresholds ...] [--domain ...]\n"
+            "common: [--accum-period SECONDS] [--variable NAME]\n");
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted list of regular files in dir (malloc'ed strings). */
+static int list_dir(const char *dir, char ***out)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "impa-verify: cannot open directory %s\n", dir);
+        return -1;
+    }
+    int n = 0, cap = 0;
+    char **names = NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[PATH_MAX];
+        struct stat st;
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p ||
+            stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nn = realloc(names, sizeof(char *) * (size_t)cap);
+            if (!nn)
+                break;
+            names = nn;
+        }
+        names[n++] = strdup(p);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof(char *), cmp_name);
+    *out = names;
+    return n;
+}
+
+static int cmp_obs(const void *a, const void *b)
+{
+    int64_t x = ((const obs_t *)a)->time, y = ((const obs_t *)b)->time;
+    return x < y ? -1 : x > y;
+}
+
+static int load_observations(const char *dir, const impa_reader_opts_t *ro,
+                             const impa_domain_t *dom, obs_set_t *set)
+{
+    char **names = NULL;
+    int nf = list_dir(dir, &names);
+    if (nf < 0)
+        return -1;
+    set->o = calloc((size_t)(nf > 0 ? nf : 1), sizeof(obs_t));
+    set->n = 0;
+    set->ny = set->nx = 0;
+    char err[512];
+    for (int i = 0; i < nf; i++) {
+        impa_scan_t raw, cut;
+        memset(&raw, 0, sizeof raw);
+        memset(&cut, 0, sizeof cut);
+        if (impa_reader_read(names[i], ro, &raw, err, sizeof err) < 0) {
+            fprintf(stderr, "impa-verify: skipped %s\n", err);
+            free(names[i]);
+            continue;
+        }
+        if (impa_domain_apply(dom, &raw, &cut, err, sizeof err) < 0) {
+            fprintf(stderr, "impa-verify: %s: domain: %s\n", names[i], err);
+            impa_scan_deinit(&raw);
+            free(names[i]);
+            continue;
+        }
+        if (set->n == 0) {
+            set->ny = cut.grid.ny;
+            set->nx = cut.grid.nx;
+        }
+        if (cut.grid.ny != set->ny || cut.grid.nx != set->nx) {
+            fprintf(stderr, "impa-verify: %s: grid %dx%d differs from %dx%d, skipped\n",
+                    names[i], cut.grid.ny, cut.grid.nx, set->ny, set->nx);
+            impa_scan_deinit(&cut);
+        } else {
+            set->o[set->n].time = cut.time;
+            set->o[set->n].dbz = cut.dbz; /* ownership moves to set */
+            set->n++;
+        }
+        impa_scan_deinit(&raw);
+        free(names[i]);
+    }
+    free(names);
+    qsort(set->o, (size_t)set->n, sizeof(obs_t), cmp_obs);
+    return set->n;
+}
+
+static const float *find_obs(const obs_set_t *set, int64_t t)
+{
+    int lo = 0, hi = set->n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (set->o[mid].time == t)
+            return set->o[mid].dbz;
+        if (set->o[mid].time < t)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return NULL;
+}
+
+static int parse_thresholds(const char *s, float *th)
+{
+    int n = 0;
+    char *end;
+    while (*s && n < IMPA_VERIFY_MAX_THRESH) {
+        th[n++] = strtof(s, &end);
+        if (end == s)
+            return -1;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+static void print_summary(const impa_verify_table_t *t, const char *name)
+{
+    printf("summary %s hss_mean", name);
+    for (int i = 0; i < t->n_thresh; i++)
+        printf(" %g:%.3f", (double)t->thresholds[i], impa_verify_table_mean(t, i, 3));
+    printf(" csi_mean");
+    for (int i = 0; i < t->n_thresh; i++)
+        printf(" %g:%.3f", (double)t->thresholds[i], impa_verify_table_mean(t, i, 0));
+    printf("\n");
+}
+
+/* Forecast archives against observations. */
+static int run_archives(const char *fdir, const obs_set_t *obs, const float *th, int nth,
+                        const char *filter, int persistence)
+{
+    char **names = NULL;
+    int nf = list_dir(fdir, &names);
+    if (nf < 0)
+        return 1;
+    char mnames[MAX_METHODS][64];
+    impa_verify_table_t *tabs = calloc(MAX_METHODS + 1, sizeof(impa_verify_table_t));
+    int64_t *pers_done = calloc((size_t)(nf > 0 ? nf : 1), sizeof(int64_t));
+    int nm = 0, npers = 0, n_used = 0;
+    impa_verify_table_t *pers = &tabs[MAX_METHODS];
+    int pers_init = 0;
+    char err[512];
+    for (int i = 0; i < nf; i++) {
+        impa_grid_t g;
+        int64_t issue;
+        int step, nl;
+        float *dbz = NULL;
+        char method[64];
+        if (strlen(names[i]) < 3 || strcmp(names[i] + strlen(names[i]) - 3, ".nc") != 0)
+            goto next;
+        if (impa_archive_read(names[i], &g, &issue, &step, &nl, &dbz, method, sizeof method, err,
+                              sizeof err) < 0) {
+            fprintf(stderr, "impa-verify: skipped %s\n", err);
+            goto next;
+        }
+        if (filter && strcmp(filter, method) != 0)
+            goto next;
+        if (g.ny != obs->ny || g.nx != obs->nx) {
+            fprintf(stderr,
+                    "impa-verify: %s: forecast grid %dx%d, observations %dx%d (use --domain)\n",
+                    names[i], g.ny, g.nx, obs->ny, obs->nx);
+            goto next;
+        }
+        if (nl > IMPA_VERIFY_MAX_LEADS)
+            nl = IMPA_VERIFY_MAX_LEADS;
+        int m;
+        for (m = 0; m < nm; m++)
+            if (!strcmp(mnames[m], method))
+                break;
+        if (m == nm) {
+            if (nm == MAX_METHODS)
+                goto next;
+            snprintf(mnames[nm], sizeof mnames[nm], "%s", method);
+            impa_verify_table_init(&tabs[nm], nl, step, th, nth);
+            nm++;
+        }
+        if (tabs[m].step_minutes != step) {
+            fprintf(stderr, "impa-verify: %s: step %d min differs from %d, skipped\n", names[i],
+                    step, tabs[m].step_minutes);
+            goto next;
+        }
+        size_t npix = (size_t)g.ny * (size_t)g.nx;
+        for (int k = 0; k < nl && k < tabs[m].n_leads; k++) {
+            const float *o = find_obs(obs, issue + (int64_t)(k + 1) * step * 60);
+            if (o)
+                impa_verify_table_add(&tabs[m], k, dbz + (size_t)k * npix, o, npix);
+        }
+        n_used++;
+        if (persistence) {
+            int seen = 0;
+            for (int j = 0; j < npers; j++)
+                seen |= pers_done[j] == issue;
+            const float *p0 = find_obs(obs, issue);
+            if (!seen && p0) {
+                pers_done[npers++] = issue;
+                if (!pers_init) {
+                    impa_verify_table_init(pers, nl, step, th, nth);
+                    pers_init = 1;
+                }
+                for (int k = 0; k < pers->n_leads; k++) {
+                    const float *o = find_obs(obs, issue + (int64_t)(k + 1) * step * 60);
+                    if (o)
+                        impa_verify_table_add(pers, k, p0, o, npix);
+                }
+            }
+        }
+    next:
+        free(dbz);
+        free(names[i]);
+    }
+    free(names);
+    printf("forecast files used: %d\n", n_used);
+    for (int m = 0; m < nm; m++) {
+        impa_verify_table_print(&tabs[m], mnames[m], stdout);
+        print_summary(&tabs[m], mnames[m]);
+    }
+    if (pers_init) {
+        impa_verify_table_print(pers, "persistence", stdout);
+        print_summary(pers, "persistence");
+    }
+    free(tabs);
+    free(pers_done);
+    return n_used > 0 ? 0 : 1;
+}
+
+/* Runs the extrapolation itself from the observations and scores it with persistence. */
+static int run_extrap_vs_pers(const obs_set_t *obs, const float *th, int nth, int t_in,
+                              int leads, int every, int64_t from, int64_t to, int threads)
+{
+    if (obs->n < t_in + 1) {
+        fprintf(stderr, "impa-verify: %d observations, need more than %d\n", obs->n, t_in);
+        return 1;
+    }
+    /* the step is the most common spacing between consecutive observations */
+    int64_t step_s = 0;
+    int best = 0;
+    for (int i = 1; i < obs->n && i < 64; i++) {
+        int64_t d = obs->o[i].time - obs->o[i - 1].time;
+        int c = 0;
+        for (int j = 1; j < obs->n && j < 64; j++)
+            c += obs->o[j].time - obs->o[j - 1].time == d;
+        if (c > best && d > 0) {
+            best = c;
+            step_s = d;
+        }
+    }
+    if (step_s <= 0 || step_s % 60) {
+        fprintf(stderr, "impa-verify: cannot infer a whole-minute step from the observations\n");
+        return 1;
+    }
+    int step_min = (int)(step_s / 60);
+    impa_verify_table_t te, tp;
+    impa_verify_table_init(&te, leads, step_min, th, nth);
+    impa_verify_table_init(&tp, leads, step_min, th, nth);
+    impa_extrap_opts_t o = impa_extrap_opts_default();
+    o.n_frames = t_in;
+    o.threads = threads;
+    impa_extrap_t *ex = NULL;
+    char err[512];
+    size_t npix = (size_t)obs->ny * (size_t)obs->nx;
+    float *out = malloc(sizeof(float) * npix * (size_t)leads);
+    if (!out || impa_extrap_create(obs->ny, obs->nx, leads, &o, &ex, err, sizeof err) < 0) {
+        fprintf(stderr, "impa-verify: %s\n", out ? err : "out of memory");
+        free(out);
+        return 1;
+    }
+    int n_starts = 0;
+    double t_motion = 0, t_adv = 0;
+    int64_t t0 = obs->o[0].time;
+    for (int i = t_in - 1; i < obs->n; i++) {
+        int64_t ti = obs->o[i].time;
+        if ((ti - t0) % (step_s * every) != 0 || ti < from || ti > to)
+            continue;
+        /* inputs must be consecutive steps, and every lead must be observed, so all
+         * start times are scored on the same leads */
+        const float *fr[16];
+        int ok = 1;
+        for (int k = 0; k < t_in && ok; k++) {
+            fr[k] = find_obs(obs, ti - (int64_t)(t_in - 1 - k) * step_s);
+            ok = fr[k] != NULL;
+        }
+        for (int k = 0; k < leads && ok; k++)
+            ok = find_obs(obs, ti + (int64_t)(k + 1) * step_s) != NULL;
+        if (!ok)
+            continue;
+        double a = impa_time_monotonic();
+        if (impa_extrap_motion(ex, fr, t_in, err, sizeof err) < 0) {
+            fprintf(stderr, "impa-verify: %s\n", err);
+            break;
+        }
+        double b = impa_time_monotonic();
+        impa_extrap_forecast(ex, fr[t_in - 1], leads, out, err, sizeof err);
+        double c = impa_time_monotonic();
+        t_motion += b - a;
+        t_adv += c - b;
+        for (int k = 0; k < leads; k++) {
+            const float *ob = find_obs(obs, ti + (int64_t)(k + 1) * step_s);
+            impa_verify_table_add(&te, k, out + (size_t)k * npix, ob, npix);
+            impa_verify_table_add(&tp, k, fr[t_in - 1], ob, npix);
+        }
+        n_starts++;
+    }
+    char a[32], b[32];
+    printf("observations: %d (%s .. %s), grid %dx%d, step %d min\n", obs->n,
+           impa_time_iso(obs->o[0].time, a, sizeof a),
+           impa_time_iso(obs->o[obs->n - 1].time, b, sizeof b), obs->ny, obs->nx, step_min);
+    printf("start times scored: %d (every %d steps, %d input frames, %d leads); mean motion "
+           "%.3f s, advection %.3f s per start\n",
+           n_starts, every, t_in, leads, n_starts ? t_motion / n_starts : 0.0,
+           n_starts ? t_adv / n_starts : 0.0);
+    impa_verify_table_print(&te, "extrapolation", stdout);
+    print_summary(&te, "extrapolation");
+    impa_verify_table_print(&tp, "persistence", stdout);
+    print_summary(&tp, "persistence");
+    impa_extrap_destroy(&ex);
+    free(out);
+    return n_starts > 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *fdir = NULL, *odir = NULL, *filter = NULL;
+    int persistence = 0, evp = 0, t_in = 3, leads = 12, every = 1, threads = 2;
+    float th[IMPA_VERIFY_MAX_THRESH] = {20, 35, 45};
+    int nth = 3;
+    impa_domain_t dom = {0, 0, 0, 0, 1, 1};
+    impa_reader_opts_t ro = impa_reader_opts_default();
+    int64_t from = INT64_MIN, to = INT64_MAX;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--forecasts") && v)
+            fdir = argv[++i];
+        else if (!strcmp(a, "--observations") && v)
+            odir = argv[++i];
+        else if (!strcmp(a, "--method-filter") && v)
+            filter = argv[++i];
+        else if (!strcmp(a, "--persistence"))
+            persistence = 1;
+        else if (!strcmp(a, "--extrapolation-vs-persistence"))
+            evp = 1;
+        else if (!strcmp(a, "--t-in") && v)
+            t_in = atoi(argv[++i]);
+        else if (!strcmp(a, "--leads") && v)
+            leads = atoi(argv[++i]);
+        else if (!strcmp(a, "--every") && v)
+            every = atoi(argv[++i]);
+        else if (!strcmp(a, "--threads") && v)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--accum-period") && v)
+            ro.accum_period_s = atof(argv[++i]);
+        else if (!strcmp(a, "--variable") && v)
+            ro.variable = argv[++i];
+        else if ((!strcmp(a, "--from") || !strcmp(a, "--to")) && v) {
+            if (impa_time_parse_iso(v, a[2] == 'f' ? &from : &to) < 0) {
+                fprintf(stderr, "impa-verify: %s: cannot parse time '%s'\n", a, v);
+                return 2;
+            }
+            i++;
+        } else if (!strcmp(a, "--thresholds") && v) {
+            nth = parse_thresholds(argv[++i], th);
+            if (nth < 1) {
+                fprintf(stderr, "impa-verify: bad --thresholds\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--domain") && v) {
+            if (sscanf(argv[++i], "%d,%d,%d,%d,%d", &dom.x_offset, &dom.y_offset, &dom.nx,
+                       &dom.ny, &dom.block) != 5) {
+                fprintf(stderr, "impa-verify: --domain wants XOFF,YOFF,NX,NY,BLOCK\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "impa-verify: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!odir || (!evp && !fdir) || t_in < 2 || t_in > 16 || leads < 1 ||
+        leads > IMPA_VERIFY_MAX_LEADS || every < 1) {
+        usage(stderr);
+        return 2;
+    }
+    obs_set_t obs = {0, NULL, 0, 0};
+    int n = load_observations(odir, &ro, &dom, &obs);
+    if (n <= 0) {
+        fprintf(stderr, "impa-verify: no readable observations in %s\n", odir);
+        free(obs.o);
+        return 1;
+    }
+    int rc = evp ? run_extrap_vs_pers(&obs, th, nth, t_in, leads, every, from, to, threads)
+                 : run_archives(fdir, &obs, th, nth, filter, persistence);
+    for (int i = 0; i < obs.n; i++)
+        free(obs.o[i].dbz);
+    free(obs.o);
+    return rc;
+}
