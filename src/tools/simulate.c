@@ -14,9 +14,10 @@
  *     from the seed), each with its own motion (mean wind + deviation), a
  *     lifetime of 40..120 min, growth and decay (sin-shaped) and a Gaussian
  *     core of 48..60 dBZ at maturity;
- *   - two long-lived "lead" storms, placed relative to --start and offset by half
- *     a lifecycle, so that at every time at least one mature core >= 50 dBZ is
- *     inside radar range (the demo and the e2e test rely on >= 45 dBZ alerts);
+ *   - two long-lived "lead" storms alive at any time, born every 90 min and
+ *     crossing the radar in 3 h, with 25-minute ramps: at every time at least one
+ *     mature core >= 50 dBZ is inside radar range (the demo and the e2e test rely
+ *     on >= 45 dBZ alerts);
  *   - a circular coverage mask: outside the radar range the value is _FillValue.
  * Pixels below the 8 dBZ noise floor are written as -32 dBZ ("no echo": valid,
  * dry), which is what IMPA_DBZ_NO_ECHO means to the reader. */
@@ -46,6 +47,8 @@
 #define SIM_MAX_LIFE_S 7200   /* longest ordinary cell: slots further back are dead */
 #define SIM_LEAD_LIFE_S 10800 /* lead storm lifecycle (3 h), two offset by half */
 #define SIM_MAX_CELLS 128
+#define SIM_T_REF 1577836800 /* 2020-01-01: origin of all phases, keeps the weather
+                              * at a valid time independent of --start */
 #define SIM_EARTH_RADIUS_M 6371007.181 /* authalic sphere: LAEA is equal-area */
 
 typedef struct {
@@ -70,7 +73,7 @@ typedef struct {
     double u, v;         /* steering wind, m/s (x east, y north) */
     double range_m;      /* radar range: coverage circle radius */
     double half_x, half_y;
-    int64_t t_ref;       /* --start: lead storms are phased relative to it */
+    int64_t t_ref;       /* fixed origin of advection and storm phases */
 } sim_world_t;
 
 /* A convective cell's state at one time, in metres and dBZ. */
@@ -172,7 +175,7 @@ static void world_init(sim_world_t *w, const sim_opts_t *o)
     w->half_x = 0.5 * (o->nx - 1) * o->dx_km * 1000.0;
     w->half_y = 0.5 * (o->ny - 1) * o->dx_km * 1000.0;
     w->range_m = 0.5 * (o->nx < o->ny ? o->nx : o->ny) * o->dx_km * 1000.0;
-    w->t_ref = o->start;
+    w->t_ref = SIM_T_REF;
 }
 
 /* Lifecycle intensity in [0, 1] of an ordinary cell at fraction a of its life:
@@ -225,13 +228,13 @@ static int cells_at(const sim_world_t *w, int64_t t, sim_cell_t *cells, int max)
             n++;
         }
     }
-    /* Lead storms k: born at t_ref - 45 min + k * life/2, crossing the radar
-     * with a random lateral offset of up to 30 km at mid-life. */
+    /* Lead storms k: born at t_ref + k * life/2, crossing the radar with a
+     * random lateral offset of up to 30 km at mid-life. */
     const double half = 0.5 * SIM_LEAD_LIFE_S;
-    double k0 = floor(((double)t - ((double)w->t_ref - 2700.0)) / half);
+    double k0 = floor(((double)t - (double)w->t_ref) / half);
     for (int64_t k = (int64_t)k0 - 2; k <= (int64_t)k0 && n < max; k++) {
         uint64_t s = mix64(w->seed ^ 0xabcdef12345ULL ^ mix64((uint64_t)k));
-        double birth = (double)w->t_ref - 2700.0 + (double)k * half;
+        double birth = (double)w->t_ref + (double)k * half;
         double age = (double)t - birth;
         double f = lead_life(age, SIM_LEAD_LIFE_S);
         if (f <= 0.0)
