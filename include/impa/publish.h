@@ -85,4 +85,20 @@ IMPA_API int impa_publisher_handle_request(impa_publisher_t *pub, char *err, siz
 /* Messages dropped so far because a subscriber queue was full. */
 IMPA_API uint64_t impa_publisher_dropped(const impa_publisher_t *pub);
 
+/* ---- additions (publish module) ---- */
+
+/* Endpoint actually bound for PUB endpoint i (ZMQ_LAST_ENDPOINT: resolves
+ * "tcp://127.0.0.1:*" to the ephemeral port), or NULL. Owned by the publisher. */
+IMPA_API const char *impa_publisher_endpoint(const impa_publisher_t *pub, int i);
+/* Bound snapshot (REP) endpoint, or NULL when off. */
+IMPA_API const char *impa_publisher_request_endpoint(const impa_publisher_t *pub);
+/* 16 hex characters chosen at create; changes on every daemon start so consumers
+ * can tell a restart (sequence numbers start again at 1) from lost messages. */
+IMPA_API const char *impa_publisher_run_id(const impa_publisher_t *pub);
+/* Alert tracker of the publisher (alerts.h), for inspection; owned by the publisher. */
+struct impa_alert_tracker;
+IMPA_API const struct impa_alert_tracker *impa_publisher_tracker(const impa_publisher_t *pub);
+/* Number of CAP messages written/published so far. */
+IMPA_API uint64_t impa_publisher_cap_count(const impa_publisher_t *pub);
+
 #endif

@@ -1,0 +1,744 @@
+/* Severe-echo cells: labelling, outlines, watch regions, tracking (alerts.h). */
+#include "impa/alerts.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "impa/error.h"
+#include "impa/timeutil.h"
+#include "publish/json.h"
+
+struct impa_alert_tracker {
+    impa_alert_config_t cfg;
+
+    /* Grid-sized buffers, (re)allocated when the grid changes. */
+    impa_grid_t grid;
+    int have_grid, has_proj;
+    double cell_km2, cell_km;  /* area of a cell; side length used for distances */
+    int32_t *label[2];         /* [ny*nx] per lead: cell index+1, -1 rejected, 0 none */
+    int32_t *queue;            /* [ny*nx] flood-fill queue = pixels of the last component */
+    uint32_t *pix_regions;     /* [ny*nx] watch-region bits per pixel, NULL without regions */
+    int32_t *tx, *ty;          /* [trace_cap] outline vertices in corner coordinates */
+    unsigned char *keep;       /* [trace_cap] Douglas-Peucker flags */
+    int32_t *stack;            /* [2*trace_cap] Douglas-Peucker segments */
+    size_t trace_cap;
+
+    /* Cell pools (grow by doubling up to cfg.max_cells, then reused). */
+    impa_alert_cell_t *cells, *prev, *ended;
+    int n_cells, n_prev, n_ended;
+    int cap_cells, cap_prev, cap_ended;
+    int *ov, *order;           /* [cap_cells] overlap counts, processing order */
+    int64_t next_id;
+    uint64_t truncated;
+
+    /* Cycle context for the GeoJSON and the cross-cycle match. */
+    char domain[64];
+    int64_t issue, prev_issue;
+    int step_minutes;
+    int prev_valid;            /* prev[] holds a cycle on the same grid */
+    impa_json_t json;
+};
+
+const char *impa_alert_event_name(impa_alert_event_t e)
+{
+    switch (e) {
+    case IMPA_ALERT_NEW: return "new";
+    case IMPA_ALERT_UPDATED: return "updated";
+    case IMPA_ALERT_ENDED: return "ended";
+    }
+    return "?";
+}
+
+void impa_alert_config_default(impa_alert_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->threshold_dbz = 45.0f;
+    cfg->min_area_km2 = 4.0f;
+    cfg->match_km = 20.0;
+    cfg->max_cells = 4096;
+}
+
+int impa_alert_tracker_create(const impa_alert_config_t *cfg, impa_alert_tracker_t **out,
+                              char *err, size_t errlen)
+{
+    if (!cfg || !out)
+        return impa_err(err, errlen, IMPA_EINVAL, "alert tracker: NULL argument");
+    *out = NULL;
+    if (cfg->max_cells < 1 || cfg->n_regions < 0 || cfg->n_regions > IMPA_PUBLISH_MAX_REGIONS ||
+        !(cfg->match_km >= 0) || !(cfg->min_area_km2 >= 0))
+        return impa_err(err, errlen, IMPA_EINVAL,
+                        "alert tracker: bad configuration (max_cells %d, n_regions %d, match_km %g)",
+                        cfg->max_cells, cfg->n_regions, cfg->match_km);
+    for (int r = 0; r < cfg->n_regions; r++)
+        if (cfg->regions[r].n_vertices < 3 || cfg->regions[r].n_vertices > IMPA_PUBLISH_MAX_VERTICES)
+            return impa_err(err, errlen, IMPA_EINVAL, "watch region '%s': %d vertices (3..%d)",
+                            cfg->regions[r].name, cfg->regions[r].n_vertices,
+                            IMPA_PUBLISH_MAX_VERTICES);
+    impa_alert_tracker_t *tr = calloc(1, sizeof *tr);
+    if (!tr)
+        return impa_err(err, errlen, IMPA_ENOMEM, "alert tracker: out of memory");
+    tr->cfg = *cfg;
+    tr->next_id = 1;
+    impa_json_init(&tr->json);
+    *out = tr;
+    return 0;
+}
+
+static void free_grid_buffers(impa_alert_tracker_t *tr)
+{
+    free(tr->label[0]);
+    free(tr->label[1]);
+    free(tr->queue);
+    free(tr->pix_regions);
+    free(tr->tx);
+    free(tr->ty);
+    free(tr->keep);
+    free(tr->stack);
+    tr->label[0] = tr->label[1] = tr->queue = tr->tx = tr->ty = tr->stack = NULL;
+    tr->pix_regions = NULL;
+    tr->keep = NULL;
+    tr->have_grid = 0;
+}
+
+void impa_alert_tracker_destroy(impa_alert_tracker_t **trp)
+{
+    if (!trp || !*trp)
+        return;
+    impa_alert_tracker_t *tr = *trp;
+    free_grid_buffers(tr);
+    free(tr->cells);
+    free(tr->prev);
+    free(tr->ended);
+    free(tr->ov);
+    free(tr->order);
+    impa_json_deinit(&tr->json);
+    free(tr);
+    *trp = NULL;
+}
+
+int impa_alert_point_in_region(const impa_watch_region_t *r, double lat, double lon)
+{
+    int inside = 0;
+    for (int i = 0, j = r->n_vertices - 1; i < r->n_vertices; j = i++) {
+        double yi = r->lat[i], yj = r->lat[j], xi = r->lon[i], xj = r->lon[j];
+        if ((yi > lat) != (yj > lat) && lon < (xj - xi) * (lat - yi) / (yj - yi) + xi)
+            inside = !inside;
+    }
+    return inside;
+}
+
+static int same_grid(const impa_grid_t *a, const impa_grid_t *b)
+{
+    return a->nx == b->nx && a->ny == b->ny && a->x0 == b->x0 && a->y0 == b->y0 &&
+           a->dx == b->dx && a->dy == b->dy && strcmp(a->x_units, b->x_units) == 0 &&
+           strcmp(a->grid_mapping_name, b->grid_mapping_name) == 0;
+}
+
+/* Sizes every per-grid buffer once; precomputes the watch-region mask of every
+ * pixel centre so the per-cycle work needs no projection per pixel. */
+static int setup_grid(impa_alert_tracker_t *tr, const impa_grid_t *g, char *err, size_t errlen)
+{
+    if (tr->have_grid && same_grid(&tr->grid, g))
+        return 0;
+    free_grid_buffers(tr);
+    tr->prev_valid = 0;
+    size_t n = (size_t)g->nx * (size_t)g->ny;
+    tr->trace_cap = 2 * ((size_t)g->nx + 1) * ((size_t)g->ny + 1) + 8;
+    tr->label[0] = calloc(n, sizeof(int32_t));
+    tr->label[1] = calloc(n, sizeof(int32_t));
+    tr->queue = malloc(n * sizeof(int32_t));
+    tr->tx = malloc(tr->trace_cap * sizeof(int32_t));
+    tr->ty = malloc(tr->trace_cap * sizeof(int32_t));
+    tr->keep = malloc(tr->trace_cap);
+    tr->stack = malloc(2 * tr->trace_cap * sizeof(int32_t));
+    if (tr->cfg.n_regions > 0)
+        tr->pix_regions = calloc(n, sizeof(uint32_t));
+    if (!tr->label[0] || !tr->label[1] || !tr->queue || !tr->tx || !tr->ty || !tr->keep ||
+        !tr->stack || (tr->cfg.n_regions > 0 && !tr->pix_regions)) {
+        free_grid_buffers(tr);
+        return impa_err(err, errlen, IMPA_ENOMEM, "alert tracker: out of memory for a %dx%d grid",
+                        g->ny, g->nx);
+    }
+    tr->grid = *g;
+    double lat, lon;
+    tr->has_proj = impa_grid_latlon(g, 0.0, 0.0, &lat, &lon) == 0;
+    tr->cell_km2 = impa_grid_cell_area_km2(g);
+    if (!(tr->cell_km2 > 0) || !isfinite(tr->cell_km2)) {
+        /* No usable units: treat the grid spacing as km so thresholds still apply. */
+        double f = strcmp(g->x_units, "m") == 0 ? 1e-3 : 1.0;
+        tr->cell_km2 = fabs(g->dx * f * g->dy * f);
+        if (!(tr->cell_km2 > 0))
+            tr->cell_km2 = 1.0;
+    }
+    tr->cell_km = sqrt(tr->cell_km2);
+    if (tr->pix_regions && tr->has_proj) {
+        for (int r = 0; r < g->ny; r++)
+            for (int c = 0; c < g->nx; c++) {
+                if (impa_grid_latlon(g, c, r, &lat, &lon) != 0)
+                    continue;
+                uint32_t m = 0;
+                for (int k = 0; k < tr->cfg.n_regions; k++)
+                    if (impa_alert_point_in_region(&tr->cfg.regions[k], lat, lon))
+                        m |= 1u << k;
+                tr->pix_regions[(size_t)r * g->nx + c] = m;
+            }
+    }
+    tr->have_grid = 1;
+    return 0;
+}
+
+/* Grows the cell pool (doubling, bounded by max_cells). 0 or -1 when full. */
+static int grow_cells(impa_alert_tracker_t *tr)
+{
+    if (tr->n_cells < tr->cap_cells)
+        return 0;
+    if (tr->cap_cells >= tr->cfg.max_cells)
+        return -1;
+    int cap = tr->cap_cells ? tr->cap_cells * 2 : 64;
+    if (cap > tr->cfg.max_cells)
+        cap = tr->cfg.max_cells;
+    impa_alert_cell_t *nc = realloc(tr->cells, (size_t)cap * sizeof *nc);
+    if (!nc)
+        return -1;
+    tr->cells = nc;
+    int *nov = realloc(tr->ov, (size_t)cap * sizeof(int));
+    if (!nov)
+        return -1;
+    tr->ov = nov;
+    int *nor = realloc(tr->order, (size_t)cap * sizeof(int));
+    if (!nor)
+        return -1;
+    tr->order = nor;
+    tr->cap_cells = cap;
+    return 0;
+}
+
+static int in_cell(const int32_t *lab, int nx, int ny, int c, int r, int32_t L)
+{
+    return c >= 0 && c < nx && r >= 0 && r < ny && lab[(size_t)r * nx + c] == L;
+}
+
+/* Outer boundary of cell L along pixel edges, region kept on the right (clockwise
+ * on screen, rows down); at a diagonal-only contact it turns towards the cell, which
+ * is what 8-connectivity asks for. Starts at the top-left corner of the raster-first
+ * pixel (c0,r0), a vertex the boundary visits exactly once. Stores turning vertices
+ * only. Returns their count. */
+static size_t trace_outline(impa_alert_tracker_t *tr, const int32_t *lab, int32_t L, int c0, int r0)
+{
+    static const int ddx[4] = {1, 0, -1, 0}, ddy[4] = {0, 1, 0, -1}; /* E S W N */
+    int nx = tr->grid.nx, ny = tr->grid.ny;
+    int vx = c0, vy = r0, d = 0;
+    size_t m = 0;
+    tr->tx[m] = vx, tr->ty[m] = vy, m++;
+    for (size_t steps = 0; steps < tr->trace_cap; steps++) {
+        int lc, lr, rc, rr;
+        switch (d) {
+        case 0: rc = vx, rr = vy, lc = vx, lr = vy - 1; break;
+        case 1: rc = vx - 1, rr = vy, lc = vx, lr = vy; break;
+        case 2: rc = vx - 1, rr = vy - 1, lc = vx - 1, lr = vy; break;
+        default: rc = vx, rr = vy - 1, lc = vx - 1, lr = vy - 1; break;
+        }
+        int nd;
+        if (in_cell(lab, nx, ny, lc, lr, L))
+            nd = (d + 3) & 3;
+        else if (in_cell(lab, nx, ny, rc, rr, L))
+            nd = d;
+        else
+            nd = (d + 1) & 3;
+        if (steps > 0 && vx == c0 && vy == r0 && nd == 0)
+            break;
+        if (nd != d && steps > 0 && m < tr->trace_cap)
+            tr->tx[m] = vx, tr->ty[m] = vy, m++;
+        d = nd;
+        vx += ddx[d];
+        vy += ddy[d];
+    }
+    return m;
+}
+
+static double seg_dist(double px, double py, double ax, double ay, double bx, double by)
+{
+    double vx = bx - ax, vy = by - ay, wx = px - ax, wy = py - ay;
+    double l2 = vx * vx + vy * vy;
+    double t = l2 > 0 ? (wx * vx + wy * vy) / l2 : 0;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    double dx = wx - t * vx, dy = wy - t * vy;
+    return sqrt(dx * dx + dy * dy);
+}
+
+/* Douglas-Peucker on the closed ring tx/ty[0..m) with tolerance eps (cells):
+ * anchors vertex 0 and the vertex farthest from it. Returns vertices kept. */
+static size_t simplify(impa_alert_tracker_t *tr, size_t m, double eps)
+{
+    size_t far = 0;
+    double best = -1;
+    for (size_t i = 1; i < m; i++) {
+        double dx = tr->tx[i] - tr->tx[0], dy = tr->ty[i] - tr->ty[0];
+        if (dx * dx + dy * dy > best)
+            best = dx * dx + dy * dy, far = i;
+    }
+    memset(tr->keep, 0, m);
+    tr->keep[0] = tr->keep[far] = 1;
+    size_t sp = 0;
+    /* segment (a, b) with b == m meaning vertex 0 again */
+    tr->stack[sp++] = 0, tr->stack[sp++] = (int32_t)far;
+    tr->stack[sp++] = (int32_t)far, tr->stack[sp++] = (int32_t)m;
+    while (sp > 0) {
+        size_t b = (size_t)tr->stack[--sp], a = (size_t)tr->stack[--sp];
+        size_t bi = b == m ? 0 : b, imax = 0;
+        double dmax = -1;
+        for (size_t i = a + 1; i < b; i++) {
+            double dd = seg_dist(tr->tx[i], tr->ty[i], tr->tx[a], tr->ty[a], tr->tx[bi], tr->ty[bi]);
+            if (dd > dmax)
+                dmax = dd, imax = i;
+        }
+        if (dmax > eps && sp + 4 <= 2 * tr->trace_cap) {
+            tr->keep[imax] = 1;
+            tr->stack[sp++] = (int32_t)a, tr->stack[sp++] = (int32_t)imax;
+            tr->stack[sp++] = (int32_t)imax, tr->stack[sp++] = (int32_t)b;
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++)
+        k += tr->keep[i];
+    return k;
+}
+
+static void build_outline(impa_alert_tracker_t *tr, impa_alert_cell_t *cell, const int32_t *lab,
+                          int32_t L, int c0, int r0)
+{
+    size_t m = trace_outline(tr, lab, L, c0, r0);
+    size_t k = m;
+    if (m > 4) {
+        double eps = 0.5; /* removes the pixel staircase */
+        for (;;) {
+            k = simplify(tr, m, eps);
+            if (k <= IMPA_ALERT_MAX_OUTLINE && k >= 3)
+                break;
+            if (k < 3) { /* degenerate: keep everything that fits */
+                memset(tr->keep, 1, m);
+                k = m;
+                break;
+            }
+            eps *= 1.5;
+        }
+    } else {
+        memset(tr->keep, 1, m);
+    }
+    int n = 0;
+    for (size_t i = 0; i < m && n < IMPA_ALERT_MAX_OUTLINE; i++) {
+        if (!tr->keep[i])
+            continue;
+        cell->ox[n] = tr->tx[i] - 0.5; /* corner -> fractional cell index */
+        cell->oy[n] = tr->ty[i] - 0.5;
+        n++;
+    }
+    cell->ox[n] = cell->ox[0];
+    cell->oy[n] = cell->oy[0];
+    n++;
+    cell->n_outline = n;
+    cell->has_latlon = tr->has_proj;
+    if (!tr->has_proj)
+        return;
+    double area2 = 0;
+    for (int i = 0; i < n; i++) {
+        if (impa_grid_latlon(&tr->grid, cell->ox[i], cell->oy[i], &cell->olat[i], &cell->olon[i]) != 0)
+            cell->has_latlon = 0;
+        if (i > 0)
+            area2 += cell->olon[i - 1] * cell->olat[i] - cell->olon[i] * cell->olat[i - 1];
+    }
+    if (area2 < 0) { /* RFC 7946: exterior rings counterclockwise in lon/lat */
+        for (int i = 0, j = n - 1; i < j; i++, j--) {
+            double t;
+            t = cell->ox[i], cell->ox[i] = cell->ox[j], cell->ox[j] = t;
+            t = cell->oy[i], cell->oy[i] = cell->oy[j], cell->oy[j] = t;
+            t = cell->olat[i], cell->olat[i] = cell->olat[j], cell->olat[j] = t;
+            t = cell->olon[i], cell->olon[i] = cell->olon[j], cell->olon[j] = t;
+        }
+    }
+}
+
+/* Labels one lead into lab; appends kept cells to tr->cells. */
+static void extract_lead(impa_alert_tracker_t *tr, const float *dbz, int32_t *lab, int lead,
+                         int64_t valid)
+{
+    int nx = tr->grid.nx, ny = tr->grid.ny;
+    size_t n = (size_t)nx * ny;
+    float thr = tr->cfg.threshold_dbz;
+    memset(lab, 0, n * sizeof *lab);
+    for (size_t p0 = 0; p0 < n; p0++) {
+        if (lab[p0] != 0 || !(dbz[p0] >= thr))
+            continue;
+        size_t head = 0, tail = 0;
+        tr->queue[tail++] = (int32_t)p0;
+        lab[p0] = -2; /* in progress */
+        double sum = 0, sc = 0, sr = 0, mx = -INFINITY;
+        int c0 = nx, r0 = ny, c1 = -1, r1 = -1;
+        uint32_t regions = 0;
+        while (head < tail) {
+            int32_t p = tr->queue[head++];
+            int r = p / nx, c = p % nx;
+            float v = dbz[p];
+            sum += v, sc += c, sr += r;
+            if (v > mx)
+                mx = v;
+            if (c < c0) c0 = c;
+            if (c > c1) c1 = c;
+            if (r < r0) r0 = r;
+            if (r > r1) r1 = r;
+            if (tr->pix_regions)
+                regions |= tr->pix_regions[p];
+            for (int dr = -1; dr <= 1; dr++)
+                for (int dc = -1; dc <= 1; dc++) {
+                    int rr = r + dr, cc = c + dc;
+                    if (rr < 0 || rr >= ny || cc < 0 || cc >= nx)
+                        continue;
+                    size_t q = (size_t)rr * nx + cc;
+                    if (lab[q] == 0 && dbz[q] >= thr) {
+                        lab[q] = -2;
+                        tr->queue[tail++] = (int32_t)q;
+                    }
+                }
+        }
+        double area = (double)tail * tr->cell_km2;
+        int32_t L = -1;
+        if (area >= tr->cfg.min_area_km2) {
+            if (grow_cells(tr) == 0)
+                L = tr->n_cells + 1;
+            else
+                tr->truncated++;
+        }
+        for (size_t i = 0; i < tail; i++)
+            lab[tr->queue[i]] = L;
+        if (L < 0)
+            continue;
+        impa_alert_cell_t *cell = &tr->cells[tr->n_cells++];
+        memset(cell, 0, sizeof *cell);
+        cell->lead = lead;
+        cell->valid_time = valid;
+        cell->n_pixels = (int)tail;
+        cell->area_km2 = area;
+        cell->max_dbz = mx;
+        cell->mean_dbz = sum / (double)tail;
+        cell->cx = sc / (double)tail;
+        cell->cy = sr / (double)tail;
+        cell->col0 = c0, cell->row0 = r0, cell->col1 = c1, cell->row1 = r1;
+        cell->regions = regions;
+        if (tr->has_proj && impa_grid_latlon(&tr->grid, cell->cx, cell->cy, &cell->lat, &cell->lon) == 0)
+            cell->has_latlon = 1;
+        build_outline(tr, cell, lab, L, tr->queue[0] % nx, tr->queue[0] / nx);
+    }
+}
+
+static double cell_dist_km(const impa_alert_tracker_t *tr, const impa_alert_cell_t *a,
+                           const impa_alert_cell_t *b)
+{
+    return hypot(a->cx - b->cx, a->cy - b->cy) * tr->cell_km;
+}
+
+static int id_used(const impa_alert_tracker_t *tr, int from, int to, int64_t id)
+{
+    for (int i = from; i < to; i++)
+        if (tr->cells[i].id == id)
+            return 1;
+    return 0;
+}
+
+static int by_size_desc(const void *a, const void *b, void *ctx)
+{
+    const impa_alert_cell_t *cells = ctx;
+    int na = cells[*(const int *)a].n_pixels, nb = cells[*(const int *)b].n_pixels;
+    return (na < nb) - (na > nb);
+}
+
+/* Gives ids to the cells [s, e) of one lead: overlap with the previous lead's cells
+ * [ps, pe) (labels in plab), else nearest previous-lead centroid, else the previous
+ * cycle's cell valid at the same time, else a new id. Larger cells choose first so
+ * a split keeps its id on the bigger part. */
+static void assign_ids(impa_alert_tracker_t *tr, int s, int e, int ps, int pe,
+                       const int32_t *lab, const int32_t *plab, int64_t valid)
+{
+    int nx = tr->grid.nx;
+    int nn = e - s;
+    for (int i = 0; i < nn; i++)
+        tr->order[i] = s + i;
+    qsort_r(tr->order, (size_t)nn, sizeof(int), by_size_desc, tr->cells);
+    double half_step = tr->step_minutes * 30.0;
+    for (int oi = 0; oi < nn; oi++) {
+        impa_alert_cell_t *c = &tr->cells[tr->order[oi]];
+        int32_t L = tr->order[oi] + 1;
+        int best = -1;
+        if (plab && pe > ps) {
+            for (int k = 0; k < pe - ps; k++)
+                tr->ov[k] = 0;
+            for (int r = c->row0; r <= c->row1; r++)
+                for (int x = c->col0; x <= c->col1; x++) {
+                    size_t p = (size_t)r * nx + x;
+                    if (lab[p] == L && plab[p] > 0)
+                        tr->ov[plab[p] - 1 - ps]++;
+                }
+            int bo = 0;
+            for (int k = 0; k < pe - ps; k++)
+                if (tr->ov[k] > bo && !id_used(tr, s, e, tr->cells[ps + k].id))
+                    bo = tr->ov[k], best = ps + k;
+            if (best < 0) {
+                double bd = tr->cfg.match_km;
+                for (int k = ps; k < pe; k++) {
+                    double d = cell_dist_km(tr, c, &tr->cells[k]);
+                    if (d <= bd && !id_used(tr, s, e, tr->cells[k].id))
+                        bd = d, best = k;
+                }
+            }
+        }
+        if (best >= 0) {
+            c->id = tr->cells[best].id;
+            c->event = tr->cells[best].event;
+            continue;
+        }
+        if (tr->prev_valid) {
+            double bd = tr->cfg.match_km;
+            int pb = -1;
+            for (int k = 0; k < tr->n_prev; k++) {
+                const impa_alert_cell_t *pc = &tr->prev[k];
+                if (fabs((double)(pc->valid_time - valid)) > half_step)
+                    continue;
+                double d = cell_dist_km(tr, c, pc);
+                if (d <= bd && !id_used(tr, s, e, pc->id) && !id_used(tr, 0, s, pc->id))
+                    bd = d, pb = k;
+            }
+            if (pb >= 0) {
+                c->id = tr->prev[pb].id;
+                c->event = IMPA_ALERT_UPDATED;
+                continue;
+            }
+        }
+        c->id = tr->next_id++;
+        c->event = IMPA_ALERT_NEW;
+    }
+}
+
+/* A track that reappears at lead k after an earlier lead of this cycle must not
+ * steal a previous-cycle id already continued by another track: the
+ * !id_used(0, s) test above keeps cross-cycle matches one-to-one. */
+
+static int grow_ended(impa_alert_tracker_t *tr)
+{
+    if (tr->n_ended < tr->cap_ended)
+        return 0;
+    if (tr->cap_ended >= tr->cfg.max_cells)
+        return -1;
+    int cap = tr->cap_ended ? tr->cap_ended * 2 : 16;
+    if (cap > tr->cfg.max_cells)
+        cap = tr->cfg.max_cells;
+    impa_alert_cell_t *ne = realloc(tr->ended, (size_t)cap * sizeof *ne);
+    if (!ne)
+        return -1;
+    tr->ended = ne;
+    tr->cap_ended = cap;
+    return 0;
+}
+
+static void find_ended(impa_alert_tracker_t *tr)
+{
+    int64_t first_valid = tr->issue + (int64_t)tr->step_minutes * 60;
+    tr->n_ended = 0;
+    if (!tr->prev_valid)
+        return;
+    for (int k = 0; k < tr->n_prev; k++) {
+        int64_t id = tr->prev[k].id;
+        if (id_used(tr, 0, tr->n_cells, id))
+            continue;
+        int dup = 0;
+        for (int e = 0; e < tr->n_ended && !dup; e++)
+            dup = tr->ended[e].id == id;
+        if (dup)
+            continue;
+        /* Representative: earliest cell valid at/after the new first lead, else the last. */
+        int rep = -1;
+        for (int j = k; j < tr->n_prev; j++) {
+            if (tr->prev[j].id != id)
+                continue;
+            if (tr->prev[j].valid_time >= first_valid) {
+                if (rep < 0 || tr->prev[rep].valid_time < first_valid ||
+                    tr->prev[j].valid_time < tr->prev[rep].valid_time)
+                    rep = j;
+            } else if (rep < 0 || (tr->prev[rep].valid_time < first_valid &&
+                                   tr->prev[j].valid_time > tr->prev[rep].valid_time)) {
+                rep = j;
+            }
+        }
+        if (grow_ended(tr) != 0) {
+            tr->truncated++;
+            continue;
+        }
+        tr->ended[tr->n_ended] = tr->prev[rep];
+        tr->ended[tr->n_ended].event = IMPA_ALERT_ENDED;
+        tr->n_ended++;
+    }
+}
+
+int impa_alert_tracker_update(impa_alert_tracker_t *tr, const impa_forecast_t *fc, char *err,
+                              size_t errlen)
+{
+    if (!tr || !fc || !fc->grid || !fc->dbz || fc->n_leads < 0 || fc->grid->nx <= 0 ||
+        fc->grid->ny <= 0)
+        return impa_err(err, errlen, IMPA_EINVAL, "alert tracker: bad forecast argument");
+    int rc = setup_grid(tr, fc->grid, err, errlen);
+    if (rc)
+        return rc;
+    /* Last cycle's cells become prev (pools swapped, nothing allocated). */
+    impa_alert_cell_t *tc = tr->prev;
+    int tcap = tr->cap_prev;
+    tr->prev = tr->cells, tr->cap_prev = tr->cap_cells, tr->n_prev = tr->n_cells;
+    tr->cells = tc, tr->cap_cells = tcap, tr->n_cells = 0;
+    if (tr->cap_cells < tr->cap_prev) { /* keep ov/order sized for the larger pool */
+        impa_alert_cell_t *nc = realloc(tr->cells, (size_t)tr->cap_prev * sizeof *nc);
+        if (nc)
+            tr->cells = nc, tr->cap_cells = tr->cap_prev;
+    }
+    tr->prev_issue = tr->issue;
+    tr->issue = fc->issue_time;
+    tr->step_minutes = fc->step_minutes;
+    snprintf(tr->domain, sizeof tr->domain, "%s", fc->domain ? fc->domain : "");
+
+    size_t n = (size_t)fc->grid->nx * fc->grid->ny;
+    int ps = 0, pe = 0;
+    for (int k = 0; k < fc->n_leads; k++) {
+        int32_t *lab = tr->label[k & 1], *plab = k > 0 ? tr->label[(k - 1) & 1] : NULL;
+        int64_t valid = fc->issue_time + (int64_t)(k + 1) * fc->step_minutes * 60;
+        int s = tr->n_cells;
+        extract_lead(tr, fc->dbz + (size_t)k * n, lab, k, valid);
+        assign_ids(tr, s, tr->n_cells, ps, pe, lab, plab, valid);
+        ps = s, pe = tr->n_cells;
+    }
+    /* Track-wide first valid time per watch region. */
+    for (int i = 0; i < tr->n_cells; i++) {
+        impa_alert_cell_t *c = &tr->cells[i];
+        for (int r = 0; r < tr->cfg.n_regions; r++) {
+            c->region_first[r] = 0;
+            for (int j = 0; j < tr->n_cells; j++)
+                if (tr->cells[j].id == c->id && (tr->cells[j].regions & (1u << r)) &&
+                    (c->region_first[r] == 0 || tr->cells[j].valid_time < c->region_first[r]))
+                    c->region_first[r] = tr->cells[j].valid_time;
+        }
+    }
+    find_ended(tr);
+    tr->prev_valid = 1;
+    return 0;
+}
+
+int impa_alert_tracker_n_cells(const impa_alert_tracker_t *tr) { return tr ? tr->n_cells : 0; }
+int impa_alert_tracker_n_ended(const impa_alert_tracker_t *tr) { return tr ? tr->n_ended : 0; }
+uint64_t impa_alert_tracker_truncated(const impa_alert_tracker_t *tr) { return tr ? tr->truncated : 0; }
+
+const impa_alert_cell_t *impa_alert_tracker_cell(const impa_alert_tracker_t *tr, int i)
+{
+    return tr && i >= 0 && i < tr->n_cells ? &tr->cells[i] : NULL;
+}
+
+const impa_alert_cell_t *impa_alert_tracker_ended(const impa_alert_tracker_t *tr, int i)
+{
+    return tr && i >= 0 && i < tr->n_ended ? &tr->ended[i] : NULL;
+}
+
+static void feature(impa_alert_tracker_t *tr, impa_json_t *j, const impa_alert_cell_t *c,
+                    int64_t issue, int step)
+{
+    char tb[32], idb[48];
+    impa_json_obj_begin(j, NULL);
+    impa_json_str(j, "type", "Feature");
+    snprintf(idb, sizeof idb, "%lld-%d", (long long)c->id, c->lead);
+    impa_json_str(j, "id", idb);
+    impa_json_obj_begin(j, "geometry");
+    impa_json_str(j, "type", "Polygon");
+    impa_json_arr_begin(j, "coordinates");
+    impa_json_arr_begin(j, NULL);
+    for (int i = 0; i < c->n_outline; i++) {
+        impa_json_arr_begin(j, NULL);
+        impa_json_num(j, NULL, c->has_latlon ? c->olon[i] : c->ox[i]);
+        impa_json_num(j, NULL, c->has_latlon ? c->olat[i] : c->oy[i]);
+        impa_json_arr_end(j);
+    }
+    impa_json_arr_end(j);
+    impa_json_arr_end(j);
+    impa_json_obj_end(j);
+    impa_json_obj_begin(j, "properties");
+    impa_json_int(j, "cell_id", c->id);
+    impa_json_str(j, "event", impa_alert_event_name(c->event));
+    impa_json_int(j, "lead_index", c->lead);
+    impa_json_int(j, "lead_minutes", (c->valid_time - issue) / 60);
+    impa_json_str(j, "valid_time", impa_time_iso(c->valid_time, tb, sizeof tb));
+    impa_json_num(j, "area_km2", c->area_km2);
+    impa_json_int(j, "n_pixels", c->n_pixels);
+    impa_json_num(j, "max_dbz", c->max_dbz);
+    impa_json_num(j, "mean_dbz", c->mean_dbz);
+    impa_json_obj_begin(j, "centroid");
+    impa_json_num(j, "col", c->cx);
+    impa_json_num(j, "row", c->cy);
+    if (c->has_latlon) {
+        impa_json_num(j, "lat", c->lat);
+        impa_json_num(j, "lon", c->lon);
+    } else {
+        impa_json_null(j, "lat");
+        impa_json_null(j, "lon");
+    }
+    impa_json_obj_end(j);
+    impa_json_obj_begin(j, "bbox");
+    impa_json_int(j, "col0", c->col0);
+    impa_json_int(j, "row0", c->row0);
+    impa_json_int(j, "col1", c->col1);
+    impa_json_int(j, "row1", c->row1);
+    impa_json_obj_end(j);
+    impa_json_arr_begin(j, "regions");
+    for (int r = 0; r < tr->cfg.n_regions; r++) {
+        if (!c->region_first[r])
+            continue;
+        impa_json_obj_begin(j, NULL);
+        impa_json_str(j, "name", tr->cfg.regions[r].name);
+        impa_json_str(j, "first_valid_time", impa_time_iso(c->region_first[r], tb, sizeof tb));
+        impa_json_obj_end(j);
+    }
+    impa_json_arr_end(j);
+    impa_json_arr_begin(j, "regions_now");
+    for (int r = 0; r < tr->cfg.n_regions; r++)
+        if (c->regions & (1u << r))
+            impa_json_str(j, NULL, tr->cfg.regions[r].name);
+    impa_json_arr_end(j);
+    (void)step;
+    impa_json_obj_end(j);
+    impa_json_obj_end(j);
+}
+
+const char *impa_alert_tracker_geojson(impa_alert_tracker_t *tr, size_t *len)
+{
+    impa_json_t *j = &tr->json;
+    char tb[32];
+    impa_json_reset(j);
+    impa_json_obj_begin(j, NULL);
+    impa_json_str(j, "type", "FeatureCollection");
+    impa_json_str(j, "domain", tr->domain);
+    impa_json_str(j, "issue_time", impa_time_iso(tr->issue, tb, sizeof tb));
+    impa_json_num(j, "threshold_dbz", tr->cfg.threshold_dbz);
+    impa_json_num(j, "min_area_km2", tr->cfg.min_area_km2);
+    impa_json_str(j, "coordinates", tr->has_proj ? "lonlat" : "grid");
+    if (!tr->has_proj)
+        impa_json_str(j, "note",
+                      "grid has no projection: coordinates are (col,row) fractional cell indices, "
+                      "cell (0,0) centre at (0,0)");
+    impa_json_int(j, "n_cells", tr->n_cells);
+    impa_json_int(j, "n_ended", tr->n_ended);
+    impa_json_arr_begin(j, "features");
+    for (int i = 0; i < tr->n_cells; i++)
+        feature(tr, j, &tr->cells[i], tr->issue, tr->step_minutes);
+    for (int i = 0; i < tr->n_ended; i++)
+        feature(tr, j, &tr->ended[i], tr->prev_issue, tr->step_minutes);
+    impa_json_arr_end(j);
+    impa_json_obj_end(j);
+    if (impa_json_finish(j) != 0)
+        return NULL;
+    if (len)
+        *len = j->len;
+    return j->buf;
+}

@@ -1,0 +1,65 @@
+/* Internals of the publish module shared by publish.c, curve.c, cap.c and
+ * impa-listen. Not installed. */
+#ifndef IMPA_PUBLISH_IMPL_H
+#define IMPA_PUBLISH_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "impa/alerts.h"
+#include "impa/publish.h"
+
+#define IMPA_PROTOCOL_VERSION 1
+#define IMPA_Z85_KEY_LEN 40
+
+/* ---- CURVE (curve.c) ---- */
+
+/* Reads a keypair file ("public = <z85>" and "secret = <z85>" lines, '#' comments;
+ * format in docs/protocol.md). public_z85 is derived from the secret when the
+ * file lacks it. Buffers hold 41 bytes. 0, IMPA_EIO or IMPA_EFORMAT. */
+int impa_curve_read_keypair(const char *path, char public_z85[41], char secret_z85[41],
+                            char *err, size_t errlen);
+/* Writes a fresh keypair file with mode 0600 (temp + rename). */
+int impa_curve_write_keypair(const char *path, char public_z85[41], char *err, size_t errlen);
+
+typedef struct impa_zap impa_zap_t;
+/* Starts a ZAP handler (REP on inproc://zeromq.zap.01 in ctx, one thread) that
+ * accepts CURVE clients whose public key is listed in allowed_path (one z85 key
+ * per line) and rejects everything else. Must run before CURVE sockets bind. */
+int impa_zap_start(void *ctx, const char *allowed_path, impa_zap_t **out, char *err, size_t errlen);
+void impa_zap_stop(impa_zap_t **zap);
+/* Clients accepted / refused so far. */
+uint64_t impa_zap_accepted(const impa_zap_t *zap);
+uint64_t impa_zap_refused(const impa_zap_t *zap);
+
+/* 1 when a bind endpoint only accepts local peers (ipc, inproc, loopback tcp). */
+int impa_endpoint_is_local(const char *endpoint);
+
+/* ---- CAP (cap.c) ---- */
+
+/* One track's CAP message for this cycle. */
+typedef struct {
+    int64_t cell_id;
+    impa_alert_event_t event;
+    int64_t onset, expires;     /* first valid time; last valid time + step */
+    int first_lead_minutes;
+    double max_dbz, area_km2;
+    const impa_alert_cell_t *shape; /* polygon source (earliest lead), lat/lon when has_latlon */
+    const char *references;     /* "sender,identifier,sent" of the previous message or NULL */
+} impa_cap_event_t;
+
+/* Urgency/severity/certainty mapping (documented in docs/protocol.md). */
+const char *impa_cap_urgency(int first_lead_minutes);
+const char *impa_cap_severity(double max_dbz);
+const char *impa_cap_certainty(int first_lead_minutes);
+
+/* Formats the CAP 1.2 XML into buf (NUL-terminated). identifier/sent are written
+ * into ident/sent_out (>= 192 and 32 bytes) for later references. Returns the
+ * length or IMPA_ENOSPC when buf is too small. */
+int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *domain,
+                    const char *run_id, int64_t sent, char *ident, char *sent_out,
+                    char *buf, size_t buflen);
+/* CAP dateTime "YYYY-MM-DDThh:mm:ss+00:00" (>= 26 bytes). */
+char *impa_cap_time(int64_t t, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,818 @@
+/* ZeroMQ publisher: frames, alerts, CAP, status, verification, snapshots.
+ * Wire format: docs/protocol.md. Every message is three frames: topic, JSON
+ * header, payload (possibly empty). */
+#include "impa/publish.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "impa/alerts.h"
+#include "impa_build_config.h"
+#include "impa/error.h"
+#include "impa/sha256.h"
+#include "impa/timeutil.h"
+#include "publish/json.h"
+#include "publish/publish-impl.h"
+
+#define UINT8_GAIN 0.5
+#define UINT8_OFFSET (-32.0)
+#define UINT8_NODATA 255
+#define CAP_XML_MAX 16384
+
+enum { T_FRAME, T_CYCLE, T_ALERT, T_CAP, T_STATUS, T_VERIFY, T_COUNT };
+static const char *const topic_kind[T_COUNT] = {"frame", "cycle", "alert", "cap", "status", "verify"};
+
+/* One complete cycle as served to late joiners; two of them alternate (the one
+ * being built, the last complete one) so building never disturbs a reply. */
+typedef struct {
+    int n_frames, cap_frames;
+    impa_json_t *hdr;          /* [cap_frames] frame headers */
+    unsigned char *payload;    /* [cap_frames * frame_bytes] */
+    size_t frame_bytes, payload_cap;
+    impa_json_t alert_hdr, alerts, cycle;
+    int complete;
+} cycle_buf_t;
+
+typedef struct {
+    int64_t id;
+    char ref[400]; /* "sender,identifier,sent" */
+} cap_ref_t;
+
+struct impa_publisher {
+    impa_publish_config_t cfg;
+    void *ctx, *pub, *rep;
+    impa_zap_t *zap;
+    char run_id[17];
+    char endpoints[IMPA_PUBLISH_MAX_ENDPOINTS][256];
+    char request_endpoint[256];
+    char topics[T_COUNT][96];
+    uint64_t seq[T_COUNT];
+    uint64_t dropped, cap_count, cycles;
+    impa_alert_tracker_t *tracker;
+    cycle_buf_t cb[2];
+    int building;              /* index of cb being built; the other is the snapshot */
+    impa_json_t hdr;           /* scratch header for single messages */
+    cap_ref_t *refs, *refs_next;
+    int n_refs, cap_refs;
+    char cap_xml[CAP_XML_MAX];
+};
+
+void impa_publish_config_default(impa_publish_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->domain, sizeof cfg->domain, "default");
+    cfg->n_endpoints = 1;
+    snprintf(cfg->endpoints[0], sizeof cfg->endpoints[0], "tcp://127.0.0.1:5560");
+    snprintf(cfg->request_endpoint, sizeof cfg->request_endpoint, "tcp://127.0.0.1:5561");
+    cfg->sndhwm = 1000;
+    cfg->encoding = IMPA_ENCODING_UINT8;
+    cfg->alert_threshold_dbz = 45.0f;
+    cfg->alert_min_area_km2 = 4.0f;
+    snprintf(cfg->cap_sender, sizeof cfg->cap_sender, "impa-nowcast");
+}
+
+static void make_run_id(char out[17])
+{
+    struct {
+        double wall, mono;
+        pid_t pid;
+        unsigned char rnd[16];
+    } seed;
+    memset(&seed, 0, sizeof seed);
+    seed.wall = impa_time_now();
+    seed.mono = impa_time_monotonic();
+    seed.pid = getpid();
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (fd >= 0) {
+        if (read(fd, seed.rnd, sizeof seed.rnd) < 0)
+            seed.rnd[0] = 0;
+        close(fd);
+    }
+    char hex[65];
+    impa_sha256_hex(&seed, sizeof seed, hex);
+    memcpy(out, hex, 16);
+    out[16] = '\0';
+}
+
+static int setup_curve_server(impa_publisher_t *p, void *sock, char *err, size_t errlen)
+{
+    char pub_z85[41], sec_z85[41];
+    int rc = impa_curve_read_keypair(p->cfg.curve_secret_key_file, pub_z85, sec_z85, err, errlen);
+    if (rc)
+        return rc;
+    int one = 1;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec_z85, 40) != 0)
+        rc = impa_err(err, errlen, IMPA_ENET, "CURVE server options: %s", zmq_strerror(zmq_errno()));
+    memset(sec_z85, 0, sizeof sec_z85);
+    return rc;
+}
+
+static int bind_one(void *sock, const char *ep, char *last, size_t lastlen, char *err, size_t errlen)
+{
+    if (zmq_bind(sock, ep) != 0)
+        return impa_err(err, errlen, IMPA_ENET, "bind %s: %s", ep, zmq_strerror(zmq_errno()));
+    size_t l = lastlen;
+    if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, last, &l) != 0)
+        snprintf(last, lastlen, "%s", ep);
+    return 0;
+}
+
+int impa_publisher_create(const impa_publish_config_t *cfg, impa_publisher_t **out, char *warn,
+                          size_t warnlen, char *err, size_t errlen)
+{
+    if (warn && warnlen)
+        warn[0] = '\0';
+    if (!cfg || !out)
+        return impa_err(err, errlen, IMPA_EINVAL, "publisher: NULL argument");
+    *out = NULL;
+    if (cfg->n_endpoints < 1 || cfg->n_endpoints > IMPA_PUBLISH_MAX_ENDPOINTS)
+        return impa_err(err, errlen, IMPA_ECONFIG, "publish.endpoints: %d endpoints (1..%d)",
+                        cfg->n_endpoints, IMPA_PUBLISH_MAX_ENDPOINTS);
+    if (cfg->domain[0] == '\0' || strpbrk(cfg->domain, " .\t\n"))
+        return impa_err(err, errlen, IMPA_ECONFIG,
+                        "publish: domain '%s' must be non-empty without spaces or dots",
+                        cfg->domain);
+    if (cfg->encoding != IMPA_ENCODING_UINT8 && cfg->encoding != IMPA_ENCODING_FLOAT32)
+        return impa_err(err, errlen, IMPA_ECONFIG, "publish.encoding: unknown value %d",
+                        (int)cfg->encoding);
+    if (cfg->curve_enabled && !zmq_has("curve"))
+        return impa_err(err, errlen, IMPA_ECONFIG, "publish.curve: libzmq was built without CURVE");
+
+    impa_publisher_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return impa_err(err, errlen, IMPA_ENOMEM, "publisher: out of memory");
+    p->cfg = *cfg;
+    make_run_id(p->run_id);
+    for (int t = 0; t < T_COUNT; t++)
+        snprintf(p->topics[t], sizeof p->topics[t], "impa.%s.%s", topic_kind[t], cfg->domain);
+    impa_json_init(&p->hdr);
+    for (int b = 0; b < 2; b++) {
+        impa_json_init(&p->cb[b].alert_hdr);
+        impa_json_init(&p->cb[b].alerts);
+        impa_json_init(&p->cb[b].cycle);
+    }
+    int rc = 0, zero = 0;
+    impa_alert_config_t acfg;
+    impa_alert_config_default(&acfg);
+    acfg.threshold_dbz = cfg->alert_threshold_dbz;
+    acfg.min_area_km2 = cfg->alert_min_area_km2;
+    acfg.n_regions = cfg->n_regions;
+    memcpy(acfg.regions, cfg->regions, sizeof acfg.regions);
+    rc = impa_alert_tracker_create(&acfg, &p->tracker, err, errlen);
+    if (rc)
+        goto fail;
+
+    p->ctx = zmq_ctx_new();
+    if (!p->ctx) {
+        rc = impa_err(err, errlen, IMPA_ENET, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    if (cfg->curve_enabled) {
+        rc = impa_zap_start(p->ctx, cfg->curve_allowed_keys_file, &p->zap, err, errlen);
+        if (rc)
+            goto fail;
+    }
+    p->pub = zmq_socket(p->ctx, ZMQ_PUB);
+    if (!p->pub) {
+        rc = impa_err(err, errlen, IMPA_ENET, "PUB socket: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    int hwm = cfg->sndhwm > 0 ? cfg->sndhwm : 1000, one = 1;
+    zmq_setsockopt(p->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(p->pub, ZMQ_LINGER, &zero, sizeof zero);
+    /* Without NODROP a PUB socket drops silently at the HWM; with it the send
+     * fails with EAGAIN, which is what lets us count drops. */
+    zmq_setsockopt(p->pub, ZMQ_XPUB_NODROP, &one, sizeof one);
+    if (cfg->curve_enabled && (rc = setup_curve_server(p, p->pub, err, errlen)) != 0)
+        goto fail;
+    for (int i = 0; i < cfg->n_endpoints; i++) {
+        rc = bind_one(p->pub, cfg->endpoints[i], p->endpoints[i], sizeof p->endpoints[i], err, errlen);
+        if (rc)
+            goto fail;
+    }
+    if (cfg->request_endpoint[0]) {
+        p->rep = zmq_socket(p->ctx, ZMQ_REP);
+        if (!p->rep) {
+            rc = impa_err(err, errlen, IMPA_ENET, "REP socket: %s", zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+        zmq_setsockopt(p->rep, ZMQ_LINGER, &zero, sizeof zero);
+        if (cfg->curve_enabled && (rc = setup_curve_server(p, p->rep, err, errlen)) != 0)
+            goto fail;
+        rc = bind_one(p->rep, cfg->request_endpoint, p->request_endpoint,
+                      sizeof p->request_endpoint, err, errlen);
+        if (rc)
+            goto fail;
+    }
+    if (!cfg->curve_enabled && warn && warnlen) {
+        size_t used = 0;
+        for (int i = 0; i <= cfg->n_endpoints; i++) {
+            const char *ep = i < cfg->n_endpoints ? cfg->endpoints[i] : cfg->request_endpoint;
+            if (!ep[0] || impa_endpoint_is_local(ep) || used + 1 >= warnlen)
+                continue;
+            int n = snprintf(warn + used, warnlen - used,
+                             "%s%s is reachable from other hosts without CURVE: anyone can "
+                             "subscribe (set publish.curve)",
+                             used ? "; " : "", ep);
+            used += n > 0 ? (size_t)n : 0;
+            if (used >= warnlen)
+                used = warnlen - 1;
+        }
+    }
+    *out = p;
+    return 0;
+fail:
+    impa_publisher_destroy(&p);
+    return rc;
+}
+
+static void cycle_buf_deinit(cycle_buf_t *b)
+{
+    for (int i = 0; i < b->cap_frames; i++)
+        impa_json_deinit(&b->hdr[i]);
+    free(b->hdr);
+    free(b->payload);
+    impa_json_deinit(&b->alert_hdr);
+    impa_json_deinit(&b->alerts);
+    impa_json_deinit(&b->cycle);
+}
+
+void impa_publisher_destroy(impa_publisher_t **pp)
+{
+    if (!pp || !*pp)
+        return;
+    impa_publisher_t *p = *pp;
+    if (p->pub)
+        zmq_close(p->pub);
+    if (p->rep)
+        zmq_close(p->rep);
+    impa_zap_stop(&p->zap);
+    if (p->ctx)
+        zmq_ctx_term(p->ctx);
+    impa_alert_tracker_destroy(&p->tracker);
+    for (int b = 0; b < 2; b++)
+        cycle_buf_deinit(&p->cb[b]);
+    impa_json_deinit(&p->hdr);
+    free(p->refs);
+    free(p->refs_next);
+    free(p);
+    *pp = NULL;
+}
+
+/* Sends topic + header + payload without blocking. A full queue (EAGAIN) is a
+ * counted drop; the sequence number was consumed anyway so consumers see a gap. */
+static int send_msg(impa_publisher_t *p, int topic, const char *hdr, size_t hlen,
+                    const void *payload, size_t plen, char *err, size_t errlen)
+{
+    const char *t = p->topics[topic];
+    if (zmq_send(p->pub, t, strlen(t), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno() == EAGAIN) {
+            p->dropped++;
+            return 0;
+        }
+        return impa_err(err, errlen, IMPA_ENET, "send %s: %s", t, zmq_strerror(zmq_errno()));
+    }
+    /* Once the first frame is queued the pipe accepts the rest of the message
+     * (libzmq counts the HWM in whole messages), so these do not fail with EAGAIN. */
+    if (zmq_send(p->pub, hdr, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(p->pub, payload ? payload : "", plen, ZMQ_DONTWAIT) < 0)
+        return impa_err(err, errlen, IMPA_ENET, "send %s (header/payload): %s", t,
+                        zmq_strerror(zmq_errno()));
+    return 0;
+}
+
+static void common_header(impa_publisher_t *p, impa_json_t *j, int topic, const char *type)
+{
+    impa_json_int(j, "protocol", IMPA_PROTOCOL_VERSION);
+    impa_json_str(j, "type", type);
+    impa_json_str(j, "run_id", p->run_id);
+    impa_json_uint(j, "seq", ++p->seq[topic]);
+    impa_json_str(j, "domain", p->cfg.domain);
+}
+
+static void grid_json(impa_json_t *j, const impa_grid_t *g)
+{
+    impa_json_obj_begin(j, "grid");
+    impa_json_int(j, "ny", g->ny);
+    impa_json_int(j, "nx", g->nx);
+    impa_json_num(j, "x0", g->x0);
+    impa_json_num(j, "y0", g->y0);
+    impa_json_num(j, "dx", g->dx);
+    impa_json_num(j, "dy", g->dy);
+    impa_json_str(j, "xy_units", g->x_units);
+    impa_json_obj_begin(j, "projection");
+    impa_json_str(j, "grid_mapping_name", g->grid_mapping_name[0] ? g->grid_mapping_name : NULL);
+    impa_json_obj_begin(j, "attrs");
+    for (int a = 0; a < g->n_attrs && a < IMPA_GRID_MAX_ATTRS; a++) {
+        const impa_grid_attr_t *at = &g->attrs[a];
+        if (at->is_text)
+            impa_json_str(j, at->name, at->text);
+        else if (at->n_values == 1)
+            impa_json_num(j, at->name, at->values[0]);
+        else {
+            impa_json_arr_begin(j, at->name);
+            for (int v = 0; v < at->n_values && v < 4; v++)
+                impa_json_num(j, NULL, at->values[v]);
+            impa_json_arr_end(j);
+        }
+    }
+    impa_json_obj_end(j);
+    impa_json_obj_end(j);
+    /* Corner cell centres: (row 0, col 0), (0, nx-1), (ny-1, nx-1), (ny-1, 0). */
+    const double cc[4][2] = {{0, 0}, {g->nx - 1, 0}, {g->nx - 1, g->ny - 1}, {0, g->ny - 1}};
+    double lat[4], lon[4];
+    int ok = 1;
+    for (int k = 0; k < 4 && ok; k++)
+        ok = impa_grid_latlon(g, cc[k][0], cc[k][1], &lat[k], &lon[k]) == 0;
+    if (ok) {
+        impa_json_obj_begin(j, "corners");
+        impa_json_arr_begin(j, "lat");
+        for (int k = 0; k < 4; k++)
+            impa_json_num(j, NULL, lat[k]);
+        impa_json_arr_end(j);
+        impa_json_arr_begin(j, "lon");
+        for (int k = 0; k < 4; k++)
+            impa_json_num(j, NULL, lon[k]);
+        impa_json_arr_end(j);
+        impa_json_obj_end(j);
+    } else {
+        impa_json_null(j, "corners");
+    }
+    impa_json_obj_end(j);
+}
+
+static void frame_header(impa_publisher_t *p, impa_json_t *j, const impa_forecast_t *fc, int k)
+{
+    char tb[32];
+    int64_t valid = fc->issue_time + (int64_t)(k + 1) * fc->step_minutes * 60;
+    impa_json_reset(j);
+    impa_json_obj_begin(j, NULL);
+    common_header(p, j, T_FRAME, "frame");
+    impa_json_str(j, "issue_time", impa_time_iso(fc->issue_time, tb, sizeof tb));
+    impa_json_str(j, "valid_time", impa_time_iso(valid, tb, sizeof tb));
+    impa_json_int(j, "lead_minutes", (int64_t)(k + 1) * fc->step_minutes);
+    impa_json_int(j, "lead_index", k);
+    impa_json_int(j, "n_leads", fc->n_leads);
+    impa_json_int(j, "step_minutes", fc->step_minutes);
+    grid_json(j, fc->grid);
+    impa_json_obj_begin(j, "encoding");
+    if (p->cfg.encoding == IMPA_ENCODING_UINT8) {
+        impa_json_str(j, "dtype", "uint8");
+        impa_json_num(j, "gain", UINT8_GAIN);
+        impa_json_num(j, "offset", UINT8_OFFSET);
+        impa_json_int(j, "nodata", UINT8_NODATA);
+        impa_json_int(j, "below_min", 0);
+    } else {
+        impa_json_str(j, "dtype", "float32");
+        impa_json_str(j, "byte_order", "little");
+        impa_json_str(j, "nodata", "NaN");
+    }
+    impa_json_str(j, "order", "row-major [ny][nx], row 0 = y0");
+    impa_json_str(j, "units", "dBZ");
+    impa_json_obj_end(j);
+    impa_json_str(j, "method", impa_method_name(fc->method));
+    impa_json_str(j, "fallback_reason", fc->fallback_reason);
+    impa_json_obj_begin(j, "provenance");
+    impa_json_str(j, "model_name", fc->model_name);
+    impa_json_str(j, "model_version", fc->model_version);
+    impa_json_str(j, "weights_sha256", fc->weights_sha256);
+    impa_json_str(j, "config_version", fc->config_version);
+    impa_json_str(j, "publisher_version", IMPA_VERSION);
+    impa_json_arr_begin(j, "inputs");
+    for (int i = 0; i < fc->n_inputs && i < IMPA_MAX_INPUTS; i++) {
+        impa_json_obj_begin(j, NULL);
+        impa_json_str(j, "path", fc->input_paths[i]);
+        impa_json_str(j, "time", impa_time_iso(fc->input_times[i], tb, sizeof tb));
+        impa_json_obj_end(j);
+    }
+    impa_json_arr_end(j);
+    impa_json_obj_end(j);
+    impa_json_obj_end(j);
+}
+
+static void encode(impa_encoding_t enc, const float *src, size_t n, unsigned char *dst)
+{
+    if (enc == IMPA_ENCODING_UINT8) {
+        for (size_t i = 0; i < n; i++) {
+            float v = src[i];
+            if (isnan(v)) {
+                dst[i] = UINT8_NODATA;
+                continue;
+            }
+            double q = floor((v - UINT8_OFFSET) / UINT8_GAIN + 0.5);
+            dst[i] = (unsigned char)(q < 0 ? 0 : q > 254 ? 254 : q);
+        }
+        return;
+    }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &src[i], 4);
+        u = __builtin_bswap32(u);
+        memcpy(dst + 4 * i, &u, 4);
+    }
+#else
+    memcpy(dst, src, n * 4);
+#endif
+}
+
+static int cycle_buf_reserve(cycle_buf_t *b, int n_frames, size_t frame_bytes)
+{
+    if (n_frames > b->cap_frames) {
+        impa_json_t *nh = realloc(b->hdr, (size_t)n_frames * sizeof *nh);
+        if (!nh)
+            return IMPA_ENOMEM;
+        for (int i = b->cap_frames; i < n_frames; i++)
+            impa_json_init(&nh[i]);
+        b->hdr = nh;
+        b->cap_frames = n_frames;
+    }
+    size_t need = (size_t)n_frames * frame_bytes;
+    if (need > b->payload_cap) {
+        unsigned char *np = realloc(b->payload, need);
+        if (!np)
+            return IMPA_ENOMEM;
+        b->payload = np;
+        b->payload_cap = need;
+    }
+    b->frame_bytes = frame_bytes;
+    return 0;
+}
+
+/* Remembers the last CAP message of every live track, for <references>. */
+static const char *find_ref(const impa_publisher_t *p, int64_t id)
+{
+    for (int i = 0; i < p->n_refs; i++)
+        if (p->refs[i].id == id)
+            return p->refs[i].ref;
+    return NULL;
+}
+
+static int write_cap_file(const char *dir, const char *ident, const char *xml, size_t len,
+                          char *err, size_t errlen)
+{
+    char path[4400], tmp[4420];
+    snprintf(path, sizeof path, "%s/%s.xml", dir, ident);
+    snprintf(tmp, sizeof tmp, "%s/.%s.xml.tmp", dir, ident);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return impa_err(err, errlen, IMPA_EIO, "CAP file %s: %s", tmp, strerror(errno));
+    int ok = fwrite(xml, 1, len, f) == len;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return impa_err(err, errlen, e == ENOSPC ? IMPA_ENOSPC : IMPA_EIO, "CAP file %s: %s", path,
+                        strerror(e));
+    }
+    return 0;
+}
+
+static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, size_t errlen)
+{
+    const impa_alert_tracker_t *tr = p->tracker;
+    int nc = impa_alert_tracker_n_cells(tr), ne = impa_alert_tracker_n_ended(tr);
+    int need = nc + ne + 1, rc = 0;
+    if (need > p->cap_refs) {
+        cap_ref_t *a = realloc(p->refs, (size_t)need * sizeof *a);
+        if (a)
+            p->refs = a;
+        cap_ref_t *b = realloc(p->refs_next, (size_t)need * sizeof *b);
+        if (b)
+            p->refs_next = b;
+        if (!a || !b)
+            return impa_err(err, errlen, IMPA_ENOMEM, "CAP references: out of memory");
+        p->cap_refs = need;
+    }
+    int n_next = 0;
+    for (int i = 0; i < nc + ne; i++) {
+        const impa_alert_cell_t *c = i < nc ? impa_alert_tracker_cell(tr, i)
+                                            : impa_alert_tracker_ended(tr, i - nc);
+        if (i < nc) { /* one message per track: its first (earliest) cell */
+            int seen = 0;
+            for (int j = 0; j < i && !seen; j++)
+                seen = impa_alert_tracker_cell(tr, j)->id == c->id;
+            if (seen)
+                continue;
+        }
+        impa_cap_event_t ev = {0};
+        ev.cell_id = c->id;
+        ev.event = c->event;
+        ev.shape = c;
+        ev.references = find_ref(p, c->id);
+        ev.onset = c->valid_time;
+        ev.expires = c->valid_time + (int64_t)fc->step_minutes * 60;
+        ev.first_lead_minutes = i < nc ? (c->lead + 1) * fc->step_minutes : 0;
+        ev.max_dbz = c->max_dbz;
+        ev.area_km2 = c->area_km2;
+        if (i < nc)
+            for (int j = i; j < nc; j++) {
+                const impa_alert_cell_t *o = impa_alert_tracker_cell(tr, j);
+                if (o->id != c->id)
+                    continue;
+                if (o->max_dbz > ev.max_dbz)
+                    ev.max_dbz = o->max_dbz;
+                if (o->area_km2 > ev.area_km2)
+                    ev.area_km2 = o->area_km2;
+                ev.expires = o->valid_time + (int64_t)fc->step_minutes * 60;
+            }
+        else
+            ev.onset = fc->issue_time, ev.expires = fc->issue_time + 60;
+        char ident[192], sent[32];
+        int len = impa_cap_format(&ev, p->cfg.cap_sender, p->cfg.domain, p->run_id, fc->issue_time,
+                                  ident, sent, p->cap_xml, sizeof p->cap_xml);
+        if (len < 0) {
+            rc = impa_err(err, errlen, len, "CAP message for cell %lld too large", (long long)c->id);
+            continue;
+        }
+        if (c->event != IMPA_ALERT_ENDED) {
+            cap_ref_t *r = &p->refs_next[n_next++];
+            r->id = c->id;
+            char sn[128];
+            snprintf(sn, sizeof sn, "%s", p->cfg.cap_sender[0] ? p->cfg.cap_sender : "impa-nowcast");
+            for (char *s = sn; *s; s++)
+                if (*s == ' ' || *s == ',' || *s == '<' || *s == '&' || *s == '>' || *s == '"' ||
+                    *s == '\'' || *s == '/')
+                    *s = '_';
+            snprintf(r->ref, sizeof r->ref, "%s,%s,%s", sn, ident, sent);
+        }
+        impa_json_t *j = &p->hdr;
+        impa_json_reset(j);
+        impa_json_obj_begin(j, NULL);
+        common_header(p, j, T_CAP, "cap");
+        impa_json_str(j, "identifier", ident);
+        impa_json_int(j, "cell_id", c->id);
+        impa_json_str(j, "event", impa_alert_event_name(c->event));
+        impa_json_obj_end(j);
+        int r2 = impa_json_finish(j);
+        if (!r2)
+            r2 = send_msg(p, T_CAP, j->buf, j->len, p->cap_xml, (size_t)len, err, errlen);
+        if (!r2 && p->cfg.cap_dir[0])
+            r2 = write_cap_file(p->cfg.cap_dir, ident, p->cap_xml, (size_t)len, err, errlen);
+        if (r2)
+            rc = r2;
+        p->cap_count++;
+    }
+    cap_ref_t *t = p->refs;
+    p->refs = p->refs_next;
+    p->refs_next = t;
+    p->n_refs = n_next;
+    return rc;
+}
+
+int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, char *err,
+                              size_t errlen)
+{
+    if (!p || !fc || !fc->grid || !fc->dbz || fc->n_leads < 1 || fc->grid->nx < 1 ||
+        fc->grid->ny < 1 || fc->step_minutes < 1)
+        return impa_err(err, errlen, IMPA_EINVAL, "send_cycle: bad forecast (n_leads %d, step %d)",
+                        fc ? fc->n_leads : -1, fc ? fc->step_minutes : -1);
+    size_t n = (size_t)fc->grid->nx * fc->grid->ny;
+    size_t elem = p->cfg.encoding == IMPA_ENCODING_UINT8 ? 1 : 4;
+    cycle_buf_t *b = &p->cb[p->building];
+    int rc = cycle_buf_reserve(b, fc->n_leads, n * elem);
+    if (rc)
+        return impa_err(err, errlen, rc, "send_cycle: out of memory for %d frames of %zu bytes",
+                        fc->n_leads, n * elem);
+    b->complete = 0;
+    char aerr[256] = "";
+    int arc = impa_alert_tracker_update(p->tracker, fc, aerr, sizeof aerr);
+
+    for (int k = 0; k < fc->n_leads; k++) {
+        impa_json_t *j = &b->hdr[k];
+        frame_header(p, j, fc, k);
+        if ((rc = impa_json_finish(j)) != 0)
+            return impa_err(err, errlen, rc, "frame header: out of memory");
+        unsigned char *pl = b->payload + (size_t)k * b->frame_bytes;
+        encode(p->cfg.encoding, fc->dbz + (size_t)k * n, n, pl);
+        if ((rc = send_msg(p, T_FRAME, j->buf, j->len, pl, b->frame_bytes, err, errlen)) != 0)
+            return rc;
+    }
+    b->n_frames = fc->n_leads;
+
+    char tb[32];
+    int n_new = 0, n_upd = 0, n_features = 0;
+    impa_json_reset(&b->alerts);
+    if (arc == 0) {
+        size_t glen;
+        const char *gj = impa_alert_tracker_geojson(p->tracker, &glen);
+        if (!gj)
+            return impa_err(err, errlen, IMPA_ENOMEM, "alerts GeoJSON: out of memory");
+        impa_json_raw(&b->alerts, NULL, gj, glen);
+        int nc = impa_alert_tracker_n_cells(p->tracker);
+        for (int i = 0; i < nc; i++) {
+            const impa_alert_cell_t *c = impa_alert_tracker_cell(p->tracker, i);
+            int first = 1;
+            for (int j = 0; j < i && first; j++)
+                first = impa_alert_tracker_cell(p->tracker, j)->id != c->id;
+            if (first)
+                n_new += c->event == IMPA_ALERT_NEW, n_upd += c->event == IMPA_ALERT_UPDATED;
+        }
+        n_features = nc + impa_alert_tracker_n_ended(p->tracker);
+        impa_json_t *j = &b->alert_hdr;
+        impa_json_reset(j);
+        impa_json_obj_begin(j, NULL);
+        common_header(p, j, T_ALERT, "alert");
+        impa_json_str(j, "issue_time", impa_time_iso(fc->issue_time, tb, sizeof tb));
+        impa_json_int(j, "n_features", n_features);
+        impa_json_int(j, "n_new", n_new);
+        impa_json_int(j, "n_updated", n_upd);
+        impa_json_int(j, "n_ended", impa_alert_tracker_n_ended(p->tracker));
+        impa_json_uint(j, "truncated_cells", impa_alert_tracker_truncated(p->tracker));
+        impa_json_obj_end(j);
+        if ((rc = impa_json_finish(j)) != 0 || (rc = impa_json_finish(&b->alerts)) != 0)
+            return impa_err(err, errlen, rc, "alert header: out of memory");
+        if ((rc = send_msg(p, T_ALERT, j->buf, j->len, b->alerts.buf, b->alerts.len, err, errlen)))
+            return rc;
+        if (p->cfg.cap_enabled && (rc = send_cap(p, fc, err, errlen)) != 0)
+            return rc;
+    }
+
+    impa_json_t *j = &b->cycle;
+    impa_json_reset(j);
+    impa_json_obj_begin(j, NULL);
+    common_header(p, j, T_CYCLE, "cycle_end");
+    impa_json_str(j, "issue_time", impa_time_iso(fc->issue_time, tb, sizeof tb));
+    impa_json_int(j, "n_frames", fc->n_leads);
+    impa_json_uint(j, "first_frame_seq", p->seq[T_FRAME] - (uint64_t)fc->n_leads + 1);
+    impa_json_uint(j, "last_frame_seq", p->seq[T_FRAME]);
+    impa_json_uint(j, "alert_seq", arc == 0 ? p->seq[T_ALERT] : 0);
+    impa_json_int(j, "n_alert_features", n_features);
+    impa_json_int(j, "n_new", n_new);
+    impa_json_int(j, "n_updated", n_upd);
+    impa_json_int(j, "n_ended", arc == 0 ? impa_alert_tracker_n_ended(p->tracker) : 0);
+    impa_json_str(j, "alert_error", arc == 0 ? NULL : aerr);
+    impa_json_str(j, "method", impa_method_name(fc->method));
+    impa_json_uint(j, "dropped", p->dropped);
+    impa_json_obj_end(j);
+    if ((rc = impa_json_finish(j)) != 0)
+        return impa_err(err, errlen, rc, "cycle header: out of memory");
+    if ((rc = send_msg(p, T_CYCLE, j->buf, j->len, NULL, 0, err, errlen)) != 0)
+        return rc;
+    b->complete = arc == 0 ? 1 : 2; /* 2: frames only */
+    p->building ^= 1;
+    p->cycles++;
+    if (arc)
+        return impa_err(err, errlen, arc, "alerts not published: %s", aerr);
+    return 0;
+}
+
+int impa_publisher_send_status(impa_publisher_t *p, const impa_status_t *st, char *err,
+                               size_t errlen)
+{
+    if (!p || !st)
+        return impa_err(err, errlen, IMPA_EINVAL, "send_status: NULL argument");
+    char tb[32];
+    impa_json_t *j = &p->hdr;
+    impa_json_reset(j);
+    impa_json_obj_begin(j, NULL);
+    common_header(p, j, T_STATUS, "status");
+    impa_json_str(j, "time", impa_time_iso((int64_t)impa_time_now(), tb, sizeof tb));
+    if (st->last_scan_time)
+        impa_json_str(j, "last_scan_time", impa_time_iso(st->last_scan_time, tb, sizeof tb));
+    else
+        impa_json_null(j, "last_scan_time");
+    impa_json_num(j, "last_cycle_seconds", st->last_cycle_seconds);
+    impa_json_int(j, "window_fill", st->window_fill);
+    impa_json_int(j, "window_size", st->window_size);
+    impa_json_str(j, "model_name", st->model_name);
+    impa_json_str(j, "model_version", st->model_version);
+    impa_json_str(j, "method", st->method);
+    impa_json_bool(j, "fallback_active", st->fallback_active);
+    impa_json_str(j, "state", st->state);
+    impa_json_str(j, "gap", st->gap);
+    impa_json_uint(j, "scans", st->scans);
+    impa_json_uint(j, "cycles", st->cycles);
+    impa_json_uint(j, "quarantined", st->quarantined);
+    impa_json_uint(j, "dropped_messages", st->dropped_messages);
+    impa_json_uint(j, "duplicate_scans", st->duplicate_scans);
+    impa_json_uint(j, "late_scans", st->late_scans);
+    impa_json_uint(j, "publisher_dropped", p->dropped);
+    impa_json_obj_end(j);
+    int rc = impa_json_finish(j);
+    if (rc)
+        return impa_err(err, errlen, rc, "status header: out of memory");
+    return send_msg(p, T_STATUS, j->buf, j->len, NULL, 0, err, errlen);
+}
+
+int impa_publisher_send_verification(impa_publisher_t *p, const char *json, char *err,
+                                     size_t errlen)
+{
+    if (!p || !json)
+        return impa_err(err, errlen, IMPA_EINVAL, "send_verification: NULL argument");
+    impa_json_t *j = &p->hdr;
+    impa_json_reset(j);
+    impa_json_obj_begin(j, NULL);
+    common_header(p, j, T_VERIFY, "verification");
+    impa_json_obj_end(j);
+    int rc = impa_json_finish(j);
+    if (rc)
+        return impa_err(err, errlen, rc, "verification header: out of memory");
+    return send_msg(p, T_VERIFY, j->buf, j->len, json, strlen(json), err, errlen);
+}
+
+void *impa_publisher_request_socket(impa_publisher_t *p) { return p ? p->rep : NULL; }
+
+static int reply_part(void *s, const void *d, size_t n, int more)
+{
+    return zmq_send(s, d ? d : "", n, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+int impa_publisher_handle_request(impa_publisher_t *p, char *err, size_t errlen)
+{
+    if (!p || !p->rep)
+        return impa_err(err, errlen, IMPA_ESTATE, "handle_request: no request socket");
+    char req[64];
+    int n = zmq_recv(p->rep, req, sizeof req - 1, ZMQ_DONTWAIT);
+    if (n < 0) {
+        if (zmq_errno() == EAGAIN)
+            return 0;
+        return impa_err(err, errlen, IMPA_ENET, "snapshot request: %s", zmq_strerror(zmq_errno()));
+    }
+    req[n < (int)sizeof req - 1 ? n : (int)sizeof req - 1] = '\0';
+    int more = 0;
+    size_t ml = sizeof more;
+    zmq_getsockopt(p->rep, ZMQ_RCVMORE, &more, &ml);
+    while (more) { /* only the first frame matters; drain the rest */
+        char sink[16];
+        zmq_recv(p->rep, sink, sizeof sink, 0);
+        zmq_getsockopt(p->rep, ZMQ_RCVMORE, &more, &ml);
+    }
+    int want_frames = 1, want_alerts = 1;
+    if (strcmp(req, "latest frames") == 0)
+        want_alerts = 0;
+    else if (strcmp(req, "latest alerts") == 0)
+        want_frames = 0;
+    const cycle_buf_t *b = &p->cb[p->building ^ 1];
+    impa_json_t *j = &p->hdr;
+    impa_json_reset(j);
+    impa_json_obj_begin(j, NULL);
+    impa_json_int(j, "protocol", IMPA_PROTOCOL_VERSION);
+    int known = strcmp(req, "latest") == 0 || !want_alerts || !want_frames;
+    if (!known) {
+        impa_json_str(j, "type", "error");
+        impa_json_str(j, "run_id", p->run_id);
+        impa_json_str(j, "error", "unknown request (use \"latest\", \"latest frames\" or \"latest alerts\")");
+        impa_json_str(j, "request", req);
+        impa_json_obj_end(j);
+        if (impa_json_finish(j) || reply_part(p->rep, j->buf, j->len, 0))
+            return impa_err(err, errlen, IMPA_ENET, "snapshot reply failed");
+        return 0;
+    }
+    int avail = b->complete != 0;
+    int alerts = avail && want_alerts && b->complete == 1;
+    int frames = avail && want_frames;
+    impa_json_str(j, "type", "snapshot");
+    impa_json_str(j, "run_id", p->run_id);
+    impa_json_str(j, "domain", p->cfg.domain);
+    impa_json_str(j, "request", req);
+    impa_json_bool(j, "available", avail);
+    impa_json_int(j, "n_frames", frames ? b->n_frames : 0);
+    impa_json_bool(j, "has_alerts", alerts);
+    if (avail)
+        impa_json_raw(j, "cycle", b->cycle.buf, b->cycle.len);
+    impa_json_obj_end(j);
+    if (impa_json_finish(j))
+        return impa_err(err, errlen, IMPA_ENOMEM, "snapshot header: out of memory");
+    int last = !frames && !alerts;
+    int bad = reply_part(p->rep, j->buf, j->len, !last);
+    for (int k = 0; frames && k < b->n_frames && !bad; k++) {
+        bad |= reply_part(p->rep, b->hdr[k].buf, b->hdr[k].len, 1);
+        bad |= reply_part(p->rep, b->payload + (size_t)k * b->frame_bytes, b->frame_bytes,
+                          alerts || k + 1 < b->n_frames);
+    }
+    if (alerts && !bad) {
+        bad |= reply_part(p->rep, b->alert_hdr.buf, b->alert_hdr.len, 1);
+        bad |= reply_part(p->rep, b->alerts.buf, b->alerts.len, 0);
+    }
+    if (bad)
+        return impa_err(err, errlen, IMPA_ENET, "snapshot reply: %s", zmq_strerror(zmq_errno()));
+    return 0;
+}
+
+uint64_t impa_publisher_dropped(const impa_publisher_t *p) { return p ? p->dropped : 0; }
+const char *impa_publisher_run_id(const impa_publisher_t *p) { return p ? p->run_id : NULL; }
+uint64_t impa_publisher_cap_count(const impa_publisher_t *p) { return p ? p->cap_count : 0; }
+
+const char *impa_publisher_endpoint(const impa_publisher_t *p, int i)
+{
+    return p && i >= 0 && i < p->cfg.n_endpoints ? p->endpoints[i] : NULL;
+}
+
+const char *impa_publisher_request_endpoint(const impa_publisher_t *p)
+{
+    return p && p->rep ? p->request_endpoint : NULL;
+}
+
+const struct impa_alert_tracker *impa_publisher_tracker(const impa_publisher_t *p)
+{
+    return p ? p->tracker : NULL;
+}
