@@ -95,6 +95,9 @@ IMPA_API int impa_engine_forecast(impa_engine_t *engine, const float *const *dbz
                                   const float *const *statics, float *out_dbz,
                                   char *err, size_t errlen);
 
+/* Threads the engine's kernels use (the count resolved at create). */
+IMPA_API int impa_engine_threads(const impa_engine_t *engine);
+
 /* Name of the OpenBLAS kernel in use (openblas_get_corename), for benchmarks. */
 IMPA_API const char *impa_engine_blas_core(void);
 

@@ -1,0 +1,127 @@
+/* Internals of the engine module: the model's tensor table (weights.c), the
+ * kernels (kernels.c) and the engine struct (forward.c). Not installed.
+ *
+ * Tensor layout everywhere: batch 1, channels-first, row-major: [C][H][W]. */
+#ifndef IMPA_ENGINE_IMPL_H
+#define IMPA_ENGINE_IMPL_H
+
+#include <stddef.h>
+
+#include "impa/engine.h"
+
+/* A convolution's parameters, borrowed from the model's weight blob.
+ * w: [out][in/groups][kh][kw] (PyTorch order), b: [out]. */
+typedef struct {
+    const float *w;
+    const float *b;
+} impa_conv_param_t;
+
+/* GroupNorm affine parameters. w, b: [channels]. */
+typedef struct {
+    const float *w;
+    const float *b;
+} impa_norm_param_t;
+
+/* One IMPA translator block (docs/model.md, "IMPA block"); T = hid_t,
+ * Tm = hid_t * mlp_ratio, Tr = hid_t / se_reduction. */
+typedef struct {
+    impa_norm_param_t norm1, norm2, norm3;       /* [T] each */
+    impa_conv_param_t attn_v;                    /* [T][T][1][1] */
+    impa_conv_param_t branch[IMPA_MAX_BRANCHES]; /* [T][1][k_j][k_j] depthwise */
+    impa_conv_param_t attn_fuse;                 /* [T][T][1][1] */
+    impa_conv_param_t attn_proj;                 /* [T][T][1][1] */
+    impa_conv_param_t se_fc1;                    /* [Tr][T][1][1] */
+    impa_conv_param_t se_fc2;                    /* [T][Tr][1][1] */
+    impa_conv_param_t mlp_fc1;                   /* [Tm][T][1][1] */
+    impa_conv_param_t mlp_dw;                    /* [Tm][1][3][3] depthwise */
+    impa_conv_param_t mlp_fc2;                   /* [T][Tm][1][1] */
+} impa_block_param_t;
+
+struct impa_model {
+    impa_model_info_t info;
+    float *blob;                 /* every tensor, back to back (owned) */
+    size_t blob_floats;
+    size_t n_tensors;
+    impa_conv_param_t enc_conv[3]; /* enc.0: [S][C][3][3]; enc.1, enc.2: [S][S][3][3] */
+    impa_norm_param_t enc_norm[3]; /* [S] */
+    impa_conv_param_t trans_inp;   /* [T][Tin*S][1][1] */
+    impa_block_param_t *blocks;    /* [n_blocks] (owned) */
+    impa_conv_param_t trans_out;   /* [Tout*S][T][1][1] */
+    impa_conv_param_t dec_conv[3]; /* dec.0, dec.1: [4S][S][3][3]; dec.2: [S][S][3][3] */
+    impa_norm_param_t dec_norm[3]; /* [S] */
+    impa_conv_param_t readout;     /* [1][S][1][1] */
+};
+
+/* ---- kernels.c: how to compute; no allocation, no I/O ---------------------- */
+
+/* Activation applied after a GroupNorm (fused into its write pass). */
+typedef enum {
+    IMPA_ACT_NONE = 0,
+    IMPA_ACT_SILU = 1,
+} impa_act_t;
+
+/* The one call into BLAS: row-major C[M][N] = alpha * A[M][K] * B[K][N] + beta * C,
+ * with leading dimensions lda, ldb, ldc. */
+void impa_gemm(int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Number of floats the tiled im2col of impa_conv2d needs for this convolution
+ * (cin/groups * k * k * rows_per_tile * wout, rows_per_tile chosen so that the
+ * tile stays under IMPA_COL_BUDGET floats, at least one output row). */
+#define IMPA_COL_BUDGET (256 * 1024)
+size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int pad,
+                              int dilation);
+
+/* Dense k x k convolution (groups = 1), im2col tiled by output rows + GEMM.
+ * in: [cin][hin][win], out: [cout][hout][wout], col: scratch of
+ * impa_conv2d_col_floats() floats. 1x1 stride-1 convolutions skip im2col.
+ * If accumulate, out += conv(in) (bias included), else out = conv(in). */
+void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cout,
+                 const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                 float *col, int accumulate);
+
+/* Output side of a convolution. */
+int impa_conv_out_size(int n, int k, int stride, int pad, int dilation);
+
+/* Depthwise k x k convolution (groups = channels), "same" padding
+ * pad = dilation*(k-1)/2, stride 1. in, out: [c][h][w] (distinct).
+ * w: [c][1][k][k], b: [c]. If accumulate, out += result. */
+void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
+                   const impa_conv_param_t *p, int k, int dilation, int accumulate);
+
+/* GroupNorm over [c][hw] with `groups` groups (biased variance, eps), affine,
+ * then `act`, then, if add is not NULL, + add[c][hw]. In place is allowed
+ * (out == in). */
+void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, float eps,
+                    const impa_norm_param_t *p, impa_act_t act, const float *add);
+
+/* Elementwise, in place, over n floats. */
+void impa_silu(float *x, size_t n);
+void impa_gelu(float *x, size_t n);    /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+void impa_sigmoid(float *x, size_t n);
+/* Gated attention product, in place on the gate: gate[i] = v[i] * sigmoid(gate[i]). */
+void impa_gate(const float *v, float *gate, size_t n);
+
+/* pixel_shuffle(r): in [c*r*r][h][w] -> out [c][h*r][w*r]. */
+void impa_pixel_shuffle(const float *in, float *out, int c, int h, int w, int r);
+/* pixel_unshuffle(r): in [c][h][w] -> out [c*r*r][h/r][w/r]. */
+void impa_pixel_unshuffle(const float *in, float *out, int c, int h, int w, int r);
+
+/* Spatial Mixer (docs/model.md step 1), [c][h][w] -> [c][h][w], h and w even;
+ * impa_mixer_inverse undoes it exactly. in and out distinct. */
+void impa_mixer(const float *in, float *out, int c, int h, int w);
+void impa_mixer_inverse(const float *in, float *out, int c, int h, int w);
+
+/* mean over the plane: out[ch] = mean(in[ch][0..hw)). */
+void impa_mean_hw(const float *in, float *out, int c, int hw);
+
+/* Squeeze-and-excitation with residual: u += c * sigmoid(fc2(silu(fc1(mean_hw(c))))).
+ * c_in: [t][hw]; u: [t][hw]; scratch: 2*t + tr floats. */
+void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv_param_t *fc1,
+             const impa_conv_param_t *fc2, float *scratch);
+
+/* Sets the thread count of OpenBLAS and of the OpenMP kernels (0 = all cores).
+ * Returns the count in effect. */
+int impa_kernels_set_threads(int threads);
+
+#endif

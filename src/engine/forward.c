@@ -1,0 +1,381 @@
+/* The IMPA-Net graph (docs/model.md, "Forward pass"): what to compute, in
+ * order, on buffers carved once from one arena in impa_engine_create().
+ * impa_engine_forward() allocates nothing and opens nothing.
+ *
+ * Shapes: C = n_fields, S = hid_s, T = hid_t, Tm = T*mlp_ratio,
+ * Tr = T/se_reduction, H x W = grid, H2 x W2 = H/2 x W/2, h x w = H/4 x W/4. */
+#include "engine-impl.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct impa_engine {
+    const impa_model_t *model; /* borrowed */
+    int H, W, threads;
+    size_t ws_bytes;
+    double flops;
+    float *arena;  /* owns every buffer below */
+    /* engine-owned I/O for impa_engine_forecast */
+    float *in;     /* [Tin][C][H][W] normalised input */
+    float *out;    /* [Tout][H][W] normalised output */
+    /* encoder */
+    float *mix;    /* [C][H][W] one frame after the Spatial Mixer */
+    float *e0;     /* [S][H][W] enc.0 output; after the loop: last frame's (skip) */
+    float *half;   /* [S][H2][W2] enc.1 output; decoder: dec.0 after shuffle */
+    /* translator */
+    float *u0;     /* [Tin*S][h][w] encoder latents stacked frame-major */
+    float *u;      /* [T][h][w] translator state */
+    float *a;      /* [T][h][w] norm outputs; fuse output / gate */
+    float *v;      /* [T][h][w] silu(attn.v(a)) */
+    float *s;      /* [T][h][w] sum of depthwise branches */
+    float *m1;     /* [Tm][h][w] mlp.fc1 output */
+    float *m2;     /* [Tm][h][w] mlp.dw output, then GELU */
+    float *se;     /* [2T + Tr] SE scratch: pooled, hidden, gate */
+    float *zo;     /* [Tout*S][h][w] trans.out: latents per lead */
+    /* decoder */
+    float *pre;    /* [4S][H2][W2] conv output before pixel_shuffle (dec.0 uses [4S][h][w]) */
+    float *full;   /* [S][H][W] dec.1 output (+ skip) */
+    float *full2;  /* [S][H][W] dec.2 output */
+    float *col;    /* im2col tile, largest over all convolutions */
+};
+
+static size_t max_sz(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/* FLOPs of the forward pass with the formula of docs/engine.md:
+ * convolution 2 * MACs (bias adds not counted), one FLOP per element per
+ * elementwise operation (norm, activation, add, multiply, shuffle excluded). */
+static double count_flops(const impa_model_info_t *mi, int H, int W)
+{
+    double C = mi->n_fields, S = mi->hid_s, T = mi->hid_t, Tm = T * mi->mlp_ratio,
+           Tr = T / mi->se_reduction, Tin = mi->t_in, Tout = mi->t_out;
+    double HW = (double)H * W, hw2 = HW / 4, hw = HW / 16;
+    double f = 0;
+    /* encoder, per input frame: conv + GroupNorm + SiLU */
+    f += Tin * (2 * S * C * 9 * HW + 2 * S * HW);
+    f += Tin * (2 * S * S * 9 * hw2 + 2 * S * hw2);
+    f += Tin * (2 * S * S * 9 * hw + 2 * S * hw);
+    /* translator */
+    f += 2 * T * Tin * S * hw;
+    double blk = 0, dw = 0;
+    for (int j = 0; j < mi->n_branches; j++)
+        dw += 2.0 * mi->branch_kernels[j] * mi->branch_kernels[j] * T * hw;
+    blk += T * hw + 2 * T * T * hw + T * hw;    /* norm1, attn.v, silu */
+    blk += dw + 2 * T * T * hw;                 /* branches, fuse */
+    blk += 2 * T * hw + 2 * T * T * hw + T * hw; /* gate, proj, residual */
+    blk += T * hw + T * hw + 2 * T * Tr + 2 * Tr * T + 2 * T * hw; /* norm2, SE, residual */
+    blk += T * hw + 2 * Tm * T * hw + 2 * 9 * Tm * hw + Tm * hw + 2 * T * Tm * hw + T * hw;
+    f += mi->n_blocks * blk;
+    f += 2 * Tout * S * T * hw;
+    /* decoder, per lead */
+    double dec = 0;
+    dec += 2 * 4 * S * S * 9 * hw + 2 * S * hw2;
+    dec += 2 * 4 * S * S * 9 * hw2 + 2 * S * HW + S * HW;
+    dec += 2 * S * S * 9 * HW + 2 * S * HW;
+    dec += 2 * S * HW + (mi->residual ? HW : 0);
+    f += Tout * dec;
+    return f;
+}
+
+static int nearest_msg(int n, int stride, int *lo, int *hi)
+{
+    *lo = n / stride * stride;
+    if (*lo < stride)
+        *lo = stride;
+    *hi = (n / stride + 1) * stride;
+    return n % stride == 0;
+}
+
+int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
+                       impa_engine_t **out, char *err, size_t errlen)
+{
+    if (!model || !out)
+        return impa_err(err, errlen, IMPA_EINVAL, "impa_engine_create: NULL argument");
+    *out = NULL;
+    const impa_model_info_t *mi = &model->info;
+    int st = mi->total_stride;
+    if (ny <= 0 || nx <= 0 || ny % st != 0 || nx % st != 0) {
+        int ylo, yhi, xlo, xhi;
+        nearest_msg(ny > 0 ? ny : 0, st, &ylo, &yhi);
+        nearest_msg(nx > 0 ? nx : 0, st, &xlo, &xhi);
+        if (ny % st == 0 && ny > 0)
+            ylo = yhi = ny;
+        if (nx % st == 0 && nx > 0)
+            xlo = xhi = nx;
+        if (ylo == yhi && xlo == xhi)
+            return impa_err(err, errlen, IMPA_ESHAPE, "grid %dx%d: sides must be positive "
+                            "multiples of total_stride %d (nearest valid: %dx%d)", ny, nx, st,
+                            ylo, xlo);
+        return impa_err(err, errlen, IMPA_ESHAPE,
+                        "grid %dx%d: sides must be multiples of total_stride %d (nearest "
+                        "valid: %dx%d or %dx%d)", ny, nx, st, ylo, xlo, yhi, xhi);
+    }
+    if ((long long)ny * nx > 16LL * 1024 * 1024)
+        return impa_err(err, errlen, IMPA_ESHAPE, "grid %dx%d: more than 16 Mi cells", ny, nx);
+    if (mi->hid_t > 4096 || mi->hid_s > 4096)
+        return impa_err(err, errlen, IMPA_EINVAL, "model too wide for GroupNorm scratch");
+
+    impa_engine_t *e = calloc(1, sizeof(*e));
+    if (!e)
+        return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
+    e->model = model;
+    e->H = ny;
+    e->W = nx;
+    e->threads = impa_kernels_set_threads(threads);
+
+    size_t C = (size_t)mi->n_fields, S = (size_t)mi->hid_s, T = (size_t)mi->hid_t;
+    size_t Tm = T * (size_t)mi->mlp_ratio, Tr = T / (size_t)mi->se_reduction;
+    size_t Tin = (size_t)mi->t_in, Tout = (size_t)mi->t_out;
+    size_t HW = (size_t)ny * nx, hw2 = HW / 4, hw = HW / 16;
+    int H = ny, W = nx;
+
+    size_t col = 0;
+    col = max_sz(col, impa_conv2d_col_floats((int)C, H, W, 3, 1, 1, 1));           /* enc.0 */
+    col = max_sz(col, impa_conv2d_col_floats((int)S, H, W, 3, 2, 1, 1));           /* enc.1 */
+    col = max_sz(col, impa_conv2d_col_floats((int)S, H / 2, W / 2, 3, 2, 1, 1));   /* enc.2 */
+    col = max_sz(col, impa_conv2d_col_floats((int)S, H / 4, W / 4, 3, 1, 1, 1));   /* dec.0 */
+    col = max_sz(col, impa_conv2d_col_floats((int)S, H / 2, W / 2, 3, 1, 1, 1));   /* dec.1 */
+    col = max_sz(col, impa_conv2d_col_floats((int)S, H, W, 3, 1, 1, 1));           /* dec.2 */
+
+    struct {
+        float **p;
+        size_t n;
+    } plan[] = {
+        {&e->in, Tin * C * HW}, {&e->out, Tout * HW},  {&e->mix, C * HW},
+        {&e->e0, S * HW},       {&e->half, S * hw2},   {&e->u0, Tin * S * hw},
+        {&e->u, T * hw},        {&e->a, T * hw},       {&e->v, T * hw},
+        {&e->s, T * hw},        {&e->m1, Tm * hw},     {&e->m2, Tm * hw},
+        {&e->se, 2 * T + Tr},   {&e->zo, Tout * S * hw}, {&e->pre, 4 * S * hw2},
+        {&e->full, S * HW},     {&e->full2, S * HW},   {&e->col, col},
+    };
+    size_t nplan = sizeof(plan) / sizeof(plan[0]);
+    /* Each buffer starts on a 64-byte boundary (16 floats) for the SIMD kernels. */
+    size_t total = 0;
+    for (size_t i = 0; i < nplan; i++)
+        total += (plan[i].n + 15) / 16 * 16;
+    e->arena = aligned_alloc(64, total * sizeof(float));
+    if (!e->arena) {
+        free(e);
+        return impa_err(err, errlen, IMPA_ENOMEM, "engine: cannot allocate %zu MiB workspace",
+                        total * sizeof(float) >> 20);
+    }
+    memset(e->arena, 0, total * sizeof(float));
+    size_t off = 0;
+    for (size_t i = 0; i < nplan; i++) {
+        *plan[i].p = e->arena + off;
+        off += (plan[i].n + 15) / 16 * 16;
+    }
+    e->ws_bytes = total * sizeof(float);
+    e->flops = count_flops(mi, H, W);
+    *out = e;
+    return 0;
+}
+
+void impa_engine_destroy(impa_engine_t **engine)
+{
+    if (!engine || !*engine)
+        return;
+    free((*engine)->arena);
+    free(*engine);
+    *engine = NULL;
+}
+
+size_t impa_engine_workspace_bytes(const impa_engine_t *engine)
+{
+    return engine ? engine->ws_bytes : 0;
+}
+
+double impa_engine_flops(const impa_engine_t *engine)
+{
+    return engine ? engine->flops : 0.0;
+}
+
+const char *impa_engine_blas_core(void)
+{
+    return openblas_get_corename();
+}
+
+/* IMPA translator block i on e->u: [T][h][w] (docs/model.md step 4). */
+static void impa_block(impa_engine_t *e, const impa_block_param_t *B, int h, int w)
+{
+    const impa_model_info_t *mi = &e->model->info;
+    int T = mi->hid_t, Tm = T * mi->mlp_ratio, Tr = T / mi->se_reduction, G = mi->norm_groups;
+    int hw = h * w;
+    float eps = mi->gn_eps;
+
+    /* gated multi-scale attention: u += proj(v * sigmoid(fuse(sum_j branch_j(v)))) */
+    impa_groupnorm(e->u, e->a, T, hw, G, eps, &B->norm1, IMPA_ACT_NONE, NULL);
+    impa_conv2d(e->a, T, h, w, e->v, T, &B->attn_v, 1, 1, 0, 1, NULL, 0);
+    impa_silu(e->v, (size_t)T * hw);
+    for (int j = 0; j < mi->n_branches; j++)
+        impa_dwconv2d(e->v, e->s, T, h, w, &B->branch[j], mi->branch_kernels[j],
+                      mi->branch_dilations[j], j > 0);
+    impa_conv2d(e->s, T, h, w, e->a, T, &B->attn_fuse, 1, 1, 0, 1, NULL, 0);
+    impa_gate(e->v, e->a, (size_t)T * hw);
+    impa_conv2d(e->a, T, h, w, e->u, T, &B->attn_proj, 1, 1, 0, 1, NULL, 1);
+
+    /* channel attention: u += c * se(c), c = norm2(u) */
+    impa_groupnorm(e->u, e->a, T, hw, G, eps, &B->norm2, IMPA_ACT_NONE, NULL);
+    impa_se(e->a, e->u, T, Tr, hw, &B->se_fc1, &B->se_fc2, e->se);
+
+    /* conv-MLP: u += fc2(gelu(dw(fc1(norm3(u))))) */
+    impa_groupnorm(e->u, e->a, T, hw, G, eps, &B->norm3, IMPA_ACT_NONE, NULL);
+    impa_conv2d(e->a, T, h, w, e->m1, Tm, &B->mlp_fc1, 1, 1, 0, 1, NULL, 0);
+    impa_dwconv2d(e->m1, e->m2, Tm, h, w, &B->mlp_dw, 3, 1, 0);
+    impa_gelu(e->m2, (size_t)Tm * hw);
+    impa_conv2d(e->m2, Tm, h, w, e->u, T, &B->mlp_fc2, 1, 1, 0, 1, NULL, 1);
+}
+
+int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err,
+                        size_t errlen)
+{
+    if (!e || !in || !out)
+        return impa_err(err, errlen, IMPA_EINVAL, "impa_engine_forward: NULL argument");
+    const impa_model_t *M = e->model;
+    const impa_model_info_t *mi = &M->info;
+    int C = mi->n_fields, S = mi->hid_s, T = mi->hid_t, G = mi->norm_groups;
+    int Tin = mi->t_in, Tout = mi->t_out;
+    int H = e->H, W = e->W, H2 = H / 2, W2 = W / 2, h = H / 4, w = W / 4;
+    size_t HW = (size_t)H * W, hw2 = (size_t)H2 * W2, hw = (size_t)h * w;
+    float eps = mi->gn_eps;
+
+    /* 1-2. Spatial Mixer and encoder, frame by frame; z_t lands in u0[t*S..]. */
+    for (int t = 0; t < Tin; t++) {
+        const float *x = in + (size_t)t * C * HW; /* [C][H][W] */
+        if (mi->spatial_mixer) {
+            impa_mixer(x, e->mix, C, H, W);
+            x = e->mix;
+        }
+        impa_conv2d(x, C, H, W, e->e0, S, &M->enc_conv[0], 3, 1, 1, 1, e->col, 0);
+        impa_groupnorm(e->e0, e->e0, S, (int)HW, G, eps, &M->enc_norm[0], IMPA_ACT_SILU, NULL);
+        impa_conv2d(e->e0, S, H, W, e->half, S, &M->enc_conv[1], 3, 2, 1, 1, e->col, 0);
+        impa_groupnorm(e->half, e->half, S, (int)hw2, G, eps, &M->enc_norm[1], IMPA_ACT_SILU,
+                       NULL);
+        float *z = e->u0 + (size_t)t * S * hw; /* [S][h][w] */
+        impa_conv2d(e->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, e->col, 0);
+        impa_groupnorm(z, z, S, (int)hw, G, eps, &M->enc_norm[2], IMPA_ACT_SILU, NULL);
+    }
+
+    /* 3-4. Translator on [Tin*S][h][w] -> [T][h][w] -> blocks -> [Tout*S][h][w]. */
+    impa_conv2d(e->u0, Tin * S, h, w, e->u, T, &M->trans_inp, 1, 1, 0, 1, NULL, 0);
+    for (int b = 0; b < mi->n_blocks; b++)
+        impa_block(e, &M->blocks[b], h, w);
+    impa_conv2d(e->u, T, h, w, e->zo, Tout * S, &M->trans_out, 1, 1, 0, 1, NULL, 0);
+
+    /* 5. Decoder per lead; e0 holds the last input frame's enc.0 output. */
+    const float *last_refl = in + (size_t)(Tin - 1) * C * HW; /* [H][W], before the mixer */
+    for (int t = 0; t < Tout; t++) {
+        const float *z = e->zo + (size_t)t * S * hw; /* [S][h][w] */
+        float *y = out + (size_t)t * HW;             /* [H][W] */
+        impa_conv2d(z, S, h, w, e->pre, 4 * S, &M->dec_conv[0], 3, 1, 1, 1, e->col, 0);
+        impa_pixel_shuffle(e->pre, e->half, S, h, w, 2);
+        impa_groupnorm(e->half, e->half, S, (int)hw2, G, eps, &M->dec_norm[0], IMPA_ACT_SILU,
+                       NULL);
+        impa_conv2d(e->half, S, H2, W2, e->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, e->col, 0);
+        impa_pixel_shuffle(e->pre, e->full, S, H2, W2, 2);
+        impa_groupnorm(e->full, e->full, S, (int)HW, G, eps, &M->dec_norm[1], IMPA_ACT_SILU,
+                       e->e0);
+        impa_conv2d(e->full, S, H, W, e->full2, S, &M->dec_conv[2], 3, 1, 1, 1, e->col, 0);
+        impa_groupnorm(e->full2, e->full2, S, (int)HW, G, eps, &M->dec_norm[2], IMPA_ACT_SILU,
+                       NULL);
+        impa_conv2d(e->full2, S, H, W, y, 1, &M->readout, 1, 1, 0, 1, NULL, 0);
+        if (mi->residual) {
+            for (size_t i = 0; i < HW; i++)
+                y[i] += last_refl[i];
+        }
+    }
+    return 0;
+}
+
+/* Normalisation of docs/model.md for one raw value. */
+static float normalise1(const impa_model_info_t *mi, int f, float x)
+{
+    if (isnan(x))
+        return 0.0f;
+    float u = x - mi->norm_offset[f];
+    if (mi->norm_transform[f] == IMPA_NORM_LOG10P1)
+        u = log10f(1.0f + (u > 0.0f ? u : 0.0f));
+    u /= mi->norm_scale[f];
+    if (u < mi->norm_min[f])
+        u = mi->norm_min[f];
+    if (u > mi->norm_max[f])
+        u = mi->norm_max[f];
+    return u;
+}
+
+int impa_engine_normalise(const impa_engine_t *e, const float *const *dbz,
+                          const float *const *statics, float *in, char *err, size_t errlen)
+{
+    if (!e || !dbz || !in)
+        return impa_err(err, errlen, IMPA_EINVAL, "impa_engine_normalise: NULL argument");
+    const impa_model_info_t *mi = &e->model->info;
+    int C = mi->n_fields;
+    size_t HW = (size_t)e->H * e->W;
+    for (int t = 0; t < mi->t_in; t++) {
+        if (!dbz[t])
+            return impa_err(err, errlen, IMPA_EINVAL, "impa_engine_normalise: frame %d is NULL",
+                            t);
+    }
+    double inv_b = 1.0 / mi->zr_b;
+    for (int t = 0; t < mi->t_in; t++) {
+        for (int f = 0; f < C; f++) {
+            float *dst = in + ((size_t)t * C + f) * HW;
+            const char *name = mi->field_names[f];
+            if (strcmp(name, "reflectivity") == 0) {
+                for (size_t i = 0; i < HW; i++)
+                    dst[i] = normalise1(mi, f, dbz[t][i]);
+            } else if (strcmp(name, "precip_rate") == 0) {
+                /* Z = a R^b: R = (10^(dBZ/10) / a)^(1/b); no echo below 0 dBZ */
+                for (size_t i = 0; i < HW; i++) {
+                    float d = dbz[t][i];
+                    float r = 0.0f;
+                    if (!isnan(d) && d >= 0.0f)
+                        r = (float)pow(pow(10.0, d / 10.0) / mi->zr_a, inv_b);
+                    dst[i] = normalise1(mi, f, r);
+                }
+            } else if (statics && statics[f]) {
+                for (size_t i = 0; i < HW; i++)
+                    dst[i] = normalise1(mi, f, statics[f][i]);
+            } else {
+                memset(dst, 0, HW * sizeof(float));
+            }
+        }
+    }
+    return 0;
+}
+
+int impa_engine_forecast(impa_engine_t *e, const float *const *dbz,
+                         const float *const *statics, float *out_dbz, char *err, size_t errlen)
+{
+    if (!e || !dbz || !out_dbz)
+        return impa_err(err, errlen, IMPA_EINVAL, "impa_engine_forecast: NULL argument");
+    const impa_model_info_t *mi = &e->model->info;
+    int rc = impa_engine_normalise(e, dbz, statics, e->in, err, errlen);
+    if (rc)
+        return rc;
+    rc = impa_engine_forward(e, e->in, e->out, err, errlen);
+    if (rc)
+        return rc;
+    size_t HW = (size_t)e->H * e->W;
+    const float *last = dbz[mi->t_in - 1];
+    float sc = mi->norm_scale[0], of = mi->norm_offset[0];
+    for (int t = 0; t < mi->t_out; t++) {
+        const float *y = e->out + (size_t)t * HW;
+        float *d = out_dbz + (size_t)t * HW;
+        for (size_t i = 0; i < HW; i++) {
+            float v = y[i] < 0.0f ? 0.0f : (y[i] > 1.0f ? 1.0f : y[i]);
+            d[i] = isnan(last[i]) ? NAN : v * sc + of;
+        }
+    }
+    return 0;
+}
+
+int impa_engine_threads(const impa_engine_t *e)
+{
+    return e ? e->threads : 0;
+}

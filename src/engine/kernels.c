@@ -1,0 +1,436 @@
+/* Kernels of the IMPA-Net forward pass: how to compute, never what. Every
+ * function works on caller-provided buffers, allocates nothing and cannot fail
+ * (shapes are validated once, when the engine is created).
+ *
+ * Parallelism: GEMMs are threaded by OpenBLAS; the other kernels by OpenMP with
+ * the thread count fixed once by impa_kernels_set_threads(). */
+#include "engine-impl.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "impa_build_config.h"
+
+#if IMPA_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+/* GroupNorm keeps per-channel statistics on the stack; the loader limits the
+ * channel counts that are normalised (hid_s, hid_t) well below this. */
+#define IMPA_GN_MAX_CHANNELS 4096
+
+static int g_threads = 1;
+
+int impa_kernels_set_threads(int threads)
+{
+    if (threads <= 0) {
+#if IMPA_HAVE_OPENMP
+        threads = omp_get_num_procs();
+#else
+        threads = 1;
+#endif
+    }
+    g_threads = threads;
+    openblas_set_num_threads(threads);
+#if IMPA_HAVE_OPENMP
+    omp_set_num_threads(threads);
+#endif
+    return threads;
+}
+
+void impa_gemm(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+               int ldb, float beta, float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
+                beta, C, ldc);
+}
+
+int impa_conv_out_size(int n, int k, int stride, int pad, int dilation)
+{
+    return (n + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
+}
+
+/* Output rows per im2col tile: as many as fit in IMPA_COL_BUDGET, at least one. */
+static int conv_tile_rows(int cin, int k, int hout, int wout)
+{
+    size_t per_row = (size_t)cin * (size_t)k * (size_t)k * (size_t)wout;
+    int rows = (int)(IMPA_COL_BUDGET / per_row);
+    if (rows < 1)
+        rows = 1;
+    if (rows > hout)
+        rows = hout;
+    return rows;
+}
+
+size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int pad,
+                              int dilation)
+{
+    if (k == 1 && stride == 1 && pad == 0)
+        return 0;
+    int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
+    int wout = impa_conv_out_size(win, k, stride, pad, dilation);
+    int rows = conv_tile_rows(cin, k, hout, wout);
+    return (size_t)cin * (size_t)k * (size_t)k * (size_t)rows * (size_t)wout;
+}
+
+/* col: [cin*k*k][(r1-r0)*wout], the receptive fields of output rows r0..r1-1. */
+static void im2col_rows(const float *in, int cin, int hin, int win, int k, int stride,
+                        int pad, int dilation, int wout, int r0, int r1, float *col)
+{
+    int nrows = r1 - r0;
+    int kk = cin * k * k;
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static)
+#endif
+    for (int row = 0; row < kk; row++) {
+        int ci = row / (k * k);
+        int ky = (row / k) % k;
+        int kx = row % k;
+        const float *plane = in + (size_t)ci * hin * win;
+        float *dst = col + (size_t)row * nrows * wout;
+        for (int oy = r0; oy < r1; oy++) {
+            int iy = oy * stride - pad + ky * dilation;
+            float *d = dst + (size_t)(oy - r0) * wout;
+            if (iy < 0 || iy >= hin) {
+                memset(d, 0, sizeof(float) * (size_t)wout);
+                continue;
+            }
+            const float *src = plane + (size_t)iy * win;
+            int off = kx * dilation - pad;
+            /* valid ox: 0 <= ox*stride + off < win */
+            int lo = off < 0 ? (-off + stride - 1) / stride : 0;
+            int hi = (win - 1 - off) / stride + 1;
+            if (win - 1 - off < 0)
+                hi = 0;
+            if (hi > wout)
+                hi = wout;
+            if (lo > hi)
+                lo = hi;
+            for (int ox = 0; ox < lo; ox++)
+                d[ox] = 0.0f;
+            if (stride == 1) {
+                memcpy(d + lo, src + lo + off, sizeof(float) * (size_t)(hi - lo));
+            } else {
+                for (int ox = lo; ox < hi; ox++)
+                    d[ox] = src[ox * stride + off];
+            }
+            for (int ox = hi; ox < wout; ox++)
+                d[ox] = 0.0f;
+        }
+    }
+}
+
+/* out[co][0..n) = bias[co] (or += when accumulating), for a column range of a
+ * [cout][ld] matrix; the following GEMM then runs with beta = 1. */
+static void bias_init(float *out, int cout, int n, int ld, const float *bias, int accumulate)
+{
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (cout * n > 16384)
+#endif
+    for (int co = 0; co < cout; co++) {
+        float *o = out + (size_t)co * ld;
+        float b = bias[co];
+        if (accumulate) {
+            for (int i = 0; i < n; i++)
+                o[i] += b;
+        } else {
+            for (int i = 0; i < n; i++)
+                o[i] = b;
+        }
+    }
+}
+
+void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cout,
+                 const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                 float *col, int accumulate)
+{
+    int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
+    int wout = impa_conv_out_size(win, k, stride, pad, dilation);
+    int plane = hout * wout;
+    if (k == 1 && stride == 1 && pad == 0) {
+        bias_init(out, cout, plane, plane, p->b, accumulate);
+        impa_gemm(cout, plane, cin, 1.0f, p->w, cin, in, plane, 1.0f, out, plane);
+        return;
+    }
+    int kk = cin * k * k;
+    int rows = conv_tile_rows(cin, k, hout, wout);
+    for (int r0 = 0; r0 < hout; r0 += rows) {
+        int r1 = r0 + rows < hout ? r0 + rows : hout;
+        int n = (r1 - r0) * wout;
+        im2col_rows(in, cin, hin, win, k, stride, pad, dilation, wout, r0, r1, col);
+        float *o = out + (size_t)r0 * wout;
+        bias_init(o, cout, n, plane, p->b, accumulate);
+        impa_gemm(cout, n, kk, 1.0f, p->w, kk, col, n, 1.0f, o, plane);
+    }
+}
+
+void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
+                   const impa_conv_param_t *p, int k, int dilation, int accumulate)
+{
+    int pad = dilation * (k - 1) / 2;
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static)
+#endif
+    for (int ch = 0; ch < c; ch++) {
+        const float *src = in + (size_t)ch * h * w;
+        float *dst = out + (size_t)ch * h * w;
+        const float *wk = p->w + (size_t)ch * k * k;
+        float b = p->b[ch];
+        if (accumulate) {
+            for (int i = 0; i < h * w; i++)
+                dst[i] += b;
+        } else {
+            for (int i = 0; i < h * w; i++)
+                dst[i] = b;
+        }
+        for (int ky = 0; ky < k; ky++) {
+            int dy = ky * dilation - pad;
+            int y0 = dy < 0 ? -dy : 0;
+            int y1 = dy > 0 ? h - dy : h;
+            for (int kx = 0; kx < k; kx++) {
+                int dx = kx * dilation - pad;
+                int x0 = dx < 0 ? -dx : 0;
+                int x1 = dx > 0 ? w - dx : w;
+                float wv = wk[ky * k + kx];
+                for (int y = y0; y < y1; y++) {
+                    float *o = dst + (size_t)y * w;
+                    const float *s = src + (size_t)(y + dy) * w + dx;
+                    for (int x = x0; x < x1; x++)
+                        o[x] += wv * s[x];
+                }
+            }
+        }
+    }
+}
+
+static inline float silu1(float x)
+{
+    return x / (1.0f + expf(-x));
+}
+
+static inline float sigmoid1(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+
+void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, float eps,
+                    const impa_norm_param_t *p, impa_act_t act, const float *add)
+{
+    /* Per-channel sums in double so that a 512x512 plane's variance keeps
+     * float precision (one pass, E[x^2] - E[x]^2). */
+    double sum[IMPA_GN_MAX_CHANNELS], sq[IMPA_GN_MAX_CHANNELS];
+    float scale[IMPA_GN_MAX_CHANNELS], shift[IMPA_GN_MAX_CHANNELS];
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel num_threads(g_threads)
+#endif
+    {
+#if IMPA_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int ch = 0; ch < c; ch++) {
+            const float *x = in + (size_t)ch * hw;
+            double s = 0.0, q = 0.0;
+            for (int i = 0; i < hw; i++) {
+                s += x[i];
+                q += (double)x[i] * x[i];
+            }
+            sum[ch] = s;
+            sq[ch] = q;
+        }
+#if IMPA_HAVE_OPENMP
+#pragma omp single
+#endif
+        {
+            int cg = c / groups;
+            double n = (double)cg * hw;
+            for (int g = 0; g < groups; g++) {
+                double s = 0.0, q = 0.0;
+                for (int ch = g * cg; ch < (g + 1) * cg; ch++) {
+                    s += sum[ch];
+                    q += sq[ch];
+                }
+                double mean = s / n;
+                double var = q / n - mean * mean;
+                if (var < 0.0)
+                    var = 0.0;
+                double inv = 1.0 / sqrt(var + (double)eps);
+                for (int ch = g * cg; ch < (g + 1) * cg; ch++) {
+                    scale[ch] = (float)(inv * p->w[ch]);
+                    shift[ch] = (float)(p->b[ch] - mean * inv * p->w[ch]);
+                }
+            }
+        }
+#if IMPA_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int ch = 0; ch < c; ch++) {
+            const float *x = in + (size_t)ch * hw;
+            float *y = out + (size_t)ch * hw;
+            const float *a = add ? add + (size_t)ch * hw : NULL;
+            float sc = scale[ch], sh = shift[ch];
+            if (act == IMPA_ACT_SILU) {
+                for (int i = 0; i < hw; i++)
+                    y[i] = silu1(x[i] * sc + sh);
+            } else {
+                for (int i = 0; i < hw; i++)
+                    y[i] = x[i] * sc + sh;
+            }
+            if (a) {
+                for (int i = 0; i < hw; i++)
+                    y[i] += a[i];
+            }
+        }
+    }
+}
+
+void impa_silu(float *x, size_t n)
+{
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (n > 16384)
+#endif
+    for (size_t i = 0; i < n; i++)
+        x[i] = silu1(x[i]);
+}
+
+void impa_gelu(float *x, size_t n)
+{
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (n > 16384)
+#endif
+    for (size_t i = 0; i < n; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+void impa_sigmoid(float *x, size_t n)
+{
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (n > 16384)
+#endif
+    for (size_t i = 0; i < n; i++)
+        x[i] = sigmoid1(x[i]);
+}
+
+void impa_gate(const float *v, float *gate, size_t n)
+{
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (n > 16384)
+#endif
+    for (size_t i = 0; i < n; i++)
+        gate[i] = v[i] * sigmoid1(gate[i]);
+}
+
+void impa_pixel_shuffle(const float *in, float *out, int c, int h, int w, int r)
+{
+    int wo = w * r;
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static)
+#endif
+    for (int ch = 0; ch < c; ch++) {
+        for (int dy = 0; dy < r; dy++) {
+            for (int dx = 0; dx < r; dx++) {
+                const float *src = in + ((size_t)ch * r * r + dy * r + dx) * h * w;
+                float *dst = out + (size_t)ch * h * r * wo;
+                for (int y = 0; y < h; y++) {
+                    float *d = dst + (size_t)(y * r + dy) * wo + dx;
+                    const float *s = src + (size_t)y * w;
+                    for (int x = 0; x < w; x++)
+                        d[x * r] = s[x];
+                }
+            }
+        }
+    }
+}
+
+void impa_pixel_unshuffle(const float *in, float *out, int c, int h, int w, int r)
+{
+    int ho = h / r, wo = w / r;
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static)
+#endif
+    for (int ch = 0; ch < c; ch++) {
+        for (int dy = 0; dy < r; dy++) {
+            for (int dx = 0; dx < r; dx++) {
+                float *dst = out + ((size_t)ch * r * r + dy * r + dx) * ho * wo;
+                const float *src = in + (size_t)ch * h * w;
+                for (int y = 0; y < ho; y++) {
+                    const float *s = src + (size_t)(y * r + dy) * w + dx;
+                    float *d = dst + (size_t)y * wo;
+                    for (int x = 0; x < wo; x++)
+                        d[x] = s[x * r];
+                }
+            }
+        }
+    }
+}
+
+/* The mixer as one gather (docs/model.md step 1): mixed channel cm at sub-pixel
+ * km = (y%2)*2 + x%2 holds field j % c from sub-pixel j / c, j = cm*4 + km, of
+ * the same 2x2 block. `inverse` swaps source and destination. */
+static void mixer_map(const float *in, float *out, int c, int h, int w, int inverse)
+{
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static)
+#endif
+    for (int cm = 0; cm < c; cm++) {
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int j = cm * 4 + (y % 2) * 2 + (x % 2);
+                int cs = j % c, ks = j / c;
+                size_t mixed = ((size_t)cm * h + y) * w + x;
+                size_t orig = ((size_t)cs * h + (y & ~1) + ks / 2) * w + (x & ~1) + ks % 2;
+                if (inverse)
+                    out[orig] = in[mixed];
+                else
+                    out[mixed] = in[orig];
+            }
+        }
+    }
+}
+
+void impa_mixer(const float *in, float *out, int c, int h, int w)
+{
+    mixer_map(in, out, c, h, w, 0);
+}
+
+void impa_mixer_inverse(const float *in, float *out, int c, int h, int w)
+{
+    mixer_map(in, out, c, h, w, 1);
+}
+
+void impa_mean_hw(const float *in, float *out, int c, int hw)
+{
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static)
+#endif
+    for (int ch = 0; ch < c; ch++) {
+        const float *x = in + (size_t)ch * hw;
+        double s = 0.0;
+        for (int i = 0; i < hw; i++)
+            s += x[i];
+        out[ch] = (float)(s / hw);
+    }
+}
+
+void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv_param_t *fc1,
+             const impa_conv_param_t *fc2, float *scratch)
+{
+    float *pooled = scratch;    /* [t] */
+    float *hid = scratch + t;   /* [tr] */
+    float *g = hid + tr;        /* [t] */
+    impa_mean_hw(c_in, pooled, t, hw);
+    impa_conv2d(pooled, t, 1, 1, hid, tr, fc1, 1, 1, 0, 1, NULL, 0);
+    for (int i = 0; i < tr; i++)
+        hid[i] = silu1(hid[i]);
+    impa_conv2d(hid, tr, 1, 1, g, t, fc2, 1, 1, 0, 1, NULL, 0);
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static)
+#endif
+    for (int ch = 0; ch < t; ch++) {
+        float gc = sigmoid1(g[ch]);
+        const float *cc = c_in + (size_t)ch * hw;
+        float *uu = u + (size_t)ch * hw;
+        for (int i = 0; i < hw; i++)
+            uu[i] += cc[i] * gc;
+    }
+}

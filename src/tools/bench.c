@@ -1,0 +1,171 @@
+/* impa-bench: latency, GFLOP/s, workspace and peak RSS of the C engine.
+ *
+ *   impa-bench [--weights FILE] [--grid 256x256 ...] [--threads 2] [--runs 10]
+ *
+ * Per grid: one untimed warm-up forward, then --runs timed forwards on a fixed
+ * pseudo-random normalised input. Prints a readable block and one
+ * machine-readable line (grid=... threads=... median_s=... min_s=... gflops=...
+ * peak_rss_mib=...). GFLOP/s = impa_engine_flops / median latency. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "impa/engine.h"
+#include "impa_build_config.h"
+
+#define MAX_GRIDS 16
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: impa-bench [--weights FILE] [--grid NYxNX]... [--threads N] "
+               "[--runs N]\n"
+               "  default weights: %s/models/impa-net.nc if present, else %s/impa-net.nc\n"
+               "  default grids: 256x256 and 512x512; threads 2; runs 10\n",
+            IMPA_SOURCE_ROOT, IMPA_MODELDIR);
+}
+
+int main(int argc, char **argv)
+{
+    char default_weights[4096];
+    const char *weights = NULL;
+    int grids[MAX_GRIDS][2], ngrids = 0, threads = 2, runs = 10;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--weights") == 0 && v) {
+            weights = v;
+            i++;
+        } else if (strcmp(a, "--grid") == 0 && v) {
+            if (ngrids == MAX_GRIDS || sscanf(v, "%dx%d", &grids[ngrids][0],
+                                              &grids[ngrids][1]) != 2) {
+                fprintf(stderr, "impa-bench: bad --grid '%s' (NYxNX, at most %d)\n", v,
+                        MAX_GRIDS);
+                return 2;
+            }
+            ngrids++;
+            i++;
+        } else if (strcmp(a, "--threads") == 0 && v) {
+            threads = atoi(v);
+            i++;
+        } else if (strcmp(a, "--runs") == 0 && v) {
+            runs = atoi(v);
+            i++;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (runs < 1 || threads < 0) {
+        fprintf(stderr, "impa-bench: --runs must be >= 1 and --threads >= 0\n");
+        return 2;
+    }
+    if (!weights) {
+        snprintf(default_weights, sizeof(default_weights), "%s/models/impa-net.nc",
+                 IMPA_SOURCE_ROOT);
+        if (access(default_weights, R_OK) != 0)
+            snprintf(default_weights, sizeof(default_weights), "%s/impa-net.nc",
+                     IMPA_MODELDIR);
+        weights = default_weights;
+    }
+    if (ngrids == 0) {
+        grids[0][0] = grids[0][1] = 256;
+        grids[1][0] = grids[1][1] = 512;
+        ngrids = 2;
+    }
+
+    char err[512];
+    impa_model_t *model = NULL;
+    int rc = impa_model_load(weights, &model, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "impa-bench: %s\n", err);
+        return 1;
+    }
+    const impa_model_info_t *info = impa_model_info(model);
+    printf("weights: %s (sha256 %.12s, %s %s)\n", weights, info->sha256, info->model_name,
+           info->model_version);
+    double *times = malloc(sizeof(double) * (size_t)runs);
+    if (!times) {
+        impa_model_destroy(&model);
+        return 1;
+    }
+    int status = 0;
+    for (int g = 0; g < ngrids; g++) {
+        int ny = grids[g][0], nx = grids[g][1];
+        impa_engine_t *eng = NULL;
+        rc = impa_engine_create(model, ny, nx, threads, &eng, err, sizeof(err));
+        if (rc) {
+            fprintf(stderr, "impa-bench: %s\n", err);
+            status = 1;
+            continue;
+        }
+        size_t nin = (size_t)info->t_in * info->n_fields * ny * nx;
+        size_t nout = (size_t)info->t_out * ny * nx;
+        float *in = malloc(nin * sizeof(float)), *out = malloc(nout * sizeof(float));
+        if (!in || !out) {
+            free(in);
+            free(out);
+            impa_engine_destroy(&eng);
+            status = 1;
+            continue;
+        }
+        uint32_t s = 12345u;
+        for (size_t i = 0; i < nin; i++) {
+            s = s * 1664525u + 1013904223u;
+            in[i] = (float)(s >> 8) / 16777216.0f;
+        }
+        rc = impa_engine_forward(eng, in, out, err, sizeof(err)); /* warm-up */
+        for (int r = 0; r < runs && rc == 0; r++) {
+            double t0 = now_s();
+            rc = impa_engine_forward(eng, in, out, err, sizeof(err));
+            times[r] = now_s() - t0;
+        }
+        if (rc) {
+            fprintf(stderr, "impa-bench: %s\n", err);
+            status = 1;
+        } else {
+            qsort(times, (size_t)runs, sizeof(double), cmp_double);
+            double med = runs % 2 ? times[runs / 2]
+                                  : 0.5 * (times[runs / 2 - 1] + times[runs / 2]);
+            double gflop = impa_engine_flops(eng) * 1e-9;
+            struct rusage ru;
+            getrusage(RUSAGE_SELF, &ru);
+            double rss_mib = (double)ru.ru_maxrss / 1024.0;
+            double ws_mib = (double)impa_engine_workspace_bytes(eng) / (1024.0 * 1024.0);
+            printf("grid %dx%d: OpenBLAS core %s, threads %d, workspace %.1f MiB\n", ny, nx,
+                   impa_engine_blas_core(), impa_engine_threads(eng), ws_mib);
+            printf("  latency median %.4f s, min %.4f s over %d runs; %.2f GFLOP/forward, "
+                   "%.1f GFLOP/s; peak RSS %.1f MiB\n",
+                   med, times[0], runs, gflop, gflop / med, rss_mib);
+            printf("grid=%dx%d threads=%d median_s=%.4f min_s=%.4f gflops=%.1f "
+                   "peak_rss_mib=%.1f workspace_mib=%.1f gflop=%.3f core=%s\n",
+                   ny, nx, impa_engine_threads(eng), med, times[0], gflop / med, rss_mib,
+                   ws_mib, gflop, impa_engine_blas_core());
+            fflush(stdout);
+        }
+        free(in);
+        free(out);
+        impa_engine_destroy(&eng);
+    }
+    free(times);
+    impa_model_destroy(&model);
+    return status;
+}

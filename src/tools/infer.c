@@ -1,0 +1,184 @@
+/* impa-infer: batch inference for evaluation scripts and golden parity.
+ *
+ *   impa-infer --weights FILE --input IN.nc --output OUT.nc [--threads N] [--normalised]
+ *
+ * Default mode: IN.nc holds dbz(sample, t_in, y, x) float32 dBZ, NaN = no data;
+ * OUT.nc receives dbz(sample, t_out, y, x), the forecast of impa_engine_forecast
+ * (statics, e.g. terrain, are zeros).
+ * --normalised: IN.nc holds input(t_in, field, y, x) already normalised; OUT.nc
+ * receives output(t_out, y, x), the raw network output of impa_engine_forward. */
+#include <netcdf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "impa/engine.h"
+
+#define CHECK(call, what)                                                              \
+    do {                                                                               \
+        int st_ = (call);                                                              \
+        if (st_ != NC_NOERR) {                                                         \
+            fprintf(stderr, "impa-infer: %s: %s\n", what, nc_strerror(st_));           \
+            goto done;                                                                 \
+        }                                                                              \
+    } while (0)
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: impa-infer --weights FILE --input IN.nc --output OUT.nc "
+               "[--threads N] [--normalised]\n"
+               "  default: dbz(sample,t_in,y,x) dBZ -> dbz(sample,t_out,y,x) dBZ\n"
+               "  --normalised: input(t_in,field,y,x) -> output(t_out,y,x), raw forward\n");
+}
+
+/* Reads variable `name` of rank `nd` into a new buffer; dims returned in len. */
+static float *read_var(int ncid, const char *path, const char *name, int nd, size_t *len)
+{
+    int varid, ndims, dims[NC_MAX_VAR_DIMS];
+    if (nc_inq_varid(ncid, name, &varid) != NC_NOERR) {
+        fprintf(stderr, "impa-infer: %s: no variable '%s'\n", path, name);
+        return NULL;
+    }
+    nc_inq_varndims(ncid, varid, &ndims);
+    if (ndims != nd) {
+        fprintf(stderr, "impa-infer: %s: variable '%s' has %d dimensions, expected %d\n", path,
+                name, ndims, nd);
+        return NULL;
+    }
+    nc_inq_vardimid(ncid, varid, dims);
+    size_t n = 1;
+    for (int i = 0; i < nd; i++) {
+        nc_inq_dimlen(ncid, dims[i], &len[i]);
+        n *= len[i];
+    }
+    float *buf = malloc(n * sizeof(float) + 1);
+    if (!buf)
+        return NULL;
+    int st = nc_get_var_float(ncid, varid, buf);
+    if (st != NC_NOERR) {
+        fprintf(stderr, "impa-infer: %s: '%s': %s\n", path, name, nc_strerror(st));
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+int main(int argc, char **argv)
+{
+    const char *weights = NULL, *inpath = NULL, *outpath = NULL;
+    int threads = 0, normalised = 0, status = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--weights") == 0 && v) {
+            weights = v;
+            i++;
+        } else if (strcmp(a, "--input") == 0 && v) {
+            inpath = v;
+            i++;
+        } else if (strcmp(a, "--output") == 0 && v) {
+            outpath = v;
+            i++;
+        } else if (strcmp(a, "--threads") == 0 && v) {
+            threads = atoi(v);
+            i++;
+        } else if (strcmp(a, "--normalised") == 0) {
+            normalised = 1;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!weights || !inpath || !outpath) {
+        usage(stderr);
+        return 2;
+    }
+    char err[512];
+    impa_model_t *model = NULL;
+    impa_engine_t *eng = NULL;
+    float *in = NULL, *out = NULL;
+    int inid = -1, outid = -1;
+    if (impa_model_load(weights, &model, err, sizeof(err)) != 0) {
+        fprintf(stderr, "impa-infer: %s\n", err);
+        return 1;
+    }
+    const impa_model_info_t *I = impa_model_info(model);
+    CHECK(nc_open(inpath, NC_NOWRITE, &inid), inpath);
+    size_t len[4];
+    in = read_var(inid, inpath, normalised ? "input" : "dbz", 4, len);
+    if (!in)
+        goto done;
+    size_t nsamp = normalised ? 1 : len[0];
+    int ny = (int)len[2], nx = (int)len[3];
+    if ((int)len[normalised ? 0 : 1] != I->t_in ||
+        (normalised && (int)len[1] != I->n_fields)) {
+        fprintf(stderr, "impa-infer: %s: input has %zu frames%s, the model takes t_in=%d "
+                "(and %d fields)\n", inpath, len[normalised ? 0 : 1],
+                normalised ? " and some fields" : "", I->t_in, I->n_fields);
+        goto done;
+    }
+    if (impa_engine_create(model, ny, nx, threads, &eng, err, sizeof(err)) != 0) {
+        fprintf(stderr, "impa-infer: %s\n", err);
+        goto done;
+    }
+    size_t plane = (size_t)ny * nx;
+    out = malloc(nsamp * (size_t)I->t_out * plane * sizeof(float));
+    if (!out)
+        goto done;
+    if (normalised) {
+        if (impa_engine_forward(eng, in, out, err, sizeof(err)) != 0) {
+            fprintf(stderr, "impa-infer: %s\n", err);
+            goto done;
+        }
+    } else {
+        for (size_t s = 0; s < nsamp; s++) {
+            const float *frames[64];
+            for (int t = 0; t < I->t_in; t++)
+                frames[t] = in + (s * (size_t)I->t_in + (size_t)t) * plane;
+            if (impa_engine_forecast(eng, frames, NULL, out + s * (size_t)I->t_out * plane,
+                                     err, sizeof(err)) != 0) {
+                fprintf(stderr, "impa-infer: sample %zu: %s\n", s, err);
+                goto done;
+            }
+        }
+    }
+
+    int d[4], varid;
+    CHECK(nc_create(outpath, NC_CLOBBER | NC_NETCDF4, &outid), outpath);
+    int nd = 0;
+    if (!normalised)
+        CHECK(nc_def_dim(outid, "sample", nsamp, &d[nd++]), outpath);
+    CHECK(nc_def_dim(outid, "t_out", (size_t)I->t_out, &d[nd++]), outpath);
+    CHECK(nc_def_dim(outid, "y", (size_t)ny, &d[nd++]), outpath);
+    CHECK(nc_def_dim(outid, "x", (size_t)nx, &d[nd++]), outpath);
+    const char *vname = normalised ? "output" : "dbz";
+    CHECK(nc_def_var(outid, vname, NC_FLOAT, nd, d, &varid), outpath);
+    if (normalised) {
+        const char *ln = "normalised network output (not clamped)";
+        CHECK(nc_put_att_text(outid, varid, "long_name", strlen(ln), ln), outpath);
+    } else {
+        const char *ln = "forecast radar reflectivity", *un = "dBZ";
+        CHECK(nc_put_att_text(outid, varid, "long_name", strlen(ln), ln), outpath);
+        CHECK(nc_put_att_text(outid, varid, "units", strlen(un), un), outpath);
+    }
+    CHECK(nc_put_att_text(outid, NC_GLOBAL, "weights_sha256", 64, I->sha256), outpath);
+    CHECK(nc_put_att_int(outid, NC_GLOBAL, "step_minutes", NC_INT, 1, &I->step_minutes),
+          outpath);
+    CHECK(nc_enddef(outid), outpath);
+    CHECK(nc_put_var_float(outid, varid, out), outpath);
+    CHECK(nc_close(outid), outpath);
+    outid = -1;
+    status = 0;
+done:
+    if (outid >= 0)
+        nc_close(outid);
+    if (inid >= 0)
+        nc_close(inid);
+    free(in);
+    free(out);
+    impa_engine_destroy(&eng);
+    impa_model_destroy(&model);
+    return status;
+}

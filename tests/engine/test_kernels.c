@@ -1,0 +1,383 @@
+/* Each kernel of src/engine/kernels.c against a naive reference computed here. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine-impl.h"
+#include "testutil.h"
+
+static float *rnd(size_t n, uint32_t seed, float lo, float hi)
+{
+    float *x = malloc(n * sizeof(float));
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = tu_rand(&seed, lo, hi);
+    return x;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m))
+            m = d; /* NaN propagates as a failure */
+    }
+    return m;
+}
+
+/* Direct convolution with groups, stride, padding and dilation, in double. */
+static void naive_conv(const float *in, int cin, int hin, int win, float *out, int cout,
+                       const float *w, const float *b, int k, int stride, int pad, int dil,
+                       int groups)
+{
+    int hout = (hin + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+    int wout = (win + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+    int cpg = cin / groups, opg = cout / groups;
+    for (int co = 0; co < cout; co++) {
+        int g = co / opg;
+        for (int oy = 0; oy < hout; oy++) {
+            for (int ox = 0; ox < wout; ox++) {
+                double s = b[co];
+                for (int ci = 0; ci < cpg; ci++) {
+                    for (int ky = 0; ky < k; ky++) {
+                        for (int kx = 0; kx < k; kx++) {
+                            int iy = oy * stride - pad + ky * dil;
+                            int ix = ox * stride - pad + kx * dil;
+                            if (iy < 0 || iy >= hin || ix < 0 || ix >= win)
+                                continue;
+                            s += (double)w[((co * cpg + ci) * k + ky) * k + kx] *
+                                 in[((size_t)(g * cpg + ci) * hin + iy) * win + ix];
+                        }
+                    }
+                }
+                out[((size_t)co * hout + oy) * wout + ox] = (float)s;
+            }
+        }
+    }
+}
+
+typedef struct {
+    int cin, cout, h, w, k, stride, pad, dil;
+} conv_case_t;
+
+static void test_conv2d(void **state)
+{
+    (void)state;
+    impa_kernels_set_threads(2);
+    const conv_case_t cases[] = {
+        {4, 16, 20, 24, 3, 1, 1, 1},   /* enc.0 */
+        {16, 16, 20, 24, 3, 2, 1, 1},  /* enc.1, stride 2 */
+        {8, 32, 9, 11, 3, 2, 1, 1},    /* odd sides */
+        {6, 5, 13, 12, 5, 1, 4, 2},    /* dilated */
+        {7, 3, 10, 10, 3, 3, 0, 1},    /* stride 3, no padding */
+        {12, 20, 7, 9, 1, 1, 0, 1},    /* 1x1, GEMM without im2col */
+        {16, 4, 6, 3000, 3, 1, 1, 1},  /* wide: several im2col tiles of one row */
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        const conv_case_t *t = &cases[c];
+        int ho = impa_conv_out_size(t->h, t->k, t->stride, t->pad, t->dil);
+        int wo = impa_conv_out_size(t->w, t->k, t->stride, t->pad, t->dil);
+        size_t nin = (size_t)t->cin * t->h * t->w, nout = (size_t)t->cout * ho * wo;
+        float *in = rnd(nin, 1 + (uint32_t)c, -1, 1);
+        float *w = rnd((size_t)t->cout * t->cin * t->k * t->k, 7, -0.5f, 0.5f);
+        float *b = rnd((size_t)t->cout, 9, -1, 1);
+        float *ref = malloc(nout * sizeof(float)), *out = malloc(nout * sizeof(float));
+        size_t ncol = impa_conv2d_col_floats(t->cin, t->h, t->w, t->k, t->stride, t->pad,
+                                             t->dil);
+        float *col = malloc((ncol + 1) * sizeof(float));
+        naive_conv(in, t->cin, t->h, t->w, ref, t->cout, w, b, t->k, t->stride, t->pad, t->dil,
+                   1);
+        impa_conv_param_t p = {w, b};
+        impa_conv2d(in, t->cin, t->h, t->w, out, t->cout, &p, t->k, t->stride, t->pad, t->dil,
+                    col, 0);
+        double e = max_abs_diff(out, ref, nout);
+        if (e > 1e-4)
+            fail_msg("conv case %zu: max abs error %g", c, e);
+        /* accumulate: out += conv(in) */
+        impa_conv2d(in, t->cin, t->h, t->w, out, t->cout, &p, t->k, t->stride, t->pad, t->dil,
+                    col, 1);
+        for (size_t i = 0; i < nout; i++)
+            ref[i] *= 2.0f;
+        e = max_abs_diff(out, ref, nout);
+        if (e > 2e-4)
+            fail_msg("conv case %zu accumulate: max abs error %g", c, e);
+        free(in);
+        free(w);
+        free(b);
+        free(ref);
+        free(out);
+        free(col);
+    }
+}
+
+static void test_dwconv(void **state)
+{
+    (void)state;
+    const int ks[] = {3, 5, 7, 3}, ds[] = {1, 2, 3, 4};
+    int c = 6, h = 13, w = 17;
+    size_t n = (size_t)c * h * w;
+    float *in = rnd(n, 3, -1, 1);
+    float *acc = calloc(n, sizeof(float)), *ref = malloc(n * sizeof(float)),
+          *sum = calloc(n, sizeof(float));
+    for (int j = 0; j < 4; j++) {
+        float *wt = rnd((size_t)c * ks[j] * ks[j], 11 + (uint32_t)j, -1, 1);
+        float *b = rnd((size_t)c, 21 + (uint32_t)j, -1, 1);
+        int pad = ds[j] * (ks[j] - 1) / 2;
+        naive_conv(in, c, h, w, ref, c, wt, b, ks[j], 1, pad, ds[j], c);
+        for (size_t i = 0; i < n; i++)
+            sum[i] += ref[i];
+        impa_conv_param_t p = {wt, b};
+        impa_dwconv2d(in, acc, c, h, w, &p, ks[j], ds[j], j > 0);
+        double e = max_abs_diff(acc, sum, n);
+        if (e > 1e-4)
+            fail_msg("depthwise k=%d d=%d: max abs error %g", ks[j], ds[j], e);
+        free(wt);
+        free(b);
+    }
+    free(in);
+    free(acc);
+    free(ref);
+    free(sum);
+}
+
+static void test_groupnorm(void **state)
+{
+    (void)state;
+    int c = 16, hw = 37 * 41, groups = 4;
+    size_t n = (size_t)c * hw;
+    float *in = rnd(n, 5, -3, 5), *add = rnd(n, 6, -1, 1);
+    float *gw = rnd((size_t)c, 7, 0.5f, 1.5f), *gb = rnd((size_t)c, 8, -0.5f, 0.5f);
+    for (int i = 0; i < c * hw; i += hw)
+        in[i] += 3.0f * (float)(i / hw); /* different statistics per channel */
+    float *out = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+    impa_norm_param_t p = {gw, gb};
+    for (int mode = 0; mode < 3; mode++) {
+        int cg = c / groups;
+        for (int g = 0; g < groups; g++) {
+            double s = 0, q = 0, m = (double)cg * hw;
+            for (size_t i = (size_t)g * cg * hw; i < (size_t)(g + 1) * cg * hw; i++)
+                s += in[i];
+            double mean = s / m;
+            for (size_t i = (size_t)g * cg * hw; i < (size_t)(g + 1) * cg * hw; i++)
+                q += (in[i] - mean) * (in[i] - mean);
+            double inv = 1.0 / sqrt(q / m + 1e-5);
+            for (size_t i = (size_t)g * cg * hw; i < (size_t)(g + 1) * cg * hw; i++) {
+                int ch = (int)(i / (size_t)hw);
+                double y = (in[i] - mean) * inv * gw[ch] + gb[ch];
+                if (mode >= 1)
+                    y = y / (1.0 + exp(-y));
+                if (mode == 2)
+                    y += add[i];
+                ref[i] = (float)y;
+            }
+        }
+        impa_groupnorm(in, out, c, hw, groups, 1e-5f, &p,
+                       mode >= 1 ? IMPA_ACT_SILU : IMPA_ACT_NONE, mode == 2 ? add : NULL);
+        double e = max_abs_diff(out, ref, n);
+        if (e > 1e-5)
+            fail_msg("groupnorm mode %d: max abs error %g", mode, e);
+    }
+    /* in place gives the same result */
+    memcpy(out, in, n * sizeof(float));
+    impa_groupnorm(out, out, c, hw, groups, 1e-5f, &p, IMPA_ACT_SILU, add);
+    assert_true(max_abs_diff(out, ref, n) < 1e-5);
+    free(in);
+    free(add);
+    free(gw);
+    free(gb);
+    free(out);
+    free(ref);
+}
+
+static void test_activations(void **state)
+{
+    (void)state;
+    size_t n = 40001;
+    float *x = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)),
+          *s = malloc(n * sizeof(float)), *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        x[i] = g[i] = s[i] = -10.0f + 20.0f * (float)i / (float)(n - 1);
+    for (size_t i = 0; i < n; i++)
+        v[i] = 0.5f - (float)(i % 7) * 0.1f;
+    impa_gelu(g, n);
+    impa_silu(s, n);
+    double eg = 0, es = 0;
+    for (size_t i = 0; i < n; i++) {
+        double xd = x[i];
+        double gr = 0.5 * xd * (1.0 + erf(xd / sqrt(2.0)));
+        double sr = xd / (1.0 + exp(-xd));
+        eg = fmax(eg, fabs(gr - g[i]));
+        es = fmax(es, fabs(sr - s[i]));
+    }
+    assert_true(eg < 1e-5);
+    assert_true(es < 1e-5);
+    /* GELU(1) = 0.8413447, exact erf form, not the tanh approximation */
+    float one = 1.0f;
+    impa_gelu(&one, 1);
+    assert_float_equal(one, 0.8413447f, 1e-6);
+    memcpy(s, x, n * sizeof(float));
+    impa_sigmoid(s, n);
+    memcpy(g, x, n * sizeof(float));
+    impa_gate(v, g, n);
+    for (size_t i = 0; i < n; i++) {
+        double sr = 1.0 / (1.0 + exp(-(double)x[i]));
+        assert_true(fabs(sr - s[i]) < 1e-6);
+        assert_true(fabs(v[i] * sr - g[i]) < 1e-6);
+    }
+    free(x);
+    free(g);
+    free(s);
+    free(v);
+}
+
+/* PyTorch definitions: shuffle out[c][y*r+i][x*r+j] = in[c*r*r + i*r + j][y][x]. */
+static void naive_shuffle(const float *in, float *out, int c, int h, int w, int r)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int i = 0; i < r; i++)
+            for (int j = 0; j < r; j++)
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++)
+                        out[((size_t)ch * h * r + y * r + i) * w * r + x * r + j] =
+                            in[(((size_t)ch * r * r + i * r + j) * h + y) * w + x];
+}
+
+static void naive_unshuffle(const float *in, float *out, int c, int h, int w, int r)
+{
+    int ho = h / r, wo = w / r;
+    for (int ch = 0; ch < c; ch++)
+        for (int i = 0; i < r; i++)
+            for (int j = 0; j < r; j++)
+                for (int y = 0; y < ho; y++)
+                    for (int x = 0; x < wo; x++)
+                        out[(((size_t)ch * r * r + i * r + j) * ho + y) * wo + x] =
+                            in[((size_t)ch * h + y * r + i) * w + x * r + j];
+}
+
+static void test_pixel_shuffle(void **state)
+{
+    (void)state;
+    int c = 3, h = 5, w = 7, r = 2;
+    size_t n = (size_t)c * r * r * h * w;
+    float *in = rnd(n, 13, -1, 1), *a = malloc(n * sizeof(float)),
+          *b = malloc(n * sizeof(float)), *back = malloc(n * sizeof(float));
+    naive_shuffle(in, a, c, h, w, r);
+    impa_pixel_shuffle(in, b, c, h, w, r);
+    assert_memory_equal(a, b, n * sizeof(float));
+    naive_unshuffle(a, back, c, h * r, w * r, r);
+    impa_pixel_unshuffle(a, b, c, h * r, w * r, r);
+    assert_memory_equal(back, b, n * sizeof(float));
+    assert_memory_equal(in, b, n * sizeof(float));
+    free(in);
+    free(a);
+    free(b);
+    free(back);
+}
+
+/* docs/model.md step 1 literally: unshuffle(2), out[k*C + c] = in[c*4 + k], shuffle(2). */
+static void naive_mixer(const float *in, float *out, int c, int h, int w)
+{
+    size_t plane = (size_t)(h / 2) * (w / 2);
+    float *u = malloc(4 * c * plane * sizeof(float)), *p = malloc(4 * c * plane * sizeof(float));
+    naive_unshuffle(in, u, c, h, w, 2);
+    for (int k = 0; k < 4; k++)
+        for (int ch = 0; ch < c; ch++)
+            memcpy(p + (size_t)(k * c + ch) * plane, u + (size_t)(ch * 4 + k) * plane,
+                   plane * sizeof(float));
+    naive_shuffle(p, out, c, h / 2, w / 2, 2);
+    free(u);
+    free(p);
+}
+
+static void test_mixer(void **state)
+{
+    (void)state;
+    const int cs[] = {4, 3, 1, 5};
+    for (int t = 0; t < 4; t++) {
+        int c = cs[t], h = 6, w = 10;
+        size_t n = (size_t)c * h * w;
+        float *in = rnd(n, 17, -1, 1), *ref = malloc(n * sizeof(float)),
+              *out = malloc(n * sizeof(float)), *back = malloc(n * sizeof(float));
+        naive_mixer(in, ref, c, h, w);
+        impa_mixer(in, out, c, h, w);
+        assert_memory_equal(ref, out, n * sizeof(float));
+        impa_mixer_inverse(out, back, c, h, w);
+        assert_memory_equal(in, back, n * sizeof(float));
+        free(in);
+        free(ref);
+        free(out);
+        free(back);
+    }
+    /* C = 4: a transpose of field and sub-pixel: mixed channel 1 at sub-pixel 0
+     * (top-left) holds field 0 from sub-pixel 1 (top-right). */
+    float x[4 * 2 * 2], y[4 * 2 * 2];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)i; /* value = field*4 + subpixel */
+    impa_mixer(x, y, 4, 2, 2);
+    for (int cm = 0; cm < 4; cm++)
+        for (int k = 0; k < 4; k++)
+            assert_float_equal(y[cm * 4 + k], (float)(k * 4 + cm), 0);
+}
+
+static void test_se_mean(void **state)
+{
+    (void)state;
+    int t = 8, tr = 2, hw = 50;
+    float *c = rnd((size_t)t * hw, 23, -1, 1), *u = rnd((size_t)t * hw, 24, -1, 1);
+    float *u0 = malloc((size_t)t * hw * sizeof(float));
+    memcpy(u0, u, (size_t)t * hw * sizeof(float));
+    float *w1 = rnd((size_t)tr * t, 25, -1, 1), *b1 = rnd((size_t)tr, 26, -1, 1);
+    float *w2 = rnd((size_t)t * tr, 27, -1, 1), *b2 = rnd((size_t)t, 28, -1, 1);
+    float mean[8], scratch[2 * 8 + 2];
+    impa_mean_hw(c, mean, t, hw);
+    double pooled[8], hid[2];
+    for (int ch = 0; ch < t; ch++) {
+        double s = 0;
+        for (int i = 0; i < hw; i++)
+            s += c[ch * hw + i];
+        pooled[ch] = s / hw;
+        assert_float_equal(mean[ch], pooled[ch], 1e-6);
+    }
+    for (int j = 0; j < tr; j++) {
+        double s = b1[j];
+        for (int ch = 0; ch < t; ch++)
+            s += w1[j * t + ch] * pooled[ch];
+        hid[j] = s / (1 + exp(-s));
+    }
+    impa_conv_param_t p1 = {w1, b1}, p2 = {w2, b2};
+    impa_se(c, u, t, tr, hw, &p1, &p2, scratch);
+    for (int ch = 0; ch < t; ch++) {
+        double s = b2[ch];
+        for (int j = 0; j < tr; j++)
+            s += w2[ch * tr + j] * hid[j];
+        double g = 1 / (1 + exp(-s));
+        for (int i = 0; i < hw; i++)
+            assert_float_equal(u[ch * hw + i], u0[ch * hw + i] + c[ch * hw + i] * g, 1e-5);
+    }
+    free(c);
+    free(u);
+    free(u0);
+    free(w1);
+    free(b1);
+    free(w2);
+    free(b2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv2d),         cmocka_unit_test(test_dwconv),
+        cmocka_unit_test(test_groupnorm),      cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_pixel_shuffle),  cmocka_unit_test(test_mixer),
+        cmocka_unit_test(test_se_mean),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

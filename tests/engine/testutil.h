@@ -1,0 +1,28 @@
+/* Helpers shared by the engine tests: a weights-file writer (independent of the
+ * loader, from docs/model.md) and temp paths. */
+#ifndef IMPA_TEST_ENGINE_UTIL_H
+#define IMPA_TEST_ENGINE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int n_fields, t_in, t_out, hid_s, hid_t, n_blocks, norm_groups, se_reduction, mlp_ratio;
+    int n_branches, branch_kernels[8], branch_dilations[8];
+    int spatial_mixer, residual;
+} tu_config_t;
+
+/* Small config: 4 fields, t_in 2, t_out 3, S 8, T 16, 1 block, branches 3/5 d 1/2. */
+tu_config_t tu_small_config(void);
+
+/* Writes a valid weights file for cfg, tensors uniform(-1,1)/sqrt(fan_in) from seed.
+ * Returns 0 or a netCDF status. */
+int tu_write_weights(const char *path, const tu_config_t *cfg, uint32_t seed);
+
+/* Path "<tmpdir>/<name>" in a per-process temporary directory. */
+const char *tu_path(const char *name);
+
+/* Deterministic uniform [lo, hi). */
+float tu_rand(uint32_t *state, float lo, float hi);
+
+#endif
