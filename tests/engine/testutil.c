@@ -65,7 +65,7 @@ static int put_tensor(int ncid, const char *name, int nd, const size_t *shape, u
 
 static int conv(int ncid, const char *pre, size_t out, size_t inpg, size_t k, uint32_t *seed)
 {
-    char name[128];
+    char name[160];
     size_t sh[4] = {out, inpg, k, k};
     float sc = 1.0f / sqrtf((float)(inpg * k * k));
     snprintf(name, sizeof(name), "%s.weight", pre);
@@ -78,7 +78,7 @@ static int conv(int ncid, const char *pre, size_t out, size_t inpg, size_t k, ui
 
 static int norm(int ncid, const char *pre, size_t c, uint32_t *seed)
 {
-    char name[128];
+    char name[160];
     size_t sh[1] = {c};
     int st;
     snprintf(name, sizeof(name), "%s.weight", pre);
