@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""Subscriber side of the end-to-end test (tests/integration/test_e2e.sh).
+
+Subscribes to every impa.* topic of a running impa-nowcastd and checks, per the
+wire format in src/publish/publish.c (docs/protocol.md): each message is
+[topic, JSON header, payload]; frames of one cycle carry lead_index 0..n-1 and
+consecutive seq numbers that the cycle_end message names; alerts are a GeoJSON
+FeatureCollection whose features carry max_dbz and event.
+
+Succeeds (exit 0) once it has seen at least --min-cycles complete cycles (every
+frame, payload size and decoded values checked) and one alert feature with
+max_dbz >= --alert-dbz that is not an "ended" event. Prints a summary as JSON.
+Exit 1 on timeout or on a malformed message, with the reason.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Dict
+
+import zmq
+
+
+def decode_max(hdr: Dict[str, Any], payload: bytes) -> float:
+    """Largest dBZ value of a frame payload (nodata excluded)."""
+    enc = hdr["encoding"]
+    if enc["dtype"] == "uint8":
+        vals = [b for b in payload if b != enc["nodata"]]
+        if not vals:
+            return float("nan")
+        return max(vals) * enc["gain"] + enc["offset"]
+    import struct
+    n = len(payload) // 4
+    fl = struct.unpack("<%df" % n, payload)
+    good = [v for v in fl if v == v]
+    return max(good) if good else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--timeout", type=float, default=90.0)
+    ap.add_argument("--min-cycles", type=int, default=1)
+    ap.add_argument("--alert-dbz", type=float, default=45.0)
+    ap.add_argument("--ready", help="file created once subscribed")
+    args = ap.parse_args()
+
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"impa.")
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.connect(args.endpoint)
+    # A SUB that has just connected misses what is sent before the subscription
+    # reaches the publisher: give it a moment before declaring readiness.
+    time.sleep(0.5)
+    if args.ready:
+        with open(args.ready, "w") as f:
+            f.write("subscribed\n")
+
+    frames: Dict[str, Dict[int, Dict[str, Any]]] = {}
+    complete = []
+    strong = []
+    counts: Dict[str, int] = {}
+    deadline = time.monotonic() + args.timeout
+
+    def fail(msg: str) -> int:
+        print(json.dumps({"ok": False, "error": msg, "counts": counts,
+                          "complete_cycles": complete, "strong_alerts": len(strong)}))
+        return 1
+
+    while time.monotonic() < deadline:
+        if not sub.poll(200):
+            continue
+        parts = sub.recv_multipart()
+        if len(parts) != 3:
+            return fail("message with %d parts (expected topic, header, payload)" % len(parts))
+        topic = parts[0].decode()
+        kind = topic.split(".")[1] if topic.count(".") >= 2 else "?"
+        counts[kind] = counts.get(kind, 0) + 1
+        hdr = json.loads(parts[1])
+        if kind == "frame":
+            g = hdr["grid"]
+            elem = 1 if hdr["encoding"]["dtype"] == "uint8" else 4
+            if len(parts[2]) != g["nx"] * g["ny"] * elem:
+                return fail("frame payload %d bytes for a %dx%d grid" % (len(parts[2]), g["nx"], g["ny"]))
+            frames.setdefault(hdr["issue_time"], {})[hdr["lead_index"]] = {
+                "seq": hdr["seq"], "lead_minutes": hdr["lead_minutes"],
+                "max_dbz": decode_max(hdr, parts[2]), "method": hdr["method"]}
+        elif kind == "alert":
+            fc = json.loads(parts[2])
+            for feat in fc.get("features", []):
+                p = feat.get("properties", {})
+                if p.get("event") != "ended" and p.get("max_dbz", 0) >= args.alert_dbz:
+                    strong.append({"issue": hdr.get("issue_time"), "cell_id": p.get("cell_id"),
+                                   "lead_minutes": p.get("lead_minutes"),
+                                   "max_dbz": p.get("max_dbz"), "area_km2": p.get("area_km2")})
+        elif kind == "cycle":
+            issue = hdr["issue_time"]
+            got = frames.get(issue, {})
+            n = hdr["n_frames"]
+            seqs = [got[k]["seq"] for k in sorted(got)]
+            if sorted(got) == list(range(n)) and seqs == list(
+                    range(hdr["first_frame_seq"], hdr["last_frame_seq"] + 1)):
+                steps = [got[k]["lead_minutes"] for k in range(n)]
+                if steps != [steps[0] * (k + 1) for k in range(n)]:
+                    return fail("cycle %s: lead minutes %s not k*step" % (issue, steps))
+                complete.append({"issue": issue, "n_frames": n, "method": hdr["method"],
+                                 "max_dbz_lead1": got[0]["max_dbz"]})
+        if len(complete) >= args.min_cycles and strong:
+            print(json.dumps({"ok": True, "counts": counts, "complete_cycles": complete,
+                              "strong_alerts": len(strong), "first_strong_alert": strong[0]}))
+            return 0
+    return fail("timeout after %.0f s" % args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
