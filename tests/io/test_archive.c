@@ -1,0 +1,234 @@
+/* Forecast archive: write -> read back equality (values, NaN, grid, projection,
+ * times, method), CF attributes, no temporary file left, failure cleanup, prune. */
+#include <dirent.h>
+#include <limits.h>
+#include <math.h>
+#include <netcdf.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "impa/archive.h"
+
+static char tmpdir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/impa-io-archive-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int count_entries(const char *dir, const char *needle)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL)
+        if (strstr(de->d_name, needle))
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static impa_grid_t test_grid(void)
+{
+    impa_grid_t g;
+    memset(&g, 0, sizeof g);
+    g.nx = 5;
+    g.ny = 4;
+    g.x0 = -127.75;
+    g.dx = 0.5;
+    g.y0 = 127.75;
+    g.dy = -0.5;
+    snprintf(g.x_units, sizeof g.x_units, "km");
+    snprintf(g.grid_mapping_name, sizeof g.grid_mapping_name, "albers_conical_equal_area");
+    impa_grid_attr_t *a = &g.attrs[g.n_attrs++];
+    snprintf(a->name, sizeof a->name, "grid_mapping_name");
+    a->is_text = 1;
+    snprintf(a->text, sizeof a->text, "albers_conical_equal_area");
+    a = &g.attrs[g.n_attrs++];
+    snprintf(a->name, sizeof a->name, "standard_parallel");
+    a->values[0] = -26.2;
+    a->values[1] = -29.3;
+    a->n_values = 2;
+    a = &g.attrs[g.n_attrs++];
+    snprintf(a->name, sizeof a->name, "longitude_of_central_meridian");
+    a->values[0] = 153.24;
+    a->n_values = 1;
+    a = &g.attrs[g.n_attrs++];
+    snprintf(a->name, sizeof a->name, "latitude_of_projection_origin");
+    a->values[0] = -27.7178;
+    a->n_values = 1;
+    return g;
+}
+
+static void test_write_read(void **state)
+{
+    (void)state;
+    impa_grid_t g = test_grid();
+    enum { L = 3, N = 20 };
+    float dbz[L * N];
+    for (int i = 0; i < L * N; i++)
+        dbz[i] = (float)(i % 17) * 3.25f - 32.0f;
+    dbz[7] = NAN;
+    dbz[N + 3] = NAN;
+    impa_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.domain = "brisbane";
+    fc.issue_time = 1604109000; /* 2020-10-31T01:50:00Z */
+    fc.step_minutes = 10;
+    fc.n_leads = L;
+    fc.grid = &g;
+    fc.dbz = dbz;
+    fc.method = IMPA_METHOD_EXTRAPOLATION;
+    fc.fallback_reason = "weights file missing";
+    fc.model_name = "impa-net";
+    fc.model_version = "1";
+    fc.weights_sha256 = "abc123";
+    fc.config_version = "cfg-42";
+    fc.n_inputs = 2;
+    fc.input_paths[0] = "/data/66_20201031_014000.prcp-c10.nc";
+    fc.input_times[0] = 1604108400;
+    fc.input_paths[1] = "/data/66_20201031_015000.prcp-c10.nc";
+    fc.input_times[1] = 1604109000;
+    char path[PATH_MAX], err[512] = "";
+    assert_int_equal(impa_archive_write(tmpdir, "bne_", &fc, path, err, sizeof err), 0);
+    char expect[PATH_MAX];
+    snprintf(expect, sizeof expect, "%s/bne_20201031T015000Z.nc", tmpdir);
+    assert_string_equal(path, expect);
+    assert_int_equal(access(path, R_OK), 0);
+    assert_int_equal(count_entries(tmpdir, ".tmp"), 0);
+
+    impa_grid_t rg;
+    int64_t issue;
+    int step, nl;
+    float *rd = NULL;
+    char method[32];
+    assert_int_equal(impa_archive_read(path, &rg, &issue, &step, &nl, &rd, method, sizeof method, err, sizeof err), 0);
+    assert_int_equal(issue, 1604109000);
+    assert_int_equal(step, 10);
+    assert_int_equal(nl, L);
+    assert_string_equal(method, "extrapolation");
+    assert_int_equal(rg.nx, 5);
+    assert_int_equal(rg.ny, 4);
+    assert_true(fabs(rg.x0 - g.x0) < 1e-9 && fabs(rg.dx - g.dx) < 1e-9);
+    assert_true(fabs(rg.y0 - g.y0) < 1e-9 && fabs(rg.dy - g.dy) < 1e-9);
+    assert_string_equal(rg.x_units, "km");
+    assert_string_equal(rg.grid_mapping_name, "albers_conical_equal_area");
+    for (int i = 0; i < L * N; i++) {
+        if (isnan(dbz[i]))
+            assert_true(isnan(rd[i]));
+        else
+            assert_true(rd[i] == dbz[i]);
+    }
+    /* same geolocation after the round trip */
+    double la1, lo1, la2, lo2;
+    assert_int_equal(impa_grid_latlon(&g, 2, 3, &la1, &lo1), 0);
+    assert_int_equal(impa_grid_latlon(&rg, 2, 3, &la2, &lo2), 0);
+    assert_true(fabs(la1 - la2) < 1e-12 && fabs(lo1 - lo2) < 1e-12);
+    free(rd);
+
+    /* CF metadata */
+    int ncid, v;
+    char buf[1024];
+    size_t len;
+    assert_int_equal(nc_open(path, NC_NOWRITE, &ncid), NC_NOERR);
+    int fmt;
+    nc_inq_format(ncid, &fmt);
+    assert_int_equal(fmt, NC_FORMAT_NETCDF4);
+    assert_int_equal(nc_get_att_text(ncid, NC_GLOBAL, "Conventions", buf), NC_NOERR);
+    nc_inq_attlen(ncid, NC_GLOBAL, "Conventions", &len);
+    buf[len] = '\0';
+    assert_string_equal(buf, "CF-1.8");
+    nc_inq_attlen(ncid, NC_GLOBAL, "inputs", &len);
+    assert_true(len < sizeof buf);
+    nc_get_att_text(ncid, NC_GLOBAL, "inputs", buf);
+    buf[len] = '\0';
+    assert_non_null(strstr(buf, "66_20201031_015000.prcp-c10.nc @ 2020-10-31T01:50:00Z"));
+    nc_inq_attlen(ncid, NC_GLOBAL, "fallback_reason", &len);
+    nc_get_att_text(ncid, NC_GLOBAL, "fallback_reason", buf);
+    buf[len] = '\0';
+    assert_string_equal(buf, "weights file missing");
+    nc_inq_attlen(ncid, NC_GLOBAL, "source", &len);
+    nc_get_att_text(ncid, NC_GLOBAL, "source", buf);
+    buf[len] = '\0';
+    assert_non_null(strstr(buf, "abc123"));
+    assert_int_equal(nc_inq_varid(ncid, "reflectivity", &v), NC_NOERR);
+    int shuffle, deflate, level;
+    nc_inq_var_deflate(ncid, v, &shuffle, &deflate, &level);
+    assert_true(deflate && level > 0);
+    nc_get_att_text(ncid, v, "grid_mapping", buf);
+    nc_inq_attlen(ncid, v, "grid_mapping", &len);
+    buf[len] = '\0';
+    assert_string_equal(buf, "crs");
+    int lv, leads[L];
+    assert_int_equal(nc_inq_varid(ncid, "lead_time", &lv), NC_NOERR);
+    nc_get_var_int(ncid, lv, leads);
+    assert_true(leads[0] == 10 && leads[2] == 30);
+    nc_close(ncid);
+}
+
+static void test_failure_and_prune(void **state)
+{
+    (void)state;
+    impa_grid_t g = test_grid();
+    float dbz[20] = {0};
+    impa_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.step_minutes = 10;
+    fc.n_leads = 1;
+    fc.grid = &g;
+    fc.dbz = dbz;
+    char err[512] = "", dir[400], path[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/missing-dir", tmpdir);
+    fc.issue_time = 1604109000;
+    int rc = impa_archive_write(dir, "x_", &fc, path, err, sizeof err);
+    assert_true(rc == IMPA_EIO || rc == IMPA_ENOSPC);
+    assert_non_null(strstr(err, "missing-dir"));
+
+    /* prune: three files 0, 2 and 5 hours old, retention 3 h -> one removed;
+     * other prefixes, temporaries and foreign files are untouched */
+    snprintf(dir, sizeof dir, "%s/prune", tmpdir);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && touch '%s/other_20000101T000000Z.nc' '%s/.p_20000101T000000Z.nc.tmp' '%s/p_notes.txt'",
+             dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    const int64_t now = 1604109000;
+    const int ages_h[3] = {0, 2, 5};
+    for (int i = 0; i < 3; i++) {
+        fc.issue_time = now - ages_h[i] * 3600;
+        assert_int_equal(impa_archive_write(dir, "p_", &fc, path, err, sizeof err), 0);
+    }
+    assert_int_equal(impa_archive_prune(dir, "p_", now, 3 * 3600, err, sizeof err), 1);
+    assert_int_equal(count_entries(dir, "p_2020103"), 2);
+    assert_int_equal(count_entries(dir, "other_"), 1);
+    assert_int_equal(count_entries(dir, ".tmp"), 1);
+    assert_int_equal(impa_archive_prune(dir, "p_", now, 3 * 3600, err, sizeof err), 0);
+    assert_int_equal(impa_archive_prune(dir, "p_", now + 10 * 3600, 3600, err, sizeof err), 2);
+    assert_int_equal(impa_archive_prune("/nonexistent-impa-dir", "p_", now, 0, err, sizeof err), IMPA_EIO);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_read),
+        cmocka_unit_test(test_failure_and_prune),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
