@@ -1,0 +1,751 @@
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "impa/error.h"
+#include "impa/sha256.h"
+#include "impa_build_config.h"
+
+typedef enum {
+    K_INT,
+    K_DOUBLE,
+    K_FLOAT,
+    K_BOOL,
+    K_STRING,
+    K_PATH,      /* string; relative values resolve against the config file's directory */
+    K_ENUM,      /* stored as int: base + index of the choice */
+    K_STRLIST,   /* char[max][size] + int count */
+    K_FLOATLIST, /* float[max] + int count */
+    K_REGIONS,   /* list of {name, polygon: [[lat, lon], ...]} */
+} key_type_t;
+
+typedef struct {
+    const char *path;    /* dotted key, e.g. "window.jitter_s" */
+    key_type_t type;
+    size_t offset;       /* of the value in impa_daemon_config_t */
+    size_t size;         /* string capacity (per element for K_STRLIST) */
+    double min, max;     /* numeric bounds; lists: max is the element capacity */
+    const char *def;     /* default, as text; lists: comma separated */
+    const char *choices; /* K_ENUM: "a|b|c" */
+    size_t count_offset; /* lists: offset of the int element count */
+    const char *help;
+} cfg_key_t;
+
+#define OFF(f) offsetof(impa_daemon_config_t, f)
+#define SZ(f) sizeof(((impa_daemon_config_t *)0)->f)
+#define SZ0(f) sizeof(((impa_daemon_config_t *)0)->f[0])
+
+_Static_assert(sizeof(impa_encoding_t) == sizeof(int), "encoding stored through an int");
+
+/* The single description of every configuration key: parsing, defaults, bounds,
+ * --print-config-reference and docs/configuration.md all come from here. */
+static const cfg_key_t keys[] = {
+    {"config_version", K_INT, OFF(config_version), 0, 1, 1, "1", NULL, 0,
+     "Version of this file's layout; only 1 exists."},
+    {"domain.name", K_STRING, OFF(domain_name), SZ(domain_name), 0, 0, "radar", NULL, 0,
+     "Name of the forecast domain, carried by every product."},
+    {"domain.x_offset", K_INT, OFF(x_offset), 0, 0, 100000, "0", NULL, 0,
+     "First input column of the crop."},
+    {"domain.y_offset", K_INT, OFF(y_offset), 0, 0, 100000, "0", NULL, 0,
+     "First input row of the crop."},
+    {"domain.nx", K_INT, OFF(nx), 0, 0, 100000, "0", NULL, 0,
+     "Crop width in input cells; 0 = whole grid from x_offset."},
+    {"domain.ny", K_INT, OFF(ny), 0, 0, 100000, "0", NULL, 0,
+     "Crop height in input cells; 0 = whole grid from y_offset."},
+    {"domain.block", K_INT, OFF(block), 0, 1, 64, "1", NULL, 0,
+     "Block-average factor from input cells to model cells (averages of linear Z)."},
+    {"input.directory", K_PATH, OFF(input_dir), SZ(input_dir), 0, 0,
+     "/var/lib/impa-nowcast/input", NULL, 0,
+     "Directory watched for new scans (created if missing)."},
+    {"input.pattern", K_STRING, OFF(input_pattern), SZ(input_pattern), 0, 0, "*.nc", NULL, 0,
+     "fnmatch pattern of scan file names; names starting with '.' are always ignored."},
+    {"input.variable", K_STRING, OFF(input_variable), SZ(input_variable), 0, 0, "", NULL, 0,
+     "Variable to read; empty = found by CF standard_name/units."},
+    {"input.zr_a", K_DOUBLE, OFF(zr_a), 0, 1, 10000, "200", NULL, 0,
+     "a in Z = a R^b, to turn rain rates/accumulations into dBZ."},
+    {"input.zr_b", K_DOUBLE, OFF(zr_b), 0, 0.5, 5, "1.6", NULL, 0, "b in Z = a R^b."},
+    {"input.accumulation_period_s", K_DOUBLE, OFF(accum_period_s), 0, 0, 86400, "0", NULL, 0,
+     "Accumulation period when a file does not state it; 0 = refuse such files."},
+    {"input.quarantine_directory", K_PATH, OFF(quarantine_dir), SZ(quarantine_dir), 0, 0, "",
+     NULL, 0, "Where unreadable or inconsistent scans are moved; empty = <input.directory>/quarantine."},
+    {"window.jitter_s", K_INT, OFF(jitter_s), 0, 0, 3600, "60", NULL, 0,
+     "Tolerance around the model's step grid; must be below half the model step."},
+    {"window.gap_policy", K_ENUM, OFF(gap_policy), 0, 0, 0, "wait", "wait|extrapolate", 0,
+     "Missing step in the window: wait (no cycle) or extrapolate (fallback forecast)."},
+    {"model.weights", K_PATH, OFF(weights), SZ(weights), 0, 0, "", NULL, 0,
+     "IMPA-Net weights file; empty = the installed model (MODELDIR/impa-net.nc)."},
+    {"model.threads", K_INT, OFF(threads), 0, 0, 256, "0", NULL, 0,
+     "Threads for inference and extrapolation; 0 = all cores."},
+    {"model.method", K_ENUM, OFF(method), 0, 0, 0, "impa-net", "impa-net|extrapolation", 0,
+     "Primary method; extrapolation skips the network entirely."},
+    {"output.directory", K_PATH, OFF(output_dir), SZ(output_dir), 0, 0,
+     "/var/lib/impa-nowcast/forecasts", NULL, 0, "Forecast archive directory (created if missing)."},
+    {"output.prefix", K_STRING, OFF(output_prefix), SZ(output_prefix), 0, 0, "impa_", NULL, 0,
+     "Archive file name prefix: <prefix><issue time>.nc."},
+    {"output.retention_hours", K_INT, OFF(retention_hours), 0, 0, 87600, "48", NULL, 0,
+     "Archive files older than this are deleted after each cycle; 0 = keep all."},
+    {"publish.endpoints", K_STRLIST, OFF(publish.endpoints), SZ0(publish.endpoints), 1,
+     IMPA_PUBLISH_MAX_ENDPOINTS, "tcp://127.0.0.1:5560", NULL, OFF(publish.n_endpoints),
+     "ZeroMQ PUB endpoints to bind (frames, alerts, status, verification)."},
+    {"publish.request_endpoint", K_STRING, OFF(publish.request_endpoint),
+     SZ(publish.request_endpoint), 0, 0, "tcp://127.0.0.1:5561", NULL, 0,
+     "Snapshot REP endpoint for late joiners; empty = off."},
+    {"publish.sndhwm", K_INT, OFF(publish.sndhwm), 0, 1, 1000000, "1000", NULL, 0,
+     "Send high-water mark (messages) per subscriber; beyond it messages are dropped."},
+    {"publish.encoding", K_ENUM, OFF(publish.encoding), 0, 0, 0, "uint8", "uint8|float32", 0,
+     "Frame payload encoding."},
+    {"publish.status_interval_s", K_INT, OFF(status_interval_s), 0, 1, 3600, "30", NULL, 0,
+     "Seconds between status messages (and watchdog pings)."},
+    {"publish.alerts.threshold_dbz", K_FLOAT, OFF(publish.alert_threshold_dbz), 0, 0, 80, "45",
+     NULL, 0, "Reflectivity above which an alert area is formed."},
+    {"publish.alerts.min_area_km2", K_FLOAT, OFF(publish.alert_min_area_km2), 0, 0, 1e6, "4",
+     NULL, 0, "Smallest alert area."},
+    {"publish.alerts.regions", K_REGIONS, OFF(publish.regions), 0, 0, IMPA_PUBLISH_MAX_REGIONS,
+     "", NULL, OFF(publish.n_regions),
+     "Watch regions: list of {name, polygon: [[lat, lon], ...]} (3 to 64 vertices)."},
+    {"publish.cap.enabled", K_BOOL, OFF(publish.cap_enabled), 0, 0, 0, "false", NULL, 0,
+     "Write CAP 1.2 alert messages."},
+    {"publish.cap.directory", K_PATH, OFF(publish.cap_dir), SZ(publish.cap_dir), 0, 0, "", NULL,
+     0, "Where CAP XML files are written; empty = publish only."},
+    {"publish.cap.sender", K_STRING, OFF(publish.cap_sender), SZ(publish.cap_sender), 0, 0,
+     "impa-nowcast", NULL, 0, "CAP sender field."},
+    {"publish.curve.enabled", K_BOOL, OFF(publish.curve_enabled), 0, 0, 0, "false", NULL, 0,
+     "CURVE encryption and client authentication on every socket."},
+    {"publish.curve.secret_key_file", K_PATH, OFF(publish.curve_secret_key_file),
+     SZ(publish.curve_secret_key_file), 0, 0, "", NULL, 0, "Server secret key (z85)."},
+    {"publish.curve.allowed_keys_file", K_PATH, OFF(publish.curve_allowed_keys_file),
+     SZ(publish.curve_allowed_keys_file), 0, 0, "", NULL, 0,
+     "Allowed client public keys (z85), one per line."},
+    {"verification.enabled", K_BOOL, OFF(verify_enabled), 0, 0, 0, "true", NULL, 0,
+     "Online verification of every forecast against the scans that arrive later."},
+    {"verification.thresholds", K_FLOATLIST, OFF(thresholds), 0, -32, 80,
+     "20,35,45", NULL, OFF(n_thresholds), "Event thresholds in dBZ (1 to 8 values)."},
+    {"verification.state_directory", K_PATH, OFF(state_dir), SZ(state_dir), 0, 0,
+     "/var/lib/impa-nowcast/state", NULL, 0, "Where verification state is kept across restarts."},
+    {"log.level", K_ENUM, OFF(log_level), 0, 3, 0, "info", "error|warning|notice|info|debug", 0,
+     "Least severe level logged."},
+};
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+static const char *type_name(key_type_t t)
+{
+    switch (t) {
+    case K_INT: return "integer";
+    case K_DOUBLE:
+    case K_FLOAT: return "number";
+    case K_BOOL: return "boolean";
+    case K_STRING: return "string";
+    case K_PATH: return "path";
+    case K_ENUM: return "choice";
+    case K_STRLIST: return "list of strings";
+    case K_FLOATLIST: return "list of numbers";
+    case K_REGIONS: return "list of regions";
+    }
+    return "?";
+}
+
+const char *impa_config_log_level_name(int level)
+{
+    static const char *names[] = {"error", "warning", "notice", "info", "debug"};
+    return level >= 3 && level <= 7 ? names[level - 3] : "?";
+}
+
+/* Parsing context: where errors go and how many there were. */
+typedef struct {
+    const char *name;     /* file name for messages */
+    const char *base_dir; /* relative paths resolve against it */
+    char *err;
+    size_t errlen, used;
+    int n_errors;
+    unsigned char seen[N_KEYS];
+} ctx_t;
+
+static void add_err(ctx_t *c, int line, const char *key, const char *fmt, ...) IMPA_PRINTF(4, 5);
+static void add_err(ctx_t *c, int line, const char *key, const char *fmt, ...)
+{
+    c->n_errors++;
+    if (!c->err || c->errlen == 0 || c->used + 1 >= c->errlen)
+        return;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char lineb[32] = "";
+    if (line > 0)
+        snprintf(lineb, sizeof lineb, "%d:", line);
+    int n = snprintf(c->err + c->used, c->errlen - c->used, "%s%s:%s %s%s%s%s",
+                     c->used ? "\n" : "", c->name, lineb, key ? "key '" : "", key ? key : "",
+                     key ? "': " : "", msg);
+    if (n > 0)
+        c->used += (size_t)n < c->errlen - c->used ? (size_t)n : c->errlen - c->used - 1;
+}
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int check_bounds(double v, const cfg_key_t *k, const char *text, char *why, size_t len)
+{
+    if (v < k->min)
+        return impa_err(why, len, -1, "%s is below the minimum %g", text, k->min);
+    if (v > k->max)
+        return impa_err(why, len, -1, "%s is above the maximum %g", text, k->max);
+    return 0;
+}
+
+static int resolve_path(const char *text, const char *base_dir, char *dst, size_t size,
+                        char *why, size_t len)
+{
+    int n;
+    if (text[0] == '\0' || text[0] == '/' || !base_dir || !base_dir[0])
+        n = snprintf(dst, size, "%s", text);
+    else
+        n = snprintf(dst, size, "%s/%s", base_dir, text);
+    if (n < 0 || (size_t)n >= size)
+        return impa_err(why, len, -1, "path longer than %zu characters", size - 1);
+    return 0;
+}
+
+/* Stores one scalar value (or one list element, index idx) for key k. */
+static int set_scalar(const cfg_key_t *k, const char *text, int idx, const char *base_dir,
+                      impa_daemon_config_t *cfg, char *why, size_t len)
+{
+    char *base = (char *)cfg + k->offset;
+    switch (k->type) {
+    case K_INT: {
+        long v;
+        if (parse_long(text, &v))
+            return impa_err(why, len, -1, "'%s' is not an integer", text);
+        if (check_bounds((double)v, k, text, why, len))
+            return -1;
+        *(int *)base = (int)v;
+        return 0;
+    }
+    case K_DOUBLE:
+    case K_FLOAT:
+    case K_FLOATLIST: {
+        double v;
+        if (parse_double(text, &v))
+            return impa_err(why, len, -1, "'%s' is not a number", text);
+        if (check_bounds(v, k, text, why, len) && k->type != K_FLOATLIST)
+            return -1;
+        if (k->type == K_DOUBLE)
+            *(double *)base = v;
+        else if (k->type == K_FLOAT)
+            *(float *)base = (float)v;
+        else {
+            if (v < k->min || v > k->max)
+                return impa_err(why, len, -1, "%s is outside [%g, %g]", text, k->min, k->max);
+            ((float *)base)[idx] = (float)v;
+        }
+        return 0;
+    }
+    case K_BOOL:
+        if (!strcmp(text, "true") || !strcmp(text, "yes") || !strcmp(text, "on"))
+            *(int *)base = 1;
+        else if (!strcmp(text, "false") || !strcmp(text, "no") || !strcmp(text, "off"))
+            *(int *)base = 0;
+        else
+            return impa_err(why, len, -1, "'%s' is not a boolean (true or false)", text);
+        return 0;
+    case K_STRING:
+    case K_STRLIST: {
+        char *dst = k->type == K_STRLIST ? base + (size_t)idx * k->size : base;
+        if (strlen(text) >= k->size)
+            return impa_err(why, len, -1, "longer than %zu characters", k->size - 1);
+        memcpy(dst, text, strlen(text) + 1);
+        return 0;
+    }
+    case K_PATH:
+        return resolve_path(text, base_dir, base, k->size, why, len);
+    case K_ENUM: {
+        const char *p = k->choices;
+        for (int i = 0; p && *p; i++) {
+            size_t n = strcspn(p, "|");
+            if (strlen(text) == n && !strncmp(p, text, n)) {
+                *(int *)base = (int)k->min + i;
+                return 0;
+            }
+            p += n + (p[n] == '|');
+        }
+        char list[256];
+        snprintf(list, sizeof list, "%s", k->choices);
+        for (char *q = list; *q; q++)
+            if (*q == '|')
+                *q = '/';
+        return impa_err(why, len, -1, "'%s' is not one of %s", text, list);
+    }
+    case K_REGIONS:
+        break;
+    }
+    return impa_err(why, len, -1, "cannot be given as a scalar");
+}
+
+static void apply_default(const cfg_key_t *k, impa_daemon_config_t *cfg)
+{
+    char why[256];
+    if (k->type == K_STRLIST || k->type == K_FLOATLIST) {
+        int n = 0;
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", k->def);
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok && n < (int)k->max;
+             tok = strtok_r(NULL, ",", &save))
+            if (set_scalar(k, tok, n, NULL, cfg, why, sizeof why) == 0)
+                n++;
+        *(int *)((char *)cfg + k->count_offset) = n;
+    } else if (k->type == K_REGIONS) {
+        *(int *)((char *)cfg + k->count_offset) = 0;
+    } else {
+        (void)set_scalar(k, k->def, 0, NULL, cfg, why, sizeof why);
+    }
+}
+
+void impa_config_defaults(impa_daemon_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < N_KEYS; i++)
+        apply_default(&keys[i], cfg);
+    snprintf(cfg->weights, sizeof cfg->weights, "%s/impa-net.nc", IMPA_MODELDIR);
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SCALAR_NODE: return "a scalar";
+    case YAML_SEQUENCE_NODE: return "a list";
+    case YAML_MAPPING_NODE: return "a mapping";
+    default: return "nothing";
+    }
+}
+
+static int line_of(const yaml_node_t *n) { return (int)n->start_mark.line + 1; }
+
+static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+
+/* A YAML null (`key:` or `~`) given for a string means "empty". */
+static int is_null(const yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (!strcmp(scalar(n), "") || !strcmp(scalar(n), "~") || !strcmp(scalar(n), "null"));
+}
+
+static void parse_regions(ctx_t *c, yaml_document_t *doc, const cfg_key_t *k, yaml_node_t *v,
+                          impa_daemon_config_t *cfg)
+{
+    int *count = (int *)((char *)cfg + k->count_offset);
+    *count = 0;
+    if (is_null(v))
+        return;
+    if (v->type != YAML_SEQUENCE_NODE) {
+        add_err(c, line_of(v), k->path, "expected a list of regions, got %s", node_kind(v));
+        return;
+    }
+    int i = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *r = yaml_document_get_node(doc, *it);
+        char key[128];
+        snprintf(key, sizeof key, "%s[%d]", k->path, i);
+        if (i >= (int)k->max) {
+            add_err(c, line_of(r), key, "more than %d regions", (int)k->max);
+            return;
+        }
+        if (r->type != YAML_MAPPING_NODE) {
+            add_err(c, line_of(r), key, "expected a mapping {name, polygon}, got %s",
+                    node_kind(r));
+            continue;
+        }
+        impa_watch_region_t *reg = &cfg->publish.regions[i];
+        memset(reg, 0, sizeof *reg);
+        int have_name = 0, have_poly = 0;
+        for (yaml_node_pair_t *p = r->data.mapping.pairs.start; p < r->data.mapping.pairs.top;
+             p++) {
+            yaml_node_t *kn = yaml_document_get_node(doc, p->key);
+            yaml_node_t *vn = yaml_document_get_node(doc, p->value);
+            const char *name = kn->type == YAML_SCALAR_NODE ? scalar(kn) : "?";
+            char sub[160];
+            snprintf(sub, sizeof sub, "%s.%s", key, name);
+            if (!strcmp(name, "name")) {
+                if (vn->type != YAML_SCALAR_NODE || strlen(scalar(vn)) >= sizeof reg->name)
+                    add_err(c, line_of(vn), sub, "expected a name shorter than %zu characters",
+                            sizeof reg->name);
+                else
+                    snprintf(reg->name, sizeof reg->name, "%s", scalar(vn)), have_name = 1;
+            } else if (!strcmp(name, "polygon")) {
+                if (vn->type != YAML_SEQUENCE_NODE) {
+                    add_err(c, line_of(vn), sub, "expected a list of [lat, lon], got %s",
+                            node_kind(vn));
+                    continue;
+                }
+                int nv = 0, bad = 0;
+                for (yaml_node_item_t *pt = vn->data.sequence.items.start;
+                     pt < vn->data.sequence.items.top && !bad; pt++, nv++) {
+                    yaml_node_t *pn = yaml_document_get_node(doc, *pt);
+                    double ll[2];
+                    if (nv >= IMPA_PUBLISH_MAX_VERTICES) {
+                        add_err(c, line_of(pn), sub, "more than %d vertices",
+                                IMPA_PUBLISH_MAX_VERTICES);
+                        bad = 1;
+                        break;
+                    }
+                    if (pn->type != YAML_SEQUENCE_NODE ||
+                        pn->data.sequence.items.top - pn->data.sequence.items.start != 2) {
+                        add_err(c, line_of(pn), sub, "vertex %d: expected [lat, lon]", nv);
+                        bad = 1;
+                        break;
+                    }
+                    for (int j = 0; j < 2; j++) {
+                        yaml_node_t *x =
+                            yaml_document_get_node(doc, pn->data.sequence.items.start[j]);
+                        if (x->type != YAML_SCALAR_NODE || parse_double(scalar(x), &ll[j]) ||
+                            fabs(ll[j]) > (j ? 360.0 : 90.0)) {
+                            add_err(c, line_of(x), sub, "vertex %d: bad %s", nv,
+                                    j ? "longitude" : "latitude");
+                            bad = 1;
+                            break;
+                        }
+                    }
+                    if (!bad)
+                        reg->lat[nv] = ll[0], reg->lon[nv] = ll[1];
+                }
+                if (!bad && nv < 3)
+                    add_err(c, line_of(vn), sub, "a polygon needs at least 3 vertices, got %d",
+                            nv);
+                else if (!bad)
+                    reg->n_vertices = nv, have_poly = 1;
+            } else {
+                add_err(c, line_of(kn), sub, "unknown key (expected name or polygon)");
+            }
+        }
+        if (!have_name && !have_poly)
+            continue;
+        if (!have_name)
+            add_err(c, line_of(r), key, "missing 'name'");
+        if (!have_poly)
+            add_err(c, line_of(r), key, "missing 'polygon'");
+        if (have_name && have_poly)
+            (*count)++;
+    }
+}
+
+static void parse_value(ctx_t *c, yaml_document_t *doc, size_t ki, yaml_node_t *v,
+                        impa_daemon_config_t *cfg)
+{
+    const cfg_key_t *k = &keys[ki];
+    char why[512];
+    if (k->type == K_REGIONS) {
+        parse_regions(c, doc, k, v, cfg);
+        return;
+    }
+    if (k->type == K_STRLIST || k->type == K_FLOATLIST) {
+        if (v->type != YAML_SEQUENCE_NODE) {
+            add_err(c, line_of(v), k->path, "expected a %s, got %s", type_name(k->type),
+                    node_kind(v));
+            return;
+        }
+        int n = 0;
+        int cap = k->type == K_STRLIST ? (int)k->max : IMPA_VERIFY_MAX_THRESH;
+        for (yaml_node_item_t *it = v->data.sequence.items.start;
+             it < v->data.sequence.items.top; it++) {
+            yaml_node_t *e = yaml_document_get_node(doc, *it);
+            if (n >= cap) {
+                add_err(c, line_of(e), k->path, "more than %d elements", cap);
+                return;
+            }
+            if (e->type != YAML_SCALAR_NODE) {
+                add_err(c, line_of(e), k->path, "element %d: expected a scalar, got %s", n,
+                        node_kind(e));
+                return;
+            }
+            if (set_scalar(k, scalar(e), n, c->base_dir, cfg, why, sizeof why)) {
+                add_err(c, line_of(e), k->path, "element %d: %s", n, why);
+                return;
+            }
+            n++;
+        }
+        int min_n = k->type == K_STRLIST ? (int)k->min : 1;
+        if (n < min_n) {
+            add_err(c, line_of(v), k->path, "needs at least %d element%s", min_n,
+                    min_n > 1 ? "s" : "");
+            return;
+        }
+        *(int *)((char *)cfg + k->count_offset) = n;
+        return;
+    }
+    if (v->type != YAML_SCALAR_NODE) {
+        add_err(c, line_of(v), k->path, "expected a %s, got %s", type_name(k->type),
+                node_kind(v));
+        return;
+    }
+    const char *text = scalar(v);
+    if ((k->type == K_STRING || k->type == K_PATH) && is_null(v))
+        text = "";
+    if (set_scalar(k, text, 0, c->base_dir, cfg, why, sizeof why))
+        add_err(c, line_of(v), k->path, "%s", why);
+}
+
+static int is_section(const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strncmp(keys[i].path, path, n) && keys[i].path[n] == '.')
+            return 1;
+    return 0;
+}
+
+static void walk_mapping(ctx_t *c, yaml_document_t *doc, yaml_node_t *map, const char *prefix,
+                         impa_daemon_config_t *cfg)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(doc, p->value);
+        if (kn->type != YAML_SCALAR_NODE) {
+            add_err(c, line_of(kn), NULL, "keys must be plain names");
+            continue;
+        }
+        char path[256];
+        snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", scalar(kn));
+        size_t ki = 0;
+        while (ki < N_KEYS && strcmp(keys[ki].path, path))
+            ki++;
+        if (ki < N_KEYS) {
+            if (c->seen[ki]++)
+                add_err(c, line_of(kn), path, "given more than once");
+            parse_value(c, doc, ki, vn, cfg);
+        } else if (is_section(path)) {
+            if (vn->type == YAML_MAPPING_NODE)
+                walk_mapping(c, doc, vn, path, cfg);
+            else if (!is_null(vn))
+                add_err(c, line_of(vn), path, "expected a mapping (section), got %s",
+                        node_kind(vn));
+        } else {
+            add_err(c, line_of(kn), path, "unknown key");
+        }
+    }
+}
+
+int impa_config_parse(const char *text, size_t len, const char *name, const char *base_dir,
+                      impa_daemon_config_t *cfg, char *err, size_t errlen)
+{
+    impa_config_defaults(cfg);
+    ctx_t c = {.name = name ? name : "<config>", .base_dir = base_dir, .err = err,
+               .errlen = errlen};
+    if (err && errlen)
+        err[0] = '\0';
+    impa_sha256_hex(text, len, cfg->sha256);
+    snprintf(cfg->path, sizeof cfg->path, "%s", c.name);
+
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser))
+        return impa_err(err, errlen, IMPA_ENOMEM, "%s: cannot initialise the YAML parser",
+                        c.name);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        add_err(&c, (int)parser.problem_mark.line + 1, NULL, "YAML syntax error: %s%s%s",
+                parser.problem ? parser.problem : "?", parser.context ? " " : "",
+                parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        return IMPA_ECONFIG;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root && root->type == YAML_MAPPING_NODE)
+        walk_mapping(&c, &doc, root, "", cfg);
+    else if (root && !is_null(root))
+        add_err(&c, line_of(root), NULL, "the top level must be a mapping of keys, got %s",
+                node_kind(root));
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+
+    if (!cfg->weights[0])
+        snprintf(cfg->weights, sizeof cfg->weights, "%s/impa-net.nc", IMPA_MODELDIR);
+    snprintf(cfg->publish.domain, sizeof cfg->publish.domain, "%s", cfg->domain_name);
+    if (cfg->publish.curve_enabled && !cfg->publish.curve_secret_key_file[0])
+        add_err(&c, 0, "publish.curve.secret_key_file", "required when publish.curve.enabled");
+    return c.n_errors ? IMPA_ECONFIG : 0;
+}
+
+int impa_config_load(const char *path, impa_daemon_config_t *cfg, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        impa_config_defaults(cfg);
+        return impa_err(err, errlen, IMPA_EIO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    while (text) {
+        size_t n = fread(text + len, 1, cap - len, f);
+        len += n;
+        if (len < cap)
+            break;
+        char *t = realloc(text, cap * 2);
+        if (!t) {
+            free(text);
+            text = NULL;
+            break;
+        }
+        text = t;
+        cap *= 2;
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    if (!text)
+        return impa_err(err, errlen, IMPA_ENOMEM, "%s: out of memory", path);
+    if (rerr) {
+        free(text);
+        return impa_err(err, errlen, IMPA_EIO, "%s: read error", path);
+    }
+    char dirbuf[PATH_MAX];
+    snprintf(dirbuf, sizeof dirbuf, "%s", path);
+    int rc = impa_config_parse(text, len, path, dirname(dirbuf), cfg, err, errlen);
+    free(text);
+    snprintf(cfg->path, sizeof cfg->path, "%s", path);
+    return rc;
+}
+
+/* mkdir -p; 0 or -1 with errno set. */
+static int mkdirs(const char *path)
+{
+    char buf[PATH_MAX];
+    struct stat st;
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) && errno != EEXIST)
+        return -1;
+    if (stat(buf, &st))
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return access(buf, W_OK);
+}
+
+int impa_config_prepare_dirs(impa_daemon_config_t *cfg, char *err, size_t errlen)
+{
+    ctx_t c = {.name = cfg->path[0] ? cfg->path : "<config>", .err = err, .errlen = errlen};
+    if (err && errlen)
+        err[0] = '\0';
+    if (!cfg->quarantine_dir[0])
+        snprintf(cfg->quarantine_dir, sizeof cfg->quarantine_dir, "%.4000s/quarantine",
+                 cfg->input_dir);
+    struct {
+        const char *key, *dir;
+        int needed;
+    } dirs[] = {
+        {"input.directory", cfg->input_dir, 1},
+        {"input.quarantine_directory", cfg->quarantine_dir, 1},
+        {"output.directory", cfg->output_dir, 1},
+        {"verification.state_directory", cfg->state_dir, cfg->verify_enabled},
+        {"publish.cap.directory", cfg->publish.cap_dir,
+         cfg->publish.cap_enabled && cfg->publish.cap_dir[0]},
+    };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        if (!dirs[i].needed)
+            continue;
+        if (!dirs[i].dir[0])
+            add_err(&c, 0, dirs[i].key, "must not be empty");
+        else if (mkdirs(dirs[i].dir))
+            add_err(&c, 0, dirs[i].key, "directory '%s' cannot be created or written: %s",
+                    dirs[i].dir, strerror(errno));
+    }
+    if (cfg->method == IMPA_CFG_METHOD_IMPANET && access(cfg->weights, R_OK))
+        add_err(&c, 0, "model.weights", "cannot read '%s': %s", cfg->weights, strerror(errno));
+    if (cfg->publish.curve_enabled) {
+        if (access(cfg->publish.curve_secret_key_file, R_OK))
+            add_err(&c, 0, "publish.curve.secret_key_file", "cannot read '%s': %s",
+                    cfg->publish.curve_secret_key_file, strerror(errno));
+        if (cfg->publish.curve_allowed_keys_file[0] &&
+            access(cfg->publish.curve_allowed_keys_file, R_OK))
+            add_err(&c, 0, "publish.curve.allowed_keys_file", "cannot read '%s': %s",
+                    cfg->publish.curve_allowed_keys_file, strerror(errno));
+    }
+    return c.n_errors ? IMPA_ECONFIG : 0;
+}
+
+static void print_default(FILE *out, const cfg_key_t *k)
+{
+    if (k->type == K_STRLIST || k->type == K_FLOATLIST) {
+        fputs("`[", out);
+        for (const char *p = k->def; *p; p++)
+            fputs(*p == ',' ? ", " : (char[2]){*p, 0}, out);
+        fputs("]`", out);
+    } else if (k->type == K_REGIONS) {
+        fputs("`[]`", out);
+    } else if (!strcmp(k->path, "model.weights")) {
+        fputs("MODELDIR/impa-net.nc", out);
+    } else if (!k->def[0]) {
+        fputs("(empty)", out);
+    } else {
+        fprintf(out, "`%s`", k->def);
+    }
+}
+
+void impa_config_print_reference(FILE *out)
+{
+    fputs("| key | type | default | allowed | description |\n"
+          "| --- | --- | --- | --- | --- |\n",
+          out);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const cfg_key_t *k = &keys[i];
+        fprintf(out, "| `%s` | %s | ", k->path, type_name(k->type));
+        print_default(out, k);
+        fputs(" | ", out);
+        switch (k->type) {
+        case K_INT:
+        case K_DOUBLE:
+        case K_FLOAT:
+        case K_FLOATLIST: fprintf(out, "%g .. %g", k->min, k->max); break;
+        case K_ENUM:
+            for (const char *p = k->choices; *p; p++)
+                fputs(*p == '|' ? ", " : (char[2]){*p, 0}, out);
+            break;
+        case K_BOOL: fputs("true, false", out); break;
+        case K_STRLIST: fprintf(out, "%g .. %g elements", k->min, k->max); break;
+        case K_REGIONS: fprintf(out, "up to %g regions", k->max); break;
+        case K_STRING:
+        case K_PATH: fprintf(out, "up to %zu characters", k->size - 1); break;
+        }
+        fprintf(out, " | %s |\n", k->help);
+    }
+}

@@ -1,0 +1,85 @@
+/* The daemon's configuration: one table of keys (config.c) describes every key
+ * (dotted path, type, bounds, default, help); the YAML file is parsed once into
+ * impa_daemon_config_t and the rest of the daemon reads only the struct.
+ *
+ * Errors name the file, the line and the key: "impa.yaml:12: key 'window.jitter_s':
+ * 900 is above the maximum 300". Loading collects every error, one per line, so
+ * --check-config can report them all at once. */
+#ifndef IMPA_DAEMON_CONFIG_H
+#define IMPA_DAEMON_CONFIG_H
+
+#include <limits.h>
+#include <stdio.h>
+
+#include "impa/publish.h"
+#include "impa/verify.h"
+
+typedef enum { IMPA_GAP_WAIT = 0, IMPA_GAP_EXTRAPOLATE = 1 } impa_gap_policy_t;
+typedef enum { IMPA_CFG_METHOD_IMPANET = 0, IMPA_CFG_METHOD_EXTRAPOLATION = 1 } impa_cfg_method_t;
+
+typedef struct {
+    int config_version;
+    /* domain: crop + block average of every scan onto the model grid */
+    char domain_name[64];
+    int x_offset, y_offset, nx, ny, block;
+    /* input */
+    char input_dir[PATH_MAX];
+    char input_pattern[256];      /* fnmatch pattern on file names */
+    char input_variable[128];     /* "" = detect by CF standard_name/units */
+    double zr_a, zr_b;
+    double accum_period_s;
+    char quarantine_dir[PATH_MAX];/* "" = <input_dir>/quarantine */
+    /* window */
+    int jitter_s;
+    int gap_policy;               /* impa_gap_policy_t */
+    /* model */
+    char weights[PATH_MAX];       /* "" in the file = IMPA_MODELDIR/impa-net.nc */
+    int threads;
+    int method;                   /* impa_cfg_method_t */
+    /* output */
+    char output_dir[PATH_MAX];
+    char output_prefix[64];
+    int retention_hours;          /* 0 = keep everything */
+    /* publish (domain copied from domain_name) */
+    impa_publish_config_t publish;
+    int status_interval_s;
+    /* verification */
+    int verify_enabled;
+    int n_thresholds;
+    float thresholds[IMPA_VERIFY_MAX_THRESH];
+    char state_dir[PATH_MAX];
+    /* log */
+    int log_level;                /* 3 error .. 7 debug (syslog priorities) */
+
+    /* not keys: where the configuration came from */
+    char path[PATH_MAX];          /* the file read, "" = built-in defaults */
+    char sha256[65];              /* hash of the file's text: the forecasts' config_version */
+} impa_daemon_config_t;
+
+/* Fills cfg with every key's default (the weights default resolved to
+ * IMPA_MODELDIR/impa-net.nc). */
+void impa_config_defaults(impa_daemon_config_t *cfg);
+
+/* Defaults, then the YAML file at path. Relative paths in the file resolve against
+ * the file's directory. On error returns IMPA_ECONFIG (IMPA_EIO when unreadable)
+ * and writes every problem, one "file:line: key 'x.y': reason" per line, into err.
+ * Directories are not touched: see impa_config_prepare_dirs. */
+int impa_config_load(const char *path, impa_daemon_config_t *cfg, char *err, size_t errlen);
+
+/* Same as impa_config_load from text in memory; `name` is used in messages and
+ * relative paths resolve against base_dir (NULL = current directory). */
+int impa_config_parse(const char *text, size_t len, const char *name, const char *base_dir,
+                      impa_daemon_config_t *cfg, char *err, size_t errlen);
+
+/* Checks the files and directories the configuration names: input, output and state
+ * directories exist or are created (quarantine too); the weights file is readable
+ * when the method is impa-net. Every problem is reported, one per line. */
+int impa_config_prepare_dirs(impa_daemon_config_t *cfg, char *err, size_t errlen);
+
+/* Writes the key table as Markdown (docs/configuration.md's reference section). */
+void impa_config_print_reference(FILE *out);
+
+/* Level name ("error".."debug") for a syslog priority 3..7. */
+const char *impa_config_log_level_name(int level);
+
+#endif

@@ -1,0 +1,183 @@
+#include "daemon/cycle.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "impa/timeutil.h"
+
+struct impa_cycle {
+    impa_cycle_shape_t shape;
+    impa_grid_t grid;             /* model grid */
+    int method;                   /* impa_cfg_method_t configured */
+    impa_window_t *window;
+    impa_engine_t *engine;        /* NULL: network unavailable for this grid */
+    char engine_note[640];        /* why engine is NULL */
+    impa_extrap_t *extrap;
+    impa_verifier_t *verifier;
+    float *out;                   /* [t_out][ny][nx] forecast dBZ */
+    char reason[768];             /* fallback reason of the last forecast */
+    /* borrowed views of the window, filled per cycle (no allocation) */
+    const float *frames[IMPA_MAX_INPUTS];
+    const char *paths[IMPA_MAX_INPUTS];
+    int64_t times[IMPA_MAX_INPUTS];
+};
+
+int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model,
+                      const impa_cycle_shape_t *shape, const impa_grid_t *grid,
+                      impa_cycle_t **out, char *engine_note, size_t notelen, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    if (engine_note && notelen)
+        engine_note[0] = '\0';
+    if (shape->t_in < 1 || shape->t_in > IMPA_MAX_INPUTS)
+        return impa_err(err, errlen, IMPA_EINVAL, "model t_in %d outside 1..%d", shape->t_in,
+                        IMPA_MAX_INPUTS);
+    impa_cycle_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return impa_err(err, errlen, IMPA_ENOMEM, "cycle: out of memory");
+    c->shape = *shape;
+    c->grid = *grid;
+    c->method = cfg->method;
+    int rc = impa_window_create(shape->t_in, grid->ny, grid->nx, shape->step_minutes * 60,
+                                cfg->jitter_s, &c->window, err, errlen);
+    if (rc)
+        goto fail;
+    size_t n = (size_t)shape->t_out * (size_t)grid->ny * (size_t)grid->nx;
+    c->out = malloc(n * sizeof *c->out);
+    if (!c->out) {
+        rc = impa_err(err, errlen, IMPA_ENOMEM, "cycle: out of memory for %d leads of %dx%d",
+                      shape->t_out, grid->ny, grid->nx);
+        goto fail;
+    }
+    impa_extrap_opts_t eo = impa_extrap_opts_default();
+    eo.threads = cfg->threads;
+    rc = impa_extrap_create(grid->ny, grid->nx, shape->t_out, &eo, &c->extrap, err, errlen);
+    if (rc)
+        goto fail;
+    if (model && cfg->method == IMPA_CFG_METHOD_IMPANET) {
+        char why[512];
+        if (impa_engine_create(model, grid->ny, grid->nx, cfg->threads, &c->engine, why,
+                               sizeof why)) {
+            snprintf(c->engine_note, sizeof c->engine_note, "network unavailable: %s", why);
+            c->engine = NULL;
+        }
+    } else if (cfg->method == IMPA_CFG_METHOD_IMPANET) {
+        snprintf(c->engine_note, sizeof c->engine_note, "network unavailable: no model loaded");
+    }
+    if (engine_note && notelen)
+        snprintf(engine_note, notelen, "%s", c->engine_note);
+    if (cfg->verify_enabled) {
+        rc = impa_verifier_create(grid->ny, grid->nx, shape->t_out, shape->step_minutes,
+                                  cfg->thresholds, cfg->n_thresholds,
+                                  cfg->state_dir[0] ? cfg->state_dir : NULL, &c->verifier, err,
+                                  errlen);
+        if (rc)
+            goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    impa_cycle_destroy(&c);
+    return rc;
+}
+
+void impa_cycle_destroy(impa_cycle_t **c)
+{
+    if (!c || !*c)
+        return;
+    impa_window_destroy(&(*c)->window);
+    impa_engine_destroy(&(*c)->engine);
+    impa_extrap_destroy(&(*c)->extrap);
+    impa_verifier_destroy(&(*c)->verifier);
+    free((*c)->out);
+    free(*c);
+    *c = NULL;
+}
+
+impa_window_t *impa_cycle_window(impa_cycle_t *c) { return c->window; }
+impa_verifier_t *impa_cycle_verifier(impa_cycle_t *c) { return c->verifier; }
+const impa_grid_t *impa_cycle_grid(const impa_cycle_t *c) { return &c->grid; }
+
+static void persistence(impa_cycle_t *c, const float *last)
+{
+    size_t n = (size_t)c->grid.ny * (size_t)c->grid.nx;
+    for (int k = 0; k < c->shape.t_out; k++)
+        memcpy(c->out + (size_t)k * n, last, n * sizeof *last);
+}
+
+int impa_cycle_forecast(impa_cycle_t *c, impa_forecast_t *fc, double *forecast_s, char *err,
+                        size_t errlen)
+{
+    double t0 = impa_time_monotonic();
+    int t_in = c->shape.t_in;
+    impa_window_frames(c->window, c->frames, c->times, c->paths);
+    int run = impa_window_recent_run(c->window);
+    if (run < 1)
+        return impa_err(err, errlen, IMPA_ESTATE, "cycle: the window holds no frame at its head");
+    const float *last = c->frames[t_in - 1];
+
+    memset(fc, 0, sizeof *fc);
+    fc->issue_time = impa_window_head(c->window);
+    fc->step_minutes = c->shape.step_minutes;
+    fc->n_leads = c->shape.t_out;
+    fc->grid = &c->grid;
+    fc->dbz = c->out;
+    for (int k = 0; k < t_in; k++) {
+        if (!c->frames[k])
+            continue;
+        fc->input_paths[fc->n_inputs] = c->paths[k];
+        fc->input_times[fc->n_inputs] = c->times[k];
+        fc->n_inputs++;
+    }
+
+    c->reason[0] = '\0';
+    int complete = run == t_in;
+    if (c->method == IMPA_CFG_METHOD_EXTRAPOLATION) {
+        snprintf(c->reason, sizeof c->reason, "configured method is extrapolation");
+    } else if (!complete) {
+        char gap[512];
+        impa_window_describe_gap(c->window, gap, sizeof gap);
+        snprintf(c->reason, sizeof c->reason, "window gap (%s)", gap);
+    } else if (!c->engine) {
+        snprintf(c->reason, sizeof c->reason, "%s", c->engine_note);
+    } else {
+        char why[512];
+        int rc = impa_engine_forecast(c->engine, c->frames, NULL, c->out, why, sizeof why);
+        if (rc == 0) {
+            fc->method = IMPA_METHOD_IMPANET;
+            *forecast_s = impa_time_monotonic() - t0;
+            return 0;
+        }
+        snprintf(c->reason, sizeof c->reason, "inference failed: %s", why);
+    }
+    fc->fallback_reason = c->method == IMPA_CFG_METHOD_EXTRAPOLATION ? NULL : c->reason;
+
+    /* Extrapolation from the newest consecutive frames: motion is in cells per step,
+     * so the frames it sees must be evenly spaced. */
+    if (run >= 2) {
+        char why[512];
+        int rc = impa_extrap_motion(c->extrap, c->frames + (t_in - run), run, why, sizeof why);
+        if (rc == 0)
+            rc = impa_extrap_forecast(c->extrap, last, c->shape.t_out, c->out, why, sizeof why);
+        if (rc == 0) {
+            fc->method = IMPA_METHOD_EXTRAPOLATION;
+            *forecast_s = impa_time_monotonic() - t0;
+            return 0;
+        }
+        size_t used = strlen(c->reason);
+        snprintf(c->reason + used, sizeof c->reason - used, "%sextrapolation failed: %s",
+                 used ? "; " : "", why);
+    } else {
+        size_t used = strlen(c->reason);
+        snprintf(c->reason + used, sizeof c->reason - used,
+                 "%sonly one recent frame for motion", used ? "; " : "");
+    }
+    fc->fallback_reason = c->reason;
+    persistence(c, last);
+    fc->method = IMPA_METHOD_PERSISTENCE;
+    *forecast_s = impa_time_monotonic() - t0;
+    return 0;
+}

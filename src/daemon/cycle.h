@@ -1,0 +1,46 @@
+/* One forecast cycle and the per-grid state it needs: the window of input frames,
+ * the IMPA-Net engine, the extrapolation fallback, the online verifier and the
+ * output buffer, all sized once for the model grid when the first scan tells the
+ * daemon what that grid is. impa_cycle_forecast allocates nothing. */
+#ifndef IMPA_DAEMON_CYCLE_H
+#define IMPA_DAEMON_CYCLE_H
+
+#include "daemon/config.h"
+#include "daemon/window.h"
+#include "impa/engine.h"
+#include "impa/extrapolate.h"
+#include "impa/forecast.h"
+#include "impa/verify.h"
+
+/* What the window and products look like: from the model when one is loaded,
+ * otherwise the shipped model's values (t_in 4, t_out 12, 10 min). */
+typedef struct {
+    int t_in, t_out, step_minutes, total_stride;
+} impa_cycle_shape_t;
+
+typedef struct impa_cycle impa_cycle_t;
+
+/* model may be NULL (extrapolation only). The engine is created when the
+ * configured method is impa-net; when that fails (grid refused, out of memory) the
+ * cycle still works with the fallback and *engine_note says why. verifier:
+ * created when cfg->verify_enabled (an error there is returned). */
+int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model,
+                      const impa_cycle_shape_t *shape, const impa_grid_t *grid,
+                      impa_cycle_t **out, char *engine_note, size_t notelen, char *err,
+                      size_t errlen);
+void impa_cycle_destroy(impa_cycle_t **c);
+
+impa_window_t *impa_cycle_window(impa_cycle_t *c);
+impa_verifier_t *impa_cycle_verifier(impa_cycle_t *c);
+const impa_grid_t *impa_cycle_grid(const impa_cycle_t *c);
+
+/* Runs the forecast for the window's head into the cycle's buffer and fills *fc
+ * (dbz, method, fallback_reason, inputs, issue time, shape; the caller adds
+ * domain and provenance). IMPA-Net when the window is complete and the engine
+ * exists, else extrapolation from the newest consecutive frames (>= 2), else
+ * persistence of the newest frame. An inference error falls back too.
+ * *forecast_s receives the seconds spent. */
+int impa_cycle_forecast(impa_cycle_t *c, impa_forecast_t *fc, double *forecast_s, char *err,
+                        size_t errlen);
+
+#endif
