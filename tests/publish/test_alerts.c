@@ -1,0 +1,371 @@
+/* Alert extraction, outlines, watch regions and tracking, without sockets; and
+ * the JSON writer/reader they are serialised with. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "impa/alerts.h"
+#include "publish/json.h"
+
+#define NX 100
+#define NY 80
+#define NL 3
+#define STEP 10
+
+static float g_dbz[NL * NY * NX];
+
+/* 1 km cells, no projection: area = pixel count. */
+static impa_grid_t plain_grid(void)
+{
+    impa_grid_t g;
+    memset(&g, 0, sizeof g);
+    g.nx = NX, g.ny = NY;
+    g.x0 = 500, g.y0 = 79500, g.dx = 1000, g.dy = -1000;
+    snprintf(g.x_units, sizeof g.x_units, "m");
+    return g;
+}
+
+/* 0.01 degree cells, north-up. */
+static impa_grid_t latlon_grid(void)
+{
+    impa_grid_t g;
+    memset(&g, 0, sizeof g);
+    g.nx = NX, g.ny = NY;
+    g.x0 = 150.0, g.y0 = -27.0, g.dx = 0.01, g.dy = -0.01;
+    snprintf(g.x_units, sizeof g.x_units, "degrees_east");
+    snprintf(g.grid_mapping_name, sizeof g.grid_mapping_name, "latitude_longitude");
+    return g;
+}
+
+/* Disk storm: 55 dBZ at the centre falling 1 dBZ per cell to the radius, 20 dBZ
+ * elsewhere. Returns the truth for pixels >= 45. */
+typedef struct {
+    int n;
+    double sum, max, sc, sr;
+    int c0, r0, c1, r1;
+} truth_t;
+
+static truth_t paint_disk(float *f, double cc, double cr, double radius)
+{
+    truth_t t = {0, 0, -1e9, 0, 0, NX, NY, -1, -1};
+    for (int r = 0; r < NY; r++)
+        for (int c = 0; c < NX; c++) {
+            double d = hypot(c - cc, r - cr);
+            if (d > radius)
+                continue;
+            float v = (float)(55.0 - d);
+            f[r * NX + c] = v;
+            if (v >= 45.0f) {
+                t.n++, t.sum += v, t.sc += c, t.sr += r;
+                if (v > t.max) t.max = v;
+                if (c < t.c0) t.c0 = c;
+                if (c > t.c1) t.c1 = c;
+                if (r < t.r0) t.r0 = r;
+                if (r > t.r1) t.r1 = r;
+            }
+        }
+    return t;
+}
+
+static void fill(float *f, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        f[i] = v;
+}
+
+static impa_forecast_t forecast(const impa_grid_t *g, int64_t issue)
+{
+    impa_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.domain = "test";
+    fc.issue_time = issue;
+    fc.step_minutes = STEP;
+    fc.n_leads = NL;
+    fc.grid = g;
+    fc.dbz = g_dbz;
+    fc.method = IMPA_METHOD_EXTRAPOLATION;
+    return fc;
+}
+
+static impa_alert_tracker_t *tracker(const impa_alert_config_t *cfg)
+{
+    impa_alert_tracker_t *tr = NULL;
+    char err[256];
+    assert_int_equal(impa_alert_tracker_create(cfg, &tr, err, sizeof err), 0);
+    return tr;
+}
+
+static void test_json_roundtrip(void **state)
+{
+    impa_json_t j;
+    impa_json_init(&j);
+    impa_json_obj_begin(&j, NULL);
+    impa_json_str(&j, "s", "a\"b\\c\n\x01");
+    impa_json_num(&j, "nan", NAN);
+    impa_json_num(&j, "x", 1.5);
+    impa_json_arr_begin(&j, "a");
+    impa_json_int(&j, NULL, -3);
+    impa_json_bool(&j, NULL, 1);
+    impa_json_arr_end(&j);
+    impa_json_obj_end(&j);
+    assert_int_equal(impa_json_finish(&j), 0);
+    assert_string_equal(j.buf, "{\"s\":\"a\\\"b\\\\c\\n\\u0001\",\"nan\":null,\"x\":1.5,\"a\":[-3,true]}");
+    impa_json_node_t nodes[32];
+    assert_true(impa_json_parse(j.buf, j.len, nodes, 32) > 0);
+    char buf[32];
+    assert_string_equal(impa_json_get_str(nodes, 0, "s", buf, sizeof buf, ""), "a\"b\\c\n?");
+    assert_true(impa_json_get_num(nodes, 0, "x", 0) == 1.5);
+    int a = impa_json_get(nodes, 0, "a");
+    assert_int_equal(nodes[a].n_children, 2);
+    assert_int_equal(nodes[nodes[a].first_child].num, -3);
+    assert_int_equal(impa_json_get(nodes, 0, "nan") >= 0, 1);
+    assert_int_equal(impa_json_parse("{\"a\":", 5, nodes, 32) < 0, 1);
+    impa_json_deinit(&j);
+}
+
+static void test_storm_stats(void **state)
+{
+    impa_grid_t g = plain_grid();
+    fill(g_dbz, NL * NY * NX, 20.0f);
+    truth_t t = paint_disk(g_dbz, 30, 40, 12);
+    g_dbz[5 * NX + 80] = 60; /* 2-pixel blob: area 2 km2 < min 4 km2 */
+    g_dbz[5 * NX + 81] = 60;
+    g_dbz[70 * NX + 10] = NAN;
+    impa_alert_config_t cfg;
+    impa_alert_config_default(&cfg);
+    impa_alert_tracker_t *tr = tracker(&cfg);
+    impa_forecast_t fc = forecast(&g, 1700000000);
+    fc.n_leads = 1;
+    assert_int_equal(impa_alert_tracker_update(tr, &fc, NULL, 0), 0);
+    assert_int_equal(impa_alert_tracker_n_cells(tr), 1);
+    const impa_alert_cell_t *c = impa_alert_tracker_cell(tr, 0);
+    assert_int_equal(c->n_pixels, t.n);
+    assert_true(fabs(c->area_km2 - t.n) < 1e-9);
+    assert_true(fabs(c->max_dbz - 55.0) < 1e-6);
+    assert_true(fabs(c->mean_dbz - t.sum / t.n) < 1e-4);
+    assert_true(fabs(c->cx - 30.0) < 1e-9 && fabs(c->cy - 40.0) < 1e-9);
+    assert_int_equal(c->col0, t.c0);
+    assert_int_equal(c->col1, t.c1);
+    assert_int_equal(c->row0, t.r0);
+    assert_int_equal(c->row1, t.r1);
+    assert_int_equal(c->event, IMPA_ALERT_NEW);
+    assert_int_equal(c->valid_time, 1700000000 + STEP * 60);
+    assert_int_equal(c->has_latlon, 0);
+    /* Outline: closed ring hugging the disk (radius 10 px => within 10.5 +- 1 px). */
+    assert_true(c->n_outline >= 8 && c->n_outline <= IMPA_ALERT_MAX_OUTLINE + 1);
+    assert_true(c->ox[0] == c->ox[c->n_outline - 1] && c->oy[0] == c->oy[c->n_outline - 1]);
+    double area2 = 0;
+    for (int i = 0; i < c->n_outline; i++) {
+        double d = hypot(c->ox[i] - 30, c->oy[i] - 40);
+        assert_true(d > 8.5 && d < 12.0);
+        if (i)
+            area2 += c->ox[i - 1] * c->oy[i] - c->ox[i] * c->oy[i - 1];
+    }
+    /* Polygon area close to the pixel area. */
+    assert_true(fabs(fabs(area2) / 2 - t.n) < 0.1 * t.n);
+    size_t len;
+    const char *gj = impa_alert_tracker_geojson(tr, &len);
+    assert_non_null(gj);
+    assert_non_null(strstr(gj, "\"coordinates\":\"grid\""));
+    impa_json_node_t *nodes = malloc(4096 * sizeof *nodes);
+    assert_true(impa_json_parse(gj, len, nodes, 4096) > 0);
+    int feats = impa_json_get(nodes, 0, "features");
+    assert_int_equal(nodes[feats].n_children, 1);
+    int p = impa_json_get(nodes, nodes[feats].first_child, "properties");
+    assert_true(fabs(impa_json_get_num(nodes, p, "area_km2", 0) - t.n) < 1e-6);
+    free(nodes);
+    impa_alert_tracker_destroy(&tr);
+    assert_null(tr);
+}
+
+/* A single pixel and an L shape with a diagonal-only contact: 8-connected, one
+ * cell each, outlines closed. */
+static void test_shapes(void **state)
+{
+    impa_grid_t g = plain_grid();
+    fill(g_dbz, NY * NX, 0.0f);
+    /* diagonal chain of 5 pixels: one 8-connected cell */
+    for (int k = 0; k < 5; k++)
+        g_dbz[(10 + k) * NX + 10 + k] = 50;
+    /* 2x3 block */
+    for (int r = 30; r < 32; r++)
+        for (int c = 50; c < 53; c++)
+            g_dbz[r * NX + c] = 47;
+    impa_alert_config_t cfg;
+    impa_alert_config_default(&cfg);
+    impa_alert_tracker_t *tr = tracker(&cfg);
+    impa_forecast_t fc = forecast(&g, 0);
+    fc.n_leads = 1;
+    assert_int_equal(impa_alert_tracker_update(tr, &fc, NULL, 0), 0);
+    assert_int_equal(impa_alert_tracker_n_cells(tr), 2);
+    const impa_alert_cell_t *a = impa_alert_tracker_cell(tr, 0), *b = impa_alert_tracker_cell(tr, 1);
+    assert_int_equal(a->n_pixels, 5);
+    assert_int_equal(b->n_pixels, 6);
+    /* the block's outline is exactly its 4 corners (+ closing vertex) */
+    assert_int_equal(b->n_outline, 5);
+    for (int i = 0; i < 4; i++) {
+        assert_true(b->ox[i] == 49.5 || b->ox[i] == 52.5);
+        assert_true(b->oy[i] == 29.5 || b->oy[i] == 31.5);
+    }
+    assert_true(a->n_outline >= 4);
+    assert_true(a->ox[0] == a->ox[a->n_outline - 1]);
+    impa_alert_tracker_destroy(&tr);
+}
+
+/* A cell moving 3 columns per lead keeps its id over the leads and into the next
+ * cycle (issued one step later), and is reported ended when it disappears. */
+static void test_tracking(void **state)
+{
+    impa_grid_t g = plain_grid();
+    impa_alert_config_t cfg;
+    impa_alert_config_default(&cfg);
+    impa_alert_tracker_t *tr = tracker(&cfg);
+    int64_t t0 = 1700000000;
+    /* cycle 1: centre at col 20 + 3*(k+1) */
+    fill(g_dbz, NL * NY * NX, 10.0f);
+    for (int k = 0; k < NL; k++)
+        paint_disk(g_dbz + k * NY * NX, 20 + 3 * (k + 1), 40, 8);
+    impa_forecast_t fc = forecast(&g, t0);
+    assert_int_equal(impa_alert_tracker_update(tr, &fc, NULL, 0), 0);
+    assert_int_equal(impa_alert_tracker_n_cells(tr), NL);
+    int64_t id = impa_alert_tracker_cell(tr, 0)->id;
+    for (int k = 0; k < NL; k++) {
+        assert_int_equal(impa_alert_tracker_cell(tr, k)->id, id);
+        assert_int_equal(impa_alert_tracker_cell(tr, k)->lead, k);
+        assert_int_equal(impa_alert_tracker_cell(tr, k)->event, IMPA_ALERT_NEW);
+    }
+    /* cycle 2, one step later, cell moved on; a second cell appears far away */
+    fill(g_dbz, NL * NY * NX, 10.0f);
+    for (int k = 0; k < NL; k++) {
+        paint_disk(g_dbz + k * NY * NX, 20 + 3 * (k + 2), 40, 8);
+        paint_disk(g_dbz + k * NY * NX, 80, 10, 6);
+    }
+    fc = forecast(&g, t0 + STEP * 60);
+    assert_int_equal(impa_alert_tracker_update(tr, &fc, NULL, 0), 0);
+    assert_int_equal(impa_alert_tracker_n_cells(tr), 2 * NL);
+    int seen_old = 0, seen_new = 0;
+    int64_t other = -1;
+    for (int i = 0; i < 2 * NL; i++) {
+        const impa_alert_cell_t *c = impa_alert_tracker_cell(tr, i);
+        if (c->cx < 60) {
+            assert_int_equal(c->id, id);
+            assert_int_equal(c->event, IMPA_ALERT_UPDATED);
+            seen_old++;
+        } else {
+            assert_true(c->id != id);
+            assert_int_equal(c->event, IMPA_ALERT_NEW);
+            if (other < 0)
+                other = c->id;
+            assert_int_equal(c->id, other);
+            seen_new++;
+        }
+    }
+    assert_int_equal(seen_old, NL);
+    assert_int_equal(seen_new, NL);
+    assert_int_equal(impa_alert_tracker_n_ended(tr), 0);
+    /* cycle 3: the moving cell is gone, the other stays */
+    fill(g_dbz, NL * NY * NX, 10.0f);
+    for (int k = 0; k < NL; k++)
+        paint_disk(g_dbz + k * NY * NX, 80, 10, 6);
+    fc = forecast(&g, t0 + 2 * STEP * 60);
+    assert_int_equal(impa_alert_tracker_update(tr, &fc, NULL, 0), 0);
+    assert_int_equal(impa_alert_tracker_n_ended(tr), 1);
+    const impa_alert_cell_t *e = impa_alert_tracker_ended(tr, 0);
+    assert_int_equal(e->id, id);
+    assert_int_equal(e->event, IMPA_ALERT_ENDED);
+    /* representative: the previous cycle's cell valid at the new first lead */
+    assert_int_equal(e->valid_time, t0 + 3 * STEP * 60);
+    for (int i = 0; i < impa_alert_tracker_n_cells(tr); i++) {
+        assert_int_equal(impa_alert_tracker_cell(tr, i)->id, other);
+        assert_int_equal(impa_alert_tracker_cell(tr, i)->event, IMPA_ALERT_UPDATED);
+    }
+    size_t len;
+    const char *gj = impa_alert_tracker_geojson(tr, &len);
+    assert_non_null(strstr(gj, "\"event\":\"ended\""));
+    impa_alert_tracker_destroy(&tr);
+}
+
+/* Lat/lon grid: centroid and outline in degrees; a cell moving east first touches
+ * a watch region at lead index 2 and the region is named with that time. */
+static void test_watch_region(void **state)
+{
+    impa_grid_t g = latlon_grid();
+    impa_alert_config_t cfg;
+    impa_alert_config_default(&cfg);
+    cfg.min_area_km2 = 1;
+    cfg.n_regions = 2;
+    impa_watch_region_t *r = &cfg.regions[0];
+    snprintf(r->name, sizeof r->name, "town");
+    /* columns 50..60, rows 30..50: lon 150.50..150.60, lat -27.30..-27.50 */
+    double lat[4] = {-27.295, -27.295, -27.505, -27.505}, lon[4] = {150.495, 150.605, 150.605, 150.495};
+    r->n_vertices = 4;
+    memcpy(r->lat, lat, sizeof lat);
+    memcpy(r->lon, lon, sizeof lon);
+    impa_watch_region_t *far = &cfg.regions[1];
+    snprintf(far->name, sizeof far->name, "far");
+    double flat[3] = {-26.0, -26.0, -26.1}, flon[3] = {140.0, 140.1, 140.0};
+    far->n_vertices = 3;
+    memcpy(far->lat, flat, sizeof flat);
+    memcpy(far->lon, flon, sizeof flon);
+    impa_alert_tracker_t *tr = tracker(&cfg);
+    /* disk radius 8 (>= 45 dBZ within 10 px), right edge at col cx+10:
+     * leads: cx = 25, 33, 41 -> right edges 35, 43, 51: touches col 50 at lead 2 only */
+    fill(g_dbz, NL * NY * NX, 0.0f);
+    for (int k = 0; k < NL; k++)
+        paint_disk(g_dbz + k * NY * NX, 25 + 8 * k, 40, 12);
+    int64_t t0 = 1700000000;
+    impa_forecast_t fc = forecast(&g, t0);
+    assert_int_equal(impa_alert_tracker_update(tr, &fc, NULL, 0), 0);
+    assert_int_equal(impa_alert_tracker_n_cells(tr), NL);
+    for (int k = 0; k < NL; k++) {
+        const impa_alert_cell_t *c = impa_alert_tracker_cell(tr, k);
+        assert_int_equal(c->has_latlon, 1);
+        assert_true(fabs(c->lat - (-27.40)) < 1e-9);
+        assert_true(fabs(c->lon - (150.0 + 0.01 * (25 + 8 * k))) < 1e-9);
+        assert_int_equal(c->regions, k == 2 ? 1u : 0u);
+        assert_int_equal(c->region_first[0], t0 + 3 * STEP * 60);
+        assert_int_equal(c->region_first[1], 0);
+        /* outline vertices within the cell bbox in degrees */
+        for (int i = 0; i < c->n_outline; i++) {
+            assert_true(c->olat[i] <= -27.0 - 0.01 * (c->row0 - 0.5) + 1e-9);
+            assert_true(c->olat[i] >= -27.0 - 0.01 * (c->row1 + 0.5) - 1e-9);
+        }
+    }
+    size_t len;
+    const char *gj = impa_alert_tracker_geojson(tr, &len);
+    assert_non_null(strstr(gj, "\"name\":\"town\",\"first_valid_time\":\"2023-11-14T22:43:20Z\""));
+    assert_non_null(strstr(gj, "\"coordinates\":\"lonlat\""));
+    assert_null(strstr(gj, "\"far\""));
+    impa_alert_tracker_destroy(&tr);
+}
+
+static void test_bad_config(void **state)
+{
+    impa_alert_config_t cfg;
+    impa_alert_config_default(&cfg);
+    cfg.n_regions = 1;
+    cfg.regions[0].n_vertices = 2;
+    impa_alert_tracker_t *tr = NULL;
+    char err[256] = "";
+    assert_int_equal(impa_alert_tracker_create(&cfg, &tr, err, sizeof err), IMPA_EINVAL);
+    assert_null(tr);
+    assert_non_null(strstr(err, "vertices"));
+    impa_alert_tracker_destroy(&tr); /* NULL is fine */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_storm_stats),
+        cmocka_unit_test(test_shapes),         cmocka_unit_test(test_tracking),
+        cmocka_unit_test(test_watch_region),   cmocka_unit_test(test_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
