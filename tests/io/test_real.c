@@ -1,0 +1,168 @@
+/* Real radar files from ../shared/data (pysteps-data), when present: BoM Brisbane
+ * (CF, Albers, 10-min accumulation), BoM Melbourne (float axes, fill -32768) and
+ * KNMI HDF5 (polar stereographic, 5-min accumulation). Skips (77) without data. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "impa/domain.h"
+#include "impa/reader.h"
+
+static char root[1024];
+
+static int have(const char *rel, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", root, rel);
+    return access(out, R_OK) == 0;
+}
+
+static void scan_stats(const impa_scan_t *s, double *max, int *n_nan, int *n_dry)
+{
+    *max = -INFINITY;
+    *n_nan = *n_dry = 0;
+    for (int i = 0; i < s->grid.nx * s->grid.ny; i++) {
+        float v = s->dbz[i];
+        if (isnan(v))
+            (*n_nan)++;
+        else if (v == IMPA_DBZ_NO_ECHO)
+            (*n_dry)++;
+        if (v > *max)
+            *max = v;
+    }
+}
+
+static void test_bom_brisbane(void **state)
+{
+    (void)state;
+    char p[1400], err[1600] = "";
+    if (!have("pysteps-data/radar/bom/prcp-c10/66/2020/10/31/66_20201031_060000.prcp-c10.nc", p, sizeof p))
+        skip();
+    impa_scan_t s;
+    assert_int_equal(impa_reader_read(p, NULL, &s, err, sizeof err), 0);
+    assert_string_equal(s.variable, "precipitation");
+    assert_string_equal(s.quantity, "accumulation");
+    assert_int_equal(s.time, 1604124000LL); /* 2020-10-31T06:00:00Z = valid_time (end of period) */
+    assert_int_equal(s.grid.nx, 512);
+    assert_int_equal(s.grid.ny, 512);
+    assert_string_equal(s.grid.x_units, "km");
+    assert_true(fabs(s.grid.dx - 0.5) < 1e-9 && fabs(s.grid.dy + 0.5) < 1e-9);
+    assert_string_equal(s.grid.grid_mapping_name, "albers_conical_equal_area");
+    double mx;
+    int nn, nd;
+    scan_stats(&s, &mx, &nn, &nd);
+    print_message("BoM 06:00 max %.1f dBZ, %d NaN, %d dry of %d\n", mx, nn, nd, 512 * 512);
+    assert_true(mx >= 45 && mx < 80); /* the hail storm, Marshall-Palmer */
+    assert_true(nd > 0);
+    /* grid centre = radar site (Mt Stapylton, ~ -27.72, 153.24) */
+    double lat, lon;
+    assert_int_equal(impa_grid_latlon(&s.grid, 255.5, 255.5, &lat, &lon), 0);
+    assert_true(fabs(lat - -27.72) < 0.01 && fabs(lon - 153.24) < 0.01);
+    assert_int_equal(impa_grid_latlon(&s.grid, 0, 0, &lat, &lon), 0);
+    assert_true(lat > -27.72 && lon < 153.24); /* row 0 is north, col 0 west */
+    /* Brisbane CBD (-27.47, 153.03) is inside the grid, NW of the radar */
+    double col, row;
+    assert_int_equal(impa_grid_cell_of(&s.grid, -27.47, 153.03, &col, &row), 0);
+    assert_true(col > 0 && col < 255.5 && row > 0 && row < 255.5);
+    /* model domain: 2x2 block average keeps the storm (linear Z) */
+    impa_domain_t dom = {.x_offset = 0, .y_offset = 0, .nx = 512, .ny = 512, .block = 2, .stride = 16};
+    impa_scan_t out;
+    assert_int_equal(impa_domain_apply(&dom, &s, &out, err, sizeof err), 0);
+    double mx2;
+    scan_stats(&out, &mx2, &nn, &nd);
+    assert_int_equal(out.grid.nx, 256);
+    assert_true(mx2 <= mx + 1e-3 && mx2 > mx - 10);
+    impa_scan_deinit(&out);
+    impa_scan_deinit(&s);
+
+    /* a quiet frame: midnight, still a valid scan */
+    if (have("pysteps-data/radar/bom/prcp-c10/66/2020/10/31/66_20201031_000000.prcp-c10.nc", p, sizeof p)) {
+        assert_int_equal(impa_reader_read(p, NULL, &s, err, sizeof err), 0);
+        assert_int_equal(s.time, 1604102400LL);
+        impa_scan_deinit(&s);
+    }
+}
+
+static void test_bom_melbourne(void **state)
+{
+    (void)state;
+    char p[1400], err[1600] = "";
+    if (!have("pysteps-data/radar/bom/prcp-cscn/2/2018/06/16/2_20180616_124800.prcp-cscn.nc", p, sizeof p))
+        skip();
+    impa_scan_t s;
+    assert_int_equal(impa_reader_read(p, NULL, &s, err, sizeof err), 0);
+    assert_int_equal(s.grid.nx, 512);
+    assert_int_equal(s.time, 1529153280LL); /* 2018-06-16T12:48:00Z */
+    double lat, lon;
+    assert_int_equal(impa_grid_latlon(&s.grid, 255.5, 255.5, &lat, &lon), 0);
+    /* the Melbourne file's x runs -128..127.5: cell 256 is the origin */
+    assert_int_equal(impa_grid_latlon(&s.grid, 256, 255, &lat, &lon), 0);
+    assert_true(fabs(lat - -37.852) < 0.01 && fabs(lon - 144.752) < 0.01);
+    double mx;
+    int nn, nd;
+    scan_stats(&s, &mx, &nn, &nd);
+    assert_true(mx > 0 && mx < 70);
+    impa_scan_deinit(&s);
+}
+
+static void test_knmi(void **state)
+{
+    (void)state;
+    char p[1400], err[1600] = "";
+    if (!have("pysteps-data/radar/KNMI/2010/08/RAD_NL25_RAP_5min_201008260300.h5", p, sizeof p))
+        skip();
+    impa_scan_t s;
+    int rc = impa_reader_read(p, NULL, &s, err, sizeof err);
+    if (rc)
+        print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_string_equal(s.variable, "image1/image_data");
+    assert_string_equal(s.quantity, "accumulation");
+    assert_int_equal(s.time, 1282791600LL); /* 2010-08-26T03:00:00Z (product end) */
+    assert_int_equal(s.grid.nx, 700);
+    assert_int_equal(s.grid.ny, 765);
+    assert_string_equal(s.grid.grid_mapping_name, "polar_stereographic");
+    double mx;
+    int nn, nd;
+    scan_stats(&s, &mx, &nn, &nd);
+    print_message("KNMI 03:00 max %.1f dBZ, %d NaN, %d dry\n", mx, nn, nd);
+    assert_true(nn > 0 && nd > 0 && mx > 20 && mx < 80);
+    /* corners of the product as stated in geographic/geo_product_corners */
+    double lat, lon;
+    assert_int_equal(impa_grid_latlon(&s.grid, -0.5, -0.5, &lat, &lon), 0);
+    assert_true(fabs(lat - 55.974) < 0.01 && fabs(lon - 0.0) < 0.01);
+    assert_int_equal(impa_grid_latlon(&s.grid, 699.5, 764.5, &lat, &lon), 0);
+    assert_true(fabs(lat - 48.895) < 0.02 && fabs(lon - 9.009) < 0.02);
+    /* De Bilt radar (52.103 N, 5.179 E) inside the grid */
+    double col, row;
+    assert_int_equal(impa_grid_cell_of(&s.grid, 52.103, 5.179, &col, &row), 0);
+    assert_true(col > 0 && col < 700 && row > 0 && row < 765);
+    impa_scan_deinit(&s);
+}
+
+int main(void)
+{
+    const char *d = getenv("IMPA_SHARED_DATA");
+    if (!d || access(d, R_OK) != 0) {
+        printf("IMPA_SHARED_DATA not set or absent (%s): real-data io tests skipped\n", d ? d : "unset");
+        return 77;
+    }
+    snprintf(root, sizeof root, "%s", d);
+    char probe[1400];
+    if (!have("pysteps-data/radar", probe, sizeof probe)) {
+        printf("%s missing: real-data io tests skipped\n", probe);
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bom_brisbane),
+        cmocka_unit_test(test_bom_melbourne),
+        cmocka_unit_test(test_knmi),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
