@@ -1,0 +1,278 @@
+/* Parity of the C forward pass with the PyTorch reference (golden files written
+ * by train/impa, tests/data/golden_{a,b,c}.nc + golden_{a,b,c}_weights.nc), and
+ * properties that need no golden: forward twice is bit-identical, 1 vs 2 threads
+ * agree, normalise/forecast follow docs/model.md.
+ *
+ * Tolerance: max abs error <= 2e-4 in normalised units (docs/engine.md). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <netcdf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "impa/engine.h"
+#include "testutil.h"
+
+#define PARITY_TOL 2e-4
+
+/* Reads variable `name` (rank `nd`, or nd+1 with a leading dimension of 1) into
+ * a new buffer; the trailing nd lengths go to len. NULL if absent. */
+static float *read_golden_var(int ncid, const char *name, int nd, size_t *len)
+{
+    int varid, ndims, dims[NC_MAX_VAR_DIMS];
+    if (nc_inq_varid(ncid, name, &varid) != NC_NOERR)
+        return NULL;
+    nc_inq_varndims(ncid, varid, &ndims);
+    nc_inq_vardimid(ncid, varid, dims);
+    size_t all[NC_MAX_VAR_DIMS], n = 1;
+    for (int i = 0; i < ndims; i++) {
+        nc_inq_dimlen(ncid, dims[i], &all[i]);
+        n *= all[i];
+    }
+    if (ndims != nd && !(ndims == nd + 1 && all[0] == 1))
+        return NULL;
+    for (int i = 0; i < nd; i++)
+        len[i] = all[ndims - nd + i];
+    float *buf = malloc(n * sizeof(float));
+    if (buf && nc_get_var_float(ncid, varid, buf) != NC_NOERR) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static double max_abs(const float *a, const float *b, size_t n, double *mean)
+{
+    double m = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m))
+            m = d;
+        s += d;
+    }
+    if (mean)
+        *mean = s / (double)n;
+    return m;
+}
+
+static void test_golden(void **state)
+{
+    (void)state;
+    const char *root = getenv("IMPA_SOURCE_ROOT");
+    if (!root)
+        root = ".";
+    int found = 0;
+    for (const char *c = "abc"; *c; c++) {
+        char gpath[1024], wpath[1024], err[512];
+        snprintf(gpath, sizeof(gpath), "%s/tests/data/golden_%c.nc", root, *c);
+        snprintf(wpath, sizeof(wpath), "%s/tests/data/golden_%c_weights.nc", root, *c);
+        int ncid;
+        if (nc_open(gpath, NC_NOWRITE, &ncid) != NC_NOERR) {
+            printf("golden %c: %s absent, not checked\n", *c, gpath);
+            continue;
+        }
+        found++;
+        size_t il[4] = {0}, ol[3] = {0};
+        float *in = read_golden_var(ncid, "input", 4, il);
+        float *ref = read_golden_var(ncid, "output", 3, ol);
+        nc_close(ncid);
+        if (!in || !ref)
+            fail_msg("%s: needs input(t_in,field,y,x) and output(t_out,y,x)", gpath);
+        impa_model_t *m = NULL;
+        if (impa_model_load(wpath, &m, err, sizeof(err)) != 0)
+            fail_msg("golden %c: %s", *c, err);
+        const impa_model_info_t *I = impa_model_info(m);
+        assert_int_equal(il[0], (size_t)I->t_in);
+        assert_int_equal(il[1], (size_t)I->n_fields);
+        assert_int_equal(ol[0], (size_t)I->t_out);
+        int ny = (int)il[2], nx = (int)il[3];
+        size_t nout = (size_t)I->t_out * ny * nx;
+        float *out1 = malloc(nout * sizeof(float)), *out2 = malloc(nout * sizeof(float));
+        impa_engine_t *e = NULL;
+        for (int threads = 1; threads <= 2; threads++) {
+            if (impa_engine_create(m, ny, nx, threads, &e, err, sizeof(err)) != 0)
+                fail_msg("golden %c: %s", *c, err);
+            float *o = threads == 1 ? out1 : out2;
+            assert_int_equal(impa_engine_forward(e, in, o, err, sizeof(err)), 0);
+            double mean, mx = max_abs(o, ref, nout, &mean);
+            printf("golden %c (%s, %dx%d, threads %d): max abs error %.3g, mean %.3g "
+                   "(tolerance %.0e)\n", *c, I->model_name, ny, nx, threads, mx, mean,
+                   PARITY_TOL);
+            if (!(mx <= PARITY_TOL))
+                fail_msg("golden %c: max abs error %g > %g", *c, mx, PARITY_TOL);
+            impa_engine_destroy(&e);
+        }
+        assert_true(max_abs(out1, out2, nout, NULL) <= PARITY_TOL);
+        free(out1);
+        free(out2);
+        free(in);
+        free(ref);
+        impa_model_destroy(&m);
+    }
+    if (!found)
+        skip();
+}
+
+/* Engine on the small generated model; input uniform in [0,1). */
+typedef struct {
+    impa_model_t *m;
+    float *in;
+    int ny, nx;
+} fixture_t;
+
+static int setup(void **state)
+{
+    static fixture_t f;
+    tu_config_t c = tu_small_config();
+    const char *path = tu_path("parity_small.nc");
+    if (tu_write_weights(path, &c, 7u) != 0)
+        return -1;
+    char err[512];
+    if (impa_model_load(path, &f.m, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    f.ny = 24;
+    f.nx = 36;
+    size_t n = (size_t)c.t_in * c.n_fields * f.ny * f.nx;
+    f.in = malloc(n * sizeof(float));
+    uint32_t s = 99;
+    for (size_t i = 0; i < n; i++)
+        f.in[i] = tu_rand(&s, 0, 1);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    impa_model_destroy(&f->m);
+    free(f->in);
+    return 0;
+}
+
+static void test_repeat_and_threads(void **state)
+{
+    fixture_t *f = *state;
+    const impa_model_info_t *I = impa_model_info(f->m);
+    size_t nout = (size_t)I->t_out * f->ny * f->nx;
+    float *a = malloc(nout * sizeof(float)), *b = malloc(nout * sizeof(float)),
+          *c = malloc(nout * sizeof(float));
+    impa_engine_t *e1 = NULL, *e2 = NULL;
+    char err[256];
+    assert_int_equal(impa_engine_create(f->m, f->ny, f->nx, 1, &e1, err, sizeof(err)), 0);
+    assert_int_equal(impa_engine_threads(e1), 1);
+    assert_int_equal(impa_engine_forward(e1, f->in, a, err, sizeof(err)), 0);
+    assert_int_equal(impa_engine_forward(e1, f->in, b, err, sizeof(err)), 0);
+    assert_memory_equal(a, b, nout * sizeof(float)); /* no state leaks between calls */
+    assert_int_equal(impa_engine_create(f->m, f->ny, f->nx, 2, &e2, err, sizeof(err)), 0);
+    assert_int_equal(impa_engine_forward(e2, f->in, c, err, sizeof(err)), 0);
+    double mx = max_abs(a, c, nout, NULL);
+    printf("threads 1 vs 2: max abs difference %.3g\n", mx);
+    assert_true(mx <= 1e-5);
+    /* the output is not trivial */
+    double mean;
+    max_abs(a, c, nout, &mean);
+    float lo = a[0], hi = a[0];
+    for (size_t i = 0; i < nout; i++) {
+        assert_true(isfinite(a[i]));
+        lo = a[i] < lo ? a[i] : lo;
+        hi = a[i] > hi ? a[i] : hi;
+    }
+    assert_true(hi - lo > 0.1f);
+    impa_engine_destroy(&e1);
+    impa_engine_destroy(&e2);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void test_normalise_forecast(void **state)
+{
+    fixture_t *f = *state;
+    const impa_model_info_t *I = impa_model_info(f->m);
+    int ny = f->ny, nx = f->nx;
+    size_t hw = (size_t)ny * nx;
+    impa_engine_t *e = NULL;
+    char err[256];
+    assert_int_equal(impa_engine_create(f->m, ny, nx, 2, &e, err, sizeof(err)), 0);
+    float *dbz[2], *terrain = malloc(hw * sizeof(float));
+    for (int t = 0; t < 2; t++) {
+        dbz[t] = malloc(hw * sizeof(float));
+        for (size_t i = 0; i < hw; i++)
+            dbz[t][i] = -10.0f + 90.0f * (float)i / (float)hw; /* -10 .. 80 dBZ */
+    }
+    dbz[1][5] = NAN;
+    dbz[0][7] = NAN;
+    for (size_t i = 0; i < hw; i++)
+        terrain[i] = (float)i * 10.0f - 500.0f;
+    const float *statics[4] = {NULL, NULL, terrain, NULL};
+    size_t nin = (size_t)I->t_in * I->n_fields * hw;
+    float *in = malloc(nin * sizeof(float));
+    assert_int_equal(impa_engine_normalise(e, (const float *const *)dbz, statics, in, err,
+                                           sizeof(err)), 0);
+    for (int t = 0; t < 2; t++) {
+        const float *refl = in + ((size_t)t * 4 + 0) * hw, *rate = in + ((size_t)t * 4 + 1) * hw;
+        const float *ter = in + ((size_t)t * 4 + 2) * hw, *wind = in + ((size_t)t * 4 + 3) * hw;
+        for (size_t i = 0; i < hw; i++) {
+            float d = dbz[t][i];
+            double r = 0, er = 0;
+            if (!isnan(d)) {
+                er = fmin(fmax(d / 70.0, 0.0), 1.0);
+                if (d >= 0)
+                    r = pow(pow(10.0, d / 10.0) / 200.0, 1.0 / 1.6);
+            }
+            double en = fmin(fmax(log10(1.0 + r) / 2.0, 0.0), 1.0);
+            double et = fmin(fmax(terrain[i] / 3000.0, -0.1), 1.0);
+            assert_float_equal(refl[i], er, 1e-6);
+            assert_float_equal(rate[i], en, 1e-5);
+            assert_float_equal(ter[i], et, 1e-6);
+            assert_float_equal(wind[i], 0.0f, 0);
+        }
+    }
+
+    /* forecast = clamp(forward(normalise(dbz)), 0, 1) * 70, NaN where the last frame is */
+    size_t nout = (size_t)I->t_out * hw;
+    float *y = malloc(nout * sizeof(float)), *fc = malloc(nout * sizeof(float));
+    assert_int_equal(impa_engine_forward(e, in, y, err, sizeof(err)), 0);
+    assert_int_equal(impa_engine_forecast(e, (const float *const *)dbz, statics, fc, err,
+                                          sizeof(err)), 0);
+    int clamped = 0;
+    for (int t = 0; t < I->t_out; t++) {
+        for (size_t i = 0; i < hw; i++) {
+            float v = fc[(size_t)t * hw + i], yy = y[(size_t)t * hw + i];
+            if (i == 5) {
+                assert_true(isnan(v));
+                continue;
+            }
+            double ex = fmin(fmax(yy, 0.0), 1.0) * 70.0;
+            assert_float_equal(v, ex, 1e-4);
+            clamped += yy < 0 || yy > 1;
+        }
+    }
+    assert_true(isfinite(fc[7])); /* NaN in an older frame does not mask */
+    printf("forecast: %d of %zu values clamped\n", clamped, nout);
+    impa_engine_destroy(&e);
+    for (int t = 0; t < 2; t++)
+        free(dbz[t]);
+    free(terrain);
+    free(in);
+    free(y);
+    free(fc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_repeat_and_threads),
+        cmocka_unit_test(test_normalise_forecast),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
