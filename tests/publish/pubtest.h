@@ -1,0 +1,156 @@
+/* Helpers shared by the socket tests of the publish module: synthetic forecasts,
+ * subscribers, waiting for the PUB/SUB handshake. */
+#ifndef IMPA_TEST_PUBTEST_H
+#define IMPA_TEST_PUBTEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "impa/publish.h"
+#include "impa/timeutil.h"
+
+typedef struct {
+    char topic[128];
+    char *hdr;
+    size_t hlen;
+    unsigned char *payload;
+    size_t plen;
+    int n_parts;
+} pt_msg_t;
+
+static inline void pt_msg_free(pt_msg_t *m)
+{
+    free(m->hdr);
+    free(m->payload);
+    memset(m, 0, sizeof *m);
+}
+
+/* Receives one 3-part message within timeout_ms. 1 received, 0 timeout. */
+static inline int pt_recv(void *s, int timeout_ms, pt_msg_t *m)
+{
+    memset(m, 0, sizeof *m);
+    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return 0;
+    int more = 1;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, s, 0) < 0)
+            return 0;
+        size_t n = zmq_msg_size(&part);
+        if (m->n_parts == 0) {
+            snprintf(m->topic, sizeof m->topic, "%.*s", (int)(n < 127 ? n : 127),
+                     (char *)zmq_msg_data(&part));
+        } else if (m->n_parts == 1) {
+            m->hdr = malloc(n + 1);
+            memcpy(m->hdr, zmq_msg_data(&part), n);
+            m->hdr[n] = '\0';
+            m->hlen = n;
+        } else if (m->n_parts == 2) {
+            m->payload = malloc(n + 1);
+            memcpy(m->payload, zmq_msg_data(&part), n);
+            m->payload[n] = '\0';
+            m->plen = n;
+        }
+        m->n_parts++;
+        more = zmq_msg_more(&part);
+        zmq_msg_close(&part);
+    }
+    return 1;
+}
+
+static inline void *pt_sub(void *ctx, const char *ep)
+{
+    void *s = zmq_socket(ctx, ZMQ_SUB);
+    int zero = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_SUBSCRIBE, "impa.", 5);
+    if (zmq_connect(s, ep) != 0) {
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* PUB/SUB joins asynchronously: publish status until the subscriber sees one,
+ * then drain. Returns 1 when the subscription is live. */
+static inline int pt_wait_ready(impa_publisher_t *pub, void *sub, double max_s)
+{
+    impa_status_t st;
+    memset(&st, 0, sizeof st);
+    st.state = "ok";
+    double t0 = impa_time_monotonic();
+    while (impa_time_monotonic() - t0 < max_s) {
+        impa_publisher_send_status(pub, &st, NULL, 0);
+        pt_msg_t m;
+        if (pt_recv(sub, 50, &m)) {
+            pt_msg_free(&m);
+            while (pt_recv(sub, 50, &m))
+                pt_msg_free(&m);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Disk storm (55 dBZ centre, -1 dBZ per cell) on a background. */
+static inline void pt_disk(float *f, int nx, int ny, double cc, double cr, double radius)
+{
+    for (int r = 0; r < ny; r++)
+        for (int c = 0; c < nx; c++) {
+            double d = hypot(c - cc, r - cr);
+            if (d <= radius)
+                f[r * nx + c] = (float)(55.0 - d);
+        }
+}
+
+static inline impa_grid_t pt_latlon_grid(int nx, int ny)
+{
+    impa_grid_t g;
+    memset(&g, 0, sizeof g);
+    g.nx = nx, g.ny = ny;
+    g.x0 = 150.0, g.y0 = -27.0, g.dx = 0.01, g.dy = -0.01;
+    snprintf(g.x_units, sizeof g.x_units, "degrees_east");
+    snprintf(g.grid_mapping_name, sizeof g.grid_mapping_name, "latitude_longitude");
+    g.n_attrs = 1;
+    snprintf(g.attrs[0].name, sizeof g.attrs[0].name, "earth_radius");
+    g.attrs[0].values[0] = 6371000.0;
+    g.attrs[0].n_values = 1;
+    return g;
+}
+
+static inline void pt_forecast(impa_forecast_t *fc, const impa_grid_t *g, const float *dbz,
+                               int n_leads, int64_t issue)
+{
+    memset(fc, 0, sizeof *fc);
+    fc->domain = "test";
+    fc->issue_time = issue;
+    fc->step_minutes = 10;
+    fc->n_leads = n_leads;
+    fc->grid = g;
+    fc->dbz = dbz;
+    fc->method = IMPA_METHOD_IMPANET;
+    fc->model_name = "impa-net";
+    fc->model_version = "test \"quoted\"";
+    fc->weights_sha256 = "00ff";
+    fc->config_version = "cfg1";
+    fc->n_inputs = 2;
+    fc->input_paths[0] = "/data/a.nc";
+    fc->input_paths[1] = "/data/b.nc";
+    fc->input_times[0] = issue - 600;
+    fc->input_times[1] = issue;
+}
+
+static inline void pt_config(impa_publish_config_t *cfg)
+{
+    impa_publish_config_default(cfg);
+    snprintf(cfg->domain, sizeof cfg->domain, "test");
+    snprintf(cfg->endpoints[0], sizeof cfg->endpoints[0], "tcp://127.0.0.1:*");
+    snprintf(cfg->request_endpoint, sizeof cfg->request_endpoint, "tcp://127.0.0.1:*");
+}
+
+#endif

@@ -1,0 +1,428 @@
+/* Publisher over real ZeroMQ (tcp loopback with ephemeral ports, ipc in a temp
+ * dir): frames in order with contiguous sequence numbers, alert values against
+ * the synthetic truth, snapshot for late joiners, CURVE access control, and a
+ * full queue that drops instead of blocking. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "impa/alerts.h"
+#include "publish/json.h"
+#include "publish/publish-impl.h"
+#include "pubtest.h"
+
+#define NX 64
+#define NY 48
+#define NL 3
+
+static float g_dbz[NL * NY * NX];
+
+static void make_storm(double c0, double dc)
+{
+    for (size_t i = 0; i < (size_t)NL * NY * NX; i++)
+        g_dbz[i] = 15.0f;
+    g_dbz[3] = NAN;
+    for (int k = 0; k < NL; k++)
+        pt_disk(g_dbz + (size_t)k * NY * NX, NX, NY, c0 + dc * k, 20, 9);
+}
+
+static impa_json_node_t *parse(const char *t, size_t n)
+{
+    impa_json_node_t *nodes = malloc((n / 2 + 16) * sizeof *nodes);
+    assert_true(impa_json_parse(t, n, nodes, (int)(n / 2 + 16)) > 0);
+    return nodes;
+}
+
+static void test_frames_alerts_seq(void **state)
+{
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    impa_publisher_t *pub = NULL;
+    char err[256], warn[256];
+    assert_int_equal(impa_publisher_create(&cfg, &pub, warn, sizeof warn, err, sizeof err), 0);
+    assert_string_equal(warn, ""); /* loopback: no warning */
+    void *ctx = zmq_ctx_new();
+    void *sub = pt_sub(ctx, impa_publisher_endpoint(pub, 0));
+    assert_non_null(sub);
+    assert_true(pt_wait_ready(pub, sub, 3.0));
+
+    impa_grid_t g = pt_latlon_grid(NX, NY);
+    impa_forecast_t fc;
+    uint64_t last_frame_seq = 0;
+    for (int cyc = 0; cyc < 2; cyc++) {
+        make_storm(20 + 4 * cyc, 4);
+        pt_forecast(&fc, &g, g_dbz, NL, 1700000000 + 600 * cyc);
+        assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+        pt_msg_t m;
+        for (int k = 0; k < NL; k++) {
+            assert_true(pt_recv(sub, 2000, &m));
+            assert_int_equal(m.n_parts, 3);
+            assert_string_equal(m.topic, "impa.frame.test");
+            impa_json_node_t *h = parse(m.hdr, m.hlen);
+            uint64_t seq = (uint64_t)impa_json_get_num(h, 0, "seq", 0);
+            if (last_frame_seq)
+                assert_int_equal(seq, last_frame_seq + 1);
+            else
+                assert_int_equal(seq, 1);
+            last_frame_seq = seq;
+            assert_int_equal((int)impa_json_get_num(h, 0, "lead_index", -1), k);
+            assert_int_equal((int)impa_json_get_num(h, 0, "lead_minutes", -1), 10 * (k + 1));
+            char buf[64];
+            assert_string_equal(impa_json_get_str(h, 0, "run_id", buf, sizeof buf, ""),
+                                impa_publisher_run_id(pub));
+            assert_string_equal(impa_json_get_str(h, 0, "method", buf, sizeof buf, ""), "impa-net");
+            int gr = impa_json_get(h, 0, "grid");
+            assert_int_equal((int)impa_json_get_num(h, gr, "nx", 0), NX);
+            int corners = impa_json_get(h, gr, "corners");
+            int clat = impa_json_get(h, corners, "lat");
+            assert_true(fabs(h[h[clat].first_child].num - (-27.0)) < 1e-12);
+            int prov = impa_json_get(h, 0, "provenance");
+            assert_string_equal(impa_json_get_str(h, prov, "model_version", buf, sizeof buf, ""),
+                                "test \"quoted\"");
+            /* uint8 payload decodes to the forecast within half a step */
+            assert_int_equal(m.plen, (size_t)NX * NY);
+            const float *src = g_dbz + (size_t)k * NX * NY;
+            for (int i = 0; i < NX * NY; i++) {
+                if (isnan(src[i]))
+                    assert_int_equal(m.payload[i], 255);
+                else
+                    assert_true(fabs((0.5 * m.payload[i] - 32) - src[i]) <= 0.25 + 1e-6);
+            }
+            free(h);
+            pt_msg_free(&m);
+        }
+        assert_true(pt_recv(sub, 2000, &m));
+        assert_string_equal(m.topic, "impa.alert.test");
+        impa_json_node_t *h = parse(m.hdr, m.hlen);
+        assert_int_equal((int)impa_json_get_num(h, 0, "seq", 0), cyc + 1);
+        free(h);
+        impa_json_node_t *a = parse((char *)m.payload, m.plen);
+        int feats = impa_json_get(a, 0, "features");
+        assert_int_equal(a[feats].n_children, NL);
+        int k = 0;
+        for (int f = a[feats].first_child; f >= 0; f = a[f].next, k++) {
+            int p = impa_json_get(a, f, "properties"), c = impa_json_get(a, p, "centroid");
+            char ev[16];
+            impa_json_get_str(a, p, "event", ev, sizeof ev, "");
+            assert_string_equal(ev, cyc == 0 ? "new" : "updated");
+            assert_true(fabs(impa_json_get_num(a, p, "max_dbz", 0) - 55.0) < 1e-6);
+            /* centroid = disk centre */
+            assert_true(fabs(impa_json_get_num(a, c, "lon", 0) - (150.0 + 0.01 * (20 + 4 * cyc + 4 * k))) < 1e-9);
+            assert_true(fabs(impa_json_get_num(a, c, "lat", 0) - (-27.20)) < 1e-9);
+            /* area: pixels with d <= 9 (>= 46 dBZ, all >= 45) times the cell area */
+            int npx = 0;
+            for (int r = 0; r < NY; r++)
+                for (int cc = 0; cc < NX; cc++)
+                    npx += hypot(cc - (20 + 4 * cyc + 4 * k), r - 20) <= 9;
+            assert_int_equal((int)impa_json_get_num(a, p, "n_pixels", 0), npx);
+            assert_true(fabs(impa_json_get_num(a, p, "area_km2", 0) - npx * impa_grid_cell_area_km2(&g)) < 1e-6);
+        }
+        free(a);
+        pt_msg_free(&m);
+        assert_true(pt_recv(sub, 2000, &m));
+        assert_string_equal(m.topic, "impa.cycle.test");
+        h = parse(m.hdr, m.hlen);
+        assert_int_equal((int)impa_json_get_num(h, 0, "n_frames", 0), NL);
+        assert_int_equal((uint64_t)impa_json_get_num(h, 0, "last_frame_seq", 0), last_frame_seq);
+        free(h);
+        pt_msg_free(&m);
+    }
+    /* verification and status topics */
+    assert_int_equal(impa_publisher_send_verification(pub, "{\"csi\":0.5}", err, sizeof err), 0);
+    pt_msg_t m;
+    assert_true(pt_recv(sub, 2000, &m));
+    assert_string_equal(m.topic, "impa.verify.test");
+    assert_string_equal((char *)m.payload, "{\"csi\":0.5}");
+    pt_msg_free(&m);
+    impa_status_t st = {0};
+    st.state = "degraded";
+    st.gap = "missing 12:00";
+    st.cycles = 7;
+    assert_int_equal(impa_publisher_send_status(pub, &st, err, sizeof err), 0);
+    assert_true(pt_recv(sub, 2000, &m));
+    assert_string_equal(m.topic, "impa.status.test");
+    impa_json_node_t *h = parse(m.hdr, m.hlen);
+    char buf[64];
+    assert_string_equal(impa_json_get_str(h, 0, "state", buf, sizeof buf, ""), "degraded");
+    assert_int_equal((int)impa_json_get_num(h, 0, "cycles", 0), 7);
+    assert_true(impa_json_get(h, 0, "publisher_dropped") >= 0);
+    assert_true(impa_json_get(h, 0, "late_scans") >= 0);
+    free(h);
+    pt_msg_free(&m);
+    assert_int_equal(impa_publisher_dropped(pub), 0);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    impa_publisher_destroy(&pub);
+    assert_null(pub);
+}
+
+/* Sends req on a REQ socket and serves it from the publisher; returns parts. */
+static int request(impa_publisher_t *pub, void *req, const char *what, pt_msg_t *parts, int max)
+{
+    zmq_send(req, what, strlen(what), 0);
+    double t0 = impa_time_monotonic();
+    while (impa_time_monotonic() - t0 < 3.0) {
+        zmq_pollitem_t it = {impa_publisher_request_socket(pub), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 20) > 0) {
+            assert_int_equal(impa_publisher_handle_request(pub, NULL, 0), 0);
+            break;
+        }
+    }
+    zmq_pollitem_t it = {req, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, 2000) <= 0)
+        return 0;
+    int n = 0, more = 1;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        zmq_msg_recv(&part, req, 0);
+        if (n < max) {
+            parts[n].hlen = zmq_msg_size(&part);
+            parts[n].hdr = malloc(parts[n].hlen + 1);
+            memcpy(parts[n].hdr, zmq_msg_data(&part), parts[n].hlen);
+            parts[n].hdr[parts[n].hlen] = '\0';
+        }
+        n++;
+        more = zmq_msg_more(&part);
+        zmq_msg_close(&part);
+    }
+    return n;
+}
+
+static void test_snapshot(void **state)
+{
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    impa_publisher_t *pub = NULL;
+    char err[256];
+    assert_int_equal(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err), 0);
+    void *ctx = zmq_ctx_new();
+    void *req = zmq_socket(ctx, ZMQ_REQ);
+    int zero = 0;
+    zmq_setsockopt(req, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_connect(req, impa_publisher_request_endpoint(pub)), 0);
+    pt_msg_t parts[2 * NL + 4];
+    memset(parts, 0, sizeof parts);
+    /* before any cycle: available false */
+    assert_int_equal(request(pub, req, "latest", parts, 2 * NL + 4), 1);
+    assert_non_null(strstr(parts[0].hdr, "\"available\":false"));
+    pt_msg_free(&parts[0]);
+
+    impa_grid_t g = pt_latlon_grid(NX, NY);
+    impa_forecast_t fc;
+    make_storm(20, 3);
+    pt_forecast(&fc, &g, g_dbz, NL, 1700000000);
+    /* nobody subscribed: the cycle still becomes the snapshot */
+    assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+    int n = request(pub, req, "latest", parts, 2 * NL + 4);
+    assert_int_equal(n, 1 + 2 * NL + 2);
+    impa_json_node_t *h = parse(parts[0].hdr, parts[0].hlen);
+    assert_int_equal((int)impa_json_get_num(h, 0, "n_frames", 0), NL);
+    assert_int_equal((int)impa_json_get_num(h, 0, "available", 0), 1);
+    assert_int_equal((int)impa_json_get_num(h, 0, "has_alerts", 0), 1);
+    int cyc = impa_json_get(h, 0, "cycle");
+    assert_int_equal((int)impa_json_get_num(h, cyc, "n_frames", 0), NL);
+    free(h);
+    for (int k = 0; k < NL; k++) {
+        h = parse(parts[1 + 2 * k].hdr, parts[1 + 2 * k].hlen);
+        assert_int_equal((int)impa_json_get_num(h, 0, "lead_index", -1), k);
+        free(h);
+        assert_int_equal(parts[2 + 2 * k].hlen, (size_t)NX * NY);
+        unsigned char q = (unsigned char)parts[2 + 2 * k].hdr[20 * NX + 20 + 3 * k];
+        assert_int_equal(q, 174); /* 55 dBZ = 0.5*174 - 32 */
+    }
+    assert_non_null(strstr(parts[2 * NL + 1].hdr, "\"type\":\"alert\""));
+    assert_non_null(strstr(parts[2 * NL + 2].hdr, "FeatureCollection"));
+    for (int i = 0; i < n; i++)
+        pt_msg_free(&parts[i]);
+    assert_int_equal(request(pub, req, "latest alerts", parts, 2 * NL + 4), 3);
+    for (int i = 0; i < 3; i++)
+        pt_msg_free(&parts[i]);
+    assert_int_equal(request(pub, req, "latest frames", parts, 2 * NL + 4), 1 + 2 * NL);
+    for (int i = 0; i < 1 + 2 * NL; i++)
+        pt_msg_free(&parts[i]);
+    assert_int_equal(request(pub, req, "bogus", parts, 2 * NL + 4), 1);
+    assert_non_null(strstr(parts[0].hdr, "\"type\":\"error\""));
+    pt_msg_free(&parts[0]);
+    /* no pending request: handle_request returns at once */
+    assert_int_equal(impa_publisher_handle_request(pub, NULL, 0), 0);
+    zmq_close(req);
+    zmq_ctx_term(ctx);
+    impa_publisher_destroy(&pub);
+}
+
+static void test_curve(void **state)
+{
+    char dir[] = "/tmp/impa-curve-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char server[256], good[256], bad[256], allowed[256], err[256];
+    char spub[41], gpub[41], bpub[41], gsec[41], bsec[41];
+    snprintf(server, sizeof server, "%s/server.key", dir);
+    snprintf(good, sizeof good, "%s/good.key", dir);
+    snprintf(bad, sizeof bad, "%s/bad.key", dir);
+    snprintf(allowed, sizeof allowed, "%s/allowed", dir);
+    assert_int_equal(impa_curve_write_keypair(server, spub, err, sizeof err), 0);
+    assert_int_equal(impa_curve_write_keypair(good, gpub, err, sizeof err), 0);
+    assert_int_equal(impa_curve_write_keypair(bad, bpub, err, sizeof err), 0);
+    char tmp[41];
+    assert_int_equal(impa_curve_read_keypair(good, tmp, gsec, err, sizeof err), 0);
+    assert_string_equal(tmp, gpub);
+    assert_int_equal(impa_curve_read_keypair(bad, tmp, bsec, err, sizeof err), 0);
+    FILE *f = fopen(allowed, "w");
+    fprintf(f, "# allowed clients\n%s\n", gpub);
+    fclose(f);
+
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    cfg.curve_enabled = 1;
+    snprintf(cfg.curve_secret_key_file, sizeof cfg.curve_secret_key_file, "%s", server);
+    snprintf(cfg.curve_allowed_keys_file, sizeof cfg.curve_allowed_keys_file, "%s", allowed);
+    impa_publisher_t *pub = NULL;
+    assert_int_equal(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err), 0);
+    void *ctx = zmq_ctx_new();
+    void *sg = zmq_socket(ctx, ZMQ_SUB), *sb = zmq_socket(ctx, ZMQ_SUB), *sn = zmq_socket(ctx, ZMQ_SUB);
+    int zero = 0;
+    void *socks[3] = {sg, sb, sn};
+    for (int i = 0; i < 3; i++) {
+        zmq_setsockopt(socks[i], ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt(socks[i], ZMQ_SUBSCRIBE, "", 0);
+    }
+    zmq_setsockopt(sg, ZMQ_CURVE_SERVERKEY, spub, 40);
+    zmq_setsockopt(sg, ZMQ_CURVE_PUBLICKEY, gpub, 40);
+    zmq_setsockopt(sg, ZMQ_CURVE_SECRETKEY, gsec, 40);
+    zmq_setsockopt(sb, ZMQ_CURVE_SERVERKEY, spub, 40);
+    zmq_setsockopt(sb, ZMQ_CURVE_PUBLICKEY, bpub, 40);
+    zmq_setsockopt(sb, ZMQ_CURVE_SECRETKEY, bsec, 40);
+    /* sn: no CURVE at all */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(zmq_connect(socks[i], impa_publisher_endpoint(pub, 0)), 0);
+    assert_true(pt_wait_ready(pub, sg, 3.0));
+    impa_grid_t g = pt_latlon_grid(NX, NY);
+    impa_forecast_t fc;
+    make_storm(20, 3);
+    pt_forecast(&fc, &g, g_dbz, NL, 1700000000);
+    /* give the refused clients time to try, then publish */
+    impa_status_t st = {0};
+    st.state = "ok";
+    for (int i = 0; i < 10; i++) {
+        impa_publisher_send_status(pub, &st, NULL, 0);
+        usleep(30000);
+    }
+    assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+    int got_frames = 0, got_alert = 0, got_cycle = 0, got_bad = 0;
+    pt_msg_t m;
+    while (pt_recv(sg, 500, &m)) {
+        got_frames += strcmp(m.topic, "impa.frame.test") == 0;
+        got_alert += strcmp(m.topic, "impa.alert.test") == 0;
+        got_cycle += strcmp(m.topic, "impa.cycle.test") == 0;
+        pt_msg_free(&m);
+    }
+    while (pt_recv(sb, 100, &m) || pt_recv(sn, 100, &m)) {
+        got_bad++;
+        pt_msg_free(&m);
+    }
+    assert_int_equal(got_frames, NL);
+    assert_int_equal(got_alert, 1);
+    assert_int_equal(got_cycle, 1);
+    assert_int_equal(got_bad, 0);
+    for (int i = 0; i < 3; i++)
+        zmq_close(socks[i]);
+    zmq_ctx_term(ctx);
+    impa_publisher_destroy(&pub);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_warn_and_errors(void **state)
+{
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    snprintf(cfg.endpoints[0], sizeof cfg.endpoints[0], "tcp://0.0.0.0:*");
+    cfg.request_endpoint[0] = '\0';
+    impa_publisher_t *pub = NULL;
+    char err[256] = "", warn[256] = "";
+    assert_int_equal(impa_publisher_create(&cfg, &pub, warn, sizeof warn, err, sizeof err), 0);
+    assert_non_null(strstr(warn, "without CURVE"));
+    assert_null(impa_publisher_request_socket(pub));
+    impa_publisher_destroy(&pub);
+    pt_config(&cfg);
+    snprintf(cfg.endpoints[0], sizeof cfg.endpoints[0], "bogus://x");
+    assert_true(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err) < 0);
+    assert_null(pub);
+    assert_non_null(strstr(err, "bogus://x"));
+    pt_config(&cfg);
+    cfg.curve_enabled = 1;
+    snprintf(cfg.curve_secret_key_file, sizeof cfg.curve_secret_key_file, "/nonexistent/key");
+    snprintf(cfg.curve_allowed_keys_file, sizeof cfg.curve_allowed_keys_file, "/nonexistent/allowed");
+    assert_true(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "/nonexistent/"));
+}
+
+/* A subscriber that never reads, tiny HWMs: send_cycle keeps returning quickly
+ * and the dropped counter grows. ipc:// in a temp dir. */
+static void test_hwm_drop(void **state)
+{
+    enum { BX = 256, BY = 256, BL = 4 };
+    char dir[] = "/tmp/impa-hwm-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    snprintf(cfg.endpoints[0], sizeof cfg.endpoints[0], "ipc://%s/pub", dir);
+    cfg.request_endpoint[0] = '\0';
+    cfg.sndhwm = 2;
+    cfg.encoding = IMPA_ENCODING_FLOAT32;
+    impa_publisher_t *pub = NULL;
+    char err[256];
+    assert_int_equal(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err), 0);
+    void *ctx = zmq_ctx_new();
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    int zero = 0, two = 2;
+    zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sub, ZMQ_RCVHWM, &two, sizeof two);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    assert_int_equal(zmq_connect(sub, impa_publisher_endpoint(pub, 0)), 0);
+    assert_true(pt_wait_ready(pub, sub, 3.0));
+    float *f = malloc(sizeof(float) * BX * BY * BL);
+    for (int i = 0; i < BX * BY * BL; i++)
+        f[i] = (float)(i % 40);
+    impa_grid_t g = pt_latlon_grid(BX, BY);
+    impa_forecast_t fc;
+    pt_forecast(&fc, &g, f, BL, 1700000000);
+    double worst = 0, t_all = impa_time_monotonic();
+    for (int c = 0; c < 40; c++) {
+        fc.issue_time += 600;
+        double t0 = impa_time_monotonic();
+        assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+        double dt = impa_time_monotonic() - t0;
+        if (dt > worst)
+            worst = dt;
+    }
+    t_all = impa_time_monotonic() - t_all;
+    print_message("hwm: 40 cycles of %d x %d KiB in %.3f s, worst send_cycle %.4f s, dropped %llu\n",
+                  BL, BX * BY * 4 / 1024, t_all, worst,
+                  (unsigned long long)impa_publisher_dropped(pub));
+    assert_true(worst < 0.5);
+    assert_true(impa_publisher_dropped(pub) > 0);
+    free(f);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    impa_publisher_destroy(&pub);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frames_alerts_seq), cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_curve),             cmocka_unit_test(test_warn_and_errors),
+        cmocka_unit_test(test_hwm_drop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
