@@ -1,0 +1,195 @@
+"""Readers on files the test writes itself, resampling, split; real data when present."""
+import gzip
+import math
+import os
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+
+from impa import data as D
+
+try:
+    import netCDF4
+except ImportError:  # pragma: no cover
+    netCDF4 = None
+try:
+    from PIL import Image
+except ImportError:  # pragma: no cover
+    Image = None
+
+
+def mp_dbz(rate):
+    return 10.0 * math.log10(200.0 * rate ** 1.6)
+
+
+class TestConversions(unittest.TestCase):
+    def test_rate_dbz_roundtrip(self):
+        r = np.array([0.0, 0.5, 1.0, 10.0, 100.0, np.nan])
+        d = D.rate_to_dbz(r)
+        self.assertEqual(d[0], 0.0)
+        self.assertAlmostEqual(float(d[2]), 10 * math.log10(200), places=4)  # 23.01 dBZ
+        self.assertAlmostEqual(float(d[3]), mp_dbz(10.0), places=4)
+        self.assertTrue(np.isnan(d[5]))
+        back = D.dbz_to_rate(d[1:5])
+        np.testing.assert_allclose(back, r[1:5], rtol=1e-4)
+
+
+@unittest.skipIf(netCDF4 is None, "netCDF4 missing")
+class TestBom(unittest.TestCase):
+    def _write(self, path, period_s, ydesc=True):
+        with netCDF4.Dataset(path, "w") as ds:
+            ds.createDimension("y", 3)
+            ds.createDimension("x", 2)
+            ds.createVariable("valid_time", "i8")[...] = 1604102400
+            ds.createVariable("start_time", "i8")[...] = 1604102400 - period_s
+            y = ds.createVariable("y", "f8", ("y",))
+            y[:] = [1.0, 0.0, -1.0] if ydesc else [-1.0, 0.0, 1.0]
+            ds.createVariable("x", "f8", ("x",))[:] = [0.0, 1.0]
+            p = ds.createVariable("precipitation", "i2", ("y", "x"), fill_value=-1)
+            p.scale_factor = 0.05
+            p.add_offset = 0.0
+            p.set_auto_maskandscale(False)
+            p[:] = np.array([[0, 20], [200, -1], [2000, 1]], dtype=np.int16)
+
+    def test_c10_values(self):
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "a.nc"
+            self._write(f, 600)
+            dbz, t = D.read_bom(f)
+        self.assertEqual(t, 1604102400)
+        self.assertEqual(dbz.shape, (3, 2))
+        self.assertEqual(dbz[0, 0], 0.0)                                  # dry
+        self.assertAlmostEqual(float(dbz[0, 1]), mp_dbz(6 * 1.0), places=3)   # 1 mm in 10 min
+        self.assertAlmostEqual(float(dbz[1, 0]), mp_dbz(6 * 10.0), places=3)
+        self.assertTrue(np.isnan(dbz[1, 1]))                              # fill
+        self.assertAlmostEqual(float(dbz[2, 0]), mp_dbz(600.0), places=3)
+
+    def test_cscn_6min_and_orientation(self):
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "b.nc"
+            self._write(f, 360, ydesc=False)
+            dbz, _ = D.read_bom(f)
+        # y ascending in the file: rows flipped to north-up
+        self.assertAlmostEqual(float(dbz[0, 0]), mp_dbz(10 * 100.0), places=3)
+        self.assertAlmostEqual(float(dbz[2, 1]), mp_dbz(10 * 1.0), places=3)
+
+
+class TestFmi(unittest.TestCase):
+    def test_pgm(self):
+        pv = np.array([[0, 64, 128], [150, 255, 200]], dtype=np.uint8)
+        head = (b"P5\n# obstime 201609281445\n# param CorrectedReflectivity\n"
+                b"3 2\n255\n")
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "x.pgm.gz"
+            with gzip.open(f, "wb") as g:
+                g.write(head + pv.tobytes())
+            dbz, t = D.read_fmi_pgm(f)
+        self.assertEqual(t, 1475073900)
+        np.testing.assert_allclose(dbz[0], [0.0, 0.0, 32.0])
+        self.assertEqual(float(dbz[1, 0]), 43.0)
+        self.assertTrue(np.isnan(dbz[1, 1]))
+        self.assertEqual(float(dbz[1, 2]), 68.0)
+
+
+@unittest.skipIf(Image is None, "PIL missing")
+class TestMch(unittest.TestCase):
+    def test_gif(self):
+        dn = np.array([[0, 1, 100], [150, 255, 252]], dtype=np.uint8)
+        im = Image.fromarray(dn, mode="P")
+        im.putpalette([i for i in range(256) for _ in range(3)])
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "AQC161932045V_00005.801.gif"
+            im.save(f, optimize=False)  # keep the palette indices as written
+            dbz, t = D.read_mch_gif(f)
+        # 2016 day 193 = 11 July, 20:45 UTC
+        self.assertEqual(t, 1468269900)
+        self.assertEqual(float(dbz[0, 0]), 0.0)
+        self.assertEqual(float(dbz[0, 1]), 0.0)
+        self.assertEqual(float(dbz[1, 2]), 0.0)
+        self.assertTrue(np.isnan(dbz[1, 1]))
+        r = 12.0 * (10 ** ((150 - 71.5) / 20.0) / 316.0) ** (1 / 1.5)
+        self.assertAlmostEqual(float(dbz[1, 0]), mp_dbz(r), places=3)
+        self.assertGreater(float(dbz[1, 0]), 50.0)
+
+
+@unittest.skipIf(netCDF4 is None, "netCDF4 missing")
+class TestKnmi(unittest.TestCase):
+    def test_hdf5(self):
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "RAD_NL25_RAP_5min_201008260000.h5"
+            with netCDF4.Dataset(f, "w") as ds:
+                g = ds.createGroup("image1")
+                g.createDimension("r", 1)
+                g.createDimension("c", 3)
+                v = g.createVariable("image_data", "u2", ("r", "c"))
+                v[:] = np.array([[0, 100, 65535]], dtype=np.uint16)
+                cal = g.createGroup("calibration")
+                cal.calibration_formulas = "GEO=0.01*PV+0.0"
+                cal.calibration_missing_data = 65535
+            dbz, t = D.read_knmi(f)
+        self.assertEqual(t, 1282780800)
+        self.assertEqual(float(dbz[0, 0]), 0.0)
+        self.assertAlmostEqual(float(dbz[0, 1]), mp_dbz(12.0), places=3)  # 1 mm in 5 min
+        self.assertTrue(np.isnan(dbz[0, 2]))
+
+
+class TestResampleSplit(unittest.TestCase):
+    def test_5min_to_10min(self):
+        t = [600 * 10 + 300 * k for k in range(9)]  # starts on the 10-min clock
+        clock, idx = D.resample_times(t, 10, tol_s=0)
+        self.assertEqual(list(idx), [0, 2, 4, 6, 8])
+        self.assertTrue(np.all(np.diff(clock) == 600))
+
+    def test_6min_nearest(self):
+        t = [36000 + 360 * k for k in range(11)]  # 10:00 .. 11:00 every 6 min
+        clock, idx = D.resample_times(t, 10, tol_s=180)
+        self.assertEqual(len(clock), 7)
+        # 10:10 -> 10:12 (k=2), 10:20 -> 10:18 (k=3), 10:30 exact (k=5)
+        self.assertEqual(list(idx[:4]), [0, 2, 3, 5])
+
+    def test_split_gap_and_no_leak(self):
+        L = 16
+        n = {e.name: (144 if e.name.startswith("bom-bris") else 40) for e in D.EVENTS}
+        blocks = D.make_blocks(n, 4, 12)
+        bris = sorted([b for b in blocks if b.event == "bom-brisbane-20201031"], key=lambda b: b.start)
+        self.assertEqual([b.split for b in bris], ["train", "test", "train"])
+        for a, b in zip(bris, bris[1:]):
+            self.assertGreaterEqual(b.start - a.stop, L)
+        train_frames = {f for b in bris if b.split == "train" for s in D.block_starts(b, L)
+                        for f in range(s, s + L)}
+        test_frames = {f for b in bris if b.split == "test" for s in D.block_starts(b, L)
+                       for f in range(s, s + L)}
+        self.assertFalse(train_frames & test_frames)
+        splits = {b.event: b.split for b in blocks if b.event != "bom-brisbane-20201031"}
+        self.assertEqual(splits["mch-20160711"], "test")
+        self.assertEqual(splits["mch-20150515"], "val")
+
+
+class TestRealData(unittest.TestCase):
+    def setUp(self):
+        self.root = D.shared_data_root()
+        if self.root is None:
+            self.skipTest("radar sample data absent (IMPA_SHARED_DATA)")
+
+    def test_one_file_each(self):
+        checks = [("bom/prcp-c10/66/2020/10/31/66_20201031_060000.prcp-c10.nc", D.read_bom, (512, 512), 45.0),
+                  ("fmi/pgm/20160928/201609281445_fmi.radar.composite.lowest_FIN_SUOMI1.pgm.gz",
+                   D.read_fmi_pgm, (1226, 760), 20.0),
+                  ("mch/20160711/AQC161932045V_00005.801.gif", D.read_mch_gif, (640, 710), 40.0),
+                  ("KNMI/2010/08/RAD_NL25_RAP_5min_201008260300.h5", D.read_knmi, (765, 700), 20.0)]
+        for rel, fn, shape, min_max in checks:
+            p = self.root / rel
+            if not p.exists():
+                self.skipTest(f"{rel} absent")
+            dbz, t = fn(p)
+            self.assertEqual(dbz.shape, shape, rel)
+            self.assertGreater(float(np.nanmax(dbz)), min_max, rel)
+            self.assertLess(float(np.nanmax(dbz)), 75.0, rel)
+            self.assertGreaterEqual(float(np.nanmin(dbz)), 0.0, rel)
+            self.assertGreater(t, 1.2e9)
+
+
+if __name__ == "__main__":
+    unittest.main()
