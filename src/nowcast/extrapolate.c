@@ -26,7 +26,9 @@
 #if IMPA_HAVE_OPENMP
 #include <omp.h>
 #define PRAGMA_(x) _Pragma(#x)
-#define OMP_FOR(nth) PRAGMA_(omp parallel for num_threads(nth) schedule(static))
+/* dynamic: when the cores are shared, a descheduled thread's static share would
+ * hold up the whole pass; with small dynamic chunks the running thread takes it */
+#define OMP_FOR(nth) PRAGMA_(omp parallel for num_threads(nth) schedule(dynamic, 4))
 #else
 #define OMP_FOR(nth)
 #endif
@@ -40,6 +42,7 @@
 #define MAX_STEP 1.0f       /* largest update per iteration, cells of the level */
 #define FINE_SMOOTH_R 3     /* normalised smoothing radius at finer levels (cells) */
 #define MIN_COARSE_SIDE 24  /* coarsest level is at least this many cells */
+#define PAR_MIN_CELLS 32768 /* smaller passes run on one thread */
 
 struct impa_extrap {
     int ny, nx, max_leads, n_frames, n_levels, threads;
@@ -51,9 +54,8 @@ struct impa_extrap {
     float *u, *v;  /* [pyr_size] flow per level; level 0 is the result */
     float *a11, *a12, *a22, *b1, *b2; /* [npix] structure tensor / mismatch sums */
     float *warp;   /* [npix] warped next frame */
-    float *tmp;    /* [npix] box-filter scratch */
+    float *tmp;    /* [5][npix] box-filter and preprocessing scratch */
     float *cu, *cv, *conf; /* [npix] normalised smoothing scratch */
-    float *px, *py;        /* [npix] trajectory heads (NAN = left the domain) */
     int have_motion;
 };
 
@@ -69,7 +71,7 @@ void impa_extrap_destroy(impa_extrap_t **exp)
         return;
     impa_extrap_t *ex = *exp;
     float *bufs[] = {ex->pyr, ex->u,    ex->v,   ex->a11,  ex->a12, ex->a22, ex->b1, ex->b2,
-                     ex->warp, ex->tmp, ex->cu,  ex->cv,   ex->conf, ex->px, ex->py};
+                     ex->warp, ex->tmp, ex->cu,  ex->cv,   ex->conf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(ex);
@@ -129,9 +131,10 @@ int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *
     ex->pyr = malloc(sizeof(float) * off * (size_t)o.n_frames);
     ex->u = malloc(sizeof(float) * off);
     ex->v = malloc(sizeof(float) * off);
-    float **bufs[] = {&ex->a11, &ex->a12, &ex->a22, &ex->b1, &ex->b2, &ex->warp, &ex->tmp,
-                      &ex->cu,  &ex->cv,  &ex->conf, &ex->px, &ex->py};
-    int ok = ex->pyr && ex->u && ex->v;
+    float **bufs[] = {&ex->a11, &ex->a12, &ex->a22, &ex->b1, &ex->b2, &ex->warp,
+                      &ex->cu,  &ex->cv,  &ex->conf};
+    ex->tmp = malloc(sizeof(float) * n * 5);
+    int ok = ex->pyr && ex->u && ex->v && ex->tmp;
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         *bufs[i] = malloc(sizeof(float) * n);
         ok = ok && *bufs[i];
@@ -165,14 +168,18 @@ static inline float sample_clamped(const float *f, int w, int h, float x, float 
     return (1 - fy) * ((1 - fx) * r0[x0] + fx * r0[x1]) + fy * ((1 - fx) * r1[x0] + fx * r1[x1]);
 }
 
-/* Box sum of radius r (zero outside the grid): dst[y][x] = sum of src over the
- * (2r+1)^2 window. dst may equal src. tmp: [h][w]. */
-static void box_sum(const float *src, float *dst, float *tmp, int w, int h, int r, int nth)
+/* Box sums of radius r (zero outside the grid), in place, of nm maps [h][w]
+ * at once so that a call costs two parallel regions whatever nm is:
+ * map[y][x] = sum of map over the (2r+1)^2 window. tmp: [nm][h][w]. */
+static void box_sum_n(float *const *maps, int nm, float *tmp, int w, int h, int r, int nth)
 {
+    size_t n = (size_t)w * (size_t)h;
+    int rows = nm * h;
     OMP_FOR(nth)
-    for (int y = 0; y < h; y++) {
-        const float *s = src + (size_t)y * w;
-        float *t = tmp + (size_t)y * w;
+    for (int job = 0; job < rows; job++) {
+        int m = job / h, y = job % h;
+        const float *s = maps[m] + (size_t)y * w;
+        float *t = tmp + (size_t)m * n + (size_t)y * w;
         float acc = 0;
         for (int x = 0; x <= r && x < w; x++)
             acc += s[x];
@@ -184,23 +191,26 @@ static void box_sum(const float *src, float *dst, float *tmp, int w, int h, int 
                 acc -= s[x - r];
         }
     }
-    /* vertical pass by column blocks, so each thread streams whole rows */
+    /* vertical pass by column blocks, so each job streams whole rows */
     const int cb = 64;
-    int nblk = (w + cb - 1) / cb;
+    int nblk = (w + cb - 1) / cb, jobs = nm * nblk;
     OMP_FOR(nth)
-    for (int b = 0; b < nblk; b++) {
+    for (int job = 0; job < jobs; job++) {
+        int m = job / nblk, b = job % nblk;
+        const float *tm = tmp + (size_t)m * n;
+        float *dst = maps[m];
         int xa = b * cb, xb = xa + cb < w ? xa + cb : w;
         float acc[64];
         for (int x = xa; x < xb; x++) {
             float a = 0;
             for (int y = 0; y <= r && y < h; y++)
-                a += tmp[(size_t)y * w + x];
+                a += tm[(size_t)y * w + x];
             acc[x - xa] = a;
         }
         for (int y = 0; y < h; y++) {
             float *d = dst + (size_t)y * w;
-            const float *add = y + r + 1 < h ? tmp + (size_t)(y + r + 1) * w : NULL;
-            const float *sub = y - r >= 0 ? tmp + (size_t)(y - r) * w : NULL;
+            const float *add = y + r + 1 < h ? tm + (size_t)(y + r + 1) * w : NULL;
+            const float *sub = y - r >= 0 ? tm + (size_t)(y - r) * w : NULL;
             for (int x = xa; x < xb; x++) {
                 float a = acc[x - xa];
                 d[x] = a;
@@ -212,6 +222,14 @@ static void box_sum(const float *src, float *dst, float *tmp, int w, int h, int 
             }
         }
     }
+}
+
+/* Threads for a pass over n cells: forking a team costs more than it saves on
+ * small pyramid levels, and much more when the cores are shared with other
+ * busy processes (a spinning OpenMP barrier then waits for a descheduled peer). */
+static int threads_for(const impa_extrap_t *ex, size_t n)
+{
+    return n >= PAR_MIN_CELLS ? ex->threads : 1;
 }
 
 /* Level-0 intensity of one frame: clip, missing -> no echo, binomial smoothing. */
@@ -278,8 +296,9 @@ static void upsample_flow(const float *f2, int w2, int h2, float *f, int w, int 
  * flow, then replaces it by its confidence-weighted box average of radius sr. */
 static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *lev, int sr)
 {
-    int w = ex->lw[l], h = ex->lh[l], nth = ex->threads;
+    int w = ex->lw[l], h = ex->lh[l];
     size_t n = (size_t)w * (size_t)h;
+    int nth = threads_for(ex, n);
     float *u = ex->u + ex->loff[l], *v = ex->v + ex->loff[l];
     memset(ex->a11, 0, n * sizeof(float));
     memset(ex->a12, 0, n * sizeof(float));
@@ -319,9 +338,8 @@ static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *le
             }
         }
     }
-    float *maps[5] = {ex->a11, ex->a12, ex->a22, ex->b1, ex->b2};
-    for (int k = 0; k < 5; k++)
-        box_sum(maps[k], maps[k], ex->tmp, w, h, LK_RADIUS, nth);
+    float *const maps[5] = {ex->a11, ex->a12, ex->a22, ex->b1, ex->b2};
+    box_sum_n(maps, 5, ex->tmp, w, h, LK_RADIUS, nth);
     double tr = 0;
     size_t ntr = 0;
     for (size_t i = 0; i < n; i++) {
@@ -351,9 +369,8 @@ static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *le
         ex->cu[i] = ex->conf[i] * u[i];
         ex->cv[i] = ex->conf[i] * v[i];
     }
-    box_sum(ex->conf, ex->conf, ex->tmp, w, h, sr, nth);
-    box_sum(ex->cu, ex->cu, ex->tmp, w, h, sr, nth);
-    box_sum(ex->cv, ex->cv, ex->tmp, w, h, sr, nth);
+    float *const cmaps[3] = {ex->conf, ex->cu, ex->cv};
+    box_sum_n(cmaps, 3, ex->tmp, w, h, sr, nth);
     /* eps keeps the current flow where no cell nearby has texture */
     float eps = damp * 1e-3f;
     OMP_FOR(nth)
@@ -377,23 +394,23 @@ int impa_extrap_motion(impa_extrap_t *ex, const float *const *dbz, int n, char *
     for (int f = 0; f < nfr; f++)
         if (!src[f])
             return impa_err(err, errlen, IMPA_EINVAL, "extrapolation: frame %d is NULL", f);
-    int nth = ex->threads;
     for (int f = 0; f < nfr; f++) {
         float *pyr = ex->pyr + (size_t)f * ex->pyr_size;
         preprocess(ex, src[f], pyr);
         for (int l = 1; l < ex->n_levels; l++)
             downsample(pyr + ex->loff[l - 1], ex->lw[l - 1], ex->lh[l - 1], pyr + ex->loff[l],
-                       ex->lw[l], ex->lh[l], nth);
+                       ex->lw[l], ex->lh[l], threads_for(ex, (size_t)ex->lw[l] * ex->lh[l]));
     }
     int top = ex->n_levels - 1;
     memset(ex->u + ex->loff[top], 0, sizeof(float) * (size_t)ex->lw[top] * (size_t)ex->lh[top]);
     memset(ex->v + ex->loff[top], 0, sizeof(float) * (size_t)ex->lw[top] * (size_t)ex->lh[top]);
     for (int l = top; l >= 0; l--) {
+        int nthl = threads_for(ex, (size_t)ex->lw[l] * ex->lh[l]);
         if (l < top) {
             upsample_flow(ex->u + ex->loff[l + 1], ex->lw[l + 1], ex->lh[l + 1],
-                          ex->u + ex->loff[l], ex->lw[l], ex->lh[l], nth);
+                          ex->u + ex->loff[l], ex->lw[l], ex->lh[l], nthl);
             upsample_flow(ex->v + ex->loff[l + 1], ex->lw[l + 1], ex->lh[l + 1],
-                          ex->v + ex->loff[l], ex->lw[l], ex->lh[l], nth);
+                          ex->v + ex->loff[l], ex->lw[l], ex->lh[l], nthl);
         }
         const float *lev[MAX_FRAMES];
         for (int f = 0; f < nfr; f++)
@@ -445,36 +462,27 @@ int impa_extrap_forecast(impa_extrap_t *ex, const float *last, int n_leads, floa
         return impa_err(err, errlen, IMPA_ESTATE, "extrapolation: no motion field yet");
     int w = ex->nx, h = ex->ny, nth = ex->threads;
     const float *u = ex->u, *v = ex->v;
-    float *px = ex->px, *py = ex->py;
+    size_t npix = ex->npix;
+    /* trajectories are independent: one parallel pass over cells, all leads of a
+     * cell at once, so there is no barrier between leads */
     OMP_FOR(nth)
     for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            px[(size_t)y * w + x] = (float)x;
-            py[(size_t)y * w + x] = (float)y;
-        }
-    for (int k = 0; k < n_leads; k++) {
-        float *o = out + (size_t)k * ex->npix;
-        OMP_FOR(nth)
-        for (size_t i = 0; i < ex->npix; i++) {
-            float x = px[i], y = py[i];
-            if (isnan(x)) {
-                o[i] = NAN;
-                continue;
+        for (int x0 = 0; x0 < w; x0++) {
+            size_t i = (size_t)y * w + x0;
+            float x = (float)x0, yy = (float)y;
+            int k = 0;
+            for (; k < n_leads; k++) {
+                /* midpoint rule: motion taken half a step back along the trajectory */
+                float hx = x - 0.5f * sample_clamped(u, w, h, x, yy);
+                float hy = yy - 0.5f * sample_clamped(v, w, h, x, yy);
+                x -= sample_clamped(u, w, h, hx, hy);
+                yy -= sample_clamped(v, w, h, hx, hy);
+                if (!(x >= 0 && yy >= 0 && x <= (float)(w - 1) && yy <= (float)(h - 1)))
+                    break;
+                out[(size_t)k * npix + i] = sample_frame(last, w, h, x, yy);
             }
-            /* midpoint rule: motion taken half a step back along the trajectory */
-            float hx = x - 0.5f * sample_clamped(u, w, h, x, y);
-            float hy = y - 0.5f * sample_clamped(v, w, h, x, y);
-            x -= sample_clamped(u, w, h, hx, hy);
-            y -= sample_clamped(v, w, h, hx, hy);
-            if (!(x >= 0 && y >= 0 && x <= (float)(w - 1) && y <= (float)(h - 1))) {
-                px[i] = py[i] = NAN;
-                o[i] = NAN;
-                continue;
-            }
-            px[i] = x;
-            py[i] = y;
-            o[i] = sample_frame(last, w, h, x, y);
+            for (; k < n_leads; k++) /* left the domain: stays out */
+                out[(size_t)k * npix + i] = NAN;
         }
-    }
     return IMPA_OK;
 }
