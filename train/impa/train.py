@@ -258,6 +258,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--synthetic", action="store_true", help="synthetic cells instead of real data")
     p.add_argument("--no-mixer", action="store_true", help="ablation: spatial_mixer = 0")
     p.add_argument("--no-export", action="store_true")
+    p.add_argument("--export-only", action="store_true",
+                   help="only export runs/NAME/best.pt to runs/NAME/model.nc")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -275,6 +277,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
+    if args.export_only:
+        ck = torch.load(out / "last.pt")
+        export_best(out / "best.pt", out / "model.nc", args, ck["state"])
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     cfg = ImpaConfig()
     if args.no_mixer:
@@ -314,7 +320,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         tmp = path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
                     "np_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                    "config": cfg.to_dict(), "loss": args.loss}, tmp)
+                    "config": cfg.to_dict(), "loss": args.loss, "args": vars(args)}, tmp)
         os.replace(tmp, path)
 
     def progress() -> float:
@@ -401,14 +407,16 @@ def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict
     model = ImpaNet(cfg)
     model.load_state_dict(ck["model"])
     b = ck["state"]["best"] or {}
-    training = (f"impa.train --loss {args.loss} --seed {args.seed} --crop {args.crop} "
-                f"--batch {args.batch} --budget-min {args.budget_min}; "
+    a = ck.get("args", {})
+    loss = ck.get("loss", args.loss)
+    training = (f"impa.train --loss {loss} --seed {a.get('seed', args.seed)} --crop {a.get('crop', args.crop)} "
+                f"--batch {a.get('batch', args.batch)} --budget-min {a.get('budget_min', args.budget_min)}; "
                 f"best at step {b.get('step')} of {state['step']} "
                 f"({_fmt_time(b.get('elapsed', 0))} of {_fmt_time(state['elapsed'])}); "
                 f"val csi35 {b.get('csi35', float('nan')):.3f} csi45 {b.get('csi45', float('nan')):.3f}; "
                 f"data: pysteps-data radar (BoM, FMI, MeteoSwiss, KNMI), split in docs/training.md")
-    W.export(model, path, model_name="impa-net" if args.loss == "mad" else "impa-net-mse",
-             description=("IMPA-Net trained with MAD-Loss" if args.loss == "mad"
+    W.export(model, cfg, str(path), model_version="1.0", model_name="impa-net" if loss == "mad" else "impa-net-mse",
+             description=("IMPA-Net trained with MAD-Loss" if loss == "mad"
                           else "IMPA-Net ablation trained with plain MSE"),
              training=training)
 
