@@ -232,7 +232,8 @@ int impa_archive_write(const char *dir, const char *prefix, const impa_forecast_
         int e = errno;
         unlink(tmp);
         rc = classify_write_error(dir, nrc, e);
-        impa_err(err, errlen, rc, "archive: cannot create %s: %s", tmp, nrc > 0 ? strerror(nrc) : nc_strerror(nrc));
+        impa_err(err, errlen, rc, "archive: cannot create %s: %s%s", tmp, nrc > 0 ? strerror(nrc) : nc_strerror(nrc),
+                 rc == IMPA_ENOSPC ? " (no space left on device)" : "");
         goto done;
     }
     nrc = write_content(ncid, fc, inputs, IMPA_MAX_INPUTS * (PATH_MAX + 32));
@@ -245,7 +246,8 @@ int impa_archive_write(const char *dir, const char *prefix, const impa_forecast_
     if (nrc != NC_NOERR) {
         unlink(tmp);
         rc = classify_write_error(dir, nrc, e);
-        impa_err(err, errlen, rc, "archive: writing %s failed: %s", tmp, nrc > 0 ? strerror(nrc) : nc_strerror(nrc));
+        impa_err(err, errlen, rc, "archive: writing %s failed: %s%s", tmp, nrc > 0 ? strerror(nrc) : nc_strerror(nrc),
+                 rc == IMPA_ENOSPC ? " (no space left on device; temporary file removed)" : "");
         goto done;
     }
     errno = 0;

@@ -32,7 +32,7 @@ float impa_io_rate_to_dbz(double r, double a, double b)
         return NAN;
     if (r <= 0)
         return IMPA_DBZ_NO_ECHO;
-    double dbz = 10.0 * log10(a * pow(r, b));
+    double dbz = 10.0 * (log10(a) + b * log10(r)); /* = 10 log10(a R^b), one log instead of pow+log */
     if (!isfinite(dbz))
         return NAN;
     return dbz < IMPA_DBZ_NO_ECHO ? IMPA_DBZ_NO_ECHO : (float)dbz;

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -224,11 +226,80 @@ static void test_failure_and_prune(void **state)
     assert_int_equal(impa_archive_prune("/nonexistent-impa-dir", "p_", now, 0, err, sizeof err), IMPA_EIO);
 }
 
-int main(void)
+/* Child half of test_enospc: runs inside a private 64 KiB tmpfs. */
+static int enospc_child(const char *dir)
 {
+    impa_grid_t g;
+    memset(&g, 0, sizeof g);
+    g.nx = g.ny = 256;
+    g.dx = g.dy = 1;
+    snprintf(g.x_units, sizeof g.x_units, "km");
+    enum { L = 12 };
+    size_t n = 256 * 256;
+    float *d = malloc(L * n * sizeof *d);
+    if (!d)
+        return 2;
+    unsigned x = 12345; /* incompressible values: deflate cannot make it fit */
+    for (size_t i = 0; i < L * n; i++) {
+        x = x * 1103515245u + 12345u;
+        d[i] = (float)(x >> 8) / (float)(1u << 24) * 70.0f - 32.0f;
+    }
+    impa_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.issue_time = 1604124000;
+    fc.step_minutes = 10;
+    fc.n_leads = L;
+    fc.grid = &g;
+    fc.dbz = d;
+    char err[1024] = "", out[PATH_MAX];
+    int rc = impa_archive_write(dir, "full_", &fc, out, err, sizeof err);
+    free(d);
+    printf("enospc child: rc %d: %s\n", rc, err);
+    if (rc != IMPA_ENOSPC || !strstr(err, "no space"))
+        return 1;
+    DIR *dd = opendir(dir);
+    struct dirent *de;
+    int left = 0;
+    while (dd && (de = readdir(dd)) != NULL)
+        if (de->d_name[0] != '.' || strstr(de->d_name, ".tmp"))
+            left++;
+    if (dd)
+        closedir(dd);
+    return left == 0 ? 0 : 3;
+}
+
+/* A real full disk: a 64 KiB tmpfs in a private mount namespace (unshare -rm).
+ * Skipped where namespaces or tmpfs mounts are not allowed. */
+static void test_enospc(void **state)
+{
+    (void)state;
+    char self[PATH_MAX], dir[400], cmd[PATH_MAX + 1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(n > 0);
+    self[n] = '\0';
+    snprintf(dir, sizeof dir, "%s/full", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(cmd, sizeof cmd,
+             "unshare -rm sh -c 'mount -t tmpfs -o size=64k none \"$0\" 2>/dev/null || exit 77; "
+             "exec \"$1\" --enospc-child \"$0\"' '%s' '%s'",
+             dir, self);
+    int rc = system(cmd);
+    int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    if (code == 77 || code == 127 || (code == 1 && system("unshare -rm true 2>/dev/null") != 0)) {
+        print_message("cannot mount a small tmpfs here (unshare/mount refused): ENOSPC test skipped\n");
+        skip();
+    }
+    assert_int_equal(code, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "--enospc-child"))
+        return enospc_child(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_read),
         cmocka_unit_test(test_failure_and_prune),
+        cmocka_unit_test(test_enospc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
