@@ -81,11 +81,14 @@ IMPA_API int impa_verifier_add_forecast(impa_verifier_t *v, impa_method_t m, int
 /* Scores every kept forecast valid at obs_time (obs [ny][nx], NAN = missing),
  * persistence included, updates the aggregates, appends one CSV row per
  * (method, lead, threshold) scored to <state_dir>/verification.csv and writes a
- * JSON summary into json (may be NULL; truncated output is still valid JSON only
- * when jsonlen is large enough: 4096 + 512 * n_methods * n_thresh is plenty).
- * Then keeps obs for future persistence scoring. Observations must come in
- * increasing time order (IMPA_ESTATE otherwise). Returns the number of
- * (method, lead) pairs scored (>= 0) or a negative code. */
+ * JSON summary into json (may be NULL): the pairs scored now and, per method, the
+ * lead-mean HSS/CSI over the last 24 h and since start. jsonlen of
+ * 1024 + 3 * n_leads * (128 + 128 * n_thresh) is enough (19 KB for 12 leads and
+ * 3 thresholds); when too small, json is {"truncated":true}. Then keeps obs for
+ * persistence. An observation not newer than the latest one scored (a replay
+ * after a restart) is kept for persistence but not scored again. Returns the
+ * number of (method, lead) pairs scored (>= 0) or a negative code (IMPA_EIO when
+ * the log could not be written; the in-memory aggregates are updated anyway). */
 IMPA_API int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs,
                                    char *json, size_t jsonlen, char *err, size_t errlen);
 

@@ -38,15 +38,13 @@ struct impa_verifier {
     int64_t last_scored; /* newest observation time scored (log included); INT64_MIN = none */
     impa_verify_table_t total[N_METHODS];
     impa_verify_table_t *bucket;          /* [N_BUCKETS][N_METHODS] */
-    int64_t bucket_hour[N_BUCKETS];       /* hour index (t / 3600) held, -1 = empty */
+    int64_t bucket_hour[N_BUCKETS];       /* hour index (t / 3600) held, INT64_MIN = empty */
     FILE *log;
 };
 
-static const size_t SECS_PER_HOUR = 3600;
-
 static int64_t floor_hour(int64_t t)
 {
-    return t >= 0 ? t / (int64_t)SECS_PER_HOUR : -((-t + 3599) / 3600);
+    return t >= 0 ? t / 3600 : -((-t + 3599) / 3600);
 }
 
 static impa_verify_table_t *bucket_for(impa_verifier_t *v, int64_t t)
@@ -395,6 +393,8 @@ int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs
     jput(&j, ",\"since_start\":");
     json_window(&j, v, 0);
     jput(&j, "}");
+    if (json && jsonlen && j.pos >= jsonlen) /* cut JSON is useless: say so instead */
+        snprintf(json, jsonlen, "%s", jsonlen > 18 ? "{\"truncated\":true}" : "");
 
     /* keep obs for persistence unless an equal or newer one is already kept */
     int newest = 1, slot = v->obs_next;
@@ -426,7 +426,7 @@ int impa_verifier_table(const impa_verifier_t *v, impa_method_t m, int window,
         return IMPA_OK;
     int64_t cur = floor_hour(v->last_scored);
     for (int b = 0; b < N_BUCKETS; b++) {
-        if (v->bucket_hour[b] == INT64_MIN || v->bucket_hour[b] <= cur - 25 + 0 ||
+        if (v->bucket_hour[b] == INT64_MIN || v->bucket_hour[b] <= cur - N_BUCKETS ||
             v->bucket_hour[b] > cur)
             continue;
         const impa_verify_table_t *t = &v->bucket[b * N_METHODS + m];

@@ -81,7 +81,25 @@ static void test_forecast_then_observation(void **state)
     assert_int_equal(impa_verifier_table(v, IMPA_METHOD_EXTRAPOLATION, 0, &t), 0);
     assert_cont(&t.table[1][0], 0, 0, 6, 0);
     assert_int_equal(impa_verifier_table(v, IMPA_METHOD_PERSISTENCE, 0, &t), 0);
-    assert_cont(&t.table[1][0], 0, 0, 3, 2); /* o0 vs o2: F F CN CN x F */
+    assert_cont(&t.table[1][0], 0, 0, 3, 2);
+    /* the JSON parses, with null for undefined scores (POD of lead 2: no observed event) */
+    const char *py = getenv("IMPA_PYTHON");
+    if (py) {
+        char jp[128], cmd[512];
+        snprintf(jp, sizeof jp, "%s/summary.json", dir);
+        FILE *jf = fopen(jp, "w");
+        assert_non_null(jf);
+        fputs(json, jf);
+        fclose(jf);
+        snprintf(cmd, sizeof cmd,
+                 "%s -c \"import json; d = json.load(open('%s')); "
+                 "assert len(d['pairs']) == 3; "
+                 "assert d['pairs'][0]['scores'][0]['pod'] is None and d['pairs'][0]['scores'][0]['far'] == 1.0; "
+                 "assert d['since_start']['persistence']['pairs'] == 3\"",
+                 py, jp);
+        assert_int_equal(system(cmd), 0);
+        unlink(jp);
+    } /* o0 vs o2: F F CN CN x F */
     assert_cont(&t.table[0][0], 2, 0, 3, 4); /* + o1 vs o2: F F CN CN F x */
     /* last 24 h holds the same as since start here */
     impa_verify_table_t d;
@@ -141,6 +159,10 @@ static void test_bad_arguments(void **state)
     assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 1, NULL, &v, err, sizeof err), 0);
     const float o[NP] = {0};
     assert_int_equal(impa_verifier_observe(v, 0, o, NULL, 0, err, sizeof err), 0);
+    /* a JSON buffer too small says so rather than holding cut JSON */
+    char small[32];
+    assert_int_equal(impa_verifier_observe(v, 600, o, small, sizeof small, err, sizeof err), 1);
+    assert_string_equal(small, "{\"truncated\":true}");
     impa_verifier_destroy(&v);
     impa_verifier_destroy(&v);
 }
