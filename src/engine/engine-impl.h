@@ -65,16 +65,18 @@ typedef enum {
 void impa_gemm(int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);
 
-/* Number of floats the tiled im2col of impa_conv2d needs for this convolution
- * (cin/groups * k * k * rows_per_tile * wout, rows_per_tile chosen so that the
- * tile stays under IMPA_COL_BUDGET floats, at least one output row). */
+/* Number of floats the tiled im2col of impa_conv2d needs PER THREAD for this
+ * convolution (cin * k * k * rows_per_tile * wout, rows_per_tile chosen so that
+ * the tile stays under IMPA_COL_BUDGET floats, at least one output row, and
+ * the tiles divide evenly over the threads). Depends on the thread count: call
+ * after impa_kernels_set_threads(). */
 #define IMPA_COL_BUDGET (256 * 1024)
 size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int pad,
                               int dilation);
 
 /* Dense k x k convolution (groups = 1), im2col tiled by output rows + GEMM.
  * in: [cin][hin][win], out: [cout][hout][wout], col: scratch of
- * impa_conv2d_col_floats() floats. 1x1 stride-1 convolutions skip im2col.
+ * impa_kernels_threads() * impa_conv2d_col_floats() floats. 1x1 stride-1 convolutions skip im2col.
  * If accumulate, out += conv(in) (bias included), else out = conv(in). */
 void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cout,
                  const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
@@ -120,8 +122,11 @@ void impa_mean_hw(const float *in, float *out, int c, int hw);
 void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv_param_t *fc1,
              const impa_conv_param_t *fc2, float *scratch);
 
-/* Sets the thread count of OpenBLAS and of the OpenMP kernels (0 = all cores).
- * Returns the count in effect. */
+/* Thread count in effect (set by impa_kernels_set_threads). */
+int impa_kernels_threads(void);
+
+/* Sets the kernels' thread count (0 = all cores) and OpenBLAS to one thread
+ * (the kernels split GEMMs themselves). Process-wide. Returns the count. */
 int impa_kernels_set_threads(int threads);
 
 #endif

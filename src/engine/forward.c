@@ -39,7 +39,7 @@ struct impa_engine {
     float *pre;    /* [4S][H2][W2] conv output before pixel_shuffle (dec.0 uses [4S][h][w]) */
     float *full;   /* [S][H][W] dec.1 output (+ skip) */
     float *full2;  /* [S][H][W] dec.2 output */
-    float *col;    /* im2col tile, largest over all convolutions */
+    float *col;    /* im2col tiles: [threads][largest tile over all convolutions] */
 };
 
 static size_t max_sz(size_t a, size_t b)
@@ -151,7 +151,7 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
         {&e->u, T * hw},        {&e->a, T * hw},       {&e->v, T * hw},
         {&e->s, T * hw},        {&e->m1, Tm * hw},     {&e->m2, Tm * hw},
         {&e->se, 2 * T + Tr},   {&e->zo, Tout * S * hw}, {&e->pre, 4 * S * hw2},
-        {&e->full, S * HW},     {&e->full2, S * HW},   {&e->col, col},
+        {&e->full, S * HW},     {&e->full2, S * HW},   {&e->col, col * (size_t)e->threads},
     };
     size_t nplan = sizeof(plan) / sizeof(plan[0]);
     /* Each buffer starts on a 64-byte boundary (16 floats) for the SIMD kernels. */

@@ -32,7 +32,8 @@ int impa_kernels_set_threads(int threads)
 #endif
     }
     g_threads = threads;
-    openblas_set_num_threads(threads);
+    /* GEMMs are split between our own threads (impa_conv2d), never by OpenBLAS */
+    openblas_set_num_threads(1);
 #if IMPA_HAVE_OPENMP
     omp_set_num_threads(threads);
 #endif
@@ -51,7 +52,8 @@ int impa_conv_out_size(int n, int k, int stride, int pad, int dilation)
     return (n + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
 }
 
-/* Output rows per im2col tile: as many as fit in IMPA_COL_BUDGET, at least one. */
+/* Output rows per im2col tile: as many as fit in IMPA_COL_BUDGET (at least
+ * one), then evened out so that the tiles split over the threads evenly. */
 static int conv_tile_rows(int cin, int k, int hout, int wout)
 {
     size_t per_row = (size_t)cin * (size_t)k * (size_t)k * (size_t)wout;
@@ -60,7 +62,11 @@ static int conv_tile_rows(int cin, int k, int hout, int wout)
         rows = 1;
     if (rows > hout)
         rows = hout;
-    return rows;
+    int ntiles = (hout + rows - 1) / rows;
+    ntiles = (ntiles + g_threads - 1) / g_threads * g_threads;
+    if (ntiles > hout)
+        ntiles = hout;
+    return (hout + ntiles - 1) / ntiles;
 }
 
 size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int pad,
@@ -74,21 +80,31 @@ size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int 
     return (size_t)cin * (size_t)k * (size_t)k * (size_t)rows * (size_t)wout;
 }
 
+int impa_kernels_threads(void)
+{
+    return g_threads;
+}
+
 /* col: [cin*k*k][(r1-r0)*wout], the receptive fields of output rows r0..r1-1. */
 static void im2col_rows(const float *in, int cin, int hin, int win, int k, int stride,
                         int pad, int dilation, int wout, int r0, int r1, float *col)
 {
     int nrows = r1 - r0;
     int kk = cin * k * k;
-#if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(g_threads) schedule(static)
-#endif
     for (int row = 0; row < kk; row++) {
         int ci = row / (k * k);
         int ky = (row / k) % k;
         int kx = row % k;
         const float *plane = in + (size_t)ci * hin * win;
         float *dst = col + (size_t)row * nrows * wout;
+        int off = kx * dilation - pad;
+        /* valid ox: 0 <= ox*stride + off < win */
+        int lo = off < 0 ? (-off + stride - 1) / stride : 0;
+        int hi = win - 1 - off < 0 ? 0 : (win - 1 - off) / stride + 1;
+        if (hi > wout)
+            hi = wout;
+        if (lo > hi)
+            lo = hi;
         for (int oy = r0; oy < r1; oy++) {
             int iy = oy * stride - pad + ky * dilation;
             float *d = dst + (size_t)(oy - r0) * wout;
@@ -97,16 +113,6 @@ static void im2col_rows(const float *in, int cin, int hin, int win, int k, int s
                 continue;
             }
             const float *src = plane + (size_t)iy * win;
-            int off = kx * dilation - pad;
-            /* valid ox: 0 <= ox*stride + off < win */
-            int lo = off < 0 ? (-off + stride - 1) / stride : 0;
-            int hi = (win - 1 - off) / stride + 1;
-            if (win - 1 - off < 0)
-                hi = 0;
-            if (hi > wout)
-                hi = wout;
-            if (lo > hi)
-                lo = hi;
             for (int ox = 0; ox < lo; ox++)
                 d[ox] = 0.0f;
             if (stride == 1) {
@@ -125,9 +131,6 @@ static void im2col_rows(const float *in, int cin, int hin, int win, int k, int s
  * [cout][ld] matrix; the following GEMM then runs with beta = 1. */
 static void bias_init(float *out, int cout, int n, int ld, const float *bias, int accumulate)
 {
-#if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(g_threads) schedule(static) if (cout * n > 16384)
-#endif
     for (int co = 0; co < cout; co++) {
         float *o = out + (size_t)co * ld;
         float b = bias[co];
@@ -141,6 +144,11 @@ static void bias_init(float *out, int cout, int n, int ld, const float *bias, in
     }
 }
 
+/* Threading: OpenBLAS runs single-threaded and the threads split the output
+ * columns (1x1) or the im2col row tiles (k x k) between them, each thread with
+ * its own slice of `col`. One thread pool instead of two (OpenBLAS's and
+ * OpenMP's) matters on a small shared machine: two pools that both spin-wait
+ * made a 2-thread forward 20x slower than 1 thread under load. */
 void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cout,
                  const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                  float *col, int accumulate)
@@ -149,19 +157,41 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
     int wout = impa_conv_out_size(win, k, stride, pad, dilation);
     int plane = hout * wout;
     if (k == 1 && stride == 1 && pad == 0) {
-        bias_init(out, cout, plane, plane, p->b, accumulate);
-        impa_gemm(cout, plane, cin, 1.0f, p->w, cin, in, plane, 1.0f, out, plane);
+        /* columns per thread, a multiple of 16 floats (one cache line) */
+        int nth = plane >= 1024 ? g_threads : 1;
+        int chunk = ((plane + nth - 1) / nth + 15) / 16 * 16;
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
+#endif
+        for (int t = 0; t < nth; t++) {
+            int c0 = t * chunk, n = plane - c0 < chunk ? plane - c0 : chunk;
+            if (n <= 0)
+                continue;
+            bias_init(out + c0, cout, n, plane, p->b, accumulate);
+            impa_gemm(cout, n, cin, 1.0f, p->w, cin, in + c0, plane, 1.0f, out + c0, plane);
+        }
         return;
     }
     int kk = cin * k * k;
     int rows = conv_tile_rows(cin, k, hout, wout);
-    for (int r0 = 0; r0 < hout; r0 += rows) {
+    int ntiles = (hout + rows - 1) / rows;
+    size_t colsz = (size_t)kk * (size_t)rows * (size_t)wout;
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (ntiles > 1)
+#endif
+    for (int tile = 0; tile < ntiles; tile++) {
+        int r0 = tile * rows;
         int r1 = r0 + rows < hout ? r0 + rows : hout;
         int n = (r1 - r0) * wout;
-        im2col_rows(in, cin, hin, win, k, stride, pad, dilation, wout, r0, r1, col);
+#if IMPA_HAVE_OPENMP
+        float *c = col + colsz * (size_t)omp_get_thread_num();
+#else
+        float *c = col;
+#endif
+        im2col_rows(in, cin, hin, win, k, stride, pad, dilation, wout, r0, r1, c);
         float *o = out + (size_t)r0 * wout;
         bias_init(o, cout, n, plane, p->b, accumulate);
-        impa_gemm(cout, n, kk, 1.0f, p->w, kk, col, n, 1.0f, o, plane);
+        impa_gemm(cout, n, kk, 1.0f, p->w, kk, c, n, 1.0f, o, plane);
     }
 }
 

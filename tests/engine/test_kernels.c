@@ -92,7 +92,7 @@ static void test_conv2d(void **state)
         float *ref = malloc(nout * sizeof(float)), *out = malloc(nout * sizeof(float));
         size_t ncol = impa_conv2d_col_floats(t->cin, t->h, t->w, t->k, t->stride, t->pad,
                                              t->dil);
-        float *col = malloc((ncol + 1) * sizeof(float));
+        float *col = malloc((ncol * (size_t)impa_kernels_threads() + 1) * sizeof(float));
         naive_conv(in, t->cin, t->h, t->w, ref, t->cout, w, b, t->k, t->stride, t->pad, t->dil,
                    1);
         impa_conv_param_t p = {w, b};
