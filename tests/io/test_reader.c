@@ -453,6 +453,85 @@ static void test_odim(void **state)
     impa_scan_deinit(&s);
 }
 
+/* A real HDF5 ODIM file as h5py writes it (fixed-length string attributes, int64
+ * scalars, gzip dataset, CLASS/IMAGE_VERSION on the dataset); LAEA, UL corner from
+ * PROJ invproj: (4176612.5211, 2990464.3148) = 7.985680025 E, 50.008741733 N. */
+static const char *py_odim =
+    "import sys\n"
+    "import numpy as np\n"
+    "import h5py\n"
+    "out = sys.argv[1]\n"
+    "with h5py.File(out, \"w\") as f:\n"
+    "    f.attrs[\"Conventions\"] = np.bytes_(\"ODIM_H5/V2_3\")\n"
+    "    w = f.create_group(\"what\")\n"
+    "    w.attrs[\"object\"] = np.bytes_(\"COMP\")\n"
+    "    w.attrs[\"version\"] = np.bytes_(\"H5rad 2.3\")\n"
+    "    w.attrs[\"date\"] = np.bytes_(\"20201031\")\n"
+    "    w.attrs[\"time\"] = np.bytes_(\"021000\")\n"
+    "    w.attrs[\"source\"] = np.bytes_(\"ORG:247\")\n"
+    "    wh = f.create_group(\"where\")\n"
+    "    wh.attrs[\"projdef\"] = np.bytes_(\"+proj=laea +lat_0=52 +lon_0=10 +x_0=4321000 +y_0=3210000 +ellps=GRS80\")\n"
+    "    wh.attrs[\"xsize\"] = np.int64(4)\n"
+    "    wh.attrs[\"ysize\"] = np.int64(3)\n"
+    "    wh.attrs[\"xscale\"] = np.float64(2000.0)\n"
+    "    wh.attrs[\"yscale\"] = np.float64(2000.0)\n"
+    "    # corners of a 4x3 grid of 2 km cells whose UL corner is at projected (4177612.5211-1000, 2989464.3148+1000)\n"
+    "    wh.attrs[\"UL_lon\"] = np.float64(float(sys.argv[2]))\n"
+    "    wh.attrs[\"UL_lat\"] = np.float64(float(sys.argv[3]))\n"
+    "    ds = f.create_group(\"dataset1\")\n"
+    "    dw = ds.create_group(\"what\")\n"
+    "    dw.attrs[\"product\"] = np.bytes_(\"COMP\")\n"
+    "    d1 = ds.create_group(\"data1\")\n"
+    "    a = np.array([[0, 10, 255, 200], [1, 2, 3, 4], [5, 6, 7, 8]], dtype=np.uint8)\n"
+    "    dset = d1.create_dataset(\"data\", data=a, compression=\"gzip\", compression_opts=6)\n"
+    "    dset.attrs[\"CLASS\"] = np.bytes_(\"IMAGE\")\n"
+    "    dset.attrs[\"IMAGE_VERSION\"] = np.bytes_(\"1.2\")\n"
+    "    q = d1.create_group(\"what\")\n"
+    "    q.attrs[\"quantity\"] = np.bytes_(\"DBZH\")\n"
+    "    q.attrs[\"gain\"] = np.float64(0.5)\n"
+    "    q.attrs[\"offset\"] = np.float64(-32.0)\n"
+    "    q.attrs[\"nodata\"] = np.float64(255)\n"
+    "    q.attrs[\"undetect\"] = np.float64(0)\n";
+
+static void test_odim_h5py(void **state)
+{
+    (void)state;
+    const char *py = getenv("IMPA_PYTHON");
+    char cmd[1400], script[512], out[512];
+    if (!py)
+        py = "/usr/bin/python3";
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import h5py, numpy' 2>/dev/null", py);
+    if (system(cmd) != 0) {
+        print_message("h5py not available to %s: h5py ODIM test skipped\n", py);
+        skip();
+    }
+    snprintf(script, sizeof script, "%s/mkodim.py", tmpdir);
+    snprintf(out, sizeof out, "%s/odim_h5py.h5", tmpdir);
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fputs(py_odim, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' 7.985680025 50.008741733", py, script, out);
+    assert_int_equal(system(cmd), 0);
+    impa_scan_t s;
+    char err[512] = "";
+    assert_int_equal(impa_reader_read(out, NULL, &s, err, sizeof err), 0);
+    assert_string_equal(s.variable, "dataset1/data1");
+    assert_int_equal(s.time, T_20201031 + 2 * 3600 + 600);
+    assert_int_equal(s.grid.nx, 4);
+    assert_int_equal(s.grid.ny, 3);
+    assert_string_equal(s.grid.grid_mapping_name, "lambert_azimuthal_equal_area");
+    /* first cell centre = UL corner + half a cell; PROJ forward of (50 N, 8 E) is
+     * (4177612.5211, 2989464.3148) */
+    assert_true(fabs(s.grid.x0 - 4177612.5211) < 0.01 && fabs(s.grid.y0 - 2989464.3148) < 0.01);
+    assert_true(s.grid.dx == 2000 && s.grid.dy == -2000);
+    assert_true(s.dbz[0] == IMPA_DBZ_NO_ECHO && s.dbz[1] == -27.0f && isnan(s.dbz[2]) && s.dbz[3] == 68.0f);
+    double lat, lon;
+    assert_int_equal(impa_grid_latlon(&s.grid, 0, 0, &lat, &lon), 0);
+    assert_true(fabs(lat - 50) < 1e-6 && fabs(lon - 8) < 1e-6);
+    impa_scan_deinit(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_cf_errors),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_odim),
+        cmocka_unit_test(test_odim_h5py),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
