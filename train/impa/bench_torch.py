@@ -93,7 +93,11 @@ def run_c_bench(path: str, weights: str, h: int, w: int, threads: int, runs: int
     if p.returncode != 0 or not m:
         tail = (p.stdout + p.stderr).strip().splitlines()[-3:]
         return {"error": f"{' '.join(cmd)}: exit {p.returncode}, no median_s= line: {tail}"}
-    return {"median_s": float(m.group(1)), "cmd": " ".join(cmd)}
+    r = {"median_s": float(m.group(1)), "cmd": " ".join(cmd)}
+    g = re.search(r"gflop=([0-9.eE+-]+)", p.stdout)
+    if g:
+        r["gflop"] = float(g.group(1))
+    return r
 
 
 def bench(weights: str, grids: List[tuple], threads: int, runs: int, warmup: int,
@@ -137,6 +141,9 @@ def bench(weights: str, grids: List[tuple], threads: int, runs: int, warmup: int
             res["c_bench"] = c
             if "median_s" in c:
                 res["ratio_c_over_torch"] = c["median_s"] / b["median_s"]
+            if "gflop" in c and abs(c["gflop"] - res["gflop"]) > 1e-3 * max(1.0, res["gflop"]):
+                log(f"  warning: C counts {c['gflop']:.3f} GFLOP, this count "
+                    f"{res['gflop']:.3f} (docs/reference-model.md)")
         out["grids"].append(res)
     return out
 

@@ -350,63 +350,44 @@ def init_nontrivial(model: ImpaNet, seed: int) -> ImpaNet:
 
 
 # --------------------------------------------------------------------------
-# FLOP count (docs/reference-model.md "FLOP count"; the C engine uses the same)
+# FLOP count (docs/reference-model.md "FLOP count"; identical to the C engine's
+# count_flops in src/engine/forward.c, so GFLOP/s of both are comparable)
 # --------------------------------------------------------------------------
-# Per-element costs of the non-convolution operations.
-FLOP_GROUPNORM = 7   # mean 1, variance 2, (x - mean) * rstd 2, affine 2
-FLOP_ACT = 4         # SiLU, sigmoid, GELU: one transcendental counted as 1 + ~3
-FLOP_ELTWISE = 1     # add, multiply, mean accumulation
-
-
 def count_flops(cfg: ImpaConfig, h: int, w: int) -> Dict[str, float]:
-    """FLOPs of one forward pass (batch 1) on an h x w grid, by kind:
-    'conv' (2 per multiply-add plus 1 per output for the bias), 'norm', 'act',
-    'eltwise', and 'total'. The mixer and reshapes are free (data movement)."""
+    """FLOPs of one forward pass (batch 1) on an h x w grid.
+
+    Convolutions: 2 per multiply-add, bias adds not counted. Every GroupNorm,
+    activation (SiLU, sigmoid, GELU), add, multiply and spatial mean: 1 FLOP per
+    element it produces (or reads, for the mean). Not counted: the Spatial Mixer,
+    pixel (un)shuffles and reshapes (data movement), the sums of the attention
+    branches and the activations on the SE vectors (< 0.1%).
+    Returns {'conv', 'eltwise', 'total'}."""
     cfg.check_grid(h, w)
-    c, s, t, tin, tout = cfg.n_fields, cfg.hid_s, cfg.hid_t, cfg.t_in, cfg.t_out
-    lh, lw = h // 4, w // 4
-    hw, hw2, lhw = h * w, (h // 2) * (w // 2), lh * lw
-    f = {"conv": 0.0, "norm": 0.0, "act": 0.0, "eltwise": 0.0}
-
-    def conv(cout: int, cin_g: int, k: int, npix: int, n: int = 1) -> None:
-        f["conv"] += n * (2.0 * cout * cin_g * k * k + cout) * npix
-
-    def norm_act(nelem: int, n: int = 1) -> None:
-        f["norm"] += n * FLOP_GROUPNORM * nelem
-        f["act"] += n * FLOP_ACT * nelem
-
-    # encoder, per input frame
-    conv(s, c, 3, hw, tin); norm_act(s * hw, tin)
-    conv(s, s, 3, hw2, tin); norm_act(s * hw2, tin)
-    conv(s, s, 3, lhw, tin); norm_act(s * lhw, tin)
+    c, s, t = float(cfg.n_fields), float(cfg.hid_s), float(cfg.hid_t)
+    tm, tr = float(cfg.mlp_hidden), float(cfg.se_hidden)
+    tin, tout = float(cfg.t_in), float(cfg.t_out)
+    hw_full = float(h) * w
+    hw2, hw = hw_full / 4, hw_full / 16
+    conv = elt = 0.0
+    # encoder, per input frame: conv, then GroupNorm + SiLU (2 per element)
+    for cin, npix in ((c, hw_full), (s, hw2), (s, hw)):
+        conv += tin * 2 * s * cin * 9 * npix
+        elt += tin * 2 * s * npix
     # translator
-    conv(t, tin * s, 1, lhw)
-    m, r = cfg.mlp_hidden, cfg.se_hidden
+    conv += 2 * t * tin * s * hw
     for _ in range(cfg.n_blocks):
-        n_t = t * lhw
-        f["norm"] += 3 * FLOP_GROUPNORM * n_t                 # norm1..3
-        conv(t, t, 1, lhw); f["act"] += FLOP_ACT * n_t        # attn.v + SiLU
-        for k in cfg.branch_kernels:
-            conv(t, 1, k, lhw)
-        f["eltwise"] += (cfg.n_branches - 1) * n_t            # branch sum
-        conv(t, t, 1, lhw)                                    # fuse
-        f["act"] += FLOP_ACT * n_t; f["eltwise"] += n_t       # sigmoid, v * gate
-        conv(t, t, 1, lhw); f["eltwise"] += n_t               # proj, residual
-        f["eltwise"] += n_t                                   # mean_hw
-        conv(r, t, 1, 1); f["act"] += FLOP_ACT * r            # se.fc1, SiLU
-        conv(t, r, 1, 1); f["act"] += FLOP_ACT * t            # se.fc2, sigmoid
-        f["eltwise"] += 2 * n_t                               # c * g, residual
-        conv(m, t, 1, lhw); conv(m, 1, 3, lhw)                # mlp.fc1, mlp.dw
-        f["act"] += FLOP_ACT * m * lhw                        # GELU
-        conv(t, m, 1, lhw); f["eltwise"] += n_t               # mlp.fc2, residual
-    conv(tout * s, t, 1, lhw)
+        conv += 2 * t * t * hw * 3                                  # attn.v, fuse, proj
+        conv += sum(2.0 * k * k * t * hw for k in cfg.branch_kernels)
+        conv += 2 * t * tr + 2 * tr * t                             # se.fc1, se.fc2
+        conv += 2 * tm * t * hw + 2 * 9 * tm * hw + 2 * t * tm * hw  # mlp.fc1, dw, fc2
+        elt += t * hw + t * hw                  # norm1, SiLU(v)
+        elt += 2 * t * hw + t * hw              # sigmoid(m), v * gate, residual
+        elt += t * hw + t * hw + 2 * t * hw     # norm2, mean_hw, c * g, residual
+        elt += t * hw + tm * hw + t * hw        # norm3, GELU, residual
+    conv += 2 * tout * s * t * hw
     # decoder, per lead time
-    conv(4 * s, s, 3, lhw, tout); norm_act(s * hw2, tout)
-    conv(4 * s, s, 3, hw2, tout); norm_act(s * hw, tout)
-    f["eltwise"] += tout * s * hw                             # skip
-    conv(s, s, 3, hw, tout); norm_act(s * hw, tout)
-    conv(1, s, 1, hw, tout)
-    if cfg.residual:
-        f["eltwise"] += tout * hw
-    f["total"] = f["conv"] + f["norm"] + f["act"] + f["eltwise"]
-    return f
+    conv += tout * (2 * 4 * s * s * 9 * hw + 2 * 4 * s * s * 9 * hw2 + 2 * s * s * 9 * hw_full
+                    + 2 * s * hw_full)                             # dec.0, dec.1, dec.2, readout
+    elt += tout * (2 * s * hw2 + 2 * s * hw_full + s * hw_full     # norm+SiLU x2, skip
+                   + 2 * s * hw_full + (hw_full if cfg.residual else 0.0))
+    return {"conv": conv, "eltwise": elt, "total": conv + elt}
