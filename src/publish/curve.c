@@ -27,6 +27,13 @@ int impa_endpoint_is_local(const char *ep)
            strncmp(h, "[::1]:", 6) == 0 || strncmp(h, "lo:", 3) == 0;
 }
 
+/* z85 keys may contain '#' and '=', so a comment is "#" alone or "# ..." (z85 has
+ * no spaces), and "name = key" splits at the first '='. */
+static int is_comment(const char *s)
+{
+    return *s == '\0' || (s[0] == '#' && (s[1] == '\0' || s[1] == ' ' || s[1] == '\t'));
+}
+
 static char *trim(char *s)
 {
     while (isspace((unsigned char)*s))
@@ -49,7 +56,7 @@ int impa_curve_read_keypair(const char *path, char public_z85[41], char secret_z
     while (fgets(line, sizeof line, f)) {
         lineno++;
         char *s = trim(line);
-        if (*s == '\0' || *s == '#')
+        if (is_comment(s))
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
@@ -206,11 +213,11 @@ int impa_zap_start(void *ctx, const char *allowed_path, impa_zap_t **out, char *
     while (fgets(line, sizeof line, f)) {
         lineno++;
         char *s = trim(line);
-        if (*s == '\0' || *s == '#')
+        if (is_comment(s))
             continue;
-        char *eq = strchr(s, '='); /* accept "public = KEY" lines too (a keypair's public line) */
-        if (eq)
-            s = trim(eq + 1);
+        /* accept "public = KEY" lines too (a keypair file's public line) */
+        if (strlen(s) != IMPA_Z85_KEY_LEN && strncmp(s, "public", 6) == 0 && strchr(s, '='))
+            s = trim(strchr(s, '=') + 1);
         uint8_t raw[32];
         if (strlen(s) != IMPA_Z85_KEY_LEN || !zmq_z85_decode(raw, s)) {
             rc = impa_err(err, errlen, IMPA_EFORMAT,
