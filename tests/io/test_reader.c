@@ -135,6 +135,34 @@ static void test_cf_packed_short(void **state)
     impa_scan_deinit(&s);
 }
 
+/* _Unsigned bytes, and valid_min/valid_max given in the unpacked type (compared
+ * after unpacking, as CF says for attributes of the scale_factor's type). */
+static const char *cdl_unsigned =
+    "netcdf uns {\n"
+    "dimensions: y = 1 ; x = 4 ;\n"
+    "variables:\n"
+    "  double time ; time:units = \"seconds since 2020-10-31 00:00:00\" ;\n"
+    "  byte z(y, x) ; z:units = \"dBZ\" ; z:_Unsigned = \"true\" ;\n"
+    "    z:scale_factor = 0.5f ; z:add_offset = -32.f ; z:_FillValue = -1b ;\n"
+    "    z:valid_min = -20.f ; z:valid_max = 60.f ;\n"
+    "data:\n"
+    "  time = 0 ; z = -56, 10, -1, 100 ;\n"
+    "}\n";
+
+static void test_cf_unsigned_valid(void **state)
+{
+    (void)state;
+    const char *p = gen("uns", "3", cdl_unsigned);
+    impa_scan_t s;
+    char err[512] = "";
+    assert_int_equal(impa_reader_read(p, NULL, &s, err, sizeof err), 0);
+    assert_true(isnan(s.dbz[0]));    /* 200 unsigned -> 68 dBZ > valid_max 60 */
+    assert_true(isnan(s.dbz[1]));    /* 10 -> -27 dBZ < valid_min -20 */
+    assert_true(isnan(s.dbz[2]));    /* fill (-1 = 255 unsigned) */
+    assert_true(s.dbz[3] == 18.0f);  /* 100 -> 18 dBZ */
+    impa_scan_deinit(&s);
+}
+
 static const char *cdl_rate =
     "netcdf rate {\n"
     "dimensions: y = 1 ; x = 5 ;\n"
@@ -537,6 +565,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cf_dbz),
         cmocka_unit_test(test_cf_packed_short),
+        cmocka_unit_test(test_cf_unsigned_valid),
         cmocka_unit_test(test_cf_rain_rate),
         cmocka_unit_test(test_cf_accumulation),
         cmocka_unit_test(test_cf_errors),
