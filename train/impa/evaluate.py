@@ -1,0 +1,437 @@
+"""Verification of IMPA-Net against persistence and extrapolation on the test split.
+
+    cd train && /usr/bin/python3 -m impa.evaluate --out ../docs/eval \
+        --weights ../models/impa-net.nc --ablation ../models/impa-net-mse.nc \
+        [--infer PATH] [--extrapolate PATH] [--methods persistence,extrapolation,impa,mse] \
+        [--stride 1] [--threads 1]
+
+Test samples: every start of the test blocks of impa.data.make_blocks
+(Brisbane 2020-10-31 09:20-14:30 UTC and MeteoSwiss 2016-07-11), 4 frames in,
+12 leads (10..120 min) out, on the full product grid cut to a multiple of 4
+(bottom rows / right columns dropped).
+
+Scores: pixel events `>= threshold` at 20/30/35/45 dBZ; contingency counts
+summed over start times per lead, then CSI/POD/FAR/HSS per lead and their mean
+over leads (the anchors.md convention). A pixel counts only where the
+observation and the last input frame have radar data; a forecast pixel with no
+value there (advected in from outside the domain) is "no echo".
+
+Methods (each entry of results.json says how it was run):
+- impa / mse: the shipped weights and the MSE ablation, through the C engine
+  (`impa-infer --weights W --input IN.nc --output OUT.nc`, IN dbz(sample, t_in,
+  y, x), OUT dbz(sample, t_out, y, x)) when the tool is found, else the PyTorch
+  reference (impa.weights.load);
+- persistence: the last observed frame for every lead;
+- extrapolation: `impa-extrapolate --input IN.nc --output OUT.nc --leads N` when
+  found, else a simple Python stand-in: one global motion vector from phase
+  correlation of consecutive input frames (median of the 3 pairs, sub-pixel),
+  semi-Lagrangian shift of the last frame by lead * vector (bilinear).
+
+Runs merge into OUT/results.json (a method evaluated again replaces its entry),
+then OUT/results.md, OUT/spectra.png are rewritten from the merged file.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import data as D
+from . import spectra as S
+from .config import ImpaConfig
+from .train import build_splits, contingency, scores
+
+THRESHOLDS = (20.0, 30.0, 35.0, 45.0)
+SPECTRA_LEADS = (6, 12)  # lead index + 1: 60 and 120 min
+BANDS = ((1.0, 4.0), (4.0, 16.0), (16.0, 64.0), (64.0, 1e9))
+PIXEL_KM = {"bom-brisbane-20201031": 0.5, "mch-20160711": 1.0}
+LABEL = {"impa": "IMPA-Net (MAD-Loss, shipped)", "mse": "IMPA-Net, MSE ablation",
+         "persistence": "persistence", "extrapolation": "extrapolation",
+         "nomixer": "IMPA-Net, no Spatial Mixer"}
+ORDER = ("impa", "mse", "nomixer", "extrapolation", "persistence")
+
+
+# ------------------------------------------------------------------ tools ----
+
+def find_tool(name: str, explicit: Optional[str], subdir: str) -> Optional[str]:
+    """An explicit path, else the newest build-*/src/<subdir>/<name> of the repo."""
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    root = D.TRAIN_DIR.parent
+    cands = [p for p in glob.glob(str(root / "build*" / "src" / subdir / name))
+             if os.path.isfile(p) and os.access(p, os.X_OK)]
+    return max(cands, key=os.path.getmtime) if cands else None
+
+
+def write_nc(path: str, dbz: np.ndarray, tdim: str) -> None:
+    import netCDF4
+
+    with netCDF4.Dataset(path, "w") as ds:
+        n, t, h, w = dbz.shape
+        ds.createDimension("sample", n)
+        ds.createDimension(tdim, t)
+        ds.createDimension("y", h)
+        ds.createDimension("x", w)
+        v = ds.createVariable("dbz", "f4", ("sample", tdim, "y", "x"), zlib=False)
+        v.units = "dBZ"
+        v.long_name = "radar reflectivity, NaN = no data"
+        v[:] = dbz.astype(np.float32)
+
+
+def read_nc(path: str) -> np.ndarray:
+    import netCDF4
+
+    with netCDF4.Dataset(path) as ds:
+        v = ds.variables["dbz"]
+        v.set_auto_mask(False)
+        a = np.array(v[:], dtype=np.float32)
+        fill = getattr(v, "_FillValue", None)
+    if fill is not None:
+        a[a == fill] = np.nan
+    a[np.abs(a) > 1e30] = np.nan
+    return a
+
+
+def run_tool(cmd: List[str], inp: np.ndarray, t_out: int) -> np.ndarray:
+    """Writes IN.nc, runs the tool, reads OUT.nc dbz(sample, t_out, y, x)."""
+    with tempfile.TemporaryDirectory(prefix="impa-eval-") as d:
+        fin, fout = os.path.join(d, "in.nc"), os.path.join(d, "out.nc")
+        write_nc(fin, inp, "t_in")
+        full = cmd + ["--input", fin, "--output", fout]
+        r = subprocess.run(full, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(full)}: exit {r.returncode}: {r.stderr.strip()[-500:]}")
+        out = read_nc(fout)
+    if out.shape != (inp.shape[0], t_out) + inp.shape[2:]:
+        raise RuntimeError(f"{cmd[0]}: output shape {out.shape}, expected "
+                           f"{(inp.shape[0], t_out) + inp.shape[2:]}")
+    return out
+
+
+# ------------------------------------------------------------ forecasters ----
+
+def persistence(inp: np.ndarray, t_out: int) -> np.ndarray:
+    return np.repeat(inp[:, -1:], t_out, axis=1)
+
+
+def _phase_shift(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
+    """Displacement (dy, dx) that moves a onto b, by phase correlation, sub-pixel."""
+    fa = np.fft.fft2(np.nan_to_num(a) - np.nanmean(a))
+    fb = np.fft.fft2(np.nan_to_num(b) - np.nanmean(b))
+    r = fb * np.conj(fa)
+    r /= np.maximum(np.abs(r), 1e-9)
+    c = np.real(np.fft.ifft2(r))
+    h, w = c.shape
+    iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
+
+    def sub(cm, c0, cp):
+        den = cm - 2 * c0 + cp
+        return 0.5 * (cm - cp) / den if abs(den) > 1e-12 else 0.0
+
+    dy = iy + sub(c[(iy - 1) % h, ix], c[iy, ix], c[(iy + 1) % h, ix])
+    dx = ix + sub(c[iy, (ix - 1) % w], c[iy, ix], c[iy, (ix + 1) % w])
+    if dy > h / 2:
+        dy -= h
+    if dx > w / 2:
+        dx -= w
+    return float(dy), float(dx)
+
+
+def extrapolation_py(inp: np.ndarray, t_out: int) -> np.ndarray:
+    """Global-translation semi-Lagrangian extrapolation (the labelled stand-in)."""
+    from scipy import ndimage
+
+    n, tin = inp.shape[:2]
+    out = np.empty((n, t_out) + inp.shape[2:], dtype=np.float32)
+    for i in range(n):
+        # Echo-only fields for the correlation: the floor and the coverage edge
+        # would otherwise dominate and pin the shift at 0.
+        fr = [np.where(np.nan_to_num(inp[i, t]) >= 15.0, inp[i, t], 0.0) for t in range(tin)]
+        v = np.array([_phase_shift(fr[t], fr[t + 1]) for t in range(tin - 1)])
+        vy, vx = np.median(v, axis=0)
+        last = np.nan_to_num(inp[i, -1], nan=0.0)
+        for k in range(t_out):
+            out[i, k] = ndimage.shift(last, ((k + 1) * vy, (k + 1) * vx), order=1,
+                                      mode="constant", cval=0.0)
+    return out
+
+
+def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads: int,
+                   t_out: int) -> Tuple[np.ndarray, str]:
+    if infer:
+        return run_tool([infer, "--weights", weights], inp, t_out), f"C engine ({infer})"
+    import torch
+    from .model import denormalise, normalise
+    from .weights import load
+
+    torch.set_num_threads(threads)
+    model, cfg = load(weights)
+    out = np.empty((inp.shape[0], cfg.t_out) + inp.shape[2:], dtype=np.float32)
+    with torch.no_grad():
+        for i in range(inp.shape[0]):
+            x = torch.from_numpy(normalise(inp[i:i + 1], cfg))
+            out[i] = denormalise(model(x), cfg).numpy()[0]
+    return out, "PyTorch reference (impa.weights.load; impa-infer not found)"
+
+
+# --------------------------------------------------------------- samples ----
+
+def test_groups(cfg: ImpaConfig, stride: int) -> Dict[str, Tuple[List[int], np.ndarray, np.ndarray]]:
+    """event -> (starts, inp [N, Tin, H, W], obs [N, Tout, H, W]), H, W multiples of 4."""
+    root = D.shared_data_root()
+    if root is None:
+        raise SystemExit("evaluate: radar sample data not found (IMPA_SHARED_DATA)")
+    events = {e.name: D.load_event(e.name, root).dbz for e in D.EVENTS}
+    ss = build_splits(events, cfg.t_in, cfg.t_out)["test"]
+    L = cfg.t_in + cfg.t_out
+    groups: Dict[str, List[int]] = {}
+    for name, s in ss.starts:
+        groups.setdefault(name, []).append(s)
+    out = {}
+    for name, starts in groups.items():
+        starts = starts[::stride]
+        ev = events[name]
+        h, w = ev.shape[1] // 4 * 4, ev.shape[2] // 4 * 4
+        seq = np.stack([ev[s:s + L, :h, :w] for s in starts])
+        out[name] = (starts, seq[:, :cfg.t_in].copy(), seq[:, cfg.t_in:].copy())
+    return out
+
+
+def score_method(fc: np.ndarray, inp: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """[thr, lead, 4] contingency counts over the samples of a group."""
+    valid = np.isfinite(obs) & np.isfinite(inp[:, -1:])
+    fc = np.where(np.isfinite(fc), fc, 0.0)
+    fc = np.where(valid, fc, np.nan)
+    o = np.where(valid, obs, np.nan)
+    tab = np.zeros((len(THRESHOLDS), obs.shape[1], 4), dtype=np.int64)
+    for ti, t in enumerate(THRESHOLDS):
+        for k in range(obs.shape[1]):
+            tab[ti, k] = contingency(fc[:, k], o[:, k], t)
+    return tab
+
+
+def spectra_of(fc: np.ndarray, pixel_km: float) -> Dict[str, List[float]]:
+    out = {}
+    for lead in SPECTRA_LEADS:
+        wl, p = S.mean_rapsd([fc[i, lead - 1] for i in range(fc.shape[0])], pixel_km)
+        out[str(lead * 10)] = p.tolist()
+        out["wavelength_km"] = wl.tolist()
+    return out
+
+
+# ---------------------------------------------------------------- report ----
+
+def lead_scores(tab: np.ndarray) -> List[Dict[str, float]]:
+    return [scores(tab[k]) for k in range(tab.shape[0])]
+
+
+def mean_over_leads(tab: np.ndarray, key: str) -> float:
+    v = [s[key] for s in lead_scores(tab) if not math.isnan(s[key])]
+    return float(np.mean(v)) if v else float("nan")
+
+
+def _f(x: float) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def render(res: dict, out: Path) -> None:
+    meth = [m for m in ORDER if m in res["methods"]]
+    L = []
+    L.append("# Verification of IMPA-Net on the held-out test split\n")
+    L.append(f"Generated by `impa.evaluate` ({res.get('updated', '')}). Command:\n")
+    L.append("```\n" + res.get("command", "") + "\n```\n")
+    L.append("Test samples (4 frames in, 12 leads of 10 min out, full product grid): "
+             + "; ".join(f"{g}: {n} start times" for g, n in res["n_samples"].items())
+             + ". Split in docs/training.md. Pixel events `>=` threshold; contingency "
+               "counts summed over start times per lead, scores per lead, then the mean "
+               "over leads 10-120 min. Pixels without radar data in the observation or "
+               "the last input frame are excluded.\n")
+    L.append("How each method was run:\n")
+    for m in meth:
+        L.append(f"- **{LABEL.get(m, m)}**: {res['methods'][m]['how']}")
+    L.append("")
+    groups = ["all"] + [g for g in res["n_samples"]]
+    for g in groups:
+        title = "all test samples" if g == "all" else g
+        L.append(f"## Mean over leads, {title}\n")
+        L.append("| method | " + " | ".join(f"CSI {t:g} | POD {t:g} | FAR {t:g} | HSS {t:g}"
+                                         for t in THRESHOLDS) + " |")
+        L.append("| --- |" + " --- |" * (4 * len(THRESHOLDS)))
+        for m in meth:
+            tab = np.array(res["methods"][m]["tables"][g])
+            cells = []
+            for ti in range(len(THRESHOLDS)):
+                for key in ("csi", "pod", "far", "hss"):
+                    cells.append(_f(mean_over_leads(tab[ti], key)))
+            L.append(f"| {LABEL.get(m, m)} | " + " | ".join(cells) + " |")
+        L.append("")
+    L.append("## HSS by lead, all test samples\n")
+    for ti, t in enumerate(THRESHOLDS):
+        L.append(f"HSS at {t:g} dBZ:\n")
+        nl = len(res["methods"][meth[0]]["tables"]["all"][ti])
+        L.append("| method | " + " | ".join(f"{10 * (k + 1)}" for k in range(nl)) + " | mean |")
+        L.append("| --- |" + " --- |" * (nl + 1))
+        for m in meth:
+            tab = np.array(res["methods"][m]["tables"]["all"][ti])
+            ls = lead_scores(tab)
+            L.append(f"| {LABEL.get(m, m)} | " + " | ".join(_f(s["hss"]) for s in ls)
+                     + f" | {_f(mean_over_leads(tab, 'hss'))} |")
+        L.append("")
+    L.append("## Anchors-style summary: HSS 20 | 35 | 45 dBZ, mean over leads\n")
+    L.append("| group | " + " | ".join(LABEL.get(m, m) for m in meth) + " |")
+    L.append("| --- |" + " --- |" * len(meth))
+    for g in groups:
+        cells = []
+        for m in meth:
+            tab = np.array(res["methods"][m]["tables"][g])
+            cells.append(" \\| ".join(_f(mean_over_leads(tab[ti], "hss"))
+                                      for ti in (0, 2, 3)))
+        L.append(f"| {g} | " + " | ".join(cells) + " |")
+    L.append("")
+    if "spectra" in res:
+        sp = res["spectra"]
+        L.append(f"## Radially averaged power spectra ({sp['group']}, mean over start times)\n")
+        L.append("Forecast power / observed power at the same valid time, summed over "
+                 "wavelength bands (1 = the scale keeps its energy, < 1 = smoothed). "
+                 "Picture: `spectra.png`.\n")
+        bands = [f"{lo:g}-{hi:g} km" for lo, hi in BANDS]
+        bands[-1] = f">= {BANDS[-1][0]:g} km"
+        for lead in SPECTRA_LEADS:
+            key = str(lead * 10)
+            L.append(f"Lead {key} min:\n")
+            L.append("| method | " + " | ".join(bands) + " |")
+            L.append("| --- |" + " --- |" * len(bands))
+            wl = np.array(sp["obs"]["wavelength_km"])
+            po = np.array(sp["obs"][key])
+            for m in meth:
+                if m not in sp["methods"]:
+                    continue
+                pf = np.array(sp["methods"][m][key])
+                r = S.band_ratio(wl, pf, po, BANDS)
+                L.append(f"| {LABEL.get(m, m)} | " + " | ".join(_f(v) for v in r.values()) + " |")
+            L.append("")
+    (out / "results.md").write_text("\n".join(L) + "\n")
+
+
+def plot_spectra(res: dict, out: Path) -> None:
+    if "spectra" not in res:
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sp = res["spectra"]
+    fig, axes = plt.subplots(1, len(SPECTRA_LEADS), figsize=(11, 4.2), sharey=True)
+    wl = np.array(sp["obs"]["wavelength_km"])
+    for ax, lead in zip(axes, SPECTRA_LEADS):
+        key = str(lead * 10)
+        ax.loglog(wl, sp["obs"][key], "k-", lw=2, label="observed")
+        for m in ORDER:
+            if m in sp["methods"]:
+                ax.loglog(wl, sp["methods"][m][key], lw=1.2, label=LABEL.get(m, m))
+        ax.invert_xaxis()
+        ax.set_xlabel("wavelength (km)")
+        ax.set_title(f"lead {key} min")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("power (dBZ$^2$)")
+    axes[-1].legend(fontsize=8)
+    fig.suptitle(f"RAPSD, {sp['group']} test samples")
+    fig.tight_layout()
+    fig.savefig(out / "spectra.png", dpi=100)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ main ----
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="impa.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=str(D.TRAIN_DIR.parent / "docs" / "eval"))
+    p.add_argument("--weights", default=str(D.TRAIN_DIR.parent / "models" / "impa-net.nc"))
+    p.add_argument("--ablation", default=str(D.TRAIN_DIR.parent / "models" / "impa-net-mse.nc"))
+    p.add_argument("--nomixer", default="", help="weights of the no-mixer ablation (optional)")
+    p.add_argument("--infer", default=None, help="impa-infer executable (default: build*/src/engine)")
+    p.add_argument("--extrapolate", default=None, help="impa-extrapolate (default: build*/src/nowcast)")
+    p.add_argument("--no-c", action="store_true", help="use the Python paths even if the C tools exist")
+    p.add_argument("--methods", default="persistence,extrapolation,impa,mse")
+    p.add_argument("--stride", type=int, default=1, help="use every n-th test start")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = ImpaConfig()
+    infer = None if args.no_c else find_tool("impa-infer", args.infer, "engine")
+    extrap = None if args.no_c else find_tool("impa-extrapolate", args.extrapolate, "nowcast")
+    groups = test_groups(cfg, args.stride)
+    resf = out / "results.json"
+    res = json.loads(resf.read_text()) if resf.exists() else {"methods": {}}
+    if res.get("stride") not in (None, args.stride):
+        res = {"methods": {}}  # other sample set: start over
+    res["stride"] = args.stride
+    res["n_samples"] = {g: len(v[0]) for g, v in groups.items()}
+    res["command"] = "cd train && /usr/bin/python3 -m impa.evaluate " + " ".join(
+        sys.argv[1:] if argv is None else list(argv))
+    res["updated"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+    spec_group = "bom-brisbane-20201031"
+    if spec_group in groups and "spectra" not in res:
+        obs = groups[spec_group][2]
+        res["spectra"] = {"group": spec_group, "obs": spectra_of(obs, PIXEL_KM[spec_group]), "methods": {}}
+
+    for m in [s.strip() for s in args.methods.split(",") if s.strip()]:
+        t0 = time.time()
+        tabs: Dict[str, np.ndarray] = {}
+        how = ""
+        spec = None
+        for g, (starts, inp, obs) in groups.items():
+            if m == "persistence":
+                fc, how = persistence(inp, cfg.t_out), "last observed frame for every lead"
+            elif m == "extrapolation":
+                if extrap:
+                    fc = run_tool([extrap, "--leads", str(cfg.t_out)], inp, cfg.t_out)
+                    how = f"C optical-flow extrapolation ({extrap})"
+                else:
+                    fc = extrapolation_py(inp, cfg.t_out)
+                    how = ("Python stand-in: global motion vector by phase correlation + "
+                           "semi-Lagrangian shift (impa-extrapolate not found); NOT optical flow")
+            elif m in ("impa", "mse", "nomixer"):
+                w = {"impa": args.weights, "mse": args.ablation, "nomixer": args.nomixer}[m]
+                if not w or not Path(w).exists():
+                    print(f"evaluate: {m}: weights {w!r} not found, skipped", file=sys.stderr)
+                    break
+                fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out)
+                how += f", weights {Path(w).name}"
+            else:
+                raise SystemExit(f"evaluate: unknown method {m!r}")
+            tabs[g] = score_method(fc, inp, obs)
+            if g == spec_group:
+                spec = spectra_of(fc, PIXEL_KM[g])
+            print(f"evaluate: {m} on {g}: {len(starts)} samples", file=sys.stderr)
+        if len(tabs) != len(groups):
+            continue
+        tabs["all"] = sum(tabs.values())
+        res["methods"][m] = {"how": how, "seconds": time.time() - t0,
+                             "tables": {g: t.tolist() for g, t in tabs.items()}}
+        if spec is not None:
+            res["spectra"]["methods"][m] = spec
+        resf.write_text(json.dumps(res))
+        print(f"evaluate: {m} done in {time.time() - t0:.0f} s", file=sys.stderr)
+    render(res, out)
+    plot_spectra(res, out)
+    print(f"evaluate: wrote {out / 'results.md'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
