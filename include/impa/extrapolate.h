@@ -23,8 +23,10 @@ IMPA_API int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap
                                 impa_extrap_t **out, char *err, size_t errlen);
 IMPA_API void impa_extrap_destroy(impa_extrap_t **ex);
 
-/* Motion field from n frames (dBZ, oldest first, NAN = no data), in grid cells
- * per frame step. u: eastward along columns (+x), v: along rows (+row index).
+/* Motion field from n frames (dBZ, oldest first, NAN = no data, consecutive at
+ * the forecast step; when n > opts.n_frames the newest n_frames are used), in
+ * grid cells per frame step. Non-finite values and values below 10 dBZ count as
+ * no echo. u: eastward along columns (+x), v: along rows (+row index).
  * Result kept in ex and readable through impa_extrap_motion. */
 IMPA_API int impa_extrap_motion(impa_extrap_t *ex, const float *const *dbz, int n,
                                 char *err, size_t errlen);

@@ -247,7 +247,7 @@ static void preprocess(impa_extrap_t *ex, const float *dbz, float *dst)
             for (int j = -2; j <= 2; j++) {
                 int xx = x + j < 0 ? 0 : (x + j >= w ? w - 1 : x + j);
                 float a = s[xx];
-                a = (isnan(a) || a < CLIP_DBZ) ? 0.f : a - CLIP_DBZ;
+                a = (!isfinite(a) || a < CLIP_DBZ) ? 0.f : a - CLIP_DBZ; /* inf: garbage, no echo */
                 acc += k[j + 2] * a;
             }
             d[x] = acc;
