@@ -674,6 +674,9 @@ static void feature(impa_alert_tracker_t *tr, impa_json_t *j, const impa_alert_c
     impa_json_int(j, "n_pixels", c->n_pixels);
     impa_json_num(j, "max_dbz", c->max_dbz);
     impa_json_num(j, "mean_dbz", c->mean_dbz);
+    /* flat copies of centroid.col/row: the simplest consumers (e2e test) read these */
+    impa_json_num(j, "col", c->cx);
+    impa_json_num(j, "row", c->cy);
     impa_json_obj_begin(j, "centroid");
     impa_json_num(j, "col", c->cx);
     impa_json_num(j, "row", c->cy);
