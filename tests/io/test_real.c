@@ -146,6 +146,57 @@ static void test_knmi(void **state)
     impa_scan_deinit(&s);
 }
 
+/* The whole BoM day: every file reads, times step by 10 min from file metadata,
+ * and the storm statistics match ../shared/data/README.md (>= 45 dBZ with
+ * Marshall-Palmer in 80 of 144 frames). Then every KNMI file reads. */
+static void test_sweep(void **state)
+{
+    (void)state;
+    char dir[1400], p[1700], err[2048] = "";
+    if (!have("pysteps-data/radar/bom/prcp-c10/66/2020/10/31", dir, sizeof dir))
+        skip();
+    int n45 = 0;
+    double max_frac = 0;
+    for (int i = 0; i < 144; i++) {
+        snprintf(p, sizeof p, "%s/66_20201031_%02d%02d00.prcp-c10.nc", dir, i / 6, (i % 6) * 10);
+        impa_scan_t s;
+        int rc = impa_reader_read(p, NULL, &s, err, sizeof err);
+        if (rc)
+            print_error("%s\n", err);
+        assert_int_equal(rc, 0);
+        assert_int_equal(s.time, 1604102400LL + 600LL * i);
+        int n = s.grid.nx * s.grid.ny, k = 0;
+        for (int j = 0; j < n; j++)
+            k += s.dbz[j] >= 45.0f;
+        n45 += k > 0;
+        if ((double)k / n > max_frac)
+            max_frac = (double)k / n;
+        impa_scan_deinit(&s);
+    }
+    print_message("BoM day: %d/144 frames with >= 45 dBZ, at most %.2f %% of the domain\n", n45, 100 * max_frac);
+    assert_int_equal(n45, 80);
+    assert_true(max_frac > 0.05 && max_frac < 0.08);
+
+    if (!have("pysteps-data/radar/KNMI/2010/08", dir, sizeof dir))
+        return;
+    int nk = 0;
+    for (int m = 0; m < 8 * 60; m += 5) {
+        snprintf(p, sizeof p, "%s/RAD_NL25_RAP_5min_20100826%02d%02d.h5", dir, m / 60, m % 60);
+        if (access(p, R_OK) != 0)
+            continue;
+        impa_scan_t s;
+        int rc = impa_reader_read(p, NULL, &s, err, sizeof err);
+        if (rc)
+            print_error("%s\n", err);
+        assert_int_equal(rc, 0);
+        assert_int_equal(s.time, 1282780800LL + 60LL * m);
+        impa_scan_deinit(&s);
+        nk++;
+    }
+    print_message("KNMI: %d files read\n", nk);
+    assert_int_equal(nk, 92);
+}
+
 int main(void)
 {
     const char *d = getenv("IMPA_SHARED_DATA");
@@ -163,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_bom_brisbane),
         cmocka_unit_test(test_bom_melbourne),
         cmocka_unit_test(test_knmi),
+        cmocka_unit_test(test_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
