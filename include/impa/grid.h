@@ -43,7 +43,8 @@ typedef struct {
     char quantity[64];     /* what it held: "reflectivity", "rainfall_rate", "accumulation" */
 } impa_scan_t;
 
-/* Allocates dbz for grid (NaN-filled). 0 or IMPA_ENOMEM. */
+/* Allocates dbz for grid (NaN-filled); the rest of *scan is zeroed. 0, IMPA_ENOMEM, or
+ * IMPA_EINVAL when a side is outside 1..10000 (the readers' sanity limit). */
 IMPA_API int impa_scan_init(impa_scan_t *scan, const impa_grid_t *grid);
 IMPA_API void impa_scan_deinit(impa_scan_t *scan);
 
