@@ -60,6 +60,9 @@ IMPA_API impa_scores_t impa_verify_table_pooled(const impa_verify_table_t *t, in
 typedef struct impa_verifier impa_verifier_t;
 
 #define IMPA_VERIFIER_N_METHODS 3 /* impa_method_t values */
+/* A JSON buffer size always large enough for impa_verifier_observe. */
+#define IMPA_VERIFIER_JSON_MAX(n_leads, n_thresh) \
+    (2048 + IMPA_VERIFIER_N_METHODS * (size_t)(n_leads) * (128 + 128 * (size_t)(n_thresh)))
 
 /* thresholds: n_thresh (1..IMPA_VERIFY_MAX_THRESH) dBZ values; n_leads
  * 1..IMPA_VERIFY_MAX_LEADS. state_dir: directory holding verification.csv (created
@@ -83,7 +86,7 @@ IMPA_API int impa_verifier_add_forecast(impa_verifier_t *v, impa_method_t m, int
  * (method, lead, threshold) scored to <state_dir>/verification.csv and writes a
  * JSON summary into json (may be NULL): the pairs scored now and, per method, the
  * lead-mean HSS/CSI over the last 24 h and since start. jsonlen of
- * 1024 + 3 * n_leads * (128 + 128 * n_thresh) is enough (19 KB for 12 leads and
+ * IMPA_VERIFIER_JSON_MAX(n_leads, n_thresh) is enough (20 KB for 12 leads and
  * 3 thresholds); when too small, json is {"truncated":true}. Then keeps obs for
  * persistence. An observation not newer than the latest one scored (a replay
  * after a restart) is kept for persistence but not scored again. Returns the

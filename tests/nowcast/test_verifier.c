@@ -48,7 +48,7 @@ static void test_forecast_then_observation(void **state)
 {
     const float th[] = {30};
     impa_verifier_t *v = NULL;
-    char err[256] = "", json[8192];
+    char err[256] = "", json[IMPA_VERIFIER_JSON_MAX(NL, 1)];
     assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 1, dir, &v, err, sizeof err), 0);
     const int64_t t0 = 1604102400; /* 2020-10-31T00:00:00Z */
     /* obs at t0 (the persistence forecast issued at t0) */
