@@ -167,11 +167,55 @@ static void test_bad_arguments(void **state)
     impa_verifier_destroy(&v);
 }
 
+/* Every method at every lead with the most thresholds: the JSON still fits in
+ * IMPA_VERIFIER_JSON_MAX and parses. */
+static void test_json_worst_case(void **state)
+{
+    enum { L = 12, T = IMPA_VERIFY_MAX_THRESH };
+    float th[T];
+    for (int i = 0; i < T; i++)
+        th[i] = 10.25f + 5.5f * i;
+    impa_verifier_t *v = NULL;
+    char err[256];
+    static char json[IMPA_VERIFIER_JSON_MAX(L, T)];
+    assert_int_equal(impa_verifier_create(1, 2, L, 10, th, T, NULL, &v, err, sizeof err), 0);
+    static float fc[L * 2];
+    const float o[2] = {30, 50};
+    for (int i = 0; i < L * 2; i++)
+        fc[i] = (float)(i % 7) * 8;
+    for (int k = 0; k < L; k++) {
+        int64_t t = 1000000000LL + 600LL * k;
+        assert_int_equal(impa_verifier_add_forecast(v, IMPA_METHOD_IMPANET, t, fc, err, sizeof err), 0);
+        assert_int_equal(impa_verifier_add_forecast(v, IMPA_METHOD_EXTRAPOLATION, t, fc, err,
+                                                    sizeof err), 0);
+        impa_verifier_observe(v, t, o, NULL, 0, err, sizeof err);
+    }
+    assert_int_equal(impa_verifier_observe(v, 1000000000LL + 600LL * L, o, json, sizeof json, err,
+                                           sizeof err), 3 * L);
+    assert_null(strstr(json, "truncated"));
+    print_message("worst-case JSON: %zu of %zu bytes\n", strlen(json), sizeof json);
+    const char *py = getenv("IMPA_PYTHON");
+    if (py) {
+        char jp[64] = "/tmp/impa_vjson_XXXXXX", cmd[256];
+        int fd = mkstemp(jp);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+        close(fd);
+        snprintf(cmd, sizeof cmd,
+                 "%s -c \"import json; d = json.load(open('%s')); assert len(d['pairs']) == %d\"",
+                 py, jp, 3 * L);
+        assert_int_equal(system(cmd), 0);
+        unlink(jp);
+    }
+    impa_verifier_destroy(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_forecast_then_observation, setup, teardown),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_json_worst_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
