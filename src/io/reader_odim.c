@@ -60,6 +60,8 @@ static void corner_grid(impa_grid_t *g, const char *projdef, double xs_m, double
         g->grid_mapping_name[0] = '\0';
         return;
     }
+    if (!strcmp(g->grid_mapping_name, "latitude_longitude"))
+        snprintf(g->x_units, sizeof g->x_units, "degrees"); /* xscale/yscale are degrees then */
     double x, y, x2, y2;
     if (have_ul && impa_io_project(g, ul_lat, ul_lon, &x, &y) == IMPA_OK) {
         g->x0 = x + 0.5 * xs_m;
