@@ -9,7 +9,10 @@ FeatureCollection whose features carry max_dbz and event.
 
 Succeeds (exit 0) once it has seen at least --min-cycles complete cycles (every
 frame, payload size and decoded values checked) and one alert feature with
-max_dbz >= --alert-dbz that is not an "ended" event. Prints a summary as JSON.
+max_dbz >= --alert-dbz that is not an "ended" event, at the first lead, whose
+centroid lies within --near cells of a >= --alert-dbz pixel of the newest
+observed scan (read from the frame's provenance): an alert for the simulated
+storm, not one a broken forecast invents elsewhere. Prints a summary as JSON.
 Exit 1 on timeout or on a malformed message, with the reason.
 """
 from __future__ import annotations
@@ -39,12 +42,26 @@ def decode_max(hdr: Dict[str, Any], payload: bytes) -> float:
     return max(good) if good else float("nan")
 
 
+def near_observed(path: str, col: float, row: float, dbz: float, radius: float) -> bool:
+    """Whether the scan at path has a pixel >= dbz within radius cells of (col, row)."""
+    import netCDF4
+    import numpy as np
+    with netCDF4.Dataset(path) as ds:
+        a = np.ma.filled(ds.variables["reflectivity"][:].astype(float), np.nan)
+    rows, cols = np.nonzero(np.nan_to_num(a, nan=-99.0) >= dbz)
+    if rows.size == 0:
+        return False
+    return bool(np.min(np.hypot(cols - col, rows - row)) <= radius)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--timeout", type=float, default=90.0)
     ap.add_argument("--min-cycles", type=int, default=1)
     ap.add_argument("--alert-dbz", type=float, default=45.0)
+    ap.add_argument("--near", type=float, default=15.0,
+                    help="cells between an alert centroid and the observed storm")
     ap.add_argument("--ready", help="file created once subscribed")
     args = ap.parse_args()
 
@@ -61,6 +78,7 @@ def main() -> int:
             f.write("subscribed\n")
 
     frames: Dict[str, Dict[int, Dict[str, Any]]] = {}
+    last_input: Dict[str, str] = {}  # issue time -> newest input scan
     complete = []
     strong = []
     counts: Dict[str, int] = {}
@@ -89,11 +107,20 @@ def main() -> int:
             frames.setdefault(hdr["issue_time"], {})[hdr["lead_index"]] = {
                 "seq": hdr["seq"], "lead_minutes": hdr["lead_minutes"],
                 "max_dbz": decode_max(hdr, parts[2]), "method": hdr["method"]}
+            inputs = hdr.get("provenance", {}).get("inputs") or []
+            if inputs:
+                last_input[hdr["issue_time"]] = inputs[-1]["path"]
         elif kind == "alert":
             fc = json.loads(parts[2])
             for feat in fc.get("features", []):
                 p = feat.get("properties", {})
-                if p.get("event") != "ended" and p.get("max_dbz", 0) >= args.alert_dbz:
+                issue = hdr.get("issue_time")
+                if (p.get("event") != "ended" and p.get("max_dbz", 0) >= args.alert_dbz
+                        and p.get("lead_index") == 0 and issue in last_input
+                        and near_observed(last_input[issue],
+                                          p.get("centroid", {}).get("col", -1e9),
+                                          p.get("centroid", {}).get("row", -1e9),
+                                          args.alert_dbz, args.near)):
                     strong.append({"issue": hdr.get("issue_time"), "cell_id": p.get("cell_id"),
                                    "lead_minutes": p.get("lead_minutes"),
                                    "max_dbz": p.get("max_dbz"), "area_km2": p.get("area_km2")})

@@ -81,14 +81,16 @@ if ! kill -0 "$daemon_pid" 2>/dev/null; then
     exit 1
 fi
 
-"$PY" "$SUBSCRIBER" --endpoint "$PUB" --timeout 80 --min-cycles 1 --alert-dbz 45 \
+"$PY" "$SUBSCRIBER" --endpoint "$PUB" --timeout 80 --min-cycles 1 --alert-dbz 45 --near 8 \
     --ready "$tmp/sub.ready" > "$tmp/sub.json" 2> "$tmp/sub.err" &
 sub_pid=$!
 n=0
 while [ ! -f "$tmp/sub.ready" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 
 # T_in = 4 scans pre-seed the window at once, then one scan a second: 3 cycles.
-"$SIM" --out "$tmp/in" --seed 3 --count 7 --burst 4 --pace 1 > "$tmp/sim.log" 2>&1 &
+# 128 x 128 cells of 2 km: the same 256 km radar disc at a quarter of the cost.
+"$SIM" --out "$tmp/in" --seed 3 --count 7 --burst 4 --pace 1 --grid 128x128 --dx-km 2 \
+    > "$tmp/sim.log" 2>&1 &
 sim_pid=$!
 
 wait "$sub_pid"
