@@ -191,6 +191,17 @@ static void test_verify_archives(void **state)
     hp = atof(q + strlen("summary persistence hss_mean 20:"));
     assert_true(he > hp + 0.2);
     free(out);
+
+    /* --domain: crop 48x32 from (8, 4), 2x2 blocks -> a 16x24 grid */
+    snprintf(cmd, sizeof cmd,
+             "'%s/src/nowcast/impa-verify' --extrapolation-vs-persistence --observations '%s' "
+             "--t-in 3 --leads 2 --domain 8,4,48,32,2",
+             build, obsdir);
+    out = run(cmd, &st);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(out, "grid 16x24"));
+    assert_non_null(strstr(out, "start times scored: 5"));
+    free(out);
 }
 
 static void test_extrapolate_tool(void **state)
