@@ -58,6 +58,11 @@ int impa_curve_read_keypair(const char *path, char public_z85[41], char secret_z
         char *s = trim(line);
         if (is_comment(s))
             continue;
+        uint8_t raw0[32];
+        if (strlen(s) == IMPA_Z85_KEY_LEN && !strchr(s, ' ') && zmq_z85_decode(raw0, s)) {
+            memcpy(secret_z85, s, 41); /* a bare key: the file holds only the secret */
+            continue;
+        }
         char *eq = strchr(s, '=');
         if (!eq) {
             rc = impa_err(err, errlen, IMPA_EFORMAT, "CURVE key file %s:%d: expected 'name = key'",

@@ -272,7 +272,16 @@ static void test_curve(void **state)
     assert_int_equal(impa_curve_read_keypair(good, tmp, gsec, err, sizeof err), 0);
     assert_string_equal(tmp, gpub);
     assert_int_equal(impa_curve_read_keypair(bad, tmp, bsec, err, sizeof err), 0);
-    FILE *f = fopen(allowed, "w");
+    /* a bare secret key file is read too, the public key derived from it */
+    char bare[256], bp[41], bs[41];
+    snprintf(bare, sizeof bare, "%s/bare.key", dir);
+    FILE *f = fopen(bare, "w");
+    fprintf(f, "%s\n", gsec);
+    fclose(f);
+    assert_int_equal(impa_curve_read_keypair(bare, bp, bs, err, sizeof err), 0);
+    assert_string_equal(bp, gpub);
+    assert_string_equal(bs, gsec);
+    f = fopen(allowed, "w");
     fprintf(f, "# allowed clients\n%s\n", gpub);
     fclose(f);
 
