@@ -346,6 +346,38 @@ static void test_watch_region(void **state)
     impa_alert_tracker_destroy(&tr);
 }
 
+/* A cell that splits: the larger part keeps the id, the smaller gets a new one. */
+static void test_split(void **state)
+{
+    impa_grid_t g = plain_grid();
+    impa_alert_config_t cfg;
+    impa_alert_config_default(&cfg);
+    impa_alert_tracker_t *tr = tracker(&cfg);
+    fill(g_dbz, 2 * NY * NX, 0.0f);
+    /* lead 0: two disks joined by a bridge; lead 1: the same disks apart */
+    paint_disk(g_dbz, 30, 40, 10);
+    paint_disk(g_dbz, 50, 40, 7);
+    for (int c = 30; c <= 50; c++)
+        g_dbz[40 * NX + c] = 50;
+    paint_disk(g_dbz + NY * NX, 30, 40, 10);
+    paint_disk(g_dbz + NY * NX, 52, 40, 7);
+    impa_forecast_t fc = forecast(&g, 0);
+    fc.n_leads = 2;
+    assert_int_equal(impa_alert_tracker_update(tr, &fc, NULL, 0), 0);
+    assert_int_equal(impa_alert_tracker_n_cells(tr), 3);
+    const impa_alert_cell_t *a = impa_alert_tracker_cell(tr, 0);
+    assert_int_equal(a->lead, 0);
+    for (int i = 1; i < 3; i++) {
+        const impa_alert_cell_t *c = impa_alert_tracker_cell(tr, i);
+        assert_int_equal(c->lead, 1);
+        if (c->cx < 40)
+            assert_int_equal(c->id, a->id);
+        else
+            assert_true(c->id != a->id);
+    }
+    impa_alert_tracker_destroy(&tr);
+}
+
 static void test_bad_config(void **state)
 {
     impa_alert_config_t cfg;
@@ -365,7 +397,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_storm_stats),
         cmocka_unit_test(test_shapes),         cmocka_unit_test(test_tracking),
-        cmocka_unit_test(test_watch_region),   cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_watch_region),   cmocka_unit_test(test_split),
+        cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
