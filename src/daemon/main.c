@@ -130,16 +130,6 @@ int main(int argc, char **argv)
 
     impa_log_setup(IMPA_LOG_INFO, -1, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (!replay) {
-        /* Blocked before any thread (OpenMP, OpenBLAS, ZeroMQ) exists so every thread
-         * inherits the mask and the signals reach only the loop's signalfd. */
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-    }
     o.config_path = config ? config : DEFAULT_CONFIG;
     if (replay) {
         o.replay = 1;

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -678,22 +678,48 @@ static void on_new_file(const char *path, void *user)
     impa_service_ingest(svc, path, 1);
 }
 
+/* Signals: the handler only sets a flag and writes one byte to a self-pipe that the
+ * loop polls. Any thread may take the signal (OpenBLAS starts its pool before
+ * main, so blocking them in main cannot cover every thread): the pipe wakes the
+ * loop wherever it lands, and a signal during a cycle is seen right after it. */
+static volatile sig_atomic_t sig_stop, sig_reload;
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int signo)
+{
+    int saved = errno;
+    if (signo == SIGHUP)
+        sig_reload = 1;
+    else
+        sig_stop = signo;
+    if (sig_pipe[1] >= 0) {
+        ssize_t r = write(sig_pipe[1], "s", 1);
+        (void)r; /* a full pipe already wakes the loop */
+    }
+    errno = saved;
+}
+
 int impa_service_run(impa_service_t *svc)
 {
+    if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC)) {
+        impa_log(IMPA_LOG_ERR, "pipe: %s", strerror(errno));
+        return IMPA_EIO;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
-    /* The signals are blocked (main blocks them before any thread exists) and read
-     * from a signalfd inside the loop: no handler runs at all, so nothing unsafe can
-     * happen asynchronously, and a signal during a cycle is seen right after it. */
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sfd < 0) {
-        impa_log(IMPA_LOG_ERR, "signalfd: %s", strerror(errno));
-        return IMPA_EIO;
-    }
+    sigprocmask(SIG_UNBLOCK, &mask, NULL);
+    int sfd = sig_pipe[0];
     uint64_t wd_usec = impa_notify_watchdog_usec();
     double interval = svc->rt->cfg.status_interval_s;
     if (wd_usec && (double)wd_usec / 2e6 < interval)
@@ -724,18 +750,19 @@ int impa_service_run(impa_service_t *svc)
             break;
         }
         if (items[0].revents & ZMQ_POLLIN) {
-            struct signalfd_siginfo si;
-            while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-                if (si.ssi_signo == SIGHUP) {
-                    impa_service_reload(svc);
-                    interval = svc->rt->cfg.status_interval_s;
-                    if (wd_usec && (double)wd_usec / 2e6 < interval)
-                        interval = (double)wd_usec / 2e6;
-                } else {
-                    impa_log(IMPA_LOG_NOTICE, "signal %s: stopping", strsignal((int)si.ssi_signo));
-                    stop = 1;
-                }
-            }
+            char drain[64];
+            while (read(sfd, drain, sizeof drain) > 0)
+                ;
+        }
+        if (sig_stop) {
+            impa_log(IMPA_LOG_NOTICE, "signal %s: stopping", strsignal((int)sig_stop));
+            stop = 1;
+        } else if (sig_reload) {
+            sig_reload = 0;
+            impa_service_reload(svc);
+            interval = svc->rt->cfg.status_interval_s;
+            if (wd_usec && (double)wd_usec / 2e6 < interval)
+                interval = (double)wd_usec / 2e6;
         }
         if (!stop && (items[1].revents & ZMQ_POLLIN)) {
             char err[512];
@@ -755,7 +782,6 @@ int impa_service_run(impa_service_t *svc)
         }
     }
     impa_notify("STOPPING=1");
-    close(sfd);
     impa_log(IMPA_LOG_NOTICE, "stopped: %llu scans, %llu cycles, %llu quarantined",
              (unsigned long long)svc->n.scans, (unsigned long long)svc->n.cycles,
              (unsigned long long)svc->n.quarantined);

@@ -52,7 +52,7 @@ int impa_service_replay(impa_service_t *svc, const char *dir);
 int impa_service_reload(impa_service_t *svc);
 
 /* The event loop: inotify, the publisher's request socket, status/watchdog timer,
- * signals through signalfd. Returns 0 after SIGTERM/SIGINT. */
+ * signals through a self-pipe. Returns 0 after SIGTERM/SIGINT. */
 int impa_service_run(impa_service_t *svc);
 
 const impa_service_counters_t *impa_service_counters(const impa_service_t *svc);

@@ -1,0 +1,244 @@
+/* End to end: impa-nowcastd as a separate process on a temporary directory with
+ * the 32x32 golden_c model. Scans are dropped with write-then-rename; archive
+ * files must appear and read back as CF NetCDF; a SIGHUP with a broken
+ * configuration must leave the service running; SIGTERM must exit 0. Also
+ * --check-config on good and bad files. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "impa/archive.h"
+#include "impa/timeutil.h"
+#include "impa_build_config.h"
+#include "scan_writer.h"
+
+#define N 32
+#define T0 1604102400
+
+static pid_t daemon_pid = -1; /* killed at exit if a failed assertion left it running */
+static char dir[64], in[128], out[128], cfg[128], logp[128], daemon_path[4200], weights[4200];
+
+static void write_config(const char *path, const char *extra)
+{
+    FILE *c = fopen(path, "w");
+    assert_non_null(c);
+    fprintf(c,
+            "domain: {name: e2e}\n"
+            "input: {directory: in}\n"
+            "output: {directory: out, retention_hours: 0}\n"
+            "verification: {state_directory: state}\n"
+            "model: {weights: %s, threads: 1}\n"
+            "publish: {endpoints: ['ipc://%s/pub'], request_endpoint: 'ipc://%s/req',\n"
+            "          status_interval_s: 1}\n"
+            "%s",
+            weights, dir, dir, extra ? extra : "");
+    fclose(c);
+}
+
+static int run_check(const char *path, char *output, size_t len)
+{
+    char cmd[8600];
+    snprintf(cmd, sizeof cmd, "'%s' --check-config '%s' 2>&1", daemon_path, path);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(output, 1, len - 1, p);
+    output[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_check_config(void **state)
+{
+    char outb[4096], bad[160];
+    write_config(cfg, NULL);
+    assert_int_equal(run_check(cfg, outb, sizeof outb), 0);
+    assert_non_null(strstr(outb, "valid (sha256 "));
+    snprintf(bad, sizeof bad, "%s/bad.yaml", dir);
+    write_config(bad, "window: {jitter_s: x, gap_policy: later}\nfoo: 1\n");
+    assert_int_equal(run_check(bad, outb, sizeof outb), 1);
+    char expect[1024];
+    snprintf(expect, sizeof expect,
+             "%s:8: key 'window.jitter_s': 'x' is not an integer\n"
+             "%s:8: key 'window.gap_policy': 'later' is not one of wait/extrapolate\n"
+             "%s:9: key 'foo': unknown key\n",
+             bad, bad, bad);
+    assert_string_equal(outb, expect);
+    (void)state;
+}
+
+static int count_archives(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls '%s' 2>/dev/null | grep -c '^impa_.*\\.nc$'", out);
+    FILE *p = popen(cmd, "r");
+    int n = 0;
+    if (fscanf(p, "%d", &n) != 1)
+        n = 0;
+    pclose(p);
+    return n;
+}
+
+static int wait_archives(int want, double timeout_s)
+{
+    double t0 = impa_time_monotonic();
+    while (impa_time_monotonic() - t0 < timeout_s) {
+        if (count_archives() >= want)
+            return 1;
+        usleep(100000);
+    }
+    return 0;
+}
+
+static int log_has(const char *text)
+{
+    FILE *r = fopen(logp, "r");
+    char line[4096];
+    int found = 0;
+    while (r && fgets(line, sizeof line, r))
+        found |= strstr(line, text) != NULL;
+    if (r)
+        fclose(r);
+    return found;
+}
+
+static int wait_log(const char *text, double timeout_s)
+{
+    double t0 = impa_time_monotonic();
+    while (impa_time_monotonic() - t0 < timeout_s) {
+        if (log_has(text))
+            return 1;
+        usleep(100000);
+    }
+    return 0;
+}
+
+static void drop(int64_t t)
+{
+    char name[64];
+    snprintf(name, sizeof name, "radar_%lld.nc", (long long)t);
+    assert_int_equal(test_drop_scan(in, name, N, N, t), 0);
+}
+
+static void test_service_lifecycle(void **state)
+{
+    write_config(cfg, NULL);
+    mkdir(in, 0755);
+    drop(T0); /* present before start: restart recovery picks it up */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    daemon_pid = pid;
+    if (pid == 0) {
+        FILE *l = freopen(logp, "w", stderr);
+        (void)l;
+        execl(daemon_path, daemon_path, "--config", cfg, (char *)NULL);
+        _exit(127);
+    }
+    assert_true(wait_log("READY", 0.0) || wait_log("watching", 60.0));
+    assert_true(log_has("recovery: 1 existing files"));
+    for (int k = 1; k < 5; k++)
+        drop(T0 + k * 600);
+    if (!wait_archives(2, 120.0)) {
+        kill(pid, SIGKILL);
+        fail_msg("no archive files appeared");
+    }
+    /* The archive is valid CF NetCDF that the io module reads back. */
+    char path[256], iso[32], method[32], err[512];
+    snprintf(path, sizeof path, "%s/impa_%s.nc", out, impa_time_compact(T0 + 1800, iso, sizeof iso));
+    impa_grid_t g;
+    int64_t issue;
+    int step, n_leads;
+    float *dbz = NULL;
+    assert_int_equal(impa_archive_read(path, &g, &issue, &step, &n_leads, &dbz, method,
+                                       sizeof method, err, sizeof err), 0);
+    assert_int_equal(g.nx, N);
+    assert_int_equal(g.ny, N);
+    assert_true(issue == T0 + 1800);
+    assert_int_equal(n_leads, 12);
+    assert_int_equal(step, 10);
+    assert_string_equal(method, "impa-net");
+    int finite = 0;
+    for (int i = 0; i < n_leads * N * N; i++)
+        finite += dbz[i] == dbz[i];
+    assert_true(finite > 0);
+    free(dbz);
+
+    /* A broken configuration on SIGHUP: refused, the service keeps running. */
+    write_config(cfg, "window: {gap_policy: sometimes}\n");
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_true(wait_log("reload refused", 30.0));
+    int status;
+    assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
+    drop(T0 + 5 * 600);
+    assert_true(wait_archives(3, 120.0));
+
+    /* A valid configuration on SIGHUP is taken. */
+    write_config(cfg, NULL);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_true(wait_log("reload: configuration", 60.0));
+    drop(T0 + 6 * 600);
+    assert_true(wait_archives(4, 120.0));
+
+    /* SIGTERM: clean exit 0. */
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    double t0 = impa_time_monotonic();
+    pid_t r = 0;
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && impa_time_monotonic() - t0 < 60.0)
+        usleep(100000);
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("impa-nowcastd did not stop on SIGTERM");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    daemon_pid = -1;
+    assert_true(log_has("stopped:"));
+    (void)state;
+}
+
+int main(void)
+{
+    const char *root = getenv("IMPA_SOURCE_ROOT"), *build = getenv("IMPA_BUILD_ROOT");
+    snprintf(weights, sizeof weights, "%s/tests/data/golden_c_weights.nc",
+             root ? root : IMPA_SOURCE_ROOT);
+    snprintf(daemon_path, sizeof daemon_path, "%s/src/daemon/impa-nowcastd", build ? build : ".");
+    if (access(weights, R_OK) || access(daemon_path, X_OK)) {
+        printf("skip: %s or %s missing\n", weights, daemon_path);
+        return 77;
+    }
+    snprintf(dir, sizeof dir, "/tmp/impa-e2e-XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(in, sizeof in, "%s/in", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(cfg, sizeof cfg, "%s/impa.yaml", dir);
+    snprintf(logp, sizeof logp, "%s/daemon.log", dir);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_check_config),
+        cmocka_unit_test(test_service_lifecycle),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    if (daemon_pid > 0) {
+        kill(daemon_pid, SIGKILL);
+        waitpid(daemon_pid, NULL, 0);
+    }
+    if (rc) {
+        fprintf(stderr, "daemon log kept in %s\n", logp);
+    } else {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd))
+            rc = 1;
+    }
+    return rc;
+}
