@@ -257,6 +257,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--val-crop", type=int, default=128)
     p.add_argument("--synthetic", action="store_true", help="synthetic cells instead of real data")
     p.add_argument("--no-mixer", action="store_true", help="ablation: spatial_mixer = 0")
+    p.add_argument("--random-readout", action="store_true",
+                   help="keep PyTorch's random init of the readout (default: zero, see below)")
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--export-only", action="store_true",
                    help="only export runs/NAME/best.pt to runs/NAME/model.nc")
@@ -299,6 +301,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     vcrop = min(args.val_crop, min(v.shape[1] for v in events.values()) // 4 * 4)
     val_crops = fixed_crops(splits["val"], cfg, vcrop)
     model = ImpaNet(cfg)
+    if cfg.residual and not args.random_readout:
+        # Zero readout: with residual = 1 the untrained network is exactly
+        # persistence, and training only has to learn the correction. Measured
+        # on the first real run (random init, MAD-Loss, 1 thread): validation
+        # CSI35 0.000 at step 40 and 0.010 at step 138, the random correction
+        # first being trained down into a damping of every intense echo.
+        torch.nn.init.zeros_(model.readout.weight)
+        torch.nn.init.zeros_(model.readout.bias)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     budget_s = args.budget_min * 60.0
     state = {"step": 0, "elapsed": 0.0, "best": None, "history": []}
@@ -341,6 +351,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f.write(json.dumps(r) + "\n")
         return r
 
+    if state["step"] == 0 and not state["history"]:
+        r = run_val()  # the untrained network: persistence with the zero readout
+        sys.stderr.write(f"val step 0: loss {r['loss']:.4f} csi35 {r.get('csi35', 0):.3f} "
+                         f"csi45 {r.get('csi45', 0):.3f}\n")
     model.train()
     t0 = time.time() - state["elapsed"]
     last_ck = last_val = time.time()

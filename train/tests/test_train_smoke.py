@@ -39,7 +39,7 @@ class TestTrainSmoke(unittest.TestCase):
             self.assertEqual(ck["state"]["step"], 5)
             self.assertTrue(math.isfinite(ck["state"]["last_loss"]))
             self.assertFalse(torch.equal(ck["model"]["readout.weight"], w3["readout.weight"]))
-            self.assertEqual(len(ck["state"]["history"]), 3)  # one validation per run
+            self.assertEqual(len(ck["state"]["history"]), 4)  # step 0, then one per run
 
     def test_sampling_prefers_convection(self):
         import numpy as np
