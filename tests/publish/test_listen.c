@@ -212,8 +212,21 @@ static void test_listen_gaps_and_exits(void **state)
     assert_int_equal(WEXITSTATUS(st), 3);
     /* SIGTERM: clean exit 0 */
     char *argv3[] = {g_listen, "--endpoint", ep, NULL};
+    snprintf(out, sizeof out, "%s/out3.txt", dir); /* fresh file: no stale "listening on" */
     pid = spawn(argv3, out);
-    usleep(300000);
+    /* signal only once the handler is installed ("listening on" comes after it) */
+    for (int i = 0; i < 100; i++) {
+        if (access(out, R_OK) != 0) {
+            usleep(50000);
+            continue;
+        }
+        char *o = slurp(out);
+        int up = strstr(o, "listening on") != NULL;
+        free(o);
+        if (up)
+            break;
+        usleep(50000);
+    }
     kill(pid, SIGTERM);
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
