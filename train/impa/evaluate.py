@@ -65,10 +65,14 @@ ORDER = ("impa", "mse", "nomixer", "extrapolation", "persistence")
 # ------------------------------------------------------------------ tools ----
 
 def find_tool(name: str, explicit: Optional[str], subdir: str) -> Optional[str]:
-    """An explicit path, else the newest build-*/src/<subdir>/<name> of the repo."""
+    """An explicit path, else build-<subdir>/src/<subdir>/<name> (the module
+    owner's build), else the newest build*/src/<subdir>/<name> of the repo."""
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
     root = D.TRAIN_DIR.parent
+    own = root / f"build-{subdir}" / "src" / subdir / name
+    if own.is_file() and os.access(own, os.X_OK):
+        return str(own)
     cands = [p for p in glob.glob(str(root / "build*" / "src" / subdir / name))
              if os.path.isfile(p) and os.access(p, os.X_OK)]
     return max(cands, key=os.path.getmtime) if cands else None
@@ -170,7 +174,8 @@ def extrapolation_py(inp: np.ndarray, t_out: int) -> np.ndarray:
 def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads: int,
                    t_out: int) -> Tuple[np.ndarray, str]:
     if infer:
-        return run_tool([infer, "--weights", weights], inp, t_out), f"C engine ({infer})"
+        return (run_tool([infer, "--weights", weights, "--threads", str(threads)], inp, t_out),
+                f"C engine ({os.path.relpath(infer, D.TRAIN_DIR.parent)}, {threads} thread)")
     import torch
     from .model import denormalise, normalise
     from .weights import load
@@ -400,7 +405,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             elif m == "extrapolation":
                 if extrap:
                     fc = run_tool([extrap, "--leads", str(cfg.t_out)], inp, cfg.t_out)
-                    how = f"C optical-flow extrapolation ({extrap})"
+                    how = f"C optical-flow extrapolation ({os.path.relpath(extrap, D.TRAIN_DIR.parent)})"
                 else:
                     fc = extrapolation_py(inp, cfg.t_out)
                     how = ("Python stand-in: global motion vector by phase correlation + "

@@ -1,0 +1,61 @@
+"""Scores, spectra and the Python extrapolation stand-in on hand-made fields."""
+import math
+import unittest
+
+import numpy as np
+
+from impa import spectra as S
+from impa.train import contingency, scores
+
+
+class TestScores(unittest.TestCase):
+    def test_contingency_and_scores(self):
+        obs = np.array([50, 50, 10, 10, np.nan, 50], dtype=np.float32)
+        fc = np.array([50, 10, 50, 10, 50, np.nan], dtype=np.float32)
+        c = contingency(fc, obs, 45.0)
+        self.assertEqual(c.tolist(), [1, 1, 1, 1])  # NaN in either excluded
+        s = scores(c)
+        self.assertAlmostEqual(s["csi"], 1 / 3)
+        self.assertAlmostEqual(s["pod"], 0.5)
+        self.assertAlmostEqual(s["far"], 0.5)
+        self.assertAlmostEqual(s["hss"], 0.0)
+        perfect = scores(np.array([5, 0, 0, 95]))
+        self.assertAlmostEqual(perfect["hss"], 1.0)
+        self.assertTrue(math.isnan(scores(np.array([0, 0, 0, 10]))["csi"]))
+
+
+class TestSpectra(unittest.TestCase):
+    def test_sine_peaks_at_its_wavelength(self):
+        n = 128
+        x = np.arange(n)
+        f = np.sin(2 * np.pi * 8 * x / n)[None, :] * np.ones((n, 1))
+        wl, p = S.rapsd(f, pixel_km=0.5)
+        self.assertAlmostEqual(float(wl[np.argmax(p)]), n * 0.5 / 8)
+        self.assertEqual(len(wl), n // 2)
+
+    def test_smoothing_loses_small_scales(self):
+        from scipy import ndimage
+        rng = np.random.default_rng(0)
+        f = rng.normal(size=(64, 64))
+        g = ndimage.gaussian_filter(f, 2.0)
+        wl, pf = S.rapsd(f)
+        _, pg = S.rapsd(g)
+        r = S.band_ratio(wl, pg, pf, [(2.0, 4.0), (32.0, 65.0)])
+        self.assertLess(r["2-4 km"], 0.1)
+        self.assertGreater(r["32-65 km"], 0.5)
+
+
+class TestExtrapolationStandIn(unittest.TestCase):
+    def test_moves_a_cell(self):
+        from impa.evaluate import extrapolation_py
+        yy, xx = np.mgrid[0:64, 0:64]
+        fr = np.stack([40 * np.exp(-((yy - 20 - 2 * t) ** 2 + (xx - 20 - 3 * t) ** 2) / 30.0)
+                       for t in range(8)]).astype(np.float32)
+        out = extrapolation_py(fr[None, :4], 4)
+        for k in range(4):
+            self.assertEqual(np.unravel_index(np.argmax(out[0, k]), (64, 64)),
+                             np.unravel_index(np.argmax(fr[4 + k]), (64, 64)))
+
+
+if __name__ == "__main__":
+    unittest.main()
