@@ -432,6 +432,23 @@ void impa_extrap_get_motion(const impa_extrap_t *ex, const float **u, const floa
         *v = ex ? ex->v : NULL;
 }
 
+/* Bilinear sample of both motion components at (x, y), clamped to the grid: one
+ * set of weights for the two fields. */
+static inline void sample_uv(const float *u, const float *v, int w, int h, float x, float y,
+                             float *ou, float *ov)
+{
+    x = x < 0 ? 0 : (x > (float)(w - 1) ? (float)(w - 1) : x);
+    y = y < 0 ? 0 : (y > (float)(h - 1) ? (float)(h - 1) : y);
+    int x0 = (int)x, y0 = (int)y;
+    int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
+    float fx = x - (float)x0, fy = y - (float)y0;
+    float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+    size_t i00 = (size_t)y0 * w + x0, i01 = (size_t)y0 * w + x1, i10 = (size_t)y1 * w + x0,
+           i11 = (size_t)y1 * w + x1;
+    *ou = w00 * u[i00] + w01 * u[i01] + w10 * u[i10] + w11 * u[i11];
+    *ov = w00 * v[i00] + w01 * v[i01] + w10 * v[i10] + w11 * v[i11];
+}
+
 /* Bilinear sample of the frame; NAN outside the grid or when a cell that carries
  * weight is missing. */
 static inline float sample_frame(const float *f, int w, int h, float x, float y)
@@ -473,10 +490,11 @@ int impa_extrap_forecast(impa_extrap_t *ex, const float *last, int n_leads, floa
             int k = 0;
             for (; k < n_leads; k++) {
                 /* midpoint rule: motion taken half a step back along the trajectory */
-                float hx = x - 0.5f * sample_clamped(u, w, h, x, yy);
-                float hy = yy - 0.5f * sample_clamped(v, w, h, x, yy);
-                x -= sample_clamped(u, w, h, hx, hy);
-                yy -= sample_clamped(v, w, h, hx, hy);
+                float mu, mv;
+                sample_uv(u, v, w, h, x, yy, &mu, &mv);
+                sample_uv(u, v, w, h, x - 0.5f * mu, yy - 0.5f * mv, &mu, &mv);
+                x -= mu;
+                yy -= mv;
                 if (!(x >= 0 && yy >= 0 && x <= (float)(w - 1) && yy <= (float)(h - 1)))
                     break;
                 out[(size_t)k * npix + i] = sample_frame(last, w, h, x, yy);
