@@ -51,6 +51,7 @@ struct impa_service {
     const char *last_method;
     int fallback_active;
     char gap[512];              /* "" or the current window gap */
+    int watchdog;               /* systemd asked for WATCHDOG=1 pings */
     char *vjson;                /* verification JSON buffer */
     size_t vjson_len;
 };
@@ -193,6 +194,7 @@ int impa_service_create(const impa_service_opts_t *opts, impa_service_t **out, c
     copy_opt(opts->model, svc->model, sizeof svc->model, &svc->opts.model);
     svc->last_issue = INT64_MIN;
     svc->last_method = "none";
+    svc->watchdog = !opts->replay && impa_notify_watchdog_usec() > 0;
     svc->vjson_len = 4096 + 512 * IMPA_VERIFIER_N_METHODS * IMPA_VERIFY_MAX_THRESH;
     svc->vjson = malloc(svc->vjson_len);
     int rc = svc->vjson ? runtime_load(&svc->opts, &svc->rt, err, errlen)
@@ -317,6 +319,10 @@ static void run_cycle(impa_service_t *svc)
     impa_forecast_t fc;
     double fsec = 0;
     int complete = impa_window_complete(w);
+    /* Cycles run inside the loop: ping the watchdog around them so only a cycle
+     * longer than WatchdogSec itself (a hung engine) trips it. */
+    if (svc->watchdog)
+        impa_notify("WATCHDOG=1");
     if (impa_cycle_forecast(rt->cycle, &fc, &fsec, err, sizeof err)) {
         svc->n.cycle_failures++;
         impa_log(IMPA_LOG_ERR, "cycle %s: failed: %s", iso, err);
@@ -352,6 +358,8 @@ static void run_cycle(impa_service_t *svc)
                      pr, cfg->retention_hours);
     }
     double total = impa_time_monotonic() - t0;
+    if (svc->watchdog)
+        impa_notify("WATCHDOG=1");
     svc->n.cycles++;
     svc->n.last_cycle_seconds = total;
     svc->n.cycle_seconds_total += total;
