@@ -145,6 +145,38 @@ static void test_translation_motion_and_skill(void **state)
     assert_null(ex);
 }
 
+/* 10 cells per step (75 km/h on a 500 m grid at 4 min): the pyramid must carry
+ * displacements far beyond the single-level LK range. */
+static void test_fast_translation(void **state)
+{
+    const float tu = 10.f, tv = 4.f;
+    for (int k = 0; k < 4; k++)
+        field(frames[k], (motion_t){tu * k - 20, tv * k - 8, 0, 1});
+    impa_extrap_t *ex = make(3);
+    char err[256];
+    assert_int_equal(impa_extrap_motion(ex, (const float *const *)frames, 3, err, sizeof err), 0);
+    const float *u, *v;
+    impa_extrap_get_motion(ex, &u, &v);
+    double su = 0, sv = 0;
+    size_t n = 0;
+    for (int y = NY / 4; y < 3 * NY / 4; y++)
+        for (int x = NX / 4; x < 3 * NX / 4; x++) {
+            su += u[(size_t)y * NX + x];
+            sv += v[(size_t)y * NX + x];
+            n++;
+        }
+    print_message("fast: mean motion u=%.3f v=%.3f (truth %.1f %.1f)\n", su / n, sv / n, tu, tv);
+    assert_true(fabs(su / n - tu) < 0.1 * tu);
+    assert_true(fabs(sv / n - tv) < 0.1 * tv);
+    assert_int_equal(impa_extrap_forecast(ex, frames[2], 1, out, err, sizeof err), 0);
+    impa_contingency_t ce = {0, 0, 0, 0};
+    impa_contingency_add(&ce, out, frames[3], NPIX, 35.f);
+    double csi = impa_contingency_scores(&ce).csi;
+    print_message("fast: lead 1 CSI35 %.3f\n", csi);
+    assert_true(csi > 0.9);
+    impa_extrap_destroy(&ex);
+}
+
 static void check_no_nan_inside(motion_t step, const char *what)
 {
     for (int k = 0; k < 4; k++)
@@ -233,6 +265,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_translation_motion_and_skill),
+        cmocka_unit_test(test_fast_translation),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_divergence),
         cmocka_unit_test(test_missing_data),
