@@ -122,6 +122,10 @@ void impa_mean_hw(const float *in, float *out, int c, int hw);
 void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv_param_t *fc1,
              const impa_conv_param_t *fc2, float *scratch);
 
+/* on = 1: kernels called from this thread run on it alone until reset with 0
+ * (thread-local; forward.c uses it for the small translator tensors). */
+void impa_kernels_serial(int on);
+
 /* Thread count in effect (set by impa_kernels_set_threads). */
 int impa_kernels_threads(void);
 

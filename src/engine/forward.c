@@ -8,9 +8,27 @@
 
 #include <cblas.h>
 #include <math.h>
+
+#include "impa_build_config.h"
+#if IMPA_HAVE_OPENMP
+#include <omp.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Buffers of one worker thread: the encoder runs frames and the decoder runs
+ * leads one per thread (coarse-grained: two parallel regions per forward
+ * instead of one per kernel, which matters on a loaded machine where every
+ * barrier may wait for a descheduled thread). */
+typedef struct {
+    float *mix;    /* [C][H][W] one frame after the Spatial Mixer */
+    float *half;   /* [S][H2][W2] enc.1 output; decoder: dec.0 output after shuffle */
+    float *pre;    /* [4S][H2][W2] conv output before pixel_shuffle (dec.0 uses [4S][h][w]);
+                    * also the dec.2 output [S][H][W] */
+    float *full;   /* [S][H][W] enc.0 output (frames other than the last); dec.1 output */
+    float *col;    /* im2col tile */
+} impa_worker_t;
 
 struct impa_engine {
     const impa_model_t *model; /* borrowed */
@@ -21,10 +39,7 @@ struct impa_engine {
     /* engine-owned I/O for impa_engine_forecast */
     float *in;     /* [Tin][C][H][W] normalised input */
     float *out;    /* [Tout][H][W] normalised output */
-    /* encoder */
-    float *mix;    /* [C][H][W] one frame after the Spatial Mixer */
-    float *e0;     /* [S][H][W] enc.0 output; after the loop: last frame's (skip) */
-    float *half;   /* [S][H2][W2] enc.1 output; decoder: dec.0 after shuffle */
+    float *skip;   /* [S][H][W] enc.0 output of the last input frame */
     /* translator */
     float *u0;     /* [Tin*S][h][w] encoder latents stacked frame-major */
     float *u;      /* [T][h][w] translator state */
@@ -35,12 +50,11 @@ struct impa_engine {
     float *m2;     /* [Tm][h][w] mlp.dw output, then GELU */
     float *se;     /* [2T + Tr] SE scratch: pooled, hidden, gate */
     float *zo;     /* [Tout*S][h][w] trans.out: latents per lead */
-    /* decoder */
-    float *pre;    /* [4S][H2][W2] conv output before pixel_shuffle (dec.0 uses [4S][h][w]) */
-    float *full;   /* [S][H][W] dec.1 output (+ skip) */
-    float *full2;  /* [S][H][W] dec.2 output */
-    float *col;    /* im2col tiles: [threads][largest tile over all convolutions] */
+    impa_worker_t *work; /* [threads] (owned, buffers in the arena) */
 };
+
+/* Upper bound on worker threads (each has its own full-resolution buffers). */
+#define IMPA_ENGINE_MAX_THREADS 64
 
 static size_t max_sz(size_t a, size_t b)
 {
@@ -126,7 +140,11 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     e->model = model;
     e->H = ny;
     e->W = nx;
+    if (threads > IMPA_ENGINE_MAX_THREADS)
+        threads = IMPA_ENGINE_MAX_THREADS;
     e->threads = impa_kernels_set_threads(threads);
+    if (e->threads > IMPA_ENGINE_MAX_THREADS)
+        e->threads = impa_kernels_set_threads(IMPA_ENGINE_MAX_THREADS);
 
     size_t C = (size_t)mi->n_fields, S = (size_t)mi->hid_s, T = (size_t)mi->hid_t;
     size_t Tm = T * (size_t)mi->mlp_ratio, Tr = T / (size_t)mi->se_reduction;
@@ -141,25 +159,47 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     col = max_sz(col, impa_conv2d_col_floats((int)S, H / 4, W / 4, 3, 1, 1, 1));   /* dec.0 */
     col = max_sz(col, impa_conv2d_col_floats((int)S, H / 2, W / 2, 3, 1, 1, 1));   /* dec.1 */
     col = max_sz(col, impa_conv2d_col_floats((int)S, H, W, 3, 1, 1, 1));           /* dec.2 */
+    size_t nth = (size_t)e->threads;
 
-    struct {
+    e->work = calloc(nth, sizeof(*e->work));
+    if (!e->work) {
+        free(e);
+        return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
+    }
+    typedef struct {
         float **p;
         size_t n;
-    } plan[] = {
-        {&e->in, Tin * C * HW}, {&e->out, Tout * HW},  {&e->mix, C * HW},
-        {&e->e0, S * HW},       {&e->half, S * hw2},   {&e->u0, Tin * S * hw},
-        {&e->u, T * hw},        {&e->a, T * hw},       {&e->v, T * hw},
-        {&e->s, T * hw},        {&e->m1, Tm * hw},     {&e->m2, Tm * hw},
-        {&e->se, 2 * T + Tr},   {&e->zo, Tout * S * hw}, {&e->pre, 4 * S * hw2},
-        {&e->full, S * HW},     {&e->full2, S * HW},   {&e->col, col * (size_t)e->threads},
-    };
-    size_t nplan = sizeof(plan) / sizeof(plan[0]);
+    } plan_t;
+    size_t nplan = 0;
+    plan_t plan[16 + 5 * IMPA_ENGINE_MAX_THREADS];
+#define PLAN(ptr, count) (plan[nplan].p = (ptr), plan[nplan].n = (count), nplan++)
+    PLAN(&e->in, Tin * C * HW);
+    PLAN(&e->out, Tout * HW);
+    PLAN(&e->skip, S * HW);
+    PLAN(&e->u0, Tin * S * hw);
+    PLAN(&e->u, T * hw);
+    PLAN(&e->a, T * hw);
+    PLAN(&e->v, T * hw);
+    PLAN(&e->s, T * hw);
+    PLAN(&e->m1, Tm * hw);
+    PLAN(&e->m2, Tm * hw);
+    PLAN(&e->se, 2 * T + Tr);
+    PLAN(&e->zo, Tout * S * hw);
+    for (size_t t = 0; t < nth; t++) {
+        PLAN(&e->work[t].mix, C * HW);
+        PLAN(&e->work[t].half, S * hw2);
+        PLAN(&e->work[t].pre, 4 * S * hw2);
+        PLAN(&e->work[t].full, S * HW);
+        PLAN(&e->work[t].col, col);
+    }
+#undef PLAN
     /* Each buffer starts on a 64-byte boundary (16 floats) for the SIMD kernels. */
     size_t total = 0;
     for (size_t i = 0; i < nplan; i++)
         total += (plan[i].n + 15) / 16 * 16;
     e->arena = aligned_alloc(64, total * sizeof(float));
     if (!e->arena) {
+        free(e->work);
         free(e);
         return impa_err(err, errlen, IMPA_ENOMEM, "engine: cannot allocate %zu MiB workspace",
                         total * sizeof(float) >> 20);
@@ -181,6 +221,7 @@ void impa_engine_destroy(impa_engine_t **engine)
     if (!engine || !*engine)
         return;
     free((*engine)->arena);
+    free((*engine)->work);
     free(*engine);
     *engine = NULL;
 }
@@ -244,46 +285,72 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
     size_t HW = (size_t)H * W, hw2 = (size_t)H2 * W2, hw = (size_t)h * w;
     float eps = mi->gn_eps;
 
-    /* 1-2. Spatial Mixer and encoder, frame by frame; z_t lands in u0[t*S..]. */
+    int nth = e->threads;
+
+    /* 1-2. Spatial Mixer and encoder, one frame per thread; z_t lands in
+     * u0[t*S..], the last frame's enc.0 output in skip. */
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1 && Tin > 1)
+#endif
     for (int t = 0; t < Tin; t++) {
-        const float *x = in + (size_t)t * C * HW; /* [C][H][W] */
+#if IMPA_HAVE_OPENMP
+        impa_worker_t *wk = &e->work[omp_get_thread_num()];
+#else
+        impa_worker_t *wk = &e->work[0];
+#endif
+        const float *x = in + (size_t)t * C * HW;           /* [C][H][W] */
+        float *e0 = t == Tin - 1 ? e->skip : wk->full;      /* [S][H][W] */
+        float *z = e->u0 + (size_t)t * S * hw;              /* [S][h][w] */
         if (mi->spatial_mixer) {
-            impa_mixer(x, e->mix, C, H, W);
-            x = e->mix;
+            impa_mixer(x, wk->mix, C, H, W);
+            x = wk->mix;
         }
-        impa_conv2d(x, C, H, W, e->e0, S, &M->enc_conv[0], 3, 1, 1, 1, e->col, 0);
-        impa_groupnorm(e->e0, e->e0, S, (int)HW, G, eps, &M->enc_norm[0], IMPA_ACT_SILU, NULL);
-        impa_conv2d(e->e0, S, H, W, e->half, S, &M->enc_conv[1], 3, 2, 1, 1, e->col, 0);
-        impa_groupnorm(e->half, e->half, S, (int)hw2, G, eps, &M->enc_norm[1], IMPA_ACT_SILU,
-                       NULL);
-        float *z = e->u0 + (size_t)t * S * hw; /* [S][h][w] */
-        impa_conv2d(e->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, e->col, 0);
+        impa_conv2d(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, 0);
+        impa_groupnorm(e0, e0, S, (int)HW, G, eps, &M->enc_norm[0], IMPA_ACT_SILU, NULL);
+        impa_conv2d(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col, 0);
+        impa_groupnorm(wk->half, wk->half, S, (int)hw2, G, eps, &M->enc_norm[1],
+                       IMPA_ACT_SILU, NULL);
+        impa_conv2d(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col, 0);
         impa_groupnorm(z, z, S, (int)hw, G, eps, &M->enc_norm[2], IMPA_ACT_SILU, NULL);
     }
 
-    /* 3-4. Translator on [Tin*S][h][w] -> [T][h][w] -> blocks -> [Tout*S][h][w]. */
+    /* 3-4. Translator on [Tin*S][h][w] -> [T][h][w] -> blocks -> [Tout*S][h][w].
+     * Serial: ~6 % of the FLOPs in ~40 small kernels; splitting each over the
+     * threads cost more in barriers than it saved on the loaded 2-core machine
+     * (CPU time per forward 0.55 s parallel vs 0.30 s serial at 256x256). */
+    impa_kernels_serial(1);
     impa_conv2d(e->u0, Tin * S, h, w, e->u, T, &M->trans_inp, 1, 1, 0, 1, NULL, 0);
     for (int b = 0; b < mi->n_blocks; b++)
         impa_block(e, &M->blocks[b], h, w);
     impa_conv2d(e->u, T, h, w, e->zo, Tout * S, &M->trans_out, 1, 1, 0, 1, NULL, 0);
+    impa_kernels_serial(0);
 
-    /* 5. Decoder per lead; e0 holds the last input frame's enc.0 output. */
+    /* 5. Decoder, one lead per thread. */
     const float *last_refl = in + (size_t)(Tin - 1) * C * HW; /* [H][W], before the mixer */
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1 && Tout > 1)
+#endif
     for (int t = 0; t < Tout; t++) {
+#if IMPA_HAVE_OPENMP
+        impa_worker_t *wk = &e->work[omp_get_thread_num()];
+#else
+        impa_worker_t *wk = &e->work[0];
+#endif
         const float *z = e->zo + (size_t)t * S * hw; /* [S][h][w] */
         float *y = out + (size_t)t * HW;             /* [H][W] */
-        impa_conv2d(z, S, h, w, e->pre, 4 * S, &M->dec_conv[0], 3, 1, 1, 1, e->col, 0);
-        impa_pixel_shuffle(e->pre, e->half, S, h, w, 2);
-        impa_groupnorm(e->half, e->half, S, (int)hw2, G, eps, &M->dec_norm[0], IMPA_ACT_SILU,
-                       NULL);
-        impa_conv2d(e->half, S, H2, W2, e->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, e->col, 0);
-        impa_pixel_shuffle(e->pre, e->full, S, H2, W2, 2);
-        impa_groupnorm(e->full, e->full, S, (int)HW, G, eps, &M->dec_norm[1], IMPA_ACT_SILU,
-                       e->e0);
-        impa_conv2d(e->full, S, H, W, e->full2, S, &M->dec_conv[2], 3, 1, 1, 1, e->col, 0);
-        impa_groupnorm(e->full2, e->full2, S, (int)HW, G, eps, &M->dec_norm[2], IMPA_ACT_SILU,
-                       NULL);
-        impa_conv2d(e->full2, S, H, W, y, 1, &M->readout, 1, 1, 0, 1, NULL, 0);
+        impa_conv2d(z, S, h, w, wk->pre, 4 * S, &M->dec_conv[0], 3, 1, 1, 1, wk->col, 0);
+        impa_pixel_shuffle(wk->pre, wk->half, S, h, w, 2);
+        impa_groupnorm(wk->half, wk->half, S, (int)hw2, G, eps, &M->dec_norm[0],
+                       IMPA_ACT_SILU, NULL);
+        impa_conv2d(wk->half, S, H2, W2, wk->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, wk->col,
+                    0);
+        impa_pixel_shuffle(wk->pre, wk->full, S, H2, W2, 2);
+        impa_groupnorm(wk->full, wk->full, S, (int)HW, G, eps, &M->dec_norm[1], IMPA_ACT_SILU,
+                       e->skip);
+        float *d2 = wk->pre; /* [S][H][W] dec.2 output */
+        impa_conv2d(wk->full, S, H, W, d2, S, &M->dec_conv[2], 3, 1, 1, 1, wk->col, 0);
+        impa_groupnorm(d2, d2, S, (int)HW, G, eps, &M->dec_norm[2], IMPA_ACT_SILU, NULL);
+        impa_conv2d(d2, S, H, W, y, 1, &M->readout, 1, 1, 0, 1, NULL, 0);
         if (mi->residual) {
             for (size_t i = 0; i < HW; i++)
                 y[i] += last_refl[i];

@@ -81,6 +81,25 @@ size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int 
     return (size_t)cin * (size_t)k * (size_t)k * (size_t)rows * (size_t)wout;
 }
 
+/* True inside a parallel region of the caller (forward.c runs the encoder
+ * frames and the decoder leads one per thread) or when the calling thread asked
+ * for serial kernels: kernels then run on the calling thread only. */
+static _Thread_local int tl_serial;
+
+void impa_kernels_serial(int on)
+{
+    tl_serial = on;
+}
+
+static int in_parallel(void)
+{
+#if IMPA_HAVE_OPENMP
+    return tl_serial || omp_in_parallel();
+#else
+    return 1;
+#endif
+}
+
 int impa_kernels_threads(void)
 {
     return g_threads;
@@ -159,7 +178,7 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
     int plane = hout * wout;
     if (k == 1 && stride == 1 && pad == 0) {
         /* columns per thread, a multiple of 16 floats (one cache line) */
-        int nth = plane >= 1024 ? g_threads : 1;
+        int nth = plane >= 1024 && !in_parallel() ? g_threads : 1;
         int chunk = ((plane + nth - 1) / nth + 15) / 16 * 16;
 #if IMPA_HAVE_OPENMP
 #pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
@@ -178,13 +197,15 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
     int ntiles = (hout + rows - 1) / rows;
     size_t colsz = (size_t)kk * (size_t)rows * (size_t)wout;
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(g_threads) schedule(static) if (ntiles > 1)
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (ntiles > 1 && !in_parallel())
 #endif
     for (int tile = 0; tile < ntiles; tile++) {
         int r0 = tile * rows;
         int r1 = r0 + rows < hout ? r0 + rows : hout;
         int n = (r1 - r0) * wout;
 #if IMPA_HAVE_OPENMP
+        /* inside a caller's parallel region the inner team has one thread
+         * (number 0) and `col` is the caller thread's own */
         float *c = col + colsz * (size_t)omp_get_thread_num();
 #else
         float *c = col;
@@ -201,7 +222,7 @@ void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
 {
     int pad = dilation * (k - 1) / 2;
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(g_threads) schedule(static)
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
     for (int ch = 0; ch < c; ch++) {
         const float *src = in + (size_t)ch * h * w;
@@ -286,7 +307,7 @@ void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, floa
     double sum[IMPA_GN_MAX_CHANNELS], sq[IMPA_GN_MAX_CHANNELS];
     float scale[IMPA_GN_MAX_CHANNELS], shift[IMPA_GN_MAX_CHANNELS];
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel num_threads(g_threads)
+#pragma omp parallel num_threads(g_threads) if (!in_parallel())
 #endif
     {
 #if IMPA_HAVE_OPENMP
@@ -374,7 +395,7 @@ void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, floa
 void impa_silu(float *x, size_t n)
 {
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384)
+#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384 && !in_parallel())
 #endif
     for (size_t i = 0; i < n; i++)
         x[i] = silu1(x[i]);
@@ -383,7 +404,7 @@ void impa_silu(float *x, size_t n)
 void impa_gelu(float *x, size_t n)
 {
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384)
+#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384 && !in_parallel())
 #endif
     for (size_t i = 0; i < n; i++)
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
@@ -392,7 +413,7 @@ void impa_gelu(float *x, size_t n)
 void impa_sigmoid(float *x, size_t n)
 {
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384)
+#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384 && !in_parallel())
 #endif
     for (size_t i = 0; i < n; i++)
         x[i] = sigmoid1(x[i]);
@@ -401,7 +422,7 @@ void impa_sigmoid(float *x, size_t n)
 void impa_gate(const float *v, float *gate, size_t n)
 {
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384)
+#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384 && !in_parallel())
 #endif
     for (size_t i = 0; i < n; i++)
         gate[i] = v[i] * sigmoid1(gate[i]);
@@ -411,7 +432,7 @@ void impa_pixel_shuffle(const float *in, float *out, int c, int h, int w, int r)
 {
     int wo = w * r;
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(g_threads) schedule(static)
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
     for (int ch = 0; ch < c; ch++) {
         for (int dy = 0; dy < r; dy++) {
@@ -433,7 +454,7 @@ void impa_pixel_unshuffle(const float *in, float *out, int c, int h, int w, int 
 {
     int ho = h / r, wo = w / r;
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(g_threads) schedule(static)
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
     for (int ch = 0; ch < c; ch++) {
         for (int dy = 0; dy < r; dy++) {
@@ -457,7 +478,7 @@ void impa_pixel_unshuffle(const float *in, float *out, int c, int h, int w, int 
 static void mixer_map(const float *in, float *out, int c, int h, int w, int inverse)
 {
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(g_threads) schedule(static)
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
     for (int cm = 0; cm < c; cm++) {
         for (int y = 0; y < h; y++) {
@@ -488,7 +509,7 @@ void impa_mixer_inverse(const float *in, float *out, int c, int h, int w)
 void impa_mean_hw(const float *in, float *out, int c, int hw)
 {
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(g_threads) schedule(static)
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
     for (int ch = 0; ch < c; ch++) {
         const float *x = in + (size_t)ch * hw;
@@ -511,7 +532,7 @@ void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv
         hid[i] = silu1(hid[i]);
     impa_conv2d(hid, tr, 1, 1, g, t, fc2, 1, 1, 0, 1, NULL, 0);
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(g_threads) schedule(static)
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
     for (int ch = 0; ch < t; ch++) {
         float gc = sigmoid1(g[ch]);
