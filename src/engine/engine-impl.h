@@ -97,6 +97,13 @@ void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
 void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, float eps,
                     const impa_norm_param_t *p, impa_act_t act, const float *add);
 
+/* pixel_shuffle(2) fused with GroupNorm (+ act, + add): pre [4c][h][w] ->
+ * out [c][2h][2w], the same result as impa_pixel_shuffle then impa_groupnorm
+ * without the intermediate pass. pre and out distinct. */
+void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, int groups,
+                             float eps, const impa_norm_param_t *p, impa_act_t act,
+                             const float *add);
+
 /* Elementwise, in place, over n floats. */
 void impa_silu(float *x, size_t n);
 void impa_gelu(float *x, size_t n);    /* exact: 0.5 x (1 + erf(x / sqrt 2)) */

@@ -339,14 +339,12 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         const float *z = e->zo + (size_t)t * S * hw; /* [S][h][w] */
         float *y = out + (size_t)t * HW;             /* [H][W] */
         impa_conv2d(z, S, h, w, wk->pre, 4 * S, &M->dec_conv[0], 3, 1, 1, 1, wk->col, 0);
-        impa_pixel_shuffle(wk->pre, wk->half, S, h, w, 2);
-        impa_groupnorm(wk->half, wk->half, S, (int)hw2, G, eps, &M->dec_norm[0],
-                       IMPA_ACT_SILU, NULL);
+        impa_groupnorm_shuffle2(wk->pre, wk->half, S, h, w, G, eps, &M->dec_norm[0],
+                                IMPA_ACT_SILU, NULL);
         impa_conv2d(wk->half, S, H2, W2, wk->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, wk->col,
                     0);
-        impa_pixel_shuffle(wk->pre, wk->full, S, H2, W2, 2);
-        impa_groupnorm(wk->full, wk->full, S, (int)HW, G, eps, &M->dec_norm[1], IMPA_ACT_SILU,
-                       e->skip);
+        impa_groupnorm_shuffle2(wk->pre, wk->full, S, H2, W2, G, eps, &M->dec_norm[1],
+                                IMPA_ACT_SILU, e->skip);
         float *d2 = wk->pre; /* [S][H][W] dec.2 output */
         impa_conv2d(wk->full, S, H, W, d2, S, &M->dec_conv[2], 3, 1, 1, 1, wk->col, 0);
         impa_groupnorm(d2, d2, S, (int)HW, G, eps, &M->dec_norm[2], IMPA_ACT_SILU, NULL);

@@ -408,6 +408,96 @@ void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, floa
     }
 }
 
+/* One output row pair of the fused shuffle: out rows 2y and 2y+1 of channel c
+ * from the four sub-pixel planes pre[4c + dy*2 + dx] at row y. */
+IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const float *p10,
+                                       const float *p11, float *o0, float *o1,
+                                       const float *a0, const float *a1, int w, float sc,
+                                       float sh, int silu)
+{
+    if (silu) {
+#if IMPA_HAVE_OPENMP
+#pragma omp simd
+#endif
+        for (int x = 0; x < w; x++) {
+            o0[2 * x] = silu1(p00[x] * sc + sh);
+            o0[2 * x + 1] = silu1(p01[x] * sc + sh);
+            o1[2 * x] = silu1(p10[x] * sc + sh);
+            o1[2 * x + 1] = silu1(p11[x] * sc + sh);
+        }
+    } else {
+        for (int x = 0; x < w; x++) {
+            o0[2 * x] = p00[x] * sc + sh;
+            o0[2 * x + 1] = p01[x] * sc + sh;
+            o1[2 * x] = p10[x] * sc + sh;
+            o1[2 * x + 1] = p11[x] * sc + sh;
+        }
+    }
+    if (a0) {
+        for (int x = 0; x < 2 * w; x++) {
+            o0[x] += a0[x];
+            o1[x] += a1[x];
+        }
+    }
+}
+
+void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, int groups,
+                             float eps, const impa_norm_param_t *p, impa_act_t act,
+                             const float *add)
+{
+    /* statistics per pre-shuffle plane; output channel ch owns planes 4ch..4ch+3,
+     * so a group of output channels is a contiguous run of planes */
+    double mean_c[IMPA_GN_MAX_CHANNELS], m2_c[IMPA_GN_MAX_CHANNELS];
+    float scale[IMPA_GN_MAX_CHANNELS / 4], shift[IMPA_GN_MAX_CHANNELS / 4];
+    int hw = h * w, np = 4 * c;
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel num_threads(g_threads) if (!in_parallel())
+#endif
+    {
+#if IMPA_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int k = 0; k < np; k++)
+            channel_stats(pre + (size_t)k * hw, hw, &mean_c[k], &m2_c[k]);
+#if IMPA_HAVE_OPENMP
+#pragma omp single
+#endif
+        {
+            int cg = c / groups, kg = 4 * cg;
+            double n = (double)kg * hw;
+            for (int g = 0; g < groups; g++) {
+                double mean = 0.0, m2 = 0.0;
+                for (int k = g * kg; k < (g + 1) * kg; k++)
+                    mean += mean_c[k];
+                mean /= kg;
+                for (int k = g * kg; k < (g + 1) * kg; k++)
+                    m2 += m2_c[k] + (double)hw * (mean_c[k] - mean) * (mean_c[k] - mean);
+                double inv = 1.0 / sqrt(m2 / n + (double)eps);
+                for (int ch = g * cg; ch < (g + 1) * cg; ch++) {
+                    scale[ch] = (float)(inv * p->w[ch]);
+                    shift[ch] = (float)(p->b[ch] - mean * inv * p->w[ch]);
+                }
+            }
+        }
+        int wo = 2 * w;
+#if IMPA_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int ch = 0; ch < c; ch++) {
+            const float *q = pre + (size_t)4 * ch * hw;
+            float *o = out + (size_t)ch * 4 * hw;
+            const float *a = add ? add + (size_t)ch * 4 * hw : NULL;
+            for (int y = 0; y < h; y++) {
+                size_t r = (size_t)y * w, o0 = (size_t)(2 * y) * wo, o1 = o0 + (size_t)wo;
+                shuffle_apply_row(q + r, q + hw + r, q + 2 * (size_t)hw + r,
+                                  q + 3 * (size_t)hw + r, o + o0, o + o1, a ? a + o0 : NULL,
+                                  a ? a + o1 : NULL, w, scale[ch], shift[ch],
+                                  act == IMPA_ACT_SILU);
+            }
+        }
+    }
+}
+
 void impa_silu(float *x, size_t n)
 {
 #if IMPA_HAVE_OPENMP

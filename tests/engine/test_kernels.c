@@ -371,13 +371,43 @@ static void test_se_mean(void **state)
     free(b2);
 }
 
+/* fused pixel_shuffle(2) + GroupNorm + SiLU + add == the two kernels in turn */
+static void test_groupnorm_shuffle(void **state)
+{
+    (void)state;
+    int c = 8, h = 9, w = 13, groups = 4;
+    size_t n = (size_t)4 * c * h * w;
+    float *pre = rnd(n, 31, -2, 3), *add = rnd(n, 32, -1, 1);
+    float *gw = rnd((size_t)c, 33, 0.5f, 1.5f), *gb = rnd((size_t)c, 34, -0.5f, 0.5f);
+    float *sh = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float)),
+          *out = malloc(n * sizeof(float));
+    impa_norm_param_t p = {gw, gb};
+    for (int mode = 0; mode < 2; mode++) {
+        naive_shuffle(pre, sh, c, h, w, 2);
+        impa_groupnorm(sh, ref, c, 4 * h * w, groups, 1e-5f, &p,
+                       mode ? IMPA_ACT_SILU : IMPA_ACT_NONE, mode ? add : NULL);
+        impa_groupnorm_shuffle2(pre, out, c, h, w, groups, 1e-5f, &p,
+                                mode ? IMPA_ACT_SILU : IMPA_ACT_NONE, mode ? add : NULL);
+        double e = max_abs_diff(out, ref, n);
+        if (e > 1e-5)
+            fail_msg("groupnorm_shuffle2 mode %d: max abs error %g", mode, e);
+    }
+    free(pre);
+    free(add);
+    free(gw);
+    free(gb);
+    free(sh);
+    free(ref);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d),         cmocka_unit_test(test_dwconv),
         cmocka_unit_test(test_groupnorm),      cmocka_unit_test(test_activations),
         cmocka_unit_test(test_pixel_shuffle),  cmocka_unit_test(test_mixer),
-        cmocka_unit_test(test_se_mean),
+        cmocka_unit_test(test_se_mean),        cmocka_unit_test(test_groupnorm_shuffle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
