@@ -3,9 +3,10 @@
 #   sh tools/setup.sh && sh tools/demo.sh
 # Everything runs from the build tree in a temporary directory on loopback
 # ports; nothing is installed. impa-simulate writes a scan every 2 s (10
-# simulated minutes apart; the first T_in at once so the window is full),
-# the daemon forecasts each new window with the shipped model, and impa-listen
-# prints every frame and every >= 45 dBZ alert. Ctrl-C stops all three.
+# simulated minutes apart; the first T_in at once so the window is full; never
+# faster than the daemon forecasts), the daemon forecasts each new window with
+# the shipped model, and impa-listen prints every frame and every >= 45 dBZ
+# alert. Ctrl-C stops all three.
 #
 # Environment: IMPA_BUILD (build dir, default ./build), IMPA_DEMO_PORT (PUB
 # port, default 5590; the snapshot port is the next one), IMPA_DEMO_PACE
@@ -40,6 +41,8 @@ fi
 # The window length comes from the model itself (global attribute t_in).
 T_IN=$(ncdump -h "$MODEL" 2>/dev/null | sed -n 's/^[[:space:]]*:t_in = \([0-9]*\).*/\1/p')
 T_IN=${T_IN:-4}
+STEP_MIN=$(ncdump -h "$MODEL" 2>/dev/null | sed -n 's/^[[:space:]]*:step_minutes = \([0-9]*\).*/\1/p')
+STEP_MIN=${STEP_MIN:-10}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/impa-demo.XXXXXX") || exit 1
 mkdir -p "$tmp/incoming" "$tmp/forecasts" "$tmp/state"
@@ -73,14 +76,14 @@ YAML
 
 daemon_pid=""
 listen_pid=""
-sim_pid=""
 stopping=0
 stop_all() {
     [ $stopping -eq 1 ] && return
     stopping=1
-    # Producer first, consumer last, so the last cycle can still be printed.
-    for p in $sim_pid $daemon_pid $listen_pid; do kill -TERM "$p" 2>/dev/null; done
-    for p in $sim_pid $daemon_pid $listen_pid; do wait "$p" 2>/dev/null; done
+    # The daemon first (it finishes its cycle), the listener last, so the last
+    # cycle can still be printed.
+    for p in $daemon_pid $listen_pid; do kill -TERM "$p" 2>/dev/null; done
+    for p in $daemon_pid $listen_pid; do wait "$p" 2>/dev/null; done
     if [ "${IMPA_DEMO_KEEP:-0}" = 1 ]; then
         echo "demo: stopped; kept $tmp (forecasts in $tmp/forecasts)"
         echo "      picture: /usr/bin/python3 tools/forecast_png.py --archive \$(ls $tmp/forecasts/*.nc | tail -1) --out forecast.png"
@@ -100,7 +103,7 @@ fi
 
 echo "demo: simulated radar -> impa-nowcastd -> impa-listen   (Ctrl-C stops)"
 echo "  config    $tmp/demo.yaml"
-echo "  scans     $tmp/incoming  ($T_IN at once, then one every ${PACE}s = 10 simulated min)"
+echo "  scans     $tmp/incoming  ($T_IN at once, then one every ${PACE}s or per cycle = $STEP_MIN simulated min)"
 echo "  forecasts $tmp/forecasts"
 echo "  daemon    log in $tmp/daemon.log, publishing on $PUB"
 echo
@@ -119,24 +122,44 @@ fi
 listen_pid=$!
 sleep 0.5  # let the subscription reach the daemon before the first cycle
 
-"$SIM" --out "$tmp/incoming" --start now --burst "$T_IN" --pace "$PACE" --count 0 --quiet \
-    > "$tmp/simulate.log" 2>&1 &
-sim_pid=$!
+# Scan times: the newest pre-seeded scan is "now" (rounded down to the step).
+STEP_S=$((STEP_MIN * 60))
+t=$(( $(date -u +%s) / STEP_S * STEP_S - (T_IN - 1) * STEP_S ))
+stamp() { date -u -d "@$1" +%Y%m%dT%H%M%SZ; }
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
-# Watch the three; a short sleep in the background keeps Ctrl-C responsive.
-while :; do
-    sleep 1 &
-    wait $! 2>/dev/null
-    if ! kill -0 "$daemon_pid" 2>/dev/null; then
-        echo "demo: impa-nowcastd stopped; last lines of its log:" >&2
-        tail -n 20 "$tmp/daemon.log" >&2
-        daemon_pid=""
-        exit 1
-    fi
-    if ! kill -0 "$sim_pid" 2>/dev/null; then
-        echo "demo: impa-simulate stopped:" >&2
+# One scan at a time: every PACE seconds, but never before the daemon has
+# archived the forecast of the previous scan, so a slow machine shows every
+# cycle instead of piling up a backlog (the simulator's own --pace would not
+# wait for the daemon).
+simulate() {
+    "$SIM" --out "$tmp/incoming" --start "$(iso "$1")" --count "$2" --step-min "$STEP_MIN" --quiet \
+        >> "$tmp/simulate.log" 2>&1 || {
+        echo "demo: impa-simulate failed:" >&2
         cat "$tmp/simulate.log" >&2
-        sim_pid=""
         exit 1
-    fi
+    }
+}
+alive() {
+    kill -0 "$daemon_pid" 2>/dev/null && return 0
+    echo "demo: impa-nowcastd stopped; last lines of its log:" >&2
+    tail -n 20 "$tmp/daemon.log" >&2
+    daemon_pid=""
+    exit 1
+}
+nap() { sleep "$1" & wait $! 2>/dev/null; }  # a background sleep keeps Ctrl-C prompt
+
+simulate "$t" "$T_IN"
+t=$((t + (T_IN - 1) * STEP_S))
+while :; do
+    waited=0
+    while [ ! -f "$tmp/forecasts/demo_$(stamp "$t").nc" ] && [ $waited -lt 120 ]; do
+        alive
+        nap 0.5
+        waited=$((waited + 1))
+    done
+    nap "$PACE"
+    alive
+    t=$((t + STEP_S))
+    simulate "$t" 1
 done
