@@ -40,7 +40,7 @@ struct impa_engine {
     float *in;     /* [Tin][C][H][W] normalised input */
     float *out;    /* [Tout][H][W] normalised output */
     float *skip;   /* [S][H][W] enc.0 output of the last input frame */
-    /* translator */
+    /* translator; u..m2 share memory with worker 0's buffers (see create) */
     float *u0;     /* [Tin*S][h][w] encoder latents stacked frame-major */
     float *u;      /* [T][h][w] translator state */
     float *a;      /* [T][h][w] norm outputs; fuse output / gate */
@@ -55,6 +55,9 @@ struct impa_engine {
 
 /* Upper bound on worker threads (each has its own full-resolution buffers). */
 #define IMPA_ENGINE_MAX_THREADS 64
+
+/* Floats rounded up to 64 bytes: every buffer starts on a cache line. */
+#define PAD16(n) (((n) + 15) / 16 * 16)
 
 static size_t max_sz(size_t a, size_t b)
 {
@@ -177,19 +180,21 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     PLAN(&e->out, Tout * HW);
     PLAN(&e->skip, S * HW);
     PLAN(&e->u0, Tin * S * hw);
-    PLAN(&e->u, T * hw);
-    PLAN(&e->a, T * hw);
-    PLAN(&e->v, T * hw);
-    PLAN(&e->s, T * hw);
-    PLAN(&e->m1, Tm * hw);
-    PLAN(&e->m2, Tm * hw);
     PLAN(&e->se, 2 * T + Tr);
     PLAN(&e->zo, Tout * S * hw);
+    /* The translator runs while the workers are idle: its tensors share one
+     * region with worker 0's frame/lead buffers (32 MiB less at 512x512). */
+    size_t worker_floats = PAD16(C * HW) + PAD16(S * hw2) + PAD16(4 * S * hw2) + PAD16(S * HW);
+    size_t trans_floats = 4 * PAD16(T * hw) + 2 * PAD16(Tm * hw);
+    float *region0 = NULL;
+    PLAN(&region0, max_sz(worker_floats, trans_floats));
     for (size_t t = 0; t < nth; t++) {
-        PLAN(&e->work[t].mix, C * HW);
-        PLAN(&e->work[t].half, S * hw2);
-        PLAN(&e->work[t].pre, 4 * S * hw2);
-        PLAN(&e->work[t].full, S * HW);
+        if (t > 0) {
+            PLAN(&e->work[t].mix, C * HW);
+            PLAN(&e->work[t].half, S * hw2);
+            PLAN(&e->work[t].pre, 4 * S * hw2);
+            PLAN(&e->work[t].full, S * HW);
+        }
         PLAN(&e->work[t].col, col);
     }
 #undef PLAN
@@ -210,6 +215,18 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
         *plan[i].p = e->arena + off;
         off += (plan[i].n + 15) / 16 * 16;
     }
+    float *r = region0; /* worker 0's view of the shared region */
+    e->work[0].mix = r;
+    e->work[0].half = r += PAD16(C * HW);
+    e->work[0].pre = r += PAD16(S * hw2);
+    e->work[0].full = r += PAD16(4 * S * hw2);
+    r = region0;        /* the translator's view */
+    e->u = r;
+    e->a = r += PAD16(T * hw);
+    e->v = r += PAD16(T * hw);
+    e->s = r += PAD16(T * hw);
+    e->m1 = r += PAD16(T * hw);
+    e->m2 = r += PAD16(Tm * hw);
     e->ws_bytes = total * sizeof(float);
     e->flops = count_flops(mi, H, W);
     *out = e;
