@@ -523,10 +523,17 @@ static int read_cf(int ncid, const char *path, const impa_reader_opts_t *opts, i
     return IMPA_OK;
 }
 
+/* netCDF 4.9 answers NC_NOERR to nc_inq_grp_ncid on classic (netCDF-3) files,
+ * handing back the root group, so only files with an enhanced data model can
+ * have groups at all; without this check every classic CF file looked like ODIM. */
 static int has_group(int ncid, const char *name)
 {
-    int g;
-    return nc_inq_grp_ncid(ncid, name, &g) == NC_NOERR;
+    int fmt = 0, g;
+    if (nc_inq_format(ncid, &fmt) != NC_NOERR || fmt != NC_FORMAT_NETCDF4)
+        return 0;
+    if (nc_inq_grp_ncid(ncid, name, &g) != NC_NOERR)
+        return 0;
+    return g != ncid;
 }
 
 int impa_reader_read(const char *path, const impa_reader_opts_t *opts, impa_scan_t *scan, char *err,

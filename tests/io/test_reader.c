@@ -21,7 +21,8 @@ static char tmpdir[256];
 /* 10 log10(200 R^1.6) */
 static double mp(double r) { return 10 * log10(200 * pow(r, 1.6)); }
 
-/* Writes CDL to <tmpdir>/<name>.cdl and runs ncgen (kind "3" classic or "nc4"). */
+/* Writes CDL to <tmpdir>/<name>.cdl and runs ncgen -k KIND ("classic", "64-bit offset"
+ * or "nc4"; note ncgen's "3" means netCDF-4, not netCDF-3). */
 static const char *gen(const char *name, const char *kind, const char *cdl)
 {
     static char out[512];
@@ -78,7 +79,7 @@ static const char *cdl_dbz =
 static void test_cf_dbz(void **state)
 {
     (void)state;
-    const char *p = gen("dbz", "3", cdl_dbz);
+    const char *p = gen("dbz", "classic", cdl_dbz);
     impa_scan_t s;
     char err[512] = "";
     assert_int_equal(impa_reader_read(p, NULL, &s, err, sizeof err), 0);
@@ -121,7 +122,7 @@ static const char *cdl_short =
 static void test_cf_packed_short(void **state)
 {
     (void)state;
-    const char *p = gen("packed", "3", cdl_short);
+    const char *p = gen("packed", "'64-bit offset'", cdl_short);
     impa_scan_t s;
     char err[512] = "";
     assert_int_equal(impa_reader_read(p, NULL, &s, err, sizeof err), 0);
@@ -179,7 +180,7 @@ static const char *cdl_rate =
 static void test_cf_rain_rate(void **state)
 {
     (void)state;
-    const char *p = gen("rate", "3", cdl_rate);
+    const char *p = gen("rate", "nc7", cdl_rate);
     impa_scan_t s;
     char err[512] = "";
     assert_int_equal(impa_reader_read(p, NULL, &s, err, sizeof err), 0);
