@@ -81,6 +81,8 @@ typedef struct {
     double x, y;
     double peak_dbz;
     double sigma_m;
+    double ca, sa;   /* unit vector of the long axis (along the cell's motion) */
+    double aspect;   /* long/short axis ratio >= 1; the area stays pi*sigma^2 */
 } sim_cell_t;
 
 static volatile sig_atomic_t g_stop = 0;
@@ -225,6 +227,9 @@ static int cells_at(const sim_world_t *w, int64_t t, sim_cell_t *cells, int max)
             cells[n].y = rr * sin(th) + cv * ((double)t - mid);
             cells[n].peak_dbz = 30.0 + (peak - 30.0) * f;
             cells[n].sigma_m = sigma * (0.5 + 0.5 * f);
+            cells[n].aspect = rng_range(&s, 1.0, 1.8);
+            cells[n].ca = cu / hypot(cu, cv);
+            cells[n].sa = cv / hypot(cu, cv);
             n++;
         }
     }
@@ -250,6 +255,9 @@ static int cells_at(const sim_world_t *w, int64_t t, sim_cell_t *cells, int max)
         cells[n].y = cu / sp * off + cv * ((double)t - mid);
         cells[n].peak_dbz = 35.0 + (peak - 35.0) * f;
         cells[n].sigma_m = sigma * (0.6 + 0.4 * f);
+        cells[n].aspect = rng_range(&s, 1.2, 1.6);
+        cells[n].ca = cu / sp;
+        cells[n].sa = cv / sp;
         n++;
     }
     return n;
@@ -282,12 +290,22 @@ static void render(const sim_world_t *w, const sim_opts_t *o, int64_t t, float *
                 z += pow(10.0, (15.0 + 20.0 * s) / 10.0);
             }
             for (int c = 0; c < nc; c++) {
-                double ddx = x - cells[c].x, ddy = y - cells[c].y;
-                double r2 = (ddx * ddx + ddy * ddy) / (cells[c].sigma_m * cells[c].sigma_m);
+                const sim_cell_t *cl = &cells[c];
+                double ddx = x - cl->x, ddy = y - cl->y;
+                double along = ddx * cl->ca + ddy * cl->sa, across = ddy * cl->ca - ddx * cl->sa;
+                double r2 = (along * along / cl->aspect + across * across * cl->aspect) /
+                            (cl->sigma_m * cl->sigma_m);
                 if (r2 < 32.0)
                     z += pow(10.0, cells[c].peak_dbz / 10.0) * exp(-0.5 * r2);
             }
             double d = z > 0.0 ? 10.0 * log10(z) : SIM_NO_ECHO_DBZ;
+            if (z > 0.0) {
+                /* +-2 dB of small-scale texture (6 km), carried by the wind: real
+                 * echoes are never smooth Gaussians. */
+                double tx = value_noise3(w->seed ^ 0x7e57ULL, (x - w->u * dt) / 6000.0,
+                                         (y - w->v * dt) / 6000.0, dt / 1800.0);
+                d += 4.0 * (tx - 0.5);
+            }
             *px = (float)(d < SIM_NOISE_FLOOR_DBZ ? SIM_NO_ECHO_DBZ : d);
         }
     }
