@@ -13,11 +13,12 @@
  *   - ordinary convective cells spawned at random (per 20-minute slot, hashed
  *     from the seed), each with its own motion (mean wind + deviation), a
  *     lifetime of 40..120 min, growth and decay (sin-shaped) and a Gaussian
- *     core of 48..60 dBZ at maturity;
+ *     core of 48..60 dBZ at maturity, elongated along its motion;
  *   - two long-lived "lead" storms alive at any time, born every 90 min and
  *     crossing the radar in 3 h, with 25-minute ramps: at every time at least one
  *     mature core >= 50 dBZ is inside radar range (the demo and the e2e test rely
  *     on >= 45 dBZ alerts);
+ *   - +-2 dB of small-scale texture (6 km value noise) carried by the wind;
  *   - a circular coverage mask: outside the radar range the value is _FillValue.
  * Pixels below the 8 dBZ noise floor are written as -32 dBZ ("no echo": valid,
  * dry), which is what IMPA_DBZ_NO_ECHO means to the reader. */
