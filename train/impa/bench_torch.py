@@ -66,11 +66,19 @@ def _prepare(model, variant: str, x: torch.Tensor):
     return m, x
 
 
+def _cpu_s() -> float:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
 def time_variant(fn, x: torch.Tensor, runs: int, warmup: int):
-    """Returns (latencies of the timed runs, output of the first run)."""
-    times, first = [], None
+    """Returns (latencies of the timed runs, CPU seconds (user + system, all
+    threads) per timed run, output of the first run). CPU time is less
+    sensitive than latency to other jobs on a shared machine."""
+    times, first, cpu = [], None, 0.0
     with torch.no_grad():
         for i in range(warmup + runs):
+            c0 = _cpu_s()
             t0 = time.perf_counter()
             y = fn(x)
             dt = time.perf_counter() - t0
@@ -78,8 +86,9 @@ def time_variant(fn, x: torch.Tensor, runs: int, warmup: int):
                 first = y
             if i >= warmup:
                 times.append(dt)
+                cpu += _cpu_s() - c0
             del y
-    return times, first
+    return times, cpu / runs, first
 
 
 def run_c_bench(path: str, weights: str, h: int, w: int, threads: int, runs: int) -> Dict:
@@ -117,14 +126,15 @@ def bench(weights: str, grids: List[tuple], threads: int, runs: int, warmup: int
         ref = None
         for v in variants:
             fn, xin = _prepare(model, v, x)
-            t, y = time_variant(fn, xin, runs, warmup)
+            t, cpu, y = time_variant(fn, xin, runs, warmup)
             if ref is None:
                 ref = y.contiguous()
             # every variant must compute the same thing, or its time means nothing
-            r = {"median_s": statistics.median(t), "min_s": min(t),
+            r = {"median_s": statistics.median(t), "min_s": min(t), "cpu_s_per_run": cpu,
                  "max_abs_diff_vs_first": float((y.contiguous() - ref).abs().max())}
             res["variants"][v] = r
             log(f"  {h}x{w} {v:9s} median_s={r['median_s']:.4f} min_s={r['min_s']:.4f} "
+                f"cpu_s={cpu:.3f} "
                 f"max_abs_diff={r['max_abs_diff_vs_first']:.2e}")
             del fn, y
             if r["max_abs_diff_vs_first"] > 1e-3:
@@ -134,6 +144,7 @@ def bench(weights: str, grids: List[tuple], threads: int, runs: int, warmup: int
         best = min(res["variants"], key=lambda k: res["variants"][k]["median_s"])
         b = res["variants"][best]
         res.update(best=best, median_s=b["median_s"], min_s=b["min_s"],
+                   cpu_s_per_run=b["cpu_s_per_run"],
                    gflop_per_s=flops["total"] / 1e9 / b["median_s"], peak_rss_mb=peak_rss_mb(),
                    loadavg_1min=os.getloadavg()[0])
         if c_bench:
@@ -183,7 +194,7 @@ def main(argv: Optional[List[str]] = None) -> int:
           f"{r['runs']} runs after {r['warmup']} warm-up")
     for g in r["grids"]:
         line = (f"grid={g['grid']} best={g['best']} median_s={g['median_s']:.4f} "
-                f"min_s={g['min_s']:.4f} gflop={g['gflop']:.3f} "
+                f"min_s={g['min_s']:.4f} cpu_s={g['cpu_s_per_run']:.3f} gflop={g['gflop']:.3f} "
                 f"gflop_per_s={g['gflop_per_s']:.2f} peak_rss_mb={g['peak_rss_mb']:.0f} "
                 f"loadavg={g['loadavg_1min']:.1f}")
         if "ratio_c_over_torch" in g:
