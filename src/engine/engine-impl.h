@@ -70,7 +70,7 @@ void impa_gemm(int M, int N, int K, float alpha, const float *A, int lda,
  * the tile stays under IMPA_COL_BUDGET floats, at least one output row, and
  * the tiles divide evenly over the threads). Depends on the thread count: call
  * after impa_kernels_set_threads(). */
-#define IMPA_COL_BUDGET (256 * 1024)
+#define IMPA_COL_BUDGET (64 * 1024)
 size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int pad,
                               int dilation);
 
