@@ -170,6 +170,17 @@ static int att_text(int ncid, const char *path, const char *name, char *buf, siz
             return 0;
         return impa_err(err, errlen, IMPA_EFORMAT, "%s: attribute '%s' is missing", path, name);
     }
+    if (type == NC_STRING && n == 1) {
+        /* netCDF-4 string attribute (xarray and some netCDF4-python writes) */
+        char *str = NULL;
+        int st = nc_get_att_string(ncid, NC_GLOBAL, name, &str);
+        if (st != NC_NOERR)
+            return impa_err(err, errlen, IMPA_EIO, "%s: attribute '%s': %s", path, name,
+                            nc_strerror(st));
+        snprintf(buf, len, "%s", str ? str : "");
+        nc_free_string(1, &str);
+        return 0;
+    }
     if (type != NC_CHAR)
         return impa_err(err, errlen, IMPA_EFORMAT, "%s: attribute '%s' must be text", path,
                         name);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <netcdf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,44 @@ static void test_extra_tensor(void **state)
     expect_refused(path, IMPA_EFORMAT, "unexpected tensor 'enc.3.conv.bias'", NULL);
 }
 
+static void test_bad_values(void **state)
+{
+    (void)state;
+    char path[512];
+    int ncid = open_copy("nan.nc", path, sizeof(path));
+    int varid;
+    assert_int_equal(nc_enddef(ncid), NC_NOERR);
+    assert_int_equal(nc_inq_varid(ncid, "dec.2.norm.bias", &varid), NC_NOERR);
+    size_t idx = 3;
+    float nan = NAN;
+    assert_int_equal(nc_put_var1_float(ncid, varid, &idx, &nan), NC_NOERR);
+    nc_close(ncid);
+    expect_refused(path, IMPA_EFORMAT, "tensor 'dec.2.norm.bias' holds a non-finite value",
+                   "index 3");
+
+    /* float64 tensor with the right shape */
+    ncid = open_copy("double.nc", path, sizeof(path));
+    int d;
+    assert_int_equal(nc_inq_varid(ncid, "readout.bias", &varid), NC_NOERR);
+    assert_int_equal(nc_rename_var(ncid, varid, "old"), NC_NOERR);
+    nc_inq_dimid(ncid, "d1", &d);
+    assert_int_equal(nc_def_var(ncid, "readout.bias", NC_DOUBLE, 1, &d, &varid), NC_NOERR);
+    nc_close(ncid);
+    expect_refused(path, IMPA_EFORMAT, "tensor 'readout.bias' is not float32", NULL);
+
+    /* a netCDF-4 string attribute is read like a text one */
+    ncid = open_copy("string.nc", path, sizeof(path));
+    const char *name = "string-model";
+    assert_int_equal(nc_del_att(ncid, NC_GLOBAL, "model_name"), NC_NOERR);
+    assert_int_equal(nc_put_att_string(ncid, NC_GLOBAL, "model_name", 1, &name), NC_NOERR);
+    nc_close(ncid);
+    char err[512];
+    impa_model_t *m = NULL;
+    assert_int_equal(impa_model_load(path, &m, err, sizeof(err)), 0);
+    assert_string_equal(impa_model_info(m)->model_name, "string-model");
+    impa_model_destroy(&m);
+}
+
 static void test_attributes(void **state)
 {
     (void)state;
@@ -273,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_wrong_shape),    cmocka_unit_test(test_attribute_changes_shapes),
         cmocka_unit_test(test_extra_tensor),   cmocka_unit_test(test_attributes),
         cmocka_unit_test(test_format),         cmocka_unit_test(test_grid_refused),
+        cmocka_unit_test(test_bad_values),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <dirent.h>
 #include <netcdf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,15 +25,37 @@ float tu_rand(uint32_t *s, float lo, float hi)
     return lo + (hi - lo) * (float)(*s >> 8) / 16777216.0f;
 }
 
+static char tmp_dir[256];
+
+/* Removes the per-process directory and the files the test wrote in it. */
+static void remove_tmp_dir(void)
+{
+    DIR *d = opendir(tmp_dir);
+    if (!d)
+        return;
+    struct dirent *ent;
+    char p[600];
+    while ((ent = readdir(d)) != NULL) {
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", tmp_dir, ent->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(tmp_dir);
+}
+
 const char *tu_path(const char *name)
 {
-    static char dir[256];
     static char path[512];
-    if (!dir[0]) {
-        snprintf(dir, sizeof(dir), "/tmp/impa-engine-test-XXXXXX");
-        if (!mkdtemp(dir))
-            snprintf(dir, sizeof(dir), "/tmp");
+    if (!tmp_dir[0]) {
+        snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/impa-engine-test-XXXXXX");
+        if (mkdtemp(tmp_dir))
+            atexit(remove_tmp_dir);
+        else
+            snprintf(tmp_dir, sizeof(tmp_dir), "/tmp");
     }
+    const char *dir = tmp_dir;
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     return path;
 }
