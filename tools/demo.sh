@@ -24,8 +24,8 @@ DAEMON=$BUILD/src/daemon/impa-nowcastd
 SIM=$BUILD/src/tools/impa-simulate
 LISTEN=$BUILD/src/publish/impa-listen
 MODEL=$ROOT/models/impa-net.nc
-# As in the systemd unit: OpenBLAS is used single-threaded, and without a pool
-# started at load time SIGINT/SIGTERM reach the daemon's loop (clean stop).
+# As in the systemd unit: the engine uses OpenBLAS single-threaded, so no
+# OpenBLAS thread pool is needed.
 export OPENBLAS_NUM_THREADS=1
 
 for b in "$DAEMON" "$SIM" "$LISTEN"; do
