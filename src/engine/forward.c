@@ -403,7 +403,13 @@ int impa_engine_normalise(const impa_engine_t *e, const float *const *dbz,
             return impa_err(err, errlen, IMPA_EINVAL, "impa_engine_normalise: frame %d is NULL",
                             t);
     }
-    double inv_b = 1.0 / mi->zr_b;
+    /* R = (10^(dBZ/10) / a)^(1/b) = exp(dBZ * ln10 / (10 b) - ln(a) / b): one expf
+     * per pixel instead of two pow (normalise was 59 ms at 512x512, 1 thread) */
+    float k_dbz = (float)(log(10.0) / (10.0 * mi->zr_b));
+    float k_a = (float)(log((double)mi->zr_a) / mi->zr_b);
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(e->threads) schedule(static) if (e->threads > 1)
+#endif
     for (int t = 0; t < mi->t_in; t++) {
         for (int f = 0; f < C; f++) {
             float *dst = in + ((size_t)t * C + f) * HW;
@@ -417,7 +423,7 @@ int impa_engine_normalise(const impa_engine_t *e, const float *const *dbz,
                     float d = dbz[t][i];
                     float r = 0.0f;
                     if (!isnan(d) && d >= 0.0f)
-                        r = (float)pow(pow(10.0, d / 10.0) / mi->zr_a, inv_b);
+                        r = expf(d * k_dbz - k_a);
                     dst[i] = normalise1(mi, f, r);
                 }
             } else if (statics && statics[f]) {
