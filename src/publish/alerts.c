@@ -464,7 +464,8 @@ static void assign_ids(impa_alert_tracker_t *tr, int s, int e, int ps, int pe,
     int nn = e - s;
     for (int i = 0; i < nn; i++)
         tr->order[i] = s + i;
-    qsort_r(tr->order, (size_t)nn, sizeof(int), by_size_desc, tr->cells);
+    if (nn > 1) /* order is NULL before the first cell: qsort(NULL, 0) is UB */
+        qsort_r(tr->order, (size_t)nn, sizeof(int), by_size_desc, tr->cells);
     double half_step = tr->step_minutes * 30.0;
     for (int oi = 0; oi < nn; oi++) {
         impa_alert_cell_t *c = &tr->cells[tr->order[oi]];
