@@ -160,7 +160,8 @@ int impa_watch_list(const char *dir, const char *pattern, char ***paths, int *n,
         }
         count++;
     }
-    qsort(ents, (size_t)count, sizeof *ents, by_mtime_desc);
+    if (count > 1) /* ents is NULL for an empty directory: qsort(NULL, 0) is UB */
+        qsort(ents, (size_t)count, sizeof *ents, by_mtime_desc);
     *paths = malloc((size_t)(count ? count : 1) * sizeof **paths);
     if (!*paths) {
         rc = impa_err(err, errlen, IMPA_ENOMEM, "%s: out of memory listing", dir);
