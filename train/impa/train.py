@@ -261,7 +261,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="keep PyTorch's random init of the readout (default: zero, see below)")
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--export-only", action="store_true",
-                   help="only export runs/NAME/best.pt to runs/NAME/model.nc")
+                   help="only export a checkpoint of runs/NAME to runs/NAME/model.nc")
+    p.add_argument("--export-which", choices=("best", "last"), default="best",
+                   help="checkpoint to export: best validation score or the last step")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -281,7 +283,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = Path(args.out)
     if args.export_only:
         ck = torch.load(out / "last.pt")
-        export_best(out / "best.pt", out / "model.nc", args, ck["state"])
+        export_best(out / f"{args.export_which}.pt", out / "model.nc", args, ck["state"])
         return 0
     out.mkdir(parents=True, exist_ok=True)
     cfg = ImpaConfig()
@@ -421,11 +423,13 @@ def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict
     model = ImpaNet(cfg)
     model.load_state_dict(ck["model"])
     b = ck["state"]["best"] or {}
+    if best_pt.name == "last.pt":
+        b = dict(ck["state"]["history"][-1]) if ck["state"]["history"] else {}
     a = ck.get("args", {})
     loss = ck.get("loss", args.loss)
     training = (f"impa.train --loss {loss} --seed {a.get('seed', args.seed)} --crop {a.get('crop', args.crop)} "
                 f"--batch {a.get('batch', args.batch)} --budget-min {a.get('budget_min', args.budget_min)}; "
-                f"best at step {b.get('step')} of {state['step']} "
+                f"{'last' if best_pt.name == 'last.pt' else 'best'} checkpoint: step {b.get('step')} of {state['step']} "
                 f"({_fmt_time(b.get('elapsed', 0))} of {_fmt_time(state['elapsed'])}); "
                 f"val csi35 {b.get('csi35', float('nan')):.3f} csi45 {b.get('csi45', float('nan')):.3f}; "
                 f"data: pysteps-data radar (BoM, FMI, MeteoSwiss, KNMI), split in docs/training.md")
