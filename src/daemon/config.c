@@ -683,6 +683,12 @@ int impa_config_prepare_dirs(impa_daemon_config_t *cfg, char *err, size_t errlen
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         if (!dirs[i].needed)
             continue;
+        if (i == 0 && cfg->input_read_only) {
+            if (access(dirs[i].dir, R_OK | X_OK))
+                add_err(&c, 0, dirs[i].key, "directory '%s' cannot be read: %s", dirs[i].dir,
+                        strerror(errno));
+            continue;
+        }
         if (!dirs[i].dir[0])
             add_err(&c, 0, dirs[i].key, "must not be empty");
         else if (mkdirs(dirs[i].dir))

@@ -51,7 +51,9 @@ typedef struct {
     /* log */
     int log_level;                /* 3 error .. 7 debug (syslog priorities) */
 
-    /* not keys: where the configuration came from */
+    /* not keys */
+    int input_read_only;          /* replay: input.directory must exist and be readable only */
+    /* where the configuration came from */
     char path[PATH_MAX];          /* the file read, "" = built-in defaults */
     char sha256[65];              /* hash of the file's text: the forecasts' config_version */
 } impa_daemon_config_t;

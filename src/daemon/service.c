@@ -109,6 +109,7 @@ static int runtime_load(const impa_service_opts_t *o, runtime_t **out, char *err
                  cfg->output_dir);
         if (!o->state_dir)
             snprintf(cfg->state_dir, sizeof cfg->state_dir, "%s", cfg->output_dir);
+        cfg->input_read_only = 1;
     }
     rc = impa_config_prepare_dirs(cfg, err, errlen);
     if (rc)

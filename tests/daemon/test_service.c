@@ -269,6 +269,49 @@ static void test_sub_step_feed(void **state)
     impa_service_destroy(&svc);
 }
 
+static void test_replay(void **state)
+{
+    fixture_t *f = *state;
+    /* scans written out of time order, one junk file, one duplicate-time file */
+    for (int k = 5; k >= 0; k--)
+        drop(NULL, f, T0 + k * 600, N);
+    char junk[256], dup[256];
+    snprintf(junk, sizeof junk, "%s/bad.nc", f->in);
+    FILE *j = fopen(junk, "w");
+    fputs("garbage", j);
+    fclose(j);
+    snprintf(dup, sizeof dup, "%s/copy.nc", f->in);
+    assert_int_equal(test_write_scan(dup, N, N, T0 + 600), 0);
+    chmod(f->in, 0555); /* replay must not need to write its input */
+    write_config(f, NULL);
+    impa_service_opts_t o = {.config_path = f->cfg, .replay = 1, .input_dir = f->in,
+                             .output_dir = f->out};
+    impa_service_t *svc = NULL;
+    char err[4096];
+    int rc = impa_service_create(&o, &svc, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(impa_service_replay(svc, f->in), 3);
+    const impa_service_counters_t *n = impa_service_counters(svc);
+    assert_int_equal(n->scans, 7);
+    assert_int_equal(n->duplicates, 1);
+    assert_int_equal(n->quarantined, 1);
+    assert_int_equal(access(junk, F_OK), 0); /* left in place */
+    char method[32];
+    int n_leads;
+    for (int k = 3; k < 6; k++) {
+        read_archive(f, T0 + k * 600, method, &n_leads);
+        assert_string_equal(method, "impa-net");
+    }
+    char csv[256];
+    snprintf(csv, sizeof csv, "%s/verification.csv", f->out);
+    assert_int_equal(access(csv, F_OK), 0);
+    assert_true(log_has(f, "replay "));
+    impa_service_destroy(&svc);
+    chmod(f->in, 0755);
+}
+
 int main(void)
 {
     const char *root = getenv("IMPA_SOURCE_ROOT");
@@ -284,6 +327,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_wait_then_late, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_extrapolate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sub_step_feed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
