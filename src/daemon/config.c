@@ -598,8 +598,9 @@ int impa_config_load(const char *path, impa_daemon_config_t *cfg, char *err, siz
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
+        int e = errno;
         impa_config_defaults(cfg);
-        return impa_err(err, errlen, IMPA_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return impa_err(err, errlen, IMPA_EIO, "%s: cannot open: %s", path, strerror(e));
     }
     size_t cap = 4096, len = 0;
     char *text = malloc(cap);

@@ -232,6 +232,15 @@ static void test_shipped_config(void **state)
     (void)state;
 }
 
+static void test_missing_file(void **state)
+{
+    impa_daemon_config_t cfg;
+    char err[512];
+    assert_int_equal(impa_config_load("/nonexistent/impa.yaml", &cfg, err, sizeof err), IMPA_EIO);
+    assert_string_equal(err, "/nonexistent/impa.yaml: cannot open: No such file or directory");
+    (void)state;
+}
+
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -277,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_prepare_dirs),
         cmocka_unit_test(test_shipped_config),
+        cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_reference_matches_docs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
