@@ -35,9 +35,8 @@ int impa_kernels_set_threads(int threads)
     g_threads = threads;
     /* GEMMs are split between our own threads (impa_conv2d), never by OpenBLAS */
     openblas_set_num_threads(1);
-#if IMPA_HAVE_OPENMP
-    omp_set_num_threads(threads);
-#endif
+    /* No omp_set_num_threads: every parallel region here names its team size,
+     * and the process-wide default belongs to the other modules (extrapolation). */
     return threads;
 }
 
