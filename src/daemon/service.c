@@ -395,8 +395,18 @@ static void after_new_step(impa_service_t *svc)
         run_cycle(svc);
         return;
     }
+    /* Missing steps only before the oldest frame held: the window is still filling
+     * (start-up, or after an outage), not a hole in the feed. */
+    int filling = impa_window_recent_run(w) == impa_window_fill(w);
+    if (filling && rt->cfg.gap_policy == IMPA_GAP_WAIT) {
+        svc->gap[0] = '\0';
+        impa_log(IMPA_LOG_INFO, "cycle %s: not run, window filling %d/%d", iso,
+                 impa_window_fill(w), impa_window_size(w));
+        return;
+    }
     impa_window_describe_gap(w, svc->gap, sizeof svc->gap);
-    svc->n.gaps++;
+    if (!filling)
+        svc->n.gaps++;
     if (rt->cfg.gap_policy == IMPA_GAP_WAIT) {
         impa_log(IMPA_LOG_NOTICE, "cycle %s: not run, window %d/%d (%s); gap_policy wait", iso,
                  impa_window_fill(w), impa_window_size(w), svc->gap);

@@ -214,7 +214,9 @@ static void test_gap_wait_then_late(void **state)
     drop(svc, f, T0 + 1800, N); /* 00:20 missing */
     drop(svc, f, T0 + 2400, N);
     assert_int_equal(n->cycles, 0);
+    assert_true(log_has(f, "cycle 2020-10-31T00:10:00Z: not run, window filling 2/4"));
     assert_true(log_has(f, "missing 2020-10-31T00:20:00Z); gap_policy wait"));
+    assert_int_equal(n->gaps, 2); /* 00:30 and 00:40; the filling steps are no gaps */
     drop(svc, f, T0 + 1200, N); /* late: completes 00:10..00:40 */
     assert_int_equal(n->late, 1);
     assert_int_equal(n->cycles, 1);
