@@ -2,8 +2,10 @@
  * function works on caller-provided buffers, allocates nothing and cannot fail
  * (shapes are validated once, when the engine is created).
  *
- * Parallelism: GEMMs are threaded by OpenBLAS; the other kernels by OpenMP with
- * the thread count fixed once by impa_kernels_set_threads(). */
+ * Parallelism: one OpenMP pool, team size fixed by impa_kernels_set_threads();
+ * OpenBLAS runs single-threaded and impa_conv2d splits GEMMs itself. Called
+ * inside a caller's parallel region (or after impa_kernels_serial(1)) every
+ * kernel runs on the calling thread alone. */
 #include "engine-impl.h"
 
 #include <cblas.h>
