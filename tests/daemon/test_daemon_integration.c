@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,10 +136,18 @@ static void test_service_lifecycle(void **state)
     write_config(cfg, NULL);
     mkdir(in, 0755);
     drop(T0); /* present before start: restart recovery picks it up */
+    /* play systemd: collect the sd_notify datagrams */
+    char sock[100]; /* fits sun_path */
+    snprintf(sock, sizeof sock, "%.60s/notify.sock", dir);
+    int nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    assert_int_equal(bind(nfd, (struct sockaddr *)&sa, sizeof sa), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     daemon_pid = pid;
     if (pid == 0) {
+        setenv("NOTIFY_SOCKET", sock, 1);
         FILE *l = freopen(logp, "w", stderr);
         (void)l;
         execl(daemon_path, daemon_path, "--config", cfg, (char *)NULL);
@@ -203,6 +213,22 @@ static void test_service_lifecycle(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
     daemon_pid = -1;
     assert_true(log_has("stopped:"));
+    char msg[1024], first[64] = "", last[64] = "";
+    int n_status = 0, n_reloading = 0, n_msgs = 0;
+    ssize_t len;
+    while ((len = recv(nfd, msg, sizeof msg - 1, 0)) > 0) {
+        msg[len] = '\0';
+        if (!n_msgs++)
+            snprintf(first, sizeof first, "%.60s", msg);
+        snprintf(last, sizeof last, "%.60s", msg);
+        n_status += !strncmp(msg, "STATUS=", 7);
+        n_reloading += !strcmp(msg, "RELOADING=1");
+    }
+    close(nfd);
+    assert_string_equal(first, "READY=1");
+    assert_string_equal(last, "STOPPING=1");
+    assert_true(n_status >= 1);
+    assert_int_equal(n_reloading, 2);
     (void)state;
 }
 
