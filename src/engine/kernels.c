@@ -305,7 +305,10 @@ static inline float silu1(float x)
  * x86-64 baseline, and picked at load time (GNU ifunc): the default build does
  * not use -march=native, and SSE2 alone left GroupNorm + SiLU at 25 % of a
  * forward. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+/* Not with -march=native (or any AVX2 baseline): the clones would then have
+ * fewer ISA features than the inline helpers they call, GCC cannot inline
+ * sigmoid1 into them, and the forward became 2x slower. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__AVX2__)
 #define IMPA_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define IMPA_HOT
