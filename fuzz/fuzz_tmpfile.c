@@ -8,13 +8,27 @@
 
 #include <netcdf.h>
 
+static char g_path[512];
+
+static void remove_tmpfile(void)
+{
+    if (g_path[0])
+        unlink(g_path);
+}
+
 const char *impa_fuzz_tmpfile(const uint8_t *data, size_t size, const char *suffix)
 {
-    static char path[512];
-    const char *dir = getenv("TMPDIR");
-    if (!dir || !*dir)
-        dir = "/tmp";
-    snprintf(path, sizeof path, "%s/impa-fuzz-%ld%s", dir, (long)getpid(), suffix ? suffix : "");
+    char *path = g_path;
+    if (!path[0]) {
+        const char *dir = getenv("TMPDIR");
+        if (!dir || !*dir)
+            dir = "/tmp";
+        snprintf(path, sizeof g_path, "%s/impa-fuzz-%ld%s", dir, (long)getpid(),
+                 suffix ? suffix : "");
+        /* fork-mode fuzzing starts a process per job: leave no file per process
+         * (a crashing input's file stays, which is what one wants to look at). */
+        atexit(remove_tmpfile);
+    }
     /* O_TRUNC rather than unlink+create: libFuzzer runs millions of inputs and the
      * same inode keeps the page cache warm. */
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
