@@ -196,7 +196,9 @@ int impa_service_create(const impa_service_opts_t *opts, impa_service_t **out, c
     svc->last_issue = INT64_MIN;
     svc->last_method = "none";
     svc->watchdog = !opts->replay && impa_notify_watchdog_usec() > 0;
-    svc->vjson_len = 4096 + 512 * IMPA_VERIFIER_N_METHODS * IMPA_VERIFY_MAX_THRESH;
+    /* Sized for the largest table the verifier can hold, so no model or
+     * threshold list can truncate the published summary. */
+    svc->vjson_len = IMPA_VERIFIER_JSON_MAX(IMPA_VERIFY_MAX_LEADS, IMPA_VERIFY_MAX_THRESH);
     svc->vjson = malloc(svc->vjson_len);
     int rc = svc->vjson ? runtime_load(&svc->opts, &svc->rt, err, errlen)
                         : impa_err(err, errlen, IMPA_ENOMEM, "out of memory");
