@@ -76,14 +76,18 @@ YAML
 
 daemon_pid=""
 listen_pid=""
+nap_pid=""
 stopping=0
 stop_all() {
     [ $stopping -eq 1 ] && return
     stopping=1
+    # A second Ctrl-C (or timeout(1) signalling the whole group) must not cut the
+    # clean-up short: its trap would run 'exit' before the directory is removed.
+    trap '' INT TERM
     # The daemon first (it finishes its cycle), the listener last, so the last
     # cycle can still be printed.
-    for p in $daemon_pid $listen_pid; do kill -TERM "$p" 2>/dev/null; done
-    for p in $daemon_pid $listen_pid; do wait "$p" 2>/dev/null; done
+    for p in $nap_pid $daemon_pid $listen_pid; do kill -TERM "$p" 2>/dev/null; done
+    for p in $nap_pid $daemon_pid $listen_pid; do wait "$p" 2>/dev/null; done
     if [ "${IMPA_DEMO_KEEP:-0}" = 1 ]; then
         echo "demo: stopped; kept $tmp (forecasts in $tmp/forecasts)"
         echo "      picture: /usr/bin/python3 tools/forecast_png.py --archive \$(ls $tmp/forecasts/*.nc | tail -1) --out forecast.png"
@@ -147,7 +151,13 @@ alive() {
     daemon_pid=""
     exit 1
 }
-nap() { sleep "$1" & wait $! 2>/dev/null; }  # a background sleep keeps Ctrl-C prompt
+# A background sleep keeps Ctrl-C prompt (the trap runs as soon as wait returns).
+nap() {
+    sleep "$1" &
+    nap_pid=$!
+    wait $nap_pid 2>/dev/null
+    nap_pid=""
+}
 
 simulate "$t" "$T_IN"
 t=$((t + (T_IN - 1) * STEP_S))
