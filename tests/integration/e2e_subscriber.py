@@ -134,6 +134,10 @@ def main() -> int:
                 steps = [got[k]["lead_minutes"] for k in range(n)]
                 if steps != [steps[0] * (k + 1) for k in range(n)]:
                     return fail("cycle %s: lead minutes %s not k*step" % (issue, steps))
+                # The storm is >= 50 dBZ in every simulated scan: ten minutes later
+                # the first lead must still hold it (decoded from the payload).
+                if not got[0]["max_dbz"] >= args.alert_dbz:
+                    return fail("cycle %s: first lead peaks at %s dBZ" % (issue, got[0]["max_dbz"]))
                 complete.append({"issue": issue, "n_frames": n, "method": hdr["method"],
                                  "max_dbz_lead1": got[0]["max_dbz"]})
         if len(complete) >= args.min_cycles and strong:
