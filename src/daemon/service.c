@@ -243,6 +243,9 @@ const impa_daemon_config_t *impa_service_config(const impa_service_t *svc)
 
 /* ---------------------------------------------------------------- scans */
 
+/* How far a live scan may lie after both the clock and the newest step held. */
+#define IMPA_SERVICE_MAX_AHEAD_S (6 * 3600)
+
 static void quarantine(impa_service_t *svc, const char *path, const char *reason)
 {
     svc->n.quarantined++;
@@ -437,6 +440,29 @@ int impa_service_ingest(impa_service_t *svc, const char *path, int run_cycles)
         quarantine(svc, path, err);
         ret = 1;
         goto done;
+    }
+    /* A scan stamped far ahead would become the window's head and every real scan
+     * after it would be "older than the window" until the clock caught up. Ahead
+     * of both the clock and the newest step held: a clock or metadata error. The
+     * newest step counts too so that an accelerated feed (tools/demo.sh) that
+     * runs ahead of the clock step by step is accepted. Live only: a replay has
+     * no clock. */
+    if (!svc->opts.replay) {
+        int64_t ref = (int64_t)impa_time_now();
+        impa_window_t *hw = rt->cycle ? impa_cycle_window(rt->cycle) : NULL;
+        if (hw && impa_window_fill(hw) > 0 && impa_window_head(hw) > ref)
+            ref = impa_window_head(hw);
+        if (scan.time > ref + IMPA_SERVICE_MAX_AHEAD_S) {
+            char siso[32], riso[32];
+            snprintf(why, sizeof why,
+                     "scan time %s is in the future: more than %d h after both the clock "
+                     "and the newest scan held (%s)",
+                     impa_time_iso(scan.time, siso, sizeof siso), IMPA_SERVICE_MAX_AHEAD_S / 3600,
+                     impa_time_iso(ref, riso, sizeof riso));
+            quarantine(svc, path, why);
+            ret = 1;
+            goto done;
+        }
     }
     if (!rt->cycle) {
         impa_grid_t mgrid;
