@@ -13,7 +13,9 @@
  * private user+mount namespace, for the read-only and full-disk tests: CI runs as
  * root, where chmod 0500 stops nothing). The wrapper runs commands the test drops
  * into ctl.cmd inside that namespace, so the test can remount or fill the
- * daemon's output directory while it runs. */
+ * daemon's output directory while it runs.
+ *
+ * IMPA_FAULTS_KEEP=1 keeps every test's directory (daemon.log) for inspection. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -410,7 +412,7 @@ static int stop(void **state)
             print_message("daemon did not exit 0 on SIGTERM (status %d)\n", st);
         fx.wrapper = 0;
     }
-    if (ok && !any_failed && fx.dir[0]) {
+    if (ok && !any_failed && fx.dir[0] && !getenv("IMPA_FAULTS_KEEP")) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx.dir);
         if (system(cmd))
