@@ -33,4 +33,23 @@ IMPA_API impa_reader_opts_t impa_reader_opts_default(void);
 IMPA_API int impa_reader_read(const char *path, const impa_reader_opts_t *opts,
                               impa_scan_t *scan, char *err, size_t errlen);
 
+/* Limits for impa_reader_read_isolated. */
+typedef struct {
+    double timeout_s;         /* wall-clock limit for one file, default 20 s */
+    size_t max_memory_bytes;  /* address-space limit of the reading process, default 4 GiB; 0 = none */
+} impa_reader_limits_t;
+
+IMPA_API impa_reader_limits_t impa_reader_limits_default(void);
+
+/* impa_reader_read in a short-lived child process, for files from an untrusted
+ * directory: libnetcdf/libhdf5 can crash, hang or allocate gigabytes on a
+ * malformed header (see fuzz/corpus-known/). A crash, a time-out or the memory
+ * limit fail this call with IMPA_EFORMAT and a message ("reader crashed: signal 11
+ * (Segmentation fault)", "reader timed out after 20 s") instead of taking the
+ * caller down. Same results and errors as impa_reader_read otherwise. Costs one
+ * fork (copy-on-write) per file. */
+IMPA_API int impa_reader_read_isolated(const char *path, const impa_reader_opts_t *opts,
+                                       const impa_reader_limits_t *limits, impa_scan_t *scan,
+                                       char *err, size_t errlen);
+
 #endif

@@ -435,7 +435,9 @@ int impa_service_ingest(impa_service_t *svc, const char *path, int run_cycles)
     char err[1024], why[1400];
     int ret = 0;
 
-    int rc = impa_reader_read(path, &ro, &scan, err, sizeof err);
+    /* Untrusted input: libnetcdf/libhdf5 crash or hang on some malformed headers
+     * (fuzz/corpus-known/), so scans are parsed in a child process. */
+    int rc = impa_reader_read_isolated(path, &ro, NULL, &scan, err, sizeof err);
     if (rc) {
         quarantine(svc, path, err);
         ret = 1;
@@ -607,7 +609,7 @@ static int ingest_dir(impa_service_t *svc, const char *dir, int max, int run_cyc
         impa_scan_t scan;
         memset(&scan, 0, sizeof scan);
         t[i].path = paths[i];
-        t[i].time = impa_reader_read(paths[i], &ro, &scan, NULL, 0) ? INT64_MIN : scan.time;
+        t[i].time = impa_reader_read_isolated(paths[i], &ro, NULL, &scan, NULL, 0) ? INT64_MIN : scan.time;
         impa_scan_deinit(&scan);
     }
     qsort(t, (size_t)n, sizeof *t, by_time);

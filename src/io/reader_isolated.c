@@ -1,0 +1,190 @@
+/* Reading untrusted scans in a child process.
+ *
+ * The child reads the file with impa_reader_read and streams the result through a
+ * pipe: a fixed header (return code, error text, the scan struct) and then the
+ * ny*nx dBZ values. The parent never trusts the child either: sizes are
+ * re-checked and the stream must be complete. The child ends with _exit so no
+ * atexit handler or stdio buffer of the parent runs twice. */
+#include "impa/reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "impa/timeutil.h"
+
+#define MAX_SIDE 10000
+
+typedef struct {
+    int32_t rc;
+    char err[1024];
+    impa_scan_t scan; /* dbz pointer meaningless here: values follow */
+} wire_header_t;
+
+impa_reader_limits_t impa_reader_limits_default(void)
+{
+    impa_reader_limits_t l = {.timeout_s = 20.0, .max_memory_bytes = (size_t)4 << 30};
+    return l;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void child(int fd, const char *path, const impa_reader_opts_t *opts,
+                  const impa_reader_limits_t *lim)
+{
+    /* Inherited handlers must not run here: the daemon's write to its signal
+     * self-pipe (a Ctrl-C to the process group must simply end the child), and any
+     * crash handler of the caller (a crash must end the child, never resume it). */
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGALRM};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+#if !defined(__SANITIZE_ADDRESS__)
+    /* ASan reserves terabytes of address space: no RLIMIT_AS under it. */
+    if (lim->max_memory_bytes > 0) {
+        struct rlimit rl = {lim->max_memory_bytes, lim->max_memory_bytes};
+        setrlimit(RLIMIT_AS, &rl);
+    }
+#endif
+    /* CPU-bound hangs end here even if the parent is gone; default action kills. */
+    alarm((unsigned)ceil(lim->timeout_s) + 1);
+    static wire_header_t h;
+    memset(&h, 0, sizeof h);
+    h.rc = impa_reader_read(path, opts, &h.scan, h.err, sizeof h.err);
+    int bad = write_all(fd, &h, sizeof h);
+    if (!bad && h.rc == 0)
+        bad = write_all(fd, h.scan.dbz, sizeof(float) * (size_t)h.scan.grid.nx * (size_t)h.scan.grid.ny);
+    _exit(bad ? 3 : 0);
+}
+
+/* Reads exactly len bytes before the deadline (monotonic seconds). 0, or -1 on
+ * EOF/error, -2 on time-out. */
+static int read_all(int fd, void *buf, size_t len, double deadline)
+{
+    char *p = buf;
+    while (len > 0) {
+        double left = deadline - impa_time_monotonic();
+        if (left <= 0)
+            return -2;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, (int)(left * 1000) + 1);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr < 0)
+            return -1;
+        if (pr == 0)
+            return -2;
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int impa_reader_read_isolated(const char *path, const impa_reader_opts_t *opts,
+                              const impa_reader_limits_t *limits, impa_scan_t *scan,
+                              char *err, size_t errlen)
+{
+    if (!path || !scan)
+        return impa_err(err, errlen, IMPA_EINVAL, "reader: NULL path or scan");
+    memset(scan, 0, sizeof *scan);
+    impa_reader_limits_t lim = limits ? *limits : impa_reader_limits_default();
+    if (!(lim.timeout_s > 0))
+        lim.timeout_s = impa_reader_limits_default().timeout_s;
+    impa_reader_opts_t def = impa_reader_opts_default();
+    if (!opts)
+        opts = &def;
+
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return impa_err(err, errlen, IMPA_EIO, "%s: pipe: %s", path, strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return impa_err(err, errlen, IMPA_ENOMEM, "%s: fork: %s", path, strerror(e));
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        child(fds[1], path, opts, &lim);
+    }
+    close(fds[1]);
+
+    double deadline = impa_time_monotonic() + lim.timeout_s;
+    wire_header_t *h = malloc(sizeof *h);
+    int rc = IMPA_OK, got = h ? read_all(fds[0], h, sizeof *h, deadline) : -1;
+    if (!h) {
+        rc = impa_err(err, errlen, IMPA_ENOMEM, "%s: out of memory", path);
+    } else if (got == 0 && h->rc != 0) {
+        h->err[sizeof h->err - 1] = '\0';
+        rc = impa_err(err, errlen, h->rc < 0 ? h->rc : IMPA_EFORMAT, "%s", h->err);
+    } else if (got == 0) {
+        impa_grid_t g = h->scan.grid;
+        if (g.nx < 1 || g.ny < 1 || g.nx > MAX_SIDE || g.ny > MAX_SIDE || g.n_attrs < 0 ||
+            g.n_attrs > IMPA_GRID_MAX_ATTRS) {
+            rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: reader process sent a bad grid", path);
+        } else if ((rc = impa_scan_init(scan, &g)) != 0) {
+            impa_err(err, errlen, rc, "%s: cannot allocate a %dx%d scan", path, g.ny, g.nx);
+        } else {
+            got = read_all(fds[0], scan->dbz, sizeof(float) * (size_t)g.nx * (size_t)g.ny, deadline);
+            scan->time = h->scan.time;
+            memcpy(scan->path, h->scan.path, sizeof scan->path);
+            memcpy(scan->variable, h->scan.variable, sizeof scan->variable);
+            memcpy(scan->quantity, h->scan.quantity, sizeof scan->quantity);
+            scan->path[sizeof scan->path - 1] = scan->variable[sizeof scan->variable - 1] =
+                scan->quantity[sizeof scan->quantity - 1] = '\0';
+        }
+    }
+    close(fds[0]);
+    if (got == -2)
+        kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    free(h);
+    if (rc == IMPA_OK && got != 0) {
+        if (got == -2)
+            rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: reader timed out after %g s", path,
+                          lim.timeout_s);
+        else if (WIFSIGNALED(status))
+            rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: reader crashed: signal %d (%s)", path,
+                          WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+            rc = impa_err(err, errlen, IMPA_EFORMAT,
+                          "%s: reader process ended early (exit status %d; memory limit %zu MiB?)",
+                          path, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                          lim.max_memory_bytes >> 20);
+    }
+    if (rc != IMPA_OK)
+        impa_scan_deinit(scan);
+    return rc;
+}
