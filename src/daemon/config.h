@@ -48,6 +48,8 @@ typedef struct {
     int n_thresholds;
     float thresholds[IMPA_VERIFY_MAX_THRESH];
     char state_dir[PATH_MAX];
+    /* security */
+    int perm_policy;              /* 0 = warn, 1 = refuse (impa_file_check_private) */
     /* log */
     int log_level;                /* 3 error .. 7 debug (syslog priorities) */
 

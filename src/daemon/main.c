@@ -65,6 +65,8 @@ static int check_config(const char *path, const impa_service_opts_t *o)
             snprintf(cfg.weights, sizeof cfg.weights, "%s", o->model);
         rc = impa_config_prepare_dirs(&cfg, err, sizeof err);
     }
+    if (rc == 0)
+        rc = impa_service_check_permissions(&cfg, err, sizeof err);
     if (rc == 0 && cfg.method == IMPA_CFG_METHOD_IMPANET) {
         impa_model_t *model = NULL;
         char why[1024];

@@ -18,6 +18,7 @@
 #include "impa/archive.h"
 #include "impa/domain.h"
 #include "impa/engine.h"
+#include "impa/fileperm.h"
 #include "impa/publish.h"
 #include "impa/reader.h"
 #include "impa/timeutil.h"
@@ -79,6 +80,32 @@ static void absolute(const char *in, char *out, size_t len)
         snprintf(out, len, "%.2000s/%.2000s", cwd, in);
 }
 
+/* Files that decide what the service computes and who may listen: anyone who can
+ * rewrite them controls the forecasts (docs/security.md). */
+int impa_service_check_permissions(const impa_daemon_config_t *cfg, char *err, size_t errlen)
+{
+    const char *files[4];
+    int n = 0;
+    if (cfg->path[0])
+        files[n++] = cfg->path;
+    if (cfg->method == IMPA_CFG_METHOD_IMPANET || access(cfg->weights, R_OK) == 0)
+        files[n++] = cfg->weights;
+    if (cfg->publish.curve_enabled) {
+        files[n++] = cfg->publish.curve_secret_key_file;
+        files[n++] = cfg->publish.curve_allowed_keys_file;
+    }
+    int strict = cfg->perm_policy == 1;
+    for (int i = 0; i < n; i++) {
+        char why[1024];
+        int rc = impa_file_check_private(files[i], strict, why, sizeof why);
+        if (rc == IMPA_FILEPERM_WARNING)
+            impa_log(IMPA_LOG_WARNING, "%s (security.permissions: warn)", why);
+        else if (rc < 0 && rc != IMPA_ENOTFOUND && rc != IMPA_EIO)
+            return impa_err(err, errlen, IMPA_ECONFIG, "%s (security.permissions: refuse)", why);
+    }
+    return 0;
+}
+
 /* Configuration (file + overrides), directories, model; no sockets. */
 static int runtime_load(const impa_service_opts_t *o, runtime_t **out, char *err, size_t errlen)
 {
@@ -112,6 +139,10 @@ static int runtime_load(const impa_service_opts_t *o, runtime_t **out, char *err
         cfg->input_read_only = 1;
     }
     rc = impa_config_prepare_dirs(cfg, err, errlen);
+    if (rc)
+        goto fail;
+
+    rc = impa_service_check_permissions(cfg, err, errlen);
     if (rc)
         goto fail;
 
@@ -298,6 +329,8 @@ static void send_status(impa_service_t *svc)
         .dropped_messages = rt->pub ? impa_publisher_dropped(rt->pub) : 0,
         .duplicate_scans = svc->n.duplicates,
         .late_scans = svc->n.late,
+        .too_old_scans = svc->n.too_old,
+        .archive_failures = svc->n.archive_failures,
     };
     char err[512], line[768], iso[32] = "none";
     if (rt->pub && impa_publisher_send_status(rt->pub, &st, err, sizeof err))
@@ -343,8 +376,10 @@ static void run_cycle(impa_service_t *svc)
 
     double ta = impa_time_monotonic();
     int rc = impa_archive_write(cfg->output_dir, cfg->output_prefix, &fc, path, err, sizeof err);
-    if (rc)
+    if (rc) {
+        svc->n.archive_failures++;
         impa_log(IMPA_LOG_ERR, "cycle %s: archive not written: %s", iso, err);
+    }
     double tp = impa_time_monotonic();
     if (rt->pub && impa_publisher_send_cycle(rt->pub, &fc, err, sizeof err))
         impa_log(IMPA_LOG_WARNING, "cycle %s: publish: %s", iso, err);

@@ -22,6 +22,7 @@ typedef struct {
 typedef struct {
     uint64_t scans, cycles, quarantined, duplicates, late, too_old, off_grid, gaps,
         fallbacks, cycle_failures, reloads, reload_failures;
+    uint64_t archive_failures; /* cycles published but not archived (full disk, read-only) */
     double cycle_seconds_total, cycle_seconds_max, last_cycle_seconds;
 } impa_service_counters_t;
 
@@ -57,5 +58,10 @@ int impa_service_run(impa_service_t *svc);
 
 const impa_service_counters_t *impa_service_counters(const impa_service_t *svc);
 const impa_daemon_config_t *impa_service_config(const impa_service_t *svc);
+
+/* Checks that the configuration, weights and CURVE key files are private
+ * (impa_file_check_private): logs a warning per problem under
+ * security.permissions: warn, fails with IMPA_ECONFIG under refuse. */
+int impa_service_check_permissions(const impa_daemon_config_t *cfg, char *err, size_t errlen);
 
 #endif

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "daemon/config.h"
+#include "daemon/service.h"
 #include "impa/error.h"
 #include "impa_build_config.h"
 
@@ -274,6 +275,39 @@ static void test_reference_matches_docs(void **state)
     (void)state;
 }
 
+/* security.permissions: a config writable by others is a warning under warn and
+ * refused under refuse; a private one passes both. */
+static void test_permissions_policy(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/impa-perm-XXXXXX", path[256], err[1024];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/impa.yaml", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("log: {level: info}\n", f);
+    fclose(f);
+    impa_daemon_config_t cfg;
+    impa_config_defaults(&cfg);
+    snprintf(cfg.path, sizeof cfg.path, "%s", path);
+    cfg.method = IMPA_CFG_METHOD_EXTRAPOLATION;
+    snprintf(cfg.weights, sizeof cfg.weights, "%s/none.nc", dir);
+
+    assert_int_equal(chmod(path, 0644), 0);
+    cfg.perm_policy = 1;
+    assert_int_equal(impa_service_check_permissions(&cfg, err, sizeof err), 0);
+    assert_int_equal(chmod(path, 0666), 0);
+    cfg.perm_policy = 0;
+    assert_int_equal(impa_service_check_permissions(&cfg, err, sizeof err), 0);
+    cfg.perm_policy = 1;
+    err[0] = '\0';
+    assert_int_equal(impa_service_check_permissions(&cfg, err, sizeof err), IMPA_ECONFIG);
+    assert_non_null(strstr(err, "writable by group and others"));
+    assert_non_null(strstr(err, "security.permissions: refuse"));
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_shipped_config),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_reference_matches_docs),
+        cmocka_unit_test(test_permissions_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
