@@ -7,6 +7,7 @@
 #      build-fuzz and runs each for IMPA_FUZZ_SECONDS (default 60) seconds.
 # Usage: .ci/sanitize.sh [extra 'meson test' arguments, e.g. --suite io]
 # Environment: IMPA_JOBS (default 2), IMPA_FUZZ_SECONDS (0 = skip fuzzing),
+#              IMPA_FUZZ_HARNESSES (default "reader weights config"),
 #              IMPA_ASAN_BUILD, IMPA_FUZZ_BUILD (build directories).
 # Exit status: 0 all clean, 1 a test or a fuzz run failed, 2 setup/build failed.
 set -u
@@ -56,10 +57,13 @@ if [ "$secs" -gt 0 ] 2>/dev/null; then
                 -Dc_args="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" \
                 -Dc_link_args="-fsanitize=address,undefined" || exit 2
         fi
-        ninja -C "$fuzzb" -j "$jobs" fuzz/fuzz_reader fuzz/fuzz_weights fuzz/fuzz_config || exit 2
+        harnesses=${IMPA_FUZZ_HARNESSES:-reader weights config}
+        targets=""
+        for h in $harnesses; do targets="$targets fuzz/fuzz_$h"; done
+        ninja -C "$fuzzb" -j "$jobs" $targets || exit 2
         # The smoke run's own ASAN_OPTIONS are set by run_fuzz.sh.
         env -u ASAN_OPTIONS -u UBSAN_OPTIONS "$root/fuzz/run_fuzz.sh" "$fuzzb" "$secs" \
-            reader weights config || status=1
+            $harnesses || status=1
     fi
 fi
 [ $status -eq 0 ] && echo "sanitize: all clean" || echo "sanitize: FAILURES (see above)"
