@@ -4,7 +4,7 @@
 set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-PKGS="gcc pkg-config meson ninja-build
+PKGS="gcc libc6-dev pkg-config meson ninja-build
  libzmq3-dev libnetcdf-dev netcdf-bin libopenblas-dev libyaml-dev libcmocka-dev libsystemd-dev
  python3-torch python3-numpy python3-netcdf4 python3-zmq python3-matplotlib python3-scipy python3-pil python3-h5py
  libxml2-utils systemd"
