@@ -55,6 +55,8 @@ typedef struct {
     const char *state;            /* "ok", "waiting", "degraded" ... */
     const char *gap;              /* NULL or description of a window gap */
     uint64_t scans, cycles, quarantined, dropped_messages, duplicate_scans, late_scans;
+    uint64_t too_old_scans;       /* scans dropped as older than the window */
+    uint64_t archive_failures;    /* cycles whose archive file could not be written */
 } impa_status_t;
 
 typedef struct impa_publisher impa_publisher_t;

@@ -695,6 +695,8 @@ int impa_publisher_send_status(impa_publisher_t *p, const impa_status_t *st, cha
     impa_json_uint(j, "dropped_messages", st->dropped_messages);
     impa_json_uint(j, "duplicate_scans", st->duplicate_scans);
     impa_json_uint(j, "late_scans", st->late_scans);
+    impa_json_uint(j, "too_old_scans", st->too_old_scans);
+    impa_json_uint(j, "archive_failures", st->archive_failures);
     impa_json_uint(j, "publisher_dropped", p->dropped);
     impa_json_obj_end(j);
     int rc = impa_json_finish(j);

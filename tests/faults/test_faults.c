@@ -693,6 +693,7 @@ static void test_output_read_only(void **state)
     assert_false(log_has2(line, "no space left"));
     assert_true(log_has2("(no archive)", iso));
     assert_int_equal(status_wait("cycles", 2, 10.0, NULL, 0), 2);
+    assert_int_equal(status_wait("archive_failures", 1, 10.0, NULL, 0), 1);
     assert_int_equal(ctl("mount -o remount,rw none out", NULL, 0), 0);
     expect_alive_and_next(5);
     assert_int_equal(count_out(), 2);
@@ -719,6 +720,7 @@ static void test_output_disk_full(void **state)
     }
     assert_int_equal(tmp_left(), 0);
     assert_int_equal(count_out(), 1);
+    assert_int_equal(status_wait("archive_failures", 1, 10.0, NULL, 0), 1);
     assert_int_equal(ctl("rm -f out/fill", NULL, 0), 0);
     expect_alive_and_next(5);
     assert_int_equal(count_out(), 2);
@@ -840,6 +842,8 @@ static void test_timestamp_far_past(void **state)
     char hdr[8192];
     assert_true(status_wait("cycles", 2, 10.0, hdr, sizeof hdr) == 2);
     assert_int_equal(json_num(hdr, "window_fill"), 4);
+    assert_int_equal(json_num(hdr, "too_old_scans"), 1);
+    assert_int_equal(json_num(hdr, "quarantined"), 0);
     PASS();
 }
 
