@@ -750,9 +750,22 @@ refused:
 
 /* ---------------------------------------------------------------- event loop */
 
+/* Signals: the handler only sets a flag and writes one byte to a self-pipe that the
+ * loop polls. Any thread may take the signal (OpenBLAS starts its pool before
+ * main, so blocking them in main cannot cover every thread): the pipe wakes the
+ * loop wherever it lands, and a signal during a cycle is seen right after it. */
+static volatile sig_atomic_t sig_stop, sig_reload;
+
 static void on_new_file(const char *path, void *user)
 {
     impa_service_t *svc = user;
+    /* A stop request is honoured between scans, not after a whole backlog: the
+     * scans left stay in the input directory and restart recovery takes them. */
+    if (sig_stop) {
+        if (path)
+            impa_log(IMPA_LOG_INFO, "scan %s: left for the next start (stopping)", path);
+        return;
+    }
     if (!path) {
         impa_log(IMPA_LOG_WARNING, "inotify queue overflowed: listing %s again",
                  svc->rt->cfg.input_dir);
@@ -762,11 +775,6 @@ static void on_new_file(const char *path, void *user)
     impa_service_ingest(svc, path, 1);
 }
 
-/* Signals: the handler only sets a flag and writes one byte to a self-pipe that the
- * loop polls. Any thread may take the signal (OpenBLAS starts its pool before
- * main, so blocking them in main cannot cover every thread): the pipe wakes the
- * loop wherever it lands, and a signal during a cycle is seen right after it. */
-static volatile sig_atomic_t sig_stop, sig_reload;
 static int sig_pipe[2] = {-1, -1};
 
 static void on_signal(int signo)
