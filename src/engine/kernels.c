@@ -366,6 +366,32 @@ IMPA_HOT static void channel_apply(const float *x, float *y, const float *add, i
     }
 }
 
+/* Per-channel affine (y = x*scale + shift) of a GroupNorm from statistics of
+ * `planes` planes per channel (1, or 4 for the fused pixel shuffle, where output
+ * channel ch owns planes 4ch..4ch+3): the group variance is combined from the
+ * planes' means and sums of squared deviations (Chan et al.), each plane hw
+ * values. */
+static void group_affine(const double *mean_c, const double *m2_c, int planes, int c,
+                         int groups, int hw, float eps, const impa_norm_param_t *p,
+                         float *scale, float *shift)
+{
+    int cg = c / groups, kg = planes * cg;
+    double n = (double)kg * hw;
+    for (int g = 0; g < groups; g++) {
+        double mean = 0.0, m2 = 0.0;
+        for (int k = g * kg; k < (g + 1) * kg; k++)
+            mean += mean_c[k];
+        mean /= kg;
+        for (int k = g * kg; k < (g + 1) * kg; k++)
+            m2 += m2_c[k] + (double)hw * (mean_c[k] - mean) * (mean_c[k] - mean);
+        double inv = 1.0 / sqrt(m2 / n + (double)eps);
+        for (int ch = g * cg; ch < (g + 1) * cg; ch++) {
+            scale[ch] = (float)(inv * p->w[ch]);
+            shift[ch] = (float)(p->b[ch] - mean * inv * p->w[ch]);
+        }
+    }
+}
+
 void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, float eps,
                     const impa_norm_param_t *p, impa_act_t act, const float *add)
 {
@@ -384,24 +410,7 @@ void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, floa
 #if IMPA_HAVE_OPENMP
 #pragma omp single
 #endif
-        {
-            int cg = c / groups;
-            double n = (double)cg * hw;
-            for (int g = 0; g < groups; g++) {
-                /* group variance from channel means and deviations (Chan et al.) */
-                double mean = 0.0, m2 = 0.0;
-                for (int ch = g * cg; ch < (g + 1) * cg; ch++)
-                    mean += mean_c[ch];
-                mean /= cg;
-                for (int ch = g * cg; ch < (g + 1) * cg; ch++)
-                    m2 += m2_c[ch] + (double)hw * (mean_c[ch] - mean) * (mean_c[ch] - mean);
-                double inv = 1.0 / sqrt(m2 / n + (double)eps);
-                for (int ch = g * cg; ch < (g + 1) * cg; ch++) {
-                    scale[ch] = (float)(inv * p->w[ch]);
-                    shift[ch] = (float)(p->b[ch] - mean * inv * p->w[ch]);
-                }
-            }
-        }
+        group_affine(mean_c, m2_c, 1, c, groups, hw, eps, p, scale, shift);
 #if IMPA_HAVE_OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -466,23 +475,7 @@ void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, 
 #if IMPA_HAVE_OPENMP
 #pragma omp single
 #endif
-        {
-            int cg = c / groups, kg = 4 * cg;
-            double n = (double)kg * hw;
-            for (int g = 0; g < groups; g++) {
-                double mean = 0.0, m2 = 0.0;
-                for (int k = g * kg; k < (g + 1) * kg; k++)
-                    mean += mean_c[k];
-                mean /= kg;
-                for (int k = g * kg; k < (g + 1) * kg; k++)
-                    m2 += m2_c[k] + (double)hw * (mean_c[k] - mean) * (mean_c[k] - mean);
-                double inv = 1.0 / sqrt(m2 / n + (double)eps);
-                for (int ch = g * cg; ch < (g + 1) * cg; ch++) {
-                    scale[ch] = (float)(inv * p->w[ch]);
-                    shift[ch] = (float)(p->b[ch] - mean * inv * p->w[ch]);
-                }
-            }
-        }
+        group_affine(mean_c, m2_c, 4, c, groups, hw, eps, p, scale, shift);
         int wo = 2 * w;
 #if IMPA_HAVE_OPENMP
 #pragma omp for schedule(static)
