@@ -1,5 +1,5 @@
 #!/bin/sh
-# Soak test of impa-nowcastd in service mode: usage  tools/soak.sh [CYCLES]  (default 1000).
+# Soak test of impa-nowcastd in service mode: usage  tools/soak.sh [CYCLES [RSS_MAX_KB]]  (default 1000, 2048).
 #
 # impa-simulate writes CYCLES+3 scans of a 32x32 grid into a staging directory
 # (the 32x32 golden_c test model: t_in 4, so the first 3 scans only fill the
@@ -35,7 +35,7 @@ WARMUP=${SOAK_WARMUP:-$((CYCLES / 10))}
 [ "$WARMUP" -ge 20 ] || WARMUP=${SOAK_WARMUP:-20}
 SAMPLE=${SOAK_SAMPLE:-100}
 [ "$CYCLES" -lt 300 ] && SAMPLE=${SOAK_SAMPLE:-10}
-RSS_MAX_KB=${SOAK_RSS_MAX_KB:-2048}
+RSS_MAX_KB=${2:-${SOAK_RSS_MAX_KB:-2048}}
 
 skip() { echo "SKIP: $*"; exit 77; }
 [ -x "$DAEMON" ] || skip "$DAEMON not built"
