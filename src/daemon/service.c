@@ -51,6 +51,7 @@ struct impa_service {
     int last_issue_complete;    /* that cycle saw a complete window */
     const char *last_method;
     int fallback_active;
+    int archive_failing;        /* the last cycle's archive file could not be written */
     char gap[512];              /* "" or the current window gap */
     int watchdog;               /* systemd asked for WATCHDOG=1 pings */
     char *vjson;                /* verification JSON buffer */
@@ -310,6 +311,7 @@ static void send_status(impa_service_t *svc)
     const char *state = !w || impa_window_fill(w) == 0 ? "waiting"
                         : svc->gap[0]                  ? "gap"
                         : svc->fallback_active         ? "degraded"
+                        : svc->archive_failing         ? "archive-failing"
                         : svc->n.cycles                ? "ok"
                                                        : "waiting";
     impa_status_t st = {
@@ -376,6 +378,8 @@ static void run_cycle(impa_service_t *svc)
 
     double ta = impa_time_monotonic();
     int rc = impa_archive_write(cfg->output_dir, cfg->output_prefix, &fc, path, err, sizeof err);
+    /* A forecaster watching the status must see a broken archive, not only a counter. */
+    svc->archive_failing = rc != 0;
     if (rc) {
         svc->n.archive_failures++;
         impa_log(IMPA_LOG_ERR, "cycle %s: archive not written: %s", iso, err);

@@ -693,7 +693,9 @@ static void test_output_read_only(void **state)
     assert_false(log_has2(line, "no space left"));
     assert_true(log_has2("(no archive)", iso));
     assert_int_equal(status_wait("cycles", 2, 10.0, NULL, 0), 2);
-    assert_int_equal(status_wait("archive_failures", 1, 10.0, NULL, 0), 1);
+    char hdr[8192];
+    assert_int_equal(status_wait("archive_failures", 1, 10.0, hdr, sizeof hdr), 1);
+    assert_non_null(strstr(hdr, "\"state\":\"archive-failing\""));
     assert_int_equal(ctl("mount -o remount,rw none out", NULL, 0), 0);
     expect_alive_and_next(5);
     assert_int_equal(count_out(), 2);
