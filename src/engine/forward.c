@@ -33,6 +33,10 @@ typedef struct {
 struct impa_engine {
     const impa_model_t *model; /* borrowed */
     int H, W, threads;
+    /* Tiled engines (impa_engine_create_tiled): the network runs on tile x tile
+     * windows through `inner`; this engine then owns only in/out. */
+    int tile;
+    impa_engine_t *inner;
     size_t ws_bytes;
     double flops;
     float *arena;  /* owns every buffer below */
@@ -233,10 +237,111 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     return 0;
 }
 
+/* Window origins along one side: n/tile windows from 0, and one more ending at the
+ * border when tile does not divide n. */
+static int tile_origins(int n, int tile, int *o, int max)
+{
+    int k = 0;
+    for (int p = 0; p + tile <= n && k < max; p += tile)
+        o[k++] = p;
+    if (n % tile && k < max)
+        o[k++] = n - tile;
+    return k;
+}
+
+#define IMPA_MAX_TILES_PER_SIDE 1024
+
+int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile, int threads,
+                             impa_engine_t **out, char *err, size_t errlen)
+{
+    if (tile <= 0 || (tile >= ny && tile >= nx))
+        return impa_engine_create(model, ny, nx, threads, out, err, errlen);
+    if (!model || !out)
+        return impa_err(err, errlen, IMPA_EINVAL, "impa_engine_create_tiled: NULL argument");
+    *out = NULL;
+    const impa_model_info_t *mi = &model->info;
+    int st = mi->total_stride;
+    if (tile % st != 0)
+        return impa_err(err, errlen, IMPA_ESHAPE,
+                        "tile %d: must be a multiple of total_stride %d", tile, st);
+    if (ny % st != 0 || nx % st != 0 || ny <= 0 || nx <= 0)
+        return impa_engine_create(model, ny, nx, threads, out, err, errlen); /* its message */
+    int th = tile < ny ? tile : ny, tw = tile < nx ? tile : nx;
+    if ((ny + th - 1) / th > IMPA_MAX_TILES_PER_SIDE || (nx + tw - 1) / tw > IMPA_MAX_TILES_PER_SIDE)
+        return impa_err(err, errlen, IMPA_ESHAPE, "tile %d: too many tiles for %dx%d", tile, ny, nx);
+    impa_engine_t *e = calloc(1, sizeof(*e));
+    if (!e)
+        return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
+    int rc = impa_engine_create(model, th, tw, threads, &e->inner, err, errlen);
+    if (rc) {
+        free(e);
+        return rc;
+    }
+    e->model = model;
+    e->H = ny;
+    e->W = nx;
+    e->tile = tile;
+    e->threads = e->inner->threads;
+    size_t HW = (size_t)ny * nx;
+    size_t nin = PAD16((size_t)mi->t_in * mi->n_fields * HW), nout = PAD16((size_t)mi->t_out * HW);
+    e->arena = aligned_alloc(64, (nin + nout) * sizeof(float));
+    if (!e->arena) {
+        impa_engine_destroy(&e->inner);
+        free(e);
+        return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
+    }
+    memset(e->arena, 0, (nin + nout) * sizeof(float));
+    e->in = e->arena;
+    e->out = e->arena + nin;
+    int oy[IMPA_MAX_TILES_PER_SIDE], ox[IMPA_MAX_TILES_PER_SIDE];
+    int ky = tile_origins(ny, th, oy, IMPA_MAX_TILES_PER_SIDE);
+    int kx = tile_origins(nx, tw, ox, IMPA_MAX_TILES_PER_SIDE);
+    e->ws_bytes = (nin + nout) * sizeof(float) + e->inner->ws_bytes;
+    e->flops = (double)ky * kx * e->inner->flops;
+    *out = e;
+    return 0;
+}
+
+/* The forward pass window by window: each window is a complete forward of the
+ * inner engine, so GroupNorm sees the statistics of a window, as in training on
+ * crops. Overlapping windows (the last of a row or column) overwrite. */
+static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *err,
+                         size_t errlen)
+{
+    const impa_model_info_t *mi = &e->model->info;
+    impa_engine_t *t = e->inner;
+    int nch = mi->t_in * mi->n_fields, th = t->H, tw = t->W;
+    int oy[IMPA_MAX_TILES_PER_SIDE], ox[IMPA_MAX_TILES_PER_SIDE];
+    int ky = tile_origins(e->H, th, oy, IMPA_MAX_TILES_PER_SIDE);
+    int kx = tile_origins(e->W, tw, ox, IMPA_MAX_TILES_PER_SIDE);
+    size_t HW = (size_t)e->H * e->W, thw = (size_t)th * tw;
+    for (int a = 0; a < ky; a++)
+        for (int b = 0; b < kx; b++) {
+            for (int c = 0; c < nch; c++)
+                for (int y = 0; y < th; y++)
+                    memcpy(t->in + c * thw + (size_t)y * tw,
+                           in + c * HW + (size_t)(oy[a] + y) * e->W + ox[b], sizeof(float) * tw);
+            int rc = impa_engine_forward(t, t->in, t->out, err, errlen);
+            if (rc)
+                return rc;
+            for (int k = 0; k < mi->t_out; k++)
+                for (int y = 0; y < th; y++)
+                    memcpy(out + k * HW + (size_t)(oy[a] + y) * e->W + ox[b],
+                           t->out + k * thw + (size_t)y * tw, sizeof(float) * tw);
+        }
+    return 0;
+}
+
+int impa_engine_tile(const impa_engine_t *e)
+{
+    return e && e->inner ? e->tile : 0;
+}
+
 void impa_engine_destroy(impa_engine_t **engine)
 {
     if (!engine || !*engine)
         return;
+    impa_engine_destroy(&(*engine)->inner);
     free((*engine)->arena);
     free((*engine)->work);
     free(*engine);
@@ -294,6 +399,8 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
 {
     if (!e || !in || !out)
         return impa_err(err, errlen, IMPA_EINVAL, "impa_engine_forward: NULL argument");
+    if (e->inner)
+        return forward_tiled(e, in, out, err, errlen);
     const impa_model_t *M = e->model;
     const impa_model_info_t *mi = &M->info;
     int C = mi->n_fields, S = mi->hid_s, T = mi->hid_t, G = mi->norm_groups;
