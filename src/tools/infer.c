@@ -1,6 +1,6 @@
 /* impa-infer: batch inference for evaluation scripts and golden parity.
  *
- *   impa-infer --weights FILE --input IN.nc --output OUT.nc [--threads N] [--normalised]
+ *   impa-infer --weights FILE --input IN.nc --output OUT.nc [--threads N] [--tile N] [--normalised]
  *
  * Default mode: IN.nc holds dbz(sample, t_in, y, x) float32 dBZ, NaN = no data;
  * OUT.nc receives dbz(sample, t_out, y, x), the forecast of impa_engine_forecast
@@ -26,7 +26,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: impa-infer --weights FILE --input IN.nc --output OUT.nc "
-               "[--threads N] [--normalised]\n"
+               "[--threads N] [--tile N] [--normalised]\n"
                "  default: dbz(sample,t_in,y,x) dBZ -> dbz(sample,t_out,y,x) dBZ\n"
                "  --normalised: input(t_in,field,y,x) -> output(t_out,y,x), raw forward\n");
 }
@@ -66,7 +66,7 @@ static float *read_var(int ncid, const char *path, const char *name, int nd, siz
 int main(int argc, char **argv)
 {
     const char *weights = NULL, *inpath = NULL, *outpath = NULL;
-    int threads = 0, normalised = 0, status = 1;
+    int threads = 0, tile = 0, normalised = 0, status = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--weights") == 0 && v) {
@@ -80,6 +80,9 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--threads") == 0 && v) {
             threads = atoi(v);
+            i++;
+        } else if (strcmp(a, "--tile") == 0 && v) {
+            tile = atoi(v);
             i++;
         } else if (strcmp(a, "--normalised") == 0) {
             normalised = 1;
@@ -119,7 +122,7 @@ int main(int argc, char **argv)
                 normalised ? " and some fields" : "", I->t_in, I->n_fields);
         goto done;
     }
-    if (impa_engine_create(model, ny, nx, threads, &eng, err, sizeof(err)) != 0) {
+    if (impa_engine_create_tiled(model, ny, nx, tile, threads, &eng, err, sizeof(err)) != 0) {
         fprintf(stderr, "impa-infer: %s\n", err);
         goto done;
     }
