@@ -172,10 +172,12 @@ def extrapolation_py(inp: np.ndarray, t_out: int) -> np.ndarray:
 
 
 def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads: int,
-                   t_out: int) -> Tuple[np.ndarray, str]:
+                   t_out: int, tile: int = 0) -> Tuple[np.ndarray, str]:
     if infer:
-        return (run_tool([infer, "--weights", weights, "--threads", str(threads)], inp, t_out),
-                f"C engine ({os.path.relpath(infer, D.TRAIN_DIR.parent)}, {threads} thread)")
+        tiling = f", {tile} x {tile} windows" if tile else ", whole grid"
+        return (run_tool([infer, "--weights", weights, "--threads", str(threads),
+                          "--tile", str(tile)], inp, t_out),
+                f"C engine ({os.path.relpath(infer, D.TRAIN_DIR.parent)}, {threads} thread{tiling})")
     import torch
     from .model import denormalise, normalise
     from .weights import load
@@ -371,6 +373,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--methods", default="persistence,extrapolation,impa,mse")
     p.add_argument("--stride", type=int, default=1, help="use every n-th test start")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--tile", type=int, default=80,
+                   help="C engine window side (impa-infer --tile; the daemon's model.tile); 0 = whole grid")
     args = p.parse_args(argv)
 
     out = Path(args.out)
@@ -415,7 +419,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 if not w or not Path(w).exists():
                     print(f"evaluate: {m}: weights {w!r} not found, skipped", file=sys.stderr)
                     break
-                fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out)
+                fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out, args.tile)
                 how += f", weights {Path(w).name}"
             else:
                 raise SystemExit(f"evaluate: unknown method {m!r}")
