@@ -24,7 +24,7 @@ FLOAT_LIST_KEYS = ("norm_offset", "norm_scale", "norm_min", "norm_max")
 INT_LIST_KEYS = ("branch_kernels", "branch_dilations")
 INT_KEYS = ("t_in", "t_out", "step_minutes", "hid_s", "hid_t", "n_blocks",
             "norm_groups", "se_reduction", "mlp_ratio", "spatial_mixer",
-            "residual", "total_stride")
+            "residual", "total_stride", "advection")
 FLOAT_KEYS = ("gn_eps", "zr_a", "zr_b")
 
 
@@ -57,6 +57,11 @@ class ImpaConfig:
     residual: int = 1
     total_stride: int = 4
     gn_eps: float = 1e-5
+    # 1: the advection-guided variant (docs/model.md "Advection guidance"):
+    # t_out extrapolated frames follow the t_in observed ones, and the residual
+    # and decoder skip of lead t come from extrapolated frame t. 0 in files
+    # written before the variant existed (the attribute is optional).
+    advection: int = 0
     zr_a: float = 200.0
     zr_b: float = 1.6
 
@@ -68,6 +73,11 @@ class ImpaConfig:
     @property
     def n_branches(self) -> int:
         return len(self.branch_kernels)
+
+    @property
+    def n_frames_in(self) -> int:
+        """Frames the network reads: t_in observed (+ t_out extrapolated)."""
+        return self.t_in + (self.t_out if self.advection else 0)
 
     @property
     def se_hidden(self) -> int:
@@ -131,6 +141,7 @@ class ImpaConfig:
             need(isinstance(d, int) and d >= 1, f"branch_dilations: dilation {d!r} must be an int >= 1")
         need(self.spatial_mixer in (0, 1), f"spatial_mixer: must be 0 or 1, got {self.spatial_mixer}")
         need(self.residual in (0, 1), f"residual: must be 0 or 1, got {self.residual}")
+        need(self.advection in (0, 1), f"advection: must be 0 or 1, got {self.advection}")
         # Two stride-2 encoder convs and two pixel shuffles: the architecture is fixed at 4.
         need(self.total_stride == 4, f"total_stride: must be 4 for this architecture, got {self.total_stride}")
         need(float(self.gn_eps) > 0.0, f"gn_eps: must be > 0, got {self.gn_eps}")

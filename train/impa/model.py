@@ -232,7 +232,7 @@ class ImpaBlock(nn.Module):
 class Translator(nn.Module):
     def __init__(self, cfg: ImpaConfig) -> None:
         super().__init__()
-        self.inp = nn.Conv2d(cfg.t_in * cfg.hid_s, cfg.hid_t, 1)
+        self.inp = nn.Conv2d(cfg.n_frames_in * cfg.hid_s, cfg.hid_t, 1)
         self.blocks = nn.ModuleList([ImpaBlock(cfg) for _ in range(cfg.n_blocks)])
         self.out = nn.Conv2d(cfg.hid_t, cfg.t_out * cfg.hid_s, 1)
 
@@ -244,7 +244,10 @@ class Translator(nn.Module):
 
 
 class ImpaNet(nn.Module):
-    """forward(x: [B, Tin, C, H, W] normalised) -> [B, Tout, H, W] normalised, not clamped."""
+    """forward(x: [B, F, C, H, W] normalised) -> [B, Tout, H, W] normalised, not clamped.
+
+    F = cfg.n_frames_in: the Tin observed frames, oldest first, then (advection = 1)
+    the Tout extrapolated frames, lead 1 first."""
 
     def __init__(self, cfg: ImpaConfig) -> None:
         super().__init__()
@@ -254,6 +257,7 @@ class ImpaNet(nn.Module):
         self.use_mixer = bool(cfg.spatial_mixer)
         self.use_residual = bool(cfg.residual)
         self.t_in, self.t_out, self.hid_s = cfg.t_in, cfg.t_out, cfg.hid_s
+        self.advection = bool(cfg.advection)
         self.enc = nn.ModuleList([
             ConvNormAct(cfg.n_fields, s, g, eps),
             ConvNormAct(s, s, g, eps, stride=2),
@@ -266,19 +270,29 @@ class ImpaNet(nn.Module):
         self.readout = nn.Conv2d(s, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, tin, c, h, w = x.shape
-        s, tout = self.hid_s, self.t_out
+        b, nf, c, h, w = x.shape
+        s, tin, tout = self.hid_s, self.t_in, self.t_out
+        if nf != self.cfg.n_frames_in:
+            raise ValueError(f"input has {nf} frames, the model reads {self.cfg.n_frames_in}")
         xm = spatial_mixer(x) if self.use_mixer else x
-        e0 = self.enc[0](xm.reshape(b * tin, c, h, w))            # [B*Tin, S, H, W]
-        z = self.enc[2](self.enc[1](e0))                          # [B*Tin, S, h, w]
+        e0 = self.enc[0](xm.reshape(b * nf, c, h, w))             # [B*F, S, H, W]
+        z = self.enc[2](self.enc[1](e0))                          # [B*F, S, h, w]
         lh, lw = z.shape[-2:]
-        u = self.trans(z.reshape(b, tin * s, lh, lw))             # [B, Tout*S, h, w]
+        u = self.trans(z.reshape(b, nf * s, lh, lw))              # [B, Tout*S, h, w]
         d = self.dec[1](self.dec[0](u.reshape(b * tout, s, lh, lw)))   # [B*Tout, S, H, W]
-        skip = e0.reshape(b, tin, s, h, w)[:, tin - 1]            # [B, S, H, W]
-        d = (d.reshape(b, tout, s, h, w) + skip[:, None]).reshape(b * tout, s, h, w)
+        e0 = e0.reshape(b, nf, s, h, w)
+        if self.advection:
+            # lead t takes the skip (and below the residual) of its own
+            # extrapolated frame: the decoder corrects an advected field
+            skip = e0[:, tin:]                                    # [B, Tout, S, H, W]
+            base = x[:, tin:, 0]                                  # [B, Tout, H, W]
+        else:
+            skip = e0[:, tin - 1][:, None]                        # [B, 1, S, H, W]
+            base = x[:, tin - 1, 0][:, None]                      # [B, 1, H, W]
+        d = (d.reshape(b, tout, s, h, w) + skip).reshape(b * tout, s, h, w)
         y = self.readout(self.dec[2](d)).reshape(b, tout, h, w)
         if self.use_residual:
-            y = y + x[:, tin - 1, 0][:, None]
+            y = y + base
         return y
 
 
@@ -302,7 +316,7 @@ def expected_shapes(cfg: ImpaConfig) -> Dict[str, tuple]:
     for i, cin in enumerate((c, s, s)):
         conv(f"enc.{i}.conv", s, cin, 3)
         norm(f"enc.{i}.norm", s)
-    conv("trans.inp", t, cfg.t_in * s, 1)
+    conv("trans.inp", t, cfg.n_frames_in * s, 1)
     for i in range(cfg.n_blocks):
         p = f"trans.blocks.{i}"
         norm(f"{p}.norm1", t)
@@ -365,7 +379,7 @@ def count_flops(cfg: ImpaConfig, h: int, w: int) -> Dict[str, float]:
     cfg.check_grid(h, w)
     c, s, t = float(cfg.n_fields), float(cfg.hid_s), float(cfg.hid_t)
     tm, tr = float(cfg.mlp_hidden), float(cfg.se_hidden)
-    tin, tout = float(cfg.t_in), float(cfg.t_out)
+    tin, tout = float(cfg.n_frames_in), float(cfg.t_out)
     hw_full = float(h) * w
     hw2, hw = hw_full / 4, hw_full / 16
     conv = elt = 0.0

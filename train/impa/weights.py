@@ -37,7 +37,7 @@ def _dims_for(key: str, shape: Tuple[int, ...], cfg: ImpaConfig) -> Tuple[str, .
     by_len = {  # channel-like dims: name -> length
         "field": cfg.n_fields, "hid_s": cfg.hid_s, "hid_s_x4": 4 * cfg.hid_s,
         "hid_t": cfg.hid_t, "hid_t_mlp": cfg.mlp_hidden, "se_hidden": cfg.se_hidden,
-        "tin_hid_s": cfg.t_in * cfg.hid_s, "tout_hid_s": cfg.t_out * cfg.hid_s, "one": 1,
+        "tin_hid_s": cfg.n_frames_in * cfg.hid_s, "tout_hid_s": cfg.t_out * cfg.hid_s, "one": 1,
     }
     if key.startswith("enc.0.conv.weight"):
         ch = ("hid_s", "field")
@@ -88,7 +88,7 @@ _ROLE = {
     "dec.0": "decoder layer 0 (3x3 conv hid_s->4*hid_s, pixel shuffle x2)",
     "dec.1": "decoder layer 1 (3x3 conv hid_s->4*hid_s, pixel shuffle x2)",
     "dec.2": "decoder layer 2 (3x3 conv hid_s->hid_s after the skip)",
-    "trans.inp": "translator input 1x1 conv (t_in*hid_s -> hid_t)",
+    "trans.inp": "translator input 1x1 conv (frames_in*hid_s -> hid_t; frames_in = t_in (+ t_out with advection))",
     "trans.out": "translator output 1x1 conv (hid_t -> t_out*hid_s)",
     "readout": "readout 1x1 conv (hid_s -> 1, normalised reflectivity)",
     "norm1": "GroupNorm before the gated multi-scale attention",
@@ -203,11 +203,15 @@ def _config_from_ds(ds, path: str) -> ImpaConfig:
     if ver is None or int(np.asarray(ver).ravel()[0]) != FORMAT_VERSION:
         raise WeightsError(f"{path}: format_version is {ver!r}, expected {FORMAT_VERSION}")
     keys = TEXT_LIST_KEYS + FLOAT_LIST_KEYS + INT_LIST_KEYS + INT_KEYS + FLOAT_KEYS
-    missing = [k for k in keys if k not in attrs]
+    # advection came with the advection-guided variant; files written before
+    # it lack the attribute and are the plain network (advection = 0).
+    missing = [k for k in keys if k not in attrs and k != "advection"]
     if missing:
         raise WeightsError(f"{path}: missing attribute(s) {', '.join(missing)}")
     d = {}
     for k in keys:
+        if k not in attrs:
+            continue
         v = attrs[k]
         if k in FLOAT_LIST_KEYS or k in INT_LIST_KEYS:
             v = np.atleast_1d(v)  # a one-element array attribute reads back as a scalar
