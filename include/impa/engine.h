@@ -43,6 +43,10 @@ typedef struct {
     int branch_kernels[IMPA_MAX_BRANCHES];
     int branch_dilations[IMPA_MAX_BRANCHES];
     int spatial_mixer, residual, total_stride;
+    /* 1: advection-guided variant (docs/model.md "Advection guidance"): the network
+     * also reads t_out extrapolated frames and corrects them. Optional attribute:
+     * absent = 0, so files written before the variant load unchanged. */
+    int advection;
     float gn_eps, zr_a, zr_b;
     char sha256[65]; /* hash of the weights file, for provenance */
 } impa_model_info_t;
@@ -57,6 +61,10 @@ typedef struct impa_engine impa_engine_t;
 IMPA_API int impa_model_load(const char *path, impa_model_t **out, char *err, size_t errlen);
 IMPA_API void impa_model_destroy(impa_model_t **model);
 IMPA_API const impa_model_info_t *impa_model_info(const impa_model_t *model);
+
+/* Frames the network reads: t_in observed, plus t_out extrapolated when
+ * advection = 1 (t_in + advection * t_out). 0 for NULL. */
+IMPA_API int impa_model_input_frames(const impa_model_t *model);
 
 /* Builds an engine for an ny x nx grid using `threads` threads (0 = all cores).
  * Sizes that are not multiples of total_stride are refused with a message giving
@@ -87,24 +95,34 @@ IMPA_API size_t impa_engine_workspace_bytes(const impa_engine_t *engine);
  * (multiply-add = 2; convolutions, norms and activations). */
 IMPA_API double impa_engine_flops(const impa_engine_t *engine);
 
+/* Frames per forward: impa_model_input_frames of the engine's model (F below). */
+IMPA_API int impa_engine_input_frames(const impa_engine_t *engine);
+
 /* Forward pass on normalised tensors.
- * in:  [t_in][n_fields][ny][nx] normalised (see impa_engine_normalise)
+ * in:  [F][n_fields][ny][nx] normalised (see impa_engine_normalise), F =
+ *      impa_engine_input_frames: the t_in observed frames, oldest first, then
+ *      for advection models the t_out extrapolated frames, lead 1 first
  * out: [t_out][ny][nx] normalised network output, not clamped.
  * Allocates nothing. */
 IMPA_API int impa_engine_forward(impa_engine_t *engine, const float *in, float *out,
                                  char *err, size_t errlen);
 
 /* Builds the normalised input from observations.
- * dbz[t]: t_in reflectivity frames [ny][nx] in dBZ, oldest first, NAN = no data.
+ * dbz[t]: F = impa_engine_input_frames reflectivity frames [ny][nx] in dBZ,
+ *   NAN = no data: the t_in observations, oldest first, then (advection = 1)
+ *   the t_out extrapolated frames, lead 1 first (impa_guided_* in
+ *   impa/guided.h makes them the way training did). Every frame is normalised
+ *   the same way (precip_rate derived, statics repeated, NaN -> 0).
  * statics[f]: optional raw field for input field f (terrain, wind850, ...), or
  *   NULL for zeros; statics may be NULL. precip_rate is derived from dBZ.
- * in: [t_in][n_fields][ny][nx] output. */
+ * in: [F][n_fields][ny][nx] output. */
 IMPA_API int impa_engine_normalise(const impa_engine_t *engine, const float *const *dbz,
                                    const float *const *statics, float *in,
                                    char *err, size_t errlen);
 
 /* Convenience: normalise + forward + denormalise into out_dbz [t_out][ny][nx]
- * (dBZ, clamped to the model's range; NaN where the last frame had no data).
+ * (dBZ, clamped to the model's range; NaN where the last OBSERVED frame,
+ * dbz[t_in - 1], had no data). dbz: F frames as for impa_engine_normalise.
  * Uses the engine's own input/output buffers; allocates nothing. */
 IMPA_API int impa_engine_forecast(impa_engine_t *engine, const float *const *dbz,
                                   const float *const *statics, float *out_dbz,

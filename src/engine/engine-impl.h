@@ -44,7 +44,7 @@ struct impa_model {
     size_t n_tensors;
     impa_conv_param_t enc_conv[3]; /* enc.0: [S][C][3][3]; enc.1, enc.2: [S][S][3][3] */
     impa_norm_param_t enc_norm[3]; /* [S] */
-    impa_conv_param_t trans_inp;   /* [T][Tin*S][1][1] */
+    impa_conv_param_t trans_inp;   /* [T][F*S][1][1], F = t_in (+ t_out if advection) */
     impa_block_param_t *blocks;    /* [n_blocks] (owned) */
     impa_conv_param_t trans_out;   /* [Tout*S][T][1][1] */
     impa_conv_param_t dec_conv[3]; /* dec.0, dec.1: [4S][S][3][3]; dec.2: [S][S][3][3] */

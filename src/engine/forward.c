@@ -3,7 +3,9 @@
  * impa_engine_forward() allocates nothing and opens nothing.
  *
  * Shapes: C = n_fields, S = hid_s, T = hid_t, Tm = T*mlp_ratio,
- * Tr = T/se_reduction, H x W = grid, H2 x W2 = H/2 x W/2, h x w = H/4 x W/4. */
+ * Tr = T/se_reduction, H x W = grid, H2 x W2 = H/2 x W/2, h x w = H/4 x W/4,
+ * F = frames read = Tin (+ Tout extrapolated frames when advection = 1),
+ * K = decoder skips kept = advection ? Tout : 1. */
 #include "engine-impl.h"
 
 #include <cblas.h>
@@ -41,11 +43,12 @@ struct impa_engine {
     double flops;
     float *arena;  /* owns every buffer below */
     /* engine-owned I/O for impa_engine_forecast */
-    float *in;     /* [Tin][C][H][W] normalised input */
+    float *in;     /* [F][C][H][W] normalised input */
     float *out;    /* [Tout][H][W] normalised output */
-    float *skip;   /* [S][H][W] enc.0 output of the last input frame */
+    float *skip;   /* [K][S][H][W] decoder skips: enc.0 output of the last observed
+                    * frame, or (advection) of extrapolated frame t for lead t */
     /* translator; u..m2 share memory with worker 0's buffers (see create) */
-    float *u0;     /* [Tin*S][h][w] encoder latents stacked frame-major */
+    float *u0;     /* [F*S][h][w] encoder latents stacked frame-major */
     float *u;      /* [T][h][w] translator state */
     float *a;      /* [T][h][w] norm outputs; fuse output / gate */
     float *v;      /* [T][h][w] silu(attn.v(a)) */
@@ -74,7 +77,9 @@ static size_t max_sz(size_t a, size_t b)
 static double count_flops(const impa_model_info_t *mi, int H, int W)
 {
     double C = mi->n_fields, S = mi->hid_s, T = mi->hid_t, Tm = T * mi->mlp_ratio,
-           Tr = T / mi->se_reduction, Tin = mi->t_in, Tout = mi->t_out;
+           Tr = T / mi->se_reduction, Tout = mi->t_out;
+    /* every frame the network reads goes through the encoder (impa.model.count_flops) */
+    double Tin = mi->t_in + (mi->advection ? mi->t_out : 0);
     double HW = (double)H * W, hw2 = HW / 4, hw = HW / 16;
     double f = 0;
     /* encoder, per input frame: conv + GroupNorm + SiLU */
@@ -155,7 +160,8 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
 
     size_t C = (size_t)mi->n_fields, S = (size_t)mi->hid_s, T = (size_t)mi->hid_t;
     size_t Tm = T * (size_t)mi->mlp_ratio, Tr = T / (size_t)mi->se_reduction;
-    size_t Tin = (size_t)mi->t_in, Tout = (size_t)mi->t_out;
+    size_t F = (size_t)impa_model_input_frames(model), Tout = (size_t)mi->t_out;
+    size_t K = mi->advection ? Tout : 1;
     size_t HW = (size_t)ny * nx, hw2 = HW / 4, hw = HW / 16;
     int H = ny, W = nx;
 
@@ -180,10 +186,10 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     size_t nplan = 0;
     plan_t plan[16 + 5 * IMPA_ENGINE_MAX_THREADS];
 #define PLAN(ptr, count) (plan[nplan].p = (ptr), plan[nplan].n = (count), nplan++)
-    PLAN(&e->in, Tin * C * HW);
+    PLAN(&e->in, F * C * HW);
     PLAN(&e->out, Tout * HW);
-    PLAN(&e->skip, S * HW);
-    PLAN(&e->u0, Tin * S * hw);
+    PLAN(&e->skip, K * S * HW);
+    PLAN(&e->u0, F * S * hw);
     PLAN(&e->se, 2 * T + Tr);
     PLAN(&e->zo, Tout * S * hw);
     /* The translator runs while the workers are idle: its tensors share one
@@ -283,7 +289,9 @@ int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile
     e->tile = tile;
     e->threads = e->inner->threads;
     size_t HW = (size_t)ny * nx;
-    size_t nin = PAD16((size_t)mi->t_in * mi->n_fields * HW), nout = PAD16((size_t)mi->t_out * HW);
+    /* tiles slice all F input frames */
+    size_t nin = PAD16((size_t)impa_model_input_frames(model) * mi->n_fields * HW);
+    size_t nout = PAD16((size_t)mi->t_out * HW);
     e->arena = aligned_alloc(64, (nin + nout) * sizeof(float));
     if (!e->arena) {
         impa_engine_destroy(&e->inner);
@@ -310,7 +318,7 @@ static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *er
 {
     const impa_model_info_t *mi = &e->model->info;
     impa_engine_t *t = e->inner;
-    int nch = mi->t_in * mi->n_fields, th = t->H, tw = t->W;
+    int nch = impa_model_input_frames(e->model) * mi->n_fields, th = t->H, tw = t->W;
     int oy[IMPA_MAX_TILES_PER_SIDE], ox[IMPA_MAX_TILES_PER_SIDE];
     int ky = tile_origins(e->H, th, oy, IMPA_MAX_TILES_PER_SIDE);
     int kx = tile_origins(e->W, tw, ox, IMPA_MAX_TILES_PER_SIDE);
@@ -330,6 +338,11 @@ static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *er
                            t->out + k * thw + (size_t)y * tw, sizeof(float) * tw);
         }
     return 0;
+}
+
+int impa_engine_input_frames(const impa_engine_t *e)
+{
+    return e ? impa_model_input_frames(e->model) : 0;
 }
 
 int impa_engine_tile(const impa_engine_t *e)
@@ -404,7 +417,7 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
     const impa_model_t *M = e->model;
     const impa_model_info_t *mi = &M->info;
     int C = mi->n_fields, S = mi->hid_s, T = mi->hid_t, G = mi->norm_groups;
-    int Tin = mi->t_in, Tout = mi->t_out;
+    int Tin = mi->t_in, Tout = mi->t_out, F = impa_model_input_frames(M);
     int H = e->H, W = e->W, H2 = H / 2, W2 = W / 2, h = H / 4, w = W / 4;
     size_t HW = (size_t)H * W, hw2 = (size_t)H2 * W2, hw = (size_t)h * w;
     float eps = mi->gn_eps;
@@ -412,18 +425,24 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
     int nth = e->threads;
 
     /* 1-2. Spatial Mixer and encoder, one frame per thread; z_t lands in
-     * u0[t*S..], the last frame's enc.0 output in skip. */
+     * u0[t*S..]. The enc.0 outputs the decoder needs land in skip: the last
+     * observed frame's, or with advection every extrapolated frame's (lead
+     * t - Tin + 1 corrects its own advected field). */
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1 && Tin > 1)
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1 && F > 1)
 #endif
-    for (int t = 0; t < Tin; t++) {
+    for (int t = 0; t < F; t++) {
 #if IMPA_HAVE_OPENMP
         impa_worker_t *wk = &e->work[omp_get_thread_num()];
 #else
         impa_worker_t *wk = &e->work[0];
 #endif
         const float *x = in + (size_t)t * C * HW;           /* [C][H][W] */
-        float *e0 = t == Tin - 1 ? e->skip : wk->full;      /* [S][H][W] */
+        float *e0 = wk->full;                               /* [S][H][W] */
+        if (mi->advection && t >= Tin)
+            e0 = e->skip + (size_t)(t - Tin) * S * HW;
+        else if (!mi->advection && t == Tin - 1)
+            e0 = e->skip;
         float *z = e->u0 + (size_t)t * S * hw;              /* [S][h][w] */
         if (mi->spatial_mixer) {
             impa_mixer(x, wk->mix, C, H, W);
@@ -438,19 +457,18 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         impa_groupnorm(z, z, S, (int)hw, G, eps, &M->enc_norm[2], IMPA_ACT_SILU, NULL);
     }
 
-    /* 3-4. Translator on [Tin*S][h][w] -> [T][h][w] -> blocks -> [Tout*S][h][w].
+    /* 3-4. Translator on [F*S][h][w] -> [T][h][w] -> blocks -> [Tout*S][h][w].
      * Serial: ~6 % of the FLOPs in ~40 small kernels; splitting each over the
      * threads cost more in barriers than it saved on the loaded 2-core machine
      * (CPU time per forward 0.55 s parallel vs 0.30 s serial at 256x256). */
     impa_kernels_serial(1);
-    impa_conv2d(e->u0, Tin * S, h, w, e->u, T, &M->trans_inp, 1, 1, 0, 1, NULL, 0);
+    impa_conv2d(e->u0, F * S, h, w, e->u, T, &M->trans_inp, 1, 1, 0, 1, NULL, 0);
     for (int b = 0; b < mi->n_blocks; b++)
         impa_block(e, &M->blocks[b], h, w);
     impa_conv2d(e->u, T, h, w, e->zo, Tout * S, &M->trans_out, 1, 1, 0, 1, NULL, 0);
     impa_kernels_serial(0);
 
     /* 5. Decoder, one lead per thread. */
-    const float *last_refl = in + (size_t)(Tin - 1) * C * HW; /* [H][W], before the mixer */
 #if IMPA_HAVE_OPENMP
 #pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1 && Tout > 1)
 #endif
@@ -462,20 +480,25 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
 #endif
         const float *z = e->zo + (size_t)t * S * hw; /* [S][h][w] */
         float *y = out + (size_t)t * HW;             /* [H][W] */
+        /* skip and residual base: the last observed frame, or (advection) the
+         * extrapolated frame of this lead; base is reflectivity before the mixer */
+        int bf = mi->advection ? Tin + t : Tin - 1;
+        const float *skip = e->skip + (mi->advection ? (size_t)t * S * HW : 0); /* [S][H][W] */
+        const float *base = in + (size_t)bf * C * HW;                           /* [H][W] */
         impa_conv2d(z, S, h, w, wk->pre, 4 * S, &M->dec_conv[0], 3, 1, 1, 1, wk->col, 0);
         impa_groupnorm_shuffle2(wk->pre, wk->half, S, h, w, G, eps, &M->dec_norm[0],
                                 IMPA_ACT_SILU, NULL);
         impa_conv2d(wk->half, S, H2, W2, wk->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, wk->col,
                     0);
         impa_groupnorm_shuffle2(wk->pre, wk->full, S, H2, W2, G, eps, &M->dec_norm[1],
-                                IMPA_ACT_SILU, e->skip);
+                                IMPA_ACT_SILU, skip);
         float *d2 = wk->pre; /* [S][H][W] dec.2 output */
         impa_conv2d(wk->full, S, H, W, d2, S, &M->dec_conv[2], 3, 1, 1, 1, wk->col, 0);
         impa_groupnorm(d2, d2, S, (int)HW, G, eps, &M->dec_norm[2], IMPA_ACT_SILU, NULL);
         impa_conv2d(d2, S, H, W, y, 1, &M->readout, 1, 1, 0, 1, NULL, 0);
         if (mi->residual) {
             for (size_t i = 0; i < HW; i++)
-                y[i] += last_refl[i];
+                y[i] += base[i];
         }
     }
     return 0;
@@ -503,9 +526,9 @@ int impa_engine_normalise(const impa_engine_t *e, const float *const *dbz,
     if (!e || !dbz || !in)
         return impa_err(err, errlen, IMPA_EINVAL, "impa_engine_normalise: NULL argument");
     const impa_model_info_t *mi = &e->model->info;
-    int C = mi->n_fields;
+    int C = mi->n_fields, F = impa_model_input_frames(e->model);
     size_t HW = (size_t)e->H * e->W;
-    for (int t = 0; t < mi->t_in; t++) {
+    for (int t = 0; t < F; t++) {
         if (!dbz[t])
             return impa_err(err, errlen, IMPA_EINVAL, "impa_engine_normalise: frame %d is NULL",
                             t);
@@ -517,7 +540,7 @@ int impa_engine_normalise(const impa_engine_t *e, const float *const *dbz,
 #if IMPA_HAVE_OPENMP
 #pragma omp parallel for num_threads(e->threads) schedule(static) if (e->threads > 1)
 #endif
-    for (int t = 0; t < mi->t_in; t++) {
+    for (int t = 0; t < F; t++) {
         for (int f = 0; f < C; f++) {
             float *dst = in + ((size_t)t * C + f) * HW;
             const char *name = mi->field_names[f];

@@ -100,7 +100,8 @@ static int build_specs(impa_model_t *m, spec_list_t *l)
             rc = spec_norm(l, &m->enc_norm[i], S, pre);
     }
     if (rc == 0)
-        rc = spec_conv(l, &m->trans_inp, T, (size_t)I->t_in * S, 1, "trans.inp");
+        rc = spec_conv(l, &m->trans_inp, T, (size_t)impa_model_input_frames(m) * S, 1,
+                       "trans.inp");
     for (int b = 0; b < I->n_blocks && rc == 0; b++) {
         impa_block_param_t *B = &m->blocks[b];
         char p2[120];
@@ -399,6 +400,13 @@ static int read_attributes(int ncid, const char *path, impa_model_info_t *I, cha
         (rc = att_floats(ncid, path, "zr_a", &I->zr_a, 1, 0.0, 1e6, 1, err, errlen)) ||
         (rc = att_floats(ncid, path, "zr_b", &I->zr_b, 1, 0.0, 100.0, 1, err, errlen)))
         return rc;
+    /* Optional: the advection-guided variant came after format_version 1 files
+     * were shipped; absent means the plain network. */
+    I->advection = 0;
+    nc_type at;
+    if (nc_inq_atttype(ncid, NC_GLOBAL, "advection", &at) == NC_NOERR &&
+        (rc = att_int(ncid, path, "advection", &I->advection, 0, 1, err, errlen)))
+        return rc;
     for (int j = 0; j < I->n_branches; j++) {
         if (I->branch_kernels[j] % 2 == 0)
             return impa_err(err, errlen, IMPA_EFORMAT,
@@ -570,6 +578,13 @@ void impa_model_destroy(impa_model_t **model)
     free((*model)->blocks);
     free(*model);
     *model = NULL;
+}
+
+int impa_model_input_frames(const impa_model_t *model)
+{
+    if (!model)
+        return 0;
+    return model->info.t_in + (model->info.advection ? model->info.t_out : 0);
 }
 
 const impa_model_info_t *impa_model_info(const impa_model_t *model)

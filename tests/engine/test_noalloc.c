@@ -73,45 +73,51 @@ static void test_forward_allocates_nothing(void **state)
     free(probe);
     assert_int_equal(n_alloc, 1);
 
-    tu_config_t c = tu_small_config();
-    const char *path = tu_path("noalloc.nc");
-    assert_int_equal(tu_write_weights(path, &c, 5u), 0);
-    char err[256];
-    impa_model_t *m = NULL;
-    assert_int_equal(impa_model_load(path, &m, err, sizeof(err)), 0);
-    for (int threads = 1; threads <= 2; threads++) {
-        impa_engine_t *e = NULL;
-        int ny = 32, nx = 48;
-        assert_int_equal(impa_engine_create(m, ny, nx, threads, &e, err, sizeof(err)), 0);
-        size_t hw = (size_t)ny * nx, nin = (size_t)c.t_in * c.n_fields * hw;
-        float *in = calloc(nin, sizeof(float)), *out = calloc((size_t)c.t_out * hw, 4);
-        float *fc = calloc((size_t)c.t_out * hw, 4), *f0 = calloc(hw, 4), *f1 = calloc(hw, 4);
-        for (size_t i = 0; i < hw; i++) {
-            f0[i] = (float)(i % 60);
-            f1[i] = (float)((i * 7) % 60);
+    /* plain model, then the advection-guided variant (t_in + t_out frames) */
+    for (int adv = 0; adv <= 1; adv++) {
+        tu_config_t c = tu_small_config();
+        c.advection = adv;
+        const char *path = tu_path("noalloc.nc");
+        assert_int_equal(tu_write_weights(path, &c, 5u), 0);
+        char err[256];
+        impa_model_t *m = NULL;
+        assert_int_equal(impa_model_load(path, &m, err, sizeof(err)), 0);
+        int nf = impa_model_input_frames(m);
+        assert_int_equal(nf, c.t_in + (adv ? c.t_out : 0));
+        for (int threads = 1; threads <= 2; threads++) {
+            impa_engine_t *e = NULL;
+            int ny = 32, nx = 48;
+            assert_int_equal(impa_engine_create(m, ny, nx, threads, &e, err, sizeof(err)), 0);
+            size_t hw = (size_t)ny * nx, nin = (size_t)nf * c.n_fields * hw;
+            float *in = calloc(nin, sizeof(float)), *out = calloc((size_t)c.t_out * hw, 4);
+            float *fc = calloc((size_t)c.t_out * hw, 4), *fr = calloc((size_t)nf * hw, 4);
+            const float *frames[8];
+            for (int t = 0; t < nf; t++) {
+                for (size_t i = 0; i < hw; i++)
+                    fr[(size_t)t * hw + i] = (float)((i * (size_t)(2 * t + 1)) % 60);
+                frames[t] = fr + (size_t)t * hw;
+            }
+            assert_int_equal(impa_engine_forecast(e, frames, NULL, fc, err, sizeof(err)), 0);
+            counting = 1;
+            n_alloc = 0;
+            int rc1 = impa_engine_normalise(e, frames, NULL, in, err, sizeof(err));
+            int rc2 = impa_engine_forward(e, in, out, err, sizeof(err));
+            int rc3 = impa_engine_forecast(e, frames, NULL, fc, err, sizeof(err));
+            counting = 0;
+            assert_int_equal(rc1, 0);
+            assert_int_equal(rc2, 0);
+            assert_int_equal(rc3, 0);
+            printf("advection %d, threads %d: %ld allocations during normalise + forward + "
+                   "forecast\n", adv, threads, n_alloc);
+            assert_int_equal(n_alloc, 0);
+            free(in);
+            free(out);
+            free(fc);
+            free(fr);
+            impa_engine_destroy(&e);
         }
-        const float *frames[2] = {f0, f1};
-        assert_int_equal(impa_engine_forecast(e, frames, NULL, fc, err, sizeof(err)), 0);
-        counting = 1;
-        n_alloc = 0;
-        int rc1 = impa_engine_normalise(e, frames, NULL, in, err, sizeof(err));
-        int rc2 = impa_engine_forward(e, in, out, err, sizeof(err));
-        int rc3 = impa_engine_forecast(e, frames, NULL, fc, err, sizeof(err));
-        counting = 0;
-        assert_int_equal(rc1, 0);
-        assert_int_equal(rc2, 0);
-        assert_int_equal(rc3, 0);
-        printf("threads %d: %ld allocations during normalise + forward + forecast\n", threads,
-               n_alloc);
-        assert_int_equal(n_alloc, 0);
-        free(in);
-        free(out);
-        free(fc);
-        free(f0);
-        free(f1);
-        impa_engine_destroy(&e);
+        impa_model_destroy(&m);
     }
-    impa_model_destroy(&m);
 }
 
 int main(void)

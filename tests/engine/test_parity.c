@@ -1,5 +1,6 @@
 /* Parity of the C forward pass with the PyTorch reference (golden files written
- * by train/impa, tests/data/golden_{a,b,c}.nc + golden_{a,b,c}_weights.nc), and
+ * by train/impa, tests/data/golden_{a,b,c,d}.nc + golden_{a,b,c,d}_weights.nc;
+ * d is the advection-guided variant, t_in + t_out input frames), and
  * properties that need no golden: forward twice is bit-identical, 1 vs 2 threads
  * agree, normalise/forecast follow docs/model.md.
  *
@@ -68,7 +69,7 @@ static void test_golden(void **state)
     if (!root)
         root = ".";
     int found = 0;
-    for (const char *c = "abc"; *c; c++) {
+    for (const char *c = "abcd"; *c; c++) {
         char gpath[1024], wpath[1024], err[512];
         snprintf(gpath, sizeof(gpath), "%s/tests/data/golden_%c.nc", root, *c);
         snprintf(wpath, sizeof(wpath), "%s/tests/data/golden_%c_weights.nc", root, *c);
@@ -83,12 +84,15 @@ static void test_golden(void **state)
         float *ref = read_golden_var(ncid, "output", 3, ol);
         nc_close(ncid);
         if (!in || !ref)
-            fail_msg("%s: needs input(t_in,field,y,x) and output(t_out,y,x)", gpath);
+            fail_msg("%s: needs input(frame_in,field,y,x) and output(t_out,y,x)", gpath);
         impa_model_t *m = NULL;
         if (impa_model_load(wpath, &m, err, sizeof(err)) != 0)
             fail_msg("golden %c: %s", *c, err);
         const impa_model_info_t *I = impa_model_info(m);
-        assert_int_equal(il[0], (size_t)I->t_in);
+        /* d exercises the advection-guided variant; the others the plain network */
+        assert_int_equal(I->advection, *c == 'd');
+        assert_int_equal(il[0], (size_t)impa_model_input_frames(m));
+        assert_int_equal(impa_model_input_frames(m), I->t_in + (*c == 'd' ? I->t_out : 0));
         assert_int_equal(il[1], (size_t)I->n_fields);
         assert_int_equal(ol[0], (size_t)I->t_out);
         int ny = (int)il[2], nx = (int)il[3];
@@ -98,6 +102,7 @@ static void test_golden(void **state)
         for (int threads = 1; threads <= 2; threads++) {
             if (impa_engine_create(m, ny, nx, threads, &e, err, sizeof(err)) != 0)
                 fail_msg("golden %c: %s", *c, err);
+            assert_int_equal(impa_engine_input_frames(e), (int)il[0]);
             float *o = threads == 1 ? out1 : out2;
             assert_int_equal(impa_engine_forward(e, in, o, err, sizeof(err)), 0);
             double mean, mx = max_abs(o, ref, nout, &mean);

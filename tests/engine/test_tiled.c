@@ -1,6 +1,8 @@
 /* Tiled engines: every window of the tiled output equals a whole-grid engine run
- * on that window alone (including the last, border-aligned window), a tile that
- * covers the grid is the plain engine, and bad tiles are refused. */
+ * on that window alone (including the last, border-aligned window), for the plain
+ * network (golden c) and the advection-guided one (golden d: the windows slice
+ * all t_in + t_out input frames), a tile that covers the grid is the plain
+ * engine, and bad tiles are refused. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,25 +15,31 @@
 
 #include "impa/engine.h"
 
-static impa_model_t *model;
+static impa_model_t *models[2]; /* golden c (plain), golden d (advection) */
+static impa_model_t *model;     /* the one under test */
 
 static int setup(void **state)
 {
     (void)state;
     const char *root = getenv("IMPA_SOURCE_ROOT");
     char path[1024], err[512];
-    snprintf(path, sizeof path, "%s/tests/data/golden_c_weights.nc", root ? root : ".");
-    if (impa_model_load(path, &model, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/tests/data/golden_%c_weights.nc", root ? root : ".",
+                 "cd"[k]);
+        if (impa_model_load(path, &models[k], err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            return -1;
+        }
     }
+    model = models[0];
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    impa_model_destroy(&model);
+    impa_model_destroy(&models[0]);
+    impa_model_destroy(&models[1]);
     return 0;
 }
 
@@ -63,11 +71,12 @@ static void window_forward(const float *in, int nch, int H, int W, int y0, int x
     impa_engine_destroy(&e);
 }
 
-static void test_windows_match(void **state)
+static void test_windows_match_one(void)
 {
-    (void)state;
     const impa_model_info_t *mi = impa_model_info(model);
-    int H = 40, W = 56, tile = 16, nch = mi->t_in * mi->n_fields;
+    int H = 40, W = 56, tile = 16, nch = impa_model_input_frames(model) * mi->n_fields;
+    fprintf(stderr, "model %s (advection %d, %d input frames)\n", mi->model_name,
+            mi->advection, impa_model_input_frames(model));
     size_t HW = (size_t)H * W;
     float *in = malloc(sizeof(float) * nch * HW), *out = malloc(sizeof(float) * mi->t_out * HW);
     float *ref = malloc(sizeof(float) * mi->t_out * tile * tile);
@@ -101,6 +110,16 @@ static void test_windows_match(void **state)
     free(in);
     free(out);
     free(ref);
+}
+
+static void test_windows_match(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        model = models[k];
+        test_windows_match_one();
+    }
+    model = models[0];
 }
 
 static void test_tile_covering_grid_is_plain(void **state)

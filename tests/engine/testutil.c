@@ -14,7 +14,7 @@ tu_config_t tu_small_config(void)
         .n_fields = 4, .t_in = 2, .t_out = 3, .hid_s = 8, .hid_t = 16, .n_blocks = 1,
         .norm_groups = 4, .se_reduction = 4, .mlp_ratio = 2, .n_branches = 2,
         .branch_kernels = {3, 5}, .branch_dilations = {1, 2}, .spatial_mixer = 1,
-        .residual = 1,
+        .residual = 1, .advection = -1,
     };
     return c;
 }
@@ -164,6 +164,9 @@ int tu_write_weights(const char *path, const tu_config_t *c, uint32_t seed)
     nc_put_att_int(ncid, NC_GLOBAL, "spatial_mixer", NC_INT, 1, &c->spatial_mixer);
     nc_put_att_int(ncid, NC_GLOBAL, "residual", NC_INT, 1, &c->residual);
     nc_put_att_int(ncid, NC_GLOBAL, "total_stride", NC_INT, 1, &four);
+    if (c->advection >= 0)
+        nc_put_att_int(ncid, NC_GLOBAL, "advection", NC_INT, 1, &c->advection);
+    size_t frames = (size_t)c->t_in + (c->advection == 1 ? (size_t)c->t_out : 0);
     float eps = 1e-5f, za = 200.0f, zb = 1.6f;
     nc_put_att_float(ncid, NC_GLOBAL, "gn_eps", NC_FLOAT, 1, &eps);
     nc_put_att_float(ncid, NC_GLOBAL, "zr_a", NC_FLOAT, 1, &za);
@@ -181,7 +184,7 @@ int tu_write_weights(const char *path, const tu_config_t *c, uint32_t seed)
             st = norm(ncid, p, S, &seed);
     }
     if (!st)
-        st = conv(ncid, "trans.inp", T, (size_t)c->t_in * S, 1, &seed);
+        st = conv(ncid, "trans.inp", T, frames * S, 1, &seed);
     for (int b = 0; b < c->n_blocks && !st; b++) {
 #define P(s) (snprintf(p, sizeof(p), "trans.blocks.%d.%s", b, s), p)
         st = norm(ncid, P("norm1"), T, &seed);
@@ -223,6 +226,16 @@ int tu_write_weights(const char *path, const tu_config_t *c, uint32_t seed)
     }
     if (!st)
         st = conv(ncid, "readout", 1, S, 1, &seed);
+    if (!st && c->zero_readout) {
+        int vw, vb;
+        float zeros[4096] = {0};
+        if (nc_inq_varid(ncid, "readout.weight", &vw) == NC_NOERR &&
+            nc_inq_varid(ncid, "readout.bias", &vb) == NC_NOERR && S <= 4096) {
+            st = nc_put_var_float(ncid, vw, zeros);
+            if (!st)
+                st = nc_put_var_float(ncid, vb, zeros);
+        }
+    }
     int st2 = nc_close(ncid);
     return st ? st : st2;
 }

@@ -10,6 +10,10 @@ typedef struct {
     int n_fields, t_in, t_out, hid_s, hid_t, n_blocks, norm_groups, se_reduction, mlp_ratio;
     int n_branches, branch_kernels[8], branch_dilations[8];
     int spatial_mixer, residual;
+    /* advection: < 0 writes no attribute (files from before the variant), else
+     * the value; 1 also widens trans.inp to (t_in + t_out) * hid_s.
+     * zero_readout: readout weight and bias are written as zeros. */
+    int advection, zero_readout;
 } tu_config_t;
 
 /* Small config: 4 fields, t_in 2, t_out 3, S 8, T 16, 1 block, branches 3/5 d 1/2. */

@@ -3,12 +3,16 @@
 For each configuration NAME below writes, into the output directory:
   golden_NAME_weights.nc  a weights file (docs/model.md format, random
                           non-trivial weights, impa.model.init_nontrivial)
-  golden_NAME.nc          input(t_in, field, y, x): normalised input, float32
+  golden_NAME.nc          input(frame_in, field, y, x): normalised input, float32
+                          (frame_in = t_in, or t_in + t_out with advection = 1:
+                          observed frames, then extrapolated frames)
                           output(t_out, y, x): ImpaNet output (normalised, not clamped)
                           plus intermediates to localise a mismatch:
-                          mixed_input(t_in, field, y, x)  after the Spatial Mixer
+                          mixed_input(frame_in, field, y, x)  after the Spatial Mixer
                                                           (only when spatial_mixer = 1)
-                          skip(hid_s, y, x)               enc.0 output of the last frame
+                          skip(hid_s, y, x)               enc.0 output of the last frame read
+                                                          (advection: the last extrapolated
+                                                          one, lead t_out's skip)
                           latent_in(tin_hid_s, ly, lx)    translator input (frame-major)
                           latent_out(tout_hid_s, ly, lx)  translator output
                           attribute weights_file = "golden_NAME_weights.nc"
@@ -51,6 +55,12 @@ CONFIGS: Dict[str, tuple] = {
                branch_dilations=[1, 2, 3], spatial_mixer=1, residual=0), 48, 48, 102, 202),
     # ablation: no Spatial Mixer, otherwise shipped defaults at small width
     "c": (dict(hid_s=8, hid_t=16, spatial_mixer=0), 32, 32, 103, 203),
+    # advection-guided variant: 3 observed + 4 extrapolated frames, per-lead skip
+    # and residual; non-square grid, Spatial Mixer on (the residual base is the
+    # input before the mixer)
+    "d": (dict(t_in=3, t_out=4, hid_s=8, hid_t=16, n_blocks=1, branch_kernels=[3, 5],
+               branch_dilations=[1, 2], spatial_mixer=1, residual=1, advection=1),
+          24, 36, 104, 204),
 }
 
 # Regenerated files must match the committed ones within these (weights and
@@ -64,9 +74,9 @@ def golden_config(name: str) -> ImpaConfig:
 
 
 def make_input(cfg: ImpaConfig, h: int, w: int, seed: int) -> np.ndarray:
-    """[t_in, C, H, W] float32 uniform in [0, 1) with ~20% exact zeros."""
+    """[n_frames_in, C, H, W] float32 uniform in [0, 1) with ~20% exact zeros."""
     rng = np.random.RandomState(seed)
-    x = rng.uniform(0.0, 1.0, size=(cfg.t_in, cfg.n_fields, h, w))
+    x = rng.uniform(0.0, 1.0, size=(cfg.n_frames_in, cfg.n_fields, h, w))
     x[rng.uniform(size=x.shape) < 0.2] = 0.0
     return x.astype(np.float32)
 
@@ -126,19 +136,22 @@ def generate(name: str, out_dir: str) -> Dict[str, float]:
     path = os.path.join(out_dir, f"golden_{name}.nc")
     with netCDF4.Dataset(path, "w", format="NETCDF4") as ds:
         s, lh, lw = cfg.hid_s, h // 4, w // 4
-        for d, n in (("t_in", cfg.t_in), ("t_out", cfg.t_out), ("field", cfg.n_fields),
-                     ("y", h), ("x", w), ("hid_s", s), ("ly", lh), ("lx", lw),
-                     ("tin_hid_s", cfg.t_in * s), ("tout_hid_s", cfg.t_out * s)):
+        for d, n in (("frame_in", cfg.n_frames_in), ("t_out", cfg.t_out),
+                     ("field", cfg.n_fields), ("y", h), ("x", w), ("hid_s", s), ("ly", lh),
+                     ("lx", lw), ("tin_hid_s", cfg.n_frames_in * s),
+                     ("tout_hid_s", cfg.t_out * s)):
             ds.createDimension(d, n)
         specs = [
-            ("input", ("t_in", "field", "y", "x"), x,
-             "normalised network input (before the Spatial Mixer)"),
+            ("input", ("frame_in", "field", "y", "x"), x,
+             "normalised network input (before the Spatial Mixer): t_in observed frames"
+             + (", then t_out extrapolated frames" if cfg.advection else "")),
             ("output", ("t_out", "y", "x"), res["output"],
              "ImpaNet output, normalised reflectivity, not clamped"),
-            ("mixed_input", ("t_in", "field", "y", "x"), res["mixed_input"],
+            ("mixed_input", ("frame_in", "field", "y", "x"), res["mixed_input"],
              "input after the Spatial Mixer"),
             ("skip", ("hid_s", "y", "x"), res["skip"],
-             "enc.0 output (after GroupNorm, SiLU) of the last input frame: the decoder skip"),
+             "enc.0 output (after GroupNorm, SiLU) of the last input frame: the decoder skip"
+             + (" of the last lead" if cfg.advection else "")),
             ("latent_in", ("tin_hid_s", "ly", "lx"), res["latent_in"],
              "translator input: enc.2 outputs stacked frame-major (channel t*hid_s + s)"),
             ("latent_out", ("tout_hid_s", "ly", "lx"), res["latent_out"],
@@ -154,6 +167,8 @@ def generate(name: str, out_dir: str) -> Dict[str, float]:
         ds.setncattr("weights_file", wname)
         ds.setncattr("config_name", name)
         ds.setncattr("grid", f"{h}x{w}")
+        ds.setncattr("t_in", np.int32(cfg.t_in))
+        ds.setncattr("advection", np.int32(cfg.advection))
         ds.setncattr("weight_seed", np.int32(wseed))
         ds.setncattr("input_seed", np.int32(iseed))
         ds.setncattr("float64_max_abs_diff", np.float64(f64_diff))
@@ -181,7 +196,7 @@ def _compare_nc(a: str, b: str, exact: bool) -> List[str]:
             if not ok:
                 d = float(np.max(np.abs(va.astype(np.float64) - vb.astype(np.float64))))
                 errs.append(f"{os.path.basename(a)}:{k}: max abs diff {d:.3g}")
-        for att in ("fields", "t_in", "t_out", "hid_s", "hid_t", "weights_file"):
+        for att in ("fields", "t_in", "t_out", "hid_s", "hid_t", "advection", "weights_file"):
             if att in da.ncattrs() and str(da.getncattr(att)) != str(db.getncattr(att)):
                 errs.append(f"{os.path.basename(a)}: attribute {att} differs")
     return errs
