@@ -43,13 +43,37 @@ from .config import ImpaConfig
 
 @dataclass
 class SampleSet:
-    """Events and the sample starts of one split. events[name] = dBZ [T, H, W]."""
+    """Events and the sample starts of one split. events[name] = dBZ [T, H, W];
+    extrap[name][s] = extrapolation [t_out, H, W] from the t_in frames at s
+    (impa.advect), only for the advection-guided variant, else None."""
     events: Dict[str, np.ndarray]
     starts: List[Tuple[str, int]]
     weights: np.ndarray  # sampling probability per start (sums to 1)
+    extrap: Optional[Dict[str, np.ndarray]] = None
+
+    def sequence(self, name: str, s: int, L: int) -> np.ndarray:
+        """dBZ [L (+ t_out), H, W]: the observed sample, then (variant) its
+        extrapolated frames, so crops and augmentation treat them alike."""
+        seq = self.events[name][s:s + L]
+        if self.extrap is None:
+            return seq
+        return np.concatenate([seq, np.asarray(self.extrap[name][s], dtype=np.float32)])
 
 
-def build_splits(events: Dict[str, np.ndarray], t_in: int, t_out: int) -> Dict[str, SampleSet]:
+def network_input(arr: np.ndarray, cfg: ImpaConfig) -> np.ndarray:
+    """[B, L (+ t_out), H, W] dBZ sequences -> normalised network input
+    [B, n_frames_in, C, H, W]: observed frames, then (variant) extrapolated ones."""
+    from .model import normalise
+
+    L = cfg.t_in + cfg.t_out
+    frames = arr[:, :cfg.t_in]
+    if cfg.advection:
+        frames = np.concatenate([frames, arr[:, L:L + cfg.t_out]], axis=1)
+    return normalise(frames, cfg)
+
+
+def build_splits(events: Dict[str, np.ndarray], t_in: int, t_out: int,
+                 extrap: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, SampleSet]:
     L = t_in + t_out
     blocks = D.make_blocks({k: v.shape[0] for k, v in events.items()}, t_in, t_out)
     out: Dict[str, SampleSet] = {}
@@ -68,7 +92,7 @@ def build_splits(events: Dict[str, np.ndarray], t_in: int, t_out: int) -> Dict[s
                 starts.append((b.event, s))
                 w.append(1.0 + 20.0 * f35 + 100.0 * f45)
         wa = np.asarray(w, dtype=np.float64)
-        out[split] = SampleSet(events, starts, wa / wa.sum() if len(wa) else wa)
+        out[split] = SampleSet(events, starts, wa / wa.sum() if len(wa) else wa, extrap)
     return out
 
 
@@ -107,21 +131,22 @@ def augment(seq: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def make_batch(ss: SampleSet, cfg: ImpaConfig, batch: int, crop: int,
                rng: np.random.Generator):
-    """x: [B, Tin, C, crop, crop], y: [B, Tout, crop, crop] normalised, m: valid mask."""
+    """x: [B, n_frames_in, C, crop, crop], y: [B, Tout, crop, crop] normalised,
+    m: valid mask."""
     import torch
-    from .model import normalise, normalise_field
+    from .model import normalise_field
 
     L = cfg.t_in + cfg.t_out
     seqs = []
     for _ in range(batch):
         name, s = ss.starts[int(rng.choice(len(ss.starts), p=ss.weights))]
-        seq = ss.events[name][s:s + L]
+        seq = ss.sequence(name, s, L)
         y0, x0 = pick_crop(seq, cfg.t_in, crop, rng)
         seqs.append(augment(seq[:, y0:y0 + crop, x0:x0 + crop], rng))
-    arr = np.stack(seqs)  # [B, L, crop, crop]
-    x = normalise(arr[:, :cfg.t_in], cfg)
-    y = normalise_field(arr[:, cfg.t_in:], 0, cfg)
-    m = np.isfinite(arr[:, cfg.t_in:])
+    arr = np.stack(seqs)  # [B, L (+ Tout), crop, crop]
+    x = network_input(arr, cfg)
+    y = normalise_field(arr[:, cfg.t_in:L], 0, cfg)
+    m = np.isfinite(arr[:, cfg.t_in:L])
     return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(m)
 
 
@@ -131,7 +156,7 @@ def fixed_crops(ss: SampleSet, cfg: ImpaConfig, crop: int, per_sample: int = 2):
     L = cfg.t_in + cfg.t_out
     out = []
     for name, s in ss.starts:
-        seq = ss.events[name][s:s + L]
+        seq = ss.sequence(name, s, L)
         _, h, w = seq.shape
         last = np.nan_to_num(seq[cfg.t_in - 1], nan=0.0)
         cands = []
@@ -177,21 +202,22 @@ def validate(model, cfg: ImpaConfig, crops: Sequence[np.ndarray], loss_cfg) -> D
     """MAD-Loss (full weighting) and CSI35/45 (mean over leads) on fixed crops."""
     import torch
     from .madloss import mad_loss
-    from .model import denormalise, normalise, normalise_field
+    from .model import denormalise, normalise_field
 
+    L = cfg.t_in + cfg.t_out
     model.eval()
     tabs = {t: np.zeros((cfg.t_out, 4), dtype=np.int64) for t in (35.0, 45.0)}
     losses = []
     with torch.no_grad():
         for i in range(0, len(crops), 4):
             arr = np.stack(crops[i:i + 4])
-            x = torch.from_numpy(normalise(arr[:, :cfg.t_in], cfg))
-            y = torch.from_numpy(normalise_field(arr[:, cfg.t_in:], 0, cfg))
-            m = torch.from_numpy(np.isfinite(arr[:, cfg.t_in:]))
+            x = torch.from_numpy(network_input(arr, cfg))
+            y = torch.from_numpy(normalise_field(arr[:, cfg.t_in:L], 0, cfg))
+            m = torch.from_numpy(np.isfinite(arr[:, cfg.t_in:L]))
             p = model(x)
             losses.append(float(mad_loss(p, y, 1.0, loss_cfg, m)))
             fc = denormalise(p, cfg).numpy()
-            obs = arr[:, cfg.t_in:]
+            obs = arr[:, cfg.t_in:L]
             for t, tab in tabs.items():
                 for k in range(cfg.t_out):
                     tab[k] += contingency(fc[:, k], obs[:, k], t)
@@ -257,6 +283,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--val-crop", type=int, default=128)
     p.add_argument("--synthetic", action="store_true", help="synthetic cells instead of real data")
     p.add_argument("--no-mixer", action="store_true", help="ablation: spatial_mixer = 0")
+    p.add_argument("--advection", action="store_true",
+                   help="advection-guided variant (advection = 1): the network also reads "
+                        "the C extrapolation's frames and learns the correction to them")
+    p.add_argument("--extrapolate", default=None, help="path of impa-extrapolate (with --advection)")
     p.add_argument("--random-readout", action="store_true",
                    help="keep PyTorch's random init of the readout (default: zero, see below)")
     p.add_argument("--no-export", action="store_true")
@@ -289,6 +319,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg = ImpaConfig()
     if args.no_mixer:
         cfg = cfg.replace(spatial_mixer=0)
+    if args.advection:
+        cfg = cfg.replace(advection=1)
     cfg.validate()
     cfg.check_grid(args.crop, args.crop)
     loss_cfg = MADLossConfig(dbz_scale=float(cfg.norm_scale[0]), dbz_offset=float(cfg.norm_offset[0]))
@@ -297,7 +329,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rng = np.random.default_rng(args.seed)
     t_load = time.time()
     events = load_events(args.synthetic, args.seed)
-    splits = build_splits(events, cfg.t_in, cfg.t_out)
+    extrap = None
+    if cfg.advection:
+        from .advect import all_extrapolations
+        extrap = all_extrapolations(events, cfg.t_in, cfg.t_out, args.extrapolate,
+                                    threads=args.threads,
+                                    cache_dir=None if args.synthetic else D.CACHE_DIR,
+                                    quiet=args.quiet)
+    splits = build_splits(events, cfg.t_in, cfg.t_out, extrap)
     if not splits["train"].starts:
         raise SystemExit("train: no training samples")
     vcrop = min(args.val_crop, min(v.shape[1] for v in events.values()) // 4 * 4)
@@ -305,7 +344,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model = ImpaNet(cfg)
     if cfg.residual and not args.random_readout:
         # Zero readout: with residual = 1 the untrained network is exactly
-        # persistence, and training only has to learn the correction. Measured
+        # persistence (advection = 1: exactly the extrapolation), and training
+        # only has to learn the correction. Measured
         # on the first real run (random init, MAD-Loss, 1 thread): validation
         # CSI35 0.000 at step 40 and 0.010 at step 138, the random correction
         # first being trained down into a damping of every intense echo.
@@ -427,15 +467,20 @@ def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict
         b = dict(ck["state"]["history"][-1]) if ck["state"]["history"] else {}
     a = ck.get("args", {})
     loss = ck.get("loss", args.loss)
-    training = (f"impa.train --loss {loss} --seed {a.get('seed', args.seed)} --crop {a.get('crop', args.crop)} "
+    adv = " --advection" if cfg.advection else ""
+    training = (f"impa.train --loss {loss}{adv} --seed {a.get('seed', args.seed)} --crop {a.get('crop', args.crop)} "
                 f"--batch {a.get('batch', args.batch)} --budget-min {a.get('budget_min', args.budget_min)}; "
                 f"{'last' if best_pt.name == 'last.pt' else 'best'} checkpoint: step {b.get('step')} of {state['step']} "
                 f"({_fmt_time(b.get('elapsed', 0))} of {_fmt_time(state['elapsed'])}); "
                 f"val csi35 {b.get('csi35', float('nan')):.3f} csi45 {b.get('csi45', float('nan')):.3f}; "
                 f"data: pysteps-data radar (BoM, FMI, MeteoSwiss, KNMI), split in docs/training.md")
-    W.export(model, cfg, str(path), model_version="1.0", model_name="impa-net" if loss == "mad" else "impa-net-mse",
-             description=("IMPA-Net trained with MAD-Loss" if loss == "mad"
-                          else "IMPA-Net ablation trained with plain MSE"),
+    name = ("impa-net-adv" if cfg.advection else "impa-net") + ("" if loss == "mad" else "-mse")
+    what = "IMPA-Net, advection-guided (corrects the optical-flow extrapolation)" \
+        if cfg.advection else "IMPA-Net"
+    W.export(model, cfg, str(path), model_version="2.0" if cfg.advection else "1.0",
+             model_name=name,
+             description=(f"{what} trained with MAD-Loss" if loss == "mad"
+                          else f"{what}, ablation trained with plain MSE"),
              training=training)
 
 

@@ -62,5 +62,52 @@ class TestTrainSmoke(unittest.TestCase):
         self.assertLess(hits, 200)
 
 
+    def test_advection_variant(self):
+        """advection = 1: the batch carries the C extrapolation's frames, the
+        untrained network (zero readout) forecasts exactly them, and training
+        runs a few steps and exports a file the loader reads back."""
+        import numpy as np
+        from impa import advect, train, weights as W
+        from impa.config import ImpaConfig
+        from impa.evaluate import find_tool
+        from impa.model import ImpaNet, normalise_field
+
+        tool = find_tool("impa-extrapolate", None, "nowcast")
+        if tool is None:
+            self.skipTest("impa-extrapolate not built")
+        cfg = ImpaConfig(advection=1, t_in=4, t_out=12)
+        ev = train.synthetic_events(0, n=40, size=64)
+        ex = advect.all_extrapolations(ev, 4, 12, tool, threads=1, cache_dir=None, quiet=True)
+        name = next(iter(ev))
+        # entry s is the tool's extrapolation from frames s .. s+3
+        direct = advect.extrapolate(tool, ev[name][5:9][None], 12, 1)[0]
+        np.testing.assert_allclose(np.asarray(ex[name][5], np.float32), direct.astype(np.float16),
+                                   equal_nan=True)
+        splits = train.build_splits(ev, 4, 12, ex)
+        x, y, m = train.make_batch(splits["train"], cfg, 2, 32, np.random.default_rng(1))
+        self.assertEqual(tuple(x.shape), (2, 16, 4, 32, 32))
+        model = ImpaNet(cfg)
+        torch.nn.init.zeros_(model.readout.weight)
+        torch.nn.init.zeros_(model.readout.bias)
+        with torch.no_grad():
+            out = model(x)
+        self.assertTrue(torch.equal(out, x[:, 4:, 0]))
+        # and x[:, 4:, 0] is the normalised extrapolation of a real sample
+        seq = splits["train"].sequence(name, 5, 16)
+        self.assertEqual(seq.shape[0], 28)
+        np.testing.assert_allclose(seq[16:], np.asarray(ex[name][5], np.float32), equal_nan=True)
+        xin = train.network_input(seq[None], cfg)
+        np.testing.assert_allclose(xin[0, 4:, 0], normalise_field(seq[16:], 0, cfg))
+
+        with tempfile.TemporaryDirectory() as d:
+            out_dir = Path(d) / "run"
+            self.assertEqual(train.main(["--out", str(out_dir), "--synthetic", "--advection",
+                                         "--extrapolate", tool, "--crop", "32", "--batch", "2",
+                                         "--val-crop", "32", "--quiet", "--seed", "3",
+                                         "--steps", "2"]), 0)
+            _, c2 = W.load(str(out_dir / "model.nc"))
+            self.assertEqual(c2.advection, 1)
+
+
 if __name__ == "__main__":
     unittest.main()
