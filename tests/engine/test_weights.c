@@ -90,6 +90,9 @@ static void test_good_file(void **state)
     assert_float_equal(I->gn_eps, 1e-5f, 1e-12);
     assert_float_equal(I->zr_b, 1.6f, 1e-7);
     assert_string_equal(I->model_name, "test-tiny");
+    /* no 'advection' attribute (files from before the variant): the plain network */
+    assert_int_equal(I->advection, 0);
+    assert_int_equal(impa_model_input_frames(m), 2);
     char hex[65];
     assert_int_equal(impa_sha256_file(good, hex, NULL, 0), 0);
     assert_string_equal(I->sha256, hex);
@@ -278,6 +281,91 @@ static void test_format(void **state)
     expect_refused(tu_path("does-not-exist.nc"), IMPA_EIO, "cannot open", NULL);
 }
 
+/* The optional 'advection' attribute: 0 and 1 accepted (1 widens trans.inp to
+ * (t_in + t_out) * hid_s), other values refused with a message naming it, and a
+ * plain file relabelled advection = 1 refused on the trans.inp shape. */
+static void test_advection_attribute(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    impa_model_t *m = NULL;
+    tu_config_t c = tu_small_config();
+    c.advection = 1;
+    const char *p = tu_path("advection.nc");
+    char adv[512];
+    snprintf(adv, sizeof adv, "%s", p);
+    assert_int_equal(tu_write_weights(adv, &c, 43u), 0);
+    if (impa_model_load(adv, &m, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(impa_model_info(m)->advection, 1);
+    assert_int_equal(impa_model_input_frames(m), 2 + 3);
+    impa_engine_t *e = NULL;
+    assert_int_equal(impa_engine_create(m, 16, 16, 1, &e, err, sizeof(err)), 0);
+    assert_int_equal(impa_engine_input_frames(e), 5);
+    impa_engine_destroy(&e);
+    impa_model_destroy(&m);
+
+    /* explicit advection = 0 is the plain network */
+    char path[512];
+    int ncid = open_copy("adv0.nc", path, sizeof(path));
+    int v = 0;
+    assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, "advection", NC_INT, 1, &v), NC_NOERR);
+    nc_close(ncid);
+    assert_int_equal(impa_model_load(path, &m, err, sizeof(err)), 0);
+    assert_int_equal(impa_model_info(m)->advection, 0);
+    assert_int_equal(impa_model_input_frames(m), 2);
+    impa_model_destroy(&m);
+
+    ncid = open_copy("adv2.nc", path, sizeof(path));
+    v = 2;
+    assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, "advection", NC_INT, 1, &v), NC_NOERR);
+    nc_close(ncid);
+    expect_refused(path, IMPA_EFORMAT, "attribute 'advection' = 2 out of range [0, 1]", NULL);
+
+    ncid = open_copy("advtext.nc", path, sizeof(path));
+    assert_int_equal(nc_put_att_text(ncid, NC_GLOBAL, "advection", 3, "yes"), NC_NOERR);
+    nc_close(ncid);
+    expect_refused(path, IMPA_EFORMAT, "attribute 'advection' must be an integer", NULL);
+
+    ncid = open_copy("adv1plain.nc", path, sizeof(path));
+    v = 1;
+    assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, "advection", NC_INT, 1, &v), NC_NOERR);
+    nc_close(ncid);
+    expect_refused(path, IMPA_ESHAPE,
+                   "tensor 'trans.inp.weight' has shape [16,16,1,1], expected [16,40,1,1]",
+                   NULL);
+}
+
+/* The FLOP count of an advection model is the plain count plus t_out more
+ * encoder frames and the wider trans.inp (impa.model.count_flops counts the
+ * same; the Python test compares the two through impa-bench). */
+static void test_advection_flops(void **state)
+{
+    (void)state;
+    char err[512];
+    impa_model_t *m0 = NULL, *m1 = NULL;
+    tu_config_t c = tu_small_config();
+    assert_int_equal(impa_model_load(good, &m0, err, sizeof(err)), 0);
+    c.advection = 1;
+    const char *p = tu_path("advflops.nc");
+    assert_int_equal(tu_write_weights(p, &c, 44u), 0);
+    assert_int_equal(impa_model_load(p, &m1, err, sizeof(err)), 0);
+    impa_engine_t *e0 = NULL, *e1 = NULL;
+    int H = 32, W = 48;
+    assert_int_equal(impa_engine_create(m0, H, W, 1, &e0, err, sizeof(err)), 0);
+    assert_int_equal(impa_engine_create(m1, H, W, 1, &e1, err, sizeof(err)), 0);
+    double C = 4, S = 8, T = 16, HW = H * W, hw2 = HW / 4, hw = HW / 16, Tout = 3;
+    double enc = (2 * S * C * 9 * HW + 2 * S * HW) + (2 * S * S * 9 * hw2 + 2 * S * hw2) +
+                 (2 * S * S * 9 * hw + 2 * S * hw);
+    double extra = Tout * enc + 2 * T * Tout * S * hw;
+    assert_float_equal(impa_engine_flops(e1) - impa_engine_flops(e0), extra, 1e-3);
+    assert_true(impa_engine_workspace_bytes(e1) > impa_engine_workspace_bytes(e0));
+    impa_engine_destroy(&e0);
+    impa_engine_destroy(&e1);
+    impa_model_destroy(&m0);
+    impa_model_destroy(&m1);
+}
+
 static void test_grid_refused(void **state)
 {
     (void)state;
@@ -312,7 +400,8 @@ int main(void)
         cmocka_unit_test(test_wrong_shape),    cmocka_unit_test(test_attribute_changes_shapes),
         cmocka_unit_test(test_extra_tensor),   cmocka_unit_test(test_attributes),
         cmocka_unit_test(test_format),         cmocka_unit_test(test_grid_refused),
-        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_bad_values),     cmocka_unit_test(test_advection_attribute),
+        cmocka_unit_test(test_advection_flops),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
