@@ -98,6 +98,10 @@ IMPA_API double impa_engine_flops(const impa_engine_t *engine);
 /* Frames per forward: impa_model_input_frames of the engine's model (F below). */
 IMPA_API int impa_engine_input_frames(const impa_engine_t *engine);
 
+/* The engine's model's hyper-parameters (borrowed) and its grid. */
+IMPA_API const impa_model_info_t *impa_engine_info(const impa_engine_t *engine);
+IMPA_API void impa_engine_grid(const impa_engine_t *engine, int *ny, int *nx);
+
 /* Forward pass on normalised tensors.
  * in:  [F][n_fields][ny][nx] normalised (see impa_engine_normalise), F =
  *      impa_engine_input_frames: the t_in observed frames, oldest first, then

@@ -345,6 +345,19 @@ int impa_engine_input_frames(const impa_engine_t *e)
     return e ? impa_model_input_frames(e->model) : 0;
 }
 
+const impa_model_info_t *impa_engine_info(const impa_engine_t *e)
+{
+    return e ? &e->model->info : NULL;
+}
+
+void impa_engine_grid(const impa_engine_t *e, int *ny, int *nx)
+{
+    if (ny)
+        *ny = e ? e->H : 0;
+    if (nx)
+        *nx = e ? e->W : 0;
+}
+
 int impa_engine_tile(const impa_engine_t *e)
 {
     return e && e->inner ? e->tile : 0;

@@ -1,0 +1,64 @@
+/* IMPA-Net forecasts with the advection guidance the model was trained with
+ * (docs/model.md, "Advection guidance"): for a model with advection = 1 the
+ * network reads, after its t_in observed frames, the t_out frames of the
+ * optical-flow extrapolation of the last observed frame. This is the ONE place
+ * those frames are made, for the daemon, impa-infer and impa-bench alike, and it
+ * makes them exactly as impa-extrapolate (which made the training data) does:
+ * default options (impa_extrap_opts_default), motion from all t_in observed
+ * frames (the extrapolator keeps the newest opts.n_frames), then t_out leads
+ * from the last observed frame. For a model with advection = 0 it only runs the
+ * engine.
+ *
+ * Ownership: the engine is borrowed and must outlive the helper; the
+ * extrapolator is borrowed when given, else the helper creates and owns one.
+ * Not thread-safe (neither are the engine and the extrapolator). */
+#ifndef IMPA_GUIDED_H
+#define IMPA_GUIDED_H
+
+#include <stddef.h>
+
+#include "impa/engine.h"
+#include "impa/error.h"
+#include "impa/extrapolate.h"
+
+typedef struct impa_guided impa_guided_t;
+
+/* Options of the extrapolator the guidance must use: impa_extrap_opts_default()
+ * with `threads` (the thread count changes timing, not values). Use them when
+ * creating an extrapolator to pass to impa_guided_create. */
+IMPA_API impa_extrap_opts_t impa_guided_extrap_opts(int threads);
+
+/* engine: any engine (plain or tiled) of an ny x nx grid. extrap: NULL, or an
+ * extrapolator for the same grid with at least t_out leads created with
+ * impa_guided_extrap_opts (the daemon shares its fallback's); NULL: one is
+ * created here with `threads`. Allocates every buffer (the t_out extrapolated
+ * frames). An advection model with t_in < 2 is refused (no motion from one
+ * frame). */
+IMPA_API int impa_guided_create(impa_engine_t *engine, impa_extrap_t *extrap, int threads,
+                                impa_guided_t **out, char *err, size_t errlen);
+IMPA_API void impa_guided_destroy(impa_guided_t **g);
+
+/* 1 when the model reads extrapolated frames (advection = 1). */
+IMPA_API int impa_guided_advection(const impa_guided_t *g);
+
+/* Step 1 alone (advection models; a no-op returning 0 otherwise): motion from
+ * obs[0..t_in) (dBZ, oldest first, NAN = no data), then the t_out extrapolated
+ * frames of obs[t_in - 1] into the helper's buffer. An error here is an
+ * extrapolation error: the message starts with "extrapolation". */
+IMPA_API int impa_guided_extrapolate(impa_guided_t *g, const float *const *obs, char *err,
+                                     size_t errlen);
+
+/* Borrowed [t_out][ny][nx] extrapolated frames of the last impa_guided_extrapolate
+ * (NAN where advected from outside the domain or from missing data); NULL for a
+ * model without advection. */
+IMPA_API const float *impa_guided_extrapolation(const impa_guided_t *g);
+
+/* The forecast: obs are the t_in observed frames; for advection models step 1,
+ * then impa_engine_forecast on obs + the extrapolated frames; otherwise
+ * impa_engine_forecast on obs. out_dbz [t_out][ny][nx] as impa_engine_forecast
+ * (clamped dBZ, NAN where obs[t_in - 1] has no data). Allocates nothing. */
+IMPA_API int impa_guided_forecast(impa_guided_t *g, const float *const *obs,
+                                  const float *const *statics, float *out_dbz, char *err,
+                                  size_t errlen);
+
+#endif

@@ -1,0 +1,139 @@
+/* Advection guidance for IMPA-Net (impa/guided.h, docs/model.md "Advection
+ * guidance"): the extrapolated frames an advection = 1 model reads are made here
+ * and only here, the way impa-extrapolate made the training data. */
+#include "impa/guided.h"
+
+#include <stdlib.h>
+
+/* t_in + t_out frame pointers for the engine (weights.c bounds t_in <= 32,
+ * t_out <= 64). */
+#define GUIDED_MAX_FRAMES 96
+
+struct impa_guided {
+    impa_engine_t *engine;   /* borrowed */
+    impa_extrap_t *extrap;   /* borrowed or owned (own_extrap) */
+    int own_extrap;
+    int advection, t_in, t_out, ny, nx;
+    float *ext;              /* [t_out][ny][nx] extrapolated frames (advection only) */
+    const float *frames[GUIDED_MAX_FRAMES]; /* obs then ext, for impa_engine_forecast */
+};
+
+impa_extrap_opts_t impa_guided_extrap_opts(int threads)
+{
+    impa_extrap_opts_t o = impa_extrap_opts_default();
+    o.threads = threads;
+    return o;
+}
+
+int impa_guided_create(impa_engine_t *engine, impa_extrap_t *extrap, int threads,
+                       impa_guided_t **out, char *err, size_t errlen)
+{
+    if (!engine || !out)
+        return impa_err(err, errlen, IMPA_EINVAL, "impa_guided_create: NULL argument");
+    *out = NULL;
+    const impa_model_info_t *mi = impa_engine_info(engine);
+    impa_guided_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return impa_err(err, errlen, IMPA_ENOMEM, "guided: out of memory");
+    g->engine = engine;
+    g->advection = mi->advection;
+    g->t_in = mi->t_in;
+    g->t_out = mi->t_out;
+    impa_engine_grid(engine, &g->ny, &g->nx);
+    if (!g->advection) {
+        *out = g;
+        return 0;
+    }
+    int rc = 0;
+    if (g->t_in < 2 || g->t_in + g->t_out > GUIDED_MAX_FRAMES) {
+        rc = impa_err(err, errlen, IMPA_EINVAL,
+                      "guided: model with advection needs 2 <= t_in and t_in + t_out <= %d "
+                      "(t_in %d, t_out %d)", GUIDED_MAX_FRAMES, g->t_in, g->t_out);
+        goto fail;
+    }
+    g->ext = malloc(sizeof(float) * (size_t)g->t_out * (size_t)g->ny * (size_t)g->nx);
+    if (!g->ext) {
+        rc = impa_err(err, errlen, IMPA_ENOMEM, "guided: out of memory for %d frames of %dx%d",
+                      g->t_out, g->ny, g->nx);
+        goto fail;
+    }
+    if (extrap) {
+        g->extrap = extrap;
+    } else {
+        impa_extrap_opts_t o = impa_guided_extrap_opts(threads);
+        rc = impa_extrap_create(g->ny, g->nx, g->t_out, &o, &g->extrap, err, errlen);
+        if (rc)
+            goto fail;
+        g->own_extrap = 1;
+    }
+    for (int k = 0; k < g->t_out; k++)
+        g->frames[g->t_in + k] = g->ext + (size_t)k * g->ny * g->nx;
+    *out = g;
+    return 0;
+fail:
+    impa_guided_destroy(&g);
+    return rc;
+}
+
+void impa_guided_destroy(impa_guided_t **gp)
+{
+    if (!gp || !*gp)
+        return;
+    impa_guided_t *g = *gp;
+    if (g->own_extrap)
+        impa_extrap_destroy(&g->extrap);
+    free(g->ext);
+    free(g);
+    *gp = NULL;
+}
+
+int impa_guided_advection(const impa_guided_t *g)
+{
+    return g ? g->advection : 0;
+}
+
+const float *impa_guided_extrapolation(const impa_guided_t *g)
+{
+    return g && g->advection ? g->ext : NULL;
+}
+
+int impa_guided_extrapolate(impa_guided_t *g, const float *const *obs, char *err,
+                            size_t errlen)
+{
+    if (!g || !obs)
+        return impa_err(err, errlen, IMPA_EINVAL, "impa_guided_extrapolate: NULL argument");
+    if (!g->advection)
+        return 0;
+    for (int t = 0; t < g->t_in; t++) {
+        if (!obs[t])
+            return impa_err(err, errlen, IMPA_EINVAL,
+                            "extrapolation for the network input: observed frame %d is "
+                            "missing", t);
+    }
+    /* As impa-extrapolate: all t_in frames, the extrapolator keeps the newest
+     * n_frames; leads from the last observed frame. */
+    char why[512];
+    int rc = impa_extrap_motion(g->extrap, obs, g->t_in, why, sizeof why);
+    if (rc == 0)
+        rc = impa_extrap_forecast(g->extrap, obs[g->t_in - 1], g->t_out, g->ext, why,
+                                  sizeof why);
+    if (rc)
+        return impa_err(err, errlen, rc, "extrapolation for the network input failed: %s",
+                        why);
+    return 0;
+}
+
+int impa_guided_forecast(impa_guided_t *g, const float *const *obs,
+                         const float *const *statics, float *out_dbz, char *err, size_t errlen)
+{
+    if (!g || !obs || !out_dbz)
+        return impa_err(err, errlen, IMPA_EINVAL, "impa_guided_forecast: NULL argument");
+    if (!g->advection)
+        return impa_engine_forecast(g->engine, obs, statics, out_dbz, err, errlen);
+    int rc = impa_guided_extrapolate(g, obs, err, errlen);
+    if (rc)
+        return rc;
+    for (int t = 0; t < g->t_in; t++)
+        g->frames[t] = obs[t];
+    return impa_engine_forecast(g->engine, g->frames, statics, out_dbz, err, errlen);
+}
