@@ -3,9 +3,12 @@
  *   impa-infer --weights FILE --input IN.nc --output OUT.nc [--threads N] [--tile N] [--normalised]
  *
  * Default mode: IN.nc holds dbz(sample, t_in, y, x) float32 dBZ, NaN = no data;
- * OUT.nc receives dbz(sample, t_out, y, x), the forecast of impa_engine_forecast
- * (statics, e.g. terrain, are zeros).
- * --normalised: IN.nc holds input(t_in, field, y, x) already normalised; OUT.nc
+ * OUT.nc receives dbz(sample, t_out, y, x), the forecast of impa_guided_forecast
+ * (statics, e.g. terrain, are zeros). For an advection model (advection = 1) IN
+ * still holds only the t_in observed frames: the extrapolated frames the network
+ * also reads are computed per sample by the guided helper, as the daemon does.
+ * --normalised: IN.nc holds input(frames, field, y, x) already normalised, frames
+ * = impa_model_input_frames (t_in, or t_in + t_out with advection); OUT.nc
  * receives output(t_out, y, x), the raw network output of impa_engine_forward. */
 #include <netcdf.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include <string.h>
 
 #include "impa/engine.h"
+#include "impa/guided.h"
 
 #define CHECK(call, what)                                                              \
     do {                                                                               \
@@ -28,7 +32,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: impa-infer --weights FILE --input IN.nc --output OUT.nc "
                "[--threads N] [--tile N] [--normalised]\n"
                "  default: dbz(sample,t_in,y,x) dBZ -> dbz(sample,t_out,y,x) dBZ\n"
-               "  --normalised: input(t_in,field,y,x) -> output(t_out,y,x), raw forward\n");
+               "    (advection models: the extrapolated input frames are computed here)\n"
+               "  --normalised: input(frames,field,y,x) -> output(t_out,y,x), raw forward\n"
+               "    (frames = t_in, or t_in + t_out for advection models)\n");
 }
 
 /* Reads variable `name` of rank `nd` into a new buffer; dims returned in len. */
@@ -101,6 +107,7 @@ int main(int argc, char **argv)
     char err[512];
     impa_model_t *model = NULL;
     impa_engine_t *eng = NULL;
+    impa_guided_t *guided = NULL;
     float *in = NULL, *out = NULL;
     int inid = -1, outid = -1;
     if (impa_model_load(weights, &model, err, sizeof(err)) != 0) {
@@ -115,14 +122,21 @@ int main(int argc, char **argv)
         goto done;
     size_t nsamp = normalised ? 1 : len[0];
     int ny = (int)len[2], nx = (int)len[3];
-    if ((int)len[normalised ? 0 : 1] != I->t_in ||
-        (normalised && (int)len[1] != I->n_fields)) {
-        fprintf(stderr, "impa-infer: %s: input has %zu frames%s, the model takes t_in=%d "
+    /* normalised input is the network's own: every frame it reads */
+    int want = normalised ? impa_model_input_frames(model) : I->t_in;
+    if ((int)len[normalised ? 0 : 1] != want || (normalised && (int)len[1] != I->n_fields)) {
+        fprintf(stderr, "impa-infer: %s: input has %zu frames%s, the model takes %d%s "
                 "(and %d fields)\n", inpath, len[normalised ? 0 : 1],
-                normalised ? " and some fields" : "", I->t_in, I->n_fields);
+                normalised ? " and some fields" : "", want,
+                normalised && I->advection ? " (t_in + t_out: advection)" : " (t_in)",
+                I->n_fields);
         goto done;
     }
     if (impa_engine_create_tiled(model, ny, nx, tile, threads, &eng, err, sizeof(err)) != 0) {
+        fprintf(stderr, "impa-infer: %s\n", err);
+        goto done;
+    }
+    if (!normalised && impa_guided_create(eng, NULL, threads, &guided, err, sizeof(err)) != 0) {
         fprintf(stderr, "impa-infer: %s\n", err);
         goto done;
     }
@@ -140,7 +154,7 @@ int main(int argc, char **argv)
             const float *frames[64];
             for (int t = 0; t < I->t_in; t++)
                 frames[t] = in + (s * (size_t)I->t_in + (size_t)t) * plane;
-            if (impa_engine_forecast(eng, frames, NULL, out + s * (size_t)I->t_out * plane,
+            if (impa_guided_forecast(guided, frames, NULL, out + s * (size_t)I->t_out * plane,
                                      err, sizeof(err)) != 0) {
                 fprintf(stderr, "impa-infer: sample %zu: %s\n", s, err);
                 goto done;
@@ -169,6 +183,7 @@ int main(int argc, char **argv)
     CHECK(nc_put_att_text(outid, NC_GLOBAL, "weights_sha256", 64, I->sha256), outpath);
     CHECK(nc_put_att_int(outid, NC_GLOBAL, "step_minutes", NC_INT, 1, &I->step_minutes),
           outpath);
+    CHECK(nc_put_att_int(outid, NC_GLOBAL, "advection", NC_INT, 1, &I->advection), outpath);
     CHECK(nc_enddef(outid), outpath);
     CHECK(nc_put_var_float(outid, varid, out), outpath);
     CHECK(nc_close(outid), outpath);
@@ -181,6 +196,7 @@ done:
         nc_close(inid);
     free(in);
     free(out);
+    impa_guided_destroy(&guided);
     impa_engine_destroy(&eng);
     impa_model_destroy(&model);
     return status;

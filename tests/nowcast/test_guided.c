@@ -1,0 +1,341 @@
+/* The advection guidance (impa/guided.h):
+ * - its extrapolated frames are bit-identical to impa-extrapolate's (the tool
+ *   that made the training data) for the same (sample, t_in, y, x) input;
+ * - a model with advection = 1, residual = 1 and a ZERO readout forecasts the
+ *   extrapolation itself (clamped to [0, 70] dBZ, NaN extrapolation -> 0 dBZ,
+ *   NaN where the last observed frame has no data), through the helper, a tiled
+ *   engine and impa-infer: the wiring end to end;
+ * - for a plain model it is impa_engine_forecast, and errors of the
+ *   extrapolation step are reported as such. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <netcdf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "impa/engine.h"
+#include "impa/guided.h"
+#include "../engine/testutil.h"
+
+#define NS 2   /* samples */
+#define TIN 4
+#define TOUT 3
+#define NY 48
+#define NX 64
+#define NPIX (NY * NX)
+
+#define NCOK(call) assert_int_equal((call), NC_NOERR)
+
+static const char *build;
+static float obs[NS][TIN][NPIX]; /* dBZ, NaN = no data */
+static char in_nc[512], extrap_nc[512], w_zero[512], w_plain[512];
+
+/* Two blobs moving (+1.5, +0.75) cells per frame (sample 1: the other way), a
+ * NaN patch in the last frame and one in an older frame. */
+static void make_obs(void)
+{
+    for (int s = 0; s < NS; s++)
+        for (int t = 0; t < TIN; t++)
+            for (int y = 0; y < NY; y++)
+                for (int x = 0; x < NX; x++) {
+                    double sg = s ? -1.0 : 1.0;
+                    double cx = 24 + sg * 1.5 * t, cy = 20 + sg * 0.75 * t;
+                    double d1 = ((x - cx) * (x - cx) + (y - cy) * (y - cy)) / 60.0;
+                    double d2 = ((x - cx - 18) * (x - cx - 18) + (y - cy - 12) * (y - cy - 12)) /
+                                25.0;
+                    double v = 55.0 * exp(-d1) + 40.0 * exp(-d2) + 5.0 * sin(0.3 * x + y);
+                    obs[s][t][y * NX + x] = (float)v;
+                }
+    for (int y = 30; y < 36; y++)
+        for (int x = 40; x < 47; x++)
+            obs[0][TIN - 1][y * NX + x] = NAN;
+    obs[1][0][5 * NX + 5] = NAN;
+}
+
+static void write_input(const char *path)
+{
+    int nc, d[4], v;
+    NCOK(nc_create(path, NC_CLOBBER | NC_NETCDF4, &nc));
+    NCOK(nc_def_dim(nc, "sample", NS, &d[0]));
+    NCOK(nc_def_dim(nc, "t_in", TIN, &d[1]));
+    NCOK(nc_def_dim(nc, "y", NY, &d[2]));
+    NCOK(nc_def_dim(nc, "x", NX, &d[3]));
+    NCOK(nc_def_var(nc, "dbz", NC_FLOAT, 4, d, &v));
+    NCOK(nc_enddef(nc));
+    NCOK(nc_put_var_float(nc, v, &obs[0][0][0]));
+    NCOK(nc_close(nc));
+}
+
+/* dbz(sample, lead, y, x) of a tool's output: n floats. */
+static float *read_dbz(const char *path, size_t n)
+{
+    int nc, v;
+    NCOK(nc_open(path, NC_NOWRITE, &nc));
+    NCOK(nc_inq_varid(nc, "dbz", &v));
+    float *buf = malloc(n * sizeof(float));
+    assert_non_null(buf);
+    NCOK(nc_get_var_float(nc, v, buf));
+    NCOK(nc_close(nc));
+    return buf;
+}
+
+static int sh(const char *cmd)
+{
+    int st = system(cmd);
+    if (st != 0)
+        fprintf(stderr, "command failed (%d): %s\n", st, cmd);
+    return st;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    build = getenv("IMPA_BUILD_ROOT");
+    if (!build)
+        build = ".";
+    make_obs();
+    snprintf(in_nc, sizeof in_nc, "%s", tu_path("in.nc"));
+    snprintf(extrap_nc, sizeof extrap_nc, "%s", tu_path("extrap.nc"));
+    snprintf(w_zero, sizeof w_zero, "%s", tu_path("zero_readout.nc"));
+    snprintf(w_plain, sizeof w_plain, "%s", tu_path("plain.nc"));
+    write_input(in_nc);
+    /* the training data's way: impa-extrapolate --leads t_out, default options */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s/src/nowcast/impa-extrapolate' --input '%s' --output '%s' "
+             "--leads %d --threads 1", build, in_nc, extrap_nc, TOUT);
+    if (sh(cmd))
+        return -1;
+    tu_config_t c = tu_small_config();
+    c.t_in = TIN;
+    c.t_out = TOUT;
+    c.residual = 1;
+    c.advection = 1;
+    c.zero_readout = 1;
+    if (tu_write_weights(w_zero, &c, 11u))
+        return -1;
+    c.advection = -1;
+    c.zero_readout = 0;
+    if (tu_write_weights(w_plain, &c, 12u))
+        return -1;
+    return 0;
+}
+
+/* a and b equal bit for bit, NaN where NaN */
+static void assert_same_frames(const float *a, const float *b, size_t n, const char *what)
+{
+    size_t nan = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i]) || isnan(b[i])) {
+            if (!(isnan(a[i]) && isnan(b[i])))
+                fail_msg("%s: index %zu: %g vs %g", what, i, a[i], b[i]);
+            nan++;
+        } else if (a[i] != b[i]) {
+            fail_msg("%s: index %zu: %.9g vs %.9g", what, i, a[i], b[i]);
+        }
+    }
+    printf("%s: %zu values identical (%zu NaN)\n", what, n, nan);
+}
+
+static impa_model_t *load(const char *path)
+{
+    impa_model_t *m = NULL;
+    char err[512];
+    if (impa_model_load(path, &m, err, sizeof err))
+        fail_msg("%s", err);
+    return m;
+}
+
+static void test_frames_equal_impa_extrapolate(void **state)
+{
+    (void)state;
+    float *tool = read_dbz(extrap_nc, (size_t)NS * TOUT * NPIX);
+    impa_model_t *m = load(w_zero);
+    char err[512];
+    /* 2 threads here, 1 in the tool: the thread count must not change values */
+    impa_engine_t *e = NULL;
+    impa_guided_t *g = NULL;
+    assert_int_equal(impa_engine_create(m, NY, NX, 2, &e, err, sizeof err), 0);
+    assert_int_equal(impa_guided_create(e, NULL, 2, &g, err, sizeof err), 0);
+    assert_int_equal(impa_guided_advection(g), 1);
+    for (int s = 0; s < NS; s++) {
+        const float *fr[TIN];
+        for (int t = 0; t < TIN; t++)
+            fr[t] = obs[s][t];
+        assert_int_equal(impa_guided_extrapolate(g, fr, err, sizeof err), 0);
+        const float *ext = impa_guided_extrapolation(g);
+        assert_non_null(ext);
+        char what[64];
+        snprintf(what, sizeof what, "sample %d: helper vs impa-extrapolate", s);
+        assert_same_frames(ext, tool + (size_t)s * TOUT * NPIX, (size_t)TOUT * NPIX, what);
+    }
+    /* the extrapolation moved the field: lead 1 differs from the last frame */
+    const float *ext = impa_guided_extrapolation(g);
+    size_t moved = 0;
+    for (size_t i = 0; i < NPIX; i++)
+        moved += !isnan(ext[i]) && fabsf(ext[i] - obs[NS - 1][TIN - 1][i]) > 1.0f;
+    assert_true(moved > NPIX / 20);
+    impa_guided_destroy(&g);
+    assert_null(g);
+    impa_engine_destroy(&e);
+    impa_model_destroy(&m);
+    free(tool);
+}
+
+/* What a zero-readout, residual advection model must forecast from extrapolation
+ * ext (one sample, [TOUT][NPIX]) and the last observed frame. */
+static float expected(float ext, float last)
+{
+    if (isnan(last))
+        return NAN;
+    if (isnan(ext))
+        return 0.0f;
+    return ext < 0.0f ? 0.0f : (ext > 70.0f ? 70.0f : ext);
+}
+
+static void check_forecast(const float *fc, const float *ext, const float *last,
+                           const char *what)
+{
+    size_t nan = 0, zero = 0;
+    double maxd = 0;
+    for (int k = 0; k < TOUT; k++)
+        for (size_t i = 0; i < NPIX; i++) {
+            float want = expected(ext[(size_t)k * NPIX + i], last[i]);
+            float got = fc[(size_t)k * NPIX + i];
+            if (isnan(want)) {
+                if (!isnan(got))
+                    fail_msg("%s: lead %d index %zu: %g, expected NaN", what, k, i, got);
+                nan++;
+                continue;
+            }
+            if (isnan(ext[(size_t)k * NPIX + i]))
+                zero++;
+            double d = fabs((double)got - want);
+            maxd = d > maxd ? d : maxd;
+            if (!(d <= 1e-4))
+                fail_msg("%s: lead %d index %zu: %.6g, expected %.6g", what, k, i, got, want);
+        }
+    printf("%s: max |forecast - extrapolation| %.2g dBZ, %zu NaN (last frame), %zu NaN "
+           "extrapolation -> 0 dBZ\n", what, maxd, nan, zero);
+    assert_true(nan > 0);
+}
+
+static void test_zero_readout_forecasts_extrapolation(void **state)
+{
+    (void)state;
+    float *tool = read_dbz(extrap_nc, (size_t)NS * TOUT * NPIX);
+    impa_model_t *m = load(w_zero);
+    char err[512];
+    static float fc[TOUT * NPIX];
+    /* whole grid, then 32 x 32 windows (the tiles slice the extrapolated frames too) */
+    for (int tile = 0; tile <= 32; tile += 32) {
+        impa_engine_t *e = NULL;
+        impa_guided_t *g = NULL;
+        assert_int_equal(impa_engine_create_tiled(m, NY, NX, tile, 1, &e, err, sizeof err), 0);
+        assert_int_equal(impa_guided_create(e, NULL, 1, &g, err, sizeof err), 0);
+        for (int s = 0; s < NS; s++) {
+            const float *fr[TIN];
+            for (int t = 0; t < TIN; t++)
+                fr[t] = obs[s][t];
+            assert_int_equal(impa_guided_forecast(g, fr, NULL, fc, err, sizeof err), 0);
+            char what[64];
+            snprintf(what, sizeof what, "tile %d, sample %d", tile, s);
+            if (s == 0)
+                check_forecast(fc, tool, obs[0][TIN - 1], what);
+            else {
+                /* sample 1 has no NaN in its last frame: check values only */
+                for (int k = 0; k < TOUT; k++)
+                    for (size_t i = 0; i < NPIX; i++)
+                        assert_float_equal(fc[(size_t)k * NPIX + i],
+                                           expected(tool[((size_t)TOUT + k) * NPIX + i],
+                                                    obs[1][TIN - 1][i]), 1e-4);
+            }
+        }
+        impa_guided_destroy(&g);
+        impa_engine_destroy(&e);
+    }
+    impa_model_destroy(&m);
+    free(tool);
+}
+
+/* impa-infer computes the extrapolated frames itself from the t_in observed
+ * frames (evaluate.py calls it unchanged) */
+static void test_impa_infer(void **state)
+{
+    (void)state;
+    char out[512], cmd[2048];
+    snprintf(out, sizeof out, "%s", tu_path("infer.nc"));
+    snprintf(cmd, sizeof cmd, "'%s/src/engine/impa-infer' --weights '%s' --input '%s' "
+             "--output '%s' --threads 2", build, w_zero, in_nc, out);
+    assert_int_equal(sh(cmd), 0);
+    float *tool = read_dbz(extrap_nc, (size_t)NS * TOUT * NPIX);
+    float *fc = read_dbz(out, (size_t)NS * TOUT * NPIX);
+    check_forecast(fc, tool, obs[0][TIN - 1], "impa-infer, sample 0");
+    for (size_t i = 0; i < (size_t)TOUT * NPIX; i++)
+        assert_float_equal(fc[(size_t)TOUT * NPIX + i],
+                           expected(tool[(size_t)TOUT * NPIX + i], obs[1][TIN - 1][i % NPIX]),
+                           1e-4);
+    free(tool);
+    free(fc);
+}
+
+static void test_plain_model_is_engine(void **state)
+{
+    (void)state;
+    impa_model_t *m = load(w_plain);
+    char err[512];
+    impa_engine_t *e = NULL;
+    impa_guided_t *g = NULL;
+    assert_int_equal(impa_engine_create(m, NY, NX, 1, &e, err, sizeof err), 0);
+    assert_int_equal(impa_guided_create(e, NULL, 1, &g, err, sizeof err), 0);
+    assert_int_equal(impa_guided_advection(g), 0);
+    assert_null(impa_guided_extrapolation(g));
+    const float *fr[TIN];
+    for (int t = 0; t < TIN; t++)
+        fr[t] = obs[0][t];
+    static float a[TOUT * NPIX], b[TOUT * NPIX];
+    assert_int_equal(impa_guided_forecast(g, fr, NULL, a, err, sizeof err), 0);
+    assert_int_equal(impa_engine_forecast(e, fr, NULL, b, err, sizeof err), 0);
+    assert_memory_equal(a, b, sizeof a);
+    impa_guided_destroy(&g);
+    impa_engine_destroy(&e);
+    impa_model_destroy(&m);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    impa_model_t *m = load(w_zero);
+    char err[512] = "";
+    impa_engine_t *e = NULL;
+    impa_guided_t *g = NULL;
+    assert_int_equal(impa_engine_create(m, NY, NX, 1, &e, err, sizeof err), 0);
+    assert_int_equal(impa_guided_create(e, NULL, 1, &g, err, sizeof err), 0);
+    const float *fr[TIN] = {obs[0][0], NULL, obs[0][2], obs[0][3]};
+    static float fc[TOUT * NPIX];
+    assert_int_equal(impa_guided_forecast(g, fr, NULL, fc, err, sizeof err), IMPA_EINVAL);
+    assert_non_null(strstr(err, "extrapolation"));
+    assert_non_null(strstr(err, "frame 1"));
+    impa_guided_destroy(&g);
+    impa_guided_destroy(&g); /* NULL is fine */
+    impa_engine_destroy(&e);
+    impa_model_destroy(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frames_equal_impa_extrapolate),
+        cmocka_unit_test(test_zero_readout_forecasts_extrapolation),
+        cmocka_unit_test(test_impa_infer),
+        cmocka_unit_test(test_plain_model_is_engine),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
