@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "impa/guided.h"
 #include "impa/timeutil.h"
 
 struct impa_cycle {
@@ -14,7 +15,8 @@ struct impa_cycle {
     impa_window_t *window;
     impa_engine_t *engine;        /* NULL: network unavailable for this grid */
     char engine_note[640];        /* why engine is NULL */
-    impa_extrap_t *extrap;
+    impa_extrap_t *extrap;        /* the fallback; also makes an advection model's input */
+    impa_guided_t *guided;        /* engine + advection guidance; NULL with engine */
     impa_verifier_t *verifier;
     float *out;                   /* [t_out][ny][nx] forecast dBZ */
     char reason[768];             /* fallback reason of the last forecast */
@@ -52,8 +54,8 @@ int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model
                       shape->t_out, grid->ny, grid->nx);
         goto fail;
     }
-    impa_extrap_opts_t eo = impa_extrap_opts_default();
-    eo.threads = cfg->threads;
+    /* the guidance's options: an advection model shares this extrapolator */
+    impa_extrap_opts_t eo = impa_guided_extrap_opts(cfg->threads);
     rc = impa_extrap_create(grid->ny, grid->nx, shape->t_out, &eo, &c->extrap, err, errlen);
     if (rc)
         goto fail;
@@ -63,6 +65,10 @@ int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model
                                      &c->engine, why, sizeof why)) {
             snprintf(c->engine_note, sizeof c->engine_note, "network unavailable: %s", why);
             c->engine = NULL;
+        } else if (impa_guided_create(c->engine, c->extrap, cfg->threads, &c->guided, why,
+                                      sizeof why)) {
+            snprintf(c->engine_note, sizeof c->engine_note, "network unavailable: %s", why);
+            impa_engine_destroy(&c->engine);
         }
     } else if (cfg->method == IMPA_CFG_METHOD_IMPANET) {
         snprintf(c->engine_note, sizeof c->engine_note, "network unavailable: no model loaded");
@@ -89,6 +95,7 @@ void impa_cycle_destroy(impa_cycle_t **c)
     if (!c || !*c)
         return;
     impa_window_destroy(&(*c)->window);
+    impa_guided_destroy(&(*c)->guided);
     impa_engine_destroy(&(*c)->engine);
     impa_extrap_destroy(&(*c)->extrap);
     impa_verifier_destroy(&(*c)->verifier);
@@ -144,8 +151,10 @@ int impa_cycle_forecast(impa_cycle_t *c, impa_forecast_t *fc, double *forecast_s
     } else if (!c->engine) {
         snprintf(c->reason, sizeof c->reason, "%s", c->engine_note);
     } else {
+        /* advection models: extrapolation of the window first, then the network;
+         * a failure of either falls back below with its reason */
         char why[512];
-        int rc = impa_engine_forecast(c->engine, c->frames, NULL, c->out, why, sizeof why);
+        int rc = impa_guided_forecast(c->guided, c->frames, NULL, c->out, why, sizeof why);
         if (rc == 0) {
             fc->method = IMPA_METHOD_IMPANET;
             *forecast_s = impa_time_monotonic() - t0;

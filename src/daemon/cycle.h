@@ -38,7 +38,10 @@ const impa_grid_t *impa_cycle_grid(const impa_cycle_t *c);
  * (dbz, method, fallback_reason, inputs, issue time, shape; the caller adds
  * domain and provenance). IMPA-Net when the window is complete and the engine
  * exists, else extrapolation from the newest consecutive frames (>= 2), else
- * persistence of the newest frame. An inference error falls back too.
+ * persistence of the newest frame. An inference error falls back too. A model
+ * with advection = 1 runs through impa/guided.h (extrapolation of the window,
+ * then the network; method impanet); an error of that extrapolation falls back
+ * like an inference error ("inference failed: extrapolation ...").
  * *forecast_s receives the seconds spent. */
 int impa_cycle_forecast(impa_cycle_t *c, impa_forecast_t *fc, double *forecast_s, char *err,
                         size_t errlen);
