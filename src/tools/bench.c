@@ -5,7 +5,14 @@
  * Per grid: one untimed warm-up forward, then --runs timed forwards on a fixed
  * pseudo-random normalised input. Prints a readable block and one
  * machine-readable line (grid=... threads=... median_s=... min_s=... gflops=...
- * peak_rss_mib=...). GFLOP/s = impa_engine_flops / median latency. */
+ * peak_rss_mib=...). GFLOP/s = impa_engine_flops / median latency.
+ *
+ * Advection models (advection = 1) also need the optical-flow extrapolation of
+ * the observed frames before each forward (impa/guided.h): it is timed apart,
+ * on a synthetic moving echo (t_in frames), with the same threads, and reported
+ * as extrap_median_s= (plus total_median_s= = forward + extrapolation); the
+ * forward timing is the network alone, so GFLOP/s stay comparable. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +21,7 @@
 #include <unistd.h>
 
 #include "impa/engine.h"
+#include "impa/guided.h"
 #include "impa_build_config.h"
 
 #define MAX_GRIDS 16
@@ -38,6 +46,51 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Median seconds of impa_guided_extrapolate (one warm-up, then `runs`) on t_in
+ * frames of an echo moving 1.5 cells a step, through the guided helper the
+ * daemon uses. times: scratch of `runs`. */
+static int bench_extrapolation(impa_engine_t *eng, int threads, int runs, double *times,
+                               double *med, char *err, size_t errlen)
+{
+    const impa_model_info_t *info = impa_engine_info(eng);
+    int ny, nx;
+    impa_engine_grid(eng, &ny, &nx);
+    size_t hw = (size_t)ny * nx;
+    float *obs = malloc(sizeof(float) * (size_t)info->t_in * hw);
+    const float *fr[64];
+    impa_guided_t *g = NULL;
+    if (!obs)
+        return impa_err(err, errlen, IMPA_ENOMEM, "out of memory");
+    for (int t = 0; t < info->t_in && t < 64; t++) {
+        for (int y = 0; y < ny; y++)
+            for (int x = 0; x < nx; x++) {
+                double u = (x - 1.5 * t) * 0.05, v = (y - 0.75 * t) * 0.07;
+                obs[(size_t)t * hw + (size_t)y * nx + x] =
+                    (float)(25.0 + 25.0 * sin(u) * cos(v) + 10.0 * sin(3.1 * u + 1.7 * v));
+            }
+        fr[t] = obs + (size_t)t * hw;
+    }
+    int rc = impa_guided_create(eng, NULL, threads, &g, err, errlen);
+    if (rc == 0)
+        rc = impa_guided_extrapolate(g, fr, err, errlen); /* warm-up */
+    for (int r = 0; r < runs && rc == 0; r++) {
+        double t0 = now_s();
+        rc = impa_guided_extrapolate(g, fr, err, errlen);
+        times[r] = now_s() - t0;
+    }
+    if (rc == 0)
+        *med = median(times, runs);
+    impa_guided_destroy(&g);
+    free(obs);
+    return rc;
 }
 
 static void usage(FILE *f)
@@ -129,7 +182,7 @@ int main(int argc, char **argv)
             status = 1;
             continue;
         }
-        size_t nin = (size_t)info->t_in * info->n_fields * ny * nx;
+        size_t nin = (size_t)impa_engine_input_frames(eng) * info->n_fields * ny * nx;
         size_t nout = (size_t)info->t_out * ny * nx;
         float *in = malloc(nin * sizeof(float)), *out = malloc(nout * sizeof(float));
         if (!in || !out) {
@@ -143,6 +196,19 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < nin; i++) {
             s = s * 1664525u + 1013904223u;
             in[i] = (float)(s >> 8) / 16777216.0f;
+        }
+        /* advection: the extrapolation step, timed apart */
+        double ext_med = 0;
+        if (info->advection) {
+            rc = bench_extrapolation(eng, threads, runs, times, &ext_med, err, sizeof(err));
+            if (rc) {
+                fprintf(stderr, "impa-bench: %s\n", err);
+                status = 1;
+                free(in);
+                free(out);
+                impa_engine_destroy(&eng);
+                continue;
+            }
         }
         rc = impa_engine_forward(eng, in, out, err, sizeof(err)); /* warm-up */
         for (int r = 0; r < runs && rc == 0; r++) {
@@ -171,10 +237,18 @@ int main(int argc, char **argv)
             printf("  latency median %.4f s, min %.4f s over %d runs (CPU time median %.4f s, "
                    "all threads); %.2f GFLOP/forward, %.1f GFLOP/s; peak RSS %.1f MiB\n",
                    med, times[0], runs, cpu_med, gflop, gflop / med, rss_mib);
+            if (info->advection)
+                printf("  advection: extrapolation (%d frames, the network input) median %.4f s, "
+                       "forecast (extrapolation + forward) %.4f s\n", info->t_out, ext_med,
+                       ext_med + med);
             printf("grid=%dx%d threads=%d median_s=%.4f min_s=%.4f gflops=%.1f "
-                   "peak_rss_mib=%.1f workspace_mib=%.1f gflop=%.3f cpu_s=%.4f core=%s\n",
+                   "peak_rss_mib=%.1f workspace_mib=%.1f gflop=%.3f cpu_s=%.4f core=%s",
                    ny, nx, impa_engine_threads(eng), med, times[0], gflop / med, rss_mib,
                    ws_mib, gflop, cpu_med, impa_engine_blas_core());
+            if (info->advection)
+                printf(" advection=1 extrap_median_s=%.4f total_median_s=%.4f", ext_med,
+                       ext_med + med);
+            printf("\n");
             fflush(stdout);
         }
         free(in);

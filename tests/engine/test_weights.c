@@ -366,6 +366,43 @@ static void test_advection_flops(void **state)
     impa_model_destroy(&m1);
 }
 
+/* impa_engine_flops equals impa.model.count_flops (the reference) for a plain
+ * and an advection golden model; skipped when the reference cannot run. */
+static void test_flops_match_python(void **state)
+{
+    (void)state;
+    const char *root = getenv("IMPA_SOURCE_ROOT"), *py = getenv("IMPA_PYTHON");
+    if (!root || !py) {
+        printf("IMPA_SOURCE_ROOT/IMPA_PYTHON not set: not checked\n");
+        skip();
+    }
+    for (const char *c = "ad"; *c; c++) {
+        char w[1024], cmd[4096], err[512];
+        snprintf(w, sizeof w, "%s/tests/data/golden_%c_weights.nc", root, *c);
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s/train' && '%s' -c \"from impa import weights; "
+                 "from impa.model import count_flops; _, c = weights.load('%s'); "
+                 "print(repr(count_flops(c, 40, 56)['total']))\" 2>/dev/null", root, py, w);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        double ref = -1;
+        int got = fscanf(p, "%lf", &ref);
+        if (pclose(p) != 0 || got != 1) {
+            printf("reference count_flops not runnable (torch/netCDF4 missing?): not checked\n");
+            skip();
+        }
+        impa_model_t *m = NULL;
+        impa_engine_t *e = NULL;
+        assert_int_equal(impa_model_load(w, &m, err, sizeof err), 0);
+        assert_int_equal(impa_engine_create(m, 40, 56, 1, &e, err, sizeof err), 0);
+        printf("golden %c (advection %d): C %.0f FLOPs, Python %.0f\n", *c,
+               impa_model_info(m)->advection, impa_engine_flops(e), ref);
+        assert_float_equal(impa_engine_flops(e), ref, ref * 1e-12);
+        impa_engine_destroy(&e);
+        impa_model_destroy(&m);
+    }
+}
+
 static void test_grid_refused(void **state)
 {
     (void)state;
@@ -401,7 +438,7 @@ int main(void)
         cmocka_unit_test(test_extra_tensor),   cmocka_unit_test(test_attributes),
         cmocka_unit_test(test_format),         cmocka_unit_test(test_grid_refused),
         cmocka_unit_test(test_bad_values),     cmocka_unit_test(test_advection_attribute),
-        cmocka_unit_test(test_advection_flops),
+        cmocka_unit_test(test_advection_flops),  cmocka_unit_test(test_flops_match_python),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
