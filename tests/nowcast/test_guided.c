@@ -285,6 +285,51 @@ static void test_impa_infer(void **state)
     free(fc);
 }
 
+/* impa-infer --normalised takes every input frame of an advection model: golden d
+ * (t_in 3 + t_out 4 frames) through the tool equals PyTorch's output */
+static void test_impa_infer_normalised(void **state)
+{
+    (void)state;
+    const char *root = getenv("IMPA_SOURCE_ROOT");
+    if (!root)
+        root = ".";
+    char out[512], cmd[2048], ref[1024];
+    snprintf(out, sizeof out, "%s", tu_path("golden_d_c.nc"));
+    snprintf(ref, sizeof ref, "%s/tests/data/golden_d.nc", root);
+    snprintf(cmd, sizeof cmd, "'%s/src/engine/impa-infer' --weights '%s/tests/data/"
+             "golden_d_weights.nc' --input '%s' --output '%s' --normalised --threads 1",
+             build, root, ref, out);
+    assert_int_equal(sh(cmd), 0);
+    int nc, v, nd;
+    size_t n = 1, len;
+    int dims[4];
+    NCOK(nc_open(ref, NC_NOWRITE, &nc));
+    NCOK(nc_inq_varid(nc, "output", &v));
+    NCOK(nc_inq_varndims(nc, v, &nd));
+    NCOK(nc_inq_vardimid(nc, v, dims));
+    for (int i = 0; i < nd; i++) {
+        NCOK(nc_inq_dimlen(nc, dims[i], &len));
+        n *= len;
+    }
+    float *want = malloc(n * sizeof(float)), *got = NULL;
+    assert_non_null(want);
+    NCOK(nc_get_var_float(nc, v, want));
+    NCOK(nc_close(nc));
+    NCOK(nc_open(out, NC_NOWRITE, &nc));
+    NCOK(nc_inq_varid(nc, "output", &v));
+    got = malloc(n * sizeof(float));
+    assert_non_null(got);
+    NCOK(nc_get_var_float(nc, v, got));
+    NCOK(nc_close(nc));
+    double maxd = 0;
+    for (size_t i = 0; i < n; i++)
+        maxd = fmax(maxd, fabs((double)got[i] - want[i]));
+    printf("impa-infer --normalised golden d: max abs error %.3g over %zu values\n", maxd, n);
+    assert_true(maxd <= 2e-4);
+    free(want);
+    free(got);
+}
+
 static void test_plain_model_is_engine(void **state)
 {
     (void)state;
@@ -334,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_frames_equal_impa_extrapolate),
         cmocka_unit_test(test_zero_readout_forecasts_extrapolation),
         cmocka_unit_test(test_impa_infer),
+        cmocka_unit_test(test_impa_infer_normalised),
         cmocka_unit_test(test_plain_model_is_engine),
         cmocka_unit_test(test_errors),
     };
