@@ -121,7 +121,7 @@ def bench(weights: str, grids: List[tuple], threads: int, runs: int, warmup: int
     for h, w in grids:
         cfg.check_grid(h, w)
         flops = count_flops(cfg, h, w)
-        x = torch.from_numpy(rng.uniform(0, 1, (1, cfg.t_in, cfg.n_fields, h, w)).astype(np.float32))
+        x = torch.from_numpy(rng.uniform(0, 1, (1, cfg.n_frames_in, cfg.n_fields, h, w)).astype(np.float32))
         res = {"grid": f"{h}x{w}", "gflop": flops["total"] / 1e9, "variants": {}}
         ref = None
         for v in variants:

@@ -2,7 +2,9 @@
 
     cd train && /usr/bin/python3 -m impa.evaluate --out ../docs/eval \
         --weights ../models/impa-net.nc --ablation ../models/impa-net-mse.nc \
-        [--infer PATH] [--extrapolate PATH] [--methods persistence,extrapolation,impa,mse] \
+        [--plain ../models/impa-net-plain.nc] [--plain-mse ../models/impa-net-plain-mse.nc] \
+        [--infer PATH] [--extrapolate PATH] \
+        [--methods persistence,extrapolation,impa,mse,plain,plainmse] \
         [--stride 1] [--threads 1]
 
 Test samples: every start of the test blocks of impa.data.make_blocks
@@ -17,7 +19,8 @@ observation and the last input frame have radar data; a forecast pixel with no
 value there (advected in from outside the domain) is "no echo".
 
 Methods (each entry of results.json says how it was run):
-- impa / mse: the shipped weights and the MSE ablation, through the C engine
+- impa / mse / plain / plainmse: the shipped weights, the MSE ablation and the
+  plain (not advection-guided) network with both losses, through the C engine
   (`impa-infer --weights W --input IN.nc --output OUT.nc`, IN dbz(sample, t_in,
   y, x), OUT dbz(sample, t_out, y, x)) when the tool is found, else the PyTorch
   reference (impa.weights.load);
@@ -57,9 +60,13 @@ SPECTRA_LEADS = (6, 12)  # lead index + 1: 60 and 120 min
 BANDS = ((1.0, 4.0), (4.0, 16.0), (16.0, 64.0), (64.0, 1e9))
 PIXEL_KM = {"bom-brisbane-20201031": 0.5, "mch-20160711": 1.0}
 LABEL = {"impa": "IMPA-Net (MAD-Loss, shipped)", "mse": "IMPA-Net, MSE ablation",
+         "plain": "plain IMPA-Net (MAD-Loss)", "plainmse": "plain IMPA-Net, MSE",
          "persistence": "persistence", "extrapolation": "extrapolation",
          "nomixer": "IMPA-Net, no Spatial Mixer"}
-ORDER = ("impa", "mse", "nomixer", "extrapolation", "persistence")
+# method -> command-line option holding its weights file
+WEIGHT_OPTS = {"impa": "weights", "mse": "ablation", "plain": "plain", "plainmse": "plain_mse",
+               "nomixer": "nomixer"}
+ORDER = ("impa", "mse", "plain", "plainmse", "nomixer", "extrapolation", "persistence")
 
 
 # ------------------------------------------------------------------ tools ----
@@ -172,7 +179,11 @@ def extrapolation_py(inp: np.ndarray, t_out: int) -> np.ndarray:
 
 
 def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads: int,
-                   t_out: int, tile: int = 0) -> Tuple[np.ndarray, str]:
+                   t_out: int, tile: int = 0,
+                   extrap: Optional[str] = None) -> Tuple[np.ndarray, str]:
+    """Forecasts of a weights file for inp [N, Tin, H, W]. The C tool computes the
+    extrapolated frames of an advection-guided model itself (impa_guided); the
+    PyTorch path takes them from impa-extrapolate, as training did."""
     if infer:
         tiling = f", {tile} x {tile} windows" if tile else ", whole grid"
         return (run_tool([infer, "--weights", weights, "--threads", str(threads),
@@ -184,11 +195,20 @@ def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads:
 
     torch.set_num_threads(threads)
     model, cfg = load(weights)
+    frames = inp
+    if cfg.advection:
+        if not extrap:
+            raise SystemExit(f"evaluate: {weights} is advection-guided and needs "
+                             "impa-extrapolate for its input frames (not found)")
+        frames = np.concatenate([inp, run_tool([extrap, "--leads", str(cfg.t_out)], inp,
+                                               cfg.t_out)], axis=1)
     out = np.empty((inp.shape[0], cfg.t_out) + inp.shape[2:], dtype=np.float32)
     with torch.no_grad():
         for i in range(inp.shape[0]):
-            x = torch.from_numpy(normalise(inp[i:i + 1], cfg))
-            out[i] = denormalise(model(x), cfg).numpy()[0]
+            x = torch.from_numpy(normalise(frames[i:i + 1], cfg))
+            y = denormalise(model(x), cfg).numpy()[0]
+            # as the C engine: no forecast where the last frame had no radar data
+            out[i] = np.where(np.isfinite(inp[i, -1]), y, np.nan)
     return out, "PyTorch reference (impa.weights.load; impa-infer not found)"
 
 
@@ -366,6 +386,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out", default=str(D.TRAIN_DIR.parent / "docs" / "eval"))
     p.add_argument("--weights", default=str(D.TRAIN_DIR.parent / "models" / "impa-net.nc"))
     p.add_argument("--ablation", default=str(D.TRAIN_DIR.parent / "models" / "impa-net-mse.nc"))
+    p.add_argument("--plain", default="", help="weights of the plain IMPA-Net (advection = 0), MAD-Loss")
+    p.add_argument("--plain-mse", default="", help="weights of the plain IMPA-Net trained with MSE")
     p.add_argument("--nomixer", default="", help="weights of the no-mixer ablation (optional)")
     p.add_argument("--infer", default=None, help="impa-infer executable (default: build*/src/engine)")
     p.add_argument("--extrapolate", default=None, help="impa-extrapolate (default: build*/src/nowcast)")
@@ -414,12 +436,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     fc = extrapolation_py(inp, cfg.t_out)
                     how = ("Python stand-in: global motion vector by phase correlation + "
                            "semi-Lagrangian shift (impa-extrapolate not found); NOT optical flow")
-            elif m in ("impa", "mse", "nomixer"):
-                w = {"impa": args.weights, "mse": args.ablation, "nomixer": args.nomixer}[m]
+            elif m in WEIGHT_OPTS:
+                w = getattr(args, WEIGHT_OPTS[m])
                 if not w or not Path(w).exists():
                     print(f"evaluate: {m}: weights {w!r} not found, skipped", file=sys.stderr)
                     break
-                fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out, args.tile)
+                fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out, args.tile, extrap)
                 how += f", weights {Path(w).name}"
             else:
                 raise SystemExit(f"evaluate: unknown method {m!r}")
