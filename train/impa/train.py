@@ -448,7 +448,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sys.stderr.write(f"\ndone: {state['step']} steps in {_fmt_time(state['elapsed'])}; "
                      f"final val {json.dumps(r)}; best {json.dumps(state['best'])}\n")
     if not args.no_export:
-        export_best(best_pt, out / "model.nc", args, state)
+        export_best(out / f"{args.export_which}.pt", out / "model.nc", args, state)
     return 0
 
 
