@@ -441,7 +441,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 if not w or not Path(w).exists():
                     print(f"evaluate: {m}: weights {w!r} not found, skipped", file=sys.stderr)
                     break
-                fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out, args.tile, extrap)
+                # the input frames of an advection-guided model come from the C
+                # extrapolator even with --no-c: training took them from it
+                fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out, args.tile,
+                                         extrap or find_tool("impa-extrapolate", args.extrapolate,
+                                                             "nowcast"))
                 how += f", weights {Path(w).name}"
             else:
                 raise SystemExit(f"evaluate: unknown method {m!r}")

@@ -286,6 +286,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--advection", action="store_true",
                    help="advection-guided variant (advection = 1): the network also reads "
                         "the C extrapolation's frames and learns the correction to them")
+    p.add_argument("--mad-weights", default="",
+                   help="MAD-Loss intensity weights, one per bracket of 20/30/40/45/50 dBZ "
+                        "(6 values, default 1,2,3,5,8,10)")
+    p.add_argument("--mad-asym", type=float, default=None,
+                   help="MAD-Loss asymmetry: extra cost of under-forecasting the most "
+                        "intense bracket (default 1.0 = twice the over-forecast)")
     p.add_argument("--extrapolate", default=None, help="path of impa-extrapolate (with --advection)")
     p.add_argument("--random-readout", action="store_true",
                    help="keep PyTorch's random init of the readout (default: zero, see below)")
@@ -323,7 +329,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cfg = cfg.replace(advection=1)
     cfg.validate()
     cfg.check_grid(args.crop, args.crop)
-    loss_cfg = MADLossConfig(dbz_scale=float(cfg.norm_scale[0]), dbz_offset=float(cfg.norm_offset[0]))
+    mad_kw = {}
+    if args.mad_weights:
+        mad_kw["weights"] = tuple(float(v) for v in args.mad_weights.split(","))
+    if args.mad_asym is not None:
+        mad_kw["asym"] = float(args.mad_asym)
+    loss_cfg = MADLossConfig(dbz_scale=float(cfg.norm_scale[0]), dbz_offset=float(cfg.norm_offset[0]),
+                             **mad_kw)
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -468,6 +480,12 @@ def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict
     a = ck.get("args", {})
     loss = ck.get("loss", args.loss)
     adv = " --advection" if cfg.advection else ""
+    if loss == "mad" and a.get("mad_weights"):
+        adv += f" --mad-weights {a['mad_weights']}"
+    if loss == "mad" and a.get("mad_asym") is not None:
+        adv += f" --mad-asym {a['mad_asym']}"
+    if a.get("steps"):
+        adv += f" --steps {a['steps']}"
     training = (f"impa.train --loss {loss}{adv} --seed {a.get('seed', args.seed)} --crop {a.get('crop', args.crop)} "
                 f"--batch {a.get('batch', args.batch)} --budget-min {a.get('budget_min', args.budget_min)}; "
                 f"{'last' if best_pt.name == 'last.pt' else 'best'} checkpoint: step {b.get('step')} of {state['step']} "
