@@ -59,8 +59,9 @@ THRESHOLDS = (20.0, 30.0, 35.0, 45.0)
 SPECTRA_LEADS = (6, 12)  # lead index + 1: 60 and 120 min
 BANDS = ((1.0, 4.0), (4.0, 16.0), (16.0, 64.0), (64.0, 1e9))
 PIXEL_KM = {"bom-brisbane-20201031": 0.5, "mch-20160711": 1.0}
-LABEL = {"impa": "IMPA-Net (MAD-Loss, shipped)", "mse": "IMPA-Net, MSE ablation",
-         "plain": "plain IMPA-Net (MAD-Loss)", "plainmse": "plain IMPA-Net, MSE",
+LABEL = {"impa": "IMPA-Net advection-guided, MAD-Loss (shipped)",
+         "mse": "IMPA-Net advection-guided, MSE (ablation)",
+         "plain": "plain IMPA-Net, MAD-Loss", "plainmse": "plain IMPA-Net, MSE",
          "persistence": "persistence", "extrapolation": "extrapolation",
          "nomixer": "IMPA-Net, no Spatial Mixer"}
 # method -> command-line option holding its weights file

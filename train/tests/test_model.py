@@ -496,7 +496,11 @@ class TestCommittedFiles(unittest.TestCase):
         if not os.path.exists(p):
             self.skipTest(f"{p} missing")
         _, cfg = weights.load(p)
-        self.assertEqual(cfg, ImpaConfig())
+        # the shipped model is the advection-guided variant (models/README.md)
+        self.assertEqual(cfg, ImpaConfig(advection=1))
+        for name in ("impa-net-mse.nc", "impa-net-plain.nc", "impa-net-plain-mse.nc"):
+            _, c = weights.load(os.path.join(SRC_ROOT, "models", name))
+            self.assertEqual(c, ImpaConfig(advection=0 if "plain" in name else 1), name)
 
 
 if __name__ == "__main__":
