@@ -63,7 +63,7 @@ LABEL = {"impa": "IMPA-Net advection-guided, MAD-Loss (shipped)",
          "mse": "IMPA-Net advection-guided, MSE (ablation)",
          "plain": "plain IMPA-Net, MAD-Loss", "plainmse": "plain IMPA-Net, MSE",
          "persistence": "persistence", "extrapolation": "extrapolation",
-         "nomixer": "IMPA-Net, no Spatial Mixer"}
+         "nomixer": "IMPA-Net advection-guided, MAD-Loss, no Spatial Mixer (ablation e)"}
 # method -> command-line option holding its weights file
 WEIGHT_OPTS = {"impa": "weights", "mse": "ablation", "plain": "plain", "plainmse": "plain_mse",
                "nomixer": "nomixer"}
