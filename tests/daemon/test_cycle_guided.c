@@ -78,12 +78,7 @@ static void test_zero_readout_is_extrapolation(void **state)
 {
     (void)state;
     make_frames();
-    tu_config_t tc = tu_small_config();
-    tc.t_in = TIN;
-    tc.t_out = TOUT;
-    tc.residual = 1;
-    tc.advection = 1;
-    tc.zero_readout = 1;
+    tu_config_t tc = tu_advection_config(TIN, TOUT, 1);
     char w[512];
     snprintf(w, sizeof w, "%s", tu_path("cycle_adv.nc"));
     assert_int_equal(tu_write_weights(w, &tc, 3u), 0);
@@ -137,10 +132,7 @@ static void test_refused_model_falls_back(void **state)
     (void)state;
     make_frames();
     /* advection with t_in = 1: no motion from one frame, the guidance refuses */
-    tu_config_t tc = tu_small_config();
-    tc.t_in = 1;
-    tc.t_out = TOUT;
-    tc.advection = 1;
+    tu_config_t tc = tu_advection_config(1, TOUT, 0);
     char w[512];
     snprintf(w, sizeof w, "%s", tu_path("cycle_tin1.nc"));
     assert_int_equal(tu_write_weights(w, &tc, 4u), 0);

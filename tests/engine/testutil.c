@@ -19,6 +19,17 @@ tu_config_t tu_small_config(void)
     return c;
 }
 
+tu_config_t tu_advection_config(int t_in, int t_out, int zero_readout)
+{
+    tu_config_t c = tu_small_config();
+    c.t_in = t_in;
+    c.t_out = t_out;
+    c.residual = 1;
+    c.advection = 1;
+    c.zero_readout = zero_readout;
+    return c;
+}
+
 float tu_rand(uint32_t *s, float lo, float hi)
 {
     *s = *s * 1664525u + 1013904223u;

@@ -19,6 +19,10 @@ typedef struct {
 /* Small config: 4 fields, t_in 2, t_out 3, S 8, T 16, 1 block, branches 3/5 d 1/2. */
 tu_config_t tu_small_config(void);
 
+/* The small config as an advection-guided model (residual on) with t_in / t_out
+ * frames; zero_readout 1 makes it forecast exactly its extrapolated input. */
+tu_config_t tu_advection_config(int t_in, int t_out, int zero_readout);
+
 /* Writes a valid weights file for cfg, tensors uniform(-1,1)/sqrt(fan_in) from seed.
  * Returns 0 or a netCDF status. */
 int tu_write_weights(const char *path, const tu_config_t *cfg, uint32_t seed);

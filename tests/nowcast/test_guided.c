@@ -112,12 +112,7 @@ static int setup(void **state)
              "--leads %d --threads 1", build, in_nc, extrap_nc, TOUT);
     if (sh(cmd))
         return -1;
-    tu_config_t c = tu_small_config();
-    c.t_in = TIN;
-    c.t_out = TOUT;
-    c.residual = 1;
-    c.advection = 1;
-    c.zero_readout = 1;
+    tu_config_t c = tu_advection_config(TIN, TOUT, 1);
     if (tu_write_weights(w_zero, &c, 11u))
         return -1;
     c.advection = -1;
