@@ -24,7 +24,7 @@ FLOAT_LIST_KEYS = ("norm_offset", "norm_scale", "norm_min", "norm_max")
 INT_LIST_KEYS = ("branch_kernels", "branch_dilations")
 INT_KEYS = ("t_in", "t_out", "step_minutes", "hid_s", "hid_t", "n_blocks",
             "norm_groups", "se_reduction", "mlp_ratio", "spatial_mixer",
-            "residual", "total_stride", "advection")
+            "residual", "total_stride", "advection", "norm_local", "se_window")
 FLOAT_KEYS = ("gn_eps", "zr_a", "zr_b")
 
 
@@ -62,6 +62,15 @@ class ImpaConfig:
     # and decoder skip of lead t come from extrapolated frame t. 0 in files
     # written before the variant existed (the attribute is optional).
     advection: int = 0
+    # 1: every norm takes its statistics over the group's channels at each
+    # pixel instead of over the group's channels and the whole grid, and
+    # (se_window > 0) the squeeze-excitation gate reads the mean over a
+    # se_window x se_window neighbourhood of the 1/4-resolution grid instead of
+    # the grid's mean. Then no statistic depends on the grid's size, so a model
+    # trained on crops runs on the whole grid as it ran on the crops. 0 in files
+    # written before (both attributes are optional).
+    norm_local: int = 0
+    se_window: int = 0
     zr_a: float = 200.0
     zr_b: float = 1.6
 
@@ -142,6 +151,9 @@ class ImpaConfig:
         need(self.spatial_mixer in (0, 1), f"spatial_mixer: must be 0 or 1, got {self.spatial_mixer}")
         need(self.residual in (0, 1), f"residual: must be 0 or 1, got {self.residual}")
         need(self.advection in (0, 1), f"advection: must be 0 or 1, got {self.advection}")
+        need(self.norm_local in (0, 1), f"norm_local: must be 0 or 1, got {self.norm_local}")
+        need(self.se_window == 0 or (self.se_window >= 1 and self.se_window % 2 == 1),
+             f"se_window: must be 0 (grid mean) or a positive odd int, got {self.se_window}")
         # Two stride-2 encoder convs and two pixel shuffles: the architecture is fixed at 4.
         need(self.total_stride == 4, f"total_stride: must be 4 for this architecture, got {self.total_stride}")
         need(float(self.gn_eps) > 0.0, f"gn_eps: must be > 0, got {self.gn_eps}")

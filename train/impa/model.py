@@ -148,15 +148,39 @@ def denormalise(y: ArrayLike, cfg: ImpaConfig) -> ArrayLike:
 # --------------------------------------------------------------------------
 # Network (docs/model.md "Forward pass" 2-5)
 # --------------------------------------------------------------------------
+class LocalGroupNorm(nn.Module):
+    """GroupNorm whose statistics are taken at each pixel over the group's
+    channels only (norm_local = 1); with one group, a channel LayerNorm. Same
+    parameter names as nn.GroupNorm, so the weights file does not change."""
+
+    def __init__(self, groups: int, n: int, eps: float) -> None:
+        super().__init__()
+        self.groups, self.eps = groups, eps
+        self.weight = nn.Parameter(torch.ones(n))
+        self.bias = nn.Parameter(torch.zeros(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        g = x.reshape(b, self.groups, c // self.groups, h, w)
+        mean = g.mean(dim=2, keepdim=True)
+        var = (g - mean).pow(2).mean(dim=2, keepdim=True)
+        y = ((g - mean) / torch.sqrt(var + self.eps)).reshape(b, c, h, w)
+        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+def make_norm(groups: int, n: int, eps: float, local: bool) -> nn.Module:
+    return LocalGroupNorm(groups, n, eps) if local else nn.GroupNorm(groups, n, eps=eps)
+
+
 class ConvNormAct(nn.Module):
     """enc.i / dec.i: conv3x3 (+ pixel_shuffle(2) when `up`), GroupNorm, SiLU."""
 
     def __init__(self, cin: int, cout: int, groups: int, eps: float,
-                 stride: int = 1, up: bool = False) -> None:
+                 stride: int = 1, up: bool = False, local: bool = False) -> None:
         super().__init__()
         self.up = up
         self.conv = nn.Conv2d(cin, cout * 4 if up else cout, 3, stride=stride, padding=1)
-        self.norm = nn.GroupNorm(groups, cout, eps=eps)
+        self.norm = make_norm(groups, cout, eps, local)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
@@ -192,9 +216,16 @@ class SqueezeExcite(nn.Module):
         super().__init__()
         self.fc1 = nn.Conv2d(cfg.hid_t, cfg.se_hidden, 1)
         self.fc2 = nn.Conv2d(cfg.se_hidden, cfg.hid_t, 1)
+        self.window = cfg.se_window
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
-        g = torch.sigmoid(self.fc2(F.silu(self.fc1(c.mean(dim=(2, 3), keepdim=True)))))
+        if self.window:
+            # mean over the window's pixels inside the grid (edges average fewer)
+            k = self.window
+            m = F.avg_pool2d(c, k, stride=1, padding=k // 2, count_include_pad=False)
+        else:
+            m = c.mean(dim=(2, 3), keepdim=True)
+        g = torch.sigmoid(self.fc2(F.silu(self.fc1(m))))
         return c * g
 
 
@@ -215,12 +246,12 @@ class ImpaBlock(nn.Module):
 
     def __init__(self, cfg: ImpaConfig) -> None:
         super().__init__()
-        g, t, eps = cfg.norm_groups, cfg.hid_t, cfg.gn_eps
-        self.norm1 = nn.GroupNorm(g, t, eps=eps)
+        g, t, eps, loc = cfg.norm_groups, cfg.hid_t, cfg.gn_eps, bool(cfg.norm_local)
+        self.norm1 = make_norm(g, t, eps, loc)
         self.attn = Attention(cfg)
-        self.norm2 = nn.GroupNorm(g, t, eps=eps)
+        self.norm2 = make_norm(g, t, eps, loc)
         self.se = SqueezeExcite(cfg)
-        self.norm3 = nn.GroupNorm(g, t, eps=eps)
+        self.norm3 = make_norm(g, t, eps, loc)
         self.mlp = ConvMlp(cfg)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
@@ -258,15 +289,16 @@ class ImpaNet(nn.Module):
         self.use_residual = bool(cfg.residual)
         self.t_in, self.t_out, self.hid_s = cfg.t_in, cfg.t_out, cfg.hid_s
         self.advection = bool(cfg.advection)
+        loc = bool(cfg.norm_local)
         self.enc = nn.ModuleList([
-            ConvNormAct(cfg.n_fields, s, g, eps),
-            ConvNormAct(s, s, g, eps, stride=2),
-            ConvNormAct(s, s, g, eps, stride=2)])
+            ConvNormAct(cfg.n_fields, s, g, eps, local=loc),
+            ConvNormAct(s, s, g, eps, stride=2, local=loc),
+            ConvNormAct(s, s, g, eps, stride=2, local=loc)])
         self.trans = Translator(cfg)
         self.dec = nn.ModuleList([
-            ConvNormAct(s, s, g, eps, up=True),
-            ConvNormAct(s, s, g, eps, up=True),
-            ConvNormAct(s, s, g, eps)])
+            ConvNormAct(s, s, g, eps, up=True, local=loc),
+            ConvNormAct(s, s, g, eps, up=True, local=loc),
+            ConvNormAct(s, s, g, eps, local=loc)])
         self.readout = nn.Conv2d(s, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -392,7 +424,8 @@ def count_flops(cfg: ImpaConfig, h: int, w: int) -> Dict[str, float]:
     for _ in range(cfg.n_blocks):
         conv += 2 * t * t * hw * 3                                  # attn.v, fuse, proj
         conv += sum(2.0 * k * k * t * hw for k in cfg.branch_kernels)
-        conv += 2 * t * tr + 2 * tr * t                             # se.fc1, se.fc2
+        # se.fc1, se.fc2: on one vector, or on every pixel with a local window
+        conv += (2 * t * tr + 2 * tr * t) * (hw if cfg.se_window else 1.0)
         conv += 2 * tm * t * hw + 2 * 9 * tm * hw + 2 * t * tm * hw  # mlp.fc1, dw, fc2
         elt += t * hw + t * hw                  # norm1, SiLU(v)
         elt += 2 * t * hw + t * hw              # sigmoid(m), v * gate, residual

@@ -286,12 +286,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--advection", action="store_true",
                    help="advection-guided variant (advection = 1): the network also reads "
                         "the C extrapolation's frames and learns the correction to them")
+    p.add_argument("--local-norm", action="store_true",
+                   help="size-independent variant: norm_local = 1 with one group (a "
+                        "per-pixel channel LayerNorm), se_window = 11 (docs/model.md)")
     p.add_argument("--mad-weights", default="",
                    help="MAD-Loss intensity weights, one per bracket of 20/30/40/45/50 dBZ "
                         "(6 values, default 1,2,3,5,8,10)")
     p.add_argument("--mad-asym", type=float, default=None,
                    help="MAD-Loss asymmetry: extra cost of under-forecasting the most "
                         "intense bracket (default 1.0 = twice the over-forecast)")
+    p.add_argument("--csi-weight", type=float, default=0.0,
+                   help="add this times (1 - soft CSI) at --csi-thresholds to the loss, "
+                        "ramped in with MAD-Loss's epoch schedule (default 0: off)")
+    p.add_argument("--csi-thresholds", default="35,45", help="dBZ thresholds of the soft-CSI term")
+    p.add_argument("--csi-tau", type=float, default=2.0,
+                   help="width in dBZ of the soft-CSI term's sigmoid")
     p.add_argument("--extrapolate", default=None, help="path of impa-extrapolate (with --advection)")
     p.add_argument("--random-readout", action="store_true",
                    help="keep PyTorch's random init of the readout (default: zero, see below)")
@@ -312,7 +321,7 @@ def _fmt_time(s: float) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import torch
-    from .madloss import MADLossConfig, mad_loss, mse_loss
+    from .madloss import MADLossConfig, mad_loss, mse_loss, schedule, soft_csi_loss
     from .model import ImpaNet
 
     torch.set_num_threads(args.threads)
@@ -327,6 +336,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cfg = cfg.replace(spatial_mixer=0)
     if args.advection:
         cfg = cfg.replace(advection=1)
+    if args.local_norm:
+        cfg = cfg.replace(norm_local=1, norm_groups=1, se_window=11)
     cfg.validate()
     cfg.check_grid(args.crop, args.crop)
     mad_kw = {}
@@ -334,6 +345,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         mad_kw["weights"] = tuple(float(v) for v in args.mad_weights.split(","))
     if args.mad_asym is not None:
         mad_kw["asym"] = float(args.mad_asym)
+    if args.csi_weight < 0.0:
+        raise SystemExit("train: --csi-weight must be >= 0")
+    csi_thr = tuple(float(v) for v in args.csi_thresholds.split(","))
     loss_cfg = MADLossConfig(dbz_scale=float(cfg.norm_scale[0]), dbz_offset=float(cfg.norm_offset[0]),
                              **mad_kw)
 
@@ -424,6 +438,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         x, y, m = make_batch(splits["train"], cfg, args.batch, args.crop, rng)
         pred = model(x)
         loss = mad_loss(pred, y, p, loss_cfg, m) if args.loss == "mad" else mse_loss(pred, y, m)
+        if args.csi_weight > 0.0:
+            loss = loss + args.csi_weight * schedule(p, loss_cfg) * soft_csi_loss(
+                pred, y, loss_cfg, csi_thr, args.csi_tau, m)
         if not torch.isfinite(loss):
             raise SystemExit(f"train: loss not finite at step {state['step']}")
         opt.zero_grad(set_to_none=True)
@@ -480,10 +497,15 @@ def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict
     a = ck.get("args", {})
     loss = ck.get("loss", args.loss)
     adv = " --advection" if cfg.advection else ""
+    if cfg.norm_local:
+        adv += " --local-norm"
     if loss == "mad" and a.get("mad_weights"):
         adv += f" --mad-weights {a['mad_weights']}"
     if loss == "mad" and a.get("mad_asym") is not None:
         adv += f" --mad-asym {a['mad_asym']}"
+    if a.get("csi_weight"):
+        adv += (f" --csi-weight {a['csi_weight']} --csi-thresholds {a.get('csi_thresholds')}"
+                f" --csi-tau {a.get('csi_tau')}")
     if a.get("steps"):
         adv += f" --steps {a['steps']}"
     training = (f"impa.train --loss {loss}{adv} --seed {a.get('seed', args.seed)} --crop {a.get('crop', args.crop)} "

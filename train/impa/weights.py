@@ -145,6 +145,9 @@ def config_attributes(cfg: ImpaConfig) -> Dict[str, object]:
     return a
 
 
+OPTIONAL_KEYS = ("advection", "norm_local", "se_window")
+
+
 def export(model, cfg: ImpaConfig, path: str, model_name: str = "impa-net",
            model_version: str = "0.0", description: str = "",
            training: str = "", **extra: str) -> None:
@@ -203,9 +206,9 @@ def _config_from_ds(ds, path: str) -> ImpaConfig:
     if ver is None or int(np.asarray(ver).ravel()[0]) != FORMAT_VERSION:
         raise WeightsError(f"{path}: format_version is {ver!r}, expected {FORMAT_VERSION}")
     keys = TEXT_LIST_KEYS + FLOAT_LIST_KEYS + INT_LIST_KEYS + INT_KEYS + FLOAT_KEYS
-    # advection came with the advection-guided variant; files written before
-    # it lack the attribute and are the plain network (advection = 0).
-    missing = [k for k in keys if k not in attrs and k != "advection"]
+    # advection, norm_local and se_window came after format_version 1 files
+    # were first written; files without them have each = 0.
+    missing = [k for k in keys if k not in attrs and k not in OPTIONAL_KEYS]
     if missing:
         raise WeightsError(f"{path}: missing attribute(s) {', '.join(missing)}")
     d = {}
