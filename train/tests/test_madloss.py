@@ -7,7 +7,8 @@ except ImportError:  # pragma: no cover
     torch = None
 
 if torch is not None:
-    from impa.madloss import MADLossConfig, mad_loss, mse_loss, schedule, intensity_weight
+    from impa.madloss import (MADLossConfig, mad_loss, mse_loss, schedule, intensity_weight,
+                              soft_csi_loss)
 
 
 def _pair(obs_dbz, err_dbz, lead=0, t_out=4, scale=70.0):
@@ -87,6 +88,60 @@ class TestMADLoss(unittest.TestCase):
         mad_loss(pred, target, 1.0, self.cfg).backward()
         g = pred.grad[0, 0, 1, 1].item()
         self.assertLess(g, 0.0)  # under-forecast: gradient pushes pred up
+
+
+def _field(cells, t_out=2, n=16, base=5.0, scale=70.0):
+    """[1, t_out, n, n] normalised field of base dBZ with (y0, y1, x0, x1, dBZ) cells."""
+    a = torch.full((1, t_out, n, n), base)
+    for y0, y1, x0, x1, v in cells:
+        a[:, :, y0:y1, x0:x1] = v
+    return a / scale
+
+
+@unittest.skipIf(torch is None, "torch missing")
+class TestSoftCSI(unittest.TestCase):
+    def setUp(self):
+        self.cfg = MADLossConfig()
+
+    def test_perfect_forecast_costs_almost_nothing(self):
+        obs = _field([(4, 8, 4, 8, 55.0)])
+        self.assertLess(soft_csi_loss(obs, obs, self.cfg, (45.0,), 1.0).item(), 0.01)
+
+    def test_larger_area_costs_more(self):
+        """The term sees the frequency bias that a pixel loss cannot: the same
+        correct core plus a false-alarm ring scores worse than the core alone."""
+        obs = _field([(4, 8, 4, 8, 50.0)])
+        core = soft_csi_loss(obs, obs, self.cfg, (45.0,), 1.0)
+        ring = _field([(2, 10, 2, 10, 50.0)])
+        self.assertGreater(soft_csi_loss(ring, obs, self.cfg, (45.0,), 1.0).item(),
+                           core.item() + 0.3)
+
+    def test_miss_costs_one(self):
+        obs = _field([(4, 8, 4, 8, 50.0)])
+        dry = _field([])
+        self.assertAlmostEqual(soft_csi_loss(dry, obs, self.cfg, (45.0,), 1.0).item(),
+                               1.0 - 1.0 / 17.0, places=3)  # (0 + 1) / (16 + 1)
+
+    def test_nothing_forecast_nothing_observed_costs_nothing(self):
+        dry = _field([])
+        self.assertAlmostEqual(soft_csi_loss(dry, dry, self.cfg).item(), 0.0, places=4)
+
+    def test_mask_and_gradient(self):
+        obs = _field([(4, 8, 4, 8, 50.0)])
+        pred = _field([(4, 8, 4, 8, 44.0)]).requires_grad_(True)
+        mask = torch.ones_like(obs, dtype=torch.bool)
+        mask[..., 4:8, 4:8] = False   # the only event is masked out: nothing to score
+        self.assertAlmostEqual(soft_csi_loss(pred, obs, self.cfg, (45.0,), 2.0, mask).item(),
+                               0.0, places=2)
+        soft_csi_loss(pred, obs, self.cfg, (45.0,), 2.0).backward()
+        self.assertLess(float(pred.grad[0, 0, 5, 5]), 0.0)  # raise the under-forecast core
+
+    def test_bad_arguments(self):
+        obs = _field([])
+        with self.assertRaises(ValueError):
+            soft_csi_loss(obs[0], obs[0], self.cfg)
+        with self.assertRaises(ValueError):
+            soft_csi_loss(obs, obs, self.cfg, (45.0,), 0.0)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,28 @@ def doc_forward(sd, cfg, x):
                         padding=pad, dilation=dil, groups=groups)
 
     def gn(name, a):
-        return F.group_norm(a, g, W[name + ".weight"], W[name + ".bias"], eps)
+        if not cfg.norm_local:
+            return F.group_norm(a, g, W[name + ".weight"], W[name + ".bias"], eps)
+        # norm_local: statistics of each group's channels at each pixel
+        out = torch.empty_like(a)
+        n = a.shape[1] // g
+        for k in range(g):
+            blk = a[:, k * n:(k + 1) * n]
+            mu = blk.sum(dim=1, keepdim=True) / n
+            var = ((blk - mu) ** 2).sum(dim=1, keepdim=True) / n
+            out[:, k * n:(k + 1) * n] = (blk - mu) / torch.sqrt(var + eps)
+        return out * W[name + ".weight"].view(1, -1, 1, 1) + W[name + ".bias"].view(1, -1, 1, 1)
+
+    def se_input(a):
+        if not cfg.se_window:
+            return a.mean(dim=(2, 3), keepdim=True)
+        # window sums of the values and of the in-grid pixel counts, as
+        # convolutions with a ones kernel over the zero-padded grid
+        k = cfg.se_window
+        ones = torch.ones(a.shape[1], 1, k, k, dtype=a.dtype)
+        sums = F.conv2d(a, ones, padding=k // 2, groups=a.shape[1])
+        cnt = F.conv2d(torch.ones_like(a[:, :1]), ones[:1], padding=k // 2)
+        return sums / cnt
 
     def silu(a):
         return a * torch.sigmoid(a)
@@ -89,7 +110,7 @@ def doc_forward(sd, cfg, x):
         m = conv(p + "attn.fuse", acc)
         u = u + conv(p + "attn.proj", v * torch.sigmoid(m))
         cc = gn(p + "norm2", u)
-        gate = torch.sigmoid(conv(p + "se.fc2", silu(conv(p + "se.fc1", cc.mean(dim=(2, 3), keepdim=True)))))
+        gate = torch.sigmoid(conv(p + "se.fc2", silu(conv(p + "se.fc1", se_input(cc)))))
         u = u + cc * gate
         q = gn(p + "norm3", u)
         hmid = conv(p + "mlp.dw", conv(p + "mlp.fc1", q), pad=1, groups=cfg.mlp_hidden)
@@ -145,6 +166,9 @@ class TestConfig(unittest.TestCase):
             "fields": dict(fields=["precip_rate", "reflectivity", "terrain", "wind850"]),
             "t_in": dict(t_in=0),
             "gn_eps": dict(gn_eps=0.0),
+            "norm_local": dict(norm_local=2),
+            "se_window": dict(se_window=4),
+            "se_window ": dict(se_window=-1),
         }
         for key, change in bad.items():
             with self.subTest(key=key):
@@ -293,9 +317,14 @@ class TestModel(unittest.TestCase):
             self.assertTrue(any(re.match(pat, k) for k in keys), f"{q} not a parameter prefix")
 
     def test_forward_shape_and_doc_equivalence(self):
-        for mixer, residual, (h, w) in ((1, 1, (16, 24)), (0, 0, (12, 8)), (1, 0, (8, 20))):
-            with self.subTest(mixer=mixer, residual=residual):
-                cfg = small_cfg(spatial_mixer=mixer, residual=residual)
+        for mixer, residual, (h, w), extra in (
+                (1, 1, (16, 24), {}), (0, 0, (12, 8), {}), (1, 0, (8, 20), {}),
+                (1, 1, (16, 24), dict(norm_local=1, norm_groups=2, se_window=3)),
+                (1, 1, (20, 12), dict(norm_local=1, norm_groups=1, se_window=5)),
+                (1, 1, (12, 16), dict(se_window=1)),
+                (1, 1, (12, 16), dict(norm_local=1, norm_groups=2))):
+            with self.subTest(mixer=mixer, residual=residual, **extra):
+                cfg = small_cfg(spatial_mixer=mixer, residual=residual, **extra)
                 m = init_nontrivial(ImpaNet(cfg), 7).eval()
                 x = torch.rand(2, cfg.t_in, 4, h, w)
                 with torch.no_grad():
@@ -324,8 +353,30 @@ class TestModel(unittest.TestCase):
                 self.assertGreater(float((m(x) - y0).abs().max()), 1e-4, name)
                 p.copy_(old)
 
+    def test_size_independence_of_norm_local(self):
+        """norm_local + se_window: the centre of a crop's forecast equals the
+        whole grid's there (the receptive field is finite, nothing is a grid
+        mean); the GroupNorm model differs."""
+        # receptive-field radius of the small config is about 60 px: compare
+        # 64 px and more inside the crop's edges
+        x = torch.rand(1, 3, 4, 224, 224)
+        diffs = {}
+        for extra in (dict(norm_local=1, norm_groups=2, se_window=3), {}):
+            cfg = small_cfg(**extra)
+            m = init_nontrivial(ImpaNet(cfg), 5).eval()
+            with torch.no_grad():
+                full = m(x)[..., 96:128, 96:128]
+                crop = m(x[..., 32:192, 32:192])[..., 64:96, 64:96]
+            diffs[bool(extra)] = float((full - crop).abs().max())
+        self.assertLess(diffs[True], 1e-5)
+        self.assertGreater(diffs[False], 1e-3)
+
     def test_flop_count_matches_convs(self):
-        cfg = small_cfg()
+        for extra in ({}, dict(se_window=3)):
+            with self.subTest(**extra):
+                self._flop_count_matches_convs(small_cfg(**extra))
+
+    def _flop_count_matches_convs(self, cfg):
         m = ImpaNet(cfg).eval()
         h, w = 16, 24
         conv_flops = []
@@ -383,7 +434,8 @@ class TestWeights(unittest.TestCase):
         return os.path.join(self.tmp.name, name)
 
     def test_export_load_round_trip(self):
-        for cfg in (small_cfg(), small_cfg(branch_kernels=[3], branch_dilations=[2],
+        for cfg in (small_cfg(), small_cfg(norm_local=1, se_window=3),
+                    small_cfg(branch_kernels=[3], branch_dilations=[2],
                                            fields=["reflectivity"], norm_transform=["linear"],
                                            norm_offset=[0], norm_scale=[70], norm_min=[0],
                                            norm_max=[1])):
