@@ -17,6 +17,7 @@
 
 #define IMPA_MAX_FIELDS 8
 #define IMPA_MAX_BRANCHES 8
+#define IMPA_MAX_SE_WINDOW 255 /* largest se_window the loader accepts */
 #define IMPA_WEIGHTS_FORMAT "impa-nowcast-weights"
 #define IMPA_WEIGHTS_FORMAT_VERSION 1
 
@@ -47,6 +48,15 @@ typedef struct {
      * also reads t_out extrapolated frames and corrects them. Optional attribute:
      * absent = 0, so files written before the variant load unchanged. */
     int advection;
+    /* Size-independent variant (docs/model.md "Size-independent normalisation").
+     * Optional attributes, absent = 0, so older files load unchanged.
+     * norm_local 1: every norm takes mean and variance at each pixel over the
+     * channels of its group (not over the group and the whole grid).
+     * se_window k > 0 (odd, <= IMPA_MAX_SE_WINDOW): the squeeze-excitation gate is
+     * computed at every pixel from the mean over the k x k window centred on it
+     * (pixels outside the grid not counted); 0: from the mean of the whole grid. */
+    int norm_local;
+    int se_window;
     float gn_eps, zr_a, zr_b;
     char sha256[65]; /* hash of the weights file, for provenance */
 } impa_model_info_t;

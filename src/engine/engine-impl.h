@@ -97,6 +97,14 @@ void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
 void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, float eps,
                     const impa_norm_param_t *p, impa_act_t act, const float *add);
 
+/* Per-pixel GroupNorm (norm_local = 1): at every pixel, mean and biased
+ * variance over the c/groups channels of each group only (groups = 1: a channel
+ * LayerNorm), then the per-channel affine, `act`, and + add[c][hw] if add is not
+ * NULL. Nothing depends on the other pixels, hence not on the grid size. In
+ * place is allowed (out == in). */
+void impa_groupnorm_local(const float *in, float *out, int c, int hw, int groups, float eps,
+                          const impa_norm_param_t *p, impa_act_t act, const float *add);
+
 /* pixel_shuffle(2) fused with GroupNorm (+ act, + add): pre [4c][h][w] ->
  * out [c][2h][2w], the same result as impa_pixel_shuffle then impa_groupnorm
  * without the intermediate pass. pre and out distinct. */
@@ -128,6 +136,22 @@ void impa_mean_hw(const float *in, float *out, int c, int hw);
  * c_in: [t][hw]; u: [t][hw]; scratch: 2*t + tr floats. */
 void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv_param_t *fc1,
              const impa_conv_param_t *fc2, float *scratch);
+
+/* Local mean (PyTorch avg_pool2d(k, stride 1, padding k/2,
+ * count_include_pad=False)): out[ch][y][x] = mean of in[ch] over the k x k
+ * window centred on (y, x), counting only the window's pixels inside the h x w
+ * plane. k odd. Separable running sums (double accumulators): O(h*w) per
+ * channel whatever k. in, out: [c][h][w] (distinct); scratch: h*w floats.
+ * Runs on the calling thread (the translator's tensors are small). */
+void impa_box_mean(const float *in, float *out, int c, int h, int w, int k, float *scratch);
+
+/* Squeeze-and-excitation with a local window (se_window = k > 0), residual:
+ * u += c * sigmoid(fc2(silu(fc1(box_mean_k(c))))), fc1/fc2 1x1 convolutions
+ * at every pixel. c_in, u: [t][h][w]; pooled: [t][h][w] scratch (box mean, then
+ * the gate); hid: [tr][h][w] scratch (also the box filter's h*w scratch). */
+void impa_se_local(const float *c_in, float *u, int t, int tr, int h, int w, int k,
+                   const impa_conv_param_t *fc1, const impa_conv_param_t *fc2, float *pooled,
+                   float *hid);
 
 /* on = 1: kernels called from this thread run on it alone until reset with 0
  * (thread-local; forward.c uses it for the small translator tensors). */

@@ -56,6 +56,9 @@ struct impa_engine {
     float *m1;     /* [Tm][h][w] mlp.fc1 output */
     float *m2;     /* [Tm][h][w] mlp.dw output, then GELU */
     float *se;     /* [2T + Tr] SE scratch: pooled, hidden, gate */
+    float *se_pool; /* se_window > 0: [T][h][w] local means, then gate logits */
+    float *se_hid;  /* se_window > 0: [Tr][h][w] fc1 output (first the box filter's
+                     * [h][w] scratch) */
     float *zo;     /* [Tout*S][h][w] trans.out: latents per lead */
     impa_worker_t *work; /* [threads] (owned, buffers in the arena) */
 };
@@ -94,7 +97,9 @@ static double count_flops(const impa_model_info_t *mi, int H, int W)
     blk += T * hw + 2 * T * T * hw + T * hw;    /* norm1, attn.v, silu */
     blk += dw + 2 * T * T * hw;                 /* branches, fuse */
     blk += 2 * T * hw + 2 * T * T * hw + T * hw; /* gate, proj, residual */
-    blk += T * hw + T * hw + 2 * T * Tr + 2 * Tr * T + 2 * T * hw; /* norm2, SE, residual */
+    /* norm2, SE, residual; with se_window the SE 1x1 convs run on every pixel
+     * (the box mean counts like the grid mean: one FLOP per element read) */
+    blk += T * hw + T * hw + (2 * T * Tr + 2 * Tr * T) * (mi->se_window ? hw : 1) + 2 * T * hw;
     blk += T * hw + 2 * Tm * T * hw + 2 * 9 * Tm * hw + Tm * hw + 2 * T * Tm * hw + T * hw;
     f += mi->n_blocks * blk;
     f += 2 * Tout * S * T * hw;
@@ -196,6 +201,8 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
      * region with worker 0's frame/lead buffers (32 MiB less at 512x512). */
     size_t worker_floats = PAD16(C * HW) + PAD16(S * hw2) + PAD16(4 * S * hw2) + PAD16(S * HW);
     size_t trans_floats = 4 * PAD16(T * hw) + 2 * PAD16(Tm * hw);
+    if (mi->se_window > 0)
+        trans_floats += PAD16(T * hw) + PAD16(Tr * hw);
     float *region0 = NULL;
     PLAN(&region0, max_sz(worker_floats, trans_floats));
     for (size_t t = 0; t < nth; t++) {
@@ -237,6 +244,10 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     e->s = r += PAD16(T * hw);
     e->m1 = r += PAD16(T * hw);
     e->m2 = r += PAD16(Tm * hw);
+    if (mi->se_window > 0) {
+        e->se_pool = r += PAD16(Tm * hw);
+        e->se_hid = r += PAD16(T * hw);
+    }
     e->ws_bytes = total * sizeof(float);
     e->flops = count_flops(mi, H, W);
     *out = e;
@@ -389,16 +400,42 @@ const char *impa_engine_blas_core(void)
     return openblas_get_corename();
 }
 
+/* The network's norm: GroupNorm over the grid, or (norm_local = 1) per pixel
+ * over each group's channels. */
+static void norm(const impa_model_info_t *mi, const float *in, float *out, int c, int hw,
+                 const impa_norm_param_t *p, impa_act_t act, const float *add)
+{
+    if (mi->norm_local)
+        impa_groupnorm_local(in, out, c, hw, mi->norm_groups, mi->gn_eps, p, act, add);
+    else
+        impa_groupnorm(in, out, c, hw, mi->norm_groups, mi->gn_eps, p, act, add);
+}
+
+/* pixel_shuffle(2) then the norm: pre [4c][h][w] -> out [c][2h][2w]. The
+ * per-pixel norm does not need the fused kernel's per-plane statistics, so it
+ * runs on the shuffled output. */
+static void norm_shuffle2(const impa_model_info_t *mi, const float *pre, float *out, int c,
+                          int h, int w, const impa_norm_param_t *p, impa_act_t act,
+                          const float *add)
+{
+    if (mi->norm_local) {
+        impa_pixel_shuffle(pre, out, c, h, w, 2);
+        impa_groupnorm_local(out, out, c, 4 * h * w, mi->norm_groups, mi->gn_eps, p, act,
+                             add);
+    } else {
+        impa_groupnorm_shuffle2(pre, out, c, h, w, mi->norm_groups, mi->gn_eps, p, act, add);
+    }
+}
+
 /* IMPA translator block i on e->u: [T][h][w] (docs/model.md step 4). */
 static void impa_block(impa_engine_t *e, const impa_block_param_t *B, int h, int w)
 {
     const impa_model_info_t *mi = &e->model->info;
-    int T = mi->hid_t, Tm = T * mi->mlp_ratio, Tr = T / mi->se_reduction, G = mi->norm_groups;
+    int T = mi->hid_t, Tm = T * mi->mlp_ratio, Tr = T / mi->se_reduction;
     int hw = h * w;
-    float eps = mi->gn_eps;
 
     /* gated multi-scale attention: u += proj(v * sigmoid(fuse(sum_j branch_j(v)))) */
-    impa_groupnorm(e->u, e->a, T, hw, G, eps, &B->norm1, IMPA_ACT_NONE, NULL);
+    norm(mi, e->u, e->a, T, hw, &B->norm1, IMPA_ACT_NONE, NULL);
     impa_conv2d(e->a, T, h, w, e->v, T, &B->attn_v, 1, 1, 0, 1, NULL, 0);
     impa_silu(e->v, (size_t)T * hw);
     for (int j = 0; j < mi->n_branches; j++)
@@ -409,11 +446,15 @@ static void impa_block(impa_engine_t *e, const impa_block_param_t *B, int h, int
     impa_conv2d(e->a, T, h, w, e->u, T, &B->attn_proj, 1, 1, 0, 1, NULL, 1);
 
     /* channel attention: u += c * se(c), c = norm2(u) */
-    impa_groupnorm(e->u, e->a, T, hw, G, eps, &B->norm2, IMPA_ACT_NONE, NULL);
-    impa_se(e->a, e->u, T, Tr, hw, &B->se_fc1, &B->se_fc2, e->se);
+    norm(mi, e->u, e->a, T, hw, &B->norm2, IMPA_ACT_NONE, NULL);
+    if (mi->se_window > 0)
+        impa_se_local(e->a, e->u, T, Tr, h, w, mi->se_window, &B->se_fc1, &B->se_fc2,
+                      e->se_pool, e->se_hid);
+    else
+        impa_se(e->a, e->u, T, Tr, hw, &B->se_fc1, &B->se_fc2, e->se);
 
     /* conv-MLP: u += fc2(gelu(dw(fc1(norm3(u))))) */
-    impa_groupnorm(e->u, e->a, T, hw, G, eps, &B->norm3, IMPA_ACT_NONE, NULL);
+    norm(mi, e->u, e->a, T, hw, &B->norm3, IMPA_ACT_NONE, NULL);
     impa_conv2d(e->a, T, h, w, e->m1, Tm, &B->mlp_fc1, 1, 1, 0, 1, NULL, 0);
     impa_dwconv2d(e->m1, e->m2, Tm, h, w, &B->mlp_dw, 3, 1, 0);
     impa_gelu(e->m2, (size_t)Tm * hw);
@@ -429,12 +470,10 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         return forward_tiled(e, in, out, err, errlen);
     const impa_model_t *M = e->model;
     const impa_model_info_t *mi = &M->info;
-    int C = mi->n_fields, S = mi->hid_s, T = mi->hid_t, G = mi->norm_groups;
+    int C = mi->n_fields, S = mi->hid_s, T = mi->hid_t;
     int Tin = mi->t_in, Tout = mi->t_out, F = impa_model_input_frames(M);
     int H = e->H, W = e->W, H2 = H / 2, W2 = W / 2, h = H / 4, w = W / 4;
     size_t HW = (size_t)H * W, hw2 = (size_t)H2 * W2, hw = (size_t)h * w;
-    float eps = mi->gn_eps;
-
     int nth = e->threads;
 
     /* 1-2. Spatial Mixer and encoder, one frame per thread; z_t lands in
@@ -462,12 +501,11 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
             x = wk->mix;
         }
         impa_conv2d(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, 0);
-        impa_groupnorm(e0, e0, S, (int)HW, G, eps, &M->enc_norm[0], IMPA_ACT_SILU, NULL);
+        norm(mi, e0, e0, S, (int)HW, &M->enc_norm[0], IMPA_ACT_SILU, NULL);
         impa_conv2d(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col, 0);
-        impa_groupnorm(wk->half, wk->half, S, (int)hw2, G, eps, &M->enc_norm[1],
-                       IMPA_ACT_SILU, NULL);
+        norm(mi, wk->half, wk->half, S, (int)hw2, &M->enc_norm[1], IMPA_ACT_SILU, NULL);
         impa_conv2d(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col, 0);
-        impa_groupnorm(z, z, S, (int)hw, G, eps, &M->enc_norm[2], IMPA_ACT_SILU, NULL);
+        norm(mi, z, z, S, (int)hw, &M->enc_norm[2], IMPA_ACT_SILU, NULL);
     }
 
     /* 3-4. Translator on [F*S][h][w] -> [T][h][w] -> blocks -> [Tout*S][h][w].
@@ -499,15 +537,13 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         const float *skip = e->skip + (mi->advection ? (size_t)t * S * HW : 0); /* [S][H][W] */
         const float *base = in + (size_t)bf * C * HW;                           /* [H][W] */
         impa_conv2d(z, S, h, w, wk->pre, 4 * S, &M->dec_conv[0], 3, 1, 1, 1, wk->col, 0);
-        impa_groupnorm_shuffle2(wk->pre, wk->half, S, h, w, G, eps, &M->dec_norm[0],
-                                IMPA_ACT_SILU, NULL);
+        norm_shuffle2(mi, wk->pre, wk->half, S, h, w, &M->dec_norm[0], IMPA_ACT_SILU, NULL);
         impa_conv2d(wk->half, S, H2, W2, wk->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, wk->col,
                     0);
-        impa_groupnorm_shuffle2(wk->pre, wk->full, S, H2, W2, G, eps, &M->dec_norm[1],
-                                IMPA_ACT_SILU, skip);
+        norm_shuffle2(mi, wk->pre, wk->full, S, H2, W2, &M->dec_norm[1], IMPA_ACT_SILU, skip);
         float *d2 = wk->pre; /* [S][H][W] dec.2 output */
         impa_conv2d(wk->full, S, H, W, d2, S, &M->dec_conv[2], 3, 1, 1, 1, wk->col, 0);
-        impa_groupnorm(d2, d2, S, (int)HW, G, eps, &M->dec_norm[2], IMPA_ACT_SILU, NULL);
+        norm(mi, d2, d2, S, (int)HW, &M->dec_norm[2], IMPA_ACT_SILU, NULL);
         impa_conv2d(d2, S, H, W, y, 1, &M->readout, 1, 1, 0, 1, NULL, 0);
         if (mi->residual) {
             for (size_t i = 0; i < HW; i++)

@@ -421,6 +421,81 @@ void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, floa
     }
 }
 
+/* Pixels per block of the per-pixel GroupNorm: the block's statistics stay on
+ * the stack, and the channel loops over a block vectorise. */
+#define IMPA_LN_BLOCK 256
+
+/* impa_groupnorm_local on pixels i0..i0+n-1 (n <= IMPA_LN_BLOCK). For each
+ * group every channel of the block is read for the statistics before any is
+ * written, so in place is safe. */
+IMPA_HOT static void local_norm_block(const float *in, float *out, const float *add, int c,
+                                      int hw, int groups, float eps, const impa_norm_param_t *p,
+                                      int silu, int i0, int n)
+{
+    int cg = c / groups;
+    float inv_cg = 1.0f / (float)cg;
+    float mean[IMPA_LN_BLOCK], inv[IMPA_LN_BLOCK];
+    for (int g = 0; g < groups; g++) {
+        const float *xg = in + (size_t)g * cg * hw + i0;
+        for (int j = 0; j < n; j++)
+            mean[j] = 0.0f;
+        for (int k = 0; k < cg; k++) {
+            const float *x = xg + (size_t)k * hw;
+            for (int j = 0; j < n; j++)
+                mean[j] += x[j];
+        }
+        for (int j = 0; j < n; j++) {
+            mean[j] *= inv_cg;
+            inv[j] = 0.0f;
+        }
+        /* two passes: no E[x^2] - E[x]^2 cancellation */
+        for (int k = 0; k < cg; k++) {
+            const float *x = xg + (size_t)k * hw;
+            for (int j = 0; j < n; j++) {
+                float d = x[j] - mean[j];
+                inv[j] += d * d;
+            }
+        }
+        for (int j = 0; j < n; j++)
+            inv[j] = 1.0f / sqrtf(inv[j] * inv_cg + eps);
+        for (int k = 0; k < cg; k++) {
+            int ch = g * cg + k;
+            const float *x = xg + (size_t)k * hw;
+            float *y = out + (size_t)ch * hw + i0;
+            float wv = p->w[ch], bv = p->b[ch];
+            if (silu) {
+#if IMPA_HAVE_OPENMP
+#pragma omp simd
+#endif
+                for (int j = 0; j < n; j++)
+                    y[j] = silu1((x[j] - mean[j]) * inv[j] * wv + bv);
+            } else {
+                for (int j = 0; j < n; j++)
+                    y[j] = (x[j] - mean[j]) * inv[j] * wv + bv;
+            }
+            if (add) {
+                const float *a = add + (size_t)ch * hw + i0;
+                for (int j = 0; j < n; j++)
+                    y[j] += a[j];
+            }
+        }
+    }
+}
+
+void impa_groupnorm_local(const float *in, float *out, int c, int hw, int groups, float eps,
+                          const impa_norm_param_t *p, impa_act_t act, const float *add)
+{
+    int nblk = (hw + IMPA_LN_BLOCK - 1) / IMPA_LN_BLOCK;
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (nblk > 1 && !in_parallel())
+#endif
+    for (int b = 0; b < nblk; b++) {
+        int i0 = b * IMPA_LN_BLOCK;
+        int n = hw - i0 < IMPA_LN_BLOCK ? hw - i0 : IMPA_LN_BLOCK;
+        local_norm_block(in, out, add, c, hw, groups, eps, p, act == IMPA_ACT_SILU, i0, n);
+    }
+}
+
 /* One output row pair of the fused shuffle: out rows 2y and 2y+1 of channel c
  * from the four sub-pixel planes pre[4c + dy*2 + dx] at row y. */
 IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const float *p10,
@@ -643,5 +718,61 @@ void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv
         float *uu = u + (size_t)ch * hw;
         for (int i = 0; i < hw; i++)
             uu[i] += cc[i] * gc;
+    }
+}
+
+/* Running window sum along one line of n values with stride `st` (a row:
+ * st = 1, a column: st = w), divided by the count of the window's values that
+ * lie on the line. The sum is kept in double: a float running sum drifts by
+ * its rounding errors along the line. */
+static void box_line(const float *src, float *dst, int n, size_t st, int r)
+{
+    double s = 0.0;
+    int hi = r < n - 1 ? r : n - 1; /* last index inside the window of 0 */
+    for (int i = 0; i <= hi; i++)
+        s += src[(size_t)i * st];
+    for (int i = 0; i < n; i++) {
+        int lo = i - r < 0 ? 0 : i - r, top = i + r > n - 1 ? n - 1 : i + r;
+        dst[(size_t)i * st] = (float)(s / (double)(top - lo + 1));
+        if (i + r + 1 < n)
+            s += src[(size_t)(i + r + 1) * st];
+        if (i - r >= 0)
+            s -= src[(size_t)(i - r) * st];
+    }
+}
+
+void impa_box_mean(const float *in, float *out, int c, int h, int w, int k, float *scratch)
+{
+    int r = k / 2;
+    size_t hw = (size_t)h * w;
+    for (int ch = 0; ch < c; ch++) {
+        const float *x = in + (size_t)ch * hw;
+        float *y = out + (size_t)ch * hw;
+        /* mean over the window's columns, then over its rows: the product of the
+         * two counts is the count of the window's pixels inside the plane */
+        for (int row = 0; row < h; row++)
+            box_line(x + (size_t)row * w, scratch + (size_t)row * w, w, 1, r);
+        for (int col = 0; col < w; col++)
+            box_line(scratch + col, y + col, h, (size_t)w, r);
+    }
+}
+
+void impa_se_local(const float *c_in, float *u, int t, int tr, int h, int w, int k,
+                   const impa_conv_param_t *fc1, const impa_conv_param_t *fc2, float *pooled,
+                   float *hid)
+{
+    int hw = h * w;
+    impa_box_mean(c_in, pooled, t, h, w, k, hid);
+    impa_conv2d(pooled, t, h, w, hid, tr, fc1, 1, 1, 0, 1, NULL, 0);
+    impa_silu(hid, (size_t)tr * hw);
+    impa_conv2d(hid, tr, h, w, pooled, t, fc2, 1, 1, 0, 1, NULL, 0); /* pooled: gate logits */
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
+#endif
+    for (int ch = 0; ch < t; ch++) {
+        const float *cc = c_in + (size_t)ch * hw, *gg = pooled + (size_t)ch * hw;
+        float *uu = u + (size_t)ch * hw;
+        for (int i = 0; i < hw; i++)
+            uu[i] += cc[i] * sigmoid1(gg[i]);
     }
 }

@@ -407,6 +407,22 @@ static int read_attributes(int ncid, const char *path, impa_model_info_t *I, cha
     if (nc_inq_atttype(ncid, NC_GLOBAL, "advection", &at) == NC_NOERR &&
         (rc = att_int(ncid, path, "advection", &I->advection, 0, 1, err, errlen)))
         return rc;
+    /* Optional as well: the size-independent variant (norm_local, se_window);
+     * absent means GroupNorm over the grid and the SE gate from the grid mean. */
+    I->norm_local = 0;
+    I->se_window = 0;
+    if (nc_inq_atttype(ncid, NC_GLOBAL, "norm_local", &at) == NC_NOERR &&
+        (rc = att_int(ncid, path, "norm_local", &I->norm_local, 0, 1, err, errlen)))
+        return rc;
+    if (nc_inq_atttype(ncid, NC_GLOBAL, "se_window", &at) == NC_NOERR &&
+        (rc = att_int(ncid, path, "se_window", &I->se_window, 0, IMPA_MAX_SE_WINDOW, err,
+                      errlen)))
+        return rc;
+    /* the window is centred on its pixel (PyTorch padding k // 2): odd sides only */
+    if (I->se_window % 2 == 0 && I->se_window != 0)
+        return impa_err(err, errlen, IMPA_EFORMAT,
+                        "%s: attribute 'se_window' = %d must be 0 (grid mean) or odd", path,
+                        I->se_window);
     for (int j = 0; j < I->n_branches; j++) {
         if (I->branch_kernels[j] % 2 == 0)
             return impa_err(err, errlen, IMPA_EFORMAT,

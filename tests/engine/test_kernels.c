@@ -401,6 +401,185 @@ static void test_groupnorm_shuffle(void **state)
     free(out);
 }
 
+/* Per-pixel GroupNorm against a direct double computation: statistics over
+ * each group's channels at one pixel (groups 1: LayerNorm; 2, 4; in place), a
+ * pixel count that is not a multiple of the kernel's block. Tolerance per
+ * element: float32 rounds x - mean to ~1e-7 |x|, and the norm multiplies that
+ * by 1 / sqrt(var + eps), large where a group's few channels nearly agree (the
+ * conditioning of the operation, PyTorch's float32 has it as well). */
+static void test_groupnorm_local(void **state)
+{
+    (void)state;
+    int c = 8, hw = 23 * 29;
+    size_t n = (size_t)c * hw;
+    float *in = rnd(n, 41, -3, 5), *add = rnd(n, 42, -1, 1);
+    float *gw = rnd((size_t)c, 43, 0.5f, 1.5f), *gb = rnd((size_t)c, 44, -0.5f, 0.5f);
+    for (size_t i = 0; i < n; i += 7)
+        in[i] *= 10.0f; /* large values: per-pixel statistics differ a lot */
+    float *out = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+    double *tol = malloc(n * sizeof(double));
+    impa_norm_param_t p = {gw, gb};
+    const int groups_list[3] = {1, 2, 4};
+    for (int gi = 0; gi < 3; gi++) {
+        int groups = groups_list[gi], cg = c / groups;
+        for (int mode = 0; mode < 3; mode++) {
+            for (int g = 0; g < groups; g++) {
+                for (int i = 0; i < hw; i++) {
+                    double s = 0, q = 0, big = 0;
+                    for (int k = 0; k < cg; k++) {
+                        s += in[(size_t)(g * cg + k) * hw + i];
+                        big = fmax(big, fabs(in[(size_t)(g * cg + k) * hw + i]));
+                    }
+                    double mean = s / cg;
+                    for (int k = 0; k < cg; k++) {
+                        double d = in[(size_t)(g * cg + k) * hw + i] - mean;
+                        q += d * d;
+                    }
+                    double inv = 1.0 / sqrt(q / cg + 1e-5);
+                    for (int k = 0; k < cg; k++) {
+                        int ch = g * cg + k;
+                        size_t j = (size_t)ch * hw + i;
+                        double y = (in[j] - mean) * inv * gw[ch] + gb[ch];
+                        if (mode >= 1)
+                            y = y / (1.0 + exp(-y));
+                        if (mode == 2)
+                            y += add[j];
+                        ref[j] = (float)y;
+                        tol[j] = 2e-6 + 1e-6 * big * inv * gw[ch];
+                    }
+                }
+            }
+            impa_groupnorm_local(in, out, c, hw, groups, 1e-5f, &p,
+                                 mode >= 1 ? IMPA_ACT_SILU : IMPA_ACT_NONE,
+                                 mode == 2 ? add : NULL);
+            double e = 0, emax = 0;
+            for (size_t j = 0; j < n; j++) {
+                double d = fabs((double)out[j] - ref[j]);
+                if (!(d <= tol[j]))
+                    fail_msg("groupnorm_local groups %d mode %d: element %zu error %g > %g",
+                             groups, mode, j, d, tol[j]);
+                e = fmax(e, d / tol[j]);
+                emax = fmax(emax, d);
+            }
+            if (mode == 0)
+                printf("groupnorm_local groups %d: max abs error %.3g, max error/tolerance "
+                       "%.3g\n", groups, emax, e);
+        }
+        /* in place (ref holds mode 2: SiLU + add) */
+        memcpy(out, in, n * sizeof(float));
+        impa_groupnorm_local(out, out, c, hw, groups, 1e-5f, &p, IMPA_ACT_SILU, add);
+        for (size_t j = 0; j < n; j++)
+            assert_true(fabs((double)out[j] - ref[j]) <= tol[j]);
+    }
+    /* groups = 1, a pixel whose channels are all equal: variance 0, output = bias */
+    for (int k = 0; k < c; k++)
+        in[(size_t)k * hw + 5] = 2.5f;
+    impa_groupnorm_local(in, out, c, hw, 1, 1e-5f, &p, IMPA_ACT_NONE, NULL);
+    for (int k = 0; k < c; k++)
+        assert_float_equal(out[(size_t)k * hw + 5], gb[k], 1e-6);
+    free(in);
+    free(add);
+    free(gw);
+    free(gb);
+    free(out);
+    free(ref);
+    free(tol);
+}
+
+/* avg_pool2d(k, stride 1, padding k/2, count_include_pad=False) computed
+ * directly (O(k^2) per pixel), in double. */
+static void naive_box(const float *in, double *out, int c, int h, int w, int k)
+{
+    int r = k / 2;
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                double s = 0;
+                int n = 0;
+                for (int yy = y - r; yy <= y + r; yy++)
+                    for (int xx = x - r; xx <= x + r; xx++)
+                        if (yy >= 0 && yy < h && xx >= 0 && xx < w) {
+                            s += in[((size_t)ch * h + yy) * w + xx];
+                            n++;
+                        }
+                out[((size_t)ch * h + y) * w + x] = s / n;
+            }
+}
+
+/* Box mean: windows 1, 3, 11 and wider than the plane (only the inside counts),
+ * a non-square plane; then the local SE against the direct formula. */
+static void test_box_mean_se_local(void **state)
+{
+    (void)state;
+    int c = 4, h = 9, w = 14;
+    size_t n = (size_t)c * h * w;
+    float *in = rnd(n, 51, -2, 3), *out = malloc(n * sizeof(float));
+    float *scratch = malloc((size_t)h * w * sizeof(float));
+    double *ref = malloc(n * sizeof(double));
+    const int ks[5] = {1, 3, 5, 11, 31};
+    for (int ki = 0; ki < 5; ki++) {
+        naive_box(in, ref, c, h, w, ks[ki]);
+        impa_box_mean(in, out, c, h, w, ks[ki], scratch);
+        double e = 0;
+        for (size_t i = 0; i < n; i++)
+            e = fmax(e, fabs(out[i] - ref[i]));
+        if (!(e <= 1e-6))
+            fail_msg("box mean k %d: max abs error %g", ks[ki], e);
+    }
+    /* k 1 is the identity; k >= 2 * side - 1 is the plane mean everywhere */
+    impa_box_mean(in, out, c, h, w, 1, scratch);
+    assert_memory_equal(out, in, n * sizeof(float));
+    impa_box_mean(in, out, c, h, w, 31, scratch);
+    float mean[4];
+    impa_mean_hw(in, mean, c, h * w);
+    for (int ch = 0; ch < c; ch++)
+        for (int i = 0; i < h * w; i++)
+            assert_float_equal(out[(size_t)ch * h * w + i], mean[ch], 1e-6);
+
+    /* local SE: u += c * sigmoid(fc2(silu(fc1(box(c))))) at every pixel */
+    int t = 4, tr = 2, k = 5, hw = h * w;
+    float *u = rnd(n, 52, -1, 1), *u0 = malloc(n * sizeof(float));
+    memcpy(u0, u, n * sizeof(float));
+    float *w1 = rnd((size_t)tr * t, 53, -1, 1), *b1 = rnd((size_t)tr, 54, -1, 1);
+    float *w2 = rnd((size_t)t * tr, 55, -1, 1), *b2 = rnd((size_t)t, 56, -1, 1);
+    float *pooled = malloc(n * sizeof(float)), *hid = malloc((size_t)tr * hw * sizeof(float));
+    impa_conv_param_t p1 = {w1, b1}, p2 = {w2, b2};
+    naive_box(in, ref, t, h, w, k);
+    impa_se_local(in, u, t, tr, h, w, k, &p1, &p2, pooled, hid);
+    double emax = 0;
+    for (int i = 0; i < hw; i++) {
+        double hd[2];
+        for (int j = 0; j < tr; j++) {
+            double s = b1[j];
+            for (int ch = 0; ch < t; ch++)
+                s += w1[j * t + ch] * ref[(size_t)ch * hw + i];
+            hd[j] = s / (1 + exp(-s));
+        }
+        for (int ch = 0; ch < t; ch++) {
+            double s = b2[ch];
+            for (int j = 0; j < tr; j++)
+                s += w2[ch * tr + j] * hd[j];
+            double g = 1 / (1 + exp(-s));
+            size_t q = (size_t)ch * hw + i;
+            emax = fmax(emax, fabs(u[q] - (u0[q] + in[q] * g)));
+        }
+    }
+    printf("local SE (k %d, %dx%d): max abs error %.3g\n", k, h, w, emax);
+    assert_true(emax <= 1e-5);
+    free(in);
+    free(out);
+    free(scratch);
+    free(ref);
+    free(u);
+    free(u0);
+    free(w1);
+    free(b1);
+    free(w2);
+    free(b2);
+    free(pooled);
+    free(hid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_groupnorm),      cmocka_unit_test(test_activations),
         cmocka_unit_test(test_pixel_shuffle),  cmocka_unit_test(test_mixer),
         cmocka_unit_test(test_se_mean),        cmocka_unit_test(test_groupnorm_shuffle),
+        cmocka_unit_test(test_groupnorm_local), cmocka_unit_test(test_box_mean_se_local),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

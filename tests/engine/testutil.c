@@ -177,6 +177,10 @@ int tu_write_weights(const char *path, const tu_config_t *c, uint32_t seed)
     nc_put_att_int(ncid, NC_GLOBAL, "total_stride", NC_INT, 1, &four);
     if (c->advection >= 0)
         nc_put_att_int(ncid, NC_GLOBAL, "advection", NC_INT, 1, &c->advection);
+    if (c->norm_local)
+        nc_put_att_int(ncid, NC_GLOBAL, "norm_local", NC_INT, 1, &c->norm_local);
+    if (c->se_window)
+        nc_put_att_int(ncid, NC_GLOBAL, "se_window", NC_INT, 1, &c->se_window);
     size_t frames = (size_t)c->t_in + (c->advection == 1 ? (size_t)c->t_out : 0);
     float eps = 1e-5f, za = 200.0f, zb = 1.6f;
     nc_put_att_float(ncid, NC_GLOBAL, "gn_eps", NC_FLOAT, 1, &eps);

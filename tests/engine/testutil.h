@@ -14,6 +14,9 @@ typedef struct {
      * the value; 1 also widens trans.inp to (t_in + t_out) * hid_s.
      * zero_readout: readout weight and bias are written as zeros. */
     int advection, zero_readout;
+    /* norm_local, se_window: 0 writes no attribute (files from before the
+     * size-independent variant), else the value. */
+    int norm_local, se_window;
 } tu_config_t;
 
 /* Small config: 4 fields, t_in 2, t_out 3, S 8, T 16, 1 block, branches 3/5 d 1/2. */

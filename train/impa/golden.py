@@ -1,5 +1,8 @@
 """Golden parity files for the C engine (tests/engine/test_parity.c).
 
+Configurations: a-c plain network, d advection-guided, e advection-guided with
+the size-independent norms (norm_local = 1, se_window = 3).
+
 For each configuration NAME below writes, into the output directory:
   golden_NAME_weights.nc  a weights file (docs/model.md format, random
                           non-trivial weights, impa.model.init_nontrivial)
@@ -61,6 +64,13 @@ CONFIGS: Dict[str, tuple] = {
     "d": (dict(t_in=3, t_out=4, hid_s=8, hid_t=16, n_blocks=1, branch_kernels=[3, 5],
                branch_dilations=[1, 2], spatial_mixer=1, residual=1, advection=1),
           24, 36, 104, 204),
+    # size-independent variant on the advection model: per-pixel statistics over
+    # 2 groups of channels (not only a LayerNorm) and the SE gate from a 3 x 3
+    # local mean (the grid's border cells average fewer pixels); non-square grid
+    "e": (dict(t_in=3, t_out=4, hid_s=8, hid_t=16, n_blocks=1, branch_kernels=[3, 5],
+               branch_dilations=[1, 2], spatial_mixer=1, residual=1, advection=1,
+               norm_local=1, norm_groups=2, se_window=3),
+          28, 32, 105, 205),
 }
 
 # Regenerated files must match the committed ones within these (weights and
@@ -169,6 +179,8 @@ def generate(name: str, out_dir: str) -> Dict[str, float]:
         ds.setncattr("grid", f"{h}x{w}")
         ds.setncattr("t_in", np.int32(cfg.t_in))
         ds.setncattr("advection", np.int32(cfg.advection))
+        ds.setncattr("norm_local", np.int32(cfg.norm_local))
+        ds.setncattr("se_window", np.int32(cfg.se_window))
         ds.setncattr("weight_seed", np.int32(wseed))
         ds.setncattr("input_seed", np.int32(iseed))
         ds.setncattr("float64_max_abs_diff", np.float64(f64_diff))
@@ -196,7 +208,8 @@ def _compare_nc(a: str, b: str, exact: bool) -> List[str]:
             if not ok:
                 d = float(np.max(np.abs(va.astype(np.float64) - vb.astype(np.float64))))
                 errs.append(f"{os.path.basename(a)}:{k}: max abs diff {d:.3g}")
-        for att in ("fields", "t_in", "t_out", "hid_s", "hid_t", "advection", "weights_file"):
+        for att in ("fields", "t_in", "t_out", "hid_s", "hid_t", "advection", "norm_local",
+                    "se_window", "weights_file"):
             if att in da.ncattrs() and str(da.getncattr(att)) != str(db.getncattr(att)):
                 errs.append(f"{os.path.basename(a)}: attribute {att} differs")
     return errs
