@@ -73,10 +73,14 @@ static void test_forward_allocates_nothing(void **state)
     free(probe);
     assert_int_equal(n_alloc, 1);
 
-    /* plain model, then the advection-guided variant (t_in + t_out frames) */
-    for (int adv = 0; adv <= 1; adv++) {
+    /* plain model, the advection-guided variant (t_in + t_out frames), then the
+     * latter with the size-independent norms (per-pixel SE buffers) */
+    for (int variant = 0; variant <= 2; variant++) {
+        int adv = variant >= 1;
         tu_config_t c = tu_small_config();
         c.advection = adv;
+        c.norm_local = variant == 2;
+        c.se_window = variant == 2 ? 5 : 0;
         const char *path = tu_path("noalloc.nc");
         assert_int_equal(tu_write_weights(path, &c, 5u), 0);
         char err[256];
@@ -107,8 +111,9 @@ static void test_forward_allocates_nothing(void **state)
             assert_int_equal(rc1, 0);
             assert_int_equal(rc2, 0);
             assert_int_equal(rc3, 0);
-            printf("advection %d, threads %d: %ld allocations during normalise + forward + "
-                   "forecast\n", adv, threads, n_alloc);
+            printf("advection %d, norm_local %d, se_window %d, threads %d: %ld allocations "
+                   "during normalise + forward + forecast\n", adv, c.norm_local, c.se_window,
+                   threads, n_alloc);
             assert_int_equal(n_alloc, 0);
             free(in);
             free(out);

@@ -92,6 +92,9 @@ static void test_good_file(void **state)
     assert_string_equal(I->model_name, "test-tiny");
     /* no 'advection' attribute (files from before the variant): the plain network */
     assert_int_equal(I->advection, 0);
+    /* nor 'norm_local' / 'se_window': GroupNorm over the grid, SE from the grid mean */
+    assert_int_equal(I->norm_local, 0);
+    assert_int_equal(I->se_window, 0);
     assert_int_equal(impa_model_input_frames(m), 2);
     char hex[65];
     assert_int_equal(impa_sha256_file(good, hex, NULL, 0), 0);
@@ -366,8 +369,9 @@ static void test_advection_flops(void **state)
     impa_model_destroy(&m1);
 }
 
-/* impa_engine_flops equals impa.model.count_flops (the reference) for a plain
- * and an advection golden model; skipped when the reference cannot run. */
+/* impa_engine_flops equals impa.model.count_flops (the reference) for a plain,
+ * an advection and a size-independent (se_window: per-pixel SE convs) golden
+ * model; skipped when the reference cannot run. */
 static void test_flops_match_python(void **state)
 {
     (void)state;
@@ -376,7 +380,7 @@ static void test_flops_match_python(void **state)
         printf("IMPA_SOURCE_ROOT/IMPA_PYTHON not set: not checked\n");
         skip();
     }
-    for (const char *c = "ad"; *c; c++) {
+    for (const char *c = "ade"; *c; c++) {
         char w[1024], cmd[4096], err[512];
         snprintf(w, sizeof w, "%s/tests/data/golden_%c_weights.nc", root, *c);
         snprintf(cmd, sizeof cmd,
@@ -395,12 +399,93 @@ static void test_flops_match_python(void **state)
         impa_engine_t *e = NULL;
         assert_int_equal(impa_model_load(w, &m, err, sizeof err), 0);
         assert_int_equal(impa_engine_create(m, 40, 56, 1, &e, err, sizeof err), 0);
-        printf("golden %c (advection %d): C %.0f FLOPs, Python %.0f\n", *c,
-               impa_model_info(m)->advection, impa_engine_flops(e), ref);
+        printf("golden %c (advection %d, se_window %d): C %.0f FLOPs, Python %.0f\n", *c,
+               impa_model_info(m)->advection, impa_model_info(m)->se_window,
+               impa_engine_flops(e), ref);
         assert_float_equal(impa_engine_flops(e), ref, ref * 1e-12);
         impa_engine_destroy(&e);
         impa_model_destroy(&m);
     }
+}
+
+/* The optional 'norm_local' and 'se_window' attributes (size-independent
+ * variant): accepted values read back with the same tensors (the variant adds
+ * none), refused values named in the message; the per-pixel SE buffers make
+ * the workspace larger and the SE 1x1 convs count on every latent pixel. */
+static void test_local_attributes(void **state)
+{
+    (void)state;
+    char err[512] = "", path[512];
+    impa_model_t *m = NULL;
+    tu_config_t c = tu_small_config();
+    c.norm_local = 1;
+    c.se_window = 11;
+    char loc[512];
+    snprintf(loc, sizeof loc, "%s", tu_path("local.nc"));
+    assert_int_equal(tu_write_weights(loc, &c, 42u), 0);
+    if (impa_model_load(loc, &m, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(impa_model_info(m)->norm_local, 1);
+    assert_int_equal(impa_model_info(m)->se_window, 11);
+    impa_model_t *g = NULL;
+    assert_int_equal(impa_model_load(good, &g, err, sizeof(err)), 0);
+    impa_engine_t *el = NULL, *eg = NULL;
+    int H = 32, W = 48;
+    assert_int_equal(impa_engine_create(m, H, W, 1, &el, err, sizeof(err)), 0);
+    assert_int_equal(impa_engine_create(g, H, W, 1, &eg, err, sizeof(err)), 0);
+    double T = 16, Tr = 4, hw = H * W / 16.0;
+    assert_float_equal(impa_engine_flops(el) - impa_engine_flops(eg),
+                       (2 * T * Tr + 2 * Tr * T) * (hw - 1), 1e-3);
+    assert_true(impa_engine_workspace_bytes(el) >= impa_engine_workspace_bytes(eg));
+    impa_engine_destroy(&el);
+    impa_engine_destroy(&eg);
+    impa_model_destroy(&g);
+    impa_model_destroy(&m);
+
+    /* explicit zeros are the plain network */
+    int ncid = open_copy("local0.nc", path, sizeof(path));
+    int v = 0;
+    assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, "norm_local", NC_INT, 1, &v), NC_NOERR);
+    assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, "se_window", NC_INT, 1, &v), NC_NOERR);
+    nc_close(ncid);
+    assert_int_equal(impa_model_load(path, &m, err, sizeof(err)), 0);
+    assert_int_equal(impa_model_info(m)->norm_local, 0);
+    assert_int_equal(impa_model_info(m)->se_window, 0);
+    impa_model_destroy(&m);
+
+    /* se_window 1 is odd and valid (the gate of each pixel from itself) */
+    ncid = open_copy("se1.nc", path, sizeof(path));
+    v = 1;
+    assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, "se_window", NC_INT, 1, &v), NC_NOERR);
+    nc_close(ncid);
+    assert_int_equal(impa_model_load(path, &m, err, sizeof(err)), 0);
+    assert_int_equal(impa_model_info(m)->se_window, 1);
+    impa_model_destroy(&m);
+
+    static const struct {
+        const char *att;
+        int value;
+        const char *msg;
+    } bad[] = {
+        {"norm_local", 2, "attribute 'norm_local' = 2 out of range [0, 1]"},
+        {"norm_local", -1, "attribute 'norm_local' = -1 out of range [0, 1]"},
+        {"se_window", 4, "attribute 'se_window' = 4 must be 0 (grid mean) or odd"},
+        {"se_window", -1, "attribute 'se_window' = -1 out of range [0, 255]"},
+        {"se_window", 257, "attribute 'se_window' = 257 out of range [0, 255]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "bad_%s_%d.nc", bad[i].att, bad[i].value);
+        ncid = open_copy(name, path, sizeof(path));
+        v = bad[i].value;
+        assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, bad[i].att, NC_INT, 1, &v), NC_NOERR);
+        nc_close(ncid);
+        expect_refused(path, IMPA_EFORMAT, bad[i].msg, NULL);
+    }
+    ncid = open_copy("setext.nc", path, sizeof(path));
+    assert_int_equal(nc_put_att_text(ncid, NC_GLOBAL, "se_window", 2, "11"), NC_NOERR);
+    nc_close(ncid);
+    expect_refused(path, IMPA_EFORMAT, "attribute 'se_window' must be an integer", NULL);
 }
 
 static void test_grid_refused(void **state)
@@ -439,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_format),         cmocka_unit_test(test_grid_refused),
         cmocka_unit_test(test_bad_values),     cmocka_unit_test(test_advection_attribute),
         cmocka_unit_test(test_advection_flops),  cmocka_unit_test(test_flops_match_python),
+        cmocka_unit_test(test_local_attributes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
