@@ -248,6 +248,8 @@ int main(int argc, char **argv)
             if (info->advection)
                 printf(" advection=1 extrap_median_s=%.4f total_median_s=%.4f", ext_med,
                        ext_med + med);
+            if (info->norm_local || info->se_window)
+                printf(" norm_local=%d se_window=%d", info->norm_local, info->se_window);
             printf("\n");
             fflush(stdout);
         }

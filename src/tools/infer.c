@@ -184,6 +184,8 @@ int main(int argc, char **argv)
     CHECK(nc_put_att_int(outid, NC_GLOBAL, "step_minutes", NC_INT, 1, &I->step_minutes),
           outpath);
     CHECK(nc_put_att_int(outid, NC_GLOBAL, "advection", NC_INT, 1, &I->advection), outpath);
+    CHECK(nc_put_att_int(outid, NC_GLOBAL, "norm_local", NC_INT, 1, &I->norm_local), outpath);
+    CHECK(nc_put_att_int(outid, NC_GLOBAL, "se_window", NC_INT, 1, &I->se_window), outpath);
     CHECK(nc_enddef(outid), outpath);
     CHECK(nc_put_var_float(outid, varid, out), outpath);
     CHECK(nc_close(outid), outpath);
