@@ -91,7 +91,8 @@ IMPA_API void impa_engine_destroy(impa_engine_t **engine);
  * 20-30 dBZ over dry areas on 512x512 and not on its 80x80 training scale
  * (models/README.md). tile must be a multiple of total_stride; tile <= 0, or a
  * tile covering the grid, is impa_engine_create. Windows lose context at their
- * borders (seams at the receptive-field scale). */
+ * borders (seams at the receptive-field scale). Models with norm_local = 1 and
+ * se_window > 0 have no grid-wide statistic and can run on the whole grid. */
 IMPA_API int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile,
                                       int threads, impa_engine_t **out, char *err,
                                       size_t errlen);
