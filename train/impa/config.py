@@ -15,6 +15,7 @@ from typing import Any, Dict, List
 # trained here but never served.
 MAX_FIELDS = 8
 MAX_BRANCHES = 8
+MAX_SE_WINDOW = 255   # IMPA_MAX_SE_WINDOW
 
 NORM_TRANSFORMS = ("linear", "log10p1")
 
@@ -152,8 +153,8 @@ class ImpaConfig:
         need(self.residual in (0, 1), f"residual: must be 0 or 1, got {self.residual}")
         need(self.advection in (0, 1), f"advection: must be 0 or 1, got {self.advection}")
         need(self.norm_local in (0, 1), f"norm_local: must be 0 or 1, got {self.norm_local}")
-        need(self.se_window == 0 or (self.se_window >= 1 and self.se_window % 2 == 1),
-             f"se_window: must be 0 (grid mean) or a positive odd int, got {self.se_window}")
+        need(self.se_window == 0 or (1 <= self.se_window <= MAX_SE_WINDOW and self.se_window % 2 == 1),
+             f"se_window: must be 0 (grid mean) or an odd int 1..{MAX_SE_WINDOW}, got {self.se_window}")
         # Two stride-2 encoder convs and two pixel shuffles: the architecture is fixed at 4.
         need(self.total_stride == 4, f"total_stride: must be 4 for this architecture, got {self.total_stride}")
         need(float(self.gn_eps) > 0.0, f"gn_eps: must be > 0, got {self.gn_eps}")

@@ -169,6 +169,7 @@ class TestConfig(unittest.TestCase):
             "norm_local": dict(norm_local=2),
             "se_window": dict(se_window=4),
             "se_window ": dict(se_window=-1),
+            "se_window  ": dict(se_window=257),
         }
         for key, change in bad.items():
             with self.subTest(key=key):
