@@ -266,6 +266,9 @@ def synthetic_events(seed: int, n: int = 60, size: int = 64) -> Dict[str, np.nda
 
 # ------------------------------------------------------------------- train ----
 
+DEFAULT_LR = 2e-3
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="impa.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="run directory (checkpoints, log, model.nc)")
@@ -276,7 +279,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--crop", type=int, default=96)
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=float, default=DEFAULT_LR)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ckpt-min", type=float, default=3.0)
     p.add_argument("--val-min", type=float, default=5.0)
@@ -506,6 +509,8 @@ def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict
     if a.get("csi_weight"):
         adv += (f" --csi-weight {a['csi_weight']} --csi-thresholds {a.get('csi_thresholds')}"
                 f" --csi-tau {a.get('csi_tau')}")
+    if a.get("lr") not in (None, DEFAULT_LR):
+        adv += f" --lr {a['lr']}"
     if a.get("steps"):
         adv += f" --steps {a['steps']}"
     training = (f"impa.train --loss {loss}{adv} --seed {a.get('seed', args.seed)} --crop {a.get('crop', args.crop)} "
