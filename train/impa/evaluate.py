@@ -179,12 +179,27 @@ def extrapolation_py(inp: np.ndarray, t_out: int) -> np.ndarray:
     return out
 
 
+def size_independent(weights: str) -> bool:
+    """True for a model none of whose statistics depend on the grid size
+    (norm_local = 1 and a local SE window, docs/model.md)."""
+    from .weights import load
+
+    _, cfg = load(weights)
+    return bool(cfg.norm_local and cfg.se_window)
+
+
 def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads: int,
                    t_out: int, tile: int = 0,
                    extrap: Optional[str] = None) -> Tuple[np.ndarray, str]:
     """Forecasts of a weights file for inp [N, Tin, H, W]. The C tool computes the
     extrapolated frames of an advection-guided model itself (impa_guided); the
-    PyTorch path takes them from impa-extrapolate, as training did."""
+    PyTorch path takes them from impa-extrapolate, as training did.
+
+    `tile` applies to size-dependent models only: windows are the workaround
+    for norms whose statistics see the whole input; a size-independent model
+    runs on the whole grid, where windows would only cut its context."""
+    if size_independent(weights):
+        tile = 0
     if infer:
         tiling = f", {tile} x {tile} windows" if tile else ", whole grid"
         return (run_tool([infer, "--weights", weights, "--threads", str(threads),
@@ -276,8 +291,16 @@ def _f(x: float) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 
 
+def method_order(res: dict) -> List[str]:
+    """The fixed methods in ORDER, the --candidate ones before extrapolation."""
+    cand = [m for m in res.get("labels", {}) if m in res["methods"] and m not in ORDER]
+    i = ORDER.index("extrapolation")
+    return [m for m in ORDER[:i] + tuple(cand) + ORDER[i:] if m in res["methods"]]
+
+
 def render(res: dict, out: Path) -> None:
-    meth = [m for m in ORDER if m in res["methods"]]
+    LABEL.update(res.get("labels", {}))
+    meth = method_order(res)
     L = []
     if res.get("split", "test") == "test":
         L.append("# Verification of IMPA-Net on the held-out test split\n")
@@ -372,7 +395,7 @@ def plot_spectra(res: dict, out: Path) -> None:
     for ax, lead in zip(axes, SPECTRA_LEADS):
         key = str(lead * 10)
         ax.loglog(wl, sp["obs"][key], "k-", lw=2, label="observed")
-        for m in ORDER:
+        for m in method_order(res):
             if m in sp["methods"]:
                 ax.loglog(wl, sp["methods"][m][key], lw=1.2, label=LABEL.get(m, m))
         ax.invert_xaxis()
@@ -397,6 +420,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--plain", default="", help="weights of the plain IMPA-Net (advection = 0), MAD-Loss")
     p.add_argument("--plain-mse", default="", help="weights of the plain IMPA-Net trained with MSE")
     p.add_argument("--nomixer", default="", help="weights of the no-mixer ablation (optional)")
+    p.add_argument("--candidate", nargs=3, action="append", default=[],
+                   metavar=("KEY", "WEIGHTS", "LABEL"),
+                   help="also score the model WEIGHTS as method KEY, labelled LABEL "
+                        "(repeatable; for models tried but not shipped)")
     p.add_argument("--infer", default=None, help="impa-infer executable (default: build*/src/engine)")
     p.add_argument("--extrapolate", default=None, help="impa-extrapolate (default: build*/src/nowcast)")
     p.add_argument("--no-c", action="store_true", help="use the Python paths even if the C tools exist")
@@ -407,7 +434,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         "validation split, to choose between models without the test split")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tile", type=int, default=80,
-                   help="C engine window side (impa-infer --tile; the daemon's model.tile); 0 = whole grid")
+                   help="C engine window side for size-dependent models (impa-infer --tile; "
+                        "the daemon's model.tile); 0 = whole grid. Size-independent models "
+                        "(norm_local and se_window) always run on the whole grid")
     args = p.parse_args(argv)
 
     out = Path(args.out)
@@ -432,7 +461,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         obs = groups[spec_group][2]
         res["spectra"] = {"group": spec_group, "obs": spectra_of(obs, PIXEL_KM[spec_group]), "methods": {}}
 
-    for m in [s.strip() for s in args.methods.split(",") if s.strip()]:
+    methods = [s.strip() for s in args.methods.split(",") if s.strip()]
+    cand = {}
+    for key, w, label in args.candidate:
+        if key in WEIGHT_OPTS or key in ("persistence", "extrapolation") or key in cand:
+            raise SystemExit(f"evaluate: --candidate {key}: the name is taken")
+        cand[key] = w
+        res.setdefault("labels", {})[key] = label
+        methods.append(key)
+    for m in methods:
         t0 = time.time()
         tabs: Dict[str, np.ndarray] = {}
         how = ""
@@ -448,8 +485,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     fc = extrapolation_py(inp, cfg.t_out)
                     how = ("Python stand-in: global motion vector by phase correlation + "
                            "semi-Lagrangian shift (impa-extrapolate not found); NOT optical flow")
-            elif m in WEIGHT_OPTS:
-                w = getattr(args, WEIGHT_OPTS[m])
+            elif m in WEIGHT_OPTS or m in cand:
+                w = cand[m] if m in cand else getattr(args, WEIGHT_OPTS[m])
                 if not w or not Path(w).exists():
                     print(f"evaluate: {m}: weights {w!r} not found, skipped", file=sys.stderr)
                     break
