@@ -76,6 +76,14 @@ IMPA_API const impa_model_info_t *impa_model_info(const impa_model_t *model);
  * advection = 1 (t_in + advection * t_out). 0 for NULL. */
 IMPA_API int impa_model_input_frames(const impa_model_t *model);
 
+/* The window side to run `model` with when `tile` is configured (0 = whole
+ * grid): `tile` for a model whose norms see the whole input (GroupNorm or a
+ * grid-mean SE gate: it must run on windows of its training crop), 0 for a
+ * size-independent model (norm_local = 1 and se_window > 0), where windows
+ * would only cut the network's context. The daemon and impa-infer both use
+ * it, so they cannot run one model two ways. */
+IMPA_API int impa_model_effective_tile(const impa_model_t *model, int tile);
+
 /* Builds an engine for an ny x nx grid using `threads` threads (0 = all cores).
  * Sizes that are not multiples of total_stride are refused with a message giving
  * the nearest valid sizes. Every buffer of the forward pass is allocated here. */

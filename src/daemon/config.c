@@ -86,7 +86,7 @@ static const cfg_key_t keys[] = {
     {"model.threads", K_INT, OFF(threads), 0, 0, 256, "0", NULL, 0,
      "Threads for inference and extrapolation; 0 = all cores."},
     {"model.tile", K_INT, OFF(tile), 0, 0, 4096, "80", NULL, 0,
-     "Run the network on tile x tile windows (multiple of 4; 0 = whole grid). The shipped model was trained on 80 x 80 crops: on whole large grids its GroupNorm statistics shift and it paints echo over dry areas."},
+     "Run a size-dependent network (GroupNorm, grid-mean SE) on tile x tile windows (multiple of 4; 0 = whole grid): such a model trained on 80 x 80 crops paints echo over dry areas on whole large grids. Size-independent models (norm_local, se_window) always run on the whole grid."},
     {"model.method", K_ENUM, OFF(method), 0, 0, 0, "impa-net", "impa-net|extrapolation", 0,
      "Primary method; extrapolation skips the network entirely."},
     {"output.directory", K_PATH, OFF(output_dir), SZ(output_dir), 0, 0,

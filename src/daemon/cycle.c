@@ -61,7 +61,8 @@ int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model
         goto fail;
     if (model && cfg->method == IMPA_CFG_METHOD_IMPANET) {
         char why[512];
-        if (impa_engine_create_tiled(model, grid->ny, grid->nx, cfg->tile, cfg->threads,
+        int tile = impa_model_effective_tile(model, cfg->tile);
+        if (impa_engine_create_tiled(model, grid->ny, grid->nx, tile, cfg->threads,
                                      &c->engine, why, sizeof why)) {
             snprintf(c->engine_note, sizeof c->engine_note, "network unavailable: %s", why);
             c->engine = NULL;

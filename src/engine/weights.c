@@ -596,6 +596,13 @@ void impa_model_destroy(impa_model_t **model)
     *model = NULL;
 }
 
+int impa_model_effective_tile(const impa_model_t *model, int tile)
+{
+    if (model && model->info.norm_local && model->info.se_window > 0)
+        return 0;
+    return tile;
+}
+
 int impa_model_input_frames(const impa_model_t *model)
 {
     if (!model)

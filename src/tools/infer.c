@@ -31,6 +31,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: impa-infer --weights FILE --input IN.nc --output OUT.nc "
                "[--threads N] [--tile N] [--normalised]\n"
+               "  --tile N: N x N windows for size-dependent models (0 = whole grid, the\n"
+               "    default); size-independent models (norm_local, se_window) always\n"
+               "    run on the whole grid\n"
                "  default: dbz(sample,t_in,y,x) dBZ -> dbz(sample,t_out,y,x) dBZ\n"
                "    (advection models: the extrapolated input frames are computed here)\n"
                "  --normalised: input(frames,field,y,x) -> output(t_out,y,x), raw forward\n"
@@ -132,6 +135,7 @@ int main(int argc, char **argv)
                 I->n_fields);
         goto done;
     }
+    tile = impa_model_effective_tile(model, tile);
     if (impa_engine_create_tiled(model, ny, nx, tile, threads, &eng, err, sizeof(err)) != 0) {
         fprintf(stderr, "impa-infer: %s\n", err);
         goto done;

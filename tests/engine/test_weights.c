@@ -429,6 +429,12 @@ static void test_local_attributes(void **state)
     assert_int_equal(impa_model_info(m)->se_window, 11);
     impa_model_t *g = NULL;
     assert_int_equal(impa_model_load(good, &g, err, sizeof(err)), 0);
+    /* windows only for the size-dependent model */
+    assert_int_equal(impa_model_effective_tile(m, 80), 0);
+    assert_int_equal(impa_model_effective_tile(m, 0), 0);
+    assert_int_equal(impa_model_effective_tile(g, 80), 80);
+    assert_int_equal(impa_model_effective_tile(g, 0), 0);
+    assert_int_equal(impa_model_effective_tile(NULL, 80), 80);
     impa_engine_t *el = NULL, *eg = NULL;
     int H = 32, W = 48;
     assert_int_equal(impa_engine_create(m, H, W, 1, &el, err, sizeof(err)), 0);
@@ -451,6 +457,15 @@ static void test_local_attributes(void **state)
     assert_int_equal(impa_model_load(path, &m, err, sizeof(err)), 0);
     assert_int_equal(impa_model_info(m)->norm_local, 0);
     assert_int_equal(impa_model_info(m)->se_window, 0);
+    impa_model_destroy(&m);
+
+    /* norm_local without a local SE window still reads the grid mean: sized */
+    ncid = open_copy("local-only.nc", path, sizeof(path));
+    v = 1;
+    assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, "norm_local", NC_INT, 1, &v), NC_NOERR);
+    nc_close(ncid);
+    assert_int_equal(impa_model_load(path, &m, err, sizeof(err)), 0);
+    assert_int_equal(impa_model_effective_tile(m, 80), 80);
     impa_model_destroy(&m);
 
     /* se_window 1 is odd and valid (the gate of each pixel from itself) */
