@@ -5,7 +5,8 @@
         [--plain ../models/impa-net-plain.nc] [--plain-mse ../models/impa-net-plain-mse.nc] \
         [--infer PATH] [--extrapolate PATH] \
         [--methods persistence,extrapolation,impa,mse,plain,plainmse] \
-        [--stride 1] [--threads 1]
+        [--candidate KEY WEIGHTS LABEL ...] [--split test|val] \
+        [--stride 1] [--threads 1] [--tile 80]
 
 Test samples: every start of the test blocks of impa.data.make_blocks
 (Brisbane 2020-10-31 09:20-14:30 UTC and MeteoSwiss 2016-07-11), 4 frames in,
@@ -24,11 +25,18 @@ Methods (each entry of results.json says how it was run):
   (`impa-infer --weights W --input IN.nc --output OUT.nc`, IN dbz(sample, t_in,
   y, x), OUT dbz(sample, t_out, y, x)) when the tool is found, else the PyTorch
   reference (impa.weights.load);
+  Size-dependent models run on --tile windows (the daemon's model.tile),
+  size-independent ones (norm_local and se_window) on the whole grid;
+- --candidate KEY WEIGHTS LABEL: any other weights file, scored the same way
+  (models tried and not shipped);
 - persistence: the last observed frame for every lead;
 - extrapolation: `impa-extrapolate --input IN.nc --output OUT.nc --leads N` when
   found, else a simple Python stand-in: one global motion vector from phase
   correlation of consecutive input frames (median of the 3 pairs, sub-pixel),
   semi-Lagrangian shift of the last frame by lead * vector (bilinear).
+
+`--split val` scores the validation split instead: what models are chosen on,
+so that the test split stays held out.
 
 Runs merge into OUT/results.json (a method evaluated again replaces its entry),
 then OUT/results.md, OUT/spectra.png are rewritten from the merged file.
@@ -495,7 +503,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out, args.tile,
                                          extrap or find_tool("impa-extrapolate", args.extrapolate,
                                                              "nowcast"))
-                how += f", weights {Path(w).name}"
+                how += f", weights {os.path.relpath(w, D.TRAIN_DIR.parent)}"
             else:
                 raise SystemExit(f"evaluate: unknown method {m!r}")
             tabs[g] = score_method(fc, inp, obs)

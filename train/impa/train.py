@@ -308,6 +308,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--random-readout", action="store_true",
                    help="keep PyTorch's random init of the readout (default: zero, see below)")
     p.add_argument("--no-export", action="store_true")
+    p.add_argument("--model-version", default=None,
+                   help="model_version written into the weights (default 2.0 advection-guided, "
+                        "1.0 plain)")
     p.add_argument("--export-only", action="store_true",
                    help="only export a checkpoint of runs/NAME to runs/NAME/model.nc")
     p.add_argument("--export-which", choices=("best", "last"), default="best",
@@ -522,10 +525,12 @@ def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict
     name = ("impa-net-adv" if cfg.advection else "impa-net") + ("" if loss == "mad" else "-mse")
     what = "IMPA-Net, advection-guided (corrects the optical-flow extrapolation)" \
         if cfg.advection else "IMPA-Net"
-    W.export(model, cfg, str(path), model_version="2.0" if cfg.advection else "1.0",
+    csi = " and a soft-CSI term at 35/45 dBZ" if a.get("csi_weight") else ""
+    version = args.model_version or ("2.0" if cfg.advection else "1.0")
+    W.export(model, cfg, str(path), model_version=version,
              model_name=name,
-             description=(f"{what} trained with MAD-Loss" if loss == "mad"
-                          else f"{what}, ablation trained with plain MSE"),
+             description=(f"{what} trained with MAD-Loss{csi}" if loss == "mad"
+                          else f"{what}, ablation trained with plain MSE{csi}"),
              training=training)
 
 

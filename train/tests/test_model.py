@@ -554,6 +554,11 @@ class TestCommittedFiles(unittest.TestCase):
         for name in ("impa-net-mse.nc", "impa-net-plain.nc", "impa-net-plain-mse.nc"):
             _, c = weights.load(os.path.join(SRC_ROOT, "models", name))
             self.assertEqual(c, ImpaConfig(advection=0 if "plain" in name else 1), name)
+        _, c = weights.load(os.path.join(SRC_ROOT, "models", "impa-net-nomixer.nc"))
+        self.assertEqual(c, ImpaConfig(advection=1, spatial_mixer=0))
+        # the size-independent alternative (models/README.md)
+        _, c = weights.load(os.path.join(SRC_ROOT, "models", "impa-net-local.nc"))
+        self.assertEqual(c, ImpaConfig(advection=1, norm_local=1, norm_groups=1, se_window=11))
 
 
 if __name__ == "__main__":
