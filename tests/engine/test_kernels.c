@@ -34,6 +34,16 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
 }
 
 /* Direct convolution with groups, stride, padding and dilation, in double. */
+/* The norm kernels' epilogue in double: mode 0 plain, 1 SiLU, 2 SiLU + add. */
+static double norm_epilogue(double y, int mode, float add)
+{
+    if (mode >= 1)
+        y = y / (1.0 + exp(-y));
+    if (mode == 2)
+        y += add;
+    return y;
+}
+
 static void naive_conv(const float *in, int cin, int hin, int win, float *out, int cout,
                        const float *w, const float *b, int k, int stride, int pad, int dil,
                        int groups)
@@ -171,12 +181,8 @@ static void test_groupnorm(void **state)
             double inv = 1.0 / sqrt(q / m + 1e-5);
             for (size_t i = (size_t)g * cg * hw; i < (size_t)(g + 1) * cg * hw; i++) {
                 int ch = (int)(i / (size_t)hw);
-                double y = (in[i] - mean) * inv * gw[ch] + gb[ch];
-                if (mode >= 1)
-                    y = y / (1.0 + exp(-y));
-                if (mode == 2)
-                    y += add[i];
-                ref[i] = (float)y;
+                ref[i] = (float)norm_epilogue((in[i] - mean) * inv * gw[ch] + gb[ch], mode,
+                                              mode == 2 ? add[i] : 0.0f);
             }
         }
         impa_groupnorm(in, out, c, hw, groups, 1e-5f, &p,
@@ -439,12 +445,8 @@ static void test_groupnorm_local(void **state)
                     for (int k = 0; k < cg; k++) {
                         int ch = g * cg + k;
                         size_t j = (size_t)ch * hw + i;
-                        double y = (in[j] - mean) * inv * gw[ch] + gb[ch];
-                        if (mode >= 1)
-                            y = y / (1.0 + exp(-y));
-                        if (mode == 2)
-                            y += add[j];
-                        ref[j] = (float)y;
+                        ref[j] = (float)norm_epilogue((in[j] - mean) * inv * gw[ch] + gb[ch],
+                                                      mode, mode == 2 ? add[j] : 0.0f);
                         tol[j] = 2e-6 + 1e-6 * big * inv * gw[ch];
                     }
                 }

@@ -381,15 +381,9 @@ static void test_size_independent(void **state)
     assert_true(spread > 0.05);
     assert_true(d > 1e-3);
 
-    tu_config_t wide = tu_small_config();
-    wide.t_in = 4;
-    wide.hid_s = 16;
-    wide.hid_t = 64;
-    wide.n_blocks = 2;
+    tu_config_t wide = tu_default_config();
+    wide.t_out = 3;
     wide.norm_groups = 1;
-    wide.n_branches = 3;
-    wide.branch_kernels[2] = 7;
-    wide.branch_dilations[2] = 3;
     wide.norm_local = 1;
     wide.se_window = 11;
     d = crop_vs_grid(&wide, 12u, 320, 320, 40, 40, 240, 240, 110, 20, &spread);

@@ -19,6 +19,23 @@ tu_config_t tu_small_config(void)
     return c;
 }
 
+tu_config_t tu_default_config(void)
+{
+    tu_config_t c = tu_small_config();
+    c.t_in = 4;
+    c.t_out = 12;
+    c.hid_s = 16;
+    c.hid_t = 64;
+    c.n_blocks = 2;
+    c.n_branches = 3;
+    const int k[3] = {3, 5, 7}, d[3] = {1, 2, 3};
+    for (int b = 0; b < 3; b++) {
+        c.branch_kernels[b] = k[b];
+        c.branch_dilations[b] = d[b];
+    }
+    return c;
+}
+
 tu_config_t tu_advection_config(int t_in, int t_out, int zero_readout)
 {
     tu_config_t c = tu_small_config();

@@ -22,6 +22,10 @@ typedef struct {
 /* Small config: 4 fields, t_in 2, t_out 3, S 8, T 16, 1 block, branches 3/5 d 1/2. */
 tu_config_t tu_small_config(void);
 
+/* The shipped architecture of docs/model.md (t_in 4, t_out 12, S 16, T 64,
+ * 2 blocks, branches 3/5/7 d 1/2/3, GroupNorm with 4 groups, grid-mean SE). */
+tu_config_t tu_default_config(void);
+
 /* The small config as an advection-guided model (residual on) with t_in / t_out
  * frames; zero_readout 1 makes it forecast exactly its extrapolated input. */
 tu_config_t tu_advection_config(int t_in, int t_out, int zero_readout);
