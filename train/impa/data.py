@@ -377,7 +377,14 @@ def make_blocks(n_frames: Dict[str, int], t_in: int = 4, t_out: int = 12) -> Lis
     L = sample_len(t_in, t_out)
     blocks: List[Block] = []
     for ev, n in n_frames.items():
-        if ev == "bom-brisbane-20201031":
+        if ev.endswith(REVERSED):
+            # Frame i of a time-reversed event is frame n - 1 - i of its
+            # original: the original's training blocks, mirrored, and nothing
+            # else, so a reversed sample only reads frames training may see.
+            orig = make_blocks({ev[:-len(REVERSED)]: n}, t_in, t_out)
+            blocks += [Block(ev, "train", n - b.stop, n - b.start)
+                       for b in orig if b.split == "train"]
+        elif ev == "bom-brisbane-20201031":
             for split, a, b in brisbane_blocks(n, L):
                 blocks.append(Block(ev, split, a, b))
         elif ev in HELDOUT_TEST:
@@ -387,6 +394,29 @@ def make_blocks(n_frames: Dict[str, int], t_in: int = 4, t_out: int = 12) -> Lis
         else:
             blocks.append(Block(ev, "train", 0, n))
     return blocks
+
+
+REVERSED = "~rev"
+
+
+def reversed_events(events: Dict[str, np.ndarray], t_in: int = 4,
+                    t_out: int = 12) -> Dict[str, np.ndarray]:
+    """Time-reversed copies of the events that have training blocks, named
+    <event>~rev (make_blocks gives them the mirrored training blocks only).
+
+    Why: the one storm with a large >= 45 dBZ area (Brisbane) grows in the
+    training blocks and decays in the test block. Played backwards, growth is
+    decay and the motion reverses, so the network sees intense echo weaken as
+    often as strengthen and has to read which one from its input frames."""
+    L = sample_len(t_in, t_out)
+    blocks = make_blocks({k: v.shape[0] for k, v in events.items()}, t_in, t_out)
+    out: Dict[str, np.ndarray] = {}
+    for name, dbz in events.items():
+        if name.endswith(REVERSED):
+            continue
+        if any(b.event == name and b.split == "train" and b.stop - b.start >= L for b in blocks):
+            out[name + REVERSED] = np.ascontiguousarray(dbz[::-1])
+    return out
 
 
 HELDOUT_TEST = ("mch-20160711",)

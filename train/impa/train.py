@@ -54,10 +54,19 @@ class SampleSet:
     def sequence(self, name: str, s: int, L: int) -> np.ndarray:
         """dBZ [L (+ t_out), H, W]: the observed sample, then (variant) its
         extrapolated frames, so crops and augmentation treat them alike."""
-        seq = self.events[name][s:s + L]
+        return self.window(name, s, L, 0, 0, None)
+
+    def window(self, name: str, s: int, L: int, y0: int, x0: int,
+               crop: Optional[int]) -> np.ndarray:
+        """sequence() of the crop x crop window at (y0, x0) (crop None: the
+        whole grid), cut before the frames are joined: a batch copies crops,
+        not whole grids."""
+        ys = slice(y0, None if crop is None else y0 + crop)
+        xs = slice(x0, None if crop is None else x0 + crop)
+        seq = self.events[name][s:s + L, ys, xs]
         if self.extrap is None:
             return seq
-        return np.concatenate([seq, np.asarray(self.extrap[name][s], dtype=np.float32)])
+        return np.concatenate([seq, np.asarray(self.extrap[name][s][:, ys, xs], dtype=np.float32)])
 
 
 def network_input(arr: np.ndarray, cfg: ImpaConfig) -> np.ndarray:
@@ -85,6 +94,9 @@ def build_splits(events: Dict[str, np.ndarray], t_in: int, t_out: int,
                 continue
             ev = events[b.event]
             for s in D.block_starts(b, L):
+                if isinstance(extrap, dict) and isinstance(extrap.get(b.event), dict) \
+                        and s not in extrap[b.event]:
+                    continue  # a training pack keeps some starts only (impa.pack)
                 seq = ev[s:s + L]
                 n = max(1, int(np.isfinite(seq).sum()))
                 f35 = float((seq >= 35).sum()) / n
@@ -140,9 +152,8 @@ def make_batch(ss: SampleSet, cfg: ImpaConfig, batch: int, crop: int,
     seqs = []
     for _ in range(batch):
         name, s = ss.starts[int(rng.choice(len(ss.starts), p=ss.weights))]
-        seq = ss.sequence(name, s, L)
-        y0, x0 = pick_crop(seq, cfg.t_in, crop, rng)
-        seqs.append(augment(seq[:, y0:y0 + crop, x0:x0 + crop], rng))
+        y0, x0 = pick_crop(ss.events[name][s:s + cfg.t_in], cfg.t_in, crop, rng)
+        seqs.append(augment(ss.window(name, s, L, y0, x0, crop), rng))
     arr = np.stack(seqs)  # [B, L (+ Tout), crop, crop]
     x = network_input(arr, cfg)
     y = normalise_field(arr[:, cfg.t_in:L], 0, cfg)
@@ -198,7 +209,8 @@ def scores(c: np.ndarray) -> Dict[str, float]:
     return {"csi": csi, "pod": pod, "far": far, "hss": hss}
 
 
-def validate(model, cfg: ImpaConfig, crops: Sequence[np.ndarray], loss_cfg) -> Dict[str, float]:
+def validate(model, cfg: ImpaConfig, crops: Sequence[np.ndarray], loss_cfg,
+             device: str = "cpu") -> Dict[str, float]:
     """MAD-Loss (full weighting) and CSI35/45 (mean over leads) on fixed crops."""
     import torch
     from .madloss import mad_loss
@@ -211,11 +223,12 @@ def validate(model, cfg: ImpaConfig, crops: Sequence[np.ndarray], loss_cfg) -> D
     with torch.no_grad():
         for i in range(0, len(crops), 4):
             arr = np.stack(crops[i:i + 4])
-            x = torch.from_numpy(network_input(arr, cfg))
-            y = torch.from_numpy(normalise_field(arr[:, cfg.t_in:L], 0, cfg))
-            m = torch.from_numpy(np.isfinite(arr[:, cfg.t_in:L]))
+            x = torch.from_numpy(network_input(arr, cfg)).to(device)
+            y = torch.from_numpy(normalise_field(arr[:, cfg.t_in:L], 0, cfg)).to(device)
+            m = torch.from_numpy(np.isfinite(arr[:, cfg.t_in:L])).to(device)
             p = model(x)
             losses.append(float(mad_loss(p, y, 1.0, loss_cfg, m)))
+            p = p.cpu()
             fc = denormalise(p, cfg).numpy()
             obs = arr[:, cfg.t_in:L]
             for t, tab in tabs.items():
@@ -305,6 +318,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--csi-tau", type=float, default=2.0,
                    help="width in dBZ of the soft-CSI term's sigmoid")
     p.add_argument("--extrapolate", default=None, help="path of impa-extrapolate (with --advection)")
+    p.add_argument("--reverse-time", action="store_true",
+                   help="also train on time-reversed copies of the training events "
+                        "(impa.data.reversed_events: growth becomes decay)")
+    p.add_argument("--pack", default=None,
+                   help="read events and extrapolations from a training pack (impa.pack) "
+                        "instead of the sample data and the C extrapolator")
+    p.add_argument("--device", default="cpu",
+                   help="torch device to train on (cpu, cuda); the data side stays on the CPU")
     p.add_argument("--random-readout", action="store_true",
                    help="keep PyTorch's random init of the readout (default: zero, see below)")
     p.add_argument("--no-export", action="store_true")
@@ -333,7 +354,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     if args.export_only:
-        ck = torch.load(out / "last.pt")
+        ck = load_checkpoint(out / "last.pt")
         export_best(out / f"{args.export_which}.pt", out / "model.nc", args, ck["state"])
         return 0
     out.mkdir(parents=True, exist_ok=True)
@@ -360,9 +381,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t_load = time.time()
-    events = load_events(args.synthetic, args.seed)
     extrap = None
-    if cfg.advection:
+    if args.pack:
+        from .pack import read_pack
+        events, extrap, _ = read_pack(Path(args.pack))
+        if cfg.advection and extrap is None:
+            raise SystemExit(f"train: {args.pack} holds no extrapolations (--advection)")
+        if not cfg.advection:
+            extrap = None
+    else:
+        events = load_events(args.synthetic, args.seed)
+        if args.reverse_time:
+            events.update(D.reversed_events(events, cfg.t_in, cfg.t_out))
+    if args.reverse_time and not any(k.endswith(D.REVERSED) for k in events):
+        raise SystemExit("train: --reverse-time: no reversed events (a pack needs "
+                         "impa.pack --reverse-time)")
+    if cfg.advection and extrap is None:
         from .advect import all_extrapolations
         extrap = all_extrapolations(events, cfg.t_in, cfg.t_out, args.extrapolate,
                                     threads=args.threads,
@@ -383,13 +417,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # first being trained down into a damping of every intense echo.
         torch.nn.init.zeros_(model.readout.weight)
         torch.nn.init.zeros_(model.readout.bias)
+    model.to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     budget_s = args.budget_min * 60.0
     state = {"step": 0, "elapsed": 0.0, "best": None, "history": []}
 
     last_pt, best_pt = out / "last.pt", out / "best.pt"
     if args.resume and last_pt.exists():
-        ck = torch.load(last_pt)
+        ck = load_checkpoint(last_pt)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
@@ -402,7 +437,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
+        torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "opt": opt.state_dict(), "state": state,
                     "np_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                     "config": cfg.to_dict(), "loss": args.loss, "args": vars(args)}, tmp)
         os.replace(tmp, path)
@@ -414,7 +450,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return min(1.0, p)
 
     def run_val() -> Dict[str, float]:
-        r = validate(model, cfg, val_crops, loss_cfg) if val_crops else {"loss": float("nan"), "score": 0.0}
+        r = validate(model, cfg, val_crops, loss_cfg, args.device) if val_crops else {"loss": float("nan"), "score": 0.0}
         r.update(step=state["step"], elapsed=state["elapsed"])
         state["history"].append(r)
         b = state["best"]
@@ -441,7 +477,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         p = progress()
         for g in opt.param_groups:
             g["lr"] = args.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * p)))
-        x, y, m = make_batch(splits["train"], cfg, args.batch, args.crop, rng)
+        x, y, m = (t.to(args.device) for t in make_batch(splits["train"], cfg, args.batch,
+                                                         args.crop, rng))
         pred = model(x)
         loss = mad_loss(pred, y, p, loss_cfg, m) if args.loss == "mad" else mse_loss(pred, y, m)
         if args.csi_weight > 0.0:
@@ -487,13 +524,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint of this module, on the CPU whatever device wrote it (newer
+    PyTorch loads weights only by default; these hold the run's state too)."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except TypeError:  # PyTorch < 1.13.1 has no weights_only
+        return torch.load(path, map_location="cpu")
+
+
 def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict) -> None:
     """best.pt -> NetCDF weights (impa.weights.export) with provenance text."""
     import torch
     from .model import ImpaNet
     from . import weights as W
 
-    ck = torch.load(best_pt)
+    ck = load_checkpoint(best_pt)
     cfg = ImpaConfig.from_dict(ck["config"])
     model = ImpaNet(cfg)
     model.load_state_dict(ck["model"])
@@ -516,6 +564,10 @@ def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict
         adv += f" --lr {a['lr']}"
     if a.get("steps"):
         adv += f" --steps {a['steps']}"
+    if a.get("reverse_time"):
+        adv += " --reverse-time"
+    if a.get("device", "cpu") != "cpu":
+        adv += f" --device {a['device']}"
     training = (f"impa.train --loss {loss}{adv} --seed {a.get('seed', args.seed)} --crop {a.get('crop', args.crop)} "
                 f"--batch {a.get('batch', args.batch)} --budget-min {a.get('budget_min', args.budget_min)}; "
                 f"{'last' if best_pt.name == 'last.pt' else 'best'} checkpoint: step {b.get('step')} of {state['step']} "

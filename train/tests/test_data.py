@@ -166,6 +166,32 @@ class TestResampleSplit(unittest.TestCase):
         self.assertEqual(splits["mch-20160711"], "test")
         self.assertEqual(splits["mch-20150515"], "val")
 
+    def test_reversed_events_read_training_frames_only(self):
+        L = 16
+        rng = np.random.default_rng(1)
+        # Asymmetric Brisbane length, so a mirroring error cannot hide.
+        n = {e.name: (150 if e.name.startswith("bom-bris") else 40) for e in D.EVENTS}
+        events = {k: rng.uniform(0, 60, (v, 3, 3)).astype(np.float32) for k, v in n.items()}
+        rev = D.reversed_events(events, 4, 12)
+        # Held-out-only events get no reversed copy.
+        self.assertNotIn("mch-20160711" + D.REVERSED, rev)
+        self.assertNotIn("mch-20150515" + D.REVERSED, rev)
+        name = "bom-brisbane-20201031"
+        r = rev[name + D.REVERSED]
+        np.testing.assert_array_equal(r[0], events[name][-1])
+        np.testing.assert_array_equal(r[-1], events[name][0])
+        blocks = D.make_blocks({**n, **{k: v.shape[0] for k, v in rev.items()}}, 4, 12)
+        orig_train = {f for b in blocks if b.event == name and b.split == "train"
+                      for s in D.block_starts(b, L) for f in range(s, s + L)}
+        rb = [b for b in blocks if b.event == name + D.REVERSED]
+        self.assertTrue(rb)
+        self.assertTrue(all(b.split == "train" for b in rb))
+        # Every frame a reversed sample reads is a frame of an original training sample.
+        m = n[name]
+        read = {m - 1 - f for b in rb for s in D.block_starts(b, L) for f in range(s, s + L)}
+        self.assertTrue(read)
+        self.assertLessEqual(read, orig_train)
+
 
 class TestRealData(unittest.TestCase):
     def setUp(self):
