@@ -92,20 +92,36 @@ IMPA_API int impa_engine_create(const impa_model_t *model, int ny, int nx, int t
 IMPA_API void impa_engine_destroy(impa_engine_t **engine);
 
 /* Like impa_engine_create, but the network runs on tile x tile windows covering
- * the grid (n/tile windows per side, plus one ending at the border when tile does
- * not divide the side; overlaps are overwritten by the later window). Why:
- * GroupNorm normalises over the whole input, and a model trained on small crops
- * meets other statistics on a large, mostly dry grid: the shipped model paints
- * 20-30 dBZ over dry areas on 512x512 and not on its 80x80 training scale
- * (models/README.md). tile must be a multiple of total_stride; tile <= 0, or a
- * tile covering the grid, is impa_engine_create. Windows lose context at their
- * borders (seams at the receptive-field scale). Models with norm_local = 1 and
- * se_window > 0 have no grid-wide statistic and can run on the whole grid. */
+ * the grid. Why: GroupNorm normalises over the whole input, and a model trained
+ * on small crops meets other statistics on a large, mostly dry grid: the shipped
+ * model paints 20-30 dBZ over dry areas on 512x512 and not on its 80x80 training
+ * scale (models/README.md). tile must be a multiple of total_stride; tile <= 0,
+ * or a tile covering the grid, is impa_engine_create. Models with norm_local = 1
+ * and se_window > 0 have no grid-wide statistic and can run on the whole grid.
+ *
+ * Windows lose context at their borders (seams at the receptive-field scale);
+ * `overlap` (pixels, 0 <= overlap <= tile/2, else IMPA_EINVAL) blends them away.
+ * Along a side of length n, with T = min(tile, n) and stride S = T - overlap,
+ * windows start at 0, S, 2S, ... while they fit, plus one ending at the border
+ * when the last does not.
+ * - overlap 0: abutting windows; the border window overwrites the part it shares
+ *   with its neighbour (the behaviour before overlaps existed, bit for bit).
+ * - overlap > 0: each window's output (every lead) is weighted by w(y) * w(x),
+ *   w(i) = min(1, (i + 0.5) / overlap, (T - i - 0.5) / overlap), i = 0..T-1,
+ *   and the forecast is the weighted sum over the windows divided by the sum of
+ *   the weights (every pixel has weight > 0; a NaN window output stays NaN).
+ *   Cost: up to (T / (T - overlap))^2 times the windows of overlap 0 on a
+ *   large grid (2.8x at 80/32); on 512x512 at 80/32, 100 windows instead of
+ *   49 (2.0x), since overlap 0 already pays for a partial border window.
+ * The weights and their per-pixel sum are computed here; forward accumulates
+ * into its `out` and allocates nothing. */
 IMPA_API int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile,
-                                      int threads, impa_engine_t **out, char *err,
-                                      size_t errlen);
+                                      int overlap, int threads, impa_engine_t **out,
+                                      char *err, size_t errlen);
 /* Tile size of a tiled engine, 0 for a whole-grid engine. */
 IMPA_API int impa_engine_tile(const impa_engine_t *engine);
+/* Window overlap of a tiled engine (pixels), 0 for a whole-grid engine. */
+IMPA_API int impa_engine_tile_overlap(const impa_engine_t *engine);
 
 /* Bytes held by the engine's workspace (all activations). */
 IMPA_API size_t impa_engine_workspace_bytes(const impa_engine_t *engine);

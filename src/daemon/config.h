@@ -36,6 +36,7 @@ typedef struct {
     char weights[PATH_MAX];       /* "" in the file = IMPA_MODELDIR/impa-net.nc */
     int threads;
     int tile;                     /* engine window side, 0 = whole grid (impa_engine_create_tiled) */
+    int tile_overlap;             /* pixels shared by neighbouring windows, <= tile/2 (blended) */
     int method;                   /* impa_cfg_method_t */
     /* output */
     char output_dir[PATH_MAX];

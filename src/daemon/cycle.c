@@ -62,8 +62,8 @@ int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model
     if (model && cfg->method == IMPA_CFG_METHOD_IMPANET) {
         char why[512];
         int tile = impa_model_effective_tile(model, cfg->tile);
-        if (impa_engine_create_tiled(model, grid->ny, grid->nx, tile, cfg->threads,
-                                     &c->engine, why, sizeof why)) {
+        if (impa_engine_create_tiled(model, grid->ny, grid->nx, tile, cfg->tile_overlap,
+                                     cfg->threads, &c->engine, why, sizeof why)) {
             snprintf(c->engine_note, sizeof c->engine_note, "network unavailable: %s", why);
             c->engine = NULL;
         } else if (impa_guided_create(c->engine, c->extrap, cfg->threads, &c->guided, why,

@@ -36,9 +36,15 @@ struct impa_engine {
     const impa_model_t *model; /* borrowed */
     int H, W, threads;
     /* Tiled engines (impa_engine_create_tiled): the network runs on tile x tile
-     * windows through `inner`; this engine then owns only in/out. */
+     * windows through `inner`; this engine then owns only in/out and, with
+     * overlap > 0, the blend's buffers. */
     int tile;
+    int overlap;   /* pixels shared by neighbouring windows, 0 = abutting windows */
     impa_engine_t *inner;
+    float *ramp_y; /* overlap > 0: [th] window weights along y (w(i) of create_tiled) */
+    float *ramp_x; /* overlap > 0: [tw] along x */
+    float *wsum;   /* overlap > 0: [H][W] sum of the window weights covering each pixel
+                    * (input-independent, so computed once at create) */
     size_t ws_bytes;
     double flops;
     float *arena;  /* owns every buffer below */
@@ -254,28 +260,63 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     return 0;
 }
 
-/* Window origins along one side: n/tile windows from 0, and one more ending at the
- * border when tile does not divide n. */
-static int tile_origins(int n, int tile, int *o, int max)
+/* Window origins along one side of length n, windows of side T <= n advancing by
+ * stride S = T - overlap: 0, S, 2S, ... while the window fits, then one more ending
+ * at the border when the last one does not (overlap 0: n/T abutting windows plus
+ * the border one, the layout before overlaps existed). A window covering the side
+ * is the only one (S may be <= 0 there). Returns the count, at most max. */
+static int tile_origins(int n, int T, int overlap, int *o, int max)
 {
     int k = 0;
-    for (int p = 0; p + tile <= n && k < max; p += tile)
+    if (T >= n) {
+        if (max > 0)
+            o[k++] = 0;
+        return k;
+    }
+    int S = T - overlap;
+    for (int p = 0; p + T <= n && k < max; p += S)
         o[k++] = p;
-    if (n % tile && k < max)
-        o[k++] = n - tile;
+    if (k > 0 && o[k - 1] + T < n && k < max)
+        o[k++] = n - T;
     return k;
+}
+
+/* tile_origins' count without filling anything, for the size check (T < n). */
+static long tile_count(int n, int T, int overlap)
+{
+    if (T >= n)
+        return 1;
+    long S = T - overlap, full = (n - T) / S + 1;
+    return full + ((full - 1) * S + T < n);
 }
 
 #define IMPA_MAX_TILES_PER_SIDE 1024
 
-int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile, int threads,
-                             impa_engine_t **out, char *err, size_t errlen)
+/* The blend ramp of one window side: w(i) = min(1, (i + 0.5) / overlap,
+ * (T - i - 0.5) / overlap). Weights fall towards every window border, where the
+ * window has lost context, and never reach 0, so every pixel has a weight. */
+static void blend_ramp(float *w, int T, int overlap)
 {
+    for (int i = 0; i < T; i++) {
+        double a = (i + 0.5) / overlap, b = (T - i - 0.5) / overlap;
+        double v = a < b ? a : b;
+        w[i] = (float)(v < 1.0 ? v : 1.0);
+    }
+}
+
+int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile, int overlap,
+                             int threads, impa_engine_t **out, char *err, size_t errlen)
+{
+    if (out)
+        *out = NULL;
+    if (overlap < 0 || (tile > 0 && 2 * (long)overlap > tile))
+        return impa_err(err, errlen, IMPA_EINVAL,
+                        "tile overlap %d: must be between 0 and half the tile %d (%d)",
+                        overlap, tile, tile > 0 ? tile / 2 : 0);
     if (tile <= 0 || (tile >= ny && tile >= nx))
         return impa_engine_create(model, ny, nx, threads, out, err, errlen);
     if (!model || !out)
         return impa_err(err, errlen, IMPA_EINVAL, "impa_engine_create_tiled: NULL argument");
-    *out = NULL;
     const impa_model_info_t *mi = &model->info;
     int st = mi->total_stride;
     if (tile % st != 0)
@@ -284,8 +325,12 @@ int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile
     if (ny % st != 0 || nx % st != 0 || ny <= 0 || nx <= 0)
         return impa_engine_create(model, ny, nx, threads, out, err, errlen); /* its message */
     int th = tile < ny ? tile : ny, tw = tile < nx ? tile : nx;
-    if ((ny + th - 1) / th > IMPA_MAX_TILES_PER_SIDE || (nx + tw - 1) / tw > IMPA_MAX_TILES_PER_SIDE)
-        return impa_err(err, errlen, IMPA_ESHAPE, "tile %d: too many tiles for %dx%d", tile, ny, nx);
+    /* with the stride T - overlap (>= tile/2 on a side the tile does not cover) */
+    long ny_win = tile_count(ny, th, overlap), nx_win = tile_count(nx, tw, overlap);
+    if (ny_win > IMPA_MAX_TILES_PER_SIDE || nx_win > IMPA_MAX_TILES_PER_SIDE)
+        return impa_err(err, errlen, IMPA_ESHAPE,
+                        "tile %d, overlap %d: %ld x %ld windows for %dx%d, more than %d per side",
+                        tile, overlap, ny_win, nx_win, ny, nx, IMPA_MAX_TILES_PER_SIDE);
     impa_engine_t *e = calloc(1, sizeof(*e));
     if (!e)
         return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
@@ -298,32 +343,57 @@ int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile
     e->H = ny;
     e->W = nx;
     e->tile = tile;
+    e->overlap = overlap;
     e->threads = e->inner->threads;
     size_t HW = (size_t)ny * nx;
     /* tiles slice all F input frames */
     size_t nin = PAD16((size_t)impa_model_input_frames(model) * mi->n_fields * HW);
     size_t nout = PAD16((size_t)mi->t_out * HW);
-    e->arena = aligned_alloc(64, (nin + nout) * sizeof(float));
+    /* the blend accumulates into the caller's out: no [Tout][H][W] accumulator */
+    size_t nblend = overlap > 0 ? PAD16((size_t)th) + PAD16((size_t)tw) + PAD16(HW) : 0;
+    size_t total = nin + nout + nblend;
+    e->arena = aligned_alloc(64, total * sizeof(float));
     if (!e->arena) {
-        impa_engine_destroy(&e->inner);
-        free(e);
+        impa_engine_destroy(&e);
         return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
     }
-    memset(e->arena, 0, (nin + nout) * sizeof(float));
+    memset(e->arena, 0, total * sizeof(float));
     e->in = e->arena;
     e->out = e->arena + nin;
     int oy[IMPA_MAX_TILES_PER_SIDE], ox[IMPA_MAX_TILES_PER_SIDE];
-    int ky = tile_origins(ny, th, oy, IMPA_MAX_TILES_PER_SIDE);
-    int kx = tile_origins(nx, tw, ox, IMPA_MAX_TILES_PER_SIDE);
-    e->ws_bytes = (nin + nout) * sizeof(float) + e->inner->ws_bytes;
-    e->flops = (double)ky * kx * e->inner->flops;
+    int ky = tile_origins(ny, th, overlap, oy, IMPA_MAX_TILES_PER_SIDE);
+    int kx = tile_origins(nx, tw, overlap, ox, IMPA_MAX_TILES_PER_SIDE);
+    double blend_flops = 0;
+    if (overlap > 0) {
+        e->ramp_y = e->out + nout;
+        e->ramp_x = e->ramp_y + PAD16((size_t)th);
+        e->wsum = e->ramp_x + PAD16((size_t)tw);
+        blend_ramp(e->ramp_y, th, overlap);
+        blend_ramp(e->ramp_x, tw, overlap);
+        for (int a = 0; a < ky; a++)
+            for (int b = 0; b < kx; b++)
+                for (int y = 0; y < th; y++)
+                    for (int x = 0; x < tw; x++)
+                        e->wsum[(size_t)(oy[a] + y) * nx + ox[b] + x] +=
+                            e->ramp_y[y] * e->ramp_x[x];
+        /* per window and pixel: the weight product, then a multiply-add per lead;
+         * per output value: the division by the weight sum */
+        blend_flops = (double)ky * kx * th * tw * (1 + 2.0 * mi->t_out) +
+                      (double)mi->t_out * HW;
+    }
+    e->ws_bytes = total * sizeof(float) + e->inner->ws_bytes;
+    e->flops = (double)ky * kx * e->inner->flops + blend_flops;
     *out = e;
     return 0;
 }
 
 /* The forward pass window by window: each window is a complete forward of the
  * inner engine, so GroupNorm sees the statistics of a window, as in training on
- * crops. Overlapping windows (the last of a row or column) overwrite. */
+ * crops. overlap 0: windows are copied, and the border windows overwrite the
+ * overlapping part of their neighbours (the original behaviour, kept bit for
+ * bit). overlap > 0: out accumulates every window's output times its weight
+ * ramp_y[y] * ramp_x[x] and is then divided by wsum, so each window fades out
+ * towards its borders, where its context was cut, and the seams disappear. */
 static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *err,
                          size_t errlen)
 {
@@ -331,9 +401,12 @@ static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *er
     impa_engine_t *t = e->inner;
     int nch = impa_model_input_frames(e->model) * mi->n_fields, th = t->H, tw = t->W;
     int oy[IMPA_MAX_TILES_PER_SIDE], ox[IMPA_MAX_TILES_PER_SIDE];
-    int ky = tile_origins(e->H, th, oy, IMPA_MAX_TILES_PER_SIDE);
-    int kx = tile_origins(e->W, tw, ox, IMPA_MAX_TILES_PER_SIDE);
+    int ky = tile_origins(e->H, th, e->overlap, oy, IMPA_MAX_TILES_PER_SIDE);
+    int kx = tile_origins(e->W, tw, e->overlap, ox, IMPA_MAX_TILES_PER_SIDE);
     size_t HW = (size_t)e->H * e->W, thw = (size_t)th * tw;
+    int blend = e->overlap > 0;
+    if (blend)
+        memset(out, 0, sizeof(float) * (size_t)mi->t_out * HW);
     for (int a = 0; a < ky; a++)
         for (int b = 0; b < kx; b++) {
             for (int c = 0; c < nch; c++)
@@ -344,9 +417,23 @@ static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *er
             if (rc)
                 return rc;
             for (int k = 0; k < mi->t_out; k++)
-                for (int y = 0; y < th; y++)
-                    memcpy(out + k * HW + (size_t)(oy[a] + y) * e->W + ox[b],
-                           t->out + k * thw + (size_t)y * tw, sizeof(float) * tw);
+                for (int y = 0; y < th; y++) {
+                    float *o = out + k * HW + (size_t)(oy[a] + y) * e->W + ox[b];
+                    const float *s = t->out + k * thw + (size_t)y * tw;
+                    if (!blend) {
+                        memcpy(o, s, sizeof(float) * tw);
+                        continue;
+                    }
+                    float wy = e->ramp_y[y];
+                    for (int x = 0; x < tw; x++)
+                        o[x] += wy * e->ramp_x[x] * s[x];
+                }
+        }
+    if (blend)
+        for (int k = 0; k < mi->t_out; k++) {
+            float *o = out + k * HW;
+            for (size_t i = 0; i < HW; i++)
+                o[i] /= e->wsum[i];
         }
     return 0;
 }
@@ -372,6 +459,11 @@ void impa_engine_grid(const impa_engine_t *e, int *ny, int *nx)
 int impa_engine_tile(const impa_engine_t *e)
 {
     return e && e->inner ? e->tile : 0;
+}
+
+int impa_engine_tile_overlap(const impa_engine_t *e)
+{
+    return e && e->inner ? e->overlap : 0;
 }
 
 void impa_engine_destroy(impa_engine_t **engine)

@@ -45,6 +45,40 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.retention_hours, 48);
     assert_int_equal(cfg.verify_enabled, 1);
     assert_string_equal(cfg.publish.domain, "radar");
+    assert_int_equal(cfg.tile, 80);
+    assert_int_equal(cfg.tile_overlap, 32);
+    (void)state;
+}
+
+/* model.tile_overlap: in range, its own bounds, and at most half of model.tile
+ * (checked against the tile given in the same file, in either order). */
+static void test_tile_overlap(void **state)
+{
+    impa_daemon_config_t cfg;
+    char err[1024];
+    assert_int_equal(parse("model:\n  tile: 96\n  tile_overlap: 48\n", &cfg, err, sizeof err),
+                     0);
+    assert_int_equal(cfg.tile, 96);
+    assert_int_equal(cfg.tile_overlap, 48);
+    assert_int_equal(parse("model:\n  tile_overlap: 0\n", &cfg, err, sizeof err), 0);
+    assert_int_equal(cfg.tile_overlap, 0);
+    /* tile 0 = whole grid: the overlap is unused, whatever its value */
+    assert_int_equal(parse("model: {tile: 0, tile_overlap: 2048}\n", &cfg, err, sizeof err), 0);
+    assert_int_equal(parse("model:\n  tile_overlap: 41\n", &cfg, err, sizeof err),
+                     IMPA_ECONFIG);
+    assert_string_equal(err, "t.yaml: key 'model.tile_overlap': 41 is more than half of "
+                             "model.tile 80 (at most 40)");
+    assert_int_equal(parse("model:\n  tile_overlap: 32\n  tile: 48\n", &cfg, err, sizeof err),
+                     IMPA_ECONFIG);
+    assert_string_equal(err, "t.yaml: key 'model.tile_overlap': 32 is more than half of "
+                             "model.tile 48 (at most 24)");
+    assert_int_equal(parse("model:\n  tile_overlap: -1\n", &cfg, err, sizeof err),
+                     IMPA_ECONFIG);
+    assert_string_equal(err, "t.yaml:2: key 'model.tile_overlap': -1 is below the minimum 0");
+    assert_int_equal(parse("model:\n  tile_overlap: 4096\n", &cfg, err, sizeof err),
+                     IMPA_ECONFIG);
+    assert_string_equal(err,
+                        "t.yaml:2: key 'model.tile_overlap': 4096 is above the maximum 2048");
     (void)state;
 }
 
@@ -230,6 +264,8 @@ static void test_shipped_config(void **state)
     assert_string_equal(cfg.weights, IMPA_MODELDIR "/impa-net.nc");
     assert_string_equal(cfg.input_dir, "/var/lib/impa-nowcast/input");
     assert_int_equal(strlen(cfg.sha256), 64);
+    assert_int_equal(cfg.tile, 80);
+    assert_int_equal(cfg.tile_overlap, 32);
     (void)state;
 }
 
@@ -316,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_out_of_range),
+        cmocka_unit_test(test_tile_overlap),
         cmocka_unit_test(test_every_error_reported),
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_prepare_dirs),

@@ -232,7 +232,7 @@ static void test_zero_readout_forecasts_extrapolation(void **state)
     for (int tile = 0; tile <= 32; tile += 32) {
         impa_engine_t *e = NULL;
         impa_guided_t *g = NULL;
-        assert_int_equal(impa_engine_create_tiled(m, NY, NX, tile, 1, &e, err, sizeof err), 0);
+        assert_int_equal(impa_engine_create_tiled(m, NY, NX, tile, 0, 1, &e, err, sizeof err), 0);
         assert_int_equal(impa_guided_create(e, NULL, 1, &g, err, sizeof err), 0);
         for (int s = 0; s < NS; s++) {
             const float *fr[TIN];
