@@ -6,7 +6,7 @@
         [--infer PATH] [--extrapolate PATH] \
         [--methods persistence,extrapolation,impa,mse,plain,plainmse] \
         [--candidate KEY WEIGHTS LABEL ...] [--split test|val] \
-        [--stride 1] [--threads 1] [--tile 80]
+        [--stride 1] [--threads 1] [--tile 80] [--tile-overlap 0]
 
 Test samples: every start of the test blocks of impa.data.make_blocks
 (Brisbane 2020-10-31 09:20-14:30 UTC and MeteoSwiss 2016-07-11), 4 frames in,
@@ -198,20 +198,26 @@ def size_independent(weights: str) -> bool:
 
 def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads: int,
                    t_out: int, tile: int = 0,
-                   extrap: Optional[str] = None) -> Tuple[np.ndarray, str]:
+                   extrap: Optional[str] = None,
+                   tile_overlap: int = 0) -> Tuple[np.ndarray, str]:
     """Forecasts of a weights file for inp [N, Tin, H, W]. The C tool computes the
     extrapolated frames of an advection-guided model itself (impa_guided); the
     PyTorch path takes them from impa-extrapolate, as training did.
 
     `tile` applies to size-dependent models only: windows are the workaround
     for norms whose statistics see the whole input; a size-independent model
-    runs on the whole grid, where windows would only cut its context."""
+    runs on the whole grid, where windows would only cut its context.
+    `tile_overlap`: pixels shared by neighbouring windows, blended by the C
+    engine (impa-infer --tile-overlap)."""
     if size_independent(weights):
         tile = 0
     if infer:
         tiling = f", {tile} x {tile} windows" if tile else ", whole grid"
+        if tile and tile_overlap:
+            tiling += f", overlap {tile_overlap}"
         return (run_tool([infer, "--weights", weights, "--threads", str(threads),
-                          "--tile", str(tile)], inp, t_out),
+                          "--tile", str(tile), "--tile-overlap", str(tile_overlap)],
+                         inp, t_out),
                 f"C engine ({os.path.relpath(infer, D.TRAIN_DIR.parent)}, {threads} thread{tiling})")
     import torch
     from .model import denormalise, normalise
@@ -445,6 +451,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="C engine window side for size-dependent models (impa-infer --tile; "
                         "the daemon's model.tile); 0 = whole grid. Size-independent models "
                         "(norm_local and se_window) always run on the whole grid")
+    p.add_argument("--tile-overlap", type=int, default=0,
+                   help="pixels shared by neighbouring --tile windows, blended with linear "
+                        "ramps (impa-infer --tile-overlap; the daemon's model.tile_overlap, "
+                        "32 there); 0 = abutting windows, as before the option")
     args = p.parse_args(argv)
 
     out = Path(args.out)
@@ -502,7 +512,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 # extrapolator even with --no-c: training took them from it
                 fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out, args.tile,
                                          extrap or find_tool("impa-extrapolate", args.extrapolate,
-                                                             "nowcast"))
+                                                             "nowcast"),
+                                         args.tile_overlap)
                 how += f", weights {os.path.relpath(w, D.TRAIN_DIR.parent)}"
             else:
                 raise SystemExit(f"evaluate: unknown method {m!r}")
