@@ -88,10 +88,16 @@ static void test_forward_allocates_nothing(void **state)
         assert_int_equal(impa_model_load(path, &m, err, sizeof(err)), 0);
         int nf = impa_model_input_frames(m);
         assert_int_equal(nf, c.t_in + (adv ? c.t_out : 0));
-        for (int threads = 1; threads <= 2; threads++) {
+        /* layout 0: whole grid; 1: abutting 16 px windows (copy path); 2: windows
+         * overlapping by 4 px (blend path, its buffers made at create) */
+        for (int run = 0; run < 6; run++) {
+            int threads = 1 + run % 2, layout = run / 2;
             impa_engine_t *e = NULL;
             int ny = 32, nx = 48;
-            assert_int_equal(impa_engine_create(m, ny, nx, threads, &e, err, sizeof(err)), 0);
+            assert_int_equal(impa_engine_create_tiled(m, ny, nx, layout ? 16 : 0,
+                                                      layout == 2 ? 4 : 0, threads, &e, err,
+                                                      sizeof(err)), 0);
+            assert_int_equal(impa_engine_tile_overlap(e), layout == 2 ? 4 : 0);
             size_t hw = (size_t)ny * nx, nin = (size_t)nf * c.n_fields * hw;
             float *in = calloc(nin, sizeof(float)), *out = calloc((size_t)c.t_out * hw, 4);
             float *fc = calloc((size_t)c.t_out * hw, 4), *fr = calloc((size_t)nf * hw, 4);
@@ -111,9 +117,9 @@ static void test_forward_allocates_nothing(void **state)
             assert_int_equal(rc1, 0);
             assert_int_equal(rc2, 0);
             assert_int_equal(rc3, 0);
-            printf("advection %d, norm_local %d, se_window %d, threads %d: %ld allocations "
-                   "during normalise + forward + forecast\n", adv, c.norm_local, c.se_window,
-                   threads, n_alloc);
+            printf("advection %d, norm_local %d, se_window %d, layout %d, threads %d: %ld "
+                   "allocations during normalise + forward + forecast\n", adv, c.norm_local,
+                   c.se_window, layout, threads, n_alloc);
             assert_int_equal(n_alloc, 0);
             free(in);
             free(out);
