@@ -21,6 +21,22 @@
 #include "impa/error.h"
 #include "impa/extrapolate.h"
 
+/* What the network's output is calibrated against (impa/calibrate.h), per lead:
+ * EXTRAPOLATION matches each lead to the distribution of that lead's
+ * extrapolated frame (advection models only); AUTO is EXTRAPOLATION for an
+ * advection model and NONE for a plain one. The daemon's model.calibration and
+ * impa-infer --calibration; docs/model.md "Calibration". */
+typedef enum {
+    IMPA_CALIBRATION_AUTO = 0,
+    IMPA_CALIBRATION_NONE = 1,
+    IMPA_CALIBRATION_EXTRAPOLATION = 2,
+} impa_calibration_t;
+
+/* "auto", "none", "extrapolation" -> *out; IMPA_EINVAL for anything else. */
+IMPA_API int impa_calibration_parse(const char *name, impa_calibration_t *out, char *err,
+                                    size_t errlen);
+IMPA_API const char *impa_calibration_name(impa_calibration_t mode);
+
 typedef struct impa_guided impa_guided_t;
 
 /* Options of the extrapolator the guidance must use: impa_extrap_opts_default()
@@ -38,6 +54,12 @@ IMPA_API int impa_guided_create(impa_engine_t *engine, impa_extrap_t *extrap, in
                                 impa_guided_t **out, char *err, size_t errlen);
 IMPA_API void impa_guided_destroy(impa_guided_t **g);
 
+/* Calibration of the forecasts (default after create: AUTO, resolved). EXTRAPOLATION
+ * for a model without advection is refused: there is nothing to match to. */
+IMPA_API int impa_guided_set_calibration(impa_guided_t *g, impa_calibration_t mode, char *err,
+                                         size_t errlen);
+/* The resolved mode (NONE or EXTRAPOLATION, never AUTO). */
+IMPA_API impa_calibration_t impa_guided_calibration(const impa_guided_t *g);
 /* 1 when the model reads extrapolated frames (advection = 1). */
 IMPA_API int impa_guided_advection(const impa_guided_t *g);
 
@@ -54,7 +76,8 @@ IMPA_API int impa_guided_extrapolate(impa_guided_t *g, const float *const *obs, 
 IMPA_API const float *impa_guided_extrapolation(const impa_guided_t *g);
 
 /* The forecast: obs are the t_in observed frames; for advection models step 1,
- * then impa_engine_forecast on obs + the extrapolated frames; otherwise
+ * then impa_engine_forecast on obs + the extrapolated frames, then (calibration
+ * EXTRAPOLATION) each lead matched to its extrapolated frame; otherwise
  * impa_engine_forecast on obs. out_dbz [t_out][ny][nx] as impa_engine_forecast
  * (clamped dBZ, NAN where obs[t_in - 1] has no data). Allocates nothing. */
 IMPA_API int impa_guided_forecast(impa_guided_t *g, const float *const *obs,

@@ -89,6 +89,8 @@ static const cfg_key_t keys[] = {
      "Run a size-dependent network (GroupNorm, grid-mean SE) on tile x tile windows (multiple of 4; 0 = whole grid): such a model trained on 80 x 80 crops paints echo over dry areas on whole large grids. Size-independent models (norm_local, se_window) always run on the whole grid."},
     {"model.tile_overlap", K_INT, OFF(tile_overlap), 0, 0, 2048, "32", NULL, 0,
      "Pixels shared by neighbouring model.tile windows (at most model.tile/2), blended with linear ramps: abutting windows (0) leave seams at their borders, where each window has lost context. Cost: up to (tile/(tile-overlap))^2 times the windows (2.8x at 80/32); 2x on 512 x 512 (100 windows instead of 49). Ignored with model.tile 0 and by size-independent models."},
+    {"model.calibration", K_ENUM, OFF(calibration), 0, 0, 0, "auto", "auto|none|extrapolation", 0,
+     "Probability matching of the network's forecast: extrapolation = each lead takes the intensity distribution of that lead's optical-flow extrapolation (the network keeps where the echo is, the extrapolation sets how much of it is how strong; without it the shipped model's >= 45 dBZ area is 2-3 times too large). auto = extrapolation for advection-guided models, none for plain ones. Scores with and without: models/README.md."},
     {"model.method", K_ENUM, OFF(method), 0, 0, 0, "impa-net", "impa-net|extrapolation", 0,
      "Primary method; extrapolation skips the network entirely."},
     {"output.directory", K_PATH, OFF(output_dir), SZ(output_dir), 0, 0,

@@ -38,6 +38,7 @@ typedef struct {
     int tile;                     /* engine window side, 0 = whole grid (impa_engine_create_tiled) */
     int tile_overlap;             /* pixels shared by neighbouring windows, <= tile/2 (blended) */
     int method;                   /* impa_cfg_method_t */
+    int calibration;              /* impa_calibration_t (impa/guided.h) */
     /* output */
     char output_dir[PATH_MAX];
     char output_prefix[64];

@@ -70,6 +70,12 @@ int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model
                                       sizeof why)) {
             snprintf(c->engine_note, sizeof c->engine_note, "network unavailable: %s", why);
             impa_engine_destroy(&c->engine);
+        } else if ((rc = impa_guided_set_calibration(c->guided,
+                                                     (impa_calibration_t)cfg->calibration, why,
+                                                     sizeof why)) != 0) {
+            /* the service refuses this combination at start; here for other callers */
+            rc = impa_err(err, errlen, IMPA_ECONFIG, "model.calibration: %s", why);
+            goto fail;
         }
     } else if (cfg->method == IMPA_CFG_METHOD_IMPANET) {
         snprintf(c->engine_note, sizeof c->engine_note, "network unavailable: no model loaded");
@@ -89,6 +95,11 @@ int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model
 fail:
     impa_cycle_destroy(&c);
     return rc;
+}
+
+impa_calibration_t impa_cycle_calibration(const impa_cycle_t *c)
+{
+    return c && c->guided ? impa_guided_calibration(c->guided) : IMPA_CALIBRATION_NONE;
 }
 
 void impa_cycle_destroy(impa_cycle_t **c)

@@ -10,6 +10,7 @@
 #include "impa/engine.h"
 #include "impa/extrapolate.h"
 #include "impa/forecast.h"
+#include "impa/guided.h"
 #include "impa/verify.h"
 
 /* What the window and products look like: from the model when one is loaded,
@@ -33,6 +34,8 @@ void impa_cycle_destroy(impa_cycle_t **c);
 impa_window_t *impa_cycle_window(impa_cycle_t *c);
 impa_verifier_t *impa_cycle_verifier(impa_cycle_t *c);
 const impa_grid_t *impa_cycle_grid(const impa_cycle_t *c);
+/* The network's calibration in effect (NONE when the network is unavailable). */
+impa_calibration_t impa_cycle_calibration(const impa_cycle_t *c);
 
 /* Runs the forecast for the window's head into the cycle's buffer and fills *fc
  * (dbz, method, fallback_reason, inputs, issue time, shape; the caller adds

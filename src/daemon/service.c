@@ -19,6 +19,7 @@
 #include "impa/domain.h"
 #include "impa/engine.h"
 #include "impa/fileperm.h"
+#include "impa/guided.h"
 #include "impa/publish.h"
 #include "impa/reader.h"
 #include "impa/timeutil.h"
@@ -173,6 +174,15 @@ static int runtime_load(const impa_service_opts_t *o, runtime_t **out, char *err
                           mi->t_out, IMPA_VERIFY_MAX_LEADS);
             goto fail;
         }
+    }
+    if (rt->model && cfg->method == IMPA_CFG_METHOD_IMPANET &&
+        cfg->calibration == IMPA_CALIBRATION_EXTRAPOLATION &&
+        !impa_model_info(rt->model)->advection) {
+        rc = impa_err(err, errlen, IMPA_ECONFIG,
+                      "%s: key 'model.calibration': extrapolation needs an advection-guided "
+                      "model, and %s is plain (advection = 0); use auto or none",
+                      cfg->path[0] ? cfg->path : "<defaults>", cfg->weights);
+        goto fail;
     }
     if (2 * cfg->jitter_s >= rt->shape.step_minutes * 60) {
         rc = impa_err(err, errlen, IMPA_ECONFIG,
@@ -530,6 +540,10 @@ int impa_service_ingest(impa_service_t *svc, const char *path, int run_cycles)
                  cfg->block, rt->shape.t_in, rt->shape.step_minutes);
         if (note[0])
             impa_log(IMPA_LOG_WARNING, "cycles will use the fallback: %s", note);
+        else if (cfg->method == IMPA_CFG_METHOD_IMPANET)
+            impa_log(IMPA_LOG_NOTICE, "network forecasts calibrated: %s (model.calibration %s)",
+                     impa_calibration_name(impa_cycle_calibration(rt->cycle)),
+                     impa_calibration_name((impa_calibration_t)cfg->calibration));
     } else if (!same_grid(&rt->in_grid, &scan.grid)) {
         snprintf(why, sizeof why,
                  "wrong grid: %dx%d, dx %g, dy %g, origin (%g, %g); expected %dx%d, dx %g, dy %g, "

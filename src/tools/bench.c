@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "impa/engine.h"
+#include "impa/calibrate.h"
 #include "impa/guided.h"
 #include "impa_build_config.h"
 
@@ -57,8 +58,33 @@ static double median(double *v, int n)
 /* Median seconds of impa_guided_extrapolate (one warm-up, then `runs`) on t_in
  * frames of an echo moving 1.5 cells a step, through the guided helper the
  * daemon uses. times: scratch of `runs`. */
+/* The calibration of the t_out leads (impa_guided_forecast's last step), timed
+ * on the extrapolated frames raised by 5 dB as the forecast to match. */
+static int bench_calibration(const float *ext, int t_out, size_t hw, int runs, double *times,
+                             double *med, char *err, size_t errlen)
+{
+    impa_calib_t *c = NULL;
+    float *f = malloc(sizeof(float) * (size_t)t_out * hw);
+    int rc = f ? impa_calib_create(0.0f, 70.0f, 0.01f, &c, err, errlen)
+               : impa_err(err, errlen, IMPA_ENOMEM, "out of memory");
+    for (int r = 0; r < runs && rc == 0; r++) {
+        for (size_t i = 0; i < (size_t)t_out * hw; i++)
+            f[i] = ext[i] + 5.0f;
+        double t0 = now_s();
+        for (int k = 0; k < t_out && rc == 0; k++)
+            rc = impa_calib_match(c, f + (size_t)k * hw, ext + (size_t)k * hw, hw, NULL, err,
+                                  errlen);
+        times[r] = now_s() - t0;
+    }
+    if (rc == 0)
+        *med = median(times, runs);
+    impa_calib_destroy(&c);
+    free(f);
+    return rc;
+}
+
 static int bench_extrapolation(impa_engine_t *eng, int threads, int runs, double *times,
-                               double *med, char *err, size_t errlen)
+                               double *med, double *cal_med, char *err, size_t errlen)
 {
     const impa_model_info_t *info = impa_engine_info(eng);
     int ny, nx;
@@ -88,6 +114,9 @@ static int bench_extrapolation(impa_engine_t *eng, int threads, int runs, double
     }
     if (rc == 0)
         *med = median(times, runs);
+    if (rc == 0)
+        rc = bench_calibration(impa_guided_extrapolation(g), info->t_out, hw, runs, times,
+                               cal_med, err, errlen);
     impa_guided_destroy(&g);
     free(obs);
     return rc;
@@ -198,9 +227,10 @@ int main(int argc, char **argv)
             in[i] = (float)(s >> 8) / 16777216.0f;
         }
         /* advection: the extrapolation step, timed apart */
-        double ext_med = 0;
+        double ext_med = 0, cal_med = 0;
         if (info->advection) {
-            rc = bench_extrapolation(eng, threads, runs, times, &ext_med, err, sizeof(err));
+            rc = bench_extrapolation(eng, threads, runs, times, &ext_med, &cal_med, err,
+                                     sizeof(err));
             if (rc) {
                 fprintf(stderr, "impa-bench: %s\n", err);
                 status = 1;
@@ -239,15 +269,16 @@ int main(int argc, char **argv)
                    med, times[0], runs, cpu_med, gflop, gflop / med, rss_mib);
             if (info->advection)
                 printf("  advection: extrapolation (%d frames, the network input) median %.4f s, "
-                       "forecast (extrapolation + forward) %.4f s\n", info->t_out, ext_med,
-                       ext_med + med);
+                       "calibration of the %d leads %.4f s, forecast (extrapolation + forward "
+                       "+ calibration) %.4f s\n", info->t_out, ext_med, info->t_out, cal_med,
+                       ext_med + med + cal_med);
             printf("grid=%dx%d threads=%d median_s=%.4f min_s=%.4f gflops=%.1f "
                    "peak_rss_mib=%.1f workspace_mib=%.1f gflop=%.3f cpu_s=%.4f core=%s",
                    ny, nx, impa_engine_threads(eng), med, times[0], gflop / med, rss_mib,
                    ws_mib, gflop, cpu_med, impa_engine_blas_core());
             if (info->advection)
-                printf(" advection=1 extrap_median_s=%.4f total_median_s=%.4f", ext_med,
-                       ext_med + med);
+                printf(" advection=1 extrap_median_s=%.4f calib_median_s=%.4f "
+                       "total_median_s=%.4f", ext_med, cal_med, ext_med + med + cal_med);
             if (info->norm_local || info->se_window)
                 printf(" norm_local=%d se_window=%d", info->norm_local, info->se_window);
             printf("\n");

@@ -1,11 +1,12 @@
 /* impa-infer: batch inference for evaluation scripts and golden parity.
  *
  *   impa-infer --weights FILE --input IN.nc --output OUT.nc [--threads N] [--tile N]
- *              [--tile-overlap N] [--normalised]
+ *              [--tile-overlap N] [--calibration auto|none|extrapolation] [--normalised]
  *
  * Default mode: IN.nc holds dbz(sample, t_in, y, x) float32 dBZ, NaN = no data;
  * OUT.nc receives dbz(sample, t_out, y, x), the forecast of impa_guided_forecast
- * (statics, e.g. terrain, are zeros). For an advection model (advection = 1) IN
+ * (statics, e.g. terrain, are zeros), calibrated as the daemon's
+ * model.calibration (default auto). For an advection model (advection = 1) IN
  * still holds only the t_in observed frames: the extrapolated frames the network
  * also reads are computed per sample by the guided helper, as the daemon does.
  * --normalised: IN.nc holds input(frames, field, y, x) already normalised, frames
@@ -31,7 +32,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: impa-infer --weights FILE --input IN.nc --output OUT.nc "
-               "[--threads N] [--tile N] [--tile-overlap N] [--normalised]\n"
+               "[--threads N] [--tile N] [--tile-overlap N]\n"
+               "       [--calibration auto|none|extrapolation] [--normalised]\n"
                "  --tile N: N x N windows for size-dependent models (0 = whole grid, the\n"
                "    default); size-independent models (norm_local, se_window) always\n"
                "    run on the whole grid\n"
@@ -40,6 +42,9 @@ static void usage(FILE *f)
                "    borders; costs up to (tile/(tile-N))^2 times the windows (100 instead\n"
                "    of 49 at 80/32 on 512x512). Default 0: abutting windows, as before the\n"
                "    option existed (the daemon's model.tile_overlap defaults to 32)\n"
+               "  --calibration: match each lead of an advection model to the distribution\n"
+               "    of its extrapolated frame (extrapolation; auto = that for advection\n"
+               "    models, none for plain ones; the daemon's model.calibration)\n"
                "  default: dbz(sample,t_in,y,x) dBZ -> dbz(sample,t_out,y,x) dBZ\n"
                "    (advection models: the extrapolated input frames are computed here)\n"
                "  --normalised: input(frames,field,y,x) -> output(t_out,y,x), raw forward\n"
@@ -82,6 +87,8 @@ int main(int argc, char **argv)
 {
     const char *weights = NULL, *inpath = NULL, *outpath = NULL;
     int threads = 0, tile = 0, overlap = 0, normalised = 0, status = 1;
+    impa_calibration_t calibration = IMPA_CALIBRATION_AUTO;
+    char err[512];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--weights") == 0 && v) {
@@ -102,6 +109,12 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--tile-overlap") == 0 && v) {
             overlap = atoi(v);
             i++;
+        } else if (strcmp(a, "--calibration") == 0 && v) {
+            if (impa_calibration_parse(v, &calibration, err, sizeof err) != 0) {
+                fprintf(stderr, "impa-infer: --calibration: %s\n", err);
+                return 2;
+            }
+            i++;
         } else if (strcmp(a, "--normalised") == 0) {
             normalised = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -116,7 +129,6 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char err[512];
     impa_model_t *model = NULL;
     impa_engine_t *eng = NULL;
     impa_guided_t *guided = NULL;
@@ -150,7 +162,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "impa-infer: %s\n", err);
         goto done;
     }
-    if (!normalised && impa_guided_create(eng, NULL, threads, &guided, err, sizeof(err)) != 0) {
+    if (!normalised && (impa_guided_create(eng, NULL, threads, &guided, err, sizeof(err)) != 0 ||
+                        impa_guided_set_calibration(guided, calibration, err, sizeof err) != 0)) {
         fprintf(stderr, "impa-infer: %s\n", err);
         goto done;
     }

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "daemon/config.h"
+#include "impa/guided.h"
 #include "daemon/service.h"
 #include "impa/error.h"
 #include "impa_build_config.h"
@@ -47,7 +48,27 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.publish.domain, "radar");
     assert_int_equal(cfg.tile, 80);
     assert_int_equal(cfg.tile_overlap, 32);
+    assert_int_equal(cfg.calibration, IMPA_CALIBRATION_AUTO);
     (void)state;
+}
+
+/* model.calibration: the three names map onto impa_calibration_t, anything else
+ * is refused with the choices. */
+static void test_calibration(void **state)
+{
+    (void)state;
+    impa_daemon_config_t cfg;
+    char err[1024];
+    assert_int_equal(parse("model:\n  calibration: none\n", &cfg, err, sizeof err), 0);
+    assert_int_equal(cfg.calibration, IMPA_CALIBRATION_NONE);
+    assert_int_equal(parse("model:\n  calibration: extrapolation\n", &cfg, err, sizeof err), 0);
+    assert_int_equal(cfg.calibration, IMPA_CALIBRATION_EXTRAPOLATION);
+    assert_int_equal(parse("model:\n  calibration: auto\n", &cfg, err, sizeof err), 0);
+    assert_int_equal(cfg.calibration, IMPA_CALIBRATION_AUTO);
+    assert_int_equal(parse("model:\n  calibration: cdf\n", &cfg, err, sizeof err), IMPA_ECONFIG);
+    assert_non_null(strstr(err, "model.calibration"));
+    if (!strstr(err, "auto") || !strstr(err, "extrapolation"))
+        fail_msg("error without the choices: %s", err);
 }
 
 /* model.tile_overlap: in range, its own bounds, and at most half of model.tile
@@ -359,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_shipped_config),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_reference_matches_docs),
+        cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_permissions_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,7 +28,7 @@ typedef struct {
     FILE *logf;
 } fixture_t;
 
-static void write_config(fixture_t *f, const char *extra)
+static void write_config_model(fixture_t *f, const char *extra, const char *model_extra)
 {
     const char *root = getenv("IMPA_SOURCE_ROOT");
     FILE *c = fopen(f->cfg, "w");
@@ -38,11 +38,17 @@ static void write_config(fixture_t *f, const char *extra)
             "input: {directory: in}\n"
             "output: {directory: out, retention_hours: 0}\n"
             "verification: {state_directory: state}\n"
-            "model: {weights: %s/tests/data/golden_c_weights.nc, threads: 1}\n"
+            "model: {weights: %s/tests/data/golden_c_weights.nc, threads: 1%s}\n"
             "publish: {endpoints: ['ipc://%s/pub'], request_endpoint: ''}\n"
             "log: {level: debug}\n%s",
-            root ? root : IMPA_SOURCE_ROOT, f->dir, extra ? extra : "");
+            root ? root : IMPA_SOURCE_ROOT, model_extra ? model_extra : "", f->dir,
+            extra ? extra : "");
     fclose(c);
+}
+
+static void write_config(fixture_t *f, const char *extra)
+{
+    write_config_model(f, extra, NULL);
 }
 
 static int setup(void **state)
@@ -314,6 +320,27 @@ static void test_replay(void **state)
     chmod(f->in, 0755);
 }
 
+/* model.calibration extrapolation needs an advection-guided model: with the
+ * plain golden model the service refuses to start and says why; auto runs it
+ * uncalibrated and the log says so. */
+static void test_calibration_needs_advection(void **state)
+{
+    fixture_t *f = *state;
+    write_config_model(f, NULL, ", calibration: extrapolation");
+    impa_service_opts_t o = {.config_path = f->cfg};
+    impa_service_t *svc = NULL;
+    char err[4096];
+    assert_int_equal(impa_service_create(&o, &svc, err, sizeof err), IMPA_ECONFIG);
+    assert_null(svc);
+    assert_non_null(strstr(err, "model.calibration"));
+    assert_non_null(strstr(err, "advection"));
+    printf("refused: %s\n", err);
+    svc = start(f, NULL);
+    assert_int_equal(drop(svc, f, T0, N), 0);
+    assert_true(log_has(f, "network forecasts calibrated: none (model.calibration auto)"));
+    impa_service_destroy(&svc);
+}
+
 int main(void)
 {
     const char *root = getenv("IMPA_SOURCE_ROOT");
@@ -330,6 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_extrapolate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sub_step_feed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_calibration_needs_advection, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* impa_engine_forward and impa_engine_forecast allocate nothing: this program
+/* impa_engine_forward and impa_engine_forecast allocate nothing, nor does
+ * impa_guided_forecast (extrapolation + network + calibration): this program
  * interposes malloc/calloc/realloc/aligned_alloc/posix_memalign (glibc's
  * __libc_* underneath) and counts calls made while a forward runs, after one
  * warm-up forward (OpenBLAS and libgomp set up their own buffers and threads on
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "impa/engine.h"
+#include "impa/guided.h"
 #include "testutil.h"
 
 extern void *__libc_malloc(size_t n);
@@ -121,6 +123,21 @@ static void test_forward_allocates_nothing(void **state)
                    "allocations during normalise + forward + forecast\n", adv, c.norm_local,
                    c.se_window, layout, threads, n_alloc);
             assert_int_equal(n_alloc, 0);
+            if (adv) {
+                /* the daemon's call: extrapolation, network, calibration */
+                impa_guided_t *g = NULL;
+                assert_int_equal(impa_guided_create(e, NULL, threads, &g, err, sizeof(err)), 0);
+                assert_int_equal(impa_guided_calibration(g), IMPA_CALIBRATION_EXTRAPOLATION);
+                assert_int_equal(impa_guided_forecast(g, frames, NULL, fc, err, sizeof(err)), 0);
+                counting = 1;
+                n_alloc = 0;
+                int rc4 = impa_guided_forecast(g, frames, NULL, fc, err, sizeof(err));
+                counting = 0;
+                assert_int_equal(rc4, 0);
+                printf("  guided forecast, calibrated: %ld allocations\n", n_alloc);
+                assert_int_equal(n_alloc, 0);
+                impa_guided_destroy(&g);
+            }
             free(in);
             free(out);
             free(fc);

@@ -6,7 +6,9 @@
  *   NaN where the last observed frame has no data), through the helper, a tiled
  *   engine and impa-infer: the wiring end to end;
  * - for a plain model it is impa_engine_forecast, and errors of the
- *   extrapolation step are reported as such. */
+ *   extrapolation step are reported as such;
+ * - calibration: on by default for advection models, each lead matched to its
+ *   extrapolated frame (impa/calibrate.h), refused for plain models. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "impa/engine.h"
+#include "impa/calibrate.h"
 #include "impa/guided.h"
 #include "../engine/testutil.h"
 
@@ -35,7 +38,7 @@
 
 static const char *build;
 static float obs[NS][TIN][NPIX]; /* dBZ, NaN = no data */
-static char in_nc[512], extrap_nc[512], w_zero[512], w_plain[512];
+static char in_nc[512], extrap_nc[512], w_zero[512], w_plain[512], w_adv[512];
 
 /* Two blobs moving (+1.5, +0.75) cells per frame (sample 1: the other way), a
  * NaN patch in the last frame and one in an older frame. */
@@ -105,6 +108,7 @@ static int setup(void **state)
     snprintf(extrap_nc, sizeof extrap_nc, "%s", tu_path("extrap.nc"));
     snprintf(w_zero, sizeof w_zero, "%s", tu_path("zero_readout.nc"));
     snprintf(w_plain, sizeof w_plain, "%s", tu_path("plain.nc"));
+    snprintf(w_adv, sizeof w_adv, "%s", tu_path("adv_random.nc"));
     write_input(in_nc);
     /* the training data's way: impa-extrapolate --leads t_out, default options */
     char cmd[2048];
@@ -112,7 +116,10 @@ static int setup(void **state)
              "--leads %d --threads 1", build, in_nc, extrap_nc, TOUT);
     if (sh(cmd))
         return -1;
-    tu_config_t c = tu_advection_config(TIN, TOUT, 1);
+    tu_config_t c = tu_advection_config(TIN, TOUT, 0);
+    if (tu_write_weights(w_adv, &c, 13u))
+        return -1;
+    c = tu_advection_config(TIN, TOUT, 1);
     if (tu_write_weights(w_zero, &c, 11u))
         return -1;
     c.advection = -1;
@@ -368,6 +375,107 @@ static void test_errors(void **state)
     impa_model_destroy(&m);
 }
 
+static void test_calibration_modes(void **state)
+{
+    (void)state;
+    char err[512];
+    impa_calibration_t mode;
+    const char *names[] = {"auto", "none", "extrapolation"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(impa_calibration_parse(names[i], &mode, err, sizeof err), 0);
+        assert_string_equal(impa_calibration_name(mode), names[i]);
+    }
+    assert_int_equal(impa_calibration_parse("cdf", &mode, err, sizeof err), IMPA_EINVAL);
+    assert_non_null(strstr(err, "'cdf'"));
+
+    impa_model_t *mp = load(w_plain), *ma = load(w_adv);
+    impa_engine_t *ep = NULL, *ea = NULL;
+    impa_guided_t *gp = NULL, *ga = NULL;
+    assert_int_equal(impa_engine_create(mp, NY, NX, 1, &ep, err, sizeof err), 0);
+    assert_int_equal(impa_engine_create(ma, NY, NX, 1, &ea, err, sizeof err), 0);
+    assert_int_equal(impa_guided_create(ep, NULL, 1, &gp, err, sizeof err), 0);
+    assert_int_equal(impa_guided_create(ea, NULL, 1, &ga, err, sizeof err), 0);
+    /* defaults: auto, resolved */
+    assert_int_equal(impa_guided_calibration(gp), IMPA_CALIBRATION_NONE);
+    assert_int_equal(impa_guided_calibration(ga), IMPA_CALIBRATION_EXTRAPOLATION);
+    assert_int_equal(impa_guided_set_calibration(gp, IMPA_CALIBRATION_EXTRAPOLATION, err,
+                                                 sizeof err), IMPA_EINVAL);
+    assert_non_null(strstr(err, "advection"));
+    assert_int_equal(impa_guided_calibration(gp), IMPA_CALIBRATION_NONE);
+    assert_int_equal(impa_guided_set_calibration(gp, IMPA_CALIBRATION_AUTO, err, sizeof err), 0);
+    assert_int_equal(impa_guided_calibration(gp), IMPA_CALIBRATION_NONE);
+    assert_int_equal(impa_guided_set_calibration(ga, IMPA_CALIBRATION_NONE, err, sizeof err), 0);
+    assert_int_equal(impa_guided_calibration(ga), IMPA_CALIBRATION_NONE);
+    assert_int_equal(impa_guided_set_calibration(ga, IMPA_CALIBRATION_AUTO, err, sizeof err), 0);
+    assert_int_equal(impa_guided_calibration(ga), IMPA_CALIBRATION_EXTRAPOLATION);
+    assert_int_equal(impa_guided_set_calibration(ga, (impa_calibration_t)7, err, sizeof err),
+                     IMPA_EINVAL);
+    assert_int_equal(impa_guided_set_calibration(NULL, IMPA_CALIBRATION_NONE, err, sizeof err),
+                     IMPA_EINVAL);
+    impa_guided_destroy(&gp);
+    impa_guided_destroy(&ga);
+    impa_engine_destroy(&ep);
+    impa_engine_destroy(&ea);
+    impa_model_destroy(&mp);
+    impa_model_destroy(&ma);
+}
+
+/* A random readout moves the forecast's distribution away from the
+ * extrapolation's; the calibrated forecast is the raw one matched lead by lead
+ * to the helper's extrapolated frames, so its areas above a threshold are the
+ * extrapolation's, and NaN stays where the last observed frame has none. */
+static void test_calibrated_forecast(void **state)
+{
+    (void)state;
+    impa_model_t *m = load(w_adv);
+    char err[512];
+    impa_engine_t *e = NULL;
+    impa_guided_t *g = NULL;
+    assert_int_equal(impa_engine_create(m, NY, NX, 1, &e, err, sizeof err), 0);
+    assert_int_equal(impa_guided_create(e, NULL, 1, &g, err, sizeof err), 0);
+    const float *fr[TIN];
+    for (int t = 0; t < TIN; t++)
+        fr[t] = obs[0][t];
+    static float raw[TOUT * NPIX], cal[TOUT * NPIX], want[TOUT * NPIX];
+    assert_int_equal(impa_guided_set_calibration(g, IMPA_CALIBRATION_NONE, err, sizeof err), 0);
+    assert_int_equal(impa_guided_forecast(g, fr, NULL, raw, err, sizeof err), 0);
+    assert_int_equal(impa_guided_set_calibration(g, IMPA_CALIBRATION_AUTO, err, sizeof err), 0);
+    assert_int_equal(impa_guided_forecast(g, fr, NULL, cal, err, sizeof err), 0);
+    const float *ext = impa_guided_extrapolation(g);
+    impa_calib_t *c = NULL;
+    assert_int_equal(impa_calib_create(0.0f, 70.0f, 0.01f, &c, err, sizeof err), 0);
+    memcpy(want, raw, sizeof want);
+    for (int k = 0; k < TOUT; k++)
+        assert_int_equal(impa_calib_match(c, want + (size_t)k * NPIX, ext + (size_t)k * NPIX,
+                                          NPIX, NULL, err, sizeof err), 0);
+    impa_calib_destroy(&c);
+    size_t changed = 0;
+    for (size_t i = 0; i < (size_t)TOUT * NPIX; i++) {
+        assert_int_equal(isnan(cal[i]), isnan(raw[i]));
+        if (isnan(cal[i]))
+            continue;
+        assert_float_equal(cal[i], want[i], 0.0f);
+        changed += fabsf(cal[i] - raw[i]) > 0.5f;
+    }
+    assert_true(changed > NPIX / 10);
+    for (int k = 0; k < TOUT; k++) {
+        int n_cal = 0, n_ext = 0;
+        for (size_t i = 0; i < NPIX; i++) {
+            float x = ext[(size_t)k * NPIX + i], f = cal[(size_t)k * NPIX + i];
+            if (isnan(x) || isnan(f))
+                continue;
+            n_cal += f >= 40.0f;
+            n_ext += x >= 40.0f;
+        }
+        printf("lead %d: >= 40 dBZ calibrated %d, extrapolation %d\n", k + 1, n_cal, n_ext);
+        assert_true(n_ext > 20);
+        assert_true(abs(n_cal - n_ext) <= 2);
+    }
+    impa_guided_destroy(&g);
+    impa_engine_destroy(&e);
+    impa_model_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +485,8 @@ int main(void)
         cmocka_unit_test(test_impa_infer_normalised),
         cmocka_unit_test(test_plain_model_is_engine),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_calibration_modes),
+        cmocka_unit_test(test_calibrated_forecast),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
