@@ -199,7 +199,8 @@ def size_independent(weights: str) -> bool:
 def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads: int,
                    t_out: int, tile: int = 0,
                    extrap: Optional[str] = None,
-                   tile_overlap: int = 0) -> Tuple[np.ndarray, str]:
+                   tile_overlap: int = 0,
+                   calibration: str = "auto") -> Tuple[np.ndarray, str]:
     """Forecasts of a weights file for inp [N, Tin, H, W]. The C tool computes the
     extrapolated frames of an advection-guided model itself (impa_guided); the
     PyTorch path takes them from impa-extrapolate, as training did.
@@ -208,7 +209,19 @@ def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads:
     for norms whose statistics see the whole input; a size-independent model
     runs on the whole grid, where windows would only cut its context.
     `tile_overlap`: pixels shared by neighbouring windows, blended by the C
-    engine (impa-infer --tile-overlap)."""
+    engine (impa-infer --tile-overlap). `calibration`: as impa-infer
+    --calibration and the daemon's model.calibration (auto: each lead of an
+    advection model matched to the distribution of its extrapolated frame)."""
+    from .weights import load
+
+    if calibration not in ("auto", "none", "extrapolation"):
+        raise SystemExit(f"evaluate: calibration {calibration!r} unknown")
+    model, cfg = load(weights)
+    if calibration == "extrapolation" and not cfg.advection:
+        raise SystemExit(f"evaluate: {weights}: calibration 'extrapolation' needs an "
+                         "advection-guided model")
+    calibrated = bool(cfg.advection) and calibration != "none"
+    cal = ", calibrated to the extrapolation" if calibrated else ""
     if size_independent(weights):
         tile = 0
     if infer:
@@ -216,22 +229,23 @@ def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads:
         if tile and tile_overlap:
             tiling += f", overlap {tile_overlap}"
         return (run_tool([infer, "--weights", weights, "--threads", str(threads),
-                          "--tile", str(tile), "--tile-overlap", str(tile_overlap)],
+                          "--tile", str(tile), "--tile-overlap", str(tile_overlap),
+                          "--calibration", calibration],
                          inp, t_out),
-                f"C engine ({os.path.relpath(infer, D.TRAIN_DIR.parent)}, {threads} thread{tiling})")
+                f"C engine ({os.path.relpath(infer, D.TRAIN_DIR.parent)}, {threads} "
+                f"thread{tiling}{cal})")
     import torch
     from .model import denormalise, normalise
-    from .weights import load
 
     torch.set_num_threads(threads)
-    model, cfg = load(weights)
     frames = inp
+    xf = None
     if cfg.advection:
         if not extrap:
             raise SystemExit(f"evaluate: {weights} is advection-guided and needs "
                              "impa-extrapolate for its input frames (not found)")
-        frames = np.concatenate([inp, run_tool([extrap, "--leads", str(cfg.t_out)], inp,
-                                               cfg.t_out)], axis=1)
+        xf = run_tool([extrap, "--leads", str(cfg.t_out)], inp, cfg.t_out)
+        frames = np.concatenate([inp, xf], axis=1)
     out = np.empty((inp.shape[0], cfg.t_out) + inp.shape[2:], dtype=np.float32)
     with torch.no_grad():
         for i in range(inp.shape[0]):
@@ -239,7 +253,12 @@ def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads:
             y = denormalise(model(x), cfg).numpy()[0]
             # as the C engine: no forecast where the last frame had no radar data
             out[i] = np.where(np.isfinite(inp[i, -1]), y, np.nan)
-    return out, "PyTorch reference (impa.weights.load; impa-infer not found)"
+    if calibrated:
+        from .calibrate import match_leads
+
+        lo = float(cfg.norm_offset[0])
+        out = match_leads(out, xf, lo, lo + float(cfg.norm_scale[0]))
+    return out, f"PyTorch reference (impa.weights.load; impa-infer not found){cal}"
 
 
 # --------------------------------------------------------------- samples ----
@@ -451,6 +470,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="C engine window side for size-dependent models (impa-infer --tile; "
                         "the daemon's model.tile); 0 = whole grid. Size-independent models "
                         "(norm_local and se_window) always run on the whole grid")
+    p.add_argument("--calibration", choices=("auto", "none", "extrapolation"), default="auto",
+                   help="probability matching of the networks' forecasts (impa-infer "
+                        "--calibration, the daemon's model.calibration): auto = each lead "
+                        "of an advection model matched to its extrapolated frame")
     p.add_argument("--tile-overlap", type=int, default=0,
                    help="pixels shared by neighbouring --tile windows, blended with linear "
                         "ramps (impa-infer --tile-overlap; the daemon's model.tile_overlap, "
@@ -513,7 +536,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out, args.tile,
                                          extrap or find_tool("impa-extrapolate", args.extrapolate,
                                                              "nowcast"),
-                                         args.tile_overlap)
+                                         args.tile_overlap, args.calibration)
                 how += f", weights {os.path.relpath(w, D.TRAIN_DIR.parent)}"
             else:
                 raise SystemExit(f"evaluate: unknown method {m!r}")
