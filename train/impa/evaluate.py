@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -315,6 +316,48 @@ def lead_scores(tab: np.ndarray) -> List[Dict[str, float]]:
     return [scores(tab[k]) for k in range(tab.shape[0])]
 
 
+def hss_mean_over_leads(tab: np.ndarray) -> np.ndarray:
+    """HSS averaged over leads (leads without events skipped, as mean_over_leads)
+    of contingency tables [..., lead, 4] (hits, misses, false alarms, correct
+    negatives), vectorised for the bootstrap: [...]."""
+    h, m, f, n = (tab[..., i].astype(np.float64) for i in range(4))
+    den = (h + m) * (m + n) + (h + f) * (f + n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hss = np.where(den > 0, 2.0 * (h * n - m * f) / den, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all leads without events: NaN
+        return np.nanmean(hss, axis=-1)
+
+
+def bootstrap_difference(per_a: Dict[str, np.ndarray], per_b: Dict[str, np.ndarray],
+                         n: int, block: int, seed: int = 0) -> Dict[str, List[float]]:
+    """Moving-block bootstrap over start times of HSS(a) - HSS(b), mean over
+    leads, per threshold. per_x: group -> [start, thr, lead, 4]. Starts of one
+    group are resampled in blocks of `block` consecutive starts (neighbouring
+    starts share 11 of their 12 observed frames, so single starts are not
+    independent), the same draw for a and b (a paired comparison). Returns the
+    point difference, the 5 % and 95 % quantiles and the share of draws > 0."""
+    rng = np.random.default_rng(seed)
+    ta = sum(v.sum(0) for v in per_a.values())
+    tb = sum(v.sum(0) for v in per_b.values())
+    point = hss_mean_over_leads(ta) - hss_mean_over_leads(tb)
+    diffs = np.empty((n, ta.shape[0]))
+    for r in range(n):
+        sa = 0
+        sb = 0
+        for g, a in per_a.items():
+            L = a.shape[0]
+            bl = min(block, L)
+            starts = rng.integers(0, L - bl + 1, int(math.ceil(L / bl)))
+            idx = np.concatenate([np.arange(s0, s0 + bl) for s0 in starts])[:L]
+            sa = sa + a[idx].sum(0)
+            sb = sb + per_b[g][idx].sum(0)
+        diffs[r] = hss_mean_over_leads(sa) - hss_mean_over_leads(sb)
+    return {"point": point.tolist(), "lo": np.nanquantile(diffs, 0.05, axis=0).tolist(),
+            "hi": np.nanquantile(diffs, 0.95, axis=0).tolist(),
+            "p_gt0": np.mean(diffs > 0, axis=0).tolist()}
+
+
 def mean_over_leads(tab: np.ndarray, key: str) -> float:
     v = [s[key] for s in lead_scores(tab) if not math.isnan(s[key])]
     return float(np.mean(v)) if v else float("nan")
@@ -390,6 +433,24 @@ def render(res: dict, out: Path) -> None:
                                       for ti in (0, 2, 3)))
         L.append(f"| {g} | " + " | ".join(cells) + " |")
     L.append("")
+    bs = res.get("bootstrap")
+    if bs and bs.get("methods"):
+        L.append("## How sure: HSS difference to the extrapolation, mean over leads\n")
+        L.append(f"Point difference, then the 90 % interval [5 %, 95 %] and the share of "
+                 f"draws above 0, from a moving-block bootstrap over start times "
+                 f"({bs['n']} draws, blocks of {bs['block']} consecutive starts per event, "
+                 "the same draws for both methods). An interval that contains 0 means "
+                 "these samples cannot tell the two apart.\n")
+        L.append("| method | " + " | ".join(f"{t:g} dBZ" for t in THRESHOLDS) + " |")
+        L.append("| --- |" + " --- |" * len(THRESHOLDS))
+        for m in meth:
+            b = bs["methods"].get(m)
+            if not b:
+                continue
+            cells = [f"{b['point'][ti]:+.3f} [{b['lo'][ti]:+.3f}, {b['hi'][ti]:+.3f}] "
+                     f"{b['p_gt0'][ti]:.2f}" for ti in range(len(THRESHOLDS))]
+            L.append(f"| {LABEL.get(m, m)} | " + " | ".join(cells) + " |")
+        L.append("")
     if "spectra" in res:
         sp = res["spectra"]
         L.append(f"## Radially averaged power spectra ({sp['group']}, mean over start times)\n")
@@ -470,6 +531,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="C engine window side for size-dependent models (impa-infer --tile; "
                         "the daemon's model.tile); 0 = whole grid. Size-independent models "
                         "(norm_local and se_window) always run on the whole grid")
+    p.add_argument("--bootstrap", type=int, default=0,
+                   help="draws of a moving-block bootstrap over start times of each "
+                        "method's HSS difference to the extrapolation (0 = off)")
+    p.add_argument("--block", type=int, default=6,
+                   help="consecutive start times per bootstrap block (6 = 1 h)")
     p.add_argument("--calibration", choices=("auto", "none", "extrapolation"), default="auto",
                    help="probability matching of the networks' forecasts (impa-infer "
                         "--calibration, the daemon's model.calibration): auto = each lead "
@@ -513,6 +579,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for m in methods:
         t0 = time.time()
         tabs: Dict[str, np.ndarray] = {}
+        per: Dict[str, np.ndarray] = {}  # group -> [start, thr, lead, 4]
         how = ""
         spec = None
         for g, (starts, inp, obs) in groups.items():
@@ -540,7 +607,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 how += f", weights {os.path.relpath(w, D.TRAIN_DIR.parent)}"
             else:
                 raise SystemExit(f"evaluate: unknown method {m!r}")
-            tabs[g] = score_method(fc, inp, obs)
+            per[g] = np.stack([score_method(fc[i:i + 1], inp[i:i + 1], obs[i:i + 1])
+                               for i in range(fc.shape[0])])
+            tabs[g] = per[g].sum(0)
             if g == spec_group:
                 spec = spectra_of(fc, PIXEL_KM[g])
             print(f"evaluate: {m} on {g}: {len(starts)} samples", file=sys.stderr)
@@ -548,11 +617,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             continue
         tabs["all"] = sum(tabs.values())
         res["methods"][m] = {"how": how, "seconds": time.time() - t0,
-                             "tables": {g: t.tolist() for g, t in tabs.items()}}
+                             "tables": {g: t.tolist() for g, t in tabs.items()},
+                             "per_start": {g: t.tolist() for g, t in per.items()}}
         if spec is not None:
             res["spectra"]["methods"][m] = spec
         resf.write_text(json.dumps(res))
         print(f"evaluate: {m} done in {time.time() - t0:.0f} s", file=sys.stderr)
+    if args.bootstrap:
+        base = res["methods"].get("extrapolation", {}).get("per_start")
+        if not base:
+            raise SystemExit("evaluate: --bootstrap needs the extrapolation's per-start "
+                             "tables: include extrapolation in --methods")
+        pb = {g: np.array(v) for g, v in base.items()}
+        res["bootstrap"] = {"n": args.bootstrap, "block": args.block, "methods": {}}
+        for m, r in res["methods"].items():
+            if m == "extrapolation" or not r.get("per_start"):
+                continue
+            pa = {g: np.array(v) for g, v in r["per_start"].items()}
+            res["bootstrap"]["methods"][m] = bootstrap_difference(pa, pb, args.bootstrap,
+                                                                  args.block)
+        resf.write_text(json.dumps(res))
     render(res, out)
     plot_spectra(res, out)
     print(f"evaluate: wrote {out / 'results.md'}", file=sys.stderr)

@@ -87,5 +87,44 @@ class TestEngineWindows(unittest.TestCase):
         self.assertGreater(float(np.abs(a - b).max()), 1e-3)
 
 
+class TestBootstrap(unittest.TestCase):
+    def tables(self, seed, n=10):
+        rng = np.random.default_rng(seed)
+        h = rng.integers(0, 50, (n, 4, 12))
+        m = rng.integers(1, 50, (n, 4, 12))
+        f = rng.integers(1, 50, (n, 4, 12))
+        c = rng.integers(5000, 6000, (n, 4, 12))
+        return np.stack([h, m, f, c], axis=-1)
+
+    def test_vectorised_hss_is_mean_over_leads(self):
+        from impa.evaluate import hss_mean_over_leads, mean_over_leads
+        t = self.tables(1).sum(0)
+        t[2, 5] = 0  # a lead without any pixel: skipped by both
+        want = [mean_over_leads(t[i], "hss") for i in range(4)]
+        np.testing.assert_allclose(hss_mean_over_leads(t), want, rtol=1e-12)
+
+    def test_paired_and_ordered(self):
+        from impa.evaluate import bootstrap_difference
+        a = {"e1": self.tables(2), "e2": self.tables(3, 5)}
+        same = bootstrap_difference(a, a, 200, 3)
+        self.assertEqual(same["point"], [0.0] * 4)
+        self.assertEqual(same["lo"], [0.0] * 4)
+        self.assertEqual(same["hi"], [0.0] * 4)
+        # b: every start loses hits to misses, so a is better in every draw
+        b = {}
+        for g, t in a.items():
+            t2 = t.copy()
+            moved = t2[..., 0] // 2
+            t2[..., 0] -= moved
+            t2[..., 1] += moved
+            b[g] = t2
+        d = bootstrap_difference(a, b, 200, 3)
+        for ti in range(4):
+            self.assertGreater(d["point"][ti], 0)
+            self.assertGreater(d["lo"][ti], 0)
+            self.assertLessEqual(d["lo"][ti], d["point"][ti] + 1e-12)
+            self.assertEqual(d["p_gt0"][ti], 1.0)
+
+
 if __name__ == "__main__":
     unittest.main()
