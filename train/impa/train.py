@@ -331,7 +331,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--model-version", default=None,
                    help="model_version written into the weights (default 2.0 advection-guided, "
-                        "1.0 plain)")
+                        "2.1 advection-guided with --reverse-time, 1.0 plain)")
     p.add_argument("--export-only", action="store_true",
                    help="only export a checkpoint of runs/NAME to runs/NAME/model.nc")
     p.add_argument("--export-which", choices=("best", "last"), default="best",
@@ -578,7 +578,11 @@ def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict
     what = "IMPA-Net, advection-guided (corrects the optical-flow extrapolation)" \
         if cfg.advection else "IMPA-Net"
     csi = " and a soft-CSI term at 35/45 dBZ" if a.get("csi_weight") else ""
-    version = args.model_version or ("2.0" if cfg.advection else "1.0")
+    if a.get("reverse_time"):
+        csi += " on the events forward and time-reversed"
+    # 2.1: the advection-guided model trained with time-reversed events as well
+    version = args.model_version or (("2.1" if a.get("reverse_time") else "2.0")
+                                     if cfg.advection else "1.0")
     W.export(model, cfg, str(path), model_version=version,
              model_name=name,
              description=(f"{what} trained with MAD-Loss{csi}" if loss == "mad"
