@@ -48,21 +48,15 @@ class TestMatch(unittest.TestCase):
 
 class TestAgainstC(unittest.TestCase):
     def test_impa_infer_calibration(self):
-        from impa import data as D
-        from impa.evaluate import find_tool, model_forecast, run_tool
+        from impa.evaluate import model_forecast, run_tool
         from impa.calibrate import match_leads
+        from tests.helpers import moving_blob, shipped_tools
 
-        infer = find_tool("impa-infer", None, "engine")
-        extrap = find_tool("impa-extrapolate", None, "nowcast")
-        weights = D.TRAIN_DIR.parent / "models" / "impa-net.nc"
-        if infer is None or extrap is None or not weights.exists():
-            self.skipTest("impa-infer / impa-extrapolate not built or shipped weights absent")
-        yy, xx = np.mgrid[0:96, 0:96]
-        fr = np.stack([55 * np.exp(-((yy - 40 - t) ** 2 + (xx - 30 - 2 * t) ** 2) / 300.0)
-                       for t in range(4)]).astype(np.float32)[None]
-        raw, how_raw = model_forecast(str(weights), fr, infer, 1, 12, tile=32, tile_overlap=8,
+        infer, extrap, weights = shipped_tools(self)
+        fr = moving_blob(55, 300.0)
+        raw, how_raw = model_forecast(weights, fr, infer, 1, 12, tile=32, tile_overlap=8,
                                       calibration="none")
-        cal, how_cal = model_forecast(str(weights), fr, infer, 1, 12, tile=32, tile_overlap=8)
+        cal, how_cal = model_forecast(weights, fr, infer, 1, 12, tile=32, tile_overlap=8)
         self.assertNotIn("calibrated", how_raw)
         self.assertIn("calibrated to the extrapolation", how_cal)
         xf = run_tool([extrap, "--leads", "12"], fr, 12)

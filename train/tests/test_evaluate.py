@@ -61,22 +61,16 @@ class TestEngineWindows(unittest.TestCase):
     def test_tile_overlap_reaches_the_engine(self):
         """--tile-overlap goes to impa-infer: the blended forecast differs from the
         abutting windows' only where windows overlap, and the how text names it."""
-        from pathlib import Path
-        from impa import data as D
-        from impa.evaluate import find_tool, model_forecast
+        from impa.evaluate import model_forecast
+        from tests.helpers import moving_blob, shipped_tools
 
-        infer = find_tool("impa-infer", None, "engine")
-        weights = D.TRAIN_DIR.parent / "models" / "impa-net.nc"
-        if infer is None or not weights.exists():
-            self.skipTest("impa-infer not built or shipped weights absent")
-        yy, xx = np.mgrid[0:96, 0:96]
-        fr = np.stack([50 * np.exp(-((yy - 40 - t) ** 2 + (xx - 30 - 2 * t) ** 2) / 200.0)
-                       for t in range(4)]).astype(np.float32)[None]
+        infer, _, weights = shipped_tools(self)
+        fr = moving_blob(50, 200.0)
         # uncalibrated: the calibration maps every pixel with the whole frame's
         # distribution, so it would touch the first window's interior too
-        a, how_a = model_forecast(str(weights), fr, infer, 1, 12, tile=32, tile_overlap=0,
+        a, how_a = model_forecast(weights, fr, infer, 1, 12, tile=32, tile_overlap=0,
                                   calibration="none")
-        b, how_b = model_forecast(str(weights), fr, infer, 1, 12, tile=32, tile_overlap=8,
+        b, how_b = model_forecast(weights, fr, infer, 1, 12, tile=32, tile_overlap=8,
                                   calibration="none")
         self.assertNotIn("overlap", how_a)
         self.assertIn("32 x 32 windows, overlap 8", how_b)
