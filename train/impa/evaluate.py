@@ -635,7 +635,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              "per_start": {g: t.tolist() for g, t in per.items()}}
         if spec is not None:
             res["spectra"]["methods"][m] = spec
-        resf.write_text(json.dumps(res))
+        resf.write_text(json.dumps(res, separators=(",", ":")))
         print(f"evaluate: {m} done in {time.time() - t0:.0f} s", file=sys.stderr)
     if args.bootstrap:
         base = res["methods"].get("extrapolation", {}).get("per_start")
@@ -656,7 +656,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       for m in ("impa", "mse"))
             res["bootstrap"]["impa_vs_mse"] = bootstrap_difference(pi, pm, args.bootstrap,
                                                                    args.block)
-        resf.write_text(json.dumps(res))
+        resf.write_text(json.dumps(res, separators=(",", ":")))
     render(res, out)
     plot_spectra(res, out)
     print(f"evaluate: wrote {out / 'results.md'}", file=sys.stderr)
