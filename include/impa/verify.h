@@ -56,7 +56,9 @@ IMPA_API impa_scores_t impa_verify_table_pooled(const impa_verify_table_t *t, in
  * at its time (persistence is derived from the kept observations: the forecast
  * issued at t is the observation at t for every lead). Aggregates: since start
  * and over the last 24 h (hourly buckets, so "24 h" is 24 to 25 h wide).
- * All buffers are allocated at create: memory ~ 2 * n_leads^2 * ny * nx floats. */
+ * All buffers are allocated at create: memory ~ (2 * n_leads + 1) * n_leads * ny * nx
+ * bytes (each pixel kept as the number of thresholds it reaches, so thresholds
+ * are decided exactly as impa_contingency_add does on the floats). */
 typedef struct impa_verifier impa_verifier_t;
 
 #define IMPA_VERIFIER_N_METHODS 3 /* impa_method_t values */
@@ -64,7 +66,7 @@ typedef struct impa_verifier impa_verifier_t;
 #define IMPA_VERIFIER_JSON_MAX(n_leads, n_thresh) \
     (2048 + IMPA_VERIFIER_N_METHODS * (size_t)(n_leads) * (128 + 128 * (size_t)(n_thresh)))
 
-/* thresholds: n_thresh (1..IMPA_VERIFY_MAX_THRESH) dBZ values; n_leads
+/* thresholds: n_thresh (1..IMPA_VERIFY_MAX_THRESH) finite dBZ values, any order; n_leads
  * 1..IMPA_VERIFY_MAX_LEADS. state_dir: directory holding verification.csv (created
  * if missing; rows appended, and read back at create to rebuild the aggregates);
  * NULL = no log. Errors: IMPA_EINVAL, IMPA_ENOMEM, IMPA_EIO (log not writable),

@@ -2,7 +2,13 @@
  * observation it receives; each observation is scored against the forecasts
  * valid at its time. Everything is sized at create; observe() allocates nothing.
  * The CSV log is the only persistent state: aggregates are rebuilt from it at
- * create, so a restart loses only the forecasts in flight. */
+ * create, so a restart loses only the forecasts in flight.
+ *
+ * The rings keep each pixel as its threshold level (how many of the configured
+ * thresholds it reaches, LEVEL_MISSING for no data), one byte instead of a
+ * float: the scores only ever ask `value >= threshold`, which the level answers
+ * exactly, and the rings are the daemon's largest buffers (n_leads^2 frames per
+ * method). */
 #include "impa/verify.h"
 #include "impa/timeutil.h"
 
@@ -17,6 +23,8 @@
 
 #define N_METHODS IMPA_VERIFIER_N_METHODS
 #define N_BUCKETS 25 /* hourly buckets: the last 24 h plus the current hour */
+#define N_LEVELS (IMPA_VERIFY_MAX_THRESH + 1)
+#define LEVEL_MISSING UINT8_MAX
 #define LOG_NAME "verification.csv"
 #define LOG_HEADER "obs_time_utc,obs_time,method,issue_time,lead_min,threshold," \
                    "hits,misses,false_alarms,correct_negatives"
@@ -24,14 +32,19 @@
 struct impa_verifier {
     int ny, nx, n_leads, step_min, n_thresh;
     size_t npix;
-    float thresholds[IMPA_VERIFY_MAX_THRESH];
-    /* forecast rings, per method except persistence: fc[m] [n_leads slots][n_leads][ny][nx] */
-    float *fc[N_METHODS];
+    float thresholds[IMPA_VERIFY_MAX_THRESH]; /* in the caller's order (log, JSON) */
+    float sorted[IMPA_VERIFY_MAX_THRESH];     /* ascending, for the levels */
+    /* thresholds[i] is reached by the levels above below[i] (thresholds strictly lower) */
+    int below[IMPA_VERIFY_MAX_THRESH];
+    /* forecast rings of levels, per method except persistence:
+     * fc[m] [n_leads slots][n_leads][ny][nx] */
+    uint8_t *fc[N_METHODS];
     int64_t fc_time[N_METHODS][IMPA_VERIFY_MAX_LEADS];
     int fc_used[N_METHODS][IMPA_VERIFY_MAX_LEADS];
     int fc_next[N_METHODS];
-    /* observation ring for persistence: obs [n_leads slots][ny][nx] */
-    float *obs;
+    /* observation ring of levels for persistence: obs [n_leads slots][ny][nx] */
+    uint8_t *obs;
+    uint8_t *obs_now; /* levels of the observation being scored [ny][nx] */
     int64_t obs_time[IMPA_VERIFY_MAX_LEADS];
     int obs_used[IMPA_VERIFY_MAX_LEADS];
     int obs_next;
@@ -74,6 +87,52 @@ static int thresh_index(const impa_verifier_t *v, double t)
         if (fabs(t - v->thresholds[i]) < 1e-3)
             return i;
     return -1;
+}
+
+/* Threshold level of each value: the number of thresholds it reaches. */
+static void to_levels(const impa_verifier_t *v, const float *x, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float a = x[i];
+        if (isnan(a)) {
+            out[i] = LEVEL_MISSING;
+            continue;
+        }
+        uint8_t k = 0;
+        while (k < v->n_thresh && a >= v->sorted[k])
+            k++;
+        out[i] = k;
+    }
+}
+
+/* Contingency counts at every threshold from one pass over a level pair: the
+ * joint histogram of (forecast level, observed level) over pixels with data in
+ * both. An event at thresholds[i] is a level above below[i], so
+ * value >= threshold is decided exactly as impa_contingency_add does on floats. */
+static void level_contingency(const impa_verifier_t *v, const uint8_t *fc, const uint8_t *obs,
+                              impa_contingency_t *c /* [n_thresh] */)
+{
+    int64_t joint[N_LEVELS][N_LEVELS] = {{0}};
+    for (size_t p = 0; p < v->npix; p++)
+        if (fc[p] != LEVEL_MISSING && obs[p] != LEVEL_MISSING)
+            joint[fc[p]][obs[p]]++;
+    for (int i = 0; i < v->n_thresh; i++) {
+        impa_contingency_t t = {0, 0, 0, 0};
+        for (int a = 0; a <= v->n_thresh; a++)
+            for (int b = 0; b <= v->n_thresh; b++) {
+                int ef = a > v->below[i], eo = b > v->below[i];
+                int64_t k = joint[a][b];
+                if (ef && eo)
+                    t.hits += k;
+                else if (eo)
+                    t.misses += k;
+                else if (ef)
+                    t.false_alarms += k;
+                else
+                    t.correct_negatives += k;
+            }
+        c[i] = t;
+    }
 }
 
 /* Adds one row's counts to the since-start table and to its hourly bucket. The
@@ -162,6 +221,23 @@ int impa_verifier_create(int ny, int nx, int n_leads, int step_minutes, const fl
     v->n_thresh = n_thresh;
     v->npix = (size_t)ny * (size_t)nx;
     memcpy(v->thresholds, thresholds, sizeof(float) * (size_t)n_thresh);
+    for (int i = 0; i < n_thresh; i++) {
+        if (!isfinite(thresholds[i])) {
+            free(v);
+            return impa_err(err, errlen, IMPA_EINVAL, "verifier: threshold %d is not finite",
+                            i + 1);
+        }
+        /* insertion sort: at most IMPA_VERIFY_MAX_THRESH values */
+        int k = i;
+        while (k > 0 && v->sorted[k - 1] > thresholds[i]) {
+            v->sorted[k] = v->sorted[k - 1];
+            k--;
+        }
+        v->sorted[k] = thresholds[i];
+    }
+    for (int i = 0; i < n_thresh; i++)
+        for (int k = 0; k < n_thresh; k++)
+            v->below[i] += v->sorted[k] < thresholds[i];
     v->last_scored = INT64_MIN;
     int rc = IMPA_OK;
     size_t ring = (size_t)n_leads * (size_t)n_leads * v->npix;
@@ -169,17 +245,18 @@ int impa_verifier_create(int ny, int nx, int n_leads, int step_minutes, const fl
         impa_verify_table_init(&v->total[m], n_leads, step_minutes, thresholds, n_thresh);
         if (m == IMPA_METHOD_PERSISTENCE)
             continue;
-        v->fc[m] = malloc(ring * sizeof(float));
+        v->fc[m] = malloc(ring);
         if (!v->fc[m]) {
             rc = impa_err(err, errlen, IMPA_ENOMEM,
                           "verifier: cannot allocate %zu MB for the %s forecast ring",
-                          ring * sizeof(float) >> 20, impa_method_name((impa_method_t)m));
+                          ring >> 20, impa_method_name((impa_method_t)m));
             goto fail;
         }
     }
-    v->obs = malloc((size_t)n_leads * v->npix * sizeof(float));
+    v->obs = malloc((size_t)n_leads * v->npix);
+    v->obs_now = malloc(v->npix);
     v->bucket = malloc(sizeof(impa_verify_table_t) * N_BUCKETS * N_METHODS);
-    if (!v->obs || !v->bucket) {
+    if (!v->obs || !v->obs_now || !v->bucket) {
         rc = impa_err(err, errlen, IMPA_ENOMEM, "verifier: out of memory");
         goto fail;
     }
@@ -225,6 +302,7 @@ void impa_verifier_destroy(impa_verifier_t **vp)
     for (int m = 0; m < N_METHODS; m++)
         free(v->fc[m]);
     free(v->obs);
+    free(v->obs_now);
     free(v->bucket);
     if (v->log)
         fclose(v->log);
@@ -245,7 +323,7 @@ int impa_verifier_add_forecast(impa_verifier_t *v, impa_method_t m, int64_t issu
         if (v->fc_used[m][s] && v->fc_time[m][s] == issue_time)
             slot = s;
     size_t cycle = (size_t)v->n_leads * v->npix;
-    memcpy(v->fc[m] + (size_t)slot * cycle, dbz, cycle * sizeof(float));
+    to_levels(v, dbz, v->fc[m] + (size_t)slot * cycle, cycle);
     v->fc_time[m][slot] = issue_time;
     v->fc_used[m][slot] = 1;
     if (slot == v->fc_next[m])
@@ -304,18 +382,19 @@ static void json_window(jbuf_t *j, impa_verifier_t *v, int window)
     jput(j, "}");
 }
 
-/* Scores one forecast field against obs at every threshold, logs and accounts it. */
+/* Scores one forecast field (levels) against the observation's levels at every
+ * threshold, logs and accounts it. */
 static void score_one(impa_verifier_t *v, jbuf_t *j, int *n_scored, int m, int64_t obs_time,
-                      int64_t issue, int lead, const float *fc, const float *obs,
-                      const char *obs_iso)
+                      int64_t issue, int lead, const uint8_t *fc, const char *obs_iso)
 {
     char iso[32];
+    impa_contingency_t counts[IMPA_VERIFY_MAX_THRESH];
+    level_contingency(v, fc, v->obs_now, counts);
     jput(j, "%s{\"method\":\"%s\",\"issue_time\":\"%s\",\"lead_min\":%d,\"scores\":[",
          *n_scored ? "," : "", impa_method_name((impa_method_t)m),
          impa_time_iso(issue, iso, sizeof iso), (lead + 1) * v->step_min);
     for (int ti = 0; ti < v->n_thresh; ti++) {
-        impa_contingency_t c = {0, 0, 0, 0};
-        impa_contingency_add(&c, fc, obs, v->npix, v->thresholds[ti]);
+        const impa_contingency_t c = counts[ti];
         account(v, m, obs_time, lead, ti, &c);
         if (v->log)
             fprintf(v->log, "%s,%" PRId64 ",%s,%" PRId64 ",%d,%g,%" PRId64 ",%" PRId64
@@ -353,6 +432,7 @@ int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs
     /* An observation not newer than the last one scored (a replay after a restart)
      * is kept for persistence but not scored again: the log already holds it. */
     int score = obs_time > v->last_scored;
+    to_levels(v, obs, v->obs_now, v->npix);
     jput(&j, "{\"obs_time\":\"%s\",\"step_minutes\":%d,\"scored_now\":%s,\"thresholds\":[",
          obs_iso, v->step_min, score ? "true" : "false");
     for (int i = 0; i < v->n_thresh; i++)
@@ -369,9 +449,9 @@ int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs
                 int lead = (int)(dt / step_s) - 1;
                 if (lead >= v->n_leads)
                     continue;
-                const float *fc = v->fc[m] + ((size_t)s * v->n_leads + (size_t)lead) * v->npix;
-                score_one(v, &j, &n_scored, m, obs_time, v->fc_time[m][s], lead, fc, obs,
-                          obs_iso);
+                const uint8_t *fc =
+                    v->fc[m] + ((size_t)s * v->n_leads + (size_t)lead) * v->npix;
+                score_one(v, &j, &n_scored, m, obs_time, v->fc_time[m][s], lead, fc, obs_iso);
             }
         }
         for (int s = 0; s < v->n_leads; s++) {
@@ -382,7 +462,7 @@ int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs
             if (lead >= v->n_leads)
                 continue;
             score_one(v, &j, &n_scored, IMPA_METHOD_PERSISTENCE, obs_time, v->obs_time[s], lead,
-                      v->obs + (size_t)s * v->npix, obs, obs_iso);
+                      v->obs + (size_t)s * v->npix, obs_iso);
         }
         v->last_scored = obs_time;
         if (v->log)
@@ -402,7 +482,7 @@ int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs
         if (v->obs_used[s] && v->obs_time[s] >= obs_time)
             newest = 0;
     if (newest) {
-        memcpy(v->obs + (size_t)slot * v->npix, obs, v->npix * sizeof(float));
+        memcpy(v->obs + (size_t)slot * v->npix, v->obs_now, v->npix);
         v->obs_time[slot] = obs_time;
         v->obs_used[slot] = 1;
         v->obs_next = (slot + 1) % v->n_leads;

@@ -210,12 +210,76 @@ static void test_json_worst_case(void **state)
     impa_verifier_destroy(&v);
 }
 
+/* The verifier keeps threshold levels, not floats: with thresholds out of order,
+ * repeated, between 0.5 dB steps and hit exactly, and with missing pixels in
+ * both fields, its tables equal impa_verify_table_add on the floats. */
+static void test_levels_match_float_scores(void **state)
+{
+    enum { Y = 17, X = 23, L = 3, N = Y * X, T = 5 };
+    const float th[T] = {45, 20, 35.3f, 20, -1e-3f};
+    static float fc[L * N], obs[L + 1][N];
+    uint32_t r = 12345;
+    for (int i = 0; i < L * N; i++) {
+        r = r * 1664525u + 1013904223u;
+        /* a third of the values sit exactly on a threshold, a few are missing */
+        fc[i] = (r >> 8) % 3 == 0 ? th[(r >> 12) % T] : (float)((r >> 10) % 800) / 10.0f - 10;
+        if ((r >> 20) % 29 == 0)
+            fc[i] = NAN;
+    }
+    for (int k = 0; k <= L; k++)
+        for (int i = 0; i < N; i++) {
+            r = r * 1664525u + 1013904223u;
+            obs[k][i] = (r >> 8) % 4 == 0 ? th[(r >> 12) % T] : (float)((r >> 10) % 700) / 10.0f;
+            if ((r >> 20) % 31 == 0)
+                obs[k][i] = NAN;
+        }
+    impa_verifier_t *v = NULL;
+    char err[256] = "";
+    assert_int_equal(impa_verifier_create(Y, X, L, 10, th, T, NULL, &v, err, sizeof err), 0);
+    const int64_t t0 = 1604102400;
+    assert_int_equal(impa_verifier_add_forecast(v, IMPA_METHOD_IMPANET, t0, fc, err, sizeof err),
+                     0);
+    for (int k = 0; k <= L; k++)
+        assert_int_equal(impa_verifier_observe(v, t0 + 600 * k, obs[k], NULL, 0, err, sizeof err),
+                         k == 0 ? 0 : 1 + k); /* impa-net lead k, persistence from each earlier obs */
+    impa_verify_table_t want_fc, want_pers, got;
+    impa_verify_table_init(&want_fc, L, 10, th, T);
+    impa_verify_table_init(&want_pers, L, 10, th, T);
+    for (int k = 1; k <= L; k++) {
+        impa_verify_table_add(&want_fc, k - 1, fc + (size_t)(k - 1) * N, obs[k], N);
+        for (int j = 0; j < k; j++)
+            impa_verify_table_add(&want_pers, k - j - 1, obs[j], obs[k], N);
+    }
+    const impa_method_t ms[2] = {IMPA_METHOD_IMPANET, IMPA_METHOD_PERSISTENCE};
+    const impa_verify_table_t *want[2] = {&want_fc, &want_pers};
+    int64_t events = 0;
+    for (int m = 0; m < 2; m++) {
+        assert_int_equal(impa_verifier_table(v, ms[m], 0, &got), 0);
+        for (int l = 0; l < L; l++)
+            for (int i = 0; i < T; i++) {
+                const impa_contingency_t *w = &want[m]->table[l][i];
+                assert_cont(&got.table[l][i], (int)w->hits, (int)w->misses,
+                            (int)w->false_alarms, (int)w->correct_negatives);
+                events += w->hits + w->misses;
+            }
+    }
+    assert_true(events > 1000); /* the fields do cross the thresholds */
+    impa_verifier_destroy(&v);
+    /* a threshold that is not a number is refused */
+    const float bad[2] = {20, NAN};
+    assert_int_equal(impa_verifier_create(Y, X, L, 10, bad, 2, NULL, &v, err, sizeof err),
+                     IMPA_EINVAL);
+    assert_null(v);
+    assert_non_null(strstr(err, "threshold 2"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_forecast_then_observation, setup, teardown),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_json_worst_case),
+        cmocka_unit_test(test_levels_match_float_scores),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
