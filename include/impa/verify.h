@@ -67,10 +67,14 @@ typedef struct impa_verifier impa_verifier_t;
     (2048 + IMPA_VERIFIER_N_METHODS * (size_t)(n_leads) * (128 + 128 * (size_t)(n_thresh)))
 
 /* thresholds: n_thresh (1..IMPA_VERIFY_MAX_THRESH) finite dBZ values, any order; n_leads
- * 1..IMPA_VERIFY_MAX_LEADS. state_dir: directory holding verification.csv (created
- * if missing; rows appended, and read back at create to rebuild the aggregates);
- * NULL = no log. Errors: IMPA_EINVAL, IMPA_ENOMEM, IMPA_EIO (log not writable),
- * IMPA_EFORMAT (log header does not match). */
+ * 1..IMPA_VERIFY_MAX_LEADS. state_dir: directory of the log (created if missing;
+ * NULL = no log): verification.csv gets the rows of the current month (UTC); at
+ * the first observation of a new month it becomes verification-YYYY-MM.csv and
+ * the since-start totals are carried in verification-totals.csv. Create rebuilds
+ * both aggregates from the totals, the last monthly file and verification.csv
+ * (docs/nowcast.md, "Online verifier"). Errors: IMPA_EINVAL, IMPA_ENOMEM,
+ * IMPA_EIO (log not writable), IMPA_EFORMAT (a log or totals file whose header
+ * does not match, or a damaged totals row). */
 IMPA_API int impa_verifier_create(int ny, int nx, int n_leads, int step_minutes,
                                   const float *thresholds, int n_thresh, const char *state_dir,
                                   impa_verifier_t **out, char *err, size_t errlen);
@@ -85,15 +89,17 @@ IMPA_API int impa_verifier_add_forecast(impa_verifier_t *v, impa_method_t m, int
 
 /* Scores every kept forecast valid at obs_time (obs [ny][nx], NAN = missing),
  * persistence included, updates the aggregates, appends one CSV row per
- * (method, lead, threshold) scored to <state_dir>/verification.csv and writes a
- * JSON summary into json (may be NULL): the pairs scored now and, per method, the
+ * (method, lead, threshold) scored to <state_dir>/verification.csv (starting a
+ * new month's file first when obs_time is in another month) and writes a JSON
+ * summary into json (may be NULL): the pairs scored now and, per method, the
  * lead-mean HSS/CSI over the last 24 h and since start. jsonlen of
  * IMPA_VERIFIER_JSON_MAX(n_leads, n_thresh) is enough (20 KB for 12 leads and
  * 3 thresholds); when too small, json is {"truncated":true}. Then keeps obs for
  * persistence. An observation not newer than the latest one scored (a replay
  * after a restart) is kept for persistence but not scored again. Returns the
  * number of (method, lead) pairs scored (>= 0) or a negative code (IMPA_EIO when
- * the log could not be written; the in-memory aggregates are updated anyway). */
+ * the log could not be written or rotated; the in-memory aggregates and json are
+ * updated anyway, and a failed rotation is tried again at the next observation). */
 IMPA_API int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs,
                                    char *json, size_t jsonlen, char *err, size_t errlen);
 

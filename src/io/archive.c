@@ -7,7 +7,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <netcdf.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "impa/archive.h"
+#include "impa/durable.h"
 #include "impa/timeutil.h"
 #include "impa_build_config.h"
 
@@ -37,16 +37,6 @@ static int classify_write_error(const char *dir, int nrc, int saved_errno)
 static int put_text(int ncid, int varid, const char *name, const char *text)
 {
     return nc_put_att_text(ncid, varid, name, strlen(text), text);
-}
-
-static int fsync_path(const char *path, int dir)
-{
-    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 static const char *x_standard_name(const impa_grid_t *g, int is_x)
@@ -251,14 +241,14 @@ int impa_archive_write(const char *dir, const char *prefix, const impa_forecast_
         goto done;
     }
     errno = 0;
-    if (fsync_path(tmp, 0) != 0 || rename(tmp, final) != 0) {
+    if (impa_fsync_path(tmp, 0) != 0 || rename(tmp, final) != 0) {
         e = errno;
         unlink(tmp);
         rc = classify_write_error(dir, e, e);
         impa_err(err, errlen, rc, "archive: fsync/rename %s -> %s failed: %s", tmp, final, strerror(e));
         goto done;
     }
-    fsync_path(dir, 1); /* the rename is durable once the directory is */
+    impa_fsync_path(dir, 1); /* the rename is durable once the directory is */
     if (path_out)
         snprintf(path_out, PATH_MAX, "%s", final);
 done:

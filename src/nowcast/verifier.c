@@ -9,51 +9,15 @@
  * float: the scores only ever ask `value >= threshold`, which the level answers
  * exactly, and the rings are the daemon's largest buffers (n_leads^2 frames per
  * method). */
-#include "impa/verify.h"
-#include "impa/timeutil.h"
+#include "verifier-impl.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#define N_METHODS IMPA_VERIFIER_N_METHODS
-#define N_BUCKETS 25 /* hourly buckets: the last 24 h plus the current hour */
-#define N_LEVELS (IMPA_VERIFY_MAX_THRESH + 1)
-#define LEVEL_MISSING UINT8_MAX
-#define LOG_NAME "verification.csv"
-#define LOG_HEADER "obs_time_utc,obs_time,method,issue_time,lead_min,threshold," \
-                   "hits,misses,false_alarms,correct_negatives"
-
-struct impa_verifier {
-    int ny, nx, n_leads, step_min, n_thresh;
-    size_t npix;
-    float thresholds[IMPA_VERIFY_MAX_THRESH]; /* in the caller's order (log, JSON) */
-    float sorted[IMPA_VERIFY_MAX_THRESH];     /* ascending, for the levels */
-    /* thresholds[i] is reached by the levels above below[i] (thresholds strictly lower) */
-    int below[IMPA_VERIFY_MAX_THRESH];
-    /* forecast rings of levels, per method except persistence:
-     * fc[m] [n_leads slots][n_leads][ny][nx] */
-    uint8_t *fc[N_METHODS];
-    int64_t fc_time[N_METHODS][IMPA_VERIFY_MAX_LEADS];
-    int fc_used[N_METHODS][IMPA_VERIFY_MAX_LEADS];
-    int fc_next[N_METHODS];
-    /* observation ring of levels for persistence: obs [n_leads slots][ny][nx] */
-    uint8_t *obs;
-    uint8_t *obs_now; /* levels of the observation being scored [ny][nx] */
-    int64_t obs_time[IMPA_VERIFY_MAX_LEADS];
-    int obs_used[IMPA_VERIFY_MAX_LEADS];
-    int obs_next;
-    int64_t last_scored; /* newest observation time scored (log included); INT64_MIN = none */
-    impa_verify_table_t total[N_METHODS];
-    impa_verify_table_t *bucket;          /* [N_BUCKETS][N_METHODS] */
-    int64_t bucket_hour[N_BUCKETS];       /* hour index (t / 3600) held, INT64_MIN = empty */
-    FILE *log;
-};
+#include "impa/timeutil.h"
 
 static int64_t floor_hour(int64_t t)
 {
@@ -71,22 +35,6 @@ static impa_verify_table_t *bucket_for(impa_verifier_t *v, int64_t t)
         v->bucket_hour[slot] = h;
     }
     return &v->bucket[slot * N_METHODS];
-}
-
-static int method_from_name(const char *s)
-{
-    for (int m = 0; m < N_METHODS; m++)
-        if (strcmp(s, impa_method_name((impa_method_t)m)) == 0)
-            return m;
-    return -1;
-}
-
-static int thresh_index(const impa_verifier_t *v, double t)
-{
-    for (int i = 0; i < v->n_thresh; i++)
-        if (fabs(t - v->thresholds[i]) < 1e-3)
-            return i;
-    return -1;
 }
 
 /* Threshold level of each value: the number of thresholds it reaches. */
@@ -135,66 +83,23 @@ static void level_contingency(const impa_verifier_t *v, const uint8_t *fc, const
     }
 }
 
-/* Adds one row's counts to the since-start table and to its hourly bucket. The
- * pair count is bumped once per (method, lead), on the first threshold's row. */
-static void account(impa_verifier_t *v, int m, int64_t obs_time, int lead, int ti,
-                    const impa_contingency_t *c)
+void impa_verifier_account(impa_verifier_t *v, int m, int64_t obs_time, int lead, int ti,
+                           const impa_contingency_t *c, int64_t pairs, unsigned where)
 {
-    impa_verify_table_t *tabs[2] = {&v->total[m], &bucket_for(v, obs_time)[m]};
+    impa_verify_table_t *tabs[2] = {
+        where & IMPA_VACC_TOTAL ? &v->total[m] : NULL,
+        where & IMPA_VACC_BUCKET ? &bucket_for(v, obs_time)[m] : NULL};
     for (int k = 0; k < 2; k++) {
+        if (!tabs[k])
+            continue;
         impa_contingency_t *d = &tabs[k]->table[lead][ti];
         d->hits += c->hits;
         d->misses += c->misses;
         d->false_alarms += c->false_alarms;
         d->correct_negatives += c->correct_negatives;
         if (ti == 0)
-            tabs[k]->n_pairs[lead]++;
+            tabs[k]->n_pairs[lead] += pairs;
     }
-}
-
-/* Rebuilds the aggregates from an existing log. Rows with a threshold or lead the
- * current configuration does not have are skipped (the configuration changed). */
-static int replay_log(impa_verifier_t *v, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return errno == ENOENT ? IMPA_OK : impa_err(err, errlen, IMPA_EIO, "%s: %s", path,
-                                                     strerror(errno));
-    char line[512];
-    int rc = IMPA_OK;
-    long lineno = 0;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        if (lineno == 1) {
-            if (strncmp(line, LOG_HEADER, strlen(LOG_HEADER)) != 0) {
-                rc = impa_err(err, errlen, IMPA_EFORMAT,
-                              "%s: line 1 is not the verification log header", path);
-                break;
-            }
-            continue;
-        }
-        char iso[32], method[32];
-        long long ot, it;
-        int lead_min;
-        double thr;
-        long long h, mi, fa, cn;
-        if (sscanf(line, "%31[^,],%lld,%31[^,],%lld,%d,%lf,%lld,%lld,%lld,%lld", iso, &ot,
-                   method, &it, &lead_min, &thr, &h, &mi, &fa, &cn) != 10)
-            continue; /* a row cut by a crash: the rest of the log is still good */
-        int m = method_from_name(method);
-        int ti = thresh_index(v, thr);
-        if (m < 0 || ti < 0 || lead_min % v->step_min != 0)
-            continue;
-        int lead = lead_min / v->step_min - 1;
-        if (lead < 0 || lead >= v->n_leads)
-            continue;
-        impa_contingency_t c = {h, mi, fa, cn};
-        account(v, m, (int64_t)ot, lead, ti, &c);
-        if ((int64_t)ot > v->last_scored)
-            v->last_scored = (int64_t)ot;
-    }
-    fclose(f);
-    return rc;
 }
 
 int impa_verifier_create(int ny, int nx, int n_leads, int step_minutes, const float *thresholds,
@@ -262,30 +167,12 @@ int impa_verifier_create(int ny, int nx, int n_leads, int step_minutes, const fl
     }
     for (int b = 0; b < N_BUCKETS; b++)
         v->bucket_hour[b] = INT64_MIN;
+    v->log_month = -1;
+    v->carried_upto = INT64_MIN;
     if (state_dir && *state_dir) {
-        char path[PATH_MAX];
-        if (mkdir(state_dir, 0755) != 0 && errno != EEXIST) {
-            rc = impa_err(err, errlen, IMPA_EIO, "verifier: cannot create %s: %s", state_dir,
-                          strerror(errno));
-            goto fail;
-        }
-        if (snprintf(path, sizeof path, "%s/%s", state_dir, LOG_NAME) >= (int)sizeof path) {
-            rc = impa_err(err, errlen, IMPA_EINVAL, "verifier: state_dir path too long");
-            goto fail;
-        }
-        rc = replay_log(v, path, err, errlen);
+        rc = impa_vlog_open(v, state_dir, err, errlen);
         if (rc < 0)
             goto fail;
-        v->log = fopen(path, "a");
-        if (!v->log) {
-            rc = impa_err(err, errlen, IMPA_EIO, "verifier: cannot append to %s: %s", path,
-                          strerror(errno));
-            goto fail;
-        }
-        if (ftell(v->log) == 0) {
-            fprintf(v->log, "%s\n", LOG_HEADER);
-            fflush(v->log);
-        }
     }
     *out = v;
     return IMPA_OK;
@@ -304,8 +191,7 @@ void impa_verifier_destroy(impa_verifier_t **vp)
     free(v->obs);
     free(v->obs_now);
     free(v->bucket);
-    if (v->log)
-        fclose(v->log);
+    impa_vlog_close(v);
     free(v);
     *vp = NULL;
 }
@@ -395,13 +281,9 @@ static void score_one(impa_verifier_t *v, jbuf_t *j, int *n_scored, int m, int64
          impa_time_iso(issue, iso, sizeof iso), (lead + 1) * v->step_min);
     for (int ti = 0; ti < v->n_thresh; ti++) {
         const impa_contingency_t c = counts[ti];
-        account(v, m, obs_time, lead, ti, &c);
-        if (v->log)
-            fprintf(v->log, "%s,%" PRId64 ",%s,%" PRId64 ",%d,%g,%" PRId64 ",%" PRId64
-                            ",%" PRId64 ",%" PRId64 "\n",
-                    obs_iso, obs_time, impa_method_name((impa_method_t)m), issue,
-                    (lead + 1) * v->step_min, (double)v->thresholds[ti], c.hits, c.misses,
-                    c.false_alarms, c.correct_negatives);
+        impa_verifier_account(v, m, obs_time, lead, ti, &c, 1,
+                              IMPA_VACC_TOTAL | IMPA_VACC_BUCKET);
+        impa_vlog_row(v, obs_iso, obs_time, m, issue, lead, ti, &c);
         impa_scores_t s = impa_contingency_scores(&c);
         jput(j, "%s{\"threshold\":%g,\"csi\":", ti ? "," : "", (double)v->thresholds[ti]);
         jnum(j, s.csi);
@@ -438,7 +320,9 @@ int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs
     for (int i = 0; i < v->n_thresh; i++)
         jput(&j, "%s%g", i ? "," : "", (double)v->thresholds[i]);
     jput(&j, "],\"pairs\":[");
+    int log_rc = IMPA_OK;
     if (score) {
+        log_rc = impa_vlog_prepare(v, obs_time, err, errlen);
         for (int m = 0; m < N_METHODS; m++) {
             if (!v->fc[m])
                 continue;
@@ -465,8 +349,10 @@ int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs
                       v->obs + (size_t)s * v->npix, obs_iso);
         }
         v->last_scored = obs_time;
-        if (v->log)
-            fflush(v->log);
+        /* the first problem is the one reported */
+        int frc = impa_vlog_flush(v, log_rc == IMPA_OK ? err : NULL, errlen);
+        if (log_rc == IMPA_OK)
+            log_rc = frc;
     }
     jput(&j, "],\"last_24h\":");
     json_window(&j, v, 1);
@@ -487,9 +373,7 @@ int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs
         v->obs_used[slot] = 1;
         v->obs_next = (slot + 1) % v->n_leads;
     }
-    if (v->log && ferror(v->log))
-        return impa_err(err, errlen, IMPA_EIO, "verifier: writing %s failed", LOG_NAME);
-    return n_scored;
+    return log_rc < 0 ? log_rc : n_scored;
 }
 
 int impa_verifier_table(const impa_verifier_t *v, impa_method_t m, int window,

@@ -29,11 +29,29 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    const char *names[] = {"verification.csv", "verification-totals.csv",
+                           "verification-2020-10.csv", "verification-2020-11.csv"};
     char p[128];
-    snprintf(p, sizeof p, "%s/verification.csv", dir);
-    unlink(p);
-    rmdir(dir);
-    return 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    return rmdir(dir);
+}
+
+/* Lines of a file in the test directory; -1 when it does not exist. */
+static int count_lines(const char *name)
+{
+    char p[128], line[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return -1;
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n++;
+    fclose(f);
+    return n;
 }
 
 static void assert_cont(const impa_contingency_t *c, int h, int m, int f, int cn)
@@ -132,16 +150,12 @@ static void test_forecast_then_observation(void **state)
     assert_non_null(strstr(json, "\"since_start\""));
     impa_verifier_destroy(&v);
 
-    /* the log itself: header + 6 rows */
-    char p[128], line[256];
-    snprintf(p, sizeof p, "%s/verification.csv", dir);
-    FILE *f = fopen(p, "r");
-    assert_non_null(f);
-    int n = 0;
-    while (fgets(line, sizeof line, f))
-        n++;
-    fclose(f);
-    assert_int_equal(n, 1 + 5);
+    /* the log itself: the observation of November started a new month, so the
+     * October rows (header + 5) are in verification-2020-10.csv and
+     * verification.csv holds only the header (nothing was scored in November) */
+    assert_int_equal(count_lines("verification-2020-10.csv"), 1 + 5);
+    assert_int_equal(count_lines("verification.csv"), 1);
+    assert_int_equal(count_lines("verification-totals.csv"), 1 + 3 * NL * 1);
 }
 
 static void test_bad_arguments(void **state)
@@ -273,6 +287,94 @@ static void test_levels_match_float_scores(void **state)
     assert_non_null(strstr(err, "threshold 2"));
 }
 
+/* Feeds observations and extrapolation forecasts every 10 min in [from, to) to
+ * every verifier of vs (pseudo-random fields, the same for each). */
+static void feed(impa_verifier_t **vs, int n, int64_t from, int64_t to)
+{
+    for (int64_t t = from; t < to; t += 600) {
+        float o[NP], fc[NL * NP];
+        uint32_t r = (uint32_t)(t / 600) * 2654435761u;
+        for (int i = 0; i < NP; i++) {
+            r = r * 1664525u + 1013904223u;
+            o[i] = (float)((r >> 16) % 60);
+        }
+        for (int i = 0; i < NL * NP; i++) {
+            r = r * 1664525u + 1013904223u;
+            fc[i] = (float)((r >> 16) % 60);
+        }
+        char err[256];
+        for (int k = 0; k < n; k++) {
+            assert_true(impa_verifier_observe(vs[k], t, o, NULL, 0, err, sizeof err) >= 0);
+            assert_int_equal(impa_verifier_add_forecast(vs[k], IMPA_METHOD_EXTRAPOLATION, t, fc,
+                                                        err, sizeof err), 0);
+        }
+    }
+}
+
+static void assert_same_tables(const impa_verifier_t *a, const impa_verifier_t *b)
+{
+    for (int m = 0; m < IMPA_VERIFIER_N_METHODS; m++)
+        for (int w = 0; w < 2; w++) {
+            impa_verify_table_t ta, tb;
+            assert_int_equal(impa_verifier_table(a, (impa_method_t)m, w, &ta), 0);
+            assert_int_equal(impa_verifier_table(b, (impa_method_t)m, w, &tb), 0);
+            for (int l = 0; l < NL; l++) {
+                assert_int_equal(ta.n_pairs[l], tb.n_pairs[l]);
+                for (int i = 0; i < 2; i++) {
+                    const impa_contingency_t *c = &tb.table[l][i];
+                    assert_cont(&ta.table[l][i], (int)c->hits, (int)c->misses,
+                                (int)c->false_alarms, (int)c->correct_negatives);
+                }
+            }
+        }
+}
+
+/* The log starts a new file each month and carries the totals: a restart after
+ * the rotation, and one after a crash between writing the totals and renaming
+ * the log, rebuild exactly the aggregates of a verifier that never stopped. */
+static void test_monthly_rotation(void **state)
+{
+    const float th[] = {30, 45};
+    char err[256] = "", p[128], q[128];
+    const int64_t oct31_20h = 1604174400, nov1_04h = 1604203200, nov1_06h = 1604210400;
+    impa_verifier_t *v = NULL, *ref = NULL;
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 2, dir, &v, err, sizeof err), 0);
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 2, NULL, &ref, err, sizeof err), 0);
+    impa_verifier_t *both[2] = {v, ref};
+    feed(both, 2, oct31_20h, nov1_04h);
+    assert_same_tables(v, ref);
+    /* 24 observations of October (20:00-23:50): the first scores nothing, the
+     * second 2 pairs (lead 1 of extrapolation and persistence), the others 4;
+     * a row per pair and threshold. Then 24 of November, 4 pairs each. */
+    assert_int_equal(count_lines("verification-2020-10.csv") - 1, 2 * (2 + 4 * 22));
+    assert_int_equal(count_lines("verification.csv") - 1, 2 * 4 * 24);
+    assert_int_equal(count_lines("verification-totals.csv"), 1 + 3 * NL * 2);
+    impa_verifier_destroy(&v);
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 2, dir, &v, err, sizeof err), 0);
+    assert_same_tables(v, ref); /* totals + October's last hours + November */
+    impa_verifier_destroy(&v);
+
+    /* the state a crash leaves after the totals were written and before the log
+     * was renamed: October's rows still in verification.csv, November's not yet
+     * written. They are in the totals already and must not count twice. */
+    impa_verifier_t *oct = NULL;
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 2, NULL, &oct, err, sizeof err), 0);
+    feed(&oct, 1, oct31_20h, oct31_20h + 4 * 3600);
+    snprintf(p, sizeof p, "%s/verification-2020-10.csv", dir);
+    snprintf(q, sizeof q, "%s/verification.csv", dir);
+    assert_int_equal(rename(p, q), 0);
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 2, dir, &v, err, sizeof err), 0);
+    assert_same_tables(v, oct);
+    /* the next November observation finishes the rotation (the restart lost the
+     * forecasts in flight: 04:00 scores nothing, 04:10 2 pairs, then 4) */
+    feed(&v, 1, nov1_04h, nov1_06h);
+    assert_int_equal(count_lines("verification-2020-10.csv") - 1, 2 * (2 + 4 * 22));
+    assert_int_equal(count_lines("verification.csv") - 1, 2 * (2 + 4 * 10));
+    impa_verifier_destroy(&v);
+    impa_verifier_destroy(&oct);
+    impa_verifier_destroy(&ref);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_json_worst_case),
         cmocka_unit_test(test_levels_match_float_scores),
+        cmocka_unit_test_setup_teardown(test_monthly_rotation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
