@@ -123,6 +123,15 @@ IMPA_API int impa_engine_tile(const impa_engine_t *engine);
 /* Window overlap of a tiled engine (pixels), 0 for a whole-grid engine. */
 IMPA_API int impa_engine_tile_overlap(const impa_engine_t *engine);
 
+/* Called from the calling thread (never from a worker) while a forward pass
+ * makes progress: after each window of a tiled engine, after the encoder and
+ * after the translator of a whole-grid one. For liveness reports (the daemon
+ * pings the systemd watchdog from it, so a long forecast on a large grid is
+ * not taken for a hang while a stuck one still is); it must be quick and must
+ * not use the engine. fn NULL removes it. */
+typedef void (*impa_progress_fn)(void *ctx);
+IMPA_API void impa_engine_set_progress(impa_engine_t *engine, impa_progress_fn fn, void *ctx);
+
 /* Bytes held by the engine's workspace (all activations). */
 IMPA_API size_t impa_engine_workspace_bytes(const impa_engine_t *engine);
 

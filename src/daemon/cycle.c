@@ -102,6 +102,12 @@ impa_calibration_t impa_cycle_calibration(const impa_cycle_t *c)
     return c && c->guided ? impa_guided_calibration(c->guided) : IMPA_CALIBRATION_NONE;
 }
 
+void impa_cycle_set_progress(impa_cycle_t *c, impa_progress_fn fn, void *ctx)
+{
+    if (c && c->engine)
+        impa_engine_set_progress(c->engine, fn, ctx);
+}
+
 void impa_cycle_destroy(impa_cycle_t **c)
 {
     if (!c || !*c)

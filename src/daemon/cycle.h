@@ -36,6 +36,8 @@ impa_verifier_t *impa_cycle_verifier(impa_cycle_t *c);
 const impa_grid_t *impa_cycle_grid(const impa_cycle_t *c);
 /* The network's calibration in effect (NONE when the network is unavailable). */
 impa_calibration_t impa_cycle_calibration(const impa_cycle_t *c);
+/* impa_engine_set_progress on the cycle's network (no-op without one). */
+void impa_cycle_set_progress(impa_cycle_t *c, impa_progress_fn fn, void *ctx);
 
 /* Runs the forecast for the window's head into the cycle's buffer and fills *fc
  * (dbz, method, fallback_reason, inputs, issue time, shape; the caller adds

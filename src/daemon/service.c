@@ -55,6 +55,7 @@ struct impa_service {
     int archive_failing;        /* the last cycle's archive file could not be written */
     char gap[512];              /* "" or the current window gap */
     int watchdog;               /* systemd asked for WATCHDOG=1 pings */
+    double last_ping;           /* monotonic time of the last ping from a cycle */
     char *vjson;                /* verification JSON buffer */
     size_t vjson_len;
 };
@@ -359,6 +360,27 @@ static void send_status(impa_service_t *svc)
     impa_notify(line);
 }
 
+/* Cycles run inside the event loop, so the watchdog is pinged around and during
+ * them: before, between stages and, through the engine's progress hook, after
+ * every network window (at most once a second). Only a stage that makes no
+ * progress for WatchdogSec (a hung engine, a write stuck on a dead disk) trips
+ * it, not a long forecast on a large grid. */
+static void watchdog_ping(impa_service_t *svc, int force)
+{
+    if (!svc->watchdog)
+        return;
+    double now = impa_time_monotonic();
+    if (force || now - svc->last_ping >= 1.0) {
+        impa_notify("WATCHDOG=1");
+        svc->last_ping = now;
+    }
+}
+
+static void on_engine_progress(void *ctx)
+{
+    watchdog_ping(ctx, 0);
+}
+
 static void run_cycle(impa_service_t *svc)
 {
     runtime_t *rt = svc->rt;
@@ -370,10 +392,7 @@ static void run_cycle(impa_service_t *svc)
     impa_forecast_t fc;
     double fsec = 0;
     int complete = impa_window_complete(w);
-    /* Cycles run inside the loop: ping the watchdog around them so only a cycle
-     * longer than WatchdogSec itself (a hung engine) trips it. */
-    if (svc->watchdog)
-        impa_notify("WATCHDOG=1");
+    watchdog_ping(svc, 1);
     if (impa_cycle_forecast(rt->cycle, &fc, &fsec, err, sizeof err)) {
         svc->n.cycle_failures++;
         impa_log(IMPA_LOG_ERR, "cycle %s: failed: %s", iso, err);
@@ -387,6 +406,7 @@ static void run_cycle(impa_service_t *svc)
     fc.config_version = cfg->sha256;
 
     double ta = impa_time_monotonic();
+    watchdog_ping(svc, 1);
     int rc = impa_archive_write(cfg->output_dir, cfg->output_prefix, &fc, path, err, sizeof err);
     /* A forecaster watching the status must see a broken archive, not only a counter. */
     svc->archive_failing = rc != 0;
@@ -413,8 +433,7 @@ static void run_cycle(impa_service_t *svc)
                      pr, cfg->retention_hours);
     }
     double total = impa_time_monotonic() - t0;
-    if (svc->watchdog)
-        impa_notify("WATCHDOG=1");
+    watchdog_ping(svc, 1);
     svc->n.cycles++;
     svc->n.last_cycle_seconds = total;
     svc->n.cycle_seconds_total += total;
@@ -534,6 +553,7 @@ int impa_service_ingest(impa_service_t *svc, const char *path, int run_cycles)
             goto done;
         }
         rt->in_grid = scan.grid;
+        impa_cycle_set_progress(rt->cycle, on_engine_progress, svc);
         impa_log(IMPA_LOG_NOTICE,
                  "model grid %dx%d (input %dx%d, crop at %d,%d, block %d), window %d x %d min",
                  mgrid.ny, mgrid.nx, scan.grid.ny, scan.grid.nx, cfg->x_offset, cfg->y_offset,

@@ -47,6 +47,8 @@ struct impa_engine {
                     * (input-independent, so computed once at create) */
     size_t ws_bytes;
     double flops;
+    impa_progress_fn progress; /* impa_engine_set_progress; NULL = none */
+    void *progress_ctx;
     float *arena;  /* owns every buffer below */
     /* engine-owned I/O for impa_engine_forecast */
     float *in;     /* [F][C][H][W] normalised input */
@@ -416,6 +418,8 @@ static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *er
             int rc = impa_engine_forward(t, t->in, t->out, err, errlen);
             if (rc)
                 return rc;
+            if (e->progress)
+                e->progress(e->progress_ctx);
             for (int k = 0; k < mi->t_out; k++)
                 for (int y = 0; y < th; y++) {
                     float *o = out + k * HW + (size_t)(oy[a] + y) * e->W + ox[b];
@@ -454,6 +458,14 @@ void impa_engine_grid(const impa_engine_t *e, int *ny, int *nx)
         *ny = e ? e->H : 0;
     if (nx)
         *nx = e ? e->W : 0;
+}
+
+void impa_engine_set_progress(impa_engine_t *e, impa_progress_fn fn, void *ctx)
+{
+    if (!e)
+        return;
+    e->progress = fn;
+    e->progress_ctx = ctx;
 }
 
 int impa_engine_tile(const impa_engine_t *e)
@@ -599,6 +611,8 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         impa_conv2d(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col, 0);
         norm(mi, z, z, S, (int)hw, &M->enc_norm[2], IMPA_ACT_SILU, NULL);
     }
+    if (e->progress)
+        e->progress(e->progress_ctx);
 
     /* 3-4. Translator on [F*S][h][w] -> [T][h][w] -> blocks -> [Tout*S][h][w].
      * Serial: ~6 % of the FLOPs in ~40 small kernels; splitting each over the
@@ -610,6 +624,8 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         impa_block(e, &M->blocks[b], h, w);
     impa_conv2d(e->u, T, h, w, e->zo, Tout * S, &M->trans_out, 1, 1, 0, 1, NULL, 0);
     impa_kernels_serial(0);
+    if (e->progress)
+        e->progress(e->progress_ctx);
 
     /* 5. Decoder, one lead per thread. */
 #if IMPA_HAVE_OPENMP

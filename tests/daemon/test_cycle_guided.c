@@ -74,6 +74,11 @@ static impa_cycle_t *make_cycle(const char *weights, impa_model_t **model, char 
     return c;
 }
 
+static void count_progress(void *ctx)
+{
+    (*(int *)ctx)++;
+}
+
 static void test_zero_readout_is_extrapolation(void **state)
 {
     (void)state;
@@ -122,6 +127,12 @@ static void test_zero_readout_is_extrapolation(void **state)
            "extrapolation -> 0 dBZ, %zu cells moved by > 1 dBZ\n", TOUT, nan, zero, moved);
     assert_true(nan == (size_t)TOUT * 24);
     assert_true(moved > 100); /* not persistence */
+
+    /* the cycle hands its network's progress on (the service pings the watchdog) */
+    int n_progress = 0;
+    impa_cycle_set_progress(c, count_progress, &n_progress);
+    assert_int_equal(impa_cycle_forecast(c, &fc, &secs, err, sizeof err), 0);
+    assert_int_equal(n_progress, 2); /* whole grid: after the encoder and the translator */
     impa_extrap_destroy(&ex);
     impa_cycle_destroy(&c);
     impa_model_destroy(&m);

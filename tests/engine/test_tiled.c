@@ -327,6 +327,46 @@ static void test_bad_overlap(void **state)
     assert_null(e);
 }
 
+static void count_progress(void *ctx)
+{
+    (*(int *)ctx)++;
+}
+
+/* The progress hook runs once per window of a tiled engine (40 x 60, tile 16,
+ * overlap 6: 4 x 6 windows), twice per whole-grid forward (after the encoder and
+ * after the translator), and not once removed. */
+static void test_progress_hook(void **state)
+{
+    (void)state;
+    const impa_model_info_t *mi = impa_model_info(model);
+    int H = 40, W = 60, nch = impa_model_input_frames(model) * mi->n_fields;
+    size_t HW = (size_t)H * W;
+    float *in = malloc(sizeof(float) * nch * HW), *out = malloc(sizeof(float) * mi->t_out * HW);
+    assert_true(in && out);
+    fill(in, (size_t)nch * HW);
+    impa_engine_t *tiled = NULL, *whole = NULL;
+    char err[512];
+    assert_int_equal(impa_engine_create_tiled(model, H, W, 16, 6, 1, &tiled, err, sizeof err), 0);
+    assert_int_equal(impa_engine_create(model, H, W, 1, &whole, err, sizeof err), 0);
+    int n = 0;
+    impa_engine_set_progress(tiled, count_progress, &n);
+    assert_int_equal(impa_engine_forward(tiled, in, out, err, sizeof err), 0);
+    assert_int_equal(n, 24);
+    n = 0;
+    impa_engine_set_progress(whole, count_progress, &n);
+    assert_int_equal(impa_engine_forward(whole, in, out, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    n = 0;
+    impa_engine_set_progress(tiled, NULL, NULL);
+    assert_int_equal(impa_engine_forward(tiled, in, out, err, sizeof err), 0);
+    assert_int_equal(n, 0);
+    impa_engine_set_progress(NULL, count_progress, &n); /* ignored */
+    impa_engine_destroy(&tiled);
+    impa_engine_destroy(&whole);
+    free(in);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_overlap_blend),
         cmocka_unit_test(test_overlap_constant),
         cmocka_unit_test(test_bad_overlap),
+        cmocka_unit_test(test_progress_hook),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
