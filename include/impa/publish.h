@@ -24,12 +24,20 @@ typedef struct {
 
 typedef enum { IMPA_ENCODING_UINT8 = 0, IMPA_ENCODING_FLOAT32 = 1 } impa_encoding_t;
 
+/* What a subscriber's full queue (sndhwm reached) does:
+ * SUBSCRIBER: that subscriber misses the message (it sees the seq gap), every
+ *   other subscriber gets it; the publisher cannot count these drops.
+ * ALL: ZMQ_XPUB_NODROP: the message is refused for every subscriber and counted
+ *   (publisher_dropped), so one stalled subscriber silences all of them. */
+typedef enum { IMPA_DROP_SUBSCRIBER = 0, IMPA_DROP_ALL = 1 } impa_drop_policy_t;
+
 typedef struct {
     char domain[64];
     int n_endpoints;
     char endpoints[IMPA_PUBLISH_MAX_ENDPOINTS][256]; /* PUB bind, default tcp://127.0.0.1:5560 */
     char request_endpoint[256];   /* snapshot REP bind, "" = off; default tcp://127.0.0.1:5561 */
     int sndhwm;                   /* messages, default 1000 */
+    impa_drop_policy_t drop_policy; /* default IMPA_DROP_SUBSCRIBER */
     impa_encoding_t encoding;     /* frame payload */
     float alert_threshold_dbz;    /* default 45 */
     float alert_min_area_km2;     /* default 4 */

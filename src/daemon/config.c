@@ -45,6 +45,7 @@ typedef struct {
 #define SZ0(f) sizeof(((impa_daemon_config_t *)0)->f[0])
 
 _Static_assert(sizeof(impa_encoding_t) == sizeof(int), "encoding stored through an int");
+_Static_assert(sizeof(impa_drop_policy_t) == sizeof(int), "drop policy stored through an int");
 
 /* The single description of every configuration key: parsing, defaults, bounds,
  * --print-config-reference and docs/configuration.md all come from here. */
@@ -107,6 +108,9 @@ static const cfg_key_t keys[] = {
      "Snapshot REP endpoint for late joiners; empty = off."},
     {"publish.sndhwm", K_INT, OFF(publish.sndhwm), 0, 1, 1000000, "1000", NULL, 0,
      "Send high-water mark (messages) per subscriber; beyond it messages are dropped."},
+    {"publish.drop_policy", K_ENUM, OFF(publish.drop_policy), 0, 0, 0, "subscriber",
+     "subscriber|all", 0,
+     "A subscriber's full queue: subscriber = only it misses messages (it sees the seq gap); all = the message is refused for every subscriber and counted (publisher_dropped)."},
     {"publish.encoding", K_ENUM, OFF(publish.encoding), 0, 0, 0, "uint8", "uint8|float32", 0,
      "Frame payload encoding."},
     {"publish.status_interval_s", K_INT, OFF(status_interval_s), 0, 1, 3600, "30", NULL, 0,

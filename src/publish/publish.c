@@ -188,9 +188,13 @@ int impa_publisher_create(const impa_publish_config_t *cfg, impa_publisher_t **o
     int hwm = cfg->sndhwm > 0 ? cfg->sndhwm : 1000, one = 1;
     zmq_setsockopt(p->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(p->pub, ZMQ_LINGER, &zero, sizeof zero);
-    /* Without NODROP a PUB socket drops silently at the HWM; with it the send
-     * fails with EAGAIN, which is what lets us count drops. */
-    zmq_setsockopt(p->pub, ZMQ_XPUB_NODROP, &one, sizeof one);
+    /* Without NODROP a PUB socket drops silently at the HWM, for the subscriber
+     * whose queue is full only. With it the send fails with EAGAIN, which lets
+     * us count drops, but libzmq then refuses the message for every subscriber
+     * as soon as one queue is full: one stuck alert consumer would silence all
+     * the others, hence not the default. */
+    if (cfg->drop_policy == IMPA_DROP_ALL)
+        zmq_setsockopt(p->pub, ZMQ_XPUB_NODROP, &one, sizeof one);
     if (cfg->curve_enabled && (rc = setup_curve_server(p, p->pub, err, errlen)) != 0)
         goto fail;
     for (int i = 0; i < cfg->n_endpoints; i++) {
@@ -287,6 +291,11 @@ static int send_msg(impa_publisher_t *p, int topic, const char *hdr, size_t hlen
         return impa_err(err, errlen, IMPA_ENET, "send %s (header/payload): %s", t,
                         zmq_strerror(zmq_errno()));
     return 0;
+}
+
+static const char *drop_policy_name(impa_drop_policy_t d)
+{
+    return d == IMPA_DROP_ALL ? "all" : "subscriber";
 }
 
 static void common_header(impa_publisher_t *p, impa_json_t *j, int topic, const char *type)
@@ -652,6 +661,7 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
     impa_json_str(j, "alert_error", arc == 0 ? NULL : aerr);
     impa_json_str(j, "method", impa_method_name(fc->method));
     impa_json_uint(j, "dropped", p->dropped);
+    impa_json_str(j, "drop_policy", drop_policy_name(p->cfg.drop_policy));
     impa_json_obj_end(j);
     if ((rc = impa_json_finish(j)) != 0)
         return impa_err(err, errlen, rc, "cycle header: out of memory");
@@ -698,6 +708,7 @@ int impa_publisher_send_status(impa_publisher_t *p, const impa_status_t *st, cha
     impa_json_uint(j, "too_old_scans", st->too_old_scans);
     impa_json_uint(j, "archive_failures", st->archive_failures);
     impa_json_uint(j, "publisher_dropped", p->dropped);
+    impa_json_str(j, "drop_policy", drop_policy_name(p->cfg.drop_policy));
     impa_json_obj_end(j);
     int rc = impa_json_finish(j);
     if (rc)

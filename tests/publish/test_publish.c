@@ -372,8 +372,8 @@ static void test_warn_and_errors(void **state)
     assert_non_null(strstr(err, "/nonexistent/"));
 }
 
-/* A subscriber that never reads, tiny HWMs: send_cycle keeps returning quickly
- * and the dropped counter grows. ipc:// in a temp dir. */
+/* A subscriber that never reads, tiny HWMs, drop_policy all: send_cycle keeps
+ * returning quickly and the dropped counter grows. ipc:// in a temp dir. */
 static void test_hwm_drop(void **state)
 {
     enum { BX = 256, BY = 256, BL = 4 };
@@ -384,6 +384,7 @@ static void test_hwm_drop(void **state)
     snprintf(cfg.endpoints[0], sizeof cfg.endpoints[0], "ipc://%s/pub", dir);
     cfg.request_endpoint[0] = '\0';
     cfg.sndhwm = 2;
+    cfg.drop_policy = IMPA_DROP_ALL;
     cfg.encoding = IMPA_ENCODING_FLOAT32;
     impa_publisher_t *pub = NULL;
     char err[256];
@@ -426,12 +427,111 @@ static void test_hwm_drop(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* One subscriber stalls (never reads; RCVHWM 1 and small kernel buffers), another
+ * reads after every cycle. Runs 80 cycles of 6 messages (4 frames) with SNDHWM
+ * 200, so the stalled queue is full after about 35 cycles, and reports what the
+ * reader got. (Much smaller HWMs drop for a reading subscriber too: libzmq learns
+ * that a pipe was read only every HWM/2 messages.) */
+typedef struct {
+    uint64_t dropped;
+    int frames, frame_gaps, cycle_ends;
+} stalled_run_t;
+
+static stalled_run_t run_stalled(impa_drop_policy_t policy)
+{
+    enum { BX = 64, BY = 64, BL = 4, CYCLES = 80 };
+    char dir[] = "/tmp/impa-stall-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    snprintf(cfg.endpoints[0], sizeof cfg.endpoints[0], "ipc://%s/pub", dir);
+    cfg.request_endpoint[0] = '\0';
+    cfg.sndhwm = 200;
+    cfg.drop_policy = policy;
+    cfg.encoding = IMPA_ENCODING_FLOAT32;
+    impa_publisher_t *pub = NULL;
+    char err[256];
+    assert_int_equal(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err), 0);
+    void *ctx = zmq_ctx_new();
+    void *stalled = pt_sub(ctx, impa_publisher_endpoint(pub, 0));
+    void *reader = pt_sub(ctx, impa_publisher_endpoint(pub, 0));
+    int one = 1, small = 4096;
+    zmq_setsockopt(stalled, ZMQ_RCVHWM, &one, sizeof one);
+    zmq_setsockopt(stalled, ZMQ_RCVBUF, &small, sizeof small);
+    assert_true(pt_wait_ready(pub, reader, 3.0));
+    assert_true(pt_wait_ready(pub, stalled, 3.0)); /* its last read: it stalls from here */
+    pt_msg_t m;
+    while (pt_recv(reader, 50, &m))
+        pt_msg_free(&m);
+    static float f[BX * BY * BL];
+    for (int i = 0; i < BX * BY * BL; i++)
+        f[i] = (float)(i % 40);
+    impa_grid_t g = pt_latlon_grid(BX, BY);
+    impa_forecast_t fc;
+    pt_forecast(&fc, &g, f, BL, 1700000000);
+    stalled_run_t r = {0, 0, 0, 0};
+    uint64_t last_seq = 0;
+    for (int c = 0; c < CYCLES; c++) {
+        fc.issue_time += 600;
+        assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+        /* read this cycle: until its cycle_end, or a short wait when it was dropped */
+        int timeout = policy == IMPA_DROP_ALL ? 100 : 2000;
+        while (pt_recv(reader, timeout, &m)) {
+            int end = strncmp(m.topic, "impa.cycle.", 11) == 0;
+            if (strncmp(m.topic, "impa.frame.", 11) == 0) {
+                impa_json_node_t *h = parse(m.hdr, m.hlen);
+                uint64_t seq = (uint64_t)impa_json_get_num(h, 0, "seq", 0);
+                free(h);
+                r.frame_gaps += last_seq && seq != last_seq + 1;
+                last_seq = seq;
+                r.frames++;
+            }
+            r.cycle_ends += end;
+            pt_msg_free(&m);
+            if (end)
+                break;
+        }
+    }
+    r.dropped = impa_publisher_dropped(pub);
+    print_message("drop_policy %s: reader got %d of %d frames (%d seq gaps), %d of %d "
+                  "cycle_end; publisher counted %llu drops\n",
+                  policy == IMPA_DROP_ALL ? "all" : "subscriber", r.frames, CYCLES * BL,
+                  r.frame_gaps, r.cycle_ends, CYCLES, (unsigned long long)r.dropped);
+    zmq_close(stalled);
+    zmq_close(reader);
+    zmq_ctx_term(ctx);
+    impa_publisher_destroy(&pub);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    return r;
+}
+
+/* The default policy isolates a stalled subscriber: the reader misses nothing.
+ * With drop_policy all the same stall costs the reader messages too (what the
+ * policy trades for the drop count). */
+static void test_stalled_subscriber(void **state)
+{
+    (void)state;
+    impa_publish_config_t d;
+    impa_publish_config_default(&d);
+    assert_int_equal(d.drop_policy, IMPA_DROP_SUBSCRIBER);
+    stalled_run_t sub = run_stalled(IMPA_DROP_SUBSCRIBER);
+    assert_int_equal(sub.frames, 80 * 4);
+    assert_int_equal(sub.frame_gaps, 0);
+    assert_int_equal(sub.cycle_ends, 80);
+    assert_int_equal(sub.dropped, 0);
+    stalled_run_t all = run_stalled(IMPA_DROP_ALL);
+    assert_true(all.dropped > 0);
+    assert_true(all.frames < 80 * 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frames_alerts_seq), cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_curve),             cmocka_unit_test(test_warn_and_errors),
-        cmocka_unit_test(test_hwm_drop),
+        cmocka_unit_test(test_hwm_drop),          cmocka_unit_test(test_stalled_subscriber),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
