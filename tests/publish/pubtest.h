@@ -153,4 +153,36 @@ static inline void pt_config(impa_publish_config_t *cfg)
     snprintf(cfg->request_endpoint, sizeof cfg->request_endpoint, "tcp://127.0.0.1:*");
 }
 
+/* A float32 publisher on ipc://<dir>/pub (dir: a new temporary directory, at
+ * least 32 bytes), no snapshot endpoint, the given HWM and drop policy. */
+static inline impa_publisher_t *pt_ipc_publisher(char *dir, int sndhwm,
+                                                 impa_drop_policy_t policy)
+{
+    snprintf(dir, 32, "/tmp/impa-pub-XXXXXX");
+    if (!mkdtemp(dir))
+        return NULL;
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    snprintf(cfg.endpoints[0], sizeof cfg.endpoints[0], "ipc://%s/pub", dir);
+    cfg.request_endpoint[0] = '\0';
+    cfg.sndhwm = sndhwm;
+    cfg.drop_policy = policy;
+    cfg.encoding = IMPA_ENCODING_FLOAT32;
+    impa_publisher_t *pub = NULL;
+    return impa_publisher_create(&cfg, &pub, NULL, 0, NULL, 0) == 0 ? pub : NULL;
+}
+
+/* Closes the sockets of a test, its context and publisher, removes dir. 0 = ok. */
+static inline int pt_teardown(void *ctx, void **socks, int n, impa_publisher_t **pub,
+                              const char *dir)
+{
+    for (int i = 0; i < n; i++)
+        zmq_close(socks[i]);
+    zmq_ctx_term(ctx);
+    impa_publisher_destroy(pub);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
 #endif

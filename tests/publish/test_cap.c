@@ -132,12 +132,7 @@ static void test_cap_sequence(void **state)
     assert_non_null(strstr(x[2], ident1));
     for (int i = 0; i < 3; i++)
         free(x[i]);
-    zmq_close(sub);
-    zmq_ctx_term(ctx);
-    impa_publisher_destroy(&pub);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(pt_teardown(ctx, &sub, 1, &pub, dir), 0);
 }
 
 static void test_cap_mapping(void **state)

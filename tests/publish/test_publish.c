@@ -377,18 +377,9 @@ static void test_warn_and_errors(void **state)
 static void test_hwm_drop(void **state)
 {
     enum { BX = 256, BY = 256, BL = 4 };
-    char dir[] = "/tmp/impa-hwm-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    impa_publish_config_t cfg;
-    pt_config(&cfg);
-    snprintf(cfg.endpoints[0], sizeof cfg.endpoints[0], "ipc://%s/pub", dir);
-    cfg.request_endpoint[0] = '\0';
-    cfg.sndhwm = 2;
-    cfg.drop_policy = IMPA_DROP_ALL;
-    cfg.encoding = IMPA_ENCODING_FLOAT32;
-    impa_publisher_t *pub = NULL;
-    char err[256];
-    assert_int_equal(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err), 0);
+    char dir[32], err[256];
+    impa_publisher_t *pub = pt_ipc_publisher(dir, 2, IMPA_DROP_ALL);
+    assert_non_null(pub);
     void *ctx = zmq_ctx_new();
     void *sub = zmq_socket(ctx, ZMQ_SUB);
     int zero = 0, two = 2;
@@ -419,12 +410,7 @@ static void test_hwm_drop(void **state)
     assert_true(worst < 0.5);
     assert_true(impa_publisher_dropped(pub) > 0);
     free(f);
-    zmq_close(sub);
-    zmq_ctx_term(ctx);
-    impa_publisher_destroy(&pub);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(pt_teardown(ctx, &sub, 1, &pub, dir), 0);
 }
 
 /* One subscriber stalls (never reads; RCVHWM 1 and small kernel buffers), another
@@ -440,18 +426,9 @@ typedef struct {
 static stalled_run_t run_stalled(impa_drop_policy_t policy)
 {
     enum { BX = 64, BY = 64, BL = 4, CYCLES = 80 };
-    char dir[] = "/tmp/impa-stall-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    impa_publish_config_t cfg;
-    pt_config(&cfg);
-    snprintf(cfg.endpoints[0], sizeof cfg.endpoints[0], "ipc://%s/pub", dir);
-    cfg.request_endpoint[0] = '\0';
-    cfg.sndhwm = 200;
-    cfg.drop_policy = policy;
-    cfg.encoding = IMPA_ENCODING_FLOAT32;
-    impa_publisher_t *pub = NULL;
-    char err[256];
-    assert_int_equal(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err), 0);
+    char dir[32], err[256];
+    impa_publisher_t *pub = pt_ipc_publisher(dir, 200, policy);
+    assert_non_null(pub);
     void *ctx = zmq_ctx_new();
     void *stalled = pt_sub(ctx, impa_publisher_endpoint(pub, 0));
     void *reader = pt_sub(ctx, impa_publisher_endpoint(pub, 0));
@@ -497,13 +474,8 @@ static stalled_run_t run_stalled(impa_drop_policy_t policy)
                   "cycle_end; publisher counted %llu drops\n",
                   policy == IMPA_DROP_ALL ? "all" : "subscriber", r.frames, CYCLES * BL,
                   r.frame_gaps, r.cycle_ends, CYCLES, (unsigned long long)r.dropped);
-    zmq_close(stalled);
-    zmq_close(reader);
-    zmq_ctx_term(ctx);
-    impa_publisher_destroy(&pub);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    void *socks[2] = {stalled, reader};
+    assert_int_equal(pt_teardown(ctx, socks, 2, &pub, dir), 0);
     return r;
 }
 
