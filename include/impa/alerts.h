@@ -86,6 +86,21 @@ IMPA_API int impa_alert_tracker_n_ended(const impa_alert_tracker_t *tr);
 IMPA_API const impa_alert_cell_t *impa_alert_tracker_ended(const impa_alert_tracker_t *tr, int i);
 IMPA_API uint64_t impa_alert_tracker_truncated(const impa_alert_tracker_t *tr);
 
+/* Alert continuity across restarts (impa_publisher_save_state uses these): the
+ * tracking state of the last update (its cells, the next track id, the grid and
+ * issue time) as bytes of this build, and back into a tracker that has not run
+ * an update yet. The next update then matches its cells to the restored ones
+ * exactly as to a previous cycle's, on the same grid, unless every restored
+ * cell is valid before its issue time (tracks that ran out are dropped, not
+ * ended). state_write returns the bytes written (state_size), 0 when len is too
+ * small. state_read: IMPA_ESTATE (the tracker has run), IMPA_EFORMAT (other
+ * build's layout, inconsistent sizes or ids), IMPA_ENOMEM. */
+IMPA_API size_t impa_alert_tracker_state_size(const impa_alert_tracker_t *tr);
+IMPA_API size_t impa_alert_tracker_state_write(const impa_alert_tracker_t *tr, unsigned char *buf,
+                                              size_t len);
+IMPA_API int impa_alert_tracker_state_read(impa_alert_tracker_t *tr, const unsigned char *buf,
+                                           size_t len, char *err, size_t errlen);
+
 /* GeoJSON FeatureCollection of the last update (schema: docs/protocol.md), NUL-
  * terminated, owned by the tracker, valid until the next update or geojson call.
  * NULL on allocation failure. */

@@ -95,6 +95,21 @@ IMPA_API int impa_publisher_handle_request(impa_publisher_t *pub, char *err, siz
 /* Messages dropped so far because a subscriber queue was full. */
 IMPA_API uint64_t impa_publisher_dropped(const impa_publisher_t *pub);
 
+/* Alert continuity across restarts. save_state writes what the next cycle's
+ * tracking and CAP messages build on (the last cycle's cells, the next cell id,
+ * the CAP references) to path, a checksummed file replaced by rename; the
+ * daemon calls it after every cycle. load_state reads it into a publisher that
+ * has not sent a cycle yet: the next cycle then continues the tracks (same
+ * cell_id, event "updated", CAP Update/Cancel referencing the messages sent
+ * before the restart) instead of starting them again. Tracks whose forecast has
+ * run out by then are dropped. load_state: IMPA_ENOTFOUND (no file: start
+ * fresh), IMPA_EFORMAT (not a state file, damaged, another build's layout or
+ * another domain), IMPA_ESTATE (a cycle was sent already), IMPA_EIO. */
+IMPA_API int impa_publisher_save_state(const impa_publisher_t *pub, const char *path, char *err,
+                                       size_t errlen);
+IMPA_API int impa_publisher_load_state(impa_publisher_t *pub, const char *path, char *err,
+                                       size_t errlen);
+
 /* ---- additions (publish module) ---- */
 
 /* Endpoint actually bound for PUB endpoint i (ZMQ_LAST_ENDPOINT: resolves

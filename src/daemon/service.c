@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -19,6 +20,7 @@
 #include "impa/domain.h"
 #include "impa/engine.h"
 #include "impa/fileperm.h"
+#include "impa/alerts.h"
 #include "impa/guided.h"
 #include "impa/publish.h"
 #include "impa/reader.h"
@@ -39,6 +41,7 @@ typedef struct {
     impa_watch_t *watch;        /* NULL in replay */
     impa_cycle_t *cycle;        /* created at the first scan: its grid fixes the model grid */
     impa_grid_t in_grid;        /* input grid of that first scan */
+    char alert_state[PATH_MAX]; /* <state_dir>/alerts.state, "" = not kept */
 } runtime_t;
 
 struct impa_service {
@@ -202,13 +205,45 @@ fail:
     return rc ? rc : IMPA_ECONFIG;
 }
 
+/* Where the alert tracks are kept for a restart: <state_dir>/alerts.state
+ * (the directory created if missing), "" when there is no state directory. */
+static void runtime_alert_state_path(runtime_t *rt)
+{
+    rt->alert_state[0] = '\0';
+    const char *dir = rt->cfg.state_dir;
+    if (!dir[0])
+        return;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        impa_log(IMPA_LOG_WARNING, "alert tracks will not survive a restart: cannot create %s: %s",
+                 dir, strerror(errno));
+        return;
+    }
+    snprintf(rt->alert_state, sizeof rt->alert_state, "%.*s/alerts.state",
+             (int)(sizeof rt->alert_state - 16), dir);
+}
+
+/* Opens the publisher and gives it the alert tracks of the last cycle before a
+ * restart or reload (written after every cycle), so storms keep their cell ids
+ * and CAP messages continue with Update/Cancel. */
 static int runtime_open_publisher(runtime_t *rt, char *err, size_t errlen)
 {
     char warn[1024] = "";
     int rc = impa_publisher_create(&rt->cfg.publish, &rt->pub, warn, sizeof warn, err, errlen);
     if (warn[0])
         impa_log(IMPA_LOG_WARNING, "publish: %s", warn);
-    return rc;
+    if (rc)
+        return rc;
+    runtime_alert_state_path(rt);
+    if (!rt->alert_state[0])
+        return 0;
+    char e[1024];
+    int lr = impa_publisher_load_state(rt->pub, rt->alert_state, e, sizeof e);
+    if (lr == 0)
+        impa_log(IMPA_LOG_NOTICE, "alert tracks restored from %s (%d cells of the last cycle)",
+                 rt->alert_state, impa_alert_tracker_n_cells(impa_publisher_tracker(rt->pub)));
+    else if (lr != IMPA_ENOTFOUND)
+        impa_log(IMPA_LOG_WARNING, "alert tracks not restored, they start again: %s", e);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- service */
@@ -417,6 +452,9 @@ static void run_cycle(impa_service_t *svc)
     double tp = impa_time_monotonic();
     if (rt->pub && impa_publisher_send_cycle(rt->pub, &fc, err, sizeof err))
         impa_log(IMPA_LOG_WARNING, "cycle %s: publish: %s", iso, err);
+    if (rt->pub && rt->alert_state[0] &&
+        impa_publisher_save_state(rt->pub, rt->alert_state, err, sizeof err))
+        impa_log(IMPA_LOG_WARNING, "cycle %s: alert tracks not saved for a restart: %s", iso, err);
     impa_verifier_t *v = impa_cycle_verifier(rt->cycle);
     if (v && fc.method != IMPA_METHOD_PERSISTENCE &&
         impa_verifier_add_forecast(v, fc.method, fc.issue_time, fc.dbz, err, sizeof err))
@@ -757,6 +795,7 @@ int impa_service_reload(impa_service_t *svc)
         } else {
             nrt->pub = old->pub;
             old->pub = NULL;
+            runtime_alert_state_path(nrt);
         }
         if (!nrt->watch) {
             nrt->watch = old->watch;

@@ -38,6 +38,7 @@ struct impa_alert_tracker {
     int64_t issue, prev_issue;
     int step_minutes;
     int prev_valid;            /* prev[] holds a cycle on the same grid */
+    int restored;              /* cells[] came from impa_alert_tracker_state_read */
     impa_json_t json;
 };
 
@@ -142,8 +143,10 @@ static int setup_grid(impa_alert_tracker_t *tr, const impa_grid_t *g, char *err,
 {
     if (tr->have_grid && same_grid(&tr->grid, g))
         return 0;
+    /* restored cells continue only on the grid they were found on */
+    int keep = tr->restored && same_grid(&tr->grid, g);
     free_grid_buffers(tr);
-    tr->prev_valid = 0;
+    tr->prev_valid = keep;
     size_t n = (size_t)g->nx * (size_t)g->ny;
     tr->trace_cap = 2 * ((size_t)g->nx + 1) * ((size_t)g->ny + 1) + 8;
     tr->label[0] = calloc(n, sizeof(int32_t));
@@ -189,16 +192,9 @@ static int setup_grid(impa_alert_tracker_t *tr, const impa_grid_t *g, char *err,
     return 0;
 }
 
-/* Grows the cell pool (doubling, bounded by max_cells). 0 or -1 when full. */
-static int grow_cells(impa_alert_tracker_t *tr)
+/* Sizes the cell pool and its per-cell scratch to cap cells. 0 or -1. */
+static int reserve_cells(impa_alert_tracker_t *tr, int cap)
 {
-    if (tr->n_cells < tr->cap_cells)
-        return 0;
-    if (tr->cap_cells >= tr->cfg.max_cells)
-        return -1;
-    int cap = tr->cap_cells ? tr->cap_cells * 2 : 64;
-    if (cap > tr->cfg.max_cells)
-        cap = tr->cfg.max_cells;
     impa_alert_cell_t *nc = realloc(tr->cells, (size_t)cap * sizeof *nc);
     if (!nc)
         return -1;
@@ -213,6 +209,17 @@ static int grow_cells(impa_alert_tracker_t *tr)
     tr->order = nor;
     tr->cap_cells = cap;
     return 0;
+}
+
+/* Grows the cell pool (doubling, bounded by max_cells). 0 or -1 when full. */
+static int grow_cells(impa_alert_tracker_t *tr)
+{
+    if (tr->n_cells < tr->cap_cells)
+        return 0;
+    if (tr->cap_cells >= tr->cfg.max_cells)
+        return -1;
+    int cap = tr->cap_cells ? tr->cap_cells * 2 : 64;
+    return reserve_cells(tr, cap > tr->cfg.max_cells ? tr->cfg.max_cells : cap);
 }
 
 static int in_cell(const int32_t *lab, int nx, int ny, int c, int r, int32_t L)
@@ -589,6 +596,17 @@ int impa_alert_tracker_update(impa_alert_tracker_t *tr, const impa_forecast_t *f
     int rc = setup_grid(tr, fc->grid, err, errlen);
     if (rc)
         return rc;
+    if (tr->restored) {
+        /* Tracks whose forecast ran out before this cycle are not continued: they
+         * would only end, i.e. cancel alerts that have expired already. */
+        int64_t last = INT64_MIN;
+        for (int i = 0; i < tr->n_cells; i++)
+            if (tr->cells[i].valid_time > last)
+                last = tr->cells[i].valid_time;
+        if (last <= fc->issue_time)
+            tr->prev_valid = 0;
+        tr->restored = 0;
+    }
     /* Last cycle's cells become prev (pools swapped, nothing allocated). */
     impa_alert_cell_t *tc = tr->prev;
     int tcap = tr->cap_prev;
@@ -627,6 +645,82 @@ int impa_alert_tracker_update(impa_alert_tracker_t *tr, const impa_forecast_t *f
     }
     find_ended(tr);
     tr->prev_valid = 1;
+    return 0;
+}
+
+/* ---- state across restarts ------------------------------------------------
+ * Layout (host byte order, read back by the same build only): the sizes of
+ * impa_alert_cell_t and impa_grid_t (a build with other layouts refuses the
+ * state), the grid, issue time, step, next id, number of cells, the cells. */
+typedef struct {
+    uint32_t cell_size, grid_size;
+    int32_t step_minutes, n_cells;
+    int64_t issue, next_id;
+} state_head_t;
+
+size_t impa_alert_tracker_state_size(const impa_alert_tracker_t *tr)
+{
+    return tr ? sizeof(state_head_t) + sizeof(impa_grid_t) +
+                    (size_t)tr->n_cells * sizeof(impa_alert_cell_t)
+              : 0;
+}
+
+size_t impa_alert_tracker_state_write(const impa_alert_tracker_t *tr, unsigned char *buf,
+                                      size_t len)
+{
+    size_t need = impa_alert_tracker_state_size(tr);
+    if (!tr || !buf || len < need)
+        return 0;
+    state_head_t h = {sizeof(impa_alert_cell_t), sizeof(impa_grid_t), tr->step_minutes,
+                      tr->n_cells, tr->issue, tr->next_id};
+    memcpy(buf, &h, sizeof h);
+    memcpy(buf + sizeof h, &tr->grid, sizeof tr->grid);
+    if (tr->n_cells)
+        memcpy(buf + sizeof h + sizeof tr->grid, tr->cells,
+               (size_t)tr->n_cells * sizeof(impa_alert_cell_t));
+    return need;
+}
+
+int impa_alert_tracker_state_read(impa_alert_tracker_t *tr, const unsigned char *buf, size_t len,
+                                  char *err, size_t errlen)
+{
+    if (!tr || !buf)
+        return impa_err(err, errlen, IMPA_EINVAL, "alert state: NULL argument");
+    if (tr->have_grid || tr->n_cells || tr->issue)
+        return impa_err(err, errlen, IMPA_ESTATE,
+                        "alert state: the tracker has run already; restore before the first update");
+    state_head_t h;
+    if (len < sizeof h + sizeof(impa_grid_t))
+        return impa_err(err, errlen, IMPA_EFORMAT, "alert state: %zu bytes, too short", len);
+    memcpy(&h, buf, sizeof h);
+    if (h.cell_size != sizeof(impa_alert_cell_t) || h.grid_size != sizeof(impa_grid_t))
+        return impa_err(err, errlen, IMPA_EFORMAT,
+                        "alert state: written by a build with other cell/grid layouts "
+                        "(%u/%u bytes, this build %zu/%zu)",
+                        h.cell_size, h.grid_size, sizeof(impa_alert_cell_t), sizeof(impa_grid_t));
+    if (h.n_cells < 0 || h.n_cells > tr->cfg.max_cells || h.next_id < 1 ||
+        len != sizeof h + sizeof(impa_grid_t) + (size_t)h.n_cells * sizeof(impa_alert_cell_t))
+        return impa_err(err, errlen, IMPA_EFORMAT,
+                        "alert state: %d cells (max %d), next id %lld, %zu bytes: inconsistent",
+                        h.n_cells, tr->cfg.max_cells, (long long)h.next_id, len);
+    const impa_alert_cell_t *src =
+        (const impa_alert_cell_t *)(const void *)(buf + sizeof h + sizeof(impa_grid_t));
+    for (int i = 0; i < h.n_cells; i++)
+        if (src[i].id < 1 || src[i].id >= h.next_id || src[i].lead < 0 ||
+            src[i].n_outline < 0 || src[i].n_outline > IMPA_ALERT_MAX_OUTLINE + 1)
+            return impa_err(err, errlen, IMPA_EFORMAT,
+                            "alert state: cell %d has id %lld, lead %d, %d outline vertices", i,
+                            (long long)src[i].id, src[i].lead, src[i].n_outline);
+    if (h.n_cells > tr->cap_cells && reserve_cells(tr, h.n_cells))
+        return impa_err(err, errlen, IMPA_ENOMEM, "alert state: out of memory");
+    memcpy(&tr->grid, buf + sizeof h, sizeof tr->grid);
+    if (h.n_cells)
+        memcpy(tr->cells, src, (size_t)h.n_cells * sizeof *src);
+    tr->n_cells = h.n_cells;
+    tr->issue = h.issue;
+    tr->step_minutes = h.step_minutes;
+    tr->next_id = h.next_id;
+    tr->restored = 1;
     return 0;
 }
 

@@ -35,6 +35,18 @@ uint64_t impa_zap_refused(const impa_zap_t *zap);
 /* 1 when a bind endpoint only accepts local peers (ipc, inproc, loopback tcp). */
 int impa_endpoint_is_local(const char *endpoint);
 
+/* ---- state files (state.c) ---- */
+
+/* Writes payload as a checksummed state file (temporary name, then rename).
+ * 0, IMPA_EINVAL, IMPA_EIO or IMPA_ENOSPC. */
+int impa_state_file_write(const char *path, const void *payload, size_t len, char *err,
+                          size_t errlen);
+/* Reads a state file back; *payload is malloc'ed (the caller frees it).
+ * IMPA_ENOTFOUND (no file), IMPA_EFORMAT (not a state file, other format
+ * version, cut short, checksum mismatch), IMPA_EIO, IMPA_ENOMEM. */
+int impa_state_file_read(const char *path, unsigned char **payload, size_t *len, char *err,
+                         size_t errlen);
+
 /* ---- CAP (cap.c) ---- */
 
 /* One track's CAP message for this cycle. */

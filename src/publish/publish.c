@@ -485,22 +485,30 @@ static int write_cap_file(const char *dir, const char *ident, const char *xml, s
     return 0;
 }
 
+/* Sizes both reference tables (this cycle's and the next's) for need tracks. */
+static int reserve_refs(impa_publisher_t *p, int need, char *err, size_t errlen)
+{
+    if (need <= p->cap_refs)
+        return 0;
+    cap_ref_t *a = realloc(p->refs, (size_t)need * sizeof *a);
+    if (a)
+        p->refs = a;
+    cap_ref_t *b = realloc(p->refs_next, (size_t)need * sizeof *b);
+    if (b)
+        p->refs_next = b;
+    if (!a || !b)
+        return impa_err(err, errlen, IMPA_ENOMEM, "CAP references: out of memory");
+    p->cap_refs = need;
+    return 0;
+}
+
 static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, size_t errlen)
 {
     const impa_alert_tracker_t *tr = p->tracker;
     int nc = impa_alert_tracker_n_cells(tr), ne = impa_alert_tracker_n_ended(tr);
-    int need = nc + ne + 1, rc = 0;
-    if (need > p->cap_refs) {
-        cap_ref_t *a = realloc(p->refs, (size_t)need * sizeof *a);
-        if (a)
-            p->refs = a;
-        cap_ref_t *b = realloc(p->refs_next, (size_t)need * sizeof *b);
-        if (b)
-            p->refs_next = b;
-        if (!a || !b)
-            return impa_err(err, errlen, IMPA_ENOMEM, "CAP references: out of memory");
-        p->cap_refs = need;
-    }
+    int rc = reserve_refs(p, nc + ne + 1, err, errlen);
+    if (rc)
+        return rc;
     int n_next = 0;
     for (int i = 0; i < nc + ne; i++) {
         const impa_alert_cell_t *c = i < nc ? impa_alert_tracker_cell(tr, i)
@@ -673,6 +681,78 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
     if (arc)
         return impa_err(err, errlen, arc, "alerts not published: %s", aerr);
     return 0;
+}
+
+/* ---- state across restarts: payload of the state file (state.c) ----------
+ * head, the CAP references of the last cycle, the tracker's state. */
+typedef struct {
+    uint32_t version, ref_size;
+    int32_t n_refs, reserved;
+    uint64_t tracker_len;
+    char domain[64];
+} pub_state_head_t;
+
+int impa_publisher_save_state(const impa_publisher_t *p, const char *path, char *err,
+                              size_t errlen)
+{
+    if (!p || !path)
+        return impa_err(err, errlen, IMPA_EINVAL, "save_state: NULL argument");
+    pub_state_head_t h = {1, sizeof(cap_ref_t), p->n_refs, 0,
+                          impa_alert_tracker_state_size(p->tracker), {0}};
+    snprintf(h.domain, sizeof h.domain, "%s", p->cfg.domain);
+    size_t nref = (size_t)p->n_refs * sizeof(cap_ref_t), len = sizeof h + nref + h.tracker_len;
+    unsigned char *buf = malloc(len);
+    if (!buf)
+        return impa_err(err, errlen, IMPA_ENOMEM, "save_state: out of memory");
+    memcpy(buf, &h, sizeof h);
+    if (nref)
+        memcpy(buf + sizeof h, p->refs, nref);
+    impa_alert_tracker_state_write(p->tracker, buf + sizeof h + nref, (size_t)h.tracker_len);
+    int rc = impa_state_file_write(path, buf, len, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int impa_publisher_load_state(impa_publisher_t *p, const char *path, char *err, size_t errlen)
+{
+    if (!p || !path)
+        return impa_err(err, errlen, IMPA_EINVAL, "load_state: NULL argument");
+    if (p->cycles)
+        return impa_err(err, errlen, IMPA_ESTATE,
+                        "load_state: the publisher has sent a cycle already");
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = impa_state_file_read(path, &buf, &len, err, errlen);
+    if (rc)
+        return rc;
+    pub_state_head_t h;
+    if (len < sizeof h) {
+        free(buf);
+        return impa_err(err, errlen, IMPA_EFORMAT, "%s: %zu bytes, too short", path, len);
+    }
+    memcpy(&h, buf, sizeof h);
+    h.domain[sizeof h.domain - 1] = '\0';
+    size_t nref = h.n_refs >= 0 ? (size_t)h.n_refs * sizeof(cap_ref_t) : 0;
+    if (h.version != 1 || h.ref_size != sizeof(cap_ref_t) || h.n_refs < 0 ||
+        len != sizeof h + nref + h.tracker_len)
+        rc = impa_err(err, errlen, IMPA_EFORMAT,
+                      "%s: version %u, %d references, %zu bytes: not this build's layout", path,
+                      h.version, h.n_refs, len);
+    else if (strcmp(h.domain, p->cfg.domain) != 0)
+        rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: state of domain '%s', not '%s'", path,
+                      h.domain, p->cfg.domain);
+    else if ((rc = reserve_refs(p, h.n_refs + 1, err, errlen)) == 0)
+        rc = impa_alert_tracker_state_read(p->tracker, buf + sizeof h + nref,
+                                           (size_t)h.tracker_len, err, errlen);
+    if (rc == 0) {
+        if (nref)
+            memcpy(p->refs, buf + sizeof h, nref);
+        for (int i = 0; i < h.n_refs; i++)
+            p->refs[i].ref[sizeof p->refs[i].ref - 1] = '\0';
+        p->n_refs = h.n_refs;
+    }
+    free(buf);
+    return rc;
 }
 
 int impa_publisher_send_status(impa_publisher_t *p, const impa_status_t *st, char *err,

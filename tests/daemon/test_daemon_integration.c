@@ -167,6 +167,45 @@ static void drop(int64_t t)
     assert_int_equal(test_drop_scan(in, name, N, N, t), 0);
 }
 
+/* Starts impa-nowcastd on cfg, stderr to logp (truncated); notify_sock NULL =
+ * no sd_notify. */
+static pid_t start_daemon(const char *notify_sock)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    daemon_pid = pid;
+    if (pid == 0) {
+        if (notify_sock) {
+            setenv("NOTIFY_SOCKET", notify_sock, 1);
+            setenv("WATCHDOG_USEC", "60000000", 1); /* as WatchdogSec=60 */
+        }
+        FILE *l = freopen(logp, "w", stderr);
+        (void)l;
+        execl(daemon_path, daemon_path, "--config", cfg, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* SIGTERM, then exit 0 within 60 s. */
+static void stop_daemon(pid_t pid)
+{
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    double t0 = impa_time_monotonic();
+    int status;
+    pid_t r = 0;
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && impa_time_monotonic() - t0 < 60.0)
+        usleep(100000);
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("impa-nowcastd did not stop on SIGTERM");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    daemon_pid = -1;
+}
+
 static void test_service_lifecycle(void **state)
 {
     write_config(cfg, NULL);
@@ -183,17 +222,7 @@ static void test_service_lifecycle(void **state)
     nl.fd = nfd;
     pthread_t collector;
     assert_int_equal(pthread_create(&collector, NULL, collect_notify, &nl), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    daemon_pid = pid;
-    if (pid == 0) {
-        setenv("NOTIFY_SOCKET", sock, 1);
-        setenv("WATCHDOG_USEC", "60000000", 1); /* as WatchdogSec=60 */
-        FILE *l = freopen(logp, "w", stderr);
-        (void)l;
-        execl(daemon_path, daemon_path, "--config", cfg, (char *)NULL);
-        _exit(127);
-    }
+    pid_t pid = start_daemon(sock);
     assert_true(wait_log("READY", 0.0) || wait_log("watching", 60.0));
     assert_true(log_has("recovery: 1 existing files"));
     for (int k = 1; k < 5; k++)
@@ -240,19 +269,7 @@ static void test_service_lifecycle(void **state)
     assert_true(wait_archives(4, 120.0));
 
     /* SIGTERM: clean exit 0. */
-    assert_int_equal(kill(pid, SIGTERM), 0);
-    double t0 = impa_time_monotonic();
-    pid_t r = 0;
-    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && impa_time_monotonic() - t0 < 60.0)
-        usleep(100000);
-    if (r == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        fail_msg("impa-nowcastd did not stop on SIGTERM");
-    }
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    daemon_pid = -1;
+    stop_daemon(pid);
     assert_true(log_has("stopped:"));
     nl.stop = 1; /* the daemon has exited: what it sent is queued */
     pthread_join(collector, NULL);
@@ -265,6 +282,16 @@ static void test_service_lifecycle(void **state)
      * (at least 4 cycles ran), on top of the status interval's pings */
     printf("notify: %d messages, %d WATCHDOG=1\n", nl.n_msgs, nl.n_watchdog);
     assert_true(nl.n_watchdog >= 3 * 4);
+
+    /* A restart picks up the alert tracks saved after the last cycle. */
+    char st[160];
+    snprintf(st, sizeof st, "%s/state/alerts.state", dir);
+    assert_int_equal(access(st, R_OK), 0);
+    snprintf(logp, sizeof logp, "%s/daemon2.log", dir); /* a log of its own */
+    pid = start_daemon(NULL);
+    assert_true(wait_log("watching", 60.0)); /* signal handlers are in place */
+    assert_true(log_has("alert tracks restored from"));
+    stop_daemon(pid);
     (void)state;
 }
 

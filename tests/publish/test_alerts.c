@@ -392,13 +392,113 @@ static void test_bad_config(void **state)
     impa_alert_tracker_destroy(&tr); /* NULL is fine */
 }
 
+/* Paints cycle c of two storms: one moving east 3 cells per step, one standing. */
+static void paint_cycle(int c)
+{
+    fill(g_dbz, NL * NY * NX, 10.0f);
+    for (int k = 0; k < NL; k++) {
+        paint_disk(g_dbz + k * NY * NX, 20 + 3 * (k + 1 + c), 40, 8);
+        paint_disk(g_dbz + k * NY * NX, 80, 10, 6);
+    }
+}
+
+/* A tracker restored from another's state continues its tracks exactly as the
+ * original does (ids, events, ended tracks); damaged or misplaced states are
+ * refused; tracks that ran out are not continued. */
+static void test_state_restore(void **state)
+{
+    (void)state;
+    impa_grid_t g = plain_grid();
+    impa_alert_config_t cfg;
+    impa_alert_config_default(&cfg);
+    impa_alert_tracker_t *a = tracker(&cfg), *b = tracker(&cfg);
+    int64_t t0 = 1700000000;
+    for (int c = 0; c < 2; c++) { /* two cycles, so ids are not simply 1 and 2 */
+        paint_cycle(c);
+        impa_forecast_t fc = forecast(&g, t0 + c * STEP * 60);
+        assert_int_equal(impa_alert_tracker_update(a, &fc, NULL, 0), 0);
+    }
+    size_t n = impa_alert_tracker_state_size(a);
+    unsigned char *buf = malloc(n + 1);
+    assert_int_equal(impa_alert_tracker_state_write(a, buf, n - 1), 0); /* too small */
+    assert_int_equal(impa_alert_tracker_state_write(a, buf, n), n);
+    char err[256];
+    /* damaged: cut short, or a cell id beyond the next id */
+    assert_int_equal(impa_alert_tracker_state_read(b, buf, n - 1, err, sizeof err), IMPA_EFORMAT);
+    assert_int_equal(impa_alert_tracker_state_read(b, buf, n, err, sizeof err), 0);
+    /* cycle 3: the moving storm is gone; both trackers must agree */
+    fill(g_dbz, NL * NY * NX, 10.0f);
+    for (int k = 0; k < NL; k++)
+        paint_disk(g_dbz + k * NY * NX, 80, 10, 6);
+    impa_forecast_t fc = forecast(&g, t0 + 2 * STEP * 60);
+    assert_int_equal(impa_alert_tracker_update(a, &fc, NULL, 0), 0);
+    assert_int_equal(impa_alert_tracker_update(b, &fc, NULL, 0), 0);
+    assert_int_equal(impa_alert_tracker_n_cells(b), NL);
+    assert_int_equal(impa_alert_tracker_n_cells(b), impa_alert_tracker_n_cells(a));
+    for (int i = 0; i < NL; i++) {
+        assert_int_equal(impa_alert_tracker_cell(b, i)->id, impa_alert_tracker_cell(a, i)->id);
+        assert_int_equal(impa_alert_tracker_cell(b, i)->event, IMPA_ALERT_UPDATED);
+    }
+    assert_int_equal(impa_alert_tracker_n_ended(b), 1);
+    assert_int_equal(impa_alert_tracker_ended(b, 0)->id, impa_alert_tracker_ended(a, 0)->id);
+    assert_int_equal(impa_alert_tracker_ended(b, 0)->valid_time,
+                     impa_alert_tracker_ended(a, 0)->valid_time);
+    /* a tracker that has run refuses a state */
+    assert_int_equal(impa_alert_tracker_state_read(b, buf, n, err, sizeof err), IMPA_ESTATE);
+    impa_alert_tracker_destroy(&b);
+
+    /* a cell id at or beyond the stored next id is damage */
+    unsigned char *bad = malloc(n);
+    memcpy(bad, buf, n);
+    impa_alert_cell_t cell;
+    size_t off = n - sizeof cell; /* the last cell */
+    memcpy(&cell, bad + off, sizeof cell);
+    cell.id = 1000000;
+    memcpy(bad + off, &cell, sizeof cell);
+    b = tracker(&cfg);
+    assert_int_equal(impa_alert_tracker_state_read(b, bad, n, err, sizeof err), IMPA_EFORMAT);
+    assert_non_null(strstr(err, "id 1000000"));
+    free(bad);
+
+    /* restored on another grid: nothing continues, ids keep counting */
+    impa_grid_t g2 = plain_grid();
+    g2.x0 += 1000;
+    assert_int_equal(impa_alert_tracker_state_read(b, buf, n, err, sizeof err), 0);
+    paint_cycle(2);
+    fc = forecast(&g2, t0 + 2 * STEP * 60);
+    assert_int_equal(impa_alert_tracker_update(b, &fc, NULL, 0), 0);
+    int64_t max_old = 0;
+    for (int i = 0; i < impa_alert_tracker_n_cells(a); i++)
+        if (impa_alert_tracker_cell(a, i)->id > max_old)
+            max_old = impa_alert_tracker_cell(a, i)->id;
+    for (int i = 0; i < impa_alert_tracker_n_cells(b); i++) {
+        assert_int_equal(impa_alert_tracker_cell(b, i)->event, IMPA_ALERT_NEW);
+        assert_true(impa_alert_tracker_cell(b, i)->id > max_old);
+    }
+    assert_int_equal(impa_alert_tracker_n_ended(b), 0);
+    impa_alert_tracker_destroy(&b);
+
+    /* restored long after its forecast ran out: not continued, nothing ended */
+    b = tracker(&cfg);
+    assert_int_equal(impa_alert_tracker_state_read(b, buf, n, err, sizeof err), 0);
+    paint_cycle(2);
+    fc = forecast(&g, t0 + 24 * 3600);
+    assert_int_equal(impa_alert_tracker_update(b, &fc, NULL, 0), 0);
+    for (int i = 0; i < impa_alert_tracker_n_cells(b); i++)
+        assert_int_equal(impa_alert_tracker_cell(b, i)->event, IMPA_ALERT_NEW);
+    assert_int_equal(impa_alert_tracker_n_ended(b), 0);
+    impa_alert_tracker_destroy(&b);
+    impa_alert_tracker_destroy(&a);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_storm_stats),
         cmocka_unit_test(test_shapes),         cmocka_unit_test(test_tracking),
         cmocka_unit_test(test_watch_region),   cmocka_unit_test(test_split),
-        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_bad_config),     cmocka_unit_test(test_state_restore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

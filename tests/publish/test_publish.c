@@ -498,12 +498,115 @@ static void test_stalled_subscriber(void **state)
     assert_true(all.frames < 80 * 4);
 }
 
+/* Sends one cycle of a disk storm at column col (no storm when col < 0) and
+ * returns the CAP message of it (payload, malloc'ed) and its identifier. */
+static char *cap_cycle(impa_publisher_t *pub, void *sub, int cyc, int col, char ident[192])
+{
+    enum { CX = 64, CY = 48, CL = 3 };
+    static float f[CL * CX * CY];
+    for (int i = 0; i < CL * CX * CY; i++)
+        f[i] = 10.0f;
+    for (int k = 0; k < CL && col >= 0; k++)
+        pt_disk(f + (size_t)k * CX * CY, CX, CY, col + 3 * k, 20, 8);
+    impa_grid_t g = pt_latlon_grid(CX, CY);
+    impa_forecast_t fc;
+    pt_forecast(&fc, &g, f, CL, 1700000000 + 600 * cyc);
+    char err[256];
+    assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+    pt_msg_t m;
+    char *xml = NULL;
+    while (!xml && pt_recv(sub, 2000, &m)) {
+        if (strcmp(m.topic, "impa.cap.test") == 0) {
+            impa_json_node_t *h = parse(m.hdr, m.hlen);
+            impa_json_get_str(h, 0, "identifier", ident, 192, "");
+            free(h);
+            xml = (char *)m.payload;
+            m.payload = NULL;
+        }
+        pt_msg_free(&m);
+    }
+    while (pt_recv(sub, 100, &m)) /* the rest of the cycle */
+        pt_msg_free(&m);
+    assert_non_null(xml);
+    return xml;
+}
+
+/* A storm's CAP track survives a restart of the publisher: the state saved after
+ * cycle 0 and loaded into a new publisher (new run_id) makes cycle 1 an Update
+ * referencing the Alert sent before, and cycle 2 a Cancel. Missing, damaged and
+ * foreign state files are refused with their reason. */
+static void test_state_across_restart(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/impa-state-XXXXXX", path[64], err[256], ident[3][192];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/alerts.state", dir);
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    cfg.request_endpoint[0] = '\0';
+    cfg.cap_enabled = 1;
+    void *ctx = zmq_ctx_new();
+    impa_publisher_t *p1 = NULL, *p2 = NULL;
+    assert_int_equal(impa_publisher_create(&cfg, &p1, NULL, 0, err, sizeof err), 0);
+    assert_int_equal(impa_publisher_load_state(p1, path, err, sizeof err), IMPA_ENOTFOUND);
+    void *s1 = pt_sub(ctx, impa_publisher_endpoint(p1, 0));
+    assert_true(pt_wait_ready(p1, s1, 3.0));
+    char *x0 = cap_cycle(p1, s1, 0, 20, ident[0]);
+    assert_non_null(strstr(x0, "<msgType>Alert</msgType>"));
+    assert_int_equal(impa_publisher_save_state(p1, path, err, sizeof err), 0);
+    assert_int_equal(impa_publisher_load_state(p1, path, err, sizeof err), IMPA_ESTATE);
+    char run1[32];
+    snprintf(run1, sizeof run1, "%s", impa_publisher_run_id(p1));
+    zmq_close(s1);
+    impa_publisher_destroy(&p1); /* the restart */
+
+    assert_int_equal(impa_publisher_create(&cfg, &p2, NULL, 0, err, sizeof err), 0);
+    assert_string_not_equal(impa_publisher_run_id(p2), run1);
+    assert_int_equal(impa_publisher_load_state(p2, path, err, sizeof err), 0);
+    void *s2 = pt_sub(ctx, impa_publisher_endpoint(p2, 0));
+    assert_true(pt_wait_ready(p2, s2, 3.0));
+    char *x1 = cap_cycle(p2, s2, 1, 23, ident[1]);
+    char ref[512];
+    snprintf(ref, sizeof ref, "<references>impa-nowcast,%s,", ident[0]);
+    assert_non_null(strstr(x1, "<msgType>Update</msgType>"));
+    assert_non_null(strstr(x1, ref));
+    char *x2 = cap_cycle(p2, s2, 2, -1, ident[2]);
+    snprintf(ref, sizeof ref, "<references>impa-nowcast,%s,", ident[1]);
+    assert_non_null(strstr(x2, "<msgType>Cancel</msgType>"));
+    assert_non_null(strstr(x2, ref));
+    free(x0);
+    free(x1);
+    free(x2);
+
+    /* a damaged file (one byte flipped) and another domain's file are refused */
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 40, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, 40, SEEK_SET);
+    fputc(ch ^ 0x55, f);
+    fclose(f);
+    impa_publisher_t *p3 = NULL;
+    assert_int_equal(impa_publisher_create(&cfg, &p3, NULL, 0, err, sizeof err), 0);
+    assert_int_equal(impa_publisher_load_state(p3, path, err, sizeof err), IMPA_EFORMAT);
+    assert_non_null(strstr(err, "checksum"));
+    assert_int_equal(impa_publisher_save_state(p2, path, err, sizeof err), 0);
+    impa_publisher_destroy(&p3);
+    snprintf(cfg.domain, sizeof cfg.domain, "other");
+    assert_int_equal(impa_publisher_create(&cfg, &p3, NULL, 0, err, sizeof err), 0);
+    assert_int_equal(impa_publisher_load_state(p3, path, err, sizeof err), IMPA_EFORMAT);
+    assert_non_null(strstr(err, "domain 'test'"));
+    impa_publisher_destroy(&p3);
+    assert_int_equal(pt_teardown(ctx, &s2, 1, &p2, dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frames_alerts_seq), cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_curve),             cmocka_unit_test(test_warn_and_errors),
         cmocka_unit_test(test_hwm_drop),          cmocka_unit_test(test_stalled_subscriber),
+        cmocka_unit_test(test_state_across_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
