@@ -734,16 +734,20 @@ int impa_publisher_load_state(impa_publisher_t *p, const char *path, char *err, 
     h.domain[sizeof h.domain - 1] = '\0';
     size_t nref = h.n_refs >= 0 ? (size_t)h.n_refs * sizeof(cap_ref_t) : 0;
     if (h.version != 1 || h.ref_size != sizeof(cap_ref_t) || h.n_refs < 0 ||
-        len != sizeof h + nref + h.tracker_len)
+        h.tracker_len > len || len != sizeof h + nref + h.tracker_len)
         rc = impa_err(err, errlen, IMPA_EFORMAT,
                       "%s: version %u, %d references, %zu bytes: not this build's layout", path,
                       h.version, h.n_refs, len);
     else if (strcmp(h.domain, p->cfg.domain) != 0)
         rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: state of domain '%s', not '%s'", path,
                       h.domain, p->cfg.domain);
-    else if ((rc = reserve_refs(p, h.n_refs + 1, err, errlen)) == 0)
+    else if ((rc = reserve_refs(p, h.n_refs + 1, err, errlen)) == 0) {
+        char why[256];
         rc = impa_alert_tracker_state_read(p->tracker, buf + sizeof h + nref,
-                                           (size_t)h.tracker_len, err, errlen);
+                                           (size_t)h.tracker_len, why, sizeof why);
+        if (rc)
+            impa_err(err, errlen, rc, "%s: %s", path, why);
+    }
     if (rc == 0) {
         if (nref)
             memcpy(p->refs, buf + sizeof h, nref);
