@@ -213,13 +213,18 @@ static void runtime_alert_state_path(runtime_t *rt)
     const char *dir = rt->cfg.state_dir;
     if (!dir[0])
         return;
+    if (strlen(dir) + sizeof "/alerts.state" > sizeof rt->alert_state) {
+        impa_log(IMPA_LOG_WARNING, "alert tracks will not survive a restart: state directory "
+                 "path too long (%zu characters)", strlen(dir));
+        return;
+    }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         impa_log(IMPA_LOG_WARNING, "alert tracks will not survive a restart: cannot create %s: %s",
                  dir, strerror(errno));
         return;
     }
     snprintf(rt->alert_state, sizeof rt->alert_state, "%.*s/alerts.state",
-             (int)(sizeof rt->alert_state - 16), dir);
+             (int)(sizeof rt->alert_state - sizeof "/alerts.state"), dir);
 }
 
 /* Opens the publisher and gives it the alert tracks of the last cycle before a
