@@ -7,16 +7,16 @@ set -eu
 cd "$(dirname "$0")/.."
 THREADS=${1:-2}
 WEIGHTS=${2:-models/impa-net.nc}
-[ -x build/src/engine/impa-bench ] || sh tools/setup.sh
+[ -x build/src/tools/impa-bench ] || sh tools/setup.sh
 echo "== C engine (impa-bench) =="
-build/src/engine/impa-bench --weights "$WEIGHTS" --grid 256x256 --grid 512x512 \
+build/src/tools/impa-bench --weights "$WEIGHTS" --grid 256x256 --grid 512x512 \
     --threads "$THREADS" --runs 5
 echo "== PyTorch reference on the same weights, and the ratio C/PyTorch =="
 for g in 256x256 512x512; do
     PYTHONPATH=train /usr/bin/python3 -m impa.bench_torch --weights "$WEIGHTS" --grid "$g" \
-        --threads "$THREADS" --runs 3 --c-bench build/src/engine/impa-bench
+        --threads "$THREADS" --runs 3 --c-bench build/src/tools/impa-bench
 done
-if [ -x build/src/nowcast/impa-bench-extrap ]; then
+if [ -x build/src/tools/impa-bench-extrap ]; then
     echo "== Optical-flow extrapolation (impa-bench-extrap) =="
-    build/src/nowcast/impa-bench-extrap --grid 512x512 --leads 12 --threads "$THREADS"
+    build/src/tools/impa-bench-extrap --grid 512x512 --leads 12 --threads "$THREADS"
 fi

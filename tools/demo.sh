@@ -22,7 +22,7 @@ PACE=${IMPA_DEMO_PACE:-2}
 METHOD=${IMPA_DEMO_METHOD:-impa-net}
 DAEMON=$BUILD/src/daemon/impa-nowcastd
 SIM=$BUILD/src/tools/impa-simulate
-LISTEN=$BUILD/src/publish/impa-listen
+LISTEN=$BUILD/src/tools/impa-listen
 MODEL=$ROOT/models/impa-net.nc
 # As in the systemd unit: the engine uses OpenBLAS single-threaded, so no
 # OpenBLAS thread pool is needed.

@@ -5,7 +5,9 @@
  * Content: reflectivity(lead_time, y, x) float dBZ with _FillValue, lead_time (min),
  * time (issue, seconds since 1970-01-01), y/x coordinates and the input's
  * grid_mapping, global attributes: Conventions, title, institution/source (model
- * name, version, weights hash), method, inputs (files and times), history. */
+ * name, version, weights hash), method, inputs (files and times), history, and
+ * the cycle's alerts summarised (alert_threshold_dbz, alert_cells over all leads,
+ * alert_tracks; or alert_error when they could not be computed). */
 #ifndef IMPA_ARCHIVE_H
 #define IMPA_ARCHIVE_H
 

@@ -1,6 +1,9 @@
-/* One forecast cycle as it flows from the daemon to the archive, the publisher
- * and the verification: borrowed pointers only, valid for the duration of the
- * call that receives it. */
+/* The products of one forecast cycle as they flow from the cycle (the daemon's
+ * cycle module) to the archive, the publisher and the verifier: the forecast
+ * field and, computed from it by the alert tracker (impa/alerts.h), the alert
+ * cells. Data types only, and borrowed pointers only: valid for the duration of
+ * the call that receives them. The io module owns this header (its archive is
+ * the lowest module that reads a forecast; src/io/forecast.c has the names). */
 #ifndef IMPA_FORECAST_H
 #define IMPA_FORECAST_H
 
@@ -19,6 +22,66 @@ typedef enum {
 /* "impa-net", "extrapolation", "persistence" */
 IMPA_API const char *impa_method_name(impa_method_t m);
 
+/* ---- alerts: severe-echo cells of the forecast ------------------------------ */
+
+#define IMPA_ALERT_MAX_OUTLINE 64
+#define IMPA_ALERT_MAX_REGIONS 16  /* watch regions (publish.alerts.regions) */
+#define IMPA_ALERT_MAX_VERTICES 64 /* per watch region polygon */
+
+typedef struct {
+    char name[64];
+    int n_vertices;
+    double lat[IMPA_ALERT_MAX_VERTICES], lon[IMPA_ALERT_MAX_VERTICES];
+} impa_watch_region_t;
+
+typedef enum {
+    IMPA_ALERT_NEW = 0,     /* track not present in the previous cycle */
+    IMPA_ALERT_UPDATED = 1, /* track continues from the previous cycle */
+    IMPA_ALERT_ENDED = 2,   /* track of the previous cycle no longer forecast */
+} impa_alert_event_t;
+
+/* "new", "updated", "ended" */
+IMPA_API const char *impa_alert_event_name(impa_alert_event_t e);
+
+/* One cell at one lead time. */
+typedef struct {
+    int64_t id;                /* track id, unique within a tracker's life (>= 1) */
+    impa_alert_event_t event;  /* of the track in this cycle */
+    int lead;                  /* 0-based lead index */
+    int64_t valid_time;
+    int n_pixels;
+    double area_km2, max_dbz, mean_dbz; /* mean: arithmetic mean of the pixels' dBZ */
+    double cx, cy;             /* centroid in fractional grid coordinates (col, row) */
+    int has_latlon;            /* lat/lon fields valid (grid has a projection) */
+    double lat, lon;           /* centroid */
+    int col0, row0, col1, row1;/* bounding box, inclusive cell indices */
+    int n_outline;             /* closed ring: last vertex == first */
+    double ox[IMPA_ALERT_MAX_OUTLINE + 1], oy[IMPA_ALERT_MAX_OUTLINE + 1]; /* (col,row) of pixel corners */
+    double olat[IMPA_ALERT_MAX_OUTLINE + 1], olon[IMPA_ALERT_MAX_OUTLINE + 1];
+    uint32_t regions;          /* bit r: touches watch region r at this lead */
+    /* Track-wide in this cycle (same in every cell of the track): first valid time at
+     * which the track touches region r, 0 = never. */
+    int64_t region_first[IMPA_ALERT_MAX_REGIONS];
+} impa_alert_cell_t;
+
+/* The alerts of one cycle (impa_alert_tracker_alerts): what the publisher
+ * encodes (GeoJSON, CAP), the archive summarises and the verifier may score. */
+typedef struct {
+    int n_cells;                       /* this cycle's cells, lead order */
+    const impa_alert_cell_t *cells;
+    int n_ended;                       /* tracks of the previous cycle that ended */
+    const impa_alert_cell_t *ended;    /* one cell each (event IMPA_ALERT_ENDED) */
+    int n_tracks, n_new, n_updated;    /* distinct track ids among cells, by event */
+    uint64_t truncated;                /* cells left out beyond max_cells, since start */
+    int64_t prev_issue_time;           /* issue time of the cycle the ended cells are from */
+    float threshold_dbz, min_area_km2;
+    int lonlat;                        /* outlines/centroids have lat/lon (grid has a projection) */
+    int n_regions;
+    const impa_watch_region_t *regions;
+} impa_alerts_t;
+
+/* ---- the forecast -------------------------------------------------------------- */
+
 typedef struct {
     const char *domain;         /* configured domain name, e.g. "brisbane" */
     int64_t issue_time;         /* valid time of the newest input frame (UTC s) */
@@ -36,6 +99,9 @@ typedef struct {
     int n_inputs;
     const char *input_paths[IMPA_MAX_INPUTS];
     int64_t input_times[IMPA_MAX_INPUTS];
+    /* alerts computed from dbz; NULL = not computed (alert_error says why when set) */
+    const impa_alerts_t *alerts;
+    const char *alert_error;
 } impa_forecast_t;
 
 #endif

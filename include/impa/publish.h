@@ -13,14 +13,11 @@
 #include "impa/forecast.h"
 
 #define IMPA_PUBLISH_MAX_ENDPOINTS 4
-#define IMPA_PUBLISH_MAX_REGIONS 16
-#define IMPA_PUBLISH_MAX_VERTICES 64
-
-typedef struct {
-    char name[64];
-    int n_vertices;
-    double lat[IMPA_PUBLISH_MAX_VERTICES], lon[IMPA_PUBLISH_MAX_VERTICES];
-} impa_watch_region_t;
+/* Defaults (impa_publish_config_default, and the daemon's key table). */
+#define IMPA_PUBLISH_DEFAULT_ENDPOINT "tcp://127.0.0.1:5560"
+#define IMPA_PUBLISH_DEFAULT_REQUEST_ENDPOINT "tcp://127.0.0.1:5561"
+#define IMPA_PUBLISH_DEFAULT_SNDHWM 1000
+#define IMPA_PUBLISH_DEFAULT_CAP_SENDER "impa-nowcast"
 
 typedef enum { IMPA_ENCODING_UINT8 = 0, IMPA_ENCODING_FLOAT32 = 1 } impa_encoding_t;
 
@@ -34,15 +31,11 @@ typedef enum { IMPA_DROP_SUBSCRIBER = 0, IMPA_DROP_ALL = 1 } impa_drop_policy_t;
 typedef struct {
     char domain[64];
     int n_endpoints;
-    char endpoints[IMPA_PUBLISH_MAX_ENDPOINTS][256]; /* PUB bind, default tcp://127.0.0.1:5560 */
-    char request_endpoint[256];   /* snapshot REP bind, "" = off; default tcp://127.0.0.1:5561 */
-    int sndhwm;                   /* messages, default 1000 */
+    char endpoints[IMPA_PUBLISH_MAX_ENDPOINTS][256]; /* PUB bind */
+    char request_endpoint[256];   /* snapshot REP bind, "" = off */
+    int sndhwm;                   /* messages */
     impa_drop_policy_t drop_policy; /* default IMPA_DROP_SUBSCRIBER */
     impa_encoding_t encoding;     /* frame payload */
-    float alert_threshold_dbz;    /* default 45 */
-    float alert_min_area_km2;     /* default 4 */
-    int n_regions;
-    impa_watch_region_t regions[IMPA_PUBLISH_MAX_REGIONS];
     int cap_enabled;
     char cap_dir[4096];           /* where CAP XML files are written ("" = publish only) */
     char cap_sender[128];
@@ -75,9 +68,11 @@ IMPA_API int impa_publisher_create(const impa_publish_config_t *cfg, impa_publis
                                    char *warn, size_t warnlen, char *err, size_t errlen);
 IMPA_API void impa_publisher_destroy(impa_publisher_t **pub);
 
-/* Publishes one cycle: frames (one per lead, lead order), alerts (new/updated/
- * ended events after tracking against the previous cycle), CAP when enabled, then
- * end-of-cycle; and keeps the cycle as the snapshot served to late joiners. */
+/* Publishes one cycle: frames (one per lead, lead order), the alerts the cycle
+ * computed (fc->alerts: new/updated/ended events, as GeoJSON), CAP when enabled,
+ * then end-of-cycle; and keeps the cycle as the snapshot served to late joiners.
+ * Without fc->alerts only the frames and the end-of-cycle go out (its
+ * alert_error says fc->alert_error) and the call fails after sending them. */
 IMPA_API int impa_publisher_send_cycle(impa_publisher_t *pub, const impa_forecast_t *fc,
                                        char *err, size_t errlen);
 IMPA_API int impa_publisher_send_status(impa_publisher_t *pub, const impa_status_t *st,
@@ -96,19 +91,22 @@ IMPA_API int impa_publisher_handle_request(impa_publisher_t *pub, char *err, siz
 IMPA_API uint64_t impa_publisher_dropped(const impa_publisher_t *pub);
 
 /* Alert continuity across restarts. save_state writes what the next cycle's
- * tracking and CAP messages build on (the last cycle's cells, the next cell id,
- * the CAP references) to path, a checksummed file replaced by rename; the
- * daemon calls it after every cycle. load_state reads it into a publisher that
- * has not sent a cycle yet: the next cycle then continues the tracks (same
- * cell_id, event "updated", CAP Update/Cancel referencing the messages sent
- * before the restart) instead of starting them again. Tracks whose forecast has
- * run out by then are dropped. load_state: IMPA_ENOTFOUND (no file: start
- * fresh), IMPA_EFORMAT (not a state file, damaged, another build's layout or
- * another domain), IMPA_ESTATE (a cycle was sent already), IMPA_EIO. */
-IMPA_API int impa_publisher_save_state(const impa_publisher_t *pub, const char *path, char *err,
-                                       size_t errlen);
-IMPA_API int impa_publisher_load_state(impa_publisher_t *pub, const char *path, char *err,
-                                       size_t errlen);
+ * tracking and CAP messages build on (the tracker's last cells and next cell id,
+ * impa/alerts.h, and the publisher's CAP references) to path, a checksummed
+ * file replaced by rename; the daemon calls it after every cycle. load_state
+ * reads it into a publisher that has not sent a cycle yet and a tracker that
+ * has not run yet: the next cycle then continues the tracks (same cell_id,
+ * event "updated", CAP Update/Cancel referencing the messages sent before the
+ * restart) instead of starting them again. Tracks whose forecast has run out by
+ * then are dropped. load_state: IMPA_ENOTFOUND (no file: start fresh),
+ * IMPA_EFORMAT (not a state file, damaged, another build's layout or another
+ * domain), IMPA_ESTATE (a cycle was sent or tracked already), IMPA_EIO. */
+struct impa_alert_tracker;
+IMPA_API int impa_publisher_save_state(const impa_publisher_t *pub,
+                                       const struct impa_alert_tracker *tracker, const char *path,
+                                       char *err, size_t errlen);
+IMPA_API int impa_publisher_load_state(impa_publisher_t *pub, struct impa_alert_tracker *tracker,
+                                       const char *path, char *err, size_t errlen);
 
 /* ---- additions (publish module) ---- */
 
@@ -120,9 +118,6 @@ IMPA_API const char *impa_publisher_request_endpoint(const impa_publisher_t *pub
 /* 16 hex characters chosen at create; changes on every daemon start so consumers
  * can tell a restart (sequence numbers start again at 1) from lost messages. */
 IMPA_API const char *impa_publisher_run_id(const impa_publisher_t *pub);
-/* Alert tracker of the publisher (alerts.h), for inspection; owned by the publisher. */
-struct impa_alert_tracker;
-IMPA_API const struct impa_alert_tracker *impa_publisher_tracker(const impa_publisher_t *pub);
 /* Number of CAP messages written/published so far. */
 IMPA_API uint64_t impa_publisher_cap_count(const impa_publisher_t *pub);
 

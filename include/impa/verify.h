@@ -87,6 +87,15 @@ IMPA_API void impa_verifier_destroy(impa_verifier_t **v);
 IMPA_API int impa_verifier_add_forecast(impa_verifier_t *v, impa_method_t m, int64_t issue_time,
                                         const float *dbz, char *err, size_t errlen);
 
+/* The daemon's entry: one cycle's products (impa/forecast.h). Keeps the
+ * forecast field as impa_verifier_add_forecast does; a persistence forecast
+ * (the fallback of last resort) is not kept, since the verifier derives
+ * persistence from the observations itself (returns 0). The cycle's alerts
+ * (fc->alerts) are not scored yet: object verification of alerts attaches
+ * here (docs/nowcast.md, "Online verifier"). */
+IMPA_API int impa_verifier_add_cycle(impa_verifier_t *v, const impa_forecast_t *fc, char *err,
+                                     size_t errlen);
+
 /* Scores every kept forecast valid at obs_time (obs [ny][nx], NAN = missing),
  * persistence included, updates the aggregates, appends one CSV row per
  * (method, lead, threshold) scored to <state_dir>/verification.csv (starting a

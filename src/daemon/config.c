@@ -41,6 +41,8 @@ typedef struct {
 } cfg_key_t;
 
 #define OFF(f) offsetof(impa_daemon_config_t, f)
+#define STR_(x) #x
+#define STR(x) STR_(x) /* a numeric default macro as the table's text */
 #define SZ(f) sizeof(((impa_daemon_config_t *)0)->f)
 #define SZ0(f) sizeof(((impa_daemon_config_t *)0)->f[0])
 
@@ -101,12 +103,13 @@ static const cfg_key_t keys[] = {
     {"output.retention_hours", K_INT, OFF(retention_hours), 0, 0, 87600, "48", NULL, 0,
      "Archive files older than this are deleted after each cycle; 0 = keep all."},
     {"publish.endpoints", K_STRLIST, OFF(publish.endpoints), SZ0(publish.endpoints), 1,
-     IMPA_PUBLISH_MAX_ENDPOINTS, "tcp://127.0.0.1:5560", NULL, OFF(publish.n_endpoints),
+     IMPA_PUBLISH_MAX_ENDPOINTS, IMPA_PUBLISH_DEFAULT_ENDPOINT, NULL, OFF(publish.n_endpoints),
      "ZeroMQ PUB endpoints to bind (frames, alerts, status, verification)."},
     {"publish.request_endpoint", K_STRING, OFF(publish.request_endpoint),
-     SZ(publish.request_endpoint), 0, 0, "tcp://127.0.0.1:5561", NULL, 0,
+     SZ(publish.request_endpoint), 0, 0, IMPA_PUBLISH_DEFAULT_REQUEST_ENDPOINT, NULL, 0,
      "Snapshot REP endpoint for late joiners; empty = off."},
-    {"publish.sndhwm", K_INT, OFF(publish.sndhwm), 0, 1, 1000000, "1000", NULL, 0,
+    {"publish.sndhwm", K_INT, OFF(publish.sndhwm), 0, 1, 1000000,
+     STR(IMPA_PUBLISH_DEFAULT_SNDHWM), NULL, 0,
      "Send high-water mark (messages) per subscriber; beyond it messages are dropped."},
     {"publish.drop_policy", K_ENUM, OFF(publish.drop_policy), 0, 0, 0, "subscriber",
      "subscriber|all", 0,
@@ -115,19 +118,20 @@ static const cfg_key_t keys[] = {
      "Frame payload encoding."},
     {"publish.status_interval_s", K_INT, OFF(status_interval_s), 0, 1, 3600, "30", NULL, 0,
      "Seconds between status messages (and watchdog pings)."},
-    {"publish.alerts.threshold_dbz", K_FLOAT, OFF(publish.alert_threshold_dbz), 0, 0, 80, "45",
-     NULL, 0, "Reflectivity above which an alert area is formed."},
-    {"publish.alerts.min_area_km2", K_FLOAT, OFF(publish.alert_min_area_km2), 0, 0, 1e6, "4",
-     NULL, 0, "Smallest alert area."},
-    {"publish.alerts.regions", K_REGIONS, OFF(publish.regions), 0, 0, IMPA_PUBLISH_MAX_REGIONS,
-     "", NULL, OFF(publish.n_regions),
+    {"publish.alerts.threshold_dbz", K_FLOAT, OFF(alerts.threshold_dbz), 0, 0, 80,
+     STR(IMPA_ALERT_DEFAULT_THRESHOLD_DBZ), NULL, 0,
+     "Reflectivity above which an alert area is formed."},
+    {"publish.alerts.min_area_km2", K_FLOAT, OFF(alerts.min_area_km2), 0, 0, 1e6,
+     STR(IMPA_ALERT_DEFAULT_MIN_AREA_KM2), NULL, 0, "Smallest alert area."},
+    {"publish.alerts.regions", K_REGIONS, OFF(alerts.regions), 0, 0, IMPA_ALERT_MAX_REGIONS,
+     "", NULL, OFF(alerts.n_regions),
      "Watch regions: list of {name, polygon: [[lat, lon], ...]} (3 to 64 vertices)."},
     {"publish.cap.enabled", K_BOOL, OFF(publish.cap_enabled), 0, 0, 0, "false", NULL, 0,
      "Write CAP 1.2 alert messages."},
     {"publish.cap.directory", K_PATH, OFF(publish.cap_dir), SZ(publish.cap_dir), 0, 0, "", NULL,
      0, "Where CAP XML files are written; empty = publish only."},
     {"publish.cap.sender", K_STRING, OFF(publish.cap_sender), SZ(publish.cap_sender), 0, 0,
-     "impa-nowcast", NULL, 0, "CAP sender field."},
+     IMPA_PUBLISH_DEFAULT_CAP_SENDER, NULL, 0, "CAP sender field."},
     {"publish.curve.enabled", K_BOOL, OFF(publish.curve_enabled), 0, 0, 0, "false", NULL, 0,
      "CURVE encryption and client authentication on every socket."},
     {"publish.curve.secret_key_file", K_PATH, OFF(publish.curve_secret_key_file),
@@ -341,12 +345,22 @@ static void apply_default(const cfg_key_t *k, impa_daemon_config_t *cfg)
     }
 }
 
+/* What the keys' values imply, after the defaults and after a file: an empty
+ * model.weights is the installed model, and the publisher carries the domain. */
+static void derive(impa_daemon_config_t *cfg)
+{
+    if (!cfg->weights[0])
+        snprintf(cfg->weights, sizeof cfg->weights, "%s/impa-net.nc", IMPA_MODELDIR);
+    snprintf(cfg->publish.domain, sizeof cfg->publish.domain, "%s", cfg->domain_name);
+}
+
 void impa_config_defaults(impa_daemon_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    impa_alert_config_default(&cfg->alerts); /* match_km, max_cells: not keys */
     for (size_t i = 0; i < N_KEYS; i++)
         apply_default(&keys[i], cfg);
-    snprintf(cfg->weights, sizeof cfg->weights, "%s/impa-net.nc", IMPA_MODELDIR);
+    derive(cfg);
 }
 
 static const char *node_kind(const yaml_node_t *n)
@@ -396,7 +410,7 @@ static void parse_regions(ctx_t *c, yaml_document_t *doc, const cfg_key_t *k, ya
                     node_kind(r));
             continue;
         }
-        impa_watch_region_t *reg = &cfg->publish.regions[i];
+        impa_watch_region_t *reg = &cfg->alerts.regions[i];
         memset(reg, 0, sizeof *reg);
         int have_name = 0, have_poly = 0;
         for (yaml_node_pair_t *p = r->data.mapping.pairs.start; p < r->data.mapping.pairs.top;
@@ -423,9 +437,9 @@ static void parse_regions(ctx_t *c, yaml_document_t *doc, const cfg_key_t *k, ya
                      pt < vn->data.sequence.items.top && !bad; pt++, nv++) {
                     yaml_node_t *pn = yaml_document_get_node(doc, *pt);
                     double ll[2];
-                    if (nv >= IMPA_PUBLISH_MAX_VERTICES) {
+                    if (nv >= IMPA_ALERT_MAX_VERTICES) {
                         add_err(c, line_of(pn), sub, "more than %d vertices",
-                                IMPA_PUBLISH_MAX_VERTICES);
+                                IMPA_ALERT_MAX_VERTICES);
                         bad = 1;
                         break;
                     }
@@ -599,9 +613,7 @@ int impa_config_parse(const char *text, size_t len, const char *name, const char
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
 
-    if (!cfg->weights[0])
-        snprintf(cfg->weights, sizeof cfg->weights, "%s/impa-net.nc", IMPA_MODELDIR);
-    snprintf(cfg->publish.domain, sizeof cfg->publish.domain, "%s", cfg->domain_name);
+    derive(cfg);
     /* checked here, not only at engine create, so a bad pair stops the start-up
      * (or is refused by a reload) instead of leaving the daemon without network */
     if (cfg->tile > 0 && 2 * cfg->tile_overlap > cfg->tile)

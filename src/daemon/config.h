@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdio.h>
 
+#include "impa/alerts.h"
 #include "impa/publish.h"
 #include "impa/verify.h"
 
@@ -46,6 +47,7 @@ typedef struct {
     /* publish (domain copied from domain_name) */
     impa_publish_config_t publish;
     int status_interval_s;
+    impa_alert_config_t alerts;   /* publish.alerts.* (the cycle's alert tracker) */
     /* verification */
     int verify_enabled;
     int n_thresholds;

@@ -18,6 +18,8 @@ struct impa_cycle {
     impa_extrap_t *extrap;        /* the fallback; also makes an advection model's input */
     impa_guided_t *guided;        /* engine + advection guidance; NULL with engine */
     impa_verifier_t *verifier;
+    impa_alert_tracker_t *tracker;/* borrowed, NULL: no alerts */
+    char alert_err[256];          /* why the last cycle has no alerts */
     float *out;                   /* [t_out][ny][nx] forecast dBZ */
     char reason[768];             /* fallback reason of the last forecast */
     /* borrowed views of the window, filled per cycle (no allocation) */
@@ -120,6 +122,29 @@ void impa_cycle_destroy(impa_cycle_t **c)
     free((*c)->out);
     free(*c);
     *c = NULL;
+}
+
+void impa_cycle_set_alerts(impa_cycle_t *c, impa_alert_tracker_t *tracker)
+{
+    if (c)
+        c->tracker = tracker;
+}
+
+int impa_cycle_alerts(impa_cycle_t *c, impa_forecast_t *fc, double *alerts_s)
+{
+    double t0 = impa_time_monotonic();
+    fc->alerts = NULL;
+    fc->alert_error = c->alert_err;
+    int rc = IMPA_ESTATE;
+    if (!c->tracker)
+        snprintf(c->alert_err, sizeof c->alert_err, "no alert tracker");
+    else if ((rc = impa_alert_tracker_update(c->tracker, fc, c->alert_err,
+                                             sizeof c->alert_err)) == 0) {
+        fc->alerts = impa_alert_tracker_alerts(c->tracker);
+        fc->alert_error = NULL;
+    }
+    *alerts_s = impa_time_monotonic() - t0;
+    return rc;
 }
 
 impa_window_t *impa_cycle_window(impa_cycle_t *c) { return c->window; }

@@ -1,12 +1,17 @@
 /* One forecast cycle and the per-grid state it needs: the window of input frames,
  * the IMPA-Net engine, the extrapolation fallback, the online verifier and the
  * output buffer, all sized once for the model grid when the first scan tells the
- * daemon what that grid is. impa_cycle_forecast allocates nothing. */
+ * daemon what that grid is. A cycle's products are the forecast
+ * (impa_cycle_forecast, allocates nothing) and the alerts computed from it
+ * (impa_cycle_alerts: the alert tracker, which allocates nothing in steady
+ * state); both travel in one impa_forecast_t to the archive, the publisher and
+ * the verifier. */
 #ifndef IMPA_DAEMON_CYCLE_H
 #define IMPA_DAEMON_CYCLE_H
 
 #include "daemon/config.h"
 #include "daemon/window.h"
+#include "impa/alerts.h"
 #include "impa/engine.h"
 #include "impa/extrapolate.h"
 #include "impa/forecast.h"
@@ -50,5 +55,15 @@ void impa_cycle_set_progress(impa_cycle_t *c, impa_progress_fn fn, void *ctx);
  * *forecast_s receives the seconds spent. */
 int impa_cycle_forecast(impa_cycle_t *c, impa_forecast_t *fc, double *forecast_s, char *err,
                         size_t errlen);
+
+/* The alert tracker the cycle's alerts come from (borrowed: it lives as long as
+ * the publisher whose CAP references continue its tracks, across reloads that
+ * keep both); NULL = no alerts. */
+void impa_cycle_set_alerts(impa_cycle_t *c, impa_alert_tracker_t *tracker);
+
+/* Runs the tracker on the forecast impa_cycle_forecast made and sets fc->alerts
+ * (or, when that fails or there is no tracker, fc->alert_error). *alerts_s
+ * receives the seconds spent. 0, or the tracker's error (also in fc->alert_error). */
+int impa_cycle_alerts(impa_cycle_t *c, impa_forecast_t *fc, double *alerts_s);
 
 #endif

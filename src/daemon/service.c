@@ -38,6 +38,7 @@ typedef struct {
     impa_cycle_shape_t shape;
     impa_domain_t dom;
     impa_publisher_t *pub;      /* NULL in replay */
+    impa_alert_tracker_t *tracker; /* the cycle's alerts; kept and restored with pub */
     impa_watch_t *watch;        /* NULL in replay */
     impa_cycle_t *cycle;        /* created at the first scan: its grid fixes the model grid */
     impa_grid_t in_grid;        /* input grid of that first scan */
@@ -71,6 +72,7 @@ static void runtime_destroy(runtime_t **rt)
         return;
     impa_cycle_destroy(&(*rt)->cycle);
     impa_publisher_destroy(&(*rt)->pub);
+    impa_alert_tracker_destroy(&(*rt)->tracker);
     impa_watch_destroy(&(*rt)->watch);
     impa_model_destroy(&(*rt)->model);
     free(*rt);
@@ -198,6 +200,9 @@ static int runtime_load(const impa_service_opts_t *o, runtime_t **out, char *err
     rt->dom = (impa_domain_t){.x_offset = cfg->x_offset, .y_offset = cfg->y_offset,
                               .nx = cfg->nx, .ny = cfg->ny, .block = cfg->block,
                               .stride = rt->shape.total_stride};
+    rc = impa_alert_tracker_create(&cfg->alerts, &rt->tracker, err, errlen);
+    if (rc)
+        goto fail;
     *out = rt;
     return 0;
 fail:
@@ -227,9 +232,10 @@ static void runtime_alert_state_path(runtime_t *rt)
              (int)(sizeof rt->alert_state - sizeof "/alerts.state"), dir);
 }
 
-/* Opens the publisher and gives it the alert tracks of the last cycle before a
- * restart or reload (written after every cycle), so storms keep their cell ids
- * and CAP messages continue with Update/Cancel. */
+/* Opens the publisher and gives it and the (fresh) alert tracker the alert
+ * tracks of the last cycle before a restart or reload (written after every
+ * cycle), so storms keep their cell ids and CAP messages continue with
+ * Update/Cancel. */
 static int runtime_open_publisher(runtime_t *rt, char *err, size_t errlen)
 {
     char warn[1024] = "";
@@ -242,10 +248,10 @@ static int runtime_open_publisher(runtime_t *rt, char *err, size_t errlen)
     if (!rt->alert_state[0])
         return 0;
     char e[1024];
-    int lr = impa_publisher_load_state(rt->pub, rt->alert_state, e, sizeof e);
+    int lr = impa_publisher_load_state(rt->pub, rt->tracker, rt->alert_state, e, sizeof e);
     if (lr == 0)
         impa_log(IMPA_LOG_NOTICE, "alert tracks restored from %s (%d cells of the last cycle)",
-                 rt->alert_state, impa_alert_tracker_n_cells(impa_publisher_tracker(rt->pub)));
+                 rt->alert_state, impa_alert_tracker_n_cells(rt->tracker));
     else if (lr != IMPA_ENOTFOUND)
         impa_log(IMPA_LOG_WARNING, "alert tracks not restored, they start again: %s", e);
     return 0;
@@ -447,6 +453,9 @@ static void run_cycle(impa_service_t *svc)
 
     double ta = impa_time_monotonic();
     watchdog_ping(svc, 1);
+    double asec = 0;
+    if (impa_cycle_alerts(rt->cycle, &fc, &asec))
+        impa_log(IMPA_LOG_WARNING, "cycle %s: alerts: %s", iso, fc.alert_error);
     int rc = impa_archive_write(cfg->output_dir, cfg->output_prefix, &fc, path, err, sizeof err);
     /* A forecaster watching the status must see a broken archive, not only a counter. */
     svc->archive_failing = rc != 0;
@@ -458,11 +467,10 @@ static void run_cycle(impa_service_t *svc)
     if (rt->pub && impa_publisher_send_cycle(rt->pub, &fc, err, sizeof err))
         impa_log(IMPA_LOG_WARNING, "cycle %s: publish: %s", iso, err);
     if (rt->pub && rt->alert_state[0] &&
-        impa_publisher_save_state(rt->pub, rt->alert_state, err, sizeof err))
+        impa_publisher_save_state(rt->pub, rt->tracker, rt->alert_state, err, sizeof err))
         impa_log(IMPA_LOG_WARNING, "cycle %s: alert tracks not saved for a restart: %s", iso, err);
     impa_verifier_t *v = impa_cycle_verifier(rt->cycle);
-    if (v && fc.method != IMPA_METHOD_PERSISTENCE &&
-        impa_verifier_add_forecast(v, fc.method, fc.issue_time, fc.dbz, err, sizeof err))
+    if (v && impa_verifier_add_cycle(v, &fc, err, sizeof err))
         impa_log(IMPA_LOG_WARNING, "cycle %s: verification: %s", iso, err);
     if (cfg->retention_hours > 0) {
         /* Relative to the issue time, not the wall clock, so a replay of an old event
@@ -597,6 +605,7 @@ int impa_service_ingest(impa_service_t *svc, const char *path, int run_cycles)
         }
         rt->in_grid = scan.grid;
         impa_cycle_set_progress(rt->cycle, on_engine_progress, svc);
+        impa_cycle_set_alerts(rt->cycle, rt->tracker);
         impa_log(IMPA_LOG_NOTICE,
                  "model grid %dx%d (input %dx%d, crop at %d,%d, block %d), window %d x %d min",
                  mgrid.ny, mgrid.nx, scan.grid.ny, scan.grid.nx, cfg->x_offset, cfg->y_offset,
@@ -785,13 +794,22 @@ int impa_service_reload(impa_service_t *svc)
             if (rc)
                 goto refused;
         }
-        if (memcmp(&nrt->cfg.publish, &old->cfg.publish, sizeof old->cfg.publish)) {
+        /* The publisher's CAP references and the tracker's tracks continue each
+         * other: both are kept, or both rebuilt and restored from alerts.state. */
+        if (memcmp(&nrt->cfg.publish, &old->cfg.publish, sizeof old->cfg.publish) ||
+            memcmp(&nrt->cfg.alerts, &old->cfg.alerts, sizeof old->cfg.alerts)) {
             /* The same endpoints cannot be bound twice: close the old sockets first and
              * reopen them if the new ones fail. */
             impa_publisher_destroy(&old->pub);
             rc = runtime_open_publisher(nrt, err, sizeof err);
             if (rc) {
+                /* the old publisher comes back as a restart would: a fresh tracker,
+                 * both restored from the state saved after the last cycle */
                 char err2[1024];
+                impa_alert_tracker_destroy(&old->tracker);
+                if (impa_alert_tracker_create(&old->cfg.alerts, &old->tracker, err2, sizeof err2))
+                    impa_log(IMPA_LOG_ERR, "reload: alerts are off: %s", err2);
+                impa_cycle_set_alerts(old->cycle, old->tracker);
                 if (runtime_open_publisher(old, err2, sizeof err2))
                     impa_log(IMPA_LOG_ERR, "reload: the previous publisher could not be "
                              "reopened either, publishing is off: %s", err2);
@@ -800,6 +818,9 @@ int impa_service_reload(impa_service_t *svc)
         } else {
             nrt->pub = old->pub;
             old->pub = NULL;
+            impa_alert_tracker_destroy(&nrt->tracker);
+            nrt->tracker = old->tracker;
+            old->tracker = NULL;
             runtime_alert_state_path(nrt);
         }
         if (!nrt->watch) {

@@ -159,6 +159,14 @@ static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size
     }
     CK(put_text(ncid, NC_GLOBAL, "inputs", inputs));
     CK(nc_put_att_int(ncid, NC_GLOBAL, "step_minutes", NC_INT, 1, &fc->step_minutes));
+    if (fc->alerts) { /* the cycle's alert cells, summarised (the cells are published) */
+        const impa_alerts_t *a = fc->alerts;
+        CK(nc_put_att_float(ncid, NC_GLOBAL, "alert_threshold_dbz", NC_FLOAT, 1, &a->threshold_dbz));
+        CK(nc_put_att_int(ncid, NC_GLOBAL, "alert_cells", NC_INT, 1, &a->n_cells));
+        CK(nc_put_att_int(ncid, NC_GLOBAL, "alert_tracks", NC_INT, 1, &a->n_tracks));
+    } else if (fc->alert_error) {
+        CK(put_text(ncid, NC_GLOBAL, "alert_error", fc->alert_error));
+    }
     snprintf(buf, sizeof buf, "%s: written by impa-nowcast %s", impa_time_iso((int64_t)impa_time_now(), iso, sizeof iso),
              IMPA_VERSION);
     CK(put_text(ncid, NC_GLOBAL, "history", buf));

@@ -26,18 +26,6 @@ impa_reader_opts_t impa_reader_opts_default(void)
     return o;
 }
 
-float impa_io_rate_to_dbz(double r, double a, double b)
-{
-    if (isnan(r))
-        return NAN;
-    if (r <= 0)
-        return IMPA_DBZ_NO_ECHO;
-    double dbz = 10.0 * (log10(a) + b * log10(r)); /* = 10 log10(a R^b), one log instead of pow+log */
-    if (!isfinite(dbz))
-        return NAN;
-    return dbz < IMPA_DBZ_NO_ECHO ? IMPA_DBZ_NO_ECHO : (float)dbz;
-}
-
 /* CF standard names accepted, best first within each quantity. */
 static const struct {
     const char *name;

@@ -1,7 +1,7 @@
 /* Internals of the online verifier, shared by verifier.c (levels, scoring,
- * aggregates, JSON) and verifier_log.c (the CSV log in the state directory:
- * replay at create, appending, monthly rotation with carried totals). Not
- * installed. */
+ * JSON), verifier_tables.c (the aggregates both others add to) and
+ * verifier_log.c (the CSV log in the state directory: replay at create,
+ * appending, monthly rotation with carried totals). Not installed. */
 #ifndef IMPA_VERIFIER_IMPL_H
 #define IMPA_VERIFIER_IMPL_H
 
@@ -46,6 +46,11 @@ struct impa_verifier {
     int64_t carried_upto; /* rows up to this time are in the carried totals; INT64_MIN = none */
 };
 
+/* ---- aggregates (verifier_tables.c) ---- */
+
+/* Hour index of t (floor(t / 3600), also for t < 0). */
+int64_t impa_verifier_floor_hour(int64_t t);
+
 /* Where impa_verifier_account puts a row's counts. */
 #define IMPA_VACC_TOTAL 1u
 #define IMPA_VACC_BUCKET 2u
@@ -55,6 +60,8 @@ struct impa_verifier {
  * pairs are counted once per (method, lead), with the first threshold's counts. */
 void impa_verifier_account(impa_verifier_t *v, int m, int64_t obs_time, int lead, int ti,
                            const impa_contingency_t *c, int64_t pairs, unsigned where);
+
+/* ---- the log (verifier_log.c) ---- */
 
 /* Rebuilds the aggregates from the state directory and opens the log for
  * appending. */

@@ -19,24 +19,6 @@
 
 #include "impa/timeutil.h"
 
-static int64_t floor_hour(int64_t t)
-{
-    return t >= 0 ? t / 3600 : -((-t + 3599) / 3600);
-}
-
-static impa_verify_table_t *bucket_for(impa_verifier_t *v, int64_t t)
-{
-    int64_t h = floor_hour(t);
-    int slot = (int)(((h % N_BUCKETS) + N_BUCKETS) % N_BUCKETS);
-    if (v->bucket_hour[slot] != h) {
-        for (int m = 0; m < N_METHODS; m++)
-            impa_verify_table_init(&v->bucket[slot * N_METHODS + m], v->n_leads, v->step_min,
-                                   v->thresholds, v->n_thresh);
-        v->bucket_hour[slot] = h;
-    }
-    return &v->bucket[slot * N_METHODS];
-}
-
 /* Threshold level of each value: the number of thresholds it reaches. */
 static void to_levels(const impa_verifier_t *v, const float *x, uint8_t *out, size_t n)
 {
@@ -80,25 +62,6 @@ static void level_contingency(const impa_verifier_t *v, const uint8_t *fc, const
                     t.correct_negatives += k;
             }
         c[i] = t;
-    }
-}
-
-void impa_verifier_account(impa_verifier_t *v, int m, int64_t obs_time, int lead, int ti,
-                           const impa_contingency_t *c, int64_t pairs, unsigned where)
-{
-    impa_verify_table_t *tabs[2] = {
-        where & IMPA_VACC_TOTAL ? &v->total[m] : NULL,
-        where & IMPA_VACC_BUCKET ? &bucket_for(v, obs_time)[m] : NULL};
-    for (int k = 0; k < 2; k++) {
-        if (!tabs[k])
-            continue;
-        impa_contingency_t *d = &tabs[k]->table[lead][ti];
-        d->hits += c->hits;
-        d->misses += c->misses;
-        d->false_alarms += c->false_alarms;
-        d->correct_negatives += c->correct_negatives;
-        if (ti == 0)
-            tabs[k]->n_pairs[lead] += pairs;
     }
 }
 
@@ -215,6 +178,16 @@ int impa_verifier_add_forecast(impa_verifier_t *v, impa_method_t m, int64_t issu
     if (slot == v->fc_next[m])
         v->fc_next[m] = (slot + 1) % v->n_leads;
     return IMPA_OK;
+}
+
+int impa_verifier_add_cycle(impa_verifier_t *v, const impa_forecast_t *fc, char *err,
+                            size_t errlen)
+{
+    if (!v || !fc)
+        return impa_err(err, errlen, IMPA_EINVAL, "verifier: NULL cycle");
+    if (fc->method == IMPA_METHOD_PERSISTENCE)
+        return IMPA_OK; /* derived from the observations kept, never stored twice */
+    return impa_verifier_add_forecast(v, fc->method, fc->issue_time, fc->dbz, err, errlen);
 }
 
 /* Bounded JSON writer: once the buffer is full, later writes are dropped. */
@@ -388,7 +361,7 @@ int impa_verifier_table(const impa_verifier_t *v, impa_method_t m, int window,
     impa_verify_table_init(out, v->n_leads, v->step_min, v->thresholds, v->n_thresh);
     if (v->last_scored == INT64_MIN)
         return IMPA_OK;
-    int64_t cur = floor_hour(v->last_scored);
+    int64_t cur = impa_verifier_floor_hour(v->last_scored);
     for (int b = 0; b < N_BUCKETS; b++) {
         if (v->bucket_hour[b] == INT64_MIN || v->bucket_hour[b] <= cur - N_BUCKETS ||
             v->bucket_hour[b] > cur)

@@ -8,9 +8,16 @@
 
 #include "impa/alerts.h"
 #include "impa/publish.h"
+#include "publish/json.h"
 
 #define IMPA_PROTOCOL_VERSION 1
 #define IMPA_Z85_KEY_LEN 40
+
+/* ---- alerts as GeoJSON (geojson.c) ---- */
+
+/* Writes the FeatureCollection of fc->alerts (schema: docs/protocol.md) into j
+ * (reset first, finished after). 0, IMPA_EINVAL (no alerts) or IMPA_ENOMEM. */
+int impa_alerts_geojson(impa_json_t *j, const impa_forecast_t *fc);
 
 /* ---- CURVE (curve.c) ---- */
 

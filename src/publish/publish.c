@@ -55,7 +55,6 @@ struct impa_publisher {
     char topics[T_COUNT][96];
     uint64_t seq[T_COUNT];
     uint64_t dropped, cap_count, cycles;
-    impa_alert_tracker_t *tracker;
     cycle_buf_t cb[2];
     int building;              /* index of cb being built; the other is the snapshot */
     impa_json_t hdr;           /* scratch header for single messages */
@@ -69,13 +68,12 @@ void impa_publish_config_default(impa_publish_config_t *cfg)
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->domain, sizeof cfg->domain, "default");
     cfg->n_endpoints = 1;
-    snprintf(cfg->endpoints[0], sizeof cfg->endpoints[0], "tcp://127.0.0.1:5560");
-    snprintf(cfg->request_endpoint, sizeof cfg->request_endpoint, "tcp://127.0.0.1:5561");
-    cfg->sndhwm = 1000;
+    snprintf(cfg->endpoints[0], sizeof cfg->endpoints[0], "%s", IMPA_PUBLISH_DEFAULT_ENDPOINT);
+    snprintf(cfg->request_endpoint, sizeof cfg->request_endpoint, "%s",
+             IMPA_PUBLISH_DEFAULT_REQUEST_ENDPOINT);
+    cfg->sndhwm = IMPA_PUBLISH_DEFAULT_SNDHWM;
     cfg->encoding = IMPA_ENCODING_UINT8;
-    cfg->alert_threshold_dbz = 45.0f;
-    cfg->alert_min_area_km2 = 4.0f;
-    snprintf(cfg->cap_sender, sizeof cfg->cap_sender, "impa-nowcast");
+    snprintf(cfg->cap_sender, sizeof cfg->cap_sender, "%s", IMPA_PUBLISH_DEFAULT_CAP_SENDER);
 }
 
 static void make_run_id(char out[17])
@@ -160,16 +158,6 @@ int impa_publisher_create(const impa_publish_config_t *cfg, impa_publisher_t **o
         impa_json_init(&p->cb[b].cycle);
     }
     int rc = 0, zero = 0;
-    impa_alert_config_t acfg;
-    impa_alert_config_default(&acfg);
-    acfg.threshold_dbz = cfg->alert_threshold_dbz;
-    acfg.min_area_km2 = cfg->alert_min_area_km2;
-    acfg.n_regions = cfg->n_regions;
-    memcpy(acfg.regions, cfg->regions, sizeof acfg.regions);
-    rc = impa_alert_tracker_create(&acfg, &p->tracker, err, errlen);
-    if (rc)
-        goto fail;
-
     p->ctx = zmq_ctx_new();
     if (!p->ctx) {
         rc = impa_err(err, errlen, IMPA_ENET, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
@@ -261,7 +249,6 @@ void impa_publisher_destroy(impa_publisher_t **pp)
     impa_zap_stop(&p->zap);
     if (p->ctx)
         zmq_ctx_term(p->ctx);
-    impa_alert_tracker_destroy(&p->tracker);
     for (int b = 0; b < 2; b++)
         cycle_buf_deinit(&p->cb[b]);
     impa_json_deinit(&p->hdr);
@@ -504,19 +491,18 @@ static int reserve_refs(impa_publisher_t *p, int need, char *err, size_t errlen)
 
 static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, size_t errlen)
 {
-    const impa_alert_tracker_t *tr = p->tracker;
-    int nc = impa_alert_tracker_n_cells(tr), ne = impa_alert_tracker_n_ended(tr);
+    const impa_alerts_t *a = fc->alerts;
+    int nc = a->n_cells, ne = a->n_ended;
     int rc = reserve_refs(p, nc + ne + 1, err, errlen);
     if (rc)
         return rc;
     int n_next = 0;
     for (int i = 0; i < nc + ne; i++) {
-        const impa_alert_cell_t *c = i < nc ? impa_alert_tracker_cell(tr, i)
-                                            : impa_alert_tracker_ended(tr, i - nc);
+        const impa_alert_cell_t *c = i < nc ? &a->cells[i] : &a->ended[i - nc];
         if (i < nc) { /* one message per track: its first (earliest) cell */
             int seen = 0;
             for (int j = 0; j < i && !seen; j++)
-                seen = impa_alert_tracker_cell(tr, j)->id == c->id;
+                seen = a->cells[j].id == c->id;
             if (seen)
                 continue;
         }
@@ -532,7 +518,7 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
         ev.area_km2 = c->area_km2;
         if (i < nc)
             for (int j = i; j < nc; j++) {
-                const impa_alert_cell_t *o = impa_alert_tracker_cell(tr, j);
+                const impa_alert_cell_t *o = &a->cells[j];
                 if (o->id != c->id)
                     continue;
                 if (o->max_dbz > ev.max_dbz)
@@ -600,8 +586,8 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
         return impa_err(err, errlen, rc, "send_cycle: out of memory for %d frames of %zu bytes",
                         fc->n_leads, n * elem);
     b->complete = 0;
-    char aerr[256] = "";
-    int arc = impa_alert_tracker_update(p->tracker, fc, aerr, sizeof aerr);
+    const impa_alerts_t *al = fc->alerts;
+    const char *aerr = al ? NULL : fc->alert_error ? fc->alert_error : "alerts not computed";
 
     for (int k = 0; k < fc->n_leads; k++) {
         impa_json_t *j = &b->hdr[k];
@@ -616,36 +602,24 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
     b->n_frames = fc->n_leads;
 
     char tb[32];
-    int n_new = 0, n_upd = 0, n_features = 0;
+    int n_features = 0;
     impa_json_reset(&b->alerts);
-    if (arc == 0) {
-        size_t glen;
-        const char *gj = impa_alert_tracker_geojson(p->tracker, &glen);
-        if (!gj)
+    if (al) {
+        if (impa_alerts_geojson(&b->alerts, fc) != 0)
             return impa_err(err, errlen, IMPA_ENOMEM, "alerts GeoJSON: out of memory");
-        impa_json_raw(&b->alerts, NULL, gj, glen);
-        int nc = impa_alert_tracker_n_cells(p->tracker);
-        for (int i = 0; i < nc; i++) {
-            const impa_alert_cell_t *c = impa_alert_tracker_cell(p->tracker, i);
-            int first = 1;
-            for (int j = 0; j < i && first; j++)
-                first = impa_alert_tracker_cell(p->tracker, j)->id != c->id;
-            if (first)
-                n_new += c->event == IMPA_ALERT_NEW, n_upd += c->event == IMPA_ALERT_UPDATED;
-        }
-        n_features = nc + impa_alert_tracker_n_ended(p->tracker);
+        n_features = al->n_cells + al->n_ended;
         impa_json_t *j = &b->alert_hdr;
         impa_json_reset(j);
         impa_json_obj_begin(j, NULL);
         common_header(p, j, T_ALERT, "alert");
         impa_json_str(j, "issue_time", impa_time_iso(fc->issue_time, tb, sizeof tb));
         impa_json_int(j, "n_features", n_features);
-        impa_json_int(j, "n_new", n_new);
-        impa_json_int(j, "n_updated", n_upd);
-        impa_json_int(j, "n_ended", impa_alert_tracker_n_ended(p->tracker));
-        impa_json_uint(j, "truncated_cells", impa_alert_tracker_truncated(p->tracker));
+        impa_json_int(j, "n_new", al->n_new);
+        impa_json_int(j, "n_updated", al->n_updated);
+        impa_json_int(j, "n_ended", al->n_ended);
+        impa_json_uint(j, "truncated_cells", al->truncated);
         impa_json_obj_end(j);
-        if ((rc = impa_json_finish(j)) != 0 || (rc = impa_json_finish(&b->alerts)) != 0)
+        if ((rc = impa_json_finish(j)) != 0)
             return impa_err(err, errlen, rc, "alert header: out of memory");
         if ((rc = send_msg(p, T_ALERT, j->buf, j->len, b->alerts.buf, b->alerts.len, err, errlen)))
             return rc;
@@ -661,12 +635,12 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
     impa_json_int(j, "n_frames", fc->n_leads);
     impa_json_uint(j, "first_frame_seq", p->seq[T_FRAME] - (uint64_t)fc->n_leads + 1);
     impa_json_uint(j, "last_frame_seq", p->seq[T_FRAME]);
-    impa_json_uint(j, "alert_seq", arc == 0 ? p->seq[T_ALERT] : 0);
+    impa_json_uint(j, "alert_seq", al ? p->seq[T_ALERT] : 0);
     impa_json_int(j, "n_alert_features", n_features);
-    impa_json_int(j, "n_new", n_new);
-    impa_json_int(j, "n_updated", n_upd);
-    impa_json_int(j, "n_ended", arc == 0 ? impa_alert_tracker_n_ended(p->tracker) : 0);
-    impa_json_str(j, "alert_error", arc == 0 ? NULL : aerr);
+    impa_json_int(j, "n_new", al ? al->n_new : 0);
+    impa_json_int(j, "n_updated", al ? al->n_updated : 0);
+    impa_json_int(j, "n_ended", al ? al->n_ended : 0);
+    impa_json_str(j, "alert_error", aerr);
     impa_json_str(j, "method", impa_method_name(fc->method));
     impa_json_uint(j, "dropped", p->dropped);
     impa_json_str(j, "drop_policy", drop_policy_name(p->cfg.drop_policy));
@@ -675,11 +649,11 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
         return impa_err(err, errlen, rc, "cycle header: out of memory");
     if ((rc = send_msg(p, T_CYCLE, j->buf, j->len, NULL, 0, err, errlen)) != 0)
         return rc;
-    b->complete = arc == 0 ? 1 : 2; /* 2: frames only */
+    b->complete = al ? 1 : 2; /* 2: frames only */
     p->building ^= 1;
     p->cycles++;
-    if (arc)
-        return impa_err(err, errlen, arc, "alerts not published: %s", aerr);
+    if (!al)
+        return impa_err(err, errlen, IMPA_EINVAL, "alerts not published: %s", aerr);
     return 0;
 }
 
@@ -692,13 +666,13 @@ typedef struct {
     char domain[64];
 } pub_state_head_t;
 
-int impa_publisher_save_state(const impa_publisher_t *p, const char *path, char *err,
-                              size_t errlen)
+int impa_publisher_save_state(const impa_publisher_t *p, const impa_alert_tracker_t *tr,
+                              const char *path, char *err, size_t errlen)
 {
-    if (!p || !path)
+    if (!p || !tr || !path)
         return impa_err(err, errlen, IMPA_EINVAL, "save_state: NULL argument");
     pub_state_head_t h = {1, sizeof(cap_ref_t), p->n_refs, 0,
-                          impa_alert_tracker_state_size(p->tracker), {0}};
+                          impa_alert_tracker_state_size(tr), {0}};
     snprintf(h.domain, sizeof h.domain, "%s", p->cfg.domain);
     size_t nref = (size_t)p->n_refs * sizeof(cap_ref_t), len = sizeof h + nref + h.tracker_len;
     unsigned char *buf = malloc(len);
@@ -707,15 +681,16 @@ int impa_publisher_save_state(const impa_publisher_t *p, const char *path, char 
     memcpy(buf, &h, sizeof h);
     if (nref)
         memcpy(buf + sizeof h, p->refs, nref);
-    impa_alert_tracker_state_write(p->tracker, buf + sizeof h + nref, (size_t)h.tracker_len);
+    impa_alert_tracker_state_write(tr, buf + sizeof h + nref, (size_t)h.tracker_len);
     int rc = impa_state_file_write(path, buf, len, err, errlen);
     free(buf);
     return rc;
 }
 
-int impa_publisher_load_state(impa_publisher_t *p, const char *path, char *err, size_t errlen)
+int impa_publisher_load_state(impa_publisher_t *p, impa_alert_tracker_t *tr, const char *path,
+                              char *err, size_t errlen)
 {
-    if (!p || !path)
+    if (!p || !tr || !path)
         return impa_err(err, errlen, IMPA_EINVAL, "load_state: NULL argument");
     if (p->cycles)
         return impa_err(err, errlen, IMPA_ESTATE,
@@ -743,7 +718,7 @@ int impa_publisher_load_state(impa_publisher_t *p, const char *path, char *err, 
                       h.domain, p->cfg.domain);
     else if ((rc = reserve_refs(p, h.n_refs + 1, err, errlen)) == 0) {
         char why[256];
-        rc = impa_alert_tracker_state_read(p->tracker, buf + sizeof h + nref,
+        rc = impa_alert_tracker_state_read(tr, buf + sizeof h + nref,
                                            (size_t)h.tracker_len, why, sizeof why);
         if (rc)
             impa_err(err, errlen, rc, "%s: %s", path, why);
@@ -909,7 +884,3 @@ const char *impa_publisher_request_endpoint(const impa_publisher_t *p)
     return p && p->rep ? p->request_endpoint : NULL;
 }
 
-const struct impa_alert_tracker *impa_publisher_tracker(const impa_publisher_t *p)
-{
-    return p ? p->tracker : NULL;
-}

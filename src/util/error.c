@@ -31,15 +31,3 @@ int impa_err(char *buf, size_t len, int code, const char *fmt, ...)
     }
     return code;
 }
-
-#include "impa/forecast.h"
-
-const char *impa_method_name(impa_method_t m)
-{
-    switch (m) {
-    case IMPA_METHOD_IMPANET: return "impa-net";
-    case IMPA_METHOD_EXTRAPOLATION: return "extrapolation";
-    case IMPA_METHOD_PERSISTENCE: return "persistence";
-    }
-    return "unknown";
-}

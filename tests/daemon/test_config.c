@@ -38,7 +38,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.publish.n_endpoints, 1);
     assert_string_equal(cfg.publish.endpoints[0], "tcp://127.0.0.1:5560");
     assert_int_equal(cfg.publish.encoding, IMPA_ENCODING_UINT8);
-    assert_true(cfg.publish.alert_threshold_dbz == 45.0f);
+    assert_true(cfg.alerts.threshold_dbz == 45.0f);
     assert_int_equal(cfg.n_thresholds, 3);
     assert_true(cfg.thresholds[0] == 20.0f && cfg.thresholds[2] == 45.0f);
     assert_int_equal(cfg.log_level, 6);
@@ -131,11 +131,11 @@ static void test_values(void **state)
     assert_int_equal(cfg.publish.n_endpoints, 2);
     assert_string_equal(cfg.publish.endpoints[1], "tcp://*:6000");
     assert_int_equal(cfg.publish.encoding, IMPA_ENCODING_FLOAT32);
-    assert_true(cfg.publish.alert_threshold_dbz == 40.5f);
-    assert_int_equal(cfg.publish.n_regions, 1);
-    assert_string_equal(cfg.publish.regions[0].name, "city");
-    assert_int_equal(cfg.publish.regions[0].n_vertices, 3);
-    assert_true(cfg.publish.regions[0].lat[1] == -27.5 && cfg.publish.regions[0].lon[2] == 153.2);
+    assert_true(cfg.alerts.threshold_dbz == 40.5f);
+    assert_int_equal(cfg.alerts.n_regions, 1);
+    assert_string_equal(cfg.alerts.regions[0].name, "city");
+    assert_int_equal(cfg.alerts.regions[0].n_vertices, 3);
+    assert_true(cfg.alerts.regions[0].lat[1] == -27.5 && cfg.alerts.regions[0].lon[2] == 153.2);
     assert_int_equal(cfg.n_thresholds, 2);
     assert_true(cfg.thresholds[1] == 30.0f);
     assert_int_equal(cfg.verify_enabled, 0);

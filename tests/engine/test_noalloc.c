@@ -1,7 +1,7 @@
 /* impa_engine_forward and impa_engine_forecast allocate nothing, nor does
  * impa_guided_forecast (extrapolation + network + calibration): this program
- * interposes malloc/calloc/realloc/aligned_alloc/posix_memalign (glibc's
- * __libc_* underneath) and counts calls made while a forward runs, after one
+ * interposes malloc/calloc/realloc/aligned_alloc/posix_memalign (tests/noalloc.h)
+ * and counts calls made while a forward runs, after one
  * warm-up forward (OpenBLAS and libgomp set up their own buffers and threads on
  * first use; that is theirs, not the engine's). */
 #include <setjmp.h>
@@ -19,50 +19,7 @@
 #include "impa/guided.h"
 #include "testutil.h"
 
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t m);
-extern void *__libc_realloc(void *p, size_t n);
-extern void *__libc_memalign(size_t a, size_t n);
-
-static volatile int counting;
-static long n_alloc;
-
-static void note(void)
-{
-    if (counting)
-        __atomic_add_fetch(&n_alloc, 1, __ATOMIC_RELAXED);
-}
-
-void *malloc(size_t n)
-{
-    note();
-    return __libc_malloc(n);
-}
-
-void *calloc(size_t n, size_t m)
-{
-    note();
-    return __libc_calloc(n, m);
-}
-
-void *realloc(void *p, size_t n)
-{
-    note();
-    return __libc_realloc(p, n);
-}
-
-void *aligned_alloc(size_t a, size_t n)
-{
-    note();
-    return __libc_memalign(a, n);
-}
-
-int posix_memalign(void **out, size_t a, size_t n)
-{
-    note();
-    *out = __libc_memalign(a, n);
-    return *out ? 0 : ENOMEM;
-}
+#include "noalloc.h"
 
 static void test_forward_allocates_nothing(void **state)
 {

@@ -8,7 +8,7 @@ B=${IMPA_BUILD_ROOT:?}
 S=${IMPA_SOURCE_ROOT:?}
 PY=${IMPA_PYTHON:-/usr/bin/python3}
 skip() { echo "SKIP: $*"; exit 77; }
-for b in src/daemon/impa-nowcastd src/tools/impa-simulate src/publish/impa-listen; do
+for b in src/daemon/impa-nowcastd src/tools/impa-simulate src/tools/impa-listen; do
     [ -x "$B/$b" ] || skip "$B/$b not built"
 done
 [ -f "$S/models/impa-net.nc" ] || skip "models/impa-net.nc missing"

@@ -112,7 +112,7 @@ static int setup(void **state)
     write_input(in_nc);
     /* the training data's way: impa-extrapolate --leads t_out, default options */
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s/src/nowcast/impa-extrapolate' --input '%s' --output '%s' "
+    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-extrapolate' --input '%s' --output '%s' "
              "--leads %d --threads 1", build, in_nc, extrap_nc, TOUT);
     if (sh(cmd))
         return -1;
@@ -273,7 +273,7 @@ static void test_impa_infer(void **state)
     (void)state;
     char out[512], cmd[2048];
     snprintf(out, sizeof out, "%s", tu_path("infer.nc"));
-    snprintf(cmd, sizeof cmd, "'%s/src/engine/impa-infer' --weights '%s' --input '%s' "
+    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-infer' --weights '%s' --input '%s' "
              "--output '%s' --threads 2", build, w_zero, in_nc, out);
     assert_int_equal(sh(cmd), 0);
     float *tool = read_dbz(extrap_nc, (size_t)NS * TOUT * NPIX);
@@ -298,7 +298,7 @@ static void test_impa_infer_normalised(void **state)
     char out[512], cmd[2048], ref[1024];
     snprintf(out, sizeof out, "%s", tu_path("golden_d_c.nc"));
     snprintf(ref, sizeof ref, "%s/tests/data/golden_d.nc", root);
-    snprintf(cmd, sizeof cmd, "'%s/src/engine/impa-infer' --weights '%s/tests/data/"
+    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-infer' --weights '%s/tests/data/"
              "golden_d_weights.nc' --input '%s' --output '%s' --normalised --threads 1",
              build, root, ref, out);
     assert_int_equal(sh(cmd), 0);

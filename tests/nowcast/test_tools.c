@@ -150,7 +150,7 @@ static void test_verify_archives(void **state)
     char cmd[1024];
     int st;
     snprintf(cmd, sizeof cmd,
-             "'%s/src/nowcast/impa-verify' --forecasts '%s' --observations '%s' "
+             "'%s/src/tools/impa-verify' --forecasts '%s' --observations '%s' "
              "--thresholds 20,40 --persistence",
              build, fcdir, obsdir);
     char *out = run(cmd, &st);
@@ -167,7 +167,7 @@ static void test_verify_archives(void **state)
 
     /* --method-filter that matches nothing: no file used, exit status 1 */
     snprintf(cmd, sizeof cmd,
-             "'%s/src/nowcast/impa-verify' --forecasts '%s' --observations '%s' "
+             "'%s/src/tools/impa-verify' --forecasts '%s' --observations '%s' "
              "--method-filter impa-net 2>/dev/null",
              build, fcdir, obsdir);
     out = run(cmd, &st);
@@ -176,7 +176,7 @@ static void test_verify_archives(void **state)
 
     /* extrapolation run by the tool itself: 3 inputs, 3 leads, starts 2..5 */
     snprintf(cmd, sizeof cmd,
-             "'%s/src/nowcast/impa-verify' --extrapolation-vs-persistence --observations '%s' "
+             "'%s/src/tools/impa-verify' --extrapolation-vs-persistence --observations '%s' "
              "--t-in 3 --leads 3 --thresholds 20,40",
              build, obsdir);
     out = run(cmd, &st);
@@ -194,7 +194,7 @@ static void test_verify_archives(void **state)
 
     /* --domain: crop 48x32 from (8, 4), 2x2 blocks -> a 16x24 grid */
     snprintf(cmd, sizeof cmd,
-             "'%s/src/nowcast/impa-verify' --extrapolation-vs-persistence --observations '%s' "
+             "'%s/src/tools/impa-verify' --extrapolation-vs-persistence --observations '%s' "
              "--t-in 3 --leads 2 --domain 8,4,48,32,2",
              build, obsdir);
     out = run(cmd, &st);
@@ -224,7 +224,7 @@ static void test_extrapolate_tool(void **state)
     NCOK(nc_put_var_float(nc, v, x));
     NCOK(nc_close(nc));
     int st;
-    snprintf(cmd, sizeof cmd, "'%s/src/nowcast/impa-extrapolate' --input '%s' --output '%s' "
+    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-extrapolate' --input '%s' --output '%s' "
                               "--leads 2 --threads 1",
              build, in, outp);
     free(run(cmd, &st));

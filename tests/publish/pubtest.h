@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "impa/alerts.h"
 #include "impa/publish.h"
 #include "impa/timeutil.h"
 
@@ -143,6 +144,27 @@ static inline void pt_forecast(impa_forecast_t *fc, const impa_grid_t *g, const 
     fc->input_paths[1] = "/data/b.nc";
     fc->input_times[0] = issue - 600;
     fc->input_times[1] = issue;
+}
+
+/* An alert tracker with the default configuration (NULL on failure). */
+static inline impa_alert_tracker_t *pt_tracker(void)
+{
+    impa_alert_config_t cfg;
+    impa_alert_config_default(&cfg);
+    impa_alert_tracker_t *tr = NULL;
+    return impa_alert_tracker_create(&cfg, &tr, NULL, 0) == 0 ? tr : NULL;
+}
+
+/* One cycle as the daemon runs it: the cycle's alerts (tracker tr) computed
+ * from fc, then handed to the publisher with the frames. */
+static inline int pt_send_cycle(impa_publisher_t *pub, impa_alert_tracker_t *tr,
+                                impa_forecast_t *fc, char *err, size_t errlen)
+{
+    int rc = impa_alert_tracker_update(tr, fc, err, errlen);
+    if (rc)
+        return rc;
+    fc->alerts = impa_alert_tracker_alerts(tr);
+    return impa_publisher_send_cycle(pub, fc, err, errlen);
 }
 
 static inline void pt_config(impa_publish_config_t *cfg)

@@ -13,6 +13,7 @@
 
 #include "impa/alerts.h"
 #include "publish/json.h"
+#include "publish/publish-impl.h"
 
 #define NX 100
 #define NY 80
@@ -94,6 +95,22 @@ static impa_forecast_t forecast(const impa_grid_t *g, int64_t issue)
     return fc;
 }
 
+/* The publisher's GeoJSON of the tracker's last update of fc (valid until the
+ * next call). */
+static const char *geojson(const impa_alert_tracker_t *tr, impa_forecast_t *fc, size_t *len)
+{
+    static impa_json_t j;
+    static int init;
+    if (!init)
+        impa_json_init(&j), init = 1;
+    fc->alerts = impa_alert_tracker_alerts(tr);
+    *len = 0;
+    if (impa_alerts_geojson(&j, fc) != 0)
+        return NULL;
+    *len = j.len;
+    return j.buf;
+}
+
 static impa_alert_tracker_t *tracker(const impa_alert_config_t *cfg)
 {
     impa_alert_tracker_t *tr = NULL;
@@ -171,7 +188,7 @@ static void test_storm_stats(void **state)
     /* Polygon area close to the pixel area. */
     assert_true(fabs(fabs(area2) / 2 - t.n) < 0.1 * t.n);
     size_t len;
-    const char *gj = impa_alert_tracker_geojson(tr, &len);
+    const char *gj = geojson(tr, &fc, &len);
     assert_non_null(gj);
     assert_non_null(strstr(gj, "\"coordinates\":\"grid\""));
     impa_json_node_t *nodes = malloc(4096 * sizeof *nodes);
@@ -287,7 +304,7 @@ static void test_tracking(void **state)
         assert_int_equal(impa_alert_tracker_cell(tr, i)->event, IMPA_ALERT_UPDATED);
     }
     size_t len;
-    const char *gj = impa_alert_tracker_geojson(tr, &len);
+    const char *gj = geojson(tr, &fc, &len);
     assert_non_null(strstr(gj, "\"event\":\"ended\""));
     impa_alert_tracker_destroy(&tr);
 }
@@ -339,7 +356,7 @@ static void test_watch_region(void **state)
         }
     }
     size_t len;
-    const char *gj = impa_alert_tracker_geojson(tr, &len);
+    const char *gj = geojson(tr, &fc, &len);
     assert_non_null(strstr(gj, "\"name\":\"town\",\"first_valid_time\":\"2023-11-14T22:43:20Z\""));
     assert_non_null(strstr(gj, "\"coordinates\":\"lonlat\""));
     assert_null(strstr(gj, "\"far\""));

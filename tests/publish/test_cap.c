@@ -75,6 +75,7 @@ static void test_cap_sequence(void **state)
     assert_true(pt_wait_ready(pub, sub, 3.0));
     impa_grid_t g = pt_latlon_grid(NX, NY);
     impa_forecast_t fc;
+    impa_alert_tracker_t *tr = pt_tracker();
     for (int cyc = 0; cyc < 3; cyc++) {
         for (size_t i = 0; i < (size_t)NL * NX * NY; i++)
             g_dbz[i] = 10.0f;
@@ -84,7 +85,7 @@ static void test_cap_sequence(void **state)
         if (cyc == 0) /* 61 dBZ core: Extreme */
             g_dbz[20 * NX + 20] = 61.0f;
         pt_forecast(&fc, &g, g_dbz, NL, 1700000000 + 600 * cyc);
-        assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+        assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
     }
     assert_int_equal(impa_publisher_cap_count(pub), 3);
     int n_cap_msgs = 0;
@@ -132,6 +133,7 @@ static void test_cap_sequence(void **state)
     assert_non_null(strstr(x[2], ident1));
     for (int i = 0; i < 3; i++)
         free(x[i]);
+    impa_alert_tracker_destroy(&tr);
     assert_int_equal(pt_teardown(ctx, &sub, 1, &pub, dir), 0);
 }
 

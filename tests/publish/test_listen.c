@@ -40,16 +40,20 @@ static int publish_until_exit(impa_publisher_t *pub, pid_t pid, double max_s, in
 {
     impa_grid_t g = pt_latlon_grid(NX, NY);
     impa_forecast_t fc;
+    impa_alert_tracker_t *tr = pt_tracker();
     int64_t issue = 1700000000;
     double t0 = impa_time_monotonic(), last = 0;
     for (;;) {
         int st;
-        if (waitpid(pid, &st, WNOHANG) == pid)
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            impa_alert_tracker_destroy(&tr);
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
         double now = impa_time_monotonic() - t0;
         if (now > max_s) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
+            impa_alert_tracker_destroy(&tr);
             return -1;
         }
         if (send && now - last > 0.15) {
@@ -59,7 +63,7 @@ static int publish_until_exit(impa_publisher_t *pub, pid_t pid, double max_s, in
                 pt_disk(g_dbz + (size_t)k * NX * NY, NX, NY, 20 + 2 * k, 20, 8);
             pt_forecast(&fc, &g, g_dbz, NL, issue);
             issue += 600;
-            assert_int_equal(impa_publisher_send_cycle(pub, &fc, NULL, 0), 0);
+            assert_int_equal(pt_send_cycle(pub, tr, &fc, NULL, 0), 0);
             last = now;
         }
         zmq_pollitem_t it = {impa_publisher_request_socket(pub), 0, ZMQ_POLLIN, 0};
@@ -285,7 +289,7 @@ int main(void)
         printf("IMPA_BUILD_ROOT/IMPA_SOURCE_ROOT not set (run through meson test): skipping\n");
         return 77;
     }
-    snprintf(g_listen, sizeof g_listen, "%s/src/publish/impa-listen", b);
+    snprintf(g_listen, sizeof g_listen, "%s/src/tools/impa-listen", b);
     snprintf(g_consumer, sizeof g_consumer, "%s/examples/consumer.py", src);
     snprintf(g_python, sizeof g_python, "%s", py ? py : "/usr/bin/python3");
     if (access(g_listen, X_OK) != 0) {

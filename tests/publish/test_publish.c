@@ -52,11 +52,12 @@ static void test_frames_alerts_seq(void **state)
 
     impa_grid_t g = pt_latlon_grid(NX, NY);
     impa_forecast_t fc;
+    impa_alert_tracker_t *tr = pt_tracker();
     uint64_t last_frame_seq = 0;
     for (int cyc = 0; cyc < 2; cyc++) {
         make_storm(20 + 4 * cyc, 4);
         pt_forecast(&fc, &g, g_dbz, NL, 1700000000 + 600 * cyc);
-        assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+        assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
         pt_msg_t m;
         for (int k = 0; k < NL; k++) {
             assert_true(pt_recv(sub, 2000, &m));
@@ -157,6 +158,7 @@ static void test_frames_alerts_seq(void **state)
     zmq_close(sub);
     zmq_ctx_term(ctx);
     impa_publisher_destroy(&pub);
+    impa_alert_tracker_destroy(&tr);
     assert_null(pub);
 }
 
@@ -214,10 +216,11 @@ static void test_snapshot(void **state)
 
     impa_grid_t g = pt_latlon_grid(NX, NY);
     impa_forecast_t fc;
+    impa_alert_tracker_t *tr = pt_tracker();
     make_storm(20, 3);
     pt_forecast(&fc, &g, g_dbz, NL, 1700000000);
     /* nobody subscribed: the cycle still becomes the snapshot */
-    assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+    assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
     int n = request(pub, req, "latest", parts, 2 * NL + 4);
     assert_int_equal(n, 1 + 2 * NL + 2);
     impa_json_node_t *h = parse(parts[0].hdr, parts[0].hlen);
@@ -253,6 +256,7 @@ static void test_snapshot(void **state)
     zmq_close(req);
     zmq_ctx_term(ctx);
     impa_publisher_destroy(&pub);
+    impa_alert_tracker_destroy(&tr);
 }
 
 static void test_curve(void **state)
@@ -312,6 +316,7 @@ static void test_curve(void **state)
     assert_true(pt_wait_ready(pub, sg, 3.0));
     impa_grid_t g = pt_latlon_grid(NX, NY);
     impa_forecast_t fc;
+    impa_alert_tracker_t *tr = pt_tracker();
     make_storm(20, 3);
     pt_forecast(&fc, &g, g_dbz, NL, 1700000000);
     /* give the refused clients time to try, then publish */
@@ -321,7 +326,7 @@ static void test_curve(void **state)
         impa_publisher_send_status(pub, &st, NULL, 0);
         usleep(30000);
     }
-    assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+    assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
     int got_frames = 0, got_alert = 0, got_cycle = 0, got_bad = 0;
     pt_msg_t m;
     while (pt_recv(sg, 500, &m)) {
@@ -342,6 +347,7 @@ static void test_curve(void **state)
         zmq_close(socks[i]);
     zmq_ctx_term(ctx);
     impa_publisher_destroy(&pub);
+    impa_alert_tracker_destroy(&tr);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
@@ -393,12 +399,13 @@ static void test_hwm_drop(void **state)
         f[i] = (float)(i % 40);
     impa_grid_t g = pt_latlon_grid(BX, BY);
     impa_forecast_t fc;
+    impa_alert_tracker_t *tr = pt_tracker();
     pt_forecast(&fc, &g, f, BL, 1700000000);
     double worst = 0, t_all = impa_time_monotonic();
     for (int c = 0; c < 40; c++) {
         fc.issue_time += 600;
         double t0 = impa_time_monotonic();
-        assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+        assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
         double dt = impa_time_monotonic() - t0;
         if (dt > worst)
             worst = dt;
@@ -410,6 +417,7 @@ static void test_hwm_drop(void **state)
     assert_true(worst < 0.5);
     assert_true(impa_publisher_dropped(pub) > 0);
     free(f);
+    impa_alert_tracker_destroy(&tr);
     assert_int_equal(pt_teardown(ctx, &sub, 1, &pub, dir), 0);
 }
 
@@ -445,12 +453,13 @@ static stalled_run_t run_stalled(impa_drop_policy_t policy)
         f[i] = (float)(i % 40);
     impa_grid_t g = pt_latlon_grid(BX, BY);
     impa_forecast_t fc;
+    impa_alert_tracker_t *tr = pt_tracker();
     pt_forecast(&fc, &g, f, BL, 1700000000);
     stalled_run_t r = {0, 0, 0, 0};
     uint64_t last_seq = 0;
     for (int c = 0; c < CYCLES; c++) {
         fc.issue_time += 600;
-        assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+        assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
         /* read this cycle: until its cycle_end, or a short wait when it was dropped */
         int timeout = policy == IMPA_DROP_ALL ? 100 : 2000;
         while (pt_recv(reader, timeout, &m)) {
@@ -475,6 +484,7 @@ static stalled_run_t run_stalled(impa_drop_policy_t policy)
                   policy == IMPA_DROP_ALL ? "all" : "subscriber", r.frames, CYCLES * BL,
                   r.frame_gaps, r.cycle_ends, CYCLES, (unsigned long long)r.dropped);
     void *socks[2] = {stalled, reader};
+    impa_alert_tracker_destroy(&tr);
     assert_int_equal(pt_teardown(ctx, socks, 2, &pub, dir), 0);
     return r;
 }
@@ -500,7 +510,8 @@ static void test_stalled_subscriber(void **state)
 
 /* Sends one cycle of a disk storm at column col (no storm when col < 0) and
  * returns the CAP message of it (payload, malloc'ed) and its identifier. */
-static char *cap_cycle(impa_publisher_t *pub, void *sub, int cyc, int col, char ident[192])
+static char *cap_cycle(impa_publisher_t *pub, impa_alert_tracker_t *tr, void *sub, int cyc,
+                       int col, char ident[192])
 {
     enum { CX = 64, CY = 48, CL = 3 };
     static float f[CL * CX * CY];
@@ -512,7 +523,7 @@ static char *cap_cycle(impa_publisher_t *pub, void *sub, int cyc, int col, char 
     impa_forecast_t fc;
     pt_forecast(&fc, &g, f, CL, 1700000000 + 600 * cyc);
     char err[256];
-    assert_int_equal(impa_publisher_send_cycle(pub, &fc, err, sizeof err), 0);
+    assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
     pt_msg_t m;
     char *xml = NULL;
     while (!xml && pt_recv(sub, 2000, &m)) {
@@ -547,30 +558,32 @@ static void test_state_across_restart(void **state)
     cfg.cap_enabled = 1;
     void *ctx = zmq_ctx_new();
     impa_publisher_t *p1 = NULL, *p2 = NULL;
+    impa_alert_tracker_t *t1 = pt_tracker(), *t2 = pt_tracker(), *t3 = pt_tracker();
     assert_int_equal(impa_publisher_create(&cfg, &p1, NULL, 0, err, sizeof err), 0);
-    assert_int_equal(impa_publisher_load_state(p1, path, err, sizeof err), IMPA_ENOTFOUND);
+    assert_int_equal(impa_publisher_load_state(p1, t1, path, err, sizeof err), IMPA_ENOTFOUND);
     void *s1 = pt_sub(ctx, impa_publisher_endpoint(p1, 0));
     assert_true(pt_wait_ready(p1, s1, 3.0));
-    char *x0 = cap_cycle(p1, s1, 0, 20, ident[0]);
+    char *x0 = cap_cycle(p1, t1, s1, 0, 20, ident[0]);
     assert_non_null(strstr(x0, "<msgType>Alert</msgType>"));
-    assert_int_equal(impa_publisher_save_state(p1, path, err, sizeof err), 0);
-    assert_int_equal(impa_publisher_load_state(p1, path, err, sizeof err), IMPA_ESTATE);
+    assert_int_equal(impa_publisher_save_state(p1, t1, path, err, sizeof err), 0);
+    assert_int_equal(impa_publisher_load_state(p1, t1, path, err, sizeof err), IMPA_ESTATE);
     char run1[32];
     snprintf(run1, sizeof run1, "%s", impa_publisher_run_id(p1));
     zmq_close(s1);
     impa_publisher_destroy(&p1); /* the restart */
+    impa_alert_tracker_destroy(&t1);
 
     assert_int_equal(impa_publisher_create(&cfg, &p2, NULL, 0, err, sizeof err), 0);
     assert_string_not_equal(impa_publisher_run_id(p2), run1);
-    assert_int_equal(impa_publisher_load_state(p2, path, err, sizeof err), 0);
+    assert_int_equal(impa_publisher_load_state(p2, t2, path, err, sizeof err), 0);
     void *s2 = pt_sub(ctx, impa_publisher_endpoint(p2, 0));
     assert_true(pt_wait_ready(p2, s2, 3.0));
-    char *x1 = cap_cycle(p2, s2, 1, 23, ident[1]);
+    char *x1 = cap_cycle(p2, t2, s2, 1, 23, ident[1]);
     char ref[512];
     snprintf(ref, sizeof ref, "<references>impa-nowcast,%s,", ident[0]);
     assert_non_null(strstr(x1, "<msgType>Update</msgType>"));
     assert_non_null(strstr(x1, ref));
-    char *x2 = cap_cycle(p2, s2, 2, -1, ident[2]);
+    char *x2 = cap_cycle(p2, t2, s2, 2, -1, ident[2]);
     snprintf(ref, sizeof ref, "<references>impa-nowcast,%s,", ident[1]);
     assert_non_null(strstr(x2, "<msgType>Cancel</msgType>"));
     assert_non_null(strstr(x2, ref));
@@ -588,15 +601,17 @@ static void test_state_across_restart(void **state)
     fclose(f);
     impa_publisher_t *p3 = NULL;
     assert_int_equal(impa_publisher_create(&cfg, &p3, NULL, 0, err, sizeof err), 0);
-    assert_int_equal(impa_publisher_load_state(p3, path, err, sizeof err), IMPA_EFORMAT);
+    assert_int_equal(impa_publisher_load_state(p3, t3, path, err, sizeof err), IMPA_EFORMAT);
     assert_non_null(strstr(err, "checksum"));
-    assert_int_equal(impa_publisher_save_state(p2, path, err, sizeof err), 0);
+    assert_int_equal(impa_publisher_save_state(p2, t2, path, err, sizeof err), 0);
     impa_publisher_destroy(&p3);
     snprintf(cfg.domain, sizeof cfg.domain, "other");
     assert_int_equal(impa_publisher_create(&cfg, &p3, NULL, 0, err, sizeof err), 0);
-    assert_int_equal(impa_publisher_load_state(p3, path, err, sizeof err), IMPA_EFORMAT);
+    assert_int_equal(impa_publisher_load_state(p3, t3, path, err, sizeof err), IMPA_EFORMAT);
     assert_non_null(strstr(err, "domain 'test'"));
     impa_publisher_destroy(&p3);
+    impa_alert_tracker_destroy(&t2);
+    impa_alert_tracker_destroy(&t3);
     assert_int_equal(pt_teardown(ctx, &s2, 1, &p2, dir), 0);
 }
 

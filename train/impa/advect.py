@@ -30,7 +30,7 @@ from . import data as D
 
 def find_extrapolate(explicit: Optional[str] = None) -> str:
     """Path of impa-extrapolate (explicit, else the repository's builds)."""
-    from .evaluate import find_tool
+    from .ctools import find_tool
 
     tool = find_tool("impa-extrapolate", explicit, "nowcast")
     if tool is None:
@@ -41,7 +41,7 @@ def find_extrapolate(explicit: Optional[str] = None) -> str:
 
 def extrapolate(tool: str, frames: np.ndarray, t_out: int, threads: int = 0) -> np.ndarray:
     """frames: dBZ [n, t_in, H, W] -> extrapolation [n, t_out, H, W] (C tool)."""
-    from .evaluate import run_tool
+    from .ctools import run_tool
 
     return run_tool([tool, "--leads", str(t_out), "--threads", str(threads)], frames, t_out)
 

@@ -2,7 +2,7 @@
 
     cd train && /usr/bin/python3 -m impa.bench_torch [--weights ../models/impa-net.nc]
         [--grid 256x256 --grid 512x512] [--threads 2] [--runs 5] [--warmup 1]
-        [--variants eager,eager-cl,jit,jit-cl] [--c-bench ../build/src/engine/impa-bench] [--json]
+        [--variants eager,eager-cl,jit,jit-cl] [--c-bench ../build/src/tools/impa-bench] [--json]
 
 For every grid it times each variant (eager; eager with channels_last; the
 model traced and frozen with torch.jit.freeze; the same with channels_last)

@@ -45,13 +45,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import glob
 import json
 import math
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -62,6 +59,7 @@ import numpy as np
 from . import data as D
 from . import spectra as S
 from .config import ImpaConfig
+from .ctools import find_tool, run_tool
 from .train import build_splits, contingency, scores
 
 THRESHOLDS = (20.0, 30.0, 35.0, 45.0)
@@ -77,67 +75,6 @@ LABEL = {"impa": "IMPA-Net advection-guided, MAD-Loss (shipped)",
 WEIGHT_OPTS = {"impa": "weights", "mse": "ablation", "plain": "plain", "plainmse": "plain_mse",
                "nomixer": "nomixer"}
 ORDER = ("impa", "mse", "plain", "plainmse", "nomixer", "extrapolation", "persistence")
-
-
-# ------------------------------------------------------------------ tools ----
-
-def find_tool(name: str, explicit: Optional[str], subdir: str) -> Optional[str]:
-    """An explicit path, else build-<subdir>/src/<subdir>/<name> (the module
-    owner's build), else the newest build*/src/<subdir>/<name> of the repo."""
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    root = D.TRAIN_DIR.parent
-    own = root / f"build-{subdir}" / "src" / subdir / name
-    if own.is_file() and os.access(own, os.X_OK):
-        return str(own)
-    cands = [p for p in glob.glob(str(root / "build*" / "src" / subdir / name))
-             if os.path.isfile(p) and os.access(p, os.X_OK)]
-    return max(cands, key=os.path.getmtime) if cands else None
-
-
-def write_nc(path: str, dbz: np.ndarray, tdim: str) -> None:
-    import netCDF4
-
-    with netCDF4.Dataset(path, "w") as ds:
-        n, t, h, w = dbz.shape
-        ds.createDimension("sample", n)
-        ds.createDimension(tdim, t)
-        ds.createDimension("y", h)
-        ds.createDimension("x", w)
-        v = ds.createVariable("dbz", "f4", ("sample", tdim, "y", "x"), zlib=False)
-        v.units = "dBZ"
-        v.long_name = "radar reflectivity, NaN = no data"
-        v[:] = dbz.astype(np.float32)
-
-
-def read_nc(path: str) -> np.ndarray:
-    import netCDF4
-
-    with netCDF4.Dataset(path) as ds:
-        v = ds.variables["dbz"]
-        v.set_auto_mask(False)
-        a = np.array(v[:], dtype=np.float32)
-        fill = getattr(v, "_FillValue", None)
-    if fill is not None:
-        a[a == fill] = np.nan
-    a[np.abs(a) > 1e30] = np.nan
-    return a
-
-
-def run_tool(cmd: List[str], inp: np.ndarray, t_out: int) -> np.ndarray:
-    """Writes IN.nc, runs the tool, reads OUT.nc dbz(sample, t_out, y, x)."""
-    with tempfile.TemporaryDirectory(prefix="impa-eval-") as d:
-        fin, fout = os.path.join(d, "in.nc"), os.path.join(d, "out.nc")
-        write_nc(fin, inp, "t_in")
-        full = cmd + ["--input", fin, "--output", fout]
-        r = subprocess.run(full, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"{' '.join(full)}: exit {r.returncode}: {r.stderr.strip()[-500:]}")
-        out = read_nc(fout)
-    if out.shape != (inp.shape[0], t_out) + inp.shape[2:]:
-        raise RuntimeError(f"{cmd[0]}: output shape {out.shape}, expected "
-                           f"{(inp.shape[0], t_out) + inp.shape[2:]}")
-    return out
 
 
 # ------------------------------------------------------------ forecasters ----

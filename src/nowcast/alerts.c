@@ -8,7 +8,6 @@
 
 #include "impa/error.h"
 #include "impa/timeutil.h"
-#include "publish/json.h"
 
 struct impa_alert_tracker {
     impa_alert_config_t cfg;
@@ -33,30 +32,19 @@ struct impa_alert_tracker {
     int64_t next_id;
     uint64_t truncated;
 
-    /* Cycle context for the GeoJSON and the cross-cycle match. */
-    char domain[64];
+    /* Cycle context for the cross-cycle match. */
     int64_t issue, prev_issue;
     int step_minutes;
     int prev_valid;            /* prev[] holds a cycle on the same grid */
     int restored;              /* cells[] came from impa_alert_tracker_state_read */
-    impa_json_t json;
+    impa_alerts_t view;        /* the last update as a product (impa_alert_tracker_alerts) */
 };
-
-const char *impa_alert_event_name(impa_alert_event_t e)
-{
-    switch (e) {
-    case IMPA_ALERT_NEW: return "new";
-    case IMPA_ALERT_UPDATED: return "updated";
-    case IMPA_ALERT_ENDED: return "ended";
-    }
-    return "?";
-}
 
 void impa_alert_config_default(impa_alert_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->threshold_dbz = 45.0f;
-    cfg->min_area_km2 = 4.0f;
+    cfg->threshold_dbz = IMPA_ALERT_DEFAULT_THRESHOLD_DBZ;
+    cfg->min_area_km2 = IMPA_ALERT_DEFAULT_MIN_AREA_KM2;
     cfg->match_km = 20.0;
     cfg->max_cells = 4096;
 }
@@ -67,22 +55,25 @@ int impa_alert_tracker_create(const impa_alert_config_t *cfg, impa_alert_tracker
     if (!cfg || !out)
         return impa_err(err, errlen, IMPA_EINVAL, "alert tracker: NULL argument");
     *out = NULL;
-    if (cfg->max_cells < 1 || cfg->n_regions < 0 || cfg->n_regions > IMPA_PUBLISH_MAX_REGIONS ||
+    if (cfg->max_cells < 1 || cfg->n_regions < 0 || cfg->n_regions > IMPA_ALERT_MAX_REGIONS ||
         !(cfg->match_km >= 0) || !(cfg->min_area_km2 >= 0))
         return impa_err(err, errlen, IMPA_EINVAL,
                         "alert tracker: bad configuration (max_cells %d, n_regions %d, match_km %g)",
                         cfg->max_cells, cfg->n_regions, cfg->match_km);
     for (int r = 0; r < cfg->n_regions; r++)
-        if (cfg->regions[r].n_vertices < 3 || cfg->regions[r].n_vertices > IMPA_PUBLISH_MAX_VERTICES)
+        if (cfg->regions[r].n_vertices < 3 || cfg->regions[r].n_vertices > IMPA_ALERT_MAX_VERTICES)
             return impa_err(err, errlen, IMPA_EINVAL, "watch region '%s': %d vertices (3..%d)",
                             cfg->regions[r].name, cfg->regions[r].n_vertices,
-                            IMPA_PUBLISH_MAX_VERTICES);
+                            IMPA_ALERT_MAX_VERTICES);
     impa_alert_tracker_t *tr = calloc(1, sizeof *tr);
     if (!tr)
         return impa_err(err, errlen, IMPA_ENOMEM, "alert tracker: out of memory");
     tr->cfg = *cfg;
     tr->next_id = 1;
-    impa_json_init(&tr->json);
+    tr->view.threshold_dbz = cfg->threshold_dbz;
+    tr->view.min_area_km2 = cfg->min_area_km2;
+    tr->view.n_regions = cfg->n_regions;
+    tr->view.regions = tr->cfg.regions;
     *out = tr;
     return 0;
 }
@@ -114,7 +105,6 @@ void impa_alert_tracker_destroy(impa_alert_tracker_t **trp)
     free(tr->ended);
     free(tr->ov);
     free(tr->order);
-    impa_json_deinit(&tr->json);
     free(tr);
     *trp = NULL;
 }
@@ -453,11 +443,40 @@ static int id_used(const impa_alert_tracker_t *tr, int from, int to, int64_t id)
     return 0;
 }
 
-static int by_size_desc(const void *a, const void *b, void *ctx)
+/* Larger cells first; equal sizes in cell order (the order a stable sort keeps). */
+static int before(const impa_alert_cell_t *cells, int a, int b)
 {
-    const impa_alert_cell_t *cells = ctx;
-    int na = cells[*(const int *)a].n_pixels, nb = cells[*(const int *)b].n_pixels;
-    return (na < nb) - (na > nb);
+    int na = cells[a].n_pixels, nb = cells[b].n_pixels;
+    return na > nb || (na == nb && a < b);
+}
+
+static void sift_down(int *o, int n, int i, const impa_alert_cell_t *cells)
+{
+    for (;;) {
+        int m = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && before(cells, o[m], o[l]))
+            m = l;
+        if (r < n && before(cells, o[m], o[r]))
+            m = r;
+        if (m == i)
+            return;
+        int t = o[i];
+        o[i] = o[m], o[m] = t, i = m;
+    }
+}
+
+/* Heap sort of o[0..n) by `before`: in place, because qsort may allocate (glibc
+ * sorts through a malloc'ed buffer above 1 KiB) and an update allocates nothing.
+ * The order is total, so the result is the one a stable sort by size gives. */
+static void sort_by_size(int *o, int n, const impa_alert_cell_t *cells)
+{
+    for (int i = n / 2 - 1; i >= 0; i--)
+        sift_down(o, n, i, cells);
+    for (int e = n - 1; e > 0; e--) {
+        int t = o[0];
+        o[0] = o[e], o[e] = t;
+        sift_down(o, e, 0, cells);
+    }
 }
 
 /* Gives ids to the cells [s, e) of one lead: overlap with the previous lead's cells
@@ -471,8 +490,8 @@ static void assign_ids(impa_alert_tracker_t *tr, int s, int e, int ps, int pe,
     int nn = e - s;
     for (int i = 0; i < nn; i++)
         tr->order[i] = s + i;
-    if (nn > 1) /* order is NULL before the first cell: qsort(NULL, 0) is UB */
-        qsort_r(tr->order, (size_t)nn, sizeof(int), by_size_desc, tr->cells);
+    if (nn > 1)
+        sort_by_size(tr->order, nn, tr->cells);
     double half_step = tr->step_minutes * 30.0;
     for (int oi = 0; oi < nn; oi++) {
         impa_alert_cell_t *c = &tr->cells[tr->order[oi]];
@@ -587,6 +606,29 @@ static void find_ended(impa_alert_tracker_t *tr)
     }
 }
 
+/* The product of the last update; counts per track (a track has one cell per lead
+ * it is forecast at, all with the same event). */
+static void fill_view(impa_alert_tracker_t *tr)
+{
+    impa_alerts_t *v = &tr->view;
+    v->n_cells = tr->n_cells;
+    v->cells = tr->cells;
+    v->n_ended = tr->n_ended;
+    v->ended = tr->ended;
+    v->truncated = tr->truncated;
+    v->prev_issue_time = tr->prev_issue;
+    v->lonlat = tr->has_proj;
+    v->n_tracks = v->n_new = v->n_updated = 0;
+    for (int i = 0; i < tr->n_cells; i++) {
+        const impa_alert_cell_t *c = &tr->cells[i];
+        if (id_used(tr, 0, i, c->id))
+            continue;
+        v->n_tracks++;
+        v->n_new += c->event == IMPA_ALERT_NEW;
+        v->n_updated += c->event == IMPA_ALERT_UPDATED;
+    }
+}
+
 int impa_alert_tracker_update(impa_alert_tracker_t *tr, const impa_forecast_t *fc, char *err,
                               size_t errlen)
 {
@@ -620,7 +662,6 @@ int impa_alert_tracker_update(impa_alert_tracker_t *tr, const impa_forecast_t *f
     tr->prev_issue = tr->issue;
     tr->issue = fc->issue_time;
     tr->step_minutes = fc->step_minutes;
-    snprintf(tr->domain, sizeof tr->domain, "%s", fc->domain ? fc->domain : "");
 
     size_t n = (size_t)fc->grid->nx * fc->grid->ny;
     int ps = 0, pe = 0;
@@ -645,6 +686,7 @@ int impa_alert_tracker_update(impa_alert_tracker_t *tr, const impa_forecast_t *f
     }
     find_ended(tr);
     tr->prev_valid = 1;
+    fill_view(tr);
     return 0;
 }
 
@@ -724,6 +766,16 @@ int impa_alert_tracker_state_read(impa_alert_tracker_t *tr, const unsigned char 
     return 0;
 }
 
+const impa_alerts_t *impa_alert_tracker_alerts(const impa_alert_tracker_t *tr)
+{
+    return tr ? &tr->view : NULL;
+}
+
+const impa_alert_config_t *impa_alert_tracker_config(const impa_alert_tracker_t *tr)
+{
+    return tr ? &tr->cfg : NULL;
+}
+
 int impa_alert_tracker_n_cells(const impa_alert_tracker_t *tr) { return tr ? tr->n_cells : 0; }
 int impa_alert_tracker_n_ended(const impa_alert_tracker_t *tr) { return tr ? tr->n_ended : 0; }
 uint64_t impa_alert_tracker_truncated(const impa_alert_tracker_t *tr) { return tr ? tr->truncated : 0; }
@@ -736,107 +788,4 @@ const impa_alert_cell_t *impa_alert_tracker_cell(const impa_alert_tracker_t *tr,
 const impa_alert_cell_t *impa_alert_tracker_ended(const impa_alert_tracker_t *tr, int i)
 {
     return tr && i >= 0 && i < tr->n_ended ? &tr->ended[i] : NULL;
-}
-
-static void feature(impa_alert_tracker_t *tr, impa_json_t *j, const impa_alert_cell_t *c,
-                    int64_t issue, int step)
-{
-    char tb[32], idb[48];
-    impa_json_obj_begin(j, NULL);
-    impa_json_str(j, "type", "Feature");
-    snprintf(idb, sizeof idb, "%lld-%d", (long long)c->id, c->lead);
-    impa_json_str(j, "id", idb);
-    impa_json_obj_begin(j, "geometry");
-    impa_json_str(j, "type", "Polygon");
-    impa_json_arr_begin(j, "coordinates");
-    impa_json_arr_begin(j, NULL);
-    for (int i = 0; i < c->n_outline; i++) {
-        impa_json_arr_begin(j, NULL);
-        impa_json_num(j, NULL, c->has_latlon ? c->olon[i] : c->ox[i]);
-        impa_json_num(j, NULL, c->has_latlon ? c->olat[i] : c->oy[i]);
-        impa_json_arr_end(j);
-    }
-    impa_json_arr_end(j);
-    impa_json_arr_end(j);
-    impa_json_obj_end(j);
-    impa_json_obj_begin(j, "properties");
-    impa_json_int(j, "cell_id", c->id);
-    impa_json_str(j, "event", impa_alert_event_name(c->event));
-    impa_json_int(j, "lead_index", c->lead);
-    impa_json_int(j, "lead_minutes", (c->valid_time - issue) / 60);
-    impa_json_str(j, "valid_time", impa_time_iso(c->valid_time, tb, sizeof tb));
-    impa_json_num(j, "area_km2", c->area_km2);
-    impa_json_int(j, "n_pixels", c->n_pixels);
-    impa_json_num(j, "max_dbz", c->max_dbz);
-    impa_json_num(j, "mean_dbz", c->mean_dbz);
-    /* flat copies of centroid.col/row: the simplest consumers (e2e test) read these */
-    impa_json_num(j, "col", c->cx);
-    impa_json_num(j, "row", c->cy);
-    impa_json_obj_begin(j, "centroid");
-    impa_json_num(j, "col", c->cx);
-    impa_json_num(j, "row", c->cy);
-    if (c->has_latlon) {
-        impa_json_num(j, "lat", c->lat);
-        impa_json_num(j, "lon", c->lon);
-    } else {
-        impa_json_null(j, "lat");
-        impa_json_null(j, "lon");
-    }
-    impa_json_obj_end(j);
-    impa_json_obj_begin(j, "bbox");
-    impa_json_int(j, "col0", c->col0);
-    impa_json_int(j, "row0", c->row0);
-    impa_json_int(j, "col1", c->col1);
-    impa_json_int(j, "row1", c->row1);
-    impa_json_obj_end(j);
-    impa_json_arr_begin(j, "regions");
-    for (int r = 0; r < tr->cfg.n_regions; r++) {
-        if (!c->region_first[r])
-            continue;
-        impa_json_obj_begin(j, NULL);
-        impa_json_str(j, "name", tr->cfg.regions[r].name);
-        impa_json_str(j, "first_valid_time", impa_time_iso(c->region_first[r], tb, sizeof tb));
-        impa_json_obj_end(j);
-    }
-    impa_json_arr_end(j);
-    impa_json_arr_begin(j, "regions_now");
-    for (int r = 0; r < tr->cfg.n_regions; r++)
-        if (c->regions & (1u << r))
-            impa_json_str(j, NULL, tr->cfg.regions[r].name);
-    impa_json_arr_end(j);
-    (void)step;
-    impa_json_obj_end(j);
-    impa_json_obj_end(j);
-}
-
-const char *impa_alert_tracker_geojson(impa_alert_tracker_t *tr, size_t *len)
-{
-    impa_json_t *j = &tr->json;
-    char tb[32];
-    impa_json_reset(j);
-    impa_json_obj_begin(j, NULL);
-    impa_json_str(j, "type", "FeatureCollection");
-    impa_json_str(j, "domain", tr->domain);
-    impa_json_str(j, "issue_time", impa_time_iso(tr->issue, tb, sizeof tb));
-    impa_json_num(j, "threshold_dbz", tr->cfg.threshold_dbz);
-    impa_json_num(j, "min_area_km2", tr->cfg.min_area_km2);
-    impa_json_str(j, "coordinates", tr->has_proj ? "lonlat" : "grid");
-    if (!tr->has_proj)
-        impa_json_str(j, "note",
-                      "grid has no projection: coordinates are (col,row) fractional cell indices, "
-                      "cell (0,0) centre at (0,0)");
-    impa_json_int(j, "n_cells", tr->n_cells);
-    impa_json_int(j, "n_ended", tr->n_ended);
-    impa_json_arr_begin(j, "features");
-    for (int i = 0; i < tr->n_cells; i++)
-        feature(tr, j, &tr->cells[i], tr->issue, tr->step_minutes);
-    for (int i = 0; i < tr->n_ended; i++)
-        feature(tr, j, &tr->ended[i], tr->prev_issue, tr->step_minutes);
-    impa_json_arr_end(j);
-    impa_json_obj_end(j);
-    if (impa_json_finish(j) != 0)
-        return NULL;
-    if (len)
-        *len = j->len;
-    return j->buf;
 }
