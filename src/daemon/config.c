@@ -692,11 +692,59 @@ static int mkdirs(const char *path)
     return access(buf, W_OK);
 }
 
-int impa_config_prepare_dirs(impa_daemon_config_t *cfg, char *err, size_t errlen)
+/* What mkdirs would do, without doing it: 0 when path is a writable directory,
+ * 1 when it is missing and mkdirs could create it (its nearest existing
+ * ancestor is a writable directory), -1 with errno set as mkdirs would fail. */
+static int mkdirs_dry(const char *path)
+{
+    char buf[PATH_MAX];
+    struct stat st;
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (stat(buf, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            errno = ENOTDIR;
+            return -1;
+        }
+        return access(buf, W_OK) ? -1 : 0;
+    }
+    if (errno != ENOENT)
+        return -1;
+    /* the nearest existing ancestor: mkdir of its child needs it writable */
+    for (;;) {
+        char *slash = strrchr(buf, '/');
+        if (!slash)
+            snprintf(buf, sizeof buf, ".");
+        else if (slash == buf)
+            buf[1] = '\0';
+        else
+            *slash = '\0';
+        if (stat(buf, &st) == 0)
+            break;
+        if (errno != ENOENT || !slash || slash == buf)
+            return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return access(buf, W_OK | X_OK) ? -1 : 1;
+}
+
+/* The directories and files the configuration names (impa_config_prepare_dirs
+ * and impa_config_check_dirs): one pass for both, so the dry run and the
+ * start-up report the same problems with the same words. */
+static int dirs_pass(impa_daemon_config_t *cfg, int create, char *notes, size_t noteslen,
+                     char *err, size_t errlen)
 {
     ctx_t c = {.name = cfg->path[0] ? cfg->path : "<config>", .err = err, .errlen = errlen};
+    ctx_t n = {.name = c.name, .err = notes, .errlen = noteslen};
     if (err && errlen)
         err[0] = '\0';
+    if (notes && noteslen)
+        notes[0] = '\0';
     if (!cfg->quarantine_dir[0])
         snprintf(cfg->quarantine_dir, sizeof cfg->quarantine_dir, "%.4000s/quarantine",
                  cfg->input_dir);
@@ -720,11 +768,17 @@ int impa_config_prepare_dirs(impa_daemon_config_t *cfg, char *err, size_t errlen
                         strerror(errno));
             continue;
         }
-        if (!dirs[i].dir[0])
+        if (!dirs[i].dir[0]) {
             add_err(&c, 0, dirs[i].key, "must not be empty");
-        else if (mkdirs(dirs[i].dir))
+            continue;
+        }
+        int r = create ? mkdirs(dirs[i].dir) : mkdirs_dry(dirs[i].dir);
+        if (r < 0)
             add_err(&c, 0, dirs[i].key, "directory '%s' cannot be created or written: %s",
                     dirs[i].dir, strerror(errno));
+        else if (r == 1)
+            add_err(&n, 0, dirs[i].key, "directory '%s' does not exist; start-up creates it",
+                    dirs[i].dir);
     }
     if (cfg->method == IMPA_CFG_METHOD_IMPANET && access(cfg->weights, R_OK))
         add_err(&c, 0, "model.weights", "cannot read '%s': %s", cfg->weights, strerror(errno));
@@ -738,6 +792,17 @@ int impa_config_prepare_dirs(impa_daemon_config_t *cfg, char *err, size_t errlen
                     cfg->publish.curve_allowed_keys_file, strerror(errno));
     }
     return c.n_errors ? IMPA_ECONFIG : 0;
+}
+
+int impa_config_prepare_dirs(impa_daemon_config_t *cfg, char *err, size_t errlen)
+{
+    return dirs_pass(cfg, 1, NULL, 0, err, errlen);
+}
+
+int impa_config_check_dirs(impa_daemon_config_t *cfg, char *notes, size_t noteslen, char *err,
+                           size_t errlen)
+{
+    return dirs_pass(cfg, 0, notes, noteslen, err, errlen);
 }
 
 static void print_default(FILE *out, const cfg_key_t *k)

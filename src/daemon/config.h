@@ -85,6 +85,14 @@ int impa_config_parse(const char *text, size_t len, const char *name, const char
  * when the method is impa-net. Every problem is reported, one per line. */
 int impa_config_prepare_dirs(impa_daemon_config_t *cfg, char *err, size_t errlen);
 
+/* The same checks without creating or changing anything (--check-config): a
+ * missing directory whose nearest existing ancestor is a writable directory is
+ * no error but a note ("... does not exist; start-up creates it", one per line
+ * in notes); every other problem is reported exactly as impa_config_prepare_dirs
+ * would report it. */
+int impa_config_check_dirs(impa_daemon_config_t *cfg, char *notes, size_t noteslen, char *err,
+                           size_t errlen);
+
 /* Writes the key table as Markdown (docs/configuration.md's reference section). */
 void impa_config_print_reference(FILE *out);
 

@@ -9,7 +9,6 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/service.h"
-#include "impa/engine.h"
 #include "impa_build_config.h"
 
 #define DEFAULT_CONFIG IMPA_SYSCONFDIR "/impa-nowcast.yaml"
@@ -23,8 +22,10 @@ static void usage(FILE *out)
             "publishes the forecasts.\n\n"
             "Modes:\n"
             "  --config FILE            run the service (default %s)\n"
-            "  --check-config FILE      validate FILE, its directories and weights; print\n"
-            "                           every problem; exit 0 (valid) or 1\n"
+            "  --check-config FILE      run the start-up check on FILE (with the overrides)\n"
+            "                           without creating or changing anything; print every\n"
+            "                           problem and what start-up would create; exit 0\n"
+            "                           (start-up would pass) or 1\n"
             "  --replay DIR             process every scan in DIR in scan-time order as if\n"
             "                           it had arrived, write the archive, exit\n"
             "  --print-config-reference print the table of configuration keys (Markdown)\n"
@@ -35,7 +36,8 @@ static void usage(FILE *out)
             "  --state-dir DIR          verification.state_directory\n"
             "  --model FILE             model.weights\n\n"
             "Signals: SIGHUP reloads configuration and weights (kept on failure),\n"
-            "SIGTERM/SIGINT stop after the current cycle (exit 0).\n",
+            "SIGTERM/SIGINT stop within a second; a cycle that cannot finish by then is\n"
+            "abandoned, nothing of it written (exit 0).\n",
             DEFAULT_CONFIG);
 }
 
@@ -48,43 +50,19 @@ static void log_lines(int level, const char *text)
         impa_log(level, "%s", line);
 }
 
-/* --check-config: everything start-up would check, without binding sockets. */
-static int check_config(const char *path, const impa_service_opts_t *o)
+/* --check-config: the start-up check (src/daemon/startup.c) as start-up runs
+ * it, creating and changing nothing; no sockets are bound. */
+static int check_config(const char *path, impa_service_opts_t *o)
 {
-    impa_daemon_config_t cfg;
-    char err[8192];
-    int rc = impa_config_load(path, &cfg, err, sizeof err);
-    if (rc == 0) {
-        if (o->input_dir)
-            snprintf(cfg.input_dir, sizeof cfg.input_dir, "%s", o->input_dir);
-        if (o->output_dir)
-            snprintf(cfg.output_dir, sizeof cfg.output_dir, "%s", o->output_dir);
-        if (o->state_dir)
-            snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", o->state_dir);
-        if (o->model)
-            snprintf(cfg.weights, sizeof cfg.weights, "%s", o->model);
-        rc = impa_config_prepare_dirs(&cfg, err, sizeof err);
-    }
-    if (rc == 0)
-        rc = impa_service_check_permissions(&cfg, err, sizeof err);
-    if (rc == 0 && cfg.method == IMPA_CFG_METHOD_IMPANET) {
-        impa_model_t *model = NULL;
-        char why[1024];
-        rc = impa_model_load(cfg.weights, &model, why, sizeof why);
-        if (rc)
-            snprintf(err, sizeof err, "%s: key 'model.weights': %s", path, why);
-        else if (2 * cfg.jitter_s >= impa_model_info(model)->step_minutes * 60)
-            rc = IMPA_ECONFIG,
-            snprintf(err, sizeof err,
-                     "%s: key 'window.jitter_s': %d must be below half the model step (%d s)",
-                     path, cfg.jitter_s, impa_model_info(model)->step_minutes * 60);
-        impa_model_destroy(&model);
-    }
+    char report[8192], err[8192];
+    o->config_path = path;
+    int rc = impa_service_check_config(o, report, sizeof report, err, sizeof err);
+    fputs(report, stdout);
+    fflush(stdout);
     if (rc) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    printf("%s: valid (sha256 %s)\n", path, cfg.sha256);
     return 0;
 }
 

@@ -2,7 +2,11 @@
  * the 32x32 golden_c model. Scans are dropped with write-then-rename; archive
  * files must appear and read back as CF NetCDF; a SIGHUP with a broken
  * configuration must leave the service running; SIGTERM must exit 0. Also
- * --check-config on good and bad files. */
+ * --check-config on good and bad files and on the shipped file, and the cycle
+ * on its worker thread (made long by IMPA_TEST_CYCLE_DELAY_S): a stop within a
+ * second with nothing of the cycle written, status and snapshots answered
+ * during the cycle, scans that arrive during it queued and the backlog
+ * coalesced. */
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -22,6 +26,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zmq.h>
 
 #include "impa/archive.h"
 #include "impa/timeutil.h"
@@ -66,6 +71,7 @@ static void *collect_notify(void *arg)
     }
 }
 static char dir[64], in[128], out[128], cfg[128], logp[128], daemon_path[4200], weights[4200];
+static const char *cycle_delay; /* IMPA_TEST_CYCLE_DELAY_S of the next start_daemon */
 
 static void write_config(const char *path, const char *extra)
 {
@@ -111,6 +117,28 @@ static void test_check_config(void **state)
              "%s:9: key 'foo': unknown key\n",
              bad, bad, bad);
     assert_string_equal(outb, expect);
+
+    /* The shipped file from the source tree, without --model: valid, and the
+     * directories it names are reported, not created. */
+    char cmd[8800], shipped[160];
+    snprintf(shipped, sizeof shipped, "%s/shipped", dir);
+    snprintf(cmd, sizeof cmd,
+             "'%s' --check-config '%s/etc/impa-nowcast.yaml' --input-dir %s/in --output %s/out "
+             "--state-dir %s/st 2>&1",
+             daemon_path, getenv("IMPA_SOURCE_ROOT") ? getenv("IMPA_SOURCE_ROOT")
+                                                      : IMPA_SOURCE_ROOT,
+             shipped, shipped, shipped);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(outb, 1, sizeof outb - 1, p);
+    outb[n] = '\0';
+    int st = pclose(p);
+    printf("%s", outb);
+    if (access(IMPA_MODELDIR "/impa-net.nc", R_OK) != 0)
+        assert_non_null(strstr(outb, "using the source checkout's"));
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_non_null(strstr(outb, "does not exist; start-up creates it"));
+    assert_non_null(strstr(outb, "impa-nowcast.yaml: valid (sha256 "));
+    assert_int_equal(access(shipped, F_OK), -1);
     (void)state;
 }
 
@@ -179,6 +207,8 @@ static pid_t start_daemon(const char *notify_sock)
             setenv("NOTIFY_SOCKET", notify_sock, 1);
             setenv("WATCHDOG_USEC", "60000000", 1); /* as WatchdogSec=60 */
         }
+        if (cycle_delay)
+            setenv("IMPA_TEST_CYCLE_DELAY_S", cycle_delay, 1);
         FILE *l = freopen(logp, "w", stderr);
         (void)l;
         execl(daemon_path, daemon_path, "--config", cfg, (char *)NULL);
@@ -295,6 +325,139 @@ static void test_service_lifecycle(void **state)
     (void)state;
 }
 
+
+/* A fresh input, output and state directory and log for a test of its own. */
+static void fresh(const char *log_name)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s/state'", in, out, dir);
+    assert_int_equal(system(cmd), 0);
+    mkdir(in, 0755);
+    snprintf(logp, sizeof logp, "%s/%s", dir, log_name);
+    write_config(cfg, NULL);
+}
+
+static int archive_exists(int64_t issue)
+{
+    char path[256], iso[32];
+    snprintf(path, sizeof path, "%s/impa_%s.nc", out, impa_time_compact(issue, iso, sizeof iso));
+    return access(path, F_OK) == 0;
+}
+
+/* SIGTERM while a cycle is inside its forecast (made 30 s long): the daemon is
+ * gone within a second, exit 0, and nothing of that cycle is written (no
+ * archive file, no temporary file). */
+static void test_stop_during_cycle(void **state)
+{
+    (void)state;
+    fresh("stop.log");
+    cycle_delay = "30";
+    pid_t pid = start_daemon(NULL);
+    cycle_delay = NULL;
+    assert_true(wait_log("watching", 60.0));
+    for (int k = 0; k < 4; k++)
+        drop(T0 + k * 600);
+    assert_true(wait_log("window 4/4", 60.0));
+    usleep(300000); /* the cycle has started */
+    double t0 = impa_time_monotonic();
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int status;
+    while (waitpid(pid, &status, WNOHANG) == 0 && impa_time_monotonic() - t0 < 10.0)
+        usleep(10000);
+    double took = impa_time_monotonic() - t0;
+    daemon_pid = -1;
+    printf("stopped %.3f s after SIGTERM, during the cycle\n", took);
+    assert_true(took < 1.0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(log_has("abandoned in its forecast stage (stopping), nothing of it written"));
+    assert_true(log_has("stopped: 4 scans, 0 cycles"));
+    assert_int_equal(count_archives(), 0);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -c tmp", out);
+    FILE *p = popen(cmd, "r");
+    int tmps = -1;
+    assert_int_equal(fscanf(p, "%d", &tmps), 1);
+    pclose(p);
+    assert_int_equal(tmps, 0);
+}
+
+/* A cycle made 4 s long: while it runs the loop publishes status (every second)
+ * and answers a snapshot request; three scans for new steps arrive and are
+ * queued; when it ends they are read and the three windows they complete run
+ * as one cycle, the newest, with the count logged. Every scan is counted. */
+static void test_cycle_off_the_loop(void **state)
+{
+    (void)state;
+    fresh("worker.log");
+    cycle_delay = "4";
+    pid_t pid = start_daemon(NULL);
+    cycle_delay = NULL;
+    assert_true(wait_log("watching", 60.0));
+    void *ctx = zmq_ctx_new();
+    void *sub = zmq_socket(ctx, ZMQ_SUB), *req = zmq_socket(ctx, ZMQ_REQ);
+    int zero = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(req, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "impa.status.", 12);
+    char ep[160];
+    snprintf(ep, sizeof ep, "ipc://%s/pub", dir);
+    assert_int_equal(zmq_connect(sub, ep), 0);
+    snprintf(ep, sizeof ep, "ipc://%s/req", dir);
+    assert_int_equal(zmq_connect(req, ep), 0);
+    for (int k = 0; k < 4; k++)
+        drop(T0 + k * 600);
+    assert_true(wait_log("window 4/4", 60.0));
+    double t_start = impa_time_monotonic();
+    for (int k = 4; k < 7; k++) /* arrive during the cycle */
+        drop(T0 + k * 600);
+    /* status during the cycle: count the messages of the next 2.5 s */
+    int n_status = 0;
+    while (impa_time_monotonic() - t_start < 2.5) {
+        zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 100) > 0) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            int more = 1;
+            while (more && zmq_msg_recv(&m, sub, 0) >= 0)
+                more = zmq_msg_more(&m);
+            zmq_msg_close(&m);
+            n_status++;
+        }
+    }
+    /* a snapshot request, answered at once although the cycle runs */
+    double t_req = impa_time_monotonic();
+    assert_int_equal(zmq_send(req, "latest", 6, 0), 6);
+    zmq_pollitem_t it = {req, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&it, 1, 1000), 1);
+    double t_reply = impa_time_monotonic() - t_req;
+    char reply[512];
+    int rn = zmq_recv(req, reply, sizeof reply - 1, 0);
+    assert_true(rn > 0);
+    reply[rn] = '\0';
+    int during = !log_has("cycle 2020-10-31T00:30:00Z: impa-net");
+    printf("during the cycle: %d status messages, snapshot reply in %.3f s (%s)\n", n_status,
+           t_reply, during ? "cycle still running" : "cycle over");
+    assert_true(during);
+    assert_true(n_status >= 2);
+    assert_non_null(strstr(reply, "\"type\":\"snapshot\""));
+    assert_non_null(strstr(reply, "\"available\":false"));
+    /* the backlog: 00:40, 00:50 and 01:00 due, one cycle for 01:00 */
+    assert_true(wait_log("backlog: 3 windows became due while a cycle ran (from "
+                         "2020-10-31T00:40:00Z); 2 cycles coalesced into the newest, "
+                         "2020-10-31T01:00:00Z", 60.0));
+    assert_true(wait_archives(2, 60.0));
+    assert_true(archive_exists(T0 + 1800));
+    assert_true(archive_exists(T0 + 3600));
+    assert_false(archive_exists(T0 + 2400));
+    assert_false(archive_exists(T0 + 3000));
+    zmq_close(sub);
+    zmq_close(req);
+    zmq_ctx_term(ctx);
+    stop_daemon(pid);
+    assert_true(log_has("stopped: 7 scans, 2 cycles, 0 quarantined"));
+}
+
 int main(void)
 {
     const char *root = getenv("IMPA_SOURCE_ROOT"), *build = getenv("IMPA_BUILD_ROOT");
@@ -315,6 +478,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_config),
         cmocka_unit_test(test_service_lifecycle),
+        cmocka_unit_test(test_stop_during_cycle),
+        cmocka_unit_test(test_cycle_off_the_loop),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (daemon_pid > 0) {

@@ -1,0 +1,112 @@
+/* Building and tearing down the runtime (runtime.h); its logging: the start-up
+ * notes, the publisher's warnings, the alert state's restore. */
+#include "daemon/runtime.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon/log.h"
+
+void impa_runtime_destroy(impa_runtime_t **rt)
+{
+    if (!rt || !*rt)
+        return;
+    impa_cycle_destroy(&(*rt)->cycle);
+    impa_publisher_destroy(&(*rt)->pub);
+    impa_alert_tracker_destroy(&(*rt)->tracker);
+    impa_watch_destroy(&(*rt)->watch);
+    impa_model_destroy(&(*rt)->model);
+    free(*rt);
+    *rt = NULL;
+}
+
+void impa_runtime_log_notes(const char *notes)
+{
+    char buf[8192];
+    snprintf(buf, sizeof buf, "%s", notes);
+    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *text = NULL;
+        long level = strtol(line, &text, 10);
+        impa_log((int)level, "%s", text && *text == ' ' ? text + 1 : line);
+    }
+}
+
+int impa_runtime_load(const impa_service_opts_t *o, impa_runtime_t **out, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    impa_runtime_t *rt = calloc(1, sizeof *rt);
+    impa_startup_t *s = malloc(sizeof *s);
+    char *notes = malloc(8192);
+    int rc = IMPA_ENOMEM;
+    if (!rt || !s || !notes) {
+        impa_err(err, errlen, IMPA_ENOMEM, "out of memory");
+        goto done;
+    }
+    rc = impa_startup_check(o, IMPA_STARTUP_CREATE, s, notes, 8192, err, errlen);
+    impa_runtime_log_notes(notes);
+    if (rc) {
+        impa_startup_release(s);
+        goto done;
+    }
+    rt->cfg = s->cfg;
+    rt->model = s->model;
+    rt->shape = s->shape;
+    impa_daemon_config_t *cfg = &rt->cfg;
+    rt->dom = (impa_domain_t){.x_offset = cfg->x_offset, .y_offset = cfg->y_offset,
+                              .nx = cfg->nx, .ny = cfg->ny, .block = cfg->block,
+                              .stride = rt->shape.total_stride};
+    rc = impa_alert_tracker_create(&cfg->alerts, &rt->tracker, err, errlen);
+done:
+    free(s);
+    free(notes);
+    if (rc)
+        impa_runtime_destroy(&rt);
+    *out = rt;
+    return rc;
+}
+
+void impa_runtime_alert_state_path(impa_runtime_t *rt)
+{
+    rt->alert_state[0] = '\0';
+    const char *dir = rt->cfg.state_dir;
+    if (!dir[0])
+        return;
+    if (strlen(dir) + sizeof "/alerts.state" > sizeof rt->alert_state) {
+        impa_log(IMPA_LOG_WARNING, "alert tracks will not survive a restart: state directory "
+                 "path too long (%zu characters)", strlen(dir));
+        return;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        impa_log(IMPA_LOG_WARNING, "alert tracks will not survive a restart: cannot create %s: %s",
+                 dir, strerror(errno));
+        return;
+    }
+    snprintf(rt->alert_state, sizeof rt->alert_state, "%.*s/alerts.state",
+             (int)(sizeof rt->alert_state - sizeof "/alerts.state"), dir);
+}
+
+int impa_runtime_open_publisher(impa_runtime_t *rt, char *err, size_t errlen)
+{
+    char warn[1024] = "";
+    int rc = impa_publisher_create(&rt->cfg.publish, &rt->pub, warn, sizeof warn, err, errlen);
+    if (warn[0])
+        impa_log(IMPA_LOG_WARNING, "publish: %s", warn);
+    if (rc)
+        return rc;
+    impa_runtime_alert_state_path(rt);
+    if (!rt->alert_state[0])
+        return 0;
+    char e[1024];
+    int lr = impa_publisher_load_state(rt->pub, rt->tracker, rt->alert_state, e, sizeof e);
+    if (lr == 0)
+        impa_log(IMPA_LOG_NOTICE, "alert tracks restored from %s (%d cells of the last cycle)",
+                 rt->alert_state, impa_alert_tracker_n_cells(rt->tracker));
+    else if (lr != IMPA_ENOTFOUND)
+        impa_log(IMPA_LOG_WARNING, "alert tracks not restored, they start again: %s", e);
+    return 0;
+}
