@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "daemon/log.h"
 #include "daemon/service.h"
 #include "impa/archive.h"
+#include "impa/reader.h"
 #include "impa/timeutil.h"
 #include "impa_build_config.h"
 #include "scan_writer.h"
@@ -320,6 +322,67 @@ static void test_replay(void **state)
     chmod(f->in, 0755);
 }
 
+/* Opens of files in dir seen by inotify since the watch was made (any process:
+ * scans are read in a child), per name in names[] (NULL-terminated). */
+static void count_opens(int fd, const char *const *names, int *counts)
+{
+    char buf[16384] __attribute__((aligned(8)));
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)(void *)p;
+            for (int i = 0; names[i]; i++)
+                if ((e->mask & IN_OPEN) && e->len && strcmp(e->name, names[i]) == 0)
+                    counts[i]++;
+            p += sizeof *e + e->len;
+        }
+}
+
+/* Replay reads each file once: every scan file is opened exactly as often as
+ * one read of it opens it (libnetcdf/libhdf5 may open a file more than once
+ * per read), never twice that. */
+static void test_replay_reads_once(void **state)
+{
+    fixture_t *f = *state;
+    const char *names[7] = {NULL};
+    char name_buf[6][64];
+    for (int k = 0; k < 6; k++) {
+        drop(NULL, f, T0 + k * 600, N);
+        snprintf(name_buf[k], sizeof name_buf[k], "scan_%lld.nc", (long long)(T0 + k * 600));
+        names[k] = name_buf[k];
+    }
+    int fd = inotify_init1(IN_NONBLOCK);
+    assert_true(fd >= 0);
+    assert_true(inotify_add_watch(fd, f->in, IN_OPEN) >= 0);
+    /* one read of one file, for the opens a read takes */
+    impa_reader_opts_t ro = impa_reader_opts_default();
+    impa_scan_t scan;
+    char path[256], err[4096];
+    scan_path(f, path, sizeof path, T0);
+    assert_int_equal(impa_reader_read_isolated(path, &ro, NULL, &scan, err, sizeof err), 0);
+    impa_scan_deinit(&scan);
+    int one[7] = {0};
+    count_opens(fd, names, one);
+    assert_true(one[0] >= 1);
+
+    write_config(f, NULL);
+    impa_service_opts_t o = {.config_path = f->cfg, .replay = 1, .input_dir = f->in,
+                             .output_dir = f->out};
+    impa_service_t *svc = NULL;
+    assert_int_equal(impa_service_create(&o, &svc, err, sizeof err), 0);
+    assert_int_equal(impa_service_replay(svc, f->in), 3);
+    int opens[7] = {0};
+    count_opens(fd, names, opens);
+    printf("a read opens a scan %d times; replay opened them", one[0]);
+    for (int k = 0; k < 6; k++)
+        printf(" %d", opens[k]);
+    printf("\n");
+    for (int k = 0; k < 6; k++)
+        assert_int_equal(opens[k], one[0]);
+    close(fd);
+    impa_service_destroy(&svc);
+}
+
 /* model.calibration extrapolation needs an advection-guided model: with the
  * plain golden model the service refuses to start and says why; auto runs it
  * uncalibrated and the log says so. */
@@ -357,6 +420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_extrapolate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sub_step_feed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_reads_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calibration_needs_advection, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
