@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t m);
@@ -55,6 +56,17 @@ NOALLOC_API int posix_memalign(void **out, size_t a, size_t n)
     note();
     *out = __libc_memalign(a, n);
     return *out ? 0 : ENOMEM;
+}
+
+/* The interposition works: 1 when a malloc made while counting is counted. */
+static int noalloc_works(void)
+{
+    counting = 1;
+    n_alloc = 0;
+    void *volatile probe = malloc(16);
+    counting = 0;
+    free(probe);
+    return n_alloc == 1;
 }
 
 #endif
