@@ -5,6 +5,7 @@
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -91,12 +92,14 @@ static void checkout_model(impa_daemon_config_t *cfg, const char *config_path, c
     if (!config_path || strcmp(cfg->weights, IMPA_MODELDIR "/impa-net.nc") ||
         access(cfg->weights, R_OK) == 0)
         return;
-    char dir[PATH_MAX], cand[PATH_MAX];
+    char dir[PATH_MAX], cand[PATH_MAX], real[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", config_path);
     if (snprintf(cand, sizeof cand, "%.4000s/../models/impa-net.nc", dirname(dir)) >=
             (int)sizeof cand ||
         access(cand, R_OK))
         return;
+    if (realpath(cand, real))
+        snprintf(cand, sizeof cand, "%s", real);
     note(notes, noteslen, IMPA_LOG_NOTICE,
          "model.weights: %s is not installed; using the source checkout's %s", cfg->weights,
          cand);
