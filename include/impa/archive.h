@@ -19,6 +19,11 @@
 IMPA_API int impa_archive_write(const char *dir, const char *prefix, const impa_forecast_t *fc,
                                 char *path_out, char *err, size_t errlen);
 
+/* The file impa_archive_write makes for issue_time, and the temporary name it
+ * writes it under (len bytes each). 0, or IMPA_EINVAL when a path is too long. */
+IMPA_API int impa_archive_paths(const char *dir, const char *prefix, int64_t issue_time,
+                                char *final, char *tmp, size_t len);
+
 /* Reads an archive file back: dbz [n_leads][ny][nx] malloc'ed (caller frees),
  * grid, issue time, step and number of leads, method name (>= 32 bytes). */
 IMPA_API int impa_archive_read(const char *path, impa_grid_t *grid, int64_t *issue_time,

@@ -123,11 +123,10 @@ static void job_init(impa_service_t *svc)
     j->issue = impa_window_head(w);
     j->complete = impa_window_complete(w);
     impa_time_iso(j->issue, j->iso, sizeof j->iso);
-    char stamp[32];
-    impa_time_compact(j->issue, stamp, sizeof stamp);
-    /* the temporary name impa_archive_write uses (impa/archive.h) */
-    snprintf(j->tmp, sizeof j->tmp, "%.3000s/.%.100s%s.nc.tmp", svc->rt->cfg.output_dir,
-             svc->rt->cfg.output_prefix, stamp);
+    char final[PATH_MAX];
+    if (impa_archive_paths(svc->rt->cfg.output_dir, svc->rt->cfg.output_prefix, j->issue, final,
+                           j->tmp, sizeof j->tmp))
+        j->tmp[0] = '\0';
     j->t0 = impa_time_monotonic();
     impa_cycle_set_progress(svc->rt->cycle, on_engine_progress, svc);
 }
@@ -226,7 +225,7 @@ int impa_cycles_stop(impa_service_t *svc, double grace_s)
     /* The archive is written under a temporary name and renamed: removing that
      * name now leaves either the complete file (renamed already) or none (the
      * rename finds nothing). */
-    if (stage == IMPA_STAGE_ARCHIVE)
+    if (stage == IMPA_STAGE_ARCHIVE && j->tmp[0])
         unlink(j->tmp);
     svc->n.abandoned++;
     impa_log(IMPA_LOG_NOTICE,

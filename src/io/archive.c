@@ -207,18 +207,25 @@ static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size
 #undef CK
 }
 
+int impa_archive_paths(const char *dir, const char *prefix, int64_t issue_time, char *final,
+                       char *tmp, size_t len)
+{
+    char stamp[32], name[PATH_MAX];
+    impa_time_compact(issue_time, stamp, sizeof stamp);
+    snprintf(name, sizeof name, "%s%s.nc", prefix ? prefix : "", stamp);
+    if (snprintf(tmp, len, "%s/.%s.tmp", dir, name) >= (int)len ||
+        snprintf(final, len, "%s/%s", dir, name) >= (int)len)
+        return IMPA_EINVAL;
+    return 0;
+}
+
 int impa_archive_write(const char *dir, const char *prefix, const impa_forecast_t *fc, char *path_out,
                        char *err, size_t errlen)
 {
     if (!dir || !fc || !fc->grid || !fc->dbz || fc->n_leads <= 0 || fc->grid->nx <= 0 || fc->grid->ny <= 0)
         return impa_err(err, errlen, IMPA_EINVAL, "archive: NULL or empty forecast");
-    if (!prefix)
-        prefix = "";
-    char stamp[32], name[PATH_MAX], tmp[PATH_MAX], final[PATH_MAX];
-    impa_time_compact(fc->issue_time, stamp, sizeof stamp);
-    snprintf(name, sizeof name, "%s%s.nc", prefix, stamp);
-    if (snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name) >= (int)sizeof tmp ||
-        snprintf(final, sizeof final, "%s/%s", dir, name) >= (int)sizeof final)
+    char tmp[PATH_MAX], final[PATH_MAX];
+    if (impa_archive_paths(dir, prefix, fc->issue_time, final, tmp, PATH_MAX))
         return impa_err(err, errlen, IMPA_EINVAL, "archive: path too long in %s", dir);
     char *inputs = malloc(IMPA_MAX_INPUTS * (PATH_MAX + 32));
     if (!inputs)
