@@ -270,6 +270,9 @@ static double tick_interval(const impa_service_t *svc, uint64_t wd_usec)
 
 static void log_stopped(const impa_service_t *svc)
 {
+    if (svc->n_queue)
+        impa_log(IMPA_LOG_NOTICE, "%d queued scans left in %s for the next start", svc->n_queue,
+                 svc->rt->cfg.input_dir);
     impa_log(IMPA_LOG_NOTICE, "stopped: %llu scans, %llu cycles, %llu quarantined",
              (unsigned long long)svc->n.scans, (unsigned long long)svc->n.cycles,
              (unsigned long long)svc->n.quarantined);
