@@ -290,6 +290,23 @@ static void test_shipped_config(void **state)
     (void)state;
 }
 
+/* The shipped file lists every key with its default: it must say exactly what
+ * the key table says (the defaults are written once, in config.c; the file is
+ * their commented copy and may not drift). */
+static void test_shipped_config_is_defaults(void **state)
+{
+    (void)state;
+    const char *root = getenv("IMPA_SOURCE_ROOT");
+    char path[PATH_MAX], err[4096];
+    snprintf(path, sizeof path, "%s/etc/impa-nowcast.yaml", root ? root : IMPA_SOURCE_ROOT);
+    static impa_daemon_config_t shipped, defaults;
+    assert_int_equal(impa_config_load(path, &shipped, err, sizeof err), 0);
+    impa_config_defaults(&defaults);
+    memcpy(defaults.path, shipped.path, sizeof defaults.path);
+    memcpy(defaults.sha256, shipped.sha256, sizeof defaults.sha256);
+    assert_memory_equal(&shipped, &defaults, sizeof shipped);
+}
+
 static void test_missing_file(void **state)
 {
     impa_daemon_config_t cfg;
@@ -378,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_prepare_dirs),
         cmocka_unit_test(test_shipped_config),
+        cmocka_unit_test(test_shipped_config_is_defaults),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_reference_matches_docs),
         cmocka_unit_test(test_calibration),
