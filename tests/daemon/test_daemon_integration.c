@@ -337,6 +337,18 @@ static void fresh(const char *log_name)
     write_config(cfg, NULL);
 }
 
+/* A daemon of its own whose cycles' forecasts last delay more seconds
+ * (IMPA_TEST_CYCLE_DELAY_S), ready when this returns. */
+static pid_t start_slow_daemon(const char *log_name, const char *delay)
+{
+    fresh(log_name);
+    cycle_delay = delay;
+    pid_t pid = start_daemon(NULL);
+    cycle_delay = NULL;
+    assert_true(wait_log("watching", 60.0));
+    return pid;
+}
+
 static int archive_exists(int64_t issue)
 {
     char path[256], iso[32];
@@ -350,11 +362,7 @@ static int archive_exists(int64_t issue)
 static void test_stop_during_cycle(void **state)
 {
     (void)state;
-    fresh("stop.log");
-    cycle_delay = "30";
-    pid_t pid = start_daemon(NULL);
-    cycle_delay = NULL;
-    assert_true(wait_log("watching", 60.0));
+    pid_t pid = start_slow_daemon("stop.log", "30");
     for (int k = 0; k < 4; k++)
         drop(T0 + k * 600);
     assert_true(wait_log("window 4/4", 60.0));
@@ -389,11 +397,7 @@ static void test_stop_during_cycle(void **state)
 static void test_cycle_off_the_loop(void **state)
 {
     (void)state;
-    fresh("worker.log");
-    cycle_delay = "4";
-    pid_t pid = start_daemon(NULL);
-    cycle_delay = NULL;
-    assert_true(wait_log("watching", 60.0));
+    pid_t pid = start_slow_daemon("worker.log", "4");
     void *ctx = zmq_ctx_new();
     void *sub = zmq_socket(ctx, ZMQ_SUB), *req = zmq_socket(ctx, ZMQ_REQ);
     int zero = 0;
