@@ -20,6 +20,12 @@ int impa_io_att_doubles(int ncid, int varid, const char *name, double *vals, int
 /* Single numeric attribute, or dflt when absent; *found (optional) says which. */
 double impa_io_att_double(int ncid, int varid, const char *name, double dflt, int *found);
 
+/* Sizes the HDF5 chunk cache of a chunked variable to one row of its chunks
+ * (at most 256 MiB), so reading it a row at a time decompresses each chunk once
+ * instead of once per row (the OPERA composite: 400 s -> 3 s). No-op for
+ * unchunked and classic variables. */
+void impa_io_cache_chunk_row(int ncid, int varid);
+
 /* Copies every attribute of variable varid (a CF grid_mapping variable) into grid->attrs
  * and sets grid->grid_mapping_name. */
 void impa_io_copy_grid_mapping(int ncid, int varid, impa_grid_t *grid);

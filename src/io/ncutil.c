@@ -157,3 +157,30 @@ void impa_io_copy_grid_mapping(int ncid, int varid, impa_grid_t *grid)
         }
     }
 }
+
+void impa_io_cache_chunk_row(int ncid, int varid)
+{
+    int storage = 0, nd = 0;
+    size_t chunks[NC_MAX_VAR_DIMS], elem = 0;
+    nc_type t;
+    int dims[NC_MAX_VAR_DIMS];
+    if (nc_inq_varndims(ncid, varid, &nd) != NC_NOERR || nd < 1 || nd > NC_MAX_VAR_DIMS ||
+        nc_inq_var_chunking(ncid, varid, &storage, chunks) != NC_NOERR || storage != NC_CHUNKED ||
+        nc_inq_vartype(ncid, varid, &t) != NC_NOERR || nc_inq_type(ncid, t, NULL, &elem) != NC_NOERR ||
+        nc_inq_vardimid(ncid, varid, dims) != NC_NOERR)
+        return;
+    size_t nx = 0;
+    if (nc_inq_dimlen(ncid, dims[nd - 1], &nx) != NC_NOERR || chunks[nd - 1] == 0)
+        return;
+    double chunk_bytes = (double)elem;
+    for (int i = 0; i < nd; i++)
+        chunk_bytes *= (double)chunks[i];
+    double across = ceil((double)nx / (double)chunks[nd - 1]);
+    double want = chunk_bytes * (across + 1);
+    if (want > 256.0 * 1024 * 1024)
+        want = 256.0 * 1024 * 1024; /* bounded: a hostile header cannot make us cache gigabytes */
+    size_t slots = (size_t)(across * 101) | 1;
+    if (slots < 1009)
+        slots = 1009;
+    nc_set_var_chunk_cache(ncid, varid, (size_t)want, slots, 1.0f);
+}
