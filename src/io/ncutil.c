@@ -146,8 +146,11 @@ void impa_io_copy_grid_mapping(int ncid, int varid, impa_grid_t *grid)
             nc_inq_att(ncid, varid, name, &t, &len) != NC_NOERR || strlen(name) >= 64)
             continue;
         if (t == NC_CHAR || t == NC_STRING) {
-            char buf[256];
-            if (impa_io_att_text(ncid, varid, name, buf, sizeof buf) == IMPA_OK)
+            /* A text that does not fit (a crs_wkt, GDAL's spatial_ref) is left
+             * out rather than kept cut short; the archive writes its own crs_wkt. */
+            char buf[1024];
+            if (impa_io_att_text(ncid, varid, name, buf, sizeof buf) == IMPA_OK &&
+                strlen(buf) < sizeof grid->attrs[0].text)
                 impa_io_grid_set_text(grid, name, buf);
         } else {
             double v[4];

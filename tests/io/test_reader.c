@@ -71,6 +71,9 @@ static const char *cdl_dbz =
     "  int crs ; crs:grid_mapping_name = \"albers_conical_equal_area\" ;\n"
     "    crs:standard_parallel = -26.2, -29.3 ; crs:longitude_of_central_meridian = 153.24 ;\n"
     "    crs:latitude_of_projection_origin = -27.7178 ;\n"
+    "    crs:crs_wkt = \"PROJCRS[\\\"a WKT longer than an attribute slot (255 characters) is left out, "
+    "not kept cut short: .................................................................................."
+    "..........................................................................................\\\"]\" ;\n"
     "data:\n"
     "  time = 30 ; y = 10, 9, 8 ; x = -1.5, -0.5, 0.5, 1.5 ;\n"
     "  dbzh = 10, 20, 30, 40, -999, NaNf, Infinityf, -40, 0, 1, 2, 3 ;\n"
@@ -100,6 +103,8 @@ static void test_cf_dbz(void **state)
     double lat, lon;
     assert_int_equal(impa_grid_latlon(&s.grid, 1.5, 10, &lat, &lon), 0);
     assert_true(fabs(lat - -27.7178) < 1e-9 && fabs(lon - 153.24) < 1e-9);
+    for (int i = 0; i < s.grid.n_attrs; i++)
+        assert_string_not_equal(s.grid.attrs[i].name, "crs_wkt");
     impa_scan_deinit(&s);
 }
 
