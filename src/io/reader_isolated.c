@@ -123,6 +123,7 @@ int impa_reader_read_isolated(const char *path, const impa_reader_opts_t *opts,
     if (!opts)
         opts = &def;
 
+    impa_time_units_init(); /* read udunits2's database once, here, not in every child */
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return impa_err(err, errlen, IMPA_EIO, "%s: pipe: %s", path, strerror(errno));
