@@ -9,6 +9,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/service.h"
+#include "impa/cli.h"
 #include "impa/engine.h"
 #include "impa_build_config.h"
 
@@ -117,16 +118,13 @@ int main(int argc, char **argv)
         case O_STATE: o.state_dir = optarg; break;
         case O_MODEL: o.model = optarg; break;
         case O_REF: impa_config_print_reference(stdout); return 0;
-        case O_VERSION: printf("impa-nowcastd %s\n", IMPA_VERSION); return 0;
+        case O_VERSION: impa_cli_version("impa-nowcastd"); return 0;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return impa_cli_usage_error("impa-nowcastd", NULL);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "impa-nowcastd: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc)
+        return impa_cli_usage_error("impa-nowcastd", "unexpected argument '%s'", argv[optind]);
     if (check)
         return check_config(check, &o);
 
