@@ -11,6 +11,8 @@
 #ifndef IMPA_CLI_H
 #define IMPA_CLI_H
 
+#include <stdio.h>
+
 #include "impa/error.h"
 
 #define IMPA_CLI_USAGE_EXIT 2
@@ -29,6 +31,16 @@ IMPA_API void impa_cli_version(const char *prog);
  * stderr; returns IMPA_CLI_USAGE_EXIT, for `return impa_cli_usage_error(...)`. */
 IMPA_API int impa_cli_usage_error(const char *prog, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* The cases every program's getopt_long switch shares, for its default: label:
+ * 'h' -> usage(stdout), 0; IMPA_CLI_VERSION -> impa_cli_version, 0; anything else
+ * (getopt's '?', already reported by getopt) -> the "Try" line, 2. Returns the
+ * exit status:  default: return impa_cli_default(c, "impa-x", usage); */
+IMPA_API int impa_cli_default(int opt, const char *prog, void (*usage)(FILE *));
+
+/* 0 when no operand is left after the options (getopt's optind), else a usage
+ * error naming the first one (IMPA_CLI_USAGE_EXIT). */
+IMPA_API int impa_cli_no_operands(const char *prog, int argc, char **argv);
 
 /* Whole-string integer / number of option opt within [lo, hi]. 0, or a usage
  * error printed (IMPA_CLI_USAGE_EXIT returned). */

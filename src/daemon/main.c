@@ -91,7 +91,7 @@ static int check_config(const char *path, const impa_service_opts_t *o)
 
 int main(int argc, char **argv)
 {
-    enum { O_CHECK = 256, O_REPLAY, O_OUTPUT, O_INPUT, O_STATE, O_MODEL, O_REF, O_VERSION };
+    enum { O_CHECK = 256, O_REPLAY, O_OUTPUT, O_INPUT, O_STATE, O_MODEL, O_REF };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, O_CHECK},
@@ -101,7 +101,7 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, NULL, O_STATE},
         {"model", required_argument, NULL, O_MODEL},
         {"print-config-reference", no_argument, NULL, O_REF},
-        {"version", no_argument, NULL, O_VERSION},
+        {"version", no_argument, NULL, IMPA_CLI_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -118,13 +118,11 @@ int main(int argc, char **argv)
         case O_STATE: o.state_dir = optarg; break;
         case O_MODEL: o.model = optarg; break;
         case O_REF: impa_config_print_reference(stdout); return 0;
-        case O_VERSION: impa_cli_version("impa-nowcastd"); return 0;
-        case 'h': usage(stdout); return 0;
-        default: return impa_cli_usage_error("impa-nowcastd", NULL);
+        default: return impa_cli_default(opt, "impa-nowcastd", usage);
         }
     }
-    if (optind < argc)
-        return impa_cli_usage_error("impa-nowcastd", "unexpected argument '%s'", argv[optind]);
+    if (impa_cli_no_operands("impa-nowcastd", argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
     if (check)
         return check_config(check, &o);
 

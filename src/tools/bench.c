@@ -162,13 +162,11 @@ int main(int argc, char **argv)
             if (impa_cli_int("impa-bench", "--runs", optarg, 1, 100000, &runs))
                 return IMPA_CLI_USAGE_EXIT;
             break;
-        case 'h': usage(stdout); return 0;
-        case IMPA_CLI_VERSION: impa_cli_version("impa-bench"); return 0;
-        default: return impa_cli_usage_error("impa-bench", NULL);
+        default: return impa_cli_default(c, "impa-bench", usage);
         }
     }
-    if (optind < argc)
-        return impa_cli_usage_error("impa-bench", "unexpected argument '%s'", argv[optind]);
+    if (impa_cli_no_operands("impa-bench", argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
     if (!weights) {
         /* The installed model: no build-tree path is compiled into the program. */
         snprintf(default_weights, sizeof(default_weights), "%s/impa-net.nc", IMPA_MODELDIR);

@@ -45,6 +45,14 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: impa-bench-extrap [--grid 512x512] [--leads 12] [--threads 2] [--runs 7]\n"
+               "       impa-bench-extrap --version | --help\n"
+               "Times motion estimation and the extrapolation of LEADS frames on a synthetic\n"
+               "field of storm cells translating at a known velocity.\n");
+}
+
 int main(int argc, char **argv)
 {
     int ny = 512, nx = 512, leads = 12, threads = 2, runs = 7;
@@ -73,18 +81,11 @@ int main(int argc, char **argv)
             if (impa_cli_int(prog, "--runs", optarg, 1, 100, &runs))
                 return IMPA_CLI_USAGE_EXIT;
             break;
-        case 'h':
-            printf("Usage: impa-bench-extrap [--grid 512x512] [--leads 12] [--threads 2] [--runs 7]\n"
-                   "       impa-bench-extrap --version | --help\n"
-                   "Times motion estimation and the extrapolation of LEADS frames on a synthetic\n"
-                   "field of storm cells translating at a known velocity.\n");
-            return 0;
-        case IMPA_CLI_VERSION: impa_cli_version(prog); return 0;
-        default: return impa_cli_usage_error(prog, NULL);
+        default: return impa_cli_default(c, prog, usage);
         }
     }
-    if (optind < argc)
-        return impa_cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+    if (impa_cli_no_operands(prog, argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
     const float su = 3.0f, sv = -2.0f; /* true motion, cells per step */
     size_t n = (size_t)ny * nx;
     float *fr[3], *out = malloc(sizeof(float) * n * (size_t)leads);

@@ -59,13 +59,11 @@ int main(int argc, char **argv)
             if (impa_cli_int(prog, "--threads", optarg, 0, 1024, &o.threads))
                 return IMPA_CLI_USAGE_EXIT;
             break;
-        case 'h': usage(stdout); return 0;
-        case IMPA_CLI_VERSION: impa_cli_version(prog); return 0;
-        default: return impa_cli_usage_error(prog, NULL);
+        default: return impa_cli_default(c, prog, usage);
         }
     }
-    if (optind < argc)
-        return impa_cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+    if (impa_cli_no_operands(prog, argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
     if (!in || !outpath)
         return impa_cli_usage_error(prog, "--input and --output are required");
     int rc = 1, ncid = -1, outid = -1, varid, dims[NC_MAX_VAR_DIMS], ndims;

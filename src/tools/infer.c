@@ -123,13 +123,11 @@ int main(int argc, char **argv)
                 return impa_cli_usage_error("impa-infer", "--calibration: %s", err);
             break;
         case O_NORMALISED: normalised = 1; break;
-        case 'h': usage(stdout); return 0;
-        case IMPA_CLI_VERSION: impa_cli_version("impa-infer"); return 0;
-        default: return impa_cli_usage_error("impa-infer", NULL);
+        default: return impa_cli_default(c, "impa-infer", usage);
         }
     }
-    if (optind < argc)
-        return impa_cli_usage_error("impa-infer", "unexpected argument '%s'", argv[optind]);
+    if (impa_cli_no_operands("impa-infer", argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
     if (!weights || !inpath || !outpath)
         return impa_cli_usage_error("impa-infer", "--weights, --input and --output are required");
     impa_model_t *model = NULL;

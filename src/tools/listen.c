@@ -527,13 +527,11 @@ int main(int argc, char **argv)
                 return IMPA_CLI_USAGE_EXIT;
             break;
         case 'g': gen = optarg; break;
-        case 'h': usage(stdout); return 0;
-        case IMPA_CLI_VERSION: impa_cli_version("impa-listen"); return 0;
-        default: return impa_cli_usage_error("impa-listen", NULL);
+        default: return impa_cli_default(c, "impa-listen", usage);
         }
     }
-    if (optind != argc)
-        return impa_cli_usage_error("impa-listen", "unexpected argument '%s'", argv[optind]);
+    if (impa_cli_no_operands("impa-listen", argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
     if (gen) {
         char pub[41], err[256];
         if (impa_curve_write_keypair(gen, pub, err, sizeof err) != 0) {

@@ -620,21 +620,12 @@ static int parse_args(int argc, char **argv, sim_opts_t *o)
         case 'q':
             o->quiet = 1;
             break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        case IMPA_CLI_VERSION:
-            impa_cli_version("impa-simulate");
-            exit(0);
         default:
-            impa_cli_usage_error("impa-simulate", NULL);
-            return -1;
+            exit(impa_cli_default(c, "impa-simulate", usage));
         }
     }
-    if (optind < argc) {
-        impa_cli_usage_error("impa-simulate", "unexpected argument '%s'", argv[optind]);
+    if (impa_cli_no_operands("impa-simulate", argc, argv))
         return -1;
-    }
     if (o->out_dir[0] == '\0') {
         impa_cli_usage_error("impa-simulate", "--out DIR is required");
         return -1;

@@ -451,13 +451,11 @@ int main(int argc, char **argv)
             if (sscanf(optarg, "%d,%d,%d,%d,%d", &dom.x_offset, &dom.y_offset, &dom.nx, &dom.ny, &dom.block) != 5)
                 return impa_cli_usage_error(prog, "--domain wants XOFF,YOFF,NX,NY,BLOCK");
             break;
-        case 'h': usage(stdout); return 0;
-        case IMPA_CLI_VERSION: impa_cli_version(prog); return 0;
-        default: return impa_cli_usage_error(prog, NULL);
+        default: return impa_cli_default(c, prog, usage);
         }
     }
-    if (optind < argc)
-        return impa_cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+    if (impa_cli_no_operands(prog, argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
     if (!odir || (!evp && !fdir))
         return impa_cli_usage_error(prog, "--observations and --forecasts (or "
                                           "--extrapolation-vs-persistence) are required");

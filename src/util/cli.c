@@ -2,6 +2,7 @@
 #include "impa/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,4 +50,22 @@ int impa_cli_double(const char *prog, const char *opt, const char *arg, double l
         return impa_cli_usage_error(prog, "%s: '%s' is not a number in %g..%g", opt, arg ? arg : "", lo, hi);
     *out = v;
     return 0;
+}
+
+int impa_cli_default(int opt, const char *prog, void (*usage)(FILE *))
+{
+    if (opt == 'h') {
+        usage(stdout);
+        return 0;
+    }
+    if (opt == IMPA_CLI_VERSION) {
+        impa_cli_version(prog);
+        return 0;
+    }
+    return impa_cli_usage_error(prog, NULL);
+}
+
+int impa_cli_no_operands(const char *prog, int argc, char **argv)
+{
+    return optind < argc ? impa_cli_usage_error(prog, "unexpected argument '%s'", argv[optind]) : 0;
 }
