@@ -49,6 +49,11 @@ int impa_io_grid_from_proj4(impa_grid_t *grid, const char *proj4, double *unit_m
  * grids). 0 or IMPA_ENOTFOUND. */
 int impa_io_project(const impa_grid_t *grid, double lat, double lon, double *x_m, double *y_m);
 
+/* Opens this thread's PROJ context and PROJ's database now: the first PROJ
+ * object of a process costs 20-250 ms (reading proj.db), which a reader child
+ * forked afterwards inherits instead of paying per scan. */
+void impa_io_proj_init(void);
+
 /* OGC WKT2 (one line, malloc'ed, caller frees) of grid's CRS, for the archive's
  * crs_wkt. 0 or IMPA_ENOTFOUND (no usable projection). */
 int impa_io_grid_wkt(const impa_grid_t *grid, char **wkt);

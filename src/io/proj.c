@@ -251,6 +251,7 @@ typedef struct {
 
 typedef struct {
     PJ_CONTEXT *ctx;
+    int warm; /* PROJ's database opened (impa_io_proj_init) */
     unsigned long tick;
     slot_t slot[SLOTS];
 } cache_t;
@@ -392,6 +393,15 @@ static const slot_t *grid_proj(const impa_grid_t *g)
     s->stamp = c->tick;
     slot_build(c, s, g);
     return s;
+}
+
+void impa_io_proj_init(void)
+{
+    cache_t *c = cache_get();
+    if (c && !c->warm) {
+        proj_destroy(proj_create(c->ctx, "+proj=longlat +ellps=WGS84"));
+        c->warm = 1;
+    }
 }
 
 /* ---- public transforms ---- */
