@@ -9,7 +9,7 @@
 #   3/3 build      meson compile
 # The first failing step stops the script: it names the command, its exit
 # status and shows its last lines (the whole log is kept). Run twice, the second
-# run checks and does nothing (about a second).
+# run checks and does nothing (1-4 s).
 #
 # Environment: IMPA_BUILD (build directory, default build), IMPA_LOCK_TIMEOUT
 # (seconds to wait for the package lock, default 600).
