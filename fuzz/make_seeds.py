@@ -103,6 +103,47 @@ group: dataset1 {
 }
 }
 """),
+    # ODIM_H5 2.4 inheritance: calibration in dataset/top what, where at dataset
+    # level, two datasets, a rain rate with its Z-R in how (src/io/reader_odim.c)
+    "odim_levels_nc4": ("netCDF-4", """netcdf odimlevels {
+:Conventions = "ODIM_H5/V2_4" ;
+group: what {
+ :object = "COMP" ; :date = "20241126" ; :time = "010000" ; :quantity = "DBZH" ;
+ :gain = 0.5 ; :offset = -32. ; :nodata = 255. ; :undetect = 0. ;
+ }
+group: where {
+  :projdef = "+proj=laea +lat_0=55.0 +lon_0=10.0 +x_0=1950000.0 +y_0=-2100000.0 +units=m +ellps=WGS84" ;
+  :xsize = 4 ; :ysize = 1 ; :xscale = 1000. ; :yscale = 1000. ;
+  :UL_lon = -39.5357864125034 ; :UL_lat = 67.0228327624372 ;
+ }
+group: dataset1 {
+ group: what {
+ :product = "MAX" ; :enddate = "20241126" ; :endtime = "010000" ;
+ }
+ group: data1 {
+ dimensions: y = 1 ; x = 4 ;
+ variables: ubyte data(y, x) ;
+   data: data = 0, 100, 255, 164 ;
+   group: what {
+ :quantity = "RATE" ; :gain = 0.1 ;
+ }
+   group: how {
+ :zr_a = 200. ; :zr_b = 1.6 ;
+ }
+ }
+}
+group: dataset2 {
+ group: where {
+ :xscale = 1000. ; :yscale = 1000. ;
+ }
+ group: data1 {
+ dimensions: y = 1 ; x = 4 ;
+ variables: ubyte data(y, x) ;
+   data: data = 0, 100, 255, 164 ;
+ }
+}
+}
+"""),
 }
 
 

@@ -5,8 +5,8 @@
         [--observed SCAN.nc] [--leads 30,60,120] [--title TEXT]
 
 FILE.nc is a forecast archive written by impa-nowcastd (include/impa/archive.h:
-reflectivity(lead_time, y, x) in dBZ, lead_time in minutes, time = issue time,
-x/y cell centres). The observed panel comes from --observed, or else from the
+reflectivity(lead_time, y, x) in dBZ, lead_time in minutes,
+forecast_reference_time = issue time, x/y cell centres in metres). The observed panel comes from --observed, or else from the
 last file named in the archive's `inputs` attribute when it still exists; a
 scan holding a rain rate or an accumulation is converted to dBZ with
 Z = 200 R^1.6. Missing pieces are drawn as an empty panel with a note, never a
@@ -96,9 +96,14 @@ def _last_input(ds: netCDF4.Dataset) -> Optional[str]:
 
 
 def _issue_time(ds: netCDF4.Dataset) -> Optional[dt.datetime]:
-    if "time" not in ds.variables:
+    # forecast_reference_time; archives written before it was a coordinate of its
+    # own held the issue time in a scalar "time"
+    if "forecast_reference_time" in ds.variables:
+        t = ds.variables["forecast_reference_time"]
+    elif "time" in ds.variables and ds.variables["time"].ndim == 0:
+        t = ds.variables["time"]
+    else:
         return None
-    t = ds.variables["time"]
     try:
         return netCDF4.num2date(t[:].ravel()[0], t.units, only_use_cftime_datetimes=False,
                                 only_use_python_datetimes=True)

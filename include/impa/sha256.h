@@ -1,5 +1,5 @@
-/* SHA-256 (FIPS 180-4), used for the provenance hash of the weights file and
- * of the configuration that every published message carries. */
+/* SHA-256 (FIPS 180-4, computed by nettle), used for the provenance hash of the
+ * weights file and of the configuration that every published message carries. */
 #ifndef IMPA_SHA256_H
 #define IMPA_SHA256_H
 
@@ -8,11 +8,9 @@
 
 #include "impa/error.h"
 
+/* Streaming state (nettle's sha256_ctx inside; src/util/sha256.c). */
 typedef struct {
-    uint32_t h[8];
-    uint64_t nbytes;
-    uint8_t block[64];
-    size_t used;
+    _Alignas(8) unsigned char opaque[128];
 } impa_sha256_t;
 
 IMPA_API void impa_sha256_init(impa_sha256_t *s);

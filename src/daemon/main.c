@@ -9,6 +9,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/service.h"
+#include "impa/cli.h"
 #include "impa_build_config.h"
 
 #define DEFAULT_CONFIG IMPA_SYSCONFDIR "/impa-nowcast.yaml"
@@ -68,7 +69,7 @@ static int check_config(const char *path, impa_service_opts_t *o)
 
 int main(int argc, char **argv)
 {
-    enum { O_CHECK = 256, O_REPLAY, O_OUTPUT, O_INPUT, O_STATE, O_MODEL, O_REF, O_VERSION };
+    enum { O_CHECK = 256, O_REPLAY, O_OUTPUT, O_INPUT, O_STATE, O_MODEL, O_REF };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, O_CHECK},
@@ -78,7 +79,7 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, NULL, O_STATE},
         {"model", required_argument, NULL, O_MODEL},
         {"print-config-reference", no_argument, NULL, O_REF},
-        {"version", no_argument, NULL, O_VERSION},
+        {"version", no_argument, NULL, IMPA_CLI_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -95,16 +96,11 @@ int main(int argc, char **argv)
         case O_STATE: o.state_dir = optarg; break;
         case O_MODEL: o.model = optarg; break;
         case O_REF: impa_config_print_reference(stdout); return 0;
-        case O_VERSION: printf("impa-nowcastd %s\n", IMPA_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return impa_cli_default(opt, "impa-nowcastd", usage);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "impa-nowcastd: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    if (impa_cli_no_operands("impa-nowcastd", argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
     if (check)
         return check_config(check, &o);
 

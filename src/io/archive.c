@@ -39,8 +39,12 @@ static int put_text(int ncid, int varid, const char *name, const char *text)
     return nc_put_att_text(ncid, varid, name, strlen(text), text);
 }
 
-static const char *x_standard_name(const impa_grid_t *g, int is_x)
+/* CF standard names of the x/y axes: projected metres, latitude/longitude,
+ * rotated-pole degrees; none for grid-index coordinates. */
+static const char *axis_standard_name(const impa_grid_t *g, int is_x)
 {
+    if (!strcmp(g->grid_mapping_name, "rotated_latitude_longitude"))
+        return is_x ? "grid_longitude" : "grid_latitude";
     if (!strcmp(g->grid_mapping_name, "latitude_longitude") || !strncmp(g->x_units, "degree", 6))
         return is_x ? "longitude" : "latitude";
     if (impa_io_unit_m(g->x_units) > 0)
@@ -48,11 +52,20 @@ static const char *x_standard_name(const impa_grid_t *g, int is_x)
     return NULL;
 }
 
-/* Defines and writes everything into the open file. Returns an nc_* code. */
+/* Defines and writes everything into the open file. Returns an nc_* code.
+ *
+ * Layout (docs/io.md, "Forecast archive"): the lead time is the first axis
+ * (lead_time, a coordinate variable: forecast_period in minutes); the issue time
+ * is the scalar coordinate forecast_reference_time; time(lead_time) is the valid
+ * time, in seconds since the issue time so that its values are the lead times
+ * in seconds (what pySTEPS' import_netcdf_pysteps reads); projected x/y are in
+ * metres, the unit the grid mapping's false easting/northing and every reader
+ * (xarray, pyproj, pySTEPS, GDAL) take without a units lookup. */
 static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size_t inputs_len)
 {
     const impa_grid_t *g = fc->grid;
-    int rc, d_lead, d_y, d_x, v_time, v_lead, v_valid, v_x, v_y, v_crs = -1, v_refl;
+    int rc, d_lead, d_y, d_x, v_ref, v_lead, v_valid, v_x, v_y, v_crs = -1, v_refl;
+    char iso[32], units[64];
 #define CK(call)                                                                                   \
     do {                                                                                           \
         if ((rc = (call)) != NC_NOERR)                                                             \
@@ -62,33 +75,47 @@ static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size
     CK(nc_def_dim(ncid, "y", (size_t)g->ny, &d_y));
     CK(nc_def_dim(ncid, "x", (size_t)g->nx, &d_x));
 
-    CK(nc_def_var(ncid, "time", NC_DOUBLE, 0, NULL, &v_time));
-    CK(put_text(ncid, v_time, "standard_name", "forecast_reference_time"));
-    CK(put_text(ncid, v_time, "long_name", "forecast issue time (valid time of the newest input)"));
-    CK(put_text(ncid, v_time, "units", "seconds since 1970-01-01 00:00:00"));
-    CK(put_text(ncid, v_time, "calendar", "standard"));
-
     CK(nc_def_var(ncid, "lead_time", NC_INT, 1, &d_lead, &v_lead));
     CK(put_text(ncid, v_lead, "standard_name", "forecast_period"));
     CK(put_text(ncid, v_lead, "long_name", "lead time after issue"));
     CK(put_text(ncid, v_lead, "units", "minutes"));
 
-    CK(nc_def_var(ncid, "valid_time", NC_DOUBLE, 1, &d_lead, &v_valid));
+    CK(nc_def_var(ncid, "forecast_reference_time", NC_DOUBLE, 0, NULL, &v_ref));
+    CK(put_text(ncid, v_ref, "standard_name", "forecast_reference_time"));
+    CK(put_text(ncid, v_ref, "long_name", "forecast issue time (valid time of the newest input)"));
+    CK(put_text(ncid, v_ref, "units", "seconds since 1970-01-01 00:00:00"));
+    CK(put_text(ncid, v_ref, "calendar", "standard"));
+
+    /* "seconds since <issue>": UDUNITS' form, a space between date and time */
+    impa_time_iso(fc->issue_time, iso, sizeof iso);
+    snprintf(units, sizeof units, "seconds since %.10s %.8s", iso, iso + 11);
+    CK(nc_def_var(ncid, "time", NC_DOUBLE, 1, &d_lead, &v_valid));
     CK(put_text(ncid, v_valid, "standard_name", "time"));
-    CK(put_text(ncid, v_valid, "units", "seconds since 1970-01-01 00:00:00"));
+    CK(put_text(ncid, v_valid, "long_name", "valid time (issue time + lead time)"));
+    CK(put_text(ncid, v_valid, "units", units));
     CK(put_text(ncid, v_valid, "calendar", "standard"));
 
     CK(nc_def_var(ncid, "y", NC_DOUBLE, 1, &d_y, &v_y));
     CK(nc_def_var(ncid, "x", NC_DOUBLE, 1, &d_x, &v_x));
-    const char *sx = x_standard_name(g, 1), *sy = x_standard_name(g, 0);
+    const char *sx = axis_standard_name(g, 1), *sy = axis_standard_name(g, 0);
     if (sx) {
         CK(put_text(ncid, v_x, "standard_name", sx));
         CK(put_text(ncid, v_y, "standard_name", sy));
     }
+    double to_m = impa_io_unit_m(g->x_units); /* grid unit -> metres; 1: written as they are */
     if (!strcmp(g->grid_mapping_name, "latitude_longitude")) {
+        to_m = 1;
         CK(put_text(ncid, v_x, "units", "degrees_east"));
         CK(put_text(ncid, v_y, "units", "degrees_north"));
+    } else if (!strncmp(g->x_units, "degree", 6)) {
+        to_m = 1;
+        CK(put_text(ncid, v_x, "units", "degrees"));
+        CK(put_text(ncid, v_y, "units", "degrees"));
+    } else if (to_m > 0) {
+        CK(put_text(ncid, v_x, "units", "m"));
+        CK(put_text(ncid, v_y, "units", "m"));
     } else {
+        to_m = 1;
         CK(put_text(ncid, v_x, "units", g->x_units[0] ? g->x_units : "1"));
         CK(put_text(ncid, v_y, "units", g->x_units[0] ? g->x_units : "1"));
     }
@@ -99,7 +126,7 @@ static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size
         CK(nc_def_var(ncid, "crs", NC_INT, 0, NULL, &v_crs));
         for (int i = 0; i < g->n_attrs && i < IMPA_GRID_MAX_ATTRS; i++) {
             const impa_grid_attr_t *a = &g->attrs[i];
-            if (!a->name[0])
+            if (!a->name[0] || !strcmp(a->name, "crs_wkt"))
                 continue;
             if (a->is_text)
                 CK(put_text(ncid, v_crs, a->name, a->text));
@@ -108,6 +135,15 @@ static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size
         }
         if (g->grid_mapping_name[0])
             CK(put_text(ncid, v_crs, "grid_mapping_name", g->grid_mapping_name));
+        /* The CRS in OGC WKT2 from PROJ: unambiguous for every reader, also for
+         * projections CF has no name for (+proj=sterea, somerc). */
+        char *wkt = NULL;
+        if (impa_io_grid_wkt(g, &wkt) == IMPA_OK) {
+            rc = put_text(ncid, v_crs, "crs_wkt", wkt);
+            free(wkt);
+            if (rc != NC_NOERR)
+                return rc;
+        }
     }
 
     int dims[3] = {d_lead, d_y, d_x};
@@ -120,12 +156,12 @@ static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size
     CK(put_text(ncid, v_refl, "standard_name", "equivalent_reflectivity_factor"));
     CK(put_text(ncid, v_refl, "long_name", "forecast radar reflectivity"));
     CK(put_text(ncid, v_refl, "units", "dBZ"));
-    CK(put_text(ncid, v_refl, "coordinates", "valid_time"));
+    CK(put_text(ncid, v_refl, "coordinates", "forecast_reference_time time"));
     if (v_crs >= 0)
         CK(put_text(ncid, v_refl, "grid_mapping", "crs"));
 
     /* Global attributes */
-    char buf[1024], iso[32];
+    char buf[1024];
     CK(put_text(ncid, NC_GLOBAL, "Conventions", "CF-1.8"));
     snprintf(buf, sizeof buf, "impa-nowcast radar reflectivity nowcast%s%s", fc->domain ? " for " : "",
              fc->domain ? fc->domain : "");
@@ -173,22 +209,22 @@ static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size
     CK(nc_enddef(ncid));
 
     double t = (double)fc->issue_time;
-    CK(nc_put_var_double(ncid, v_time, &t));
+    CK(nc_put_var_double(ncid, v_ref, &t));
     for (int k = 0; k < fc->n_leads; k++) {
         size_t idx = (size_t)k;
         int lead = (k + 1) * fc->step_minutes;
-        double vt = t + 60.0 * lead;
+        double since_issue = 60.0 * lead;
         CK(nc_put_var1_int(ncid, v_lead, &idx, &lead));
-        CK(nc_put_var1_double(ncid, v_valid, &idx, &vt));
+        CK(nc_put_var1_double(ncid, v_valid, &idx, &since_issue));
     }
     for (int i = 0; i < g->nx; i++) {
         size_t idx = (size_t)i;
-        double c = g->x0 + i * g->dx;
+        double c = (g->x0 + i * g->dx) * to_m;
         CK(nc_put_var1_double(ncid, v_x, &idx, &c));
     }
     for (int i = 0; i < g->ny; i++) {
         size_t idx = (size_t)i;
-        double c = g->y0 + i * g->dy;
+        double c = (g->y0 + i * g->dy) * to_m;
         CK(nc_put_var1_double(ncid, v_y, &idx, &c));
     }
     size_t plane = (size_t)g->nx * (size_t)g->ny;
@@ -287,10 +323,18 @@ int impa_archive_read(const char *path, impa_grid_t *grid, int64_t *issue_time, 
     int *leads = NULL;
     float *data = NULL;
     char buf[64];
+    /* The issue time: forecast_reference_time; files written before it became
+     * a coordinate of its own held it in the scalar "time". */
     if (nc_inq_dimid(ncid, "lead_time", &d_lead) || nc_inq_dimid(ncid, "y", &d_y) || nc_inq_dimid(ncid, "x", &d_x) ||
-        nc_inq_varid(ncid, "reflectivity", &v_refl) || nc_inq_varid(ncid, "time", &v_time) ||
+        nc_inq_varid(ncid, "reflectivity", &v_refl) ||
+        (nc_inq_varid(ncid, "forecast_reference_time", &v_time) && nc_inq_varid(ncid, "time", &v_time)) ||
         nc_inq_varid(ncid, "lead_time", &v_lead) || nc_inq_varid(ncid, "x", &v_x) || nc_inq_varid(ncid, "y", &v_y)) {
         rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: not an impa-nowcast archive (missing dims/variables)", path);
+        goto done;
+    }
+    int tnd = -1;
+    if (nc_inq_varndims(ncid, v_time, &tnd) || tnd != 0) {
+        rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: no scalar forecast_reference_time", path);
         goto done;
     }
     nc_inq_dimlen(ncid, d_lead, &nl);
@@ -329,7 +373,14 @@ int impa_archive_read(const char *path, impa_grid_t *grid, int64_t *issue_time, 
     int v_crs;
     if (nc_inq_varid(ncid, "crs", &v_crs) == NC_NOERR)
         impa_io_copy_grid_mapping(ncid, v_crs, grid);
-    *issue_time = llround(t);
+    double scale = 1;
+    int64_t epoch = 0;
+    if (!impa_io_att_text(ncid, v_time, "units", buf, sizeof buf) &&
+        impa_time_parse_cf_units(buf, &scale, &epoch) != IMPA_OK) {
+        rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: issue time units '%s' are not '<unit> since <date>'", path, buf);
+        goto done;
+    }
+    *issue_time = epoch + llround(t * scale);
     *n_leads = (int)nl;
     *step_minutes = nl > 1 ? leads[1] - leads[0] : leads[0];
     float fill = ARCHIVE_FILL;

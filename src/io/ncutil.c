@@ -1,4 +1,5 @@
-/* NetCDF attribute helpers and PROJ.4 -> CF grid-mapping translation. */
+/* NetCDF attribute helpers and the grid-mapping attribute store of impa_grid_t.
+ * (PROJ strings are parsed by PROJ: proj.c.) */
 #include "io-impl.h"
 
 #include <math.h>
@@ -145,8 +146,11 @@ void impa_io_copy_grid_mapping(int ncid, int varid, impa_grid_t *grid)
             nc_inq_att(ncid, varid, name, &t, &len) != NC_NOERR || strlen(name) >= 64)
             continue;
         if (t == NC_CHAR || t == NC_STRING) {
-            char buf[256];
-            if (impa_io_att_text(ncid, varid, name, buf, sizeof buf) == IMPA_OK)
+            /* A text that does not fit (a crs_wkt, GDAL's spatial_ref) is left
+             * out rather than kept cut short; the archive writes its own crs_wkt. */
+            char buf[1024];
+            if (impa_io_att_text(ncid, varid, name, buf, sizeof buf) == IMPA_OK &&
+                strlen(buf) < sizeof grid->attrs[0].text)
                 impa_io_grid_set_text(grid, name, buf);
         } else {
             double v[4];
@@ -157,131 +161,29 @@ void impa_io_copy_grid_mapping(int ncid, int varid, impa_grid_t *grid)
     }
 }
 
-/* Value of +key=... in a PROJ.4 string; 1 when present. */
-static int proj_param(const char *s, const char *key, char *val, size_t len)
+void impa_io_cache_chunk_row(int ncid, int varid)
 {
-    size_t kl = strlen(key);
-    for (const char *p = s; (p = strchr(p, '+')) != NULL; p++) {
-        if (strncmp(p + 1, key, kl) == 0 && (p[1 + kl] == '=' || p[1 + kl] == ' ' || p[1 + kl] == '\0')) {
-            const char *v = p + 1 + kl;
-            if (*v == '=')
-                v++;
-            size_t n = strcspn(v, " \t");
-            if (n >= len)
-                n = len - 1;
-            memcpy(val, v, n);
-            val[n] = '\0';
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static double proj_num(const char *s, const char *key, double dflt)
-{
-    char v[64];
-    if (!proj_param(s, key, v, sizeof v))
-        return dflt;
-    char *end;
-    double d = strtod(v, &end);
-    return end == v ? dflt : d;
-}
-
-int impa_io_grid_from_proj4(impa_grid_t *g, const char *s, double *unit_m)
-{
-    char pj[32] = "", v[64];
-    *unit_m = 1.0;
-    impa_io_grid_set_text(g, "proj4", s);
-    if (!proj_param(s, "proj", pj, sizeof pj))
-        return IMPA_ENOTFOUND;
-    /* Ellipsoid: explicit axes win over +ellps. KNMI writes +a/+b in km, which
-     * makes the projected units km: detect an axis below 1e5 as km. */
-    double a = proj_num(s, "a", NAN), b = proj_num(s, "b", NAN), rf = proj_num(s, "rf", NAN);
-    double R = proj_num(s, "R", NAN);
-    if (isnan(a) && proj_param(s, "ellps", v, sizeof v)) {
-        if (!strcmp(v, "WGS84")) { a = 6378137.0; rf = 298.257223563; }
-        else if (!strcmp(v, "GRS80")) { a = 6378137.0; rf = 298.257222101; }
-        else if (!strcmp(v, "intl")) { a = 6378388.0; rf = 297.0; }
-        else if (!strcmp(v, "bessel")) { a = 6377397.155; rf = 299.1528128; }
-        else if (!strcmp(v, "sphere")) { R = 6370997.0; }
-    }
-    if (isnan(a) && !isnan(R))
-        a = R, rf = 0;
-    double unit = 1.0;
-    if (proj_param(s, "units", v, sizeof v) && !strcmp(v, "km"))
-        unit = 1000.0;
-    if (!isnan(a) && a < 1e5) {
-        unit = 1000.0;
-        a *= 1000.0;
-        if (!isnan(b))
-            b *= 1000.0;
-    }
-    *unit_m = unit;
-
-    double lat0 = proj_num(s, "lat_0", 0), lon0 = proj_num(s, "lon_0", 0);
-    double fe = proj_num(s, "x_0", 0);
-    double fn = proj_num(s, "y_0", 0);
-    double one;
-    if (!strcmp(pj, "aea")) {
-        double sp[2] = {proj_num(s, "lat_1", 0), proj_num(s, "lat_2", proj_num(s, "lat_1", 0))};
-        impa_io_grid_set_text(g, "grid_mapping_name", "albers_conical_equal_area");
-        impa_io_grid_set_doubles(g, "standard_parallel", sp, 2);
-        impa_io_grid_set_doubles(g, "longitude_of_central_meridian", &lon0, 1);
-        impa_io_grid_set_doubles(g, "latitude_of_projection_origin", &lat0, 1);
-    } else if (!strcmp(pj, "stere") && fabs(fabs(lat0) - 90) < 1e-9) {
-        impa_io_grid_set_text(g, "grid_mapping_name", "polar_stereographic");
-        impa_io_grid_set_doubles(g, "straight_vertical_longitude_from_pole", &lon0, 1);
-        impa_io_grid_set_doubles(g, "latitude_of_projection_origin", &lat0, 1);
-        if (proj_param(s, "lat_ts", v, sizeof v)) {
-            one = proj_num(s, "lat_ts", lat0);
-            impa_io_grid_set_doubles(g, "standard_parallel", &one, 1);
-        } else {
-            one = proj_num(s, "k_0", proj_num(s, "k", 1.0));
-            impa_io_grid_set_doubles(g, "scale_factor_at_projection_origin", &one, 1);
-        }
-    } else if (!strcmp(pj, "stere") || !strcmp(pj, "sterea")) {
-        impa_io_grid_set_text(g, "grid_mapping_name", "stereographic");
-        impa_io_grid_set_doubles(g, "longitude_of_projection_origin", &lon0, 1);
-        impa_io_grid_set_doubles(g, "latitude_of_projection_origin", &lat0, 1);
-        one = proj_num(s, "k_0", proj_num(s, "k", 1.0));
-        impa_io_grid_set_doubles(g, "scale_factor_at_projection_origin", &one, 1);
-    } else if (!strcmp(pj, "laea")) {
-        impa_io_grid_set_text(g, "grid_mapping_name", "lambert_azimuthal_equal_area");
-        impa_io_grid_set_doubles(g, "longitude_of_projection_origin", &lon0, 1);
-        impa_io_grid_set_doubles(g, "latitude_of_projection_origin", &lat0, 1);
-    } else if (!strcmp(pj, "tmerc") || !strcmp(pj, "utm")) {
-        if (!strcmp(pj, "utm")) {
-            double zone = proj_num(s, "zone", 0);
-            lon0 = zone * 6 - 183;
-            lat0 = 0;
-            fe = 500000.0 / unit;
-            fn = (proj_param(s, "south", v, sizeof v) ? 10000000.0 : 0) / unit;
-            one = 0.9996;
-        } else {
-            one = proj_num(s, "k_0", proj_num(s, "k", 1.0));
-        }
-        impa_io_grid_set_text(g, "grid_mapping_name", "transverse_mercator");
-        impa_io_grid_set_doubles(g, "longitude_of_central_meridian", &lon0, 1);
-        impa_io_grid_set_doubles(g, "latitude_of_projection_origin", &lat0, 1);
-        impa_io_grid_set_doubles(g, "scale_factor_at_central_meridian", &one, 1);
-    } else if (!strcmp(pj, "longlat") || !strcmp(pj, "latlong") || !strcmp(pj, "lonlat")) {
-        impa_io_grid_set_text(g, "grid_mapping_name", "latitude_longitude");
-    } else {
-        return IMPA_ENOTFOUND;
-    }
-    /* False origin in metres, whatever unit the proj string's axes used. */
-    fe *= unit;
-    fn *= unit;
-    if (fe != 0 || strcmp(pj, "longlat"))
-        impa_io_grid_set_doubles(g, "false_easting", &fe, 1);
-    if (fn != 0 || strcmp(pj, "longlat"))
-        impa_io_grid_set_doubles(g, "false_northing", &fn, 1);
-    if (!isnan(a)) {
-        impa_io_grid_set_doubles(g, "semi_major_axis", &a, 1);
-        if (!isnan(b))
-            impa_io_grid_set_doubles(g, "semi_minor_axis", &b, 1);
-        else if (!isnan(rf))
-            impa_io_grid_set_doubles(g, "inverse_flattening", &rf, 1);
-    }
-    return IMPA_OK;
+    int storage = 0, nd = 0;
+    size_t chunks[NC_MAX_VAR_DIMS], elem = 0;
+    nc_type t;
+    int dims[NC_MAX_VAR_DIMS];
+    if (nc_inq_varndims(ncid, varid, &nd) != NC_NOERR || nd < 1 || nd > NC_MAX_VAR_DIMS ||
+        nc_inq_var_chunking(ncid, varid, &storage, chunks) != NC_NOERR || storage != NC_CHUNKED ||
+        nc_inq_vartype(ncid, varid, &t) != NC_NOERR || nc_inq_type(ncid, t, NULL, &elem) != NC_NOERR ||
+        nc_inq_vardimid(ncid, varid, dims) != NC_NOERR)
+        return;
+    size_t nx = 0;
+    if (nc_inq_dimlen(ncid, dims[nd - 1], &nx) != NC_NOERR || chunks[nd - 1] == 0)
+        return;
+    double chunk_bytes = (double)elem;
+    for (int i = 0; i < nd; i++)
+        chunk_bytes *= (double)chunks[i];
+    double across = ceil((double)nx / (double)chunks[nd - 1]);
+    double want = chunk_bytes * (across + 1);
+    if (want > 256.0 * 1024 * 1024)
+        want = 256.0 * 1024 * 1024; /* bounded: a hostile header cannot make us cache gigabytes */
+    size_t slots = (size_t)(across * 101) | 1;
+    if (slots < 1009)
+        slots = 1009;
+    nc_set_var_chunk_cache(ncid, varid, (size_t)want, slots, 1.0f);
 }

@@ -444,7 +444,10 @@ static int read_cf(int ncid, const char *path, const impa_reader_opts_t *opts, i
     int64_t epoch;
     if (impa_io_att_text(ncid, tv, "units", buf, sizeof buf))
         return impa_err(err, errlen, IMPA_EFORMAT, "%s: time variable '%s' has no units", path, tname);
-    if (impa_time_parse_cf_units(buf, &scale, &epoch))
+    if ((rc = impa_time_parse_cf_units(buf, &scale, &epoch)) == IMPA_EIO)
+        return impa_err(err, errlen, IMPA_EIO, "%s: udunits2's unit database is unreadable (package libudunits2-data; "
+                        "UDUNITS2_XML_PATH)", path);
+    if (rc)
         return impa_err(err, errlen, IMPA_EFORMAT, "%s: time variable '%s' has units '%s' (need '<unit> since <date>')",
                         path, tname, buf);
     if (read_time_value(ncid, tv, &tval))

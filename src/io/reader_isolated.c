@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "impa/timeutil.h"
+#include "io-impl.h"
 
 #define MAX_SIDE 10000
 
@@ -123,6 +124,9 @@ int impa_reader_read_isolated(const char *path, const impa_reader_opts_t *opts,
     if (!opts)
         opts = &def;
 
+    /* Read udunits2's and PROJ's databases once, here, not in every child. */
+    impa_time_units_init();
+    impa_io_proj_init();
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return impa_err(err, errlen, IMPA_EIO, "%s: pipe: %s", path, strerror(errno));

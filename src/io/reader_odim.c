@@ -1,11 +1,12 @@
-/* ODIM_H5 composites and KNMI HDF5 images, both read through libnetcdf's HDF5
- * support (group attributes are NetCDF attributes, datasets are variables with
- * phony dimensions).
+/* ODIM_H5 image products and KNMI HDF5 images, both read through libnetcdf's
+ * HDF5 support (group attributes are NetCDF attributes, datasets are variables
+ * with phony dimensions).
  *
- * ODIM: /what (date, time), /where (projdef, xsize, ysize, xscale, yscale, corner
- * lon/lat), /dataset1/what (startdate, starttime, enddate, endtime),
- * /dataset1/dataN/what (quantity, gain, offset, nodata, undetect), dataN/data.
- * Rows run north to south (first row = top), as in ODIM. */
+ * ODIM (EUMETNET OPERA ODIM_H5 2.x): datasetM/dataN/data with what (quantity,
+ * gain, offset, nodata, undetect, date, time, startdate ... endtime), where
+ * (projdef, xsize, ysize, xscale, yscale, corner lon/lat) and how (zr_a, zr_b),
+ * each at data, dataset or top level, the lowest level winning. Rows run north to
+ * south (first row = top), as in ODIM. */
 #include "io-impl.h"
 
 #include <math.h>
@@ -34,18 +35,11 @@ static int odim_time(const char *date, const char *hms, int64_t *t)
     return impa_time_parse_iso(iso, t);
 }
 
-static int group_time(int g, const char *dkey, const char *tkey, int64_t *t)
-{
-    char d[32], h[32];
-    if (g < 0 || impa_io_att_text(g, NC_GLOBAL, dkey, d, sizeof d) ||
-        impa_io_att_text(g, NC_GLOBAL, tkey, h, sizeof h))
-        return IMPA_ENOTFOUND;
-    return odim_time(d, h, t);
-}
-
-/* Sets x0/y0/dx/dy from the proj string and corner lon/lat; relative coordinates
- * (origin at the lower-left corner) when the projection or corners are unusable,
- * and then no grid_mapping_name so impa_grid_latlon says it cannot. */
+/* Sets x0/y0/dx/dy from the PROJ string and the corner lon/lat (ODIM corners
+ * are the outer corners of the corner cells). When PROJ cannot read the string
+ * or the corners are missing the grid is relative (origin at the lower-left
+ * corner) and carries no projection, so impa_grid_latlon says it cannot; the
+ * text is kept as "projdef" for the record. */
 static void corner_grid(impa_grid_t *g, const char *projdef, double xs_m, double ys_m, int have_ul,
                         double ul_lon, double ul_lat, int have_ll_ur, double ll_lon, double ll_lat,
                         double ur_lon, double ur_lat)
@@ -56,25 +50,24 @@ static void corner_grid(impa_grid_t *g, const char *projdef, double xs_m, double
     g->dy = -ys_m;
     g->x0 = 0.5 * xs_m;
     g->y0 = (g->ny - 0.5) * ys_m;
-    if (!projdef || !projdef[0] || impa_io_grid_from_proj4(g, projdef, &unit) != IMPA_OK) {
-        g->grid_mapping_name[0] = '\0';
-        return;
-    }
-    if (!strcmp(g->grid_mapping_name, "latitude_longitude"))
+    int ok = projdef && projdef[0] && impa_io_grid_from_proj4(g, projdef, &unit) == IMPA_OK;
+    if (ok && !strcmp(g->grid_mapping_name, "latitude_longitude"))
         snprintf(g->x_units, sizeof g->x_units, "degrees"); /* xscale/yscale are degrees then */
     double x, y, x2, y2;
-    if (have_ul && impa_io_project(g, ul_lat, ul_lon, &x, &y) == IMPA_OK) {
+    if (ok && have_ul && impa_io_project(g, ul_lat, ul_lon, &x, &y) == IMPA_OK) {
         g->x0 = x + 0.5 * xs_m;
         g->y0 = y - 0.5 * ys_m;
-    } else if (have_ll_ur && impa_io_project(g, ll_lat, ll_lon, &x, &y) == IMPA_OK &&
+    } else if (ok && have_ll_ur && impa_io_project(g, ll_lat, ll_lon, &x, &y) == IMPA_OK &&
                impa_io_project(g, ur_lat, ur_lon, &x2, &y2) == IMPA_OK) {
         g->x0 = x + 0.5 * xs_m;
         g->y0 = y2 - 0.5 * ys_m;
     } else {
+        memset(g->attrs, 0, sizeof g->attrs);
+        g->n_attrs = 0;
         g->grid_mapping_name[0] = '\0';
-        for (int i = 0; i < g->n_attrs; i++)
-            if (!strcmp(g->attrs[i].name, "grid_mapping_name"))
-                g->attrs[i].text[0] = '\0';
+        snprintf(g->x_units, sizeof g->x_units, "m");
+        if (projdef && projdef[0])
+            impa_io_grid_set_text(g, "projdef", projdef);
     }
 }
 
@@ -92,6 +85,7 @@ static int read_rows(int ncid, int v, const char *path, const char *what, const 
                      impa_scan_t *scan, char *err, size_t errlen)
 {
     size_t nx = (size_t)scan->grid.nx, ny = (size_t)scan->grid.ny;
+    impa_io_cache_chunk_row(ncid, v);
     double *row = malloc(nx * sizeof *row);
     if (!row)
         return impa_err(err, errlen, IMPA_ENOMEM, "%s: no memory for a row", path);
@@ -140,75 +134,161 @@ static int data_dims(int ncid, int v, const char *path, const char *what, size_t
     return IMPA_OK;
 }
 
+/* ---- ODIM_H5 2.x attribute inheritance ----
+ *
+ * what/where/how may sit at the top, at dataset level and at data level; a lower
+ * level applies to everything below it and overrides the levels above (ODIM_H5
+ * 2.4, section 3: "lowest level wins"). A chain lists one kind of group from the
+ * lowest level up; -1 where the level has none. */
+typedef struct {
+    int g[3];
+} chain_t;
+
+static chain_t chain_of(int gdata, int gdataset, int groot, const char *kind)
+{
+    chain_t c = {{gdata >= 0 ? subgroup(gdata, kind) : -1, gdataset >= 0 ? subgroup(gdataset, kind) : -1,
+                  groot >= 0 ? subgroup(groot, kind) : -1}};
+    return c;
+}
+
+static int chain_text(const chain_t *c, const char *name, char *buf, size_t len)
+{
+    for (int i = 0; i < 3; i++)
+        if (c->g[i] >= 0 && impa_io_att_text(c->g[i], NC_GLOBAL, name, buf, len) == IMPA_OK)
+            return IMPA_OK;
+    return IMPA_ENOTFOUND;
+}
+
+static double chain_num(const chain_t *c, const char *name, double dflt, int *found)
+{
+    for (int i = 0; i < 3; i++) {
+        int f = 0;
+        double v = c->g[i] >= 0 ? impa_io_att_double(c->g[i], NC_GLOBAL, name, 0, &f) : 0;
+        if (f) {
+            if (found)
+                *found = 1;
+            return v;
+        }
+    }
+    if (found)
+        *found = 0;
+    return dflt;
+}
+
+static int chain_time(const chain_t *c, const char *dkey, const char *tkey, int64_t *t)
+{
+    char d[32], h[32];
+    if (chain_text(c, dkey, d, sizeof d) || chain_text(c, tkey, h, sizeof h))
+        return IMPA_ENOTFOUND;
+    return odim_time(d, h, t);
+}
+
+/* Child groups of g named <prefix><N> (N >= 1), ordered by N. Returns the count. */
+static int numbered_groups(int g, const char *prefix, int *ids, int *nums, int max)
+{
+    int n = 0, count = 0;
+    if (nc_inq_grps(g, &n, NULL) != NC_NOERR || n <= 0)
+        return 0;
+    int *all = malloc((size_t)n * sizeof *all);
+    if (!all || nc_inq_grps(g, &n, all) != NC_NOERR) {
+        free(all);
+        return 0;
+    }
+    size_t pl = strlen(prefix);
+    for (int i = 0; i < n && count < max; i++) {
+        char name[NC_MAX_NAME + 1], *end;
+        if (nc_inq_grpname(all[i], name) != NC_NOERR || strncmp(name, prefix, pl) != 0)
+            continue;
+        long k = strtol(name + pl, &end, 10);
+        if (end == name + pl || *end || k < 1 || k > 100000)
+            continue;
+        int j = count++;
+        while (j > 0 && nums[j - 1] > k) { /* insertion sort by N */
+            ids[j] = ids[j - 1];
+            nums[j] = nums[j - 1];
+            j--;
+        }
+        ids[j] = all[i];
+        nums[j] = (int)k;
+    }
+    free(all);
+    return count;
+}
+
+#define ODIM_MAX_GROUPS 256
+
 int impa_io_read_odim(int ncid, const char *path, const impa_reader_opts_t *opts, impa_scan_t *scan,
                       char *err, size_t errlen)
 {
+    /* DBZH first; TH (uncorrected) and the vertical polarisation next; rain
+     * rates and accumulations last (they need a Z-R relation back to dBZ). */
     static const char *const pref[] = {"DBZH", "TH", "DBZV", "TV", "RATE", "ACRR"};
-    int gwhat = subgroup(ncid, "what"), gwhere = subgroup(ncid, "where"), gds = subgroup(ncid, "dataset1");
-    if (gds < 0)
-        return impa_err(err, errlen, IMPA_EFORMAT, "%s: ODIM file without /dataset1", path);
-    int dswhat = subgroup(gds, "what");
-    int best_g = -1, best_rank = 99, best_n = 0;
-    char qty[32] = "", buf[256];
-    for (int n = 1; n <= 32; n++) {
-        char nm[16];
-        snprintf(nm, sizeof nm, "data%d", n);
-        int gd = subgroup(gds, nm);
-        if (gd < 0)
-            continue;
-        int gw = subgroup(gd, "what");
-        if (gw < 0 || impa_io_att_text(gw, NC_GLOBAL, "quantity", buf, sizeof buf))
-            continue;
-        for (int k = 0; k < (int)(sizeof pref / sizeof pref[0]); k++)
-            if (!strcmp(buf, pref[k]) && k < best_rank) {
-                best_rank = k;
-                best_g = gd;
-                best_n = n;
-                snprintf(qty, sizeof qty, "%s", pref[k]);
-            }
+    char buf[256];
+    chain_t top = chain_of(-1, -1, ncid, "what");
+    if (!chain_text(&top, "object", buf, sizeof buf) && strcmp(buf, "COMP") && strcmp(buf, "IMAGE") &&
+        strcmp(buf, "CVOL"))
+        return impa_err(err, errlen, IMPA_EFORMAT,
+                        "%s: ODIM object '%s' is not supported: only Cartesian image products "
+                        "(COMP composites, IMAGE single-site images, CVOL), not polar volumes or scans",
+                        path, buf);
+    int ds_ids[ODIM_MAX_GROUPS], ds_nums[ODIM_MAX_GROUPS];
+    int nds = numbered_groups(ncid, "dataset", ds_ids, ds_nums, ODIM_MAX_GROUPS);
+    if (nds == 0)
+        return impa_err(err, errlen, IMPA_EFORMAT, "%s: ODIM file without a /datasetN group", path);
+    int best_rank = 99, best_ds = -1, best_d = -1, best_dsn = 0, best_dn = 0;
+    for (int i = 0; i < nds; i++) {
+        int d_ids[ODIM_MAX_GROUPS], d_nums[ODIM_MAX_GROUPS];
+        int nd = numbered_groups(ds_ids[i], "data", d_ids, d_nums, ODIM_MAX_GROUPS);
+        for (int j = 0; j < nd; j++) {
+            chain_t w = chain_of(d_ids[j], ds_ids[i], ncid, "what");
+            if (chain_text(&w, "quantity", buf, sizeof buf))
+                continue;
+            for (int k = 0; k < (int)(sizeof pref / sizeof pref[0]); k++)
+                if (!strcmp(buf, pref[k]) && k < best_rank) {
+                    best_rank = k;
+                    best_ds = ds_ids[i];
+                    best_d = d_ids[j];
+                    best_dsn = ds_nums[i];
+                    best_dn = d_nums[j];
+                }
+        }
     }
-    if (best_g < 0)
+    if (best_d < 0)
         return impa_err(err, errlen, IMPA_ENOTFOUND,
-                        "%s: no dataset1/dataN with quantity DBZH, TH, DBZV, TV, RATE or ACRR", path);
+                        "%s: no datasetM/dataN with quantity DBZH, TH, DBZV, TV, RATE or ACRR "
+                        "(looked at data, dataset and top level what/quantity of %d dataset(s))",
+                        path, nds);
+    const char *qty = pref[best_rank];
     char what[64];
-    snprintf(what, sizeof what, "dataset1/data%d", best_n);
+    snprintf(what, sizeof what, "dataset%d/data%d", best_dsn, best_dn);
     int v;
-    if (nc_inq_varid(best_g, "data", &v) != NC_NOERR)
+    if (nc_inq_varid(best_d, "data", &v) != NC_NOERR)
         return impa_err(err, errlen, IMPA_EFORMAT, "%s: %s has no 'data' dataset", path, what);
     size_t ny, nx;
-    int rc = data_dims(best_g, v, path, what, &ny, &nx, err, errlen);
+    int rc = data_dims(best_d, v, path, what, &ny, &nx, err, errlen);
     if (rc)
         return rc;
+    chain_t cw = chain_of(best_d, best_ds, ncid, "what");
+    chain_t cwhere = chain_of(best_d, best_ds, ncid, "where");
+    chain_t chow = chain_of(best_d, best_ds, ncid, "how");
 
-    /* Calibration: dataN/what, falling back to dataset1/what then /what. */
-    int gw = subgroup(best_g, "what");
-    const int src[3] = {gw, dswhat, gwhat};
-    odim_map_t m = {.gain = 1, .offset = 0, .a = opts->zr_a, .b = opts->zr_b};
-    int fg = 0, fo = 0;
-    for (int i = 0; i < 3; i++) {
-        if (src[i] < 0)
-            continue;
-        int f;
-        double x;
-        if (!fg && (x = impa_io_att_double(src[i], NC_GLOBAL, "gain", 0, &f), f)) { m.gain = x; fg = 1; }
-        if (!fo && (x = impa_io_att_double(src[i], NC_GLOBAL, "offset", 0, &f), f)) { m.offset = x; fo = 1; }
-        if (!m.has_nodata && (x = impa_io_att_double(src[i], NC_GLOBAL, "nodata", 0, &f), f)) {
-            m.nodata = x;
-            m.has_nodata = 1;
-        }
-        if (!m.has_undetect && (x = impa_io_att_double(src[i], NC_GLOBAL, "undetect", 0, &f), f)) {
-            m.undetect = x;
-            m.has_undetect = 1;
-        }
-    }
-    if (m.gain == 0)
-        return impa_err(err, errlen, IMPA_EFORMAT, "%s: %s has gain 0", path, what);
+    /* Calibration: value = gain * raw + offset; nodata = outside coverage,
+     * undetect = observed, no echo. */
+    odim_map_t m = {.a = opts->zr_a, .b = opts->zr_b};
+    m.gain = chain_num(&cw, "gain", 1, NULL);
+    m.offset = chain_num(&cw, "offset", 0, NULL);
+    m.nodata = chain_num(&cw, "nodata", 0, &m.has_nodata);
+    m.undetect = chain_num(&cw, "undetect", 0, &m.has_undetect);
+    if (m.gain == 0 || !isfinite(m.gain) || !isfinite(m.offset))
+        return impa_err(err, errlen, IMPA_EFORMAT, "%s: %s has gain %g, offset %g", path, what, m.gain,
+                        m.offset);
 
-    /* Time: nominal /what date+time; for accumulations the end of the interval. */
+    /* Time: the nominal what/date+time; for accumulations the end of the
+     * interval, the period from start to end. */
     int64_t t = 0, t0 = 0, t1 = 0;
-    int have_t = group_time(gwhat, "date", "time", &t) == IMPA_OK;
-    int have_t1 = group_time(dswhat, "enddate", "endtime", &t1) == IMPA_OK;
-    int have_t0 = group_time(dswhat, "startdate", "starttime", &t0) == IMPA_OK;
+    int have_t = chain_time(&cw, "date", "time", &t) == IMPA_OK;
+    int have_t1 = chain_time(&cw, "enddate", "endtime", &t1) == IMPA_OK;
+    int have_t0 = chain_time(&cw, "startdate", "starttime", &t0) == IMPA_OK;
     const char *quantity;
     if (!strcmp(qty, "ACRR")) {
         m.q = 3;
@@ -227,46 +307,45 @@ int impa_io_read_odim(int ncid, const char *path, const impa_reader_opts_t *opts
         m.q = 1;
         quantity = "reflectivity";
     }
+    if (m.q != 1) {
+        /* The producer's own Z-R relation (how/zr_a, zr_b) inverts its conversion
+         * exactly; the configured one applies when the file does not say. */
+        int fa, fb;
+        double a = chain_num(&chow, "zr_a", 0, &fa), b = chain_num(&chow, "zr_b", 0, &fb);
+        if (fa && fb && a > 0 && b > 0 && isfinite(a) && isfinite(b)) {
+            m.a = a;
+            m.b = b;
+        }
+    }
     if (!have_t && have_t1)
         t = t1, have_t = 1;
     if (!have_t)
-        return impa_err(err, errlen, IMPA_EFORMAT, "%s: no time (what/date+time or dataset1/what/enddate+endtime)",
-                        path);
+        return impa_err(err, errlen, IMPA_EFORMAT, "%s: no time (what/date+time or what/enddate+endtime)", path);
 
     impa_grid_t g;
     memset(&g, 0, sizeof g);
     g.nx = (int)nx;
     g.ny = (int)ny;
-    double xs = 1000, ys = 1000;
-    char projdef[256] = "";
-    double ul_lon = 0, ul_lat = 0, ll_lon = 0, ll_lat = 0, ur_lon = 0, ur_lat = 0;
-    int have_ul = 0, have_llur = 0;
-    if (gwhere >= 0) {
-        int f1, f2, f3, f4;
-        double sx = impa_io_att_double(gwhere, NC_GLOBAL, "xsize", 0, &f1);
-        double sy = impa_io_att_double(gwhere, NC_GLOBAL, "ysize", 0, &f2);
-        if (f1 && f2 && ((size_t)sx != nx || (size_t)sy != ny))
-            return impa_err(err, errlen, IMPA_EFORMAT, "%s: where/xsize,ysize %gx%g but %s is %zux%zu", path, sx,
-                            sy, what, nx, ny);
-        xs = impa_io_att_double(gwhere, NC_GLOBAL, "xscale", 1000, NULL);
-        ys = impa_io_att_double(gwhere, NC_GLOBAL, "yscale", 1000, NULL);
-        impa_io_att_text(gwhere, NC_GLOBAL, "projdef", projdef, sizeof projdef);
-        ul_lon = impa_io_att_double(gwhere, NC_GLOBAL, "UL_lon", 0, &f1);
-        ul_lat = impa_io_att_double(gwhere, NC_GLOBAL, "UL_lat", 0, &f2);
-        have_ul = f1 && f2;
-        ll_lon = impa_io_att_double(gwhere, NC_GLOBAL, "LL_lon", 0, &f1);
-        ll_lat = impa_io_att_double(gwhere, NC_GLOBAL, "LL_lat", 0, &f2);
-        ur_lon = impa_io_att_double(gwhere, NC_GLOBAL, "UR_lon", 0, &f3);
-        ur_lat = impa_io_att_double(gwhere, NC_GLOBAL, "UR_lat", 0, &f4);
-        have_llur = f1 && f2 && f3 && f4;
-    }
-    if (!(xs > 0) || !(ys > 0))
+    int f1, f2, f3, f4;
+    double sx = chain_num(&cwhere, "xsize", 0, &f1), sy = chain_num(&cwhere, "ysize", 0, &f2);
+    if (f1 && f2 && ((size_t)sx != nx || (size_t)sy != ny))
+        return impa_err(err, errlen, IMPA_EFORMAT, "%s: where/xsize,ysize %gx%g but %s is %zux%zu", path, sx, sy,
+                        what, nx, ny);
+    double xs = chain_num(&cwhere, "xscale", 1000, NULL), ys = chain_num(&cwhere, "yscale", 1000, NULL);
+    if (!(xs > 0) || !(ys > 0) || !isfinite(xs) || !isfinite(ys))
         return impa_err(err, errlen, IMPA_EFORMAT, "%s: where/xscale,yscale %g,%g must be > 0", path, xs, ys);
+    char projdef[256] = "";
+    chain_text(&cwhere, "projdef", projdef, sizeof projdef);
+    double ul_lon = chain_num(&cwhere, "UL_lon", 0, &f1), ul_lat = chain_num(&cwhere, "UL_lat", 0, &f2);
+    int have_ul = f1 && f2;
+    double ll_lon = chain_num(&cwhere, "LL_lon", 0, &f1), ll_lat = chain_num(&cwhere, "LL_lat", 0, &f2);
+    double ur_lon = chain_num(&cwhere, "UR_lon", 0, &f3), ur_lat = chain_num(&cwhere, "UR_lat", 0, &f4);
+    int have_llur = f1 && f2 && f3 && f4;
     corner_grid(&g, projdef, xs, ys, have_ul, ul_lon, ul_lat, have_llur, ll_lon, ll_lat, ur_lon, ur_lat);
 
     if ((rc = impa_scan_init(scan, &g)))
         return impa_err(err, errlen, rc, "%s: cannot allocate a %zux%zu scan", path, ny, nx);
-    if ((rc = read_rows(best_g, v, path, what, &m, scan, err, errlen))) {
+    if ((rc = read_rows(best_d, v, path, what, &m, scan, err, errlen))) {
         impa_scan_deinit(scan);
         return rc;
     }

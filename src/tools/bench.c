@@ -12,6 +12,7 @@
  * on a synthetic moving echo (t_in frames), with the same threads, and reported
  * as extrap_median_s= (plus total_median_s= = forward + extrapolation); the
  * forward timing is the network alone, so GFLOP/s stay comparable. */
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "impa/cli.h"
 #include "impa/engine.h"
 #include "impa/calibrate.h"
 #include "impa/guided.h"
@@ -124,11 +126,12 @@ static int bench_extrapolation(impa_engine_t *eng, int threads, int runs, double
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: impa-bench [--weights FILE] [--grid NYxNX]... [--threads N] "
+    fprintf(f, "Usage: impa-bench [--weights FILE] [--grid NYxNX]... [--threads N] "
                "[--runs N]\n"
-               "  default weights: %s/models/impa-net.nc if present, else %s/impa-net.nc\n"
+               "       impa-bench --version | --help\n"
+               "  default weights: %s/impa-net.nc (from a checkout: --weights models/impa-net.nc)\n"
                "  default grids: 256x256 and 512x512; threads 2; runs 10\n",
-            IMPA_SOURCE_ROOT, IMPA_MODELDIR);
+            IMPA_MODELDIR);
 }
 
 int main(int argc, char **argv)
@@ -136,45 +139,37 @@ int main(int argc, char **argv)
     char default_weights[4096];
     const char *weights = NULL;
     int grids[MAX_GRIDS][2], ngrids = 0, threads = 2, runs = 10;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--weights") == 0 && v) {
-            weights = v;
-            i++;
-        } else if (strcmp(a, "--grid") == 0 && v) {
-            if (ngrids == MAX_GRIDS || sscanf(v, "%dx%d", &grids[ngrids][0],
-                                              &grids[ngrids][1]) != 2) {
-                fprintf(stderr, "impa-bench: bad --grid '%s' (NYxNX, at most %d)\n", v,
-                        MAX_GRIDS);
-                return 2;
-            }
+    static const struct option longopts[] = {
+        {"weights", required_argument, NULL, 'w'}, {"grid", required_argument, NULL, 'g'},
+        {"threads", required_argument, NULL, 't'}, {"runs", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, IMPA_CLI_VERSION},
+        {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'w': weights = optarg; break;
+        case 'g':
+            if (ngrids == MAX_GRIDS || sscanf(optarg, "%dx%d", &grids[ngrids][0], &grids[ngrids][1]) != 2)
+                return impa_cli_usage_error("impa-bench", "bad --grid '%s' (NYxNX, at most %d)", optarg,
+                                            MAX_GRIDS);
             ngrids++;
-            i++;
-        } else if (strcmp(a, "--threads") == 0 && v) {
-            threads = atoi(v);
-            i++;
-        } else if (strcmp(a, "--runs") == 0 && v) {
-            runs = atoi(v);
-            i++;
-        } else {
-            usage(stderr);
-            return 2;
+            break;
+        case 't':
+            if (impa_cli_int("impa-bench", "--threads", optarg, 0, 1024, &threads))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 'r':
+            if (impa_cli_int("impa-bench", "--runs", optarg, 1, 100000, &runs))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        default: return impa_cli_default(c, "impa-bench", usage);
         }
     }
-    if (runs < 1 || threads < 0) {
-        fprintf(stderr, "impa-bench: --runs must be >= 1 and --threads >= 0\n");
-        return 2;
-    }
+    if (impa_cli_no_operands("impa-bench", argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
     if (!weights) {
-        snprintf(default_weights, sizeof(default_weights), "%s/models/impa-net.nc",
-                 IMPA_SOURCE_ROOT);
-        if (access(default_weights, R_OK) != 0)
-            snprintf(default_weights, sizeof(default_weights), "%s/impa-net.nc",
-                     IMPA_MODELDIR);
+        /* The installed model: no build-tree path is compiled into the program. */
+        snprintf(default_weights, sizeof(default_weights), "%s/impa-net.nc", IMPA_MODELDIR);
         weights = default_weights;
     }
     if (ngrids == 0) {

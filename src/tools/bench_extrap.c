@@ -1,9 +1,11 @@
 /* impa-bench-extrap: timing of motion estimation and extrapolation on a synthetic
  * field (Gaussian cells on a dry background translating at a known velocity).
  *   impa-bench-extrap [--grid 512x512] [--leads 12] [--threads 2] [--runs 7] */
+#include "impa/cli.h"
 #include "impa/extrapolate.h"
 #include "impa/timeutil.h"
 
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,32 +45,47 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: impa-bench-extrap [--grid 512x512] [--leads 12] [--threads 2] [--runs 7]\n"
+               "       impa-bench-extrap --version | --help\n"
+               "Times motion estimation and the extrapolation of LEADS frames on a synthetic\n"
+               "field of storm cells translating at a known velocity.\n");
+}
+
 int main(int argc, char **argv)
 {
     int ny = 512, nx = 512, leads = 12, threads = 2, runs = 7;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--grid") && i + 1 < argc) {
-            if (sscanf(argv[++i], "%dx%d", &ny, &nx) != 2) {
-                fprintf(stderr, "impa-bench-extrap: --grid wants HxW\n");
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--leads") && i + 1 < argc) {
-            leads = atoi(argv[++i]);
-        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            threads = atoi(argv[++i]);
-        } else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
-            runs = atoi(argv[++i]);
-        } else {
-            fprintf(stderr,
-                    "usage: impa-bench-extrap [--grid 512x512] [--leads 12] [--threads 2] "
-                    "[--runs 7]\n");
-            return 2;
+    static const struct option longopts[] = {
+        {"grid", required_argument, NULL, 'g'},    {"leads", required_argument, NULL, 'l'},
+        {"threads", required_argument, NULL, 't'}, {"runs", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, IMPA_CLI_VERSION},
+        {NULL, 0, NULL, 0}};
+    static const char *prog = "impa-bench-extrap";
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'g':
+            if (sscanf(optarg, "%dx%d", &ny, &nx) != 2 || ny < 8 || nx < 8)
+                return impa_cli_usage_error(prog, "--grid wants HxW, sides >= 8: '%s'", optarg);
+            break;
+        case 'l':
+            if (impa_cli_int(prog, "--leads", optarg, 1, 1000, &leads))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 't':
+            if (impa_cli_int(prog, "--threads", optarg, 0, 1024, &threads))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 'r':
+            if (impa_cli_int(prog, "--runs", optarg, 1, 100, &runs))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        default: return impa_cli_default(c, prog, usage);
         }
     }
-    if (runs < 1 || runs > 100 || leads < 1 || ny < 8 || nx < 8) {
-        fprintf(stderr, "impa-bench-extrap: bad arguments\n");
-        return 2;
-    }
+    if (impa_cli_no_operands(prog, argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
     const float su = 3.0f, sv = -2.0f; /* true motion, cells per step */
     size_t n = (size_t)ny * nx;
     float *fr[3], *out = malloc(sizeof(float) * n * (size_t)leads);

@@ -5,11 +5,13 @@
  * IN.nc holds dbz(sample, t_in, y, x) float dBZ, NaN = no data (the layout
  * impa-infer reads); OUT.nc receives dbz(sample, lead, y, x), lead k (0-based) one
  * input step after lead k-1, the first one step after the last input frame. */
+#include <getopt.h>
 #include <netcdf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "impa/cli.h"
 #include "impa/extrapolate.h"
 
 #define CHECK(call, what)                                                              \
@@ -23,8 +25,9 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: impa-extrapolate --input IN.nc --output OUT.nc [--leads N (12)] "
+    fprintf(f, "Usage: impa-extrapolate --input IN.nc --output OUT.nc [--leads N (12)] "
                "[--frames N (3)] [--threads N (0 = all cores)]\n"
+               "       impa-extrapolate --version | --help\n"
                "  dbz(sample,t_in,y,x) dBZ -> dbz(sample,lead,y,x) dBZ, NaN = no data\n");
 }
 
@@ -33,29 +36,36 @@ int main(int argc, char **argv)
     const char *in = NULL, *outpath = NULL;
     int leads = 12;
     impa_extrap_opts_t o = impa_extrap_opts_default();
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--input") && i + 1 < argc)
-            in = argv[++i];
-        else if (!strcmp(argv[i], "--output") && i + 1 < argc)
-            outpath = argv[++i];
-        else if (!strcmp(argv[i], "--leads") && i + 1 < argc)
-            leads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--frames") && i + 1 < argc)
-            o.n_frames = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            o.threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else {
-            usage(stderr);
-            return 2;
+    static const struct option longopts[] = {
+        {"input", required_argument, NULL, 'i'},   {"output", required_argument, NULL, 'o'},
+        {"leads", required_argument, NULL, 'l'},   {"frames", required_argument, NULL, 'f'},
+        {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, IMPA_CLI_VERSION}, {NULL, 0, NULL, 0}};
+    static const char *prog = "impa-extrapolate";
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i': in = optarg; break;
+        case 'o': outpath = optarg; break;
+        case 'l':
+            if (impa_cli_int(prog, "--leads", optarg, 1, 1000, &leads))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 'f':
+            if (impa_cli_int(prog, "--frames", optarg, 2, 64, &o.n_frames))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 't':
+            if (impa_cli_int(prog, "--threads", optarg, 0, 1024, &o.threads))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        default: return impa_cli_default(c, prog, usage);
         }
     }
-    if (!in || !outpath || leads < 1) {
-        usage(stderr);
-        return 2;
-    }
+    if (impa_cli_no_operands(prog, argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
+    if (!in || !outpath)
+        return impa_cli_usage_error(prog, "--input and --output are required");
     int rc = 1, ncid = -1, outid = -1, varid, dims[NC_MAX_VAR_DIMS], ndims;
     size_t len[4];
     float *x = NULL, *y = NULL;

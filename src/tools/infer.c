@@ -12,11 +12,13 @@
  * --normalised: IN.nc holds input(frames, field, y, x) already normalised, frames
  * = impa_model_input_frames (t_in, or t_in + t_out with advection); OUT.nc
  * receives output(t_out, y, x), the raw network output of impa_engine_forward. */
+#include <getopt.h>
 #include <netcdf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "impa/cli.h"
 #include "impa/engine.h"
 #include "impa/guided.h"
 
@@ -31,9 +33,10 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: impa-infer --weights FILE --input IN.nc --output OUT.nc "
+    fprintf(f, "Usage: impa-infer --weights FILE --input IN.nc --output OUT.nc "
                "[--threads N] [--tile N] [--tile-overlap N]\n"
                "       [--calibration auto|none|extrapolation] [--normalised]\n"
+               "       impa-infer --version | --help\n"
                "  --tile N: N x N windows for size-dependent models (0 = whole grid, the\n"
                "    default); size-independent models (norm_local, se_window) always\n"
                "    run on the whole grid\n"
@@ -89,46 +92,44 @@ int main(int argc, char **argv)
     int threads = 0, tile = 0, overlap = 0, normalised = 0, status = 1;
     impa_calibration_t calibration = IMPA_CALIBRATION_AUTO;
     char err[512];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--weights") == 0 && v) {
-            weights = v;
-            i++;
-        } else if (strcmp(a, "--input") == 0 && v) {
-            inpath = v;
-            i++;
-        } else if (strcmp(a, "--output") == 0 && v) {
-            outpath = v;
-            i++;
-        } else if (strcmp(a, "--threads") == 0 && v) {
-            threads = atoi(v);
-            i++;
-        } else if (strcmp(a, "--tile") == 0 && v) {
-            tile = atoi(v);
-            i++;
-        } else if (strcmp(a, "--tile-overlap") == 0 && v) {
-            overlap = atoi(v);
-            i++;
-        } else if (strcmp(a, "--calibration") == 0 && v) {
-            if (impa_calibration_parse(v, &calibration, err, sizeof err) != 0) {
-                fprintf(stderr, "impa-infer: --calibration: %s\n", err);
-                return 2;
-            }
-            i++;
-        } else if (strcmp(a, "--normalised") == 0) {
-            normalised = 1;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else {
-            usage(stderr);
-            return 2;
+    enum { O_TILE_OVERLAP = 256, O_CALIBRATION, O_NORMALISED };
+    static const struct option longopts[] = {
+        {"weights", required_argument, NULL, 'w'},       {"input", required_argument, NULL, 'i'},
+        {"output", required_argument, NULL, 'o'},        {"threads", required_argument, NULL, 't'},
+        {"tile", required_argument, NULL, 'T'},          {"tile-overlap", required_argument, NULL, O_TILE_OVERLAP},
+        {"calibration", required_argument, NULL, O_CALIBRATION},
+        {"normalised", no_argument, NULL, O_NORMALISED}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, IMPA_CLI_VERSION}, {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'w': weights = optarg; break;
+        case 'i': inpath = optarg; break;
+        case 'o': outpath = optarg; break;
+        case 't':
+            if (impa_cli_int("impa-infer", "--threads", optarg, 0, 1024, &threads))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 'T':
+            if (impa_cli_int("impa-infer", "--tile", optarg, 0, 100000, &tile))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_TILE_OVERLAP:
+            if (impa_cli_int("impa-infer", "--tile-overlap", optarg, 0, 100000, &overlap))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_CALIBRATION:
+            if (impa_calibration_parse(optarg, &calibration, err, sizeof err) != 0)
+                return impa_cli_usage_error("impa-infer", "--calibration: %s", err);
+            break;
+        case O_NORMALISED: normalised = 1; break;
+        default: return impa_cli_default(c, "impa-infer", usage);
         }
     }
-    if (!weights || !inpath || !outpath) {
-        usage(stderr);
-        return 2;
-    }
+    if (impa_cli_no_operands("impa-infer", argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
+    if (!weights || !inpath || !outpath)
+        return impa_cli_usage_error("impa-infer", "--weights, --input and --output are required");
     impa_model_t *model = NULL;
     impa_engine_t *eng = NULL;
     impa_guided_t *guided = NULL;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "impa/cli.h"
 #include "impa/error.h"
 #include "impa/timeutil.h"
 #include "publish/json.h"
@@ -47,11 +48,12 @@ static unsigned long long g_lost;
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: impa-listen [--endpoint tcp://127.0.0.1:5560] [--domain D]\n"
+            "Usage: impa-listen [--endpoint tcp://127.0.0.1:5560] [--domain D]\n"
             "                   [--request tcp://127.0.0.1:5561] [--latest] [--netcdf-dir DIR]\n"
             "                   [--curve-server-key Z85 --curve-keypair FILE]\n"
             "                   [--count N] [--timeout S]\n"
-            "       impa-listen --gen-keypair FILE\n");
+            "       impa-listen --gen-keypair FILE\n"
+            "       impa-listen --version | --help\n");
 }
 
 /* Parses a whole message body into a freshly allocated node array. */
@@ -504,7 +506,8 @@ int main(int argc, char **argv)
         {"netcdf-dir", required_argument, 0, 'n'}, {"curve-server-key", required_argument, 0, 'k'},
         {"curve-keypair", required_argument, 0, 'p'}, {"count", required_argument, 0, 'c'},
         {"timeout", required_argument, 0, 't'},    {"gen-keypair", required_argument, 0, 'g'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},             {"version", no_argument, 0, IMPA_CLI_VERSION},
+        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "e:d:r:ln:k:p:c:t:g:h", lo, NULL)) != -1) {
         switch (c) {
@@ -515,17 +518,20 @@ int main(int argc, char **argv)
         case 'n': o.netcdf_dir = optarg; break;
         case 'k': o.server_key = optarg; break;
         case 'p': o.keypair = optarg; break;
-        case 'c': o.count = atoi(optarg); break;
-        case 't': o.timeout = atof(optarg); break;
+        case 'c':
+            if (impa_cli_int("impa-listen", "--count", optarg, 0, 1 << 30, &o.count))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 't':
+            if (impa_cli_double("impa-listen", "--timeout", optarg, 0, 1e9, &o.timeout))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
         case 'g': gen = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return impa_cli_default(c, "impa-listen", usage);
         }
     }
-    if (optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (impa_cli_no_operands("impa-listen", argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
     if (gen) {
         char pub[41], err[256];
         if (impa_curve_write_keypair(gen, pub, err, sizeof err) != 0) {

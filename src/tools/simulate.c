@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "impa/cli.h"
 #include "impa/error.h"
 #include "impa/timeutil.h"
 #include "impa_build_config.h"
@@ -482,7 +483,8 @@ static void pause_for(double s)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: impa-simulate --out DIR [options]\n"
+            "Usage: impa-simulate --out DIR [options]\n"
+            "       impa-simulate --version | --help\n"
             "  --out DIR          directory for the scans (created if missing)\n"
             "  --seed N           weather seed (default 1)\n"
             "  --step-min M       minutes between scans (default 10)\n"
@@ -511,7 +513,7 @@ static int parse_args(int argc, char **argv, sim_opts_t *o)
         {"dx-km", required_argument, NULL, 'd'},   {"radar-lat", required_argument, NULL, 'A'},
         {"radar-lon", required_argument, NULL, 'O'}, {"prefix", required_argument, NULL, 'P'},
         {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"version", no_argument, NULL, IMPA_CLI_VERSION}, {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->seed = 1;
     o->step_min = 10;
@@ -618,16 +620,14 @@ static int parse_args(int argc, char **argv, sim_opts_t *o)
         case 'q':
             o->quiet = 1;
             break;
-        case 'h':
-            usage(stdout);
-            exit(0);
         default:
-            usage(stderr);
-            return -1;
+            exit(impa_cli_default(c, "impa-simulate", usage));
         }
     }
-    if (optind < argc || o->out_dir[0] == '\0') {
-        usage(stderr);
+    if (impa_cli_no_operands("impa-simulate", argc, argv))
+        return -1;
+    if (o->out_dir[0] == '\0') {
+        impa_cli_usage_error("impa-simulate", "--out DIR is required");
         return -1;
     }
     int64_t step_s = (int64_t)o->step_min * 60;

@@ -11,6 +11,7 @@
  * regular file in DIR (not recursive) that impa_reader_read accepts; the others are
  * reported on stderr and skipped. Valid times come from file metadata. */
 #include <dirent.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "impa/archive.h"
+#include "impa/cli.h"
 #include "impa/domain.h"
 #include "impa/extrapolate.h"
 #include "impa/reader.h"
@@ -41,12 +43,13 @@ typedef struct {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: impa-verify --forecasts DIR --observations DIR [--thresholds 20,35,45]\n"
+            "Usage: impa-verify --forecasts DIR --observations DIR [--thresholds 20,35,45]\n"
             "                   [--method-filter NAME] [--persistence]\n"
             "                   [--domain XOFF,YOFF,NX,NY,BLOCK]\n"
             "       impa-verify --extrapolation-vs-persistence --observations DIR [--t-in 3]\n"
             "                   [--leads 12] [--every N] [--from ISO] [--to ISO] [--threads 2]\n"
             "                   [--thresholds ...] [--domain ...]\n"
+            "       impa-verify --version | --help\n"
             "common: [--accum-period SECONDS] [--variable NAME]\n");
 }
 
@@ -382,62 +385,80 @@ int main(int argc, char **argv)
     impa_domain_t dom = {0, 0, 0, 0, 1, 1};
     impa_reader_opts_t ro = impa_reader_opts_default();
     int64_t from = INT64_MIN, to = INT64_MAX;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--forecasts") && v)
-            fdir = argv[++i];
-        else if (!strcmp(a, "--observations") && v)
-            odir = argv[++i];
-        else if (!strcmp(a, "--method-filter") && v)
-            filter = argv[++i];
-        else if (!strcmp(a, "--persistence"))
-            persistence = 1;
-        else if (!strcmp(a, "--extrapolation-vs-persistence"))
-            evp = 1;
-        else if (!strcmp(a, "--t-in") && v)
-            t_in = atoi(argv[++i]);
-        else if (!strcmp(a, "--leads") && v)
-            leads = atoi(argv[++i]);
-        else if (!strcmp(a, "--every") && v)
-            every = atoi(argv[++i]);
-        else if (!strcmp(a, "--threads") && v)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--accum-period") && v)
-            ro.accum_period_s = atof(argv[++i]);
-        else if (!strcmp(a, "--variable") && v)
-            ro.variable = argv[++i];
-        else if ((!strcmp(a, "--from") || !strcmp(a, "--to")) && v) {
-            if (impa_time_parse_iso(v, a[2] == 'f' ? &from : &to) < 0) {
-                fprintf(stderr, "impa-verify: %s: cannot parse time '%s'\n", a, v);
-                return 2;
-            }
-            i++;
-        } else if (!strcmp(a, "--thresholds") && v) {
-            nth = parse_thresholds(argv[++i], th);
-            if (nth < 1) {
-                fprintf(stderr, "impa-verify: bad --thresholds\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--domain") && v) {
-            if (sscanf(argv[++i], "%d,%d,%d,%d,%d", &dom.x_offset, &dom.y_offset, &dom.nx,
-                       &dom.ny, &dom.block) != 5) {
-                fprintf(stderr, "impa-verify: --domain wants XOFF,YOFF,NX,NY,BLOCK\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "impa-verify: unknown or incomplete option '%s'\n", a);
-            usage(stderr);
-            return 2;
+    enum { O_FC = 256, O_OBS, O_FILTER, O_PERS, O_EVP, O_TIN, O_LEADS, O_EVERY, O_THREADS, O_ACCUM,
+           O_VAR, O_FROM, O_TO, O_THRESH, O_DOMAIN };
+    static const struct option longopts[] = {
+        {"forecasts", required_argument, NULL, O_FC},
+        {"observations", required_argument, NULL, O_OBS},
+        {"method-filter", required_argument, NULL, O_FILTER},
+        {"persistence", no_argument, NULL, O_PERS},
+        {"extrapolation-vs-persistence", no_argument, NULL, O_EVP},
+        {"t-in", required_argument, NULL, O_TIN},
+        {"leads", required_argument, NULL, O_LEADS},
+        {"every", required_argument, NULL, O_EVERY},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"accum-period", required_argument, NULL, O_ACCUM},
+        {"variable", required_argument, NULL, O_VAR},
+        {"from", required_argument, NULL, O_FROM},
+        {"to", required_argument, NULL, O_TO},
+        {"thresholds", required_argument, NULL, O_THRESH},
+        {"domain", required_argument, NULL, O_DOMAIN},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, IMPA_CLI_VERSION},
+        {NULL, 0, NULL, 0}};
+    static const char *prog = "impa-verify";
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_FC: fdir = optarg; break;
+        case O_OBS: odir = optarg; break;
+        case O_FILTER: filter = optarg; break;
+        case O_PERS: persistence = 1; break;
+        case O_EVP: evp = 1; break;
+        case O_TIN:
+            if (impa_cli_int(prog, "--t-in", optarg, 2, 16, &t_in))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_LEADS:
+            if (impa_cli_int(prog, "--leads", optarg, 1, IMPA_VERIFY_MAX_LEADS, &leads))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_EVERY:
+            if (impa_cli_int(prog, "--every", optarg, 1, 100000, &every))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_THREADS:
+            if (impa_cli_int(prog, "--threads", optarg, 0, 1024, &threads))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_ACCUM:
+            if (impa_cli_double(prog, "--accum-period", optarg, 0, 1e7, &ro.accum_period_s))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_VAR: ro.variable = optarg; break;
+        case O_FROM:
+        case O_TO:
+            if (impa_time_parse_iso(optarg, c == O_FROM ? &from : &to) < 0)
+                return impa_cli_usage_error(prog, "%s: cannot parse time '%s'", c == O_FROM ? "--from" : "--to",
+                                            optarg);
+            break;
+        case O_THRESH:
+            nth = parse_thresholds(optarg, th);
+            if (nth < 1)
+                return impa_cli_usage_error(prog, "bad --thresholds '%s'", optarg);
+            break;
+        case O_DOMAIN:
+            if (sscanf(optarg, "%d,%d,%d,%d,%d", &dom.x_offset, &dom.y_offset, &dom.nx, &dom.ny, &dom.block) != 5)
+                return impa_cli_usage_error(prog, "--domain wants XOFF,YOFF,NX,NY,BLOCK");
+            break;
+        default: return impa_cli_default(c, prog, usage);
         }
     }
-    if (!odir || (!evp && !fdir) || t_in < 2 || t_in > 16 || leads < 1 ||
-        leads > IMPA_VERIFY_MAX_LEADS || every < 1) {
-        usage(stderr);
-        return 2;
-    }
+    if (impa_cli_no_operands(prog, argc, argv))
+        return IMPA_CLI_USAGE_EXIT;
+    if (!odir || (!evp && !fdir))
+        return impa_cli_usage_error(prog, "--observations and --forecasts (or "
+                                          "--extrapolation-vs-persistence) are required");
     obs_set_t obs = {0, NULL, 0, 0};
     int n = load_observations(odir, &ro, &dom, &obs);
     if (n <= 0) {

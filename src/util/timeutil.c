@@ -1,9 +1,12 @@
 #include "impa/timeutil.h"
 
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <udunits2.h>
 
 char *impa_time_iso(int64_t t, char *buf, size_t len)
 {
@@ -44,36 +47,65 @@ int impa_time_parse_iso(const char *s, int64_t *out)
     return IMPA_OK;
 }
 
+/* CF time units are UDUNITS-2 units, parsed by udunits2 itself: its unit
+ * database (read once per process, ~15 ms) and its parser, which is not
+ * reentrant, hence the lock. The lock is held across fork() (pthread_atfork) so
+ * that a reader child never inherits it locked or udunits half-way through a
+ * parse. */
+static pthread_once_t ud_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t ud_lock = PTHREAD_MUTEX_INITIALIZER;
+static ut_system *ud_sys;
+static ut_unit *ud_epoch; /* seconds since 1970-01-01 00:00:00 UTC */
+
+static void ud_lock_fn(void)
+{
+    pthread_mutex_lock(&ud_lock);
+}
+
+static void ud_unlock_fn(void)
+{
+    pthread_mutex_unlock(&ud_lock);
+}
+
+static void ud_init(void)
+{
+    ut_set_error_message_handler(ut_ignore); /* library code never prints */
+    ud_sys = ut_read_xml(NULL);
+    if (ud_sys)
+        ud_epoch = ut_parse(ud_sys, "seconds since 1970-01-01 00:00:00 UTC", UT_ASCII);
+    pthread_atfork(ud_lock_fn, ud_unlock_fn, ud_unlock_fn);
+}
+
+int impa_time_units_init(void)
+{
+    pthread_once(&ud_once, ud_init);
+    return ud_epoch ? IMPA_OK : IMPA_EIO;
+}
+
 int impa_time_parse_cf_units(const char *units, double *scale_s, int64_t *epoch)
 {
-    static const struct { const char *name; double s; } unit[] = {
-        {"seconds", 1}, {"second", 1}, {"secs", 1}, {"sec", 1}, {"s", 1},
-        {"minutes", 60}, {"minute", 60}, {"mins", 60}, {"min", 60},
-        {"hours", 3600}, {"hour", 3600}, {"hrs", 3600}, {"h", 3600},
-        {"days", 86400}, {"day", 86400}, {"d", 86400},
-    };
-    char word[32];
-    int consumed = 0;
-    if (!units || sscanf(units, " %31s since %n", word, &consumed) != 1 || consumed == 0)
+    if (!units || !strstr(units, " since ")) /* CF: a time coordinate's units name a reference time */
         return IMPA_EINVAL;
-    double sc = 0;
-    for (size_t i = 0; i < sizeof unit / sizeof unit[0]; i++)
-        if (strcasecmp(word, unit[i].name) == 0) {
-            sc = unit[i].s;
-            break;
+    if (impa_time_units_init() != IMPA_OK)
+        return IMPA_EIO;
+    int rc = IMPA_EINVAL;
+    pthread_mutex_lock(&ud_lock);
+    ut_unit *u = ut_parse(ud_sys, units, UT_ASCII);
+    cv_converter *cv = u && ut_are_convertible(u, ud_epoch) ? ut_get_converter(u, ud_epoch) : NULL;
+    if (cv) {
+        double t0 = cv_convert_double(cv, 0.0);
+        /* the step over a long interval: exact to ~1e-13 even far from 1970 */
+        double scale = (cv_convert_double(cv, 1e6) - t0) / 1e6;
+        if (isfinite(t0) && isfinite(scale) && scale > 0 && fabs(t0) < 1e15) {
+            *epoch = (int64_t)llround(t0);
+            *scale_s = scale;
+            rc = IMPA_OK;
         }
-    if (sc == 0)
-        return IMPA_EINVAL;
-    /* The reference may omit the time or carry a "UTC"/"Z" suffix. */
-    char ref[64];
-    snprintf(ref, sizeof ref, "%s", units + consumed);
-    char *utc = strstr(ref, " UTC");
-    if (utc)
-        *utc = '\0';
-    if (impa_time_parse_iso(ref, epoch) != IMPA_OK)
-        return IMPA_EINVAL;
-    *scale_s = sc;
-    return IMPA_OK;
+        cv_free(cv);
+    }
+    ut_free(u);
+    pthread_mutex_unlock(&ud_lock);
+    return rc;
 }
 
 double impa_time_now(void)

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """tools/forecast_png.py on an archive laid out as include/impa/archive.h says
-(reflectivity(lead_time, y, x) dBZ, lead_time in minutes, time = issue), built
+(reflectivity(lead_time, y, x) dBZ, lead_time in minutes, forecast_reference_time
+= issue, time = valid time), built
 here from numpy, with an observed scan in the simulator's layout. Checks the PNG
 exists, has the 4-panel shape, carries the radar colours (a >= 45 dBZ cell is
 drawn in the orange/red steps) and that a missing lead becomes a note, not a
@@ -44,9 +45,12 @@ def write_archive(path: str, n_leads: int, inputs: str) -> None:
         lt = ds.createVariable("lead_time", "f4", ("lead_time",))
         lt.units = "minutes"
         lt[:] = np.arange(1, n_leads + 1) * 10
-        t = ds.createVariable("time", "f8", ())
+        t = ds.createVariable("forecast_reference_time", "f8", ())
         t.units = "seconds since 1970-01-01 00:00:00"
         t[...] = 1780315200.0
+        v = ds.createVariable("time", "f8", ("lead_time",))
+        v.units = "seconds since 2026-06-01 12:00:00"
+        v[:] = np.arange(1, n_leads + 1) * 600.0
         x = ds.createVariable("x", "f8", ("x",))
         x.units = "m"
         x[:] = np.arange(NX) * 1000.0

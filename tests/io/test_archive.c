@@ -1,5 +1,8 @@
 /* Forecast archive: write -> read back equality (values, NaN, grid, projection,
- * times, method), CF attributes, no temporary file left, failure cleanup, prune. */
+ * times, method), the CF layout (lead_time axis, forecast_reference_time, valid
+ * time in seconds since the issue, x/y in metres, crs_wkt), archives of the
+ * earlier layout still read, no temporary file left, failure cleanup, prune.
+ * tests/io/test_archive_xarray.py opens the same layout with xarray and pyproj. */
 #include <dirent.h>
 #include <limits.h>
 #include <math.h>
@@ -129,9 +132,10 @@ static void test_write_read(void **state)
     assert_string_equal(method, "extrapolation");
     assert_int_equal(rg.nx, 5);
     assert_int_equal(rg.ny, 4);
-    assert_true(fabs(rg.x0 - g.x0) < 1e-9 && fabs(rg.dx - g.dx) < 1e-9);
-    assert_true(fabs(rg.y0 - g.y0) < 1e-9 && fabs(rg.dy - g.dy) < 1e-9);
-    assert_string_equal(rg.x_units, "km");
+    /* written in metres (the input grid is in km) */
+    assert_true(fabs(rg.x0 - 1000 * g.x0) < 1e-6 && fabs(rg.dx - 1000 * g.dx) < 1e-6);
+    assert_true(fabs(rg.y0 - 1000 * g.y0) < 1e-6 && fabs(rg.dy - 1000 * g.dy) < 1e-6);
+    assert_string_equal(rg.x_units, "m");
     assert_string_equal(rg.grid_mapping_name, "albers_conical_equal_area");
     for (int i = 0; i < L * N; i++) {
         if (isnan(dbz[i]))
@@ -143,7 +147,7 @@ static void test_write_read(void **state)
     double la1, lo1, la2, lo2;
     assert_int_equal(impa_grid_latlon(&g, 2, 3, &la1, &lo1), 0);
     assert_int_equal(impa_grid_latlon(&rg, 2, 3, &la2, &lo2), 0);
-    assert_true(fabs(la1 - la2) < 1e-12 && fabs(lo1 - lo2) < 1e-12);
+    assert_true(fabs(la1 - la2) < 1e-11 && fabs(lo1 - lo2) < 1e-11);
     free(rd);
 
     /* CF metadata */
@@ -183,7 +187,96 @@ static void test_write_read(void **state)
     assert_int_equal(nc_inq_varid(ncid, "lead_time", &lv), NC_NOERR);
     nc_get_var_int(ncid, lv, leads);
     assert_true(leads[0] == 10 && leads[2] == 30);
+    /* the CF layout */
+    int nd, dim;
+    assert_int_equal(nc_inq_varndims(ncid, lv, &nd), NC_NOERR);
+    assert_int_equal(nd, 1);
+    nc_inq_vardimid(ncid, lv, &dim);
+    char dname[NC_MAX_NAME + 1];
+    nc_inq_dimname(ncid, dim, dname);
+    assert_string_equal(dname, "lead_time"); /* a coordinate variable: the lead axis */
+    int rv, tv;
+    assert_int_equal(nc_inq_varid(ncid, "forecast_reference_time", &rv), NC_NOERR);
+    assert_int_equal(nc_inq_varndims(ncid, rv, &nd), NC_NOERR);
+    assert_int_equal(nd, 0);
+    double ref, valid[L];
+    nc_get_var_double(ncid, rv, &ref);
+    assert_true(ref == 1604109000.0);
+    assert_int_equal(nc_inq_varid(ncid, "time", &tv), NC_NOERR);
+    nc_get_var_double(ncid, tv, valid);
+    assert_true(valid[0] == 600.0 && valid[2] == 1800.0);
+    memset(buf, 0, sizeof buf);
+    nc_get_att_text(ncid, tv, "units", buf);
+    assert_string_equal(buf, "seconds since 2020-10-31 01:50:00");
+    memset(buf, 0, sizeof buf);
+    nc_get_att_text(ncid, v, "coordinates", buf);
+    assert_string_equal(buf, "forecast_reference_time time");
+    int xv;
+    double x[5];
+    assert_int_equal(nc_inq_varid(ncid, "x", &xv), NC_NOERR);
+    memset(buf, 0, sizeof buf);
+    nc_get_att_text(ncid, xv, "units", buf);
+    assert_string_equal(buf, "m");
+    memset(buf, 0, sizeof buf);
+    nc_get_att_text(ncid, xv, "standard_name", buf);
+    assert_string_equal(buf, "projection_x_coordinate");
+    nc_get_var_double(ncid, xv, x);
+    assert_true(x[0] == -127750.0 && x[1] == -127250.0);
+    int cv;
+    assert_int_equal(nc_inq_varid(ncid, "crs", &cv), NC_NOERR);
+    assert_int_equal(nc_inq_attlen(ncid, cv, "crs_wkt", &len), NC_NOERR);
+    char *wkt = calloc(1, len + 1);
+    nc_get_att_text(ncid, cv, "crs_wkt", wkt);
+    assert_non_null(strstr(wkt, "PROJCRS["));
+    assert_non_null(strstr(wkt, "Albers Equal Area"));
+    free(wkt);
     nc_close(ncid);
+}
+
+/* An archive of the layout before forecast_reference_time (scalar "time" =
+ * issue, valid_time(lead_time), x/y in km) still reads. */
+static void test_read_earlier_layout(void **state)
+{
+    (void)state;
+    char cdl[600], nc[600], cmd[1400];
+    snprintf(cdl, sizeof cdl, "%s/old.cdl", tmpdir);
+    snprintf(nc, sizeof nc, "%s/old_20201031T060000Z.nc", tmpdir);
+    FILE *f = fopen(cdl, "w");
+    assert_non_null(f);
+    fputs("netcdf old {\n"
+          "dimensions: lead_time = 2 ; y = 1 ; x = 2 ;\n"
+          "variables:\n"
+          "  double time ; time:standard_name = \"forecast_reference_time\" ;\n"
+          "    time:units = \"seconds since 1970-01-01 00:00:00\" ;\n"
+          "  int lead_time(lead_time) ; lead_time:units = \"minutes\" ;\n"
+          "  double valid_time(lead_time) ; valid_time:units = \"seconds since 1970-01-01 00:00:00\" ;\n"
+          "  double y(y) ; y:units = \"km\" ;\n"
+          "  double x(x) ; x:units = \"km\" ;\n"
+          "  float reflectivity(lead_time, y, x) ; reflectivity:_FillValue = -999.f ;\n"
+          "  :method = \"persistence\" ;\n"
+          "data:\n"
+          "  time = 1604124000 ; lead_time = 10, 20 ; valid_time = 1604124600, 1604125200 ;\n"
+          "  y = 5 ; x = 1, 2 ; reflectivity = 1, 2, 3, -999 ;\n"
+          "}\n",
+          f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "ncgen -k nc4 -o '%s' '%s'", nc, cdl);
+    if (system(cmd) != 0)
+        skip();
+    impa_grid_t g;
+    int64_t issue;
+    int step, nl;
+    float *d = NULL;
+    char method[32], err[512];
+    assert_int_equal(impa_archive_read(nc, &g, &issue, &step, &nl, &d, method, sizeof method, err, sizeof err), 0);
+    assert_int_equal(issue, 1604124000);
+    assert_int_equal(step, 10);
+    assert_int_equal(nl, 2);
+    assert_string_equal(g.x_units, "km");
+    assert_true(g.x0 == 1 && g.dx == 1);
+    assert_true(d[2] == 3 && isnan(d[3]));
+    assert_string_equal(method, "persistence");
+    free(d);
 }
 
 static void test_failure_and_prune(void **state)
@@ -298,6 +391,7 @@ int main(int argc, char **argv)
         return enospc_child(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_read),
+        cmocka_unit_test(test_read_earlier_layout),
         cmocka_unit_test(test_failure_and_prune),
         cmocka_unit_test(test_enospc),
     };

@@ -71,6 +71,9 @@ static const char *cdl_dbz =
     "  int crs ; crs:grid_mapping_name = \"albers_conical_equal_area\" ;\n"
     "    crs:standard_parallel = -26.2, -29.3 ; crs:longitude_of_central_meridian = 153.24 ;\n"
     "    crs:latitude_of_projection_origin = -27.7178 ;\n"
+    "    crs:crs_wkt = \"PROJCRS[\\\"a WKT longer than an attribute slot (255 characters) is left out, "
+    "not kept cut short: .................................................................................."
+    "..........................................................................................\\\"]\" ;\n"
     "data:\n"
     "  time = 30 ; y = 10, 9, 8 ; x = -1.5, -0.5, 0.5, 1.5 ;\n"
     "  dbzh = 10, 20, 30, 40, -999, NaNf, Infinityf, -40, 0, 1, 2, 3 ;\n"
@@ -100,6 +103,8 @@ static void test_cf_dbz(void **state)
     double lat, lon;
     assert_int_equal(impa_grid_latlon(&s.grid, 1.5, 10, &lat, &lon), 0);
     assert_true(fabs(lat - -27.7178) < 1e-9 && fabs(lon - 153.24) < 1e-9);
+    for (int i = 0; i < s.grid.n_attrs; i++)
+        assert_string_not_equal(s.grid.attrs[i].name, "crs_wkt");
     impa_scan_deinit(&s);
 }
 
@@ -324,10 +329,10 @@ static void test_cf_errors(void **state)
 
     p = gen("badtime", "3",
             "netcdf badtime {\n dimensions: y = 1 ; x = 2 ;\n variables:\n"
-            "  double time ; time:units = \"fortnights since 2020-01-01\" ;\n"
+            "  double time ; time:units = \"furlongs since 2020-01-01\" ;\n"
             "  float d(y, x) ; d:units = \"dBZ\" ;\n data: time = 0 ; d = 1, 2 ;\n}\n");
     assert_int_equal(impa_reader_read(p, NULL, &s, err, sizeof err), IMPA_EFORMAT);
-    assert_non_null(strstr(err, "fortnights"));
+    assert_non_null(strstr(err, "furlongs"));
     assert_non_null(strstr(err, p));
 
     p = gen("notime", "3",
@@ -482,6 +487,152 @@ static void test_odim(void **state)
     impa_scan_deinit(&s);
 }
 
+
+/* ODIM_H5 2.x attribute inheritance: what/where/how at data, dataset and top
+ * level, the lowest level winning. Raw values 0 (undetect), 100, 255 (nodata),
+ * 164 in every file below. */
+#define ODIM_DATA(q) \
+    " group: data1 {\n dimensions: y = 1 ; x = 4 ;\n variables: ubyte data(y, x) ;\n" \
+    "   data: data = 0, 100, 255, 164 ;\n" q " }\n"
+
+/* The OPERA layout of the issue: quantity and calibration in dataset1/what only. */
+static const char *cdl_odim_dataset_level =
+    "netcdf odimds {\n"
+    ":Conventions = \"ODIM_H5/V2_4\" ;\n"
+    "group: what {\n :object = \"COMP\" ; :date = \"20201031\" ; :time = \"021000\" ;\n }\n"
+    "group: where {\n :xsize = 4 ; :ysize = 1 ; :xscale = 1000. ; :yscale = 1000. ;\n }\n"
+    "group: dataset1 {\n"
+    " group: what {\n :product = \"MAX\" ; :quantity = \"DBZH\" ; :gain = 0.5 ; :offset = -32. ;\n"
+    "   :nodata = 255. ; :undetect = 0. ;\n }\n"
+    ODIM_DATA("")
+    "}\n"
+    "}\n";
+
+/* Every level says something: top gain 2 and nodata 255, dataset gain 0.5 and
+ * offset -10 and undetect 0, data offset -32. Lowest wins: gain 0.5 (dataset),
+ * offset -32 (data), nodata 255 (top), undetect 0 (dataset). where: top xscale
+ * 1000, dataset xscale/yscale 250. */
+static const char *cdl_odim_mixed =
+    "netcdf odimmix {\n"
+    ":Conventions = \"ODIM_H5/V2_4\" ;\n"
+    "group: what {\n :object = \"IMAGE\" ; :date = \"20201031\" ; :time = \"021000\" ; :quantity = \"TH\" ;\n"
+    "  :gain = 2. ; :nodata = 255. ;\n }\n"
+    "group: where {\n :xsize = 4 ; :ysize = 1 ; :xscale = 1000. ; :yscale = 1000. ;\n }\n"
+    "group: dataset1 {\n"
+    " group: what {\n :quantity = \"DBZH\" ; :gain = 0.5 ; :offset = -10. ; :undetect = 0. ;\n }\n"
+    " group: where {\n :xscale = 250. ; :yscale = 250. ;\n }\n"
+    ODIM_DATA("   group: what {\n :offset = -32. ;\n }\n")
+    "}\n"
+    "}\n";
+
+/* Quantity at the top level only (applies to every data group), several datasets:
+ * dataset1 is an echo top (HGHT at data level overrides the top's DBZH),
+ * dataset2 a rain rate whose own Z-R is in data1/how; dataset3 DBZH by
+ * inheritance. DBZH wins: dataset3/data1. */
+static const char *cdl_odim_datasets =
+    "netcdf odimsets {\n"
+    ":Conventions = \"ODIM_H5/V2_4\" ;\n"
+    "group: what {\n :object = \"COMP\" ; :date = \"20201031\" ; :time = \"021000\" ; :quantity = \"DBZH\" ;\n"
+    "  :gain = 0.5 ; :offset = -32. ; :nodata = 255. ; :undetect = 0. ;\n }\n"
+    "group: where {\n :xsize = 4 ; :ysize = 1 ; :xscale = 1000. ; :yscale = 1000. ;\n }\n"
+    "group: dataset1 {\n"
+    ODIM_DATA("   group: what {\n :quantity = \"HGHT\" ;\n }\n")
+    "}\n"
+    "group: dataset2 {\n"
+    ODIM_DATA("   group: what {\n :quantity = \"RATE\" ; :gain = 0.1 ; :offset = 0. ;\n }\n"
+              "   group: how {\n :zr_a = 500. ; :zr_b = 1.5 ;\n }\n")
+    "}\n"
+    "group: dataset3 {\n"
+    ODIM_DATA("")
+    "}\n"
+    "}\n";
+
+/* A rain rate with the producer's Z-R at dataset level (how). */
+static const char *cdl_odim_rate_how =
+    "netcdf odimrate {\n"
+    ":Conventions = \"ODIM_H5/V2_4\" ;\n"
+    "group: what {\n :object = \"COMP\" ; :date = \"20201031\" ; :time = \"021000\" ;\n }\n"
+    "group: where {\n :xsize = 4 ; :ysize = 1 ; :xscale = 1000. ; :yscale = 1000. ;\n }\n"
+    "group: dataset1 {\n"
+    " group: how {\n :zr_a = 500. ; :zr_b = 1.5 ;\n }\n"
+    ODIM_DATA("   group: what {\n :quantity = \"RATE\" ; :gain = 0.1 ; :offset = 0. ; :nodata = 255. ;\n"
+              "     :undetect = 0. ;\n }\n")
+    "}\n"
+    "}\n";
+
+static const char *cdl_odim_pvol =
+    "netcdf odimpvol {\n"
+    ":Conventions = \"ODIM_H5/V2_4\" ;\n"
+    "group: what {\n :object = \"PVOL\" ; :date = \"20201031\" ; :time = \"021000\" ;\n }\n"
+    "group: dataset1 {\n"
+    ODIM_DATA("   group: what {\n :quantity = \"DBZH\" ;\n }\n")
+    "}\n"
+    "}\n";
+
+static const char *cdl_odim_noquantity =
+    "netcdf odimnoq {\n"
+    ":Conventions = \"ODIM_H5/V2_4\" ;\n"
+    "group: what {\n :object = \"COMP\" ; :date = \"20201031\" ; :time = \"021000\" ;\n }\n"
+    "group: dataset1 {\n"
+    " group: what {\n :product = \"MAX\" ;\n }\n"
+    ODIM_DATA("   group: what {\n :gain = 0.5 ;\n }\n")
+    "}\n"
+    "}\n";
+
+static void check_dbzh_row(const impa_scan_t *s)
+{
+    assert_true(s->dbz[0] == IMPA_DBZ_NO_ECHO); /* undetect */
+    assert_true(s->dbz[1] == 18.0f);             /* 100 * 0.5 - 32 */
+    assert_true(isnan(s->dbz[2]));               /* nodata */
+    assert_true(s->dbz[3] == 50.0f);             /* 164 * 0.5 - 32 */
+}
+
+static void test_odim_levels(void **state)
+{
+    (void)state;
+    impa_scan_t s;
+    char err[512] = "";
+    impa_reader_opts_t o = impa_reader_opts_default();
+
+    assert_int_equal(impa_reader_read(gen("odimds", "nc4", cdl_odim_dataset_level), NULL, &s, err, sizeof err), 0);
+    assert_string_equal(s.variable, "dataset1/data1");
+    assert_string_equal(s.quantity, "reflectivity");
+    assert_int_equal(s.time, T_20201031 + 2 * 3600 + 600);
+    check_dbzh_row(&s);
+    impa_scan_deinit(&s);
+
+    assert_int_equal(impa_reader_read(gen("odimmix", "nc4", cdl_odim_mixed), NULL, &s, err, sizeof err), 0);
+    assert_string_equal(s.variable, "dataset1/data1");
+    check_dbzh_row(&s);
+    assert_true(s.grid.dx == 250 && s.grid.dy == -250); /* dataset where over top where */
+    impa_scan_deinit(&s);
+
+    assert_int_equal(impa_reader_read(gen("odimsets", "nc4", cdl_odim_datasets), NULL, &s, err, sizeof err), 0);
+    assert_string_equal(s.variable, "dataset3/data1");
+    assert_string_equal(s.quantity, "reflectivity");
+    check_dbzh_row(&s);
+    impa_scan_deinit(&s);
+
+    /* 10 mm/h (raw 100 * 0.1) with the file's Z = 500 R^1.5, not the configured 200 R^1.6 */
+    assert_int_equal(impa_reader_read(gen("odimrate", "nc4", cdl_odim_rate_how), &o, &s, err, sizeof err), 0);
+    assert_string_equal(s.quantity, "rainfall_rate");
+    assert_true(fabs(s.dbz[1] - 10 * log10(500 * pow(10.0, 1.5))) < 1e-4);
+    assert_true(fabs(s.dbz[1] - mp(10.0)) > 1.0);
+    assert_true(s.dbz[0] == IMPA_DBZ_NO_ECHO && isnan(s.dbz[2]));
+    impa_scan_deinit(&s);
+
+    err[0] = '\0';
+    assert_int_equal(impa_reader_read(gen("odimpvol", "nc4", cdl_odim_pvol), NULL, &s, err, sizeof err),
+                     IMPA_EFORMAT);
+    assert_non_null(strstr(err, "PVOL"));
+    assert_null(s.dbz);
+
+    err[0] = '\0';
+    assert_int_equal(impa_reader_read(gen("odimnoq", "nc4", cdl_odim_noquantity), NULL, &s, err, sizeof err),
+                     IMPA_ENOTFOUND);
+    assert_non_null(strstr(err, "quantity"));
+}
+
 /* A real HDF5 ODIM file as h5py writes it (fixed-length string attributes, int64
  * scalars, gzip dataset, CLASS/IMAGE_VERSION on the dataset); LAEA, UL corner from
  * PROJ invproj: (4176612.5211, 2990464.3148) = 7.985680025 E, 50.008741733 N. */
@@ -572,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_cf_errors),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_odim),
+        cmocka_unit_test(test_odim_levels),
         cmocka_unit_test(test_odim_h5py),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,6 +1,8 @@
 /* Real radar files from ../shared/data (pysteps-data), when present: BoM Brisbane
  * (CF, Albers, 10-min accumulation), BoM Melbourne (float axes, fill -32768) and
- * KNMI HDF5 (polar stereographic, 5-min accumulation). Skips (77) without data. */
+ * KNMI HDF5 (polar stereographic, 5-min accumulation) and the EUMETNET OPERA
+ * composites (ODIM_H5 2.4, LAEA, 3800 x 4400 reflectivity; 1900 x 2200 rain rate
+ * and accumulation). Skips (77) without data. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -149,6 +151,75 @@ static void test_knmi(void **state)
 /* The whole BoM day: every file reads, times step by 10 min from file metadata,
  * and the storm statistics match ../shared/data/README.md (>= 45 dBZ with
  * Marshall-Palmer in 80 of 144 frames). Then every KNMI file reads. */
+
+/* Expected values from h5py on the same file (nodata/undetect counts, maximum and
+ * where it is) and from its where/UL_*, LR_* corners; pySTEPS'
+ * import_opera_hdf5 gives the same 8208633 missing cells, maximum 78 dBZ and
+ * extent x 0..3800000, y -4400000..0 m. */
+static void test_opera(void **state)
+{
+    (void)state;
+    char p[1400], err[1600] = "";
+    if (!have("pysteps-data/radar/OPERA/20241126/CIRRUS/T_PABV21_C_EUOC_20241126010000.hdf", p, sizeof p))
+        skip();
+    impa_scan_t s;
+    assert_int_equal(impa_reader_read(p, NULL, &s, err, sizeof err), 0);
+    assert_string_equal(s.variable, "dataset1/data1");
+    assert_string_equal(s.quantity, "reflectivity");
+    assert_int_equal(s.time, 1732582800LL); /* 2024-11-26T01:00:00Z */
+    assert_int_equal(s.grid.nx, 3800);
+    assert_int_equal(s.grid.ny, 4400);
+    assert_string_equal(s.grid.grid_mapping_name, "lambert_azimuthal_equal_area");
+    assert_true(fabs(s.grid.x0 - 500) < 0.01 && fabs(s.grid.y0 - -500) < 0.01);
+    assert_true(s.grid.dx == 1000 && s.grid.dy == -1000);
+    int n_nan = 0, n_wet = 0, n_dry = 0;
+    for (size_t i = 0; i < (size_t)s.grid.nx * s.grid.ny; i++) {
+        float v = s.dbz[i];
+        if (isnan(v))
+            n_nan++;
+        else if (v > IMPA_DBZ_NO_ECHO)
+            n_wet++;
+        else
+            n_dry++;
+    }
+    assert_int_equal(n_nan, 8208633);            /* nodata */
+    assert_int_equal(n_wet, 2031509);            /* above -32 dBZ */
+    assert_int_equal(n_dry, 6472855 + 7003);     /* undetect + values at or below -32 */
+    assert_true(s.dbz[(size_t)2052 * 3800 + 2403] == 78.0f);
+    double lat, lon;
+    assert_int_equal(impa_grid_latlon(&s.grid, -0.5, -0.5, &lat, &lon), 0);
+    assert_true(fabs(lat - 67.0228327624372) < 1e-6 && fabs(lon - -39.5357864125034) < 1e-6);
+    assert_int_equal(impa_grid_latlon(&s.grid, 3799.5, 4399.5, &lat, &lon), 0);
+    assert_true(fabs(lat - 31.987650276733) < 1e-6 && fabs(lon - 29.421038635578) < 1e-6);
+    /* a configured sub-domain, as the daemon cuts it: 1024 x 1024 km, 4 x 4 blocks */
+    impa_domain_t dom = {.x_offset = 1700, .y_offset = 1900, .nx = 1024, .ny = 1024, .block = 4, .stride = 4};
+    impa_scan_t cut;
+    assert_int_equal(impa_domain_apply(&dom, &s, &cut, err, sizeof err), 0);
+    assert_int_equal(cut.grid.nx, 256);
+    assert_int_equal(cut.grid.ny, 256);
+    double lat2, lon2;
+    assert_int_equal(impa_grid_latlon(&cut.grid, 0, 0, &lat, &lon), 0);
+    assert_int_equal(impa_grid_latlon(&s.grid, 1700 + 1.5, 1900 + 1.5, &lat2, &lon2), 0);
+    assert_true(fabs(lat - lat2) < 1e-9 && fabs(lon - lon2) < 1e-9);
+    impa_scan_deinit(&cut);
+    impa_scan_deinit(&s);
+
+    /* NIMBUS rain rate (Z-R in data1/how) and 1-h accumulation, 2 km */
+    if (have("pysteps-data/radar/OPERA/20241126/NIMBUS/T_PAAH22_C_EUOC_20241126010000.hdf", p, sizeof p)) {
+        assert_int_equal(impa_reader_read(p, NULL, &s, err, sizeof err), 0);
+        assert_string_equal(s.quantity, "rainfall_rate");
+        assert_int_equal(s.grid.nx, 1900);
+        assert_true(s.grid.dx == 2000);
+        impa_scan_deinit(&s);
+    }
+    if (have("pysteps-data/radar/OPERA/20241126/NIMBUS/T_PASH22_C_EUOC_20241126010000.hdf", p, sizeof p)) {
+        assert_int_equal(impa_reader_read(p, NULL, &s, err, sizeof err), 0);
+        assert_string_equal(s.quantity, "accumulation");
+        assert_int_equal(s.time, 1732582800LL); /* end of 00:00-01:00 */
+        impa_scan_deinit(&s);
+    }
+}
+
 static void test_sweep(void **state)
 {
     (void)state;
@@ -214,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_bom_brisbane),
         cmocka_unit_test(test_bom_melbourne),
         cmocka_unit_test(test_knmi),
+        cmocka_unit_test(test_opera),
         cmocka_unit_test(test_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
