@@ -411,7 +411,7 @@ class TestModel(unittest.TestCase):
     def test_flop_count_equals_c_engine(self):
         """impa-bench prints impa_engine_flops as gflop=; both counts must agree."""
         import subprocess
-        exe = os.path.join(os.environ.get("IMPA_BUILD_ROOT", ""), "src", "engine", "impa-bench")
+        exe = os.path.join(os.environ.get("IMPA_BUILD_ROOT", ""), "src", "tools", "impa-bench")
         model = os.path.join(SRC_ROOT, "models", "impa-net.nc")
         if not (os.environ.get("IMPA_BUILD_ROOT") and os.access(exe, os.X_OK)
                 and os.path.exists(model)):
