@@ -52,4 +52,15 @@ IMPA_API int impa_reader_read_isolated(const char *path, const impa_reader_opts_
                                        const impa_reader_limits_t *limits, impa_scan_t *scan,
                                        char *err, size_t errlen);
 
+/* The reader fork server: a process started while the caller still has one
+ * thread, from which impa_reader_read_isolated forks its children from then on.
+ * A fork from a multi-threaded process can leave a lock another thread held
+ * (an allocator's, a library's) locked in the child for good; the daemon starts
+ * the server before any thread of its own. Without a server, or after it died,
+ * the reads fork directly. start: 0 (also when running) or IMPA_EIO/IMPA_ENOMEM;
+ * stop: ends it (also at exit: the server dies with its parent). */
+IMPA_API int impa_reader_server_start(char *err, size_t errlen);
+IMPA_API void impa_reader_server_stop(void);
+IMPA_API int impa_reader_server_running(void);
+
 #endif

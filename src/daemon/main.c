@@ -10,6 +10,7 @@
 #include "daemon/log.h"
 #include "daemon/service.h"
 #include "impa/cli.h"
+#include "impa/reader.h"
 #include "impa_build_config.h"
 
 #define DEFAULT_CONFIG IMPA_SYSCONFDIR "/impa-nowcast.yaml"
@@ -111,8 +112,12 @@ int main(int argc, char **argv)
         o.replay = 1;
         o.input_dir = replay;
     }
-    impa_service_t *svc = NULL;
     char err[8192];
+    /* Before any thread (ZeroMQ's, the worker, OpenBLAS's pool is idle): the
+     * scan readers are forked from this one-thread copy (reader_server.c). */
+    if (impa_reader_server_start(err, sizeof err))
+        impa_log(IMPA_LOG_WARNING, "%s; scan readers fork from the daemon itself", err);
+    impa_service_t *svc = NULL;
     int rc = impa_service_create(&o, &svc, err, sizeof err);
     if (rc) {
         log_lines(IMPA_LOG_ERR, err);
@@ -127,5 +132,6 @@ int main(int argc, char **argv)
         rc = impa_service_run(svc);
     }
     impa_service_destroy(&svc);
+    impa_reader_server_stop();
     return rc < 0 ? 1 : 0;
 }

@@ -4,6 +4,8 @@
 #define IMPA_IO_IMPL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "impa/grid.h"
 #include "impa/reader.h"
@@ -71,5 +73,26 @@ int impa_io_read_knmi(int ncid, const char *path, const impa_reader_opts_t *opts
 float impa_io_rate_to_dbz(double r, double a, double b);
 
 #define IMPA_IO_MAX_SIDE 10000 /* larger grids are refused as absurd */
+
+/* What a reader child sends first; the ny*nx dBZ values follow. */
+typedef struct {
+    int32_t rc;
+    char err[1024];
+    impa_scan_t scan; /* dbz pointer meaningless here: values follow */
+} impa_io_wire_header_t;
+
+/* The reader child's body (reader_child.c): reads path and writes the result
+ * into fd; never returns. Run by a direct fork or by the fork server. */
+_Noreturn void impa_io_reader_child(int fd, const char *path, const impa_reader_opts_t *opts,
+                                    const impa_reader_limits_t *lim);
+
+/* The fork server (reader_server.c). spawn: starts a reader child writing into fd;
+ * 0 with *pid set and the server held for the caller until impa_io_server_wait,
+ * or -1 when there is no server or it failed (nothing held; fork directly then).
+ * wait: the child's wait status into *status and the server released; -1 when
+ * the server died meanwhile. */
+int impa_io_server_spawn(int fd, const char *path, const impa_reader_opts_t *opts,
+                         const impa_reader_limits_t *lim, pid_t *pid);
+int impa_io_server_wait(pid_t pid, int *status);
 
 #endif

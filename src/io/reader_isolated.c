@@ -1,10 +1,8 @@
 /* Reading untrusted scans in a child process.
  *
- * The child reads the file with impa_reader_read and streams the result through a
- * pipe: a fixed header (return code, error text, the scan struct) and then the
- * ny*nx dBZ values. The parent never trusts the child either: sizes are
- * re-checked and the stream must be complete. The child ends with _exit so no
- * atexit handler or stdio buffer of the parent runs twice. */
+ * The child (reader_child.c) reads the file with impa_reader_read and streams the
+ * result through a pipe. The parent never trusts the child either: sizes are
+ * re-checked and the stream must be complete. */
 #include "impa/reader.h"
 
 #include <errno.h>
@@ -25,61 +23,11 @@
 
 #define MAX_SIDE 10000
 
-typedef struct {
-    int32_t rc;
-    char err[1024];
-    impa_scan_t scan; /* dbz pointer meaningless here: values follow */
-} wire_header_t;
 
 impa_reader_limits_t impa_reader_limits_default(void)
 {
     impa_reader_limits_t l = {.timeout_s = 20.0, .max_memory_bytes = (size_t)4 << 30};
     return l;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static void child(int fd, const char *path, const impa_reader_opts_t *opts,
-                  const impa_reader_limits_t *lim)
-{
-    /* Inherited handlers must not run here: the daemon's write to its signal
-     * self-pipe (a Ctrl-C to the process group must simply end the child), and any
-     * crash handler of the caller (a crash must end the child, never resume it). */
-    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGALRM};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-#if !defined(__SANITIZE_ADDRESS__)
-    /* ASan reserves terabytes of address space: no RLIMIT_AS under it. */
-    if (lim->max_memory_bytes > 0) {
-        struct rlimit rl = {lim->max_memory_bytes, lim->max_memory_bytes};
-        setrlimit(RLIMIT_AS, &rl);
-    }
-#endif
-    /* CPU-bound hangs end here even if the parent is gone; default action kills. */
-    alarm((unsigned)ceil(lim->timeout_s) + 1);
-    static wire_header_t h;
-    memset(&h, 0, sizeof h);
-    h.rc = impa_reader_read(path, opts, &h.scan, h.err, sizeof h.err);
-    int bad = write_all(fd, &h, sizeof h);
-    if (!bad && h.rc == 0)
-        bad = write_all(fd, h.scan.dbz, sizeof(float) * (size_t)h.scan.grid.nx * (size_t)h.scan.grid.ny);
-    _exit(bad ? 3 : 0);
 }
 
 /* Reads exactly len bytes before the deadline (monotonic seconds). 0, or -1 on
@@ -127,24 +75,35 @@ int impa_reader_read_isolated(const char *path, const impa_reader_opts_t *opts,
     /* Read udunits2's and PROJ's databases once, here, not in every child. */
     impa_time_units_init();
     impa_io_proj_init();
-    int fds[2];
+    /* The fork server first (see reader_server.c); a fresh pipe for the direct
+     * fork if it fails, so a child it may have started cannot write into ours. */
+    int fds[2], served = 0;
+    pid_t pid = -1;
     if (pipe2(fds, O_CLOEXEC) != 0)
         return impa_err(err, errlen, IMPA_EIO, "%s: pipe: %s", path, strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
+    if (impa_io_server_spawn(fds[1], path, opts, &lim, &pid) == 0) {
+        served = 1;
+    } else {
         close(fds[0]);
         close(fds[1]);
-        return impa_err(err, errlen, IMPA_ENOMEM, "%s: fork: %s", path, strerror(e));
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        child(fds[1], path, opts, &lim);
+        if (pipe2(fds, O_CLOEXEC) != 0)
+            return impa_err(err, errlen, IMPA_EIO, "%s: pipe: %s", path, strerror(errno));
+        pid = fork();
+        if (pid < 0) {
+            int e = errno;
+            close(fds[0]);
+            close(fds[1]);
+            return impa_err(err, errlen, IMPA_ENOMEM, "%s: fork: %s", path, strerror(e));
+        }
+        if (pid == 0) {
+            close(fds[0]);
+            impa_io_reader_child(fds[1], path, opts, &lim);
+        }
     }
     close(fds[1]);
 
     double deadline = impa_time_monotonic() + lim.timeout_s;
-    wire_header_t *h = malloc(sizeof *h);
+    impa_io_wire_header_t *h = malloc(sizeof *h);
     int rc = IMPA_OK, got = h ? read_all(fds[0], h, sizeof *h, deadline) : -1;
     if (!h) {
         rc = impa_err(err, errlen, IMPA_ENOMEM, "%s: out of memory", path);
@@ -169,11 +128,18 @@ int impa_reader_read_isolated(const char *path, const impa_reader_opts_t *opts,
         }
     }
     close(fds[0]);
+    /* Killed only on a time-out, while the child still runs (it has not sent its
+     * result), so the pid is still its own. */
     if (got == -2)
         kill(pid, SIGKILL);
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    if (served) {
+        if (impa_io_server_wait(pid, &status))
+            status = 0; /* the server died: the child's end is not known */
+    } else {
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
     free(h);
     if (rc == IMPA_OK && got != 0) {
         if (got == -2)

@@ -413,6 +413,12 @@ int main(void)
         printf("skip: %s not found\n", w);
         return 77;
     }
+    /* as the daemon does: reader children forked from a process with one thread */
+    char err[256];
+    if (impa_reader_server_start(err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
