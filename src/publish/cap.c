@@ -8,6 +8,7 @@
 
 #include "impa/error.h"
 #include "impa/timeutil.h"
+#include "publish/outline.h"
 
 /* The sooner a cell is forecast, the sooner people must act and the surer the
  * forecast (skill drops quickly with lead time in nowcasting). */
@@ -150,11 +151,31 @@ int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *
     sb_xml(&sb, domain);
     sb_printf(&sb, ": forecast outline of radar cell %lld</areaDesc>\n", (long long)ev->cell_id);
     const impa_alert_cell_t *c = ev->shape;
-    if (c && c->has_latlon && c->n_outline >= 4) {
-        sb_printf(&sb, "      <polygon>");
-        for (int i = 0; i < c->n_outline; i++)
-            sb_printf(&sb, "%s%.5f,%.5f", i ? " " : "", c->olat[i], c->olon[i]);
-        sb_printf(&sb, "</polygon>\n");
+    if (c && c->has_latlon && ev->grid) {
+        /* one <polygon> per part of the GEOS outline (outline.h), its exterior ring
+         * as "lat,lon" pairs: CAP polygons have no holes, so a hole is covered */
+        impa_outline_ctx_t o;
+        if (impa_outline_init(&o) == 0) {
+            GEOSGeometry *g = impa_outline_build(&o, ev->grid, 1, c, ev->pixels);
+            int np = g ? GEOSGetNumGeometries_r(o.h, g) : 0;
+            for (int k = 0; k < np; k++) {
+                const GEOSGeometry *pg = GEOSGetGeometryN_r(o.h, g, k);
+                const GEOSCoordSequence *cs =
+                    GEOSGeom_getCoordSeq_r(o.h, GEOSGetExteriorRing_r(o.h, pg));
+                unsigned n = 0;
+                GEOSCoordSeq_getSize_r(o.h, cs, &n);
+                sb_printf(&sb, "      <polygon>");
+                for (unsigned i = 0; i < n; i++) {
+                    double x, y;
+                    GEOSCoordSeq_getXY_r(o.h, cs, i, &x, &y);
+                    sb_printf(&sb, "%s%.6f,%.6f", i ? " " : "", y, x);
+                }
+                sb_printf(&sb, "</polygon>\n");
+            }
+            if (g)
+                GEOSGeom_destroy_r(o.h, g);
+            impa_outline_deinit(&o);
+        }
     }
     sb_printf(&sb, "    </area>\n  </info>\n</alert>\n");
     if (sb.overflow)

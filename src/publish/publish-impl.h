@@ -10,7 +10,7 @@
 #include "impa/publish.h"
 #include "publish/json.h"
 
-#define IMPA_PROTOCOL_VERSION 1
+#define IMPA_PROTOCOL_VERSION 2
 #define IMPA_Z85_KEY_LEN 40
 
 /* ---- alerts as GeoJSON (geojson.c) ---- */
@@ -64,6 +64,8 @@ typedef struct {
     int first_lead_minutes;
     double max_dbz, area_km2;
     const impa_alert_cell_t *shape; /* polygon source (earliest lead), lat/lon when has_latlon */
+    const int32_t *pixels;      /* the pixel list shape->pix_off indexes (NULL: its ring) */
+    const impa_grid_t *grid;    /* grid of the pixels */
     const char *references;     /* "sender,identifier,sent" of the previous message or NULL */
 } impa_cap_event_t;
 
