@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -533,7 +534,7 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
             ev.onset = fc->issue_time, ev.expires = fc->issue_time + 60;
         char ident[192], sent[32];
         int len = impa_cap_format(&ev, p->cfg.cap_sender, p->cfg.domain, p->run_id, fc->issue_time,
-                                  ident, sent, p->cap_xml, sizeof p->cap_xml);
+                                  (int64_t)time(NULL), ident, sent, p->cap_xml, sizeof p->cap_xml);
         if (len < 0) {
             rc = impa_err(err, errlen, len, "CAP message for cell %lld too large", (long long)c->id);
             continue;

@@ -168,7 +168,8 @@ static void check_cycle(tally_t *t, impa_forecast_t *fc, const impa_alert_tracke
         ev.area_km2 = c->area_km2;
         static char xml[1 << 20];
         char ident[192], sent[32];
-        int len = impa_cap_format(&ev, "test", "test", "0011223344556677", fc->issue_time, ident,
+        int len = impa_cap_format(&ev, "test", "test", "0011223344556677", fc->issue_time,
+                                  fc->issue_time + 5, ident,
                                   sent, xml, sizeof xml);
         assert_true(len > 0);
         check_cap(t, xml);
