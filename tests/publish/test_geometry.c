@@ -303,6 +303,12 @@ static void test_brisbane(void **state)
     impa_alert_tracker_t *tr = NULL;
     assert_int_equal(impa_alert_tracker_create(&acfg, &tr, err, sizeof err), 0);
     tally_t t = {0};
+    /* churn of the tracks (baseline for the tracking work, issue 21 item 2):
+     * cycles each track id is published in */
+    enum { MAXID = 8192 };
+    static int cycles_of[MAXID];
+    memset(cycles_of, 0, sizeof cycles_of);
+    long n_ended_one = 0, n_ended = 0;
     for (int c = 0; c + BL < NT; c++) {
         for (int k = 0; k < BL; k++)
             memcpy(dbz + k * n, scans[c + 1 + k].dbz, n * sizeof *dbz);
@@ -312,7 +318,30 @@ static void test_brisbane(void **state)
         fc.issue_time = scans[c].time;
         assert_int_equal(impa_alert_tracker_update(tr, &fc, err, sizeof err), 0);
         check_cycle(&t, &fc, tr);
+        const impa_alerts_t *a = impa_alert_tracker_alerts(tr);
+        for (int i = 0; i < a->n_cells; i++) {
+            int64_t id = a->cells[i].id;
+            int first = 1;
+            for (int k = 0; k < i && first; k++)
+                first = a->cells[k].id != id;
+            if (first && id < MAXID)
+                cycles_of[id]++;
+        }
+        for (int i = 0; i < a->n_ended; i++) {
+            n_ended++;
+            if (a->ended[i].id < MAXID && cycles_of[a->ended[i].id] == 1)
+                n_ended_one++;
+        }
     }
+    long n_tracks = 0, n_one = 0;
+    for (int i = 0; i < MAXID; i++)
+        if (cycles_of[i]) {
+            n_tracks++;
+            n_one += cycles_of[i] == 1;
+        }
+    print_message("Brisbane track churn: %ld tracks, %ld (%.0f %%) published in one cycle only; "
+                  "%ld ended, %ld of them one cycle after they appeared\n",
+                  n_tracks, n_one, n_tracks ? 100.0 * n_one / n_tracks : 0.0, n_ended, n_ended_one);
     report("Brisbane 2020-10-31 04:00-10:00 UTC, 34 cycles x 3 leads", &t);
     assert_clean(&t);
     impa_alert_tracker_destroy(&tr);
