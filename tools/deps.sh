@@ -15,7 +15,7 @@ LOCK_TIMEOUT=${IMPA_LOCK_TIMEOUT:-600}
 # One line per package group.
 PKGS="gcc libc6-dev pkg-config meson ninja-build
  libzmq3-dev libnetcdf-dev netcdf-bin libopenblas-dev libyaml-dev libcmocka-dev libsystemd-dev
- libproj-dev proj-data nettle-dev libudunits2-dev
+ libproj-dev proj-data nettle-dev libudunits2-dev libgeos-dev libjansson-dev libxml2-dev
  python3-torch python3-numpy python3-netcdf4 python3-zmq python3-matplotlib python3-scipy python3-pil python3-h5py
  python3-xarray python3-pyproj
  libxml2-utils systemd groff-base"

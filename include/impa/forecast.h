@@ -55,7 +55,11 @@ typedef struct {
     int has_latlon;            /* lat/lon fields valid (grid has a projection) */
     double lat, lon;           /* centroid */
     int col0, row0, col1, row1;/* bounding box, inclusive cell indices */
-    int n_outline;             /* closed ring: last vertex == first */
+    int64_t pix_off;           /* first of its n_pixels pixel indices (row*nx+col) in the
+                                * product's pixel list; -1 = not kept (cells restored
+                                * from a state file: the outline below stands in) */
+    int n_outline;             /* closed ring: last vertex == first (coarse; the published
+                                * geometry is built from the pixels, src/publish/outline.c) */
     double ox[IMPA_ALERT_MAX_OUTLINE + 1], oy[IMPA_ALERT_MAX_OUTLINE + 1]; /* (col,row) of pixel corners */
     double olat[IMPA_ALERT_MAX_OUTLINE + 1], olon[IMPA_ALERT_MAX_OUTLINE + 1];
     uint32_t regions;          /* bit r: touches watch region r at this lead */
@@ -78,6 +82,10 @@ typedef struct {
     int lonlat;                        /* outlines/centroids have lat/lon (grid has a projection) */
     int n_regions;
     const impa_watch_region_t *regions;
+    /* pixel indices (row*nx+col) of the cells (cells[i].pix_off ..) and of the ended
+     * cells (ended[i].pix_off .., the previous cycle's list); the cells' exact masks,
+     * from which the publisher builds their geometry */
+    const int32_t *pixels, *ended_pixels;
 } impa_alerts_t;
 
 /* ---- the forecast -------------------------------------------------------------- */

@@ -31,6 +31,10 @@ struct impa_alert_tracker {
     int *ov, *order;           /* [cap_cells] overlap counts, processing order */
     int64_t next_id;
     uint64_t truncated;
+    /* Pixel lists of the cells (this cycle) and of prev[] (last cycle); grow by
+     * doubling, swapped with the cell pools. */
+    int32_t *pix, *pix_prev;
+    size_t n_pix, cap_pix, cap_pix_prev;
 
     /* Cycle context for the cross-cycle match. */
     int64_t issue, prev_issue;
@@ -105,6 +109,8 @@ void impa_alert_tracker_destroy(impa_alert_tracker_t **trp)
     free(tr->ended);
     free(tr->ov);
     free(tr->order);
+    free(tr->pix);
+    free(tr->pix_prev);
     free(tr);
     *trp = NULL;
 }
@@ -411,8 +417,24 @@ static void extract_lead(impa_alert_tracker_t *tr, const float *dbz, int32_t *la
             lab[tr->queue[i]] = L;
         if (L < 0)
             continue;
+        if (tr->n_pix + tail > tr->cap_pix) {
+            size_t cap = tr->cap_pix ? tr->cap_pix : 4096;
+            while (cap < tr->n_pix + tail)
+                cap *= 2;
+            int32_t *np = realloc(tr->pix, cap * sizeof *np);
+            if (!np) {
+                tr->truncated++;
+                for (size_t i = 0; i < tail; i++)
+                    lab[tr->queue[i]] = -1;
+                continue;
+            }
+            tr->pix = np, tr->cap_pix = cap;
+        }
         impa_alert_cell_t *cell = &tr->cells[tr->n_cells++];
         memset(cell, 0, sizeof *cell);
+        cell->pix_off = (int64_t)tr->n_pix;
+        memcpy(tr->pix + tr->n_pix, tr->queue, tail * sizeof *tr->pix);
+        tr->n_pix += tail;
         cell->lead = lead;
         cell->valid_time = valid;
         cell->n_pixels = (int)tail;
@@ -618,6 +640,8 @@ static void fill_view(impa_alert_tracker_t *tr)
     v->truncated = tr->truncated;
     v->prev_issue_time = tr->prev_issue;
     v->lonlat = tr->has_proj;
+    v->pixels = tr->pix;
+    v->ended_pixels = tr->pix_prev;
     v->n_tracks = v->n_new = v->n_updated = 0;
     for (int i = 0; i < tr->n_cells; i++) {
         const impa_alert_cell_t *c = &tr->cells[i];
@@ -654,6 +678,10 @@ int impa_alert_tracker_update(impa_alert_tracker_t *tr, const impa_forecast_t *f
     int tcap = tr->cap_prev;
     tr->prev = tr->cells, tr->cap_prev = tr->cap_cells, tr->n_prev = tr->n_cells;
     tr->cells = tc, tr->cap_cells = tcap, tr->n_cells = 0;
+    int32_t *tp = tr->pix_prev;
+    size_t tpc = tr->cap_pix_prev;
+    tr->pix_prev = tr->pix, tr->cap_pix_prev = tr->cap_pix;
+    tr->pix = tp, tr->cap_pix = tpc, tr->n_pix = 0;
     if (tr->cap_cells < tr->cap_prev) { /* keep ov/order sized for the larger pool */
         impa_alert_cell_t *nc = realloc(tr->cells, (size_t)tr->cap_prev * sizeof *nc);
         if (nc)
@@ -758,6 +786,8 @@ int impa_alert_tracker_state_read(impa_alert_tracker_t *tr, const unsigned char 
     memcpy(&tr->grid, buf + sizeof h, sizeof tr->grid);
     if (h.n_cells)
         memcpy(tr->cells, src, (size_t)h.n_cells * sizeof *src);
+    for (int i = 0; i < h.n_cells; i++)
+        tr->cells[i].pix_off = -1; /* pixel lists are not saved: outlines stand in */
     tr->n_cells = h.n_cells;
     tr->issue = h.issue;
     tr->step_minutes = h.step_minutes;

@@ -1,6 +1,8 @@
-/* OASIS CAP 1.2 messages for severe-echo tracks (mapping: docs/protocol.md). */
+/* OASIS CAP 1.2 messages for severe-echo tracks (mapping: docs/protocol.md),
+ * written with libxml2's xmlTextWriter (escaping, namespaces, well-formedness). */
 #include "publish/publish-impl.h"
 
+#include <libxml/xmlwriter.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 
 #include "impa/error.h"
 #include "impa/timeutil.h"
+#include "publish/outline.h"
 
 /* The sooner a cell is forecast, the sooner people must act and the surer the
  * forecast (skill drops quickly with lead time in nowcasting). */
@@ -51,41 +54,6 @@ char *impa_cap_time(int64_t t, char *buf, size_t len)
     return buf;
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int overflow;
-} sbuf_t;
-
-static void sb_printf(sbuf_t *sb, const char *fmt, ...) IMPA_PRINTF(2, 3);
-static void sb_printf(sbuf_t *sb, const char *fmt, ...)
-{
-    if (sb->overflow)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sb->cap - sb->len)
-        sb->overflow = 1;
-    else
-        sb->len += (size_t)n;
-}
-
-static void sb_xml(sbuf_t *sb, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '<': sb_printf(sb, "&lt;"); break;
-        case '>': sb_printf(sb, "&gt;"); break;
-        case '&': sb_printf(sb, "&amp;"); break;
-        case '"': sb_printf(sb, "&quot;"); break;
-        case '\'': sb_printf(sb, "&apos;"); break;
-        default: sb_printf(sb, "%c", *s);
-        }
-    }
-}
-
 /* CAP identifiers and senders must not contain spaces, commas, '<' or '&'. */
 static void safe_token(char *dst, size_t len, const char *src)
 {
@@ -98,66 +66,154 @@ static void safe_token(char *dst, size_t len, const char *src)
     dst[o] = '\0';
 }
 
-int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *domain,
-                    const char *run_id, int64_t sent, char *ident, char *sent_out, char *buf,
-                    size_t buflen)
+/* Element writers; every libxml2 call's result is checked through `ok`. */
+#define W(call) do { if ((call) < 0) ok = 0; } while (0)
+
+static int polygons(xmlTextWriterPtr w, const impa_cap_event_t *ev)
 {
-    char sd[128], sn[128], tb[32], onset[32], expires[32];
+    const impa_alert_cell_t *c = ev->shape;
+    if (!c || !c->has_latlon || !ev->grid)
+        return 1;
+    /* one <polygon> per part of the GEOS outline (outline.h), its exterior ring as
+     * "lat,lon" pairs: CAP polygons have no holes, so a hole is covered */
+    impa_outline_ctx_t o;
+    if (impa_outline_init(&o) != 0)
+        return 0;
+    int ok = 1;
+    GEOSGeometry *g = impa_outline_build(&o, ev->grid, 1, c, ev->pixels);
+    int np = g ? GEOSGetNumGeometries_r(o.h, g) : 0;
+    for (int k = 0; k < np && ok; k++) {
+        const GEOSGeometry *pg = GEOSGetGeometryN_r(o.h, g, k);
+        const GEOSCoordSequence *cs = GEOSGeom_getCoordSeq_r(o.h, GEOSGetExteriorRing_r(o.h, pg));
+        unsigned n = 0;
+        GEOSCoordSeq_getSize_r(o.h, cs, &n);
+        W(xmlTextWriterStartElement(w, BAD_CAST "polygon"));
+        for (unsigned i = 0; i < n && ok; i++) {
+            double x, y;
+            GEOSCoordSeq_getXY_r(o.h, cs, i, &x, &y);
+            W(xmlTextWriterWriteFormatString(w, "%s%.6f,%.6f", i ? " " : "", y, x));
+        }
+        W(xmlTextWriterEndElement(w));
+    }
+    if (g)
+        GEOSGeom_destroy_r(o.h, g);
+    impa_outline_deinit(&o);
+    return ok;
+}
+
+static void parameter(xmlTextWriterPtr w, int *okp, const char *name, const char *value)
+{
+    int ok = 1;
+    W(xmlTextWriterStartElement(w, BAD_CAST "parameter"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "valueName", BAD_CAST name));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "value", BAD_CAST value));
+    W(xmlTextWriterEndElement(w));
+    if (!ok)
+        *okp = 0;
+}
+
+int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *domain,
+                    const char *run_id, int64_t issue, int64_t sent, char *ident,
+                    char *sent_out, char *buf, size_t buflen)
+{
+    char sd[128], sn[128], tb[32], onset[32], expires[32], issue_s[32], v[256];
     safe_token(sd, sizeof sd, domain);
     safe_token(sn, sizeof sn, sender && *sender ? sender : "impa-nowcast");
     snprintf(ident, 192, "impa-%s-%s-cell%lld-%s", sd, run_id, (long long)ev->cell_id,
-             impa_time_compact(sent, tb, sizeof tb));
+             impa_time_compact(issue, tb, sizeof tb));
     impa_cap_time(sent, sent_out, 32);
+    impa_cap_time(issue, issue_s, sizeof issue_s);
     impa_cap_time(ev->onset, onset, sizeof onset);
     impa_cap_time(ev->expires, expires, sizeof expires);
-    const char *msg_type = ev->event == IMPA_ALERT_ENDED ? "Cancel"
+    int cancel = ev->event == IMPA_ALERT_ENDED;
+    const char *msg_type = cancel ? "Cancel"
                            : (ev->event == IMPA_ALERT_UPDATED && ev->references) ? "Update"
                                                                                  : "Alert";
-    sbuf_t sb = {buf, 0, buflen, 0};
-    sb_printf(&sb, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                   "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\n");
-    sb_printf(&sb, "  <identifier>%s</identifier>\n  <sender>%s</sender>\n", ident, sn);
-    sb_printf(&sb, "  <sent>%s</sent>\n  <status>Actual</status>\n  <msgType>%s</msgType>\n",
-              sent_out, msg_type);
-    sb_printf(&sb, "  <source>impa-nowcast</source>\n  <scope>Public</scope>\n");
-    if (ev->references && strcmp(msg_type, "Alert") != 0)
-        sb_printf(&sb, "  <references>%s</references>\n", ev->references);
-    sb_printf(&sb, "  <info>\n    <language>en</language>\n    <category>Met</category>\n"
-                   "    <event>Severe convective echo</event>\n");
-    sb_printf(&sb, "    <responseType>%s</responseType>\n",
-              ev->event == IMPA_ALERT_ENDED ? "AllClear" : "Monitor");
-    sb_printf(&sb, "    <urgency>%s</urgency>\n    <severity>%s</severity>\n"
-                   "    <certainty>%s</certainty>\n",
-              ev->event == IMPA_ALERT_ENDED ? "Past" : impa_cap_urgency(ev->first_lead_minutes),
-              impa_cap_severity(ev->max_dbz), impa_cap_certainty(ev->first_lead_minutes));
-    sb_printf(&sb, "    <onset>%s</onset>\n    <expires>%s</expires>\n", onset, expires);
-    sb_printf(&sb, "    <senderName>impa-nowcast radar nowcast</senderName>\n");
-    sb_printf(&sb, "    <headline>");
-    if (ev->event == IMPA_ALERT_ENDED)
-        sb_printf(&sb, "Severe convective echo cell %lld no longer forecast", (long long)ev->cell_id);
-    else
-        sb_printf(&sb, "Severe convective echo (max %.0f dBZ) forecast in %d min",
-                  ev->max_dbz, ev->first_lead_minutes);
-    sb_printf(&sb, "</headline>\n");
-    sb_printf(&sb, "    <description>Radar nowcast cell %lld: maximum reflectivity %.1f dBZ, "
-                   "area %.1f km2, first forecast %d minutes after issue.</description>\n",
-              (long long)ev->cell_id, ev->max_dbz, ev->area_km2, ev->first_lead_minutes);
-    sb_printf(&sb, "    <parameter>\n      <valueName>max_dbz</valueName>\n"
-                   "      <value>%.1f</value>\n    </parameter>\n", ev->max_dbz);
-    sb_printf(&sb, "    <parameter>\n      <valueName>cell_id</valueName>\n"
-                   "      <value>%lld</value>\n    </parameter>\n", (long long)ev->cell_id);
-    sb_printf(&sb, "    <area>\n      <areaDesc>");
-    sb_xml(&sb, domain);
-    sb_printf(&sb, ": forecast outline of radar cell %lld</areaDesc>\n", (long long)ev->cell_id);
-    const impa_alert_cell_t *c = ev->shape;
-    if (c && c->has_latlon && c->n_outline >= 4) {
-        sb_printf(&sb, "      <polygon>");
-        for (int i = 0; i < c->n_outline; i++)
-            sb_printf(&sb, "%s%.5f,%.5f", i ? " " : "", c->olat[i], c->olon[i]);
-        sb_printf(&sb, "</polygon>\n");
+    xmlBufferPtr xb = xmlBufferCreate();
+    if (!xb)
+        return IMPA_ENOMEM;
+    xmlTextWriterPtr w = xmlNewTextWriterMemory(xb, 0);
+    if (!w) {
+        xmlBufferFree(xb);
+        return IMPA_ENOMEM;
     }
-    sb_printf(&sb, "    </area>\n  </info>\n</alert>\n");
-    if (sb.overflow)
-        return IMPA_ENOSPC;
-    return (int)sb.len;
+    int ok = 1;
+    W(xmlTextWriterSetIndent(w, 1));
+    W(xmlTextWriterSetIndentString(w, BAD_CAST "  "));
+    W(xmlTextWriterStartDocument(w, "1.0", "UTF-8", NULL));
+    W(xmlTextWriterStartElementNS(w, NULL, BAD_CAST "alert",
+                                  BAD_CAST "urn:oasis:names:tc:emergency:cap:1.2"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "identifier", BAD_CAST ident));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "sender", BAD_CAST sn));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "sent", BAD_CAST sent_out));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "status", BAD_CAST "Actual"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "msgType", BAD_CAST msg_type));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "source", BAD_CAST "impa-nowcast"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "scope", BAD_CAST "Public"));
+    if (ev->references && strcmp(msg_type, "Alert") != 0)
+        W(xmlTextWriterWriteElement(w, BAD_CAST "references", BAD_CAST ev->references));
+    W(xmlTextWriterStartElement(w, BAD_CAST "info"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "language", BAD_CAST "en"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "category", BAD_CAST "Met"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "event", BAD_CAST "Severe convective echo"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "responseType", BAD_CAST(cancel ? "AllClear" : "Monitor")));
+    /* A Cancel says the hazard is over: urgency Past, and CAP 1.2's own words for
+     * severity Minor ("minimal to no known threat to life or property") and
+     * certainty Unlikely ("not expected to occur"), not the track's last values. */
+    W(xmlTextWriterWriteElement(w, BAD_CAST "urgency",
+                                BAD_CAST(cancel ? "Past" : impa_cap_urgency(ev->first_lead_minutes))));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "severity",
+                                BAD_CAST(cancel ? "Minor" : impa_cap_severity(ev->max_dbz))));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "certainty",
+                                BAD_CAST(cancel ? "Unlikely" : impa_cap_certainty(ev->first_lead_minutes))));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "onset", BAD_CAST onset));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "expires", BAD_CAST expires));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "senderName", BAD_CAST "impa-nowcast radar nowcast"));
+    if (cancel)
+        snprintf(v, sizeof v, "Severe convective echo cell %lld no longer forecast",
+                 (long long)ev->cell_id);
+    else
+        snprintf(v, sizeof v, "Severe convective echo (max %.0f dBZ) forecast in %d min",
+                 ev->max_dbz, ev->first_lead_minutes);
+    W(xmlTextWriterWriteElement(w, BAD_CAST "headline", BAD_CAST v));
+    if (cancel)
+        snprintf(v, sizeof v, "Radar nowcast cell %lld is no longer forecast; the earlier "
+                 "message is cancelled.", (long long)ev->cell_id);
+    else
+        snprintf(v, sizeof v, "Radar nowcast cell %lld: maximum reflectivity %.1f dBZ, "
+                 "area %.1f km2, first forecast %d minutes after issue.",
+                 (long long)ev->cell_id, ev->max_dbz, ev->area_km2, ev->first_lead_minutes);
+    W(xmlTextWriterWriteElement(w, BAD_CAST "description", BAD_CAST v));
+    if (!cancel) {
+        snprintf(v, sizeof v, "%.1f", ev->max_dbz);
+        parameter(w, &ok, "max_dbz", v);
+    }
+    snprintf(v, sizeof v, "%lld", (long long)ev->cell_id);
+    parameter(w, &ok, "cell_id", v);
+    /* the scan time the forecast was issued from (sent is the time of sending) */
+    parameter(w, &ok, "issue_time", issue_s);
+    W(xmlTextWriterStartElement(w, BAD_CAST "area"));
+    snprintf(v, sizeof v, "%s: forecast outline of radar cell %lld", domain ? domain : "",
+             (long long)ev->cell_id);
+    W(xmlTextWriterWriteElement(w, BAD_CAST "areaDesc", BAD_CAST v));
+    if (ok && !polygons(w, ev))
+        ok = 0;
+    W(xmlTextWriterEndElement(w)); /* area */
+    W(xmlTextWriterEndElement(w)); /* info */
+    W(xmlTextWriterEndElement(w)); /* alert */
+    W(xmlTextWriterEndDocument(w));
+    xmlFreeTextWriter(w); /* flushes into xb */
+    int rc;
+    size_t n = (size_t)xmlBufferLength(xb);
+    if (!ok)
+        rc = IMPA_ENOMEM;
+    else if (n + 1 > buflen)
+        rc = IMPA_ENOSPC;
+    else {
+        memcpy(buf, xmlBufferContent(xb), n);
+        buf[n] = '\0';
+        rc = (int)n;
+    }
+    xmlBufferFree(xb);
+    return rc;
 }

@@ -1,33 +1,86 @@
 /* The alerts of a cycle (impa_forecast_t.alerts, computed by the alert tracker
  * in src/nowcast/alerts.c) as a GeoJSON FeatureCollection: the payload of the
  * alert message and of the snapshot (schema: docs/protocol.md). */
+#include <math.h>
 #include <stdio.h>
 
 #include "impa/timeutil.h"
+#include "impa/error.h"
 #include "publish/json.h"
+#include "publish/outline.h"
 #include "publish/publish-impl.h"
 
-static void feature(impa_json_t *j, const impa_alerts_t *a, const impa_alert_cell_t *c,
-                    int64_t issue)
+static void ring(impa_json_t *j, GEOSContextHandle_t h, const GEOSGeometry *r)
 {
+    const GEOSCoordSequence *s = GEOSGeom_getCoordSeq_r(h, r);
+    unsigned n = 0;
+    GEOSCoordSeq_getSize_r(h, s, &n);
+    impa_json_arr_begin(j, NULL);
+    for (unsigned i = 0; i < n; i++) {
+        double x, y;
+        GEOSCoordSeq_getXY_r(h, s, i, &x, &y);
+        impa_json_arr_begin(j, NULL);
+        impa_json_num(j, NULL, round(x * 1e6) / 1e6); /* 6 decimals (RFC 7946 section 11.2) */
+        impa_json_num(j, NULL, round(y * 1e6) / 1e6);
+        impa_json_arr_end(j);
+    }
+    impa_json_arr_end(j);
+}
+
+static void polygon(impa_json_t *j, GEOSContextHandle_t h, const GEOSGeometry *p)
+{
+    impa_json_arr_begin(j, NULL);
+    ring(j, h, GEOSGetExteriorRing_r(h, p));
+    int nh = GEOSGetNumInteriorRings_r(h, p);
+    for (int i = 0; i < nh; i++)
+        ring(j, h, GEOSGetInteriorRingN_r(h, p, i));
+    impa_json_arr_end(j);
+}
+
+/* RFC 7946 geometry of g (Polygon or MultiPolygon); null when g is NULL. */
+static void impa_geojson_geometry(impa_json_t *j, const char *key, GEOSContextHandle_t h,
+                           const GEOSGeometry *g)
+{
+    if (!g) {
+        impa_json_null(j, key);
+        return;
+    }
+    impa_json_obj_begin(j, key);
+    if (GEOSGeomTypeId_r(h, g) == GEOS_POLYGON) {
+        impa_json_str(j, "type", "Polygon");
+        impa_json_arr_begin(j, "coordinates");
+        for (int k = 0; k < 1; k++) {
+            /* the polygon's rings directly */
+            ring(j, h, GEOSGetExteriorRing_r(h, g));
+            int nh = GEOSGetNumInteriorRings_r(h, g);
+            for (int i = 0; i < nh; i++)
+                ring(j, h, GEOSGetInteriorRingN_r(h, g, i));
+        }
+        impa_json_arr_end(j);
+    } else {
+        impa_json_str(j, "type", "MultiPolygon");
+        impa_json_arr_begin(j, "coordinates");
+        int n = GEOSGetNumGeometries_r(h, g);
+        for (int i = 0; i < n; i++)
+            polygon(j, h, GEOSGetGeometryN_r(h, g, i));
+        impa_json_arr_end(j);
+    }
+    impa_json_obj_end(j);
+}
+
+static void feature(impa_json_t *j, impa_outline_ctx_t *o, const impa_forecast_t *fc,
+                    const impa_alert_cell_t *c, const int32_t *pixels, int64_t issue)
+{
+    const impa_alerts_t *a = fc->alerts;
     char tb[32], idb[48];
     impa_json_obj_begin(j, NULL);
     impa_json_str(j, "type", "Feature");
     snprintf(idb, sizeof idb, "%lld-%d", (long long)c->id, c->lead);
     impa_json_str(j, "id", idb);
-    impa_json_obj_begin(j, "geometry");
-    impa_json_str(j, "type", "Polygon");
-    impa_json_arr_begin(j, "coordinates");
-    impa_json_arr_begin(j, NULL);
-    for (int i = 0; i < c->n_outline; i++) {
-        impa_json_arr_begin(j, NULL);
-        impa_json_num(j, NULL, c->has_latlon ? c->olon[i] : c->ox[i]);
-        impa_json_num(j, NULL, c->has_latlon ? c->olat[i] : c->oy[i]);
-        impa_json_arr_end(j);
-    }
-    impa_json_arr_end(j);
-    impa_json_arr_end(j);
-    impa_json_obj_end(j);
+    GEOSGeometry *geom = impa_outline_build(o, fc->grid, a->lonlat && c->has_latlon, c, pixels);
+    impa_geojson_geometry(j, "geometry", o->h, geom);
+    if (geom)
+        GEOSGeom_destroy_r(o->h, geom);
     impa_json_obj_begin(j, "properties");
     impa_json_int(j, "cell_id", c->id);
     impa_json_str(j, "event", impa_alert_event_name(c->event));
@@ -83,26 +136,22 @@ int impa_alerts_geojson(impa_json_t *j, const impa_forecast_t *fc)
     if (!a)
         return IMPA_EINVAL;
     char tb[32];
+    impa_outline_ctx_t o;
+    if (impa_outline_init(&o) != 0)
+        return IMPA_ENOMEM;
     impa_json_reset(j);
     impa_json_obj_begin(j, NULL);
     impa_json_str(j, "type", "FeatureCollection");
-    impa_json_str(j, "domain", fc->domain ? fc->domain : "");
-    impa_json_str(j, "issue_time", impa_time_iso(fc->issue_time, tb, sizeof tb));
-    impa_json_num(j, "threshold_dbz", a->threshold_dbz);
-    impa_json_num(j, "min_area_km2", a->min_area_km2);
-    impa_json_str(j, "coordinates", a->lonlat ? "lonlat" : "grid");
-    if (!a->lonlat)
-        impa_json_str(j, "note",
-                      "grid has no projection: coordinates are (col,row) fractional cell indices, "
-                      "cell (0,0) centre at (0,0)");
-    impa_json_int(j, "n_cells", a->n_cells);
-    impa_json_int(j, "n_ended", a->n_ended);
+    /* RFC 7946 section 7.1: no foreign members here; the alert header carries the
+     * issue time, threshold, coordinate order and counts (docs/protocol.md) */
+    (void)tb;
     impa_json_arr_begin(j, "features");
     for (int i = 0; i < a->n_cells; i++)
-        feature(j, a, &a->cells[i], fc->issue_time);
+        feature(j, &o, fc, &a->cells[i], a->pixels, fc->issue_time);
     for (int i = 0; i < a->n_ended; i++)
-        feature(j, a, &a->ended[i], a->prev_issue_time);
+        feature(j, &o, fc, &a->ended[i], a->ended_pixels, a->prev_issue_time);
     impa_json_arr_end(j);
     impa_json_obj_end(j);
+    impa_outline_deinit(&o);
     return impa_json_finish(j);
 }

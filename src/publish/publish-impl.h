@@ -10,7 +10,7 @@
 #include "impa/publish.h"
 #include "publish/json.h"
 
-#define IMPA_PROTOCOL_VERSION 1
+#define IMPA_PROTOCOL_VERSION 2
 #define IMPA_Z85_KEY_LEN 40
 
 /* ---- alerts as GeoJSON (geojson.c) ---- */
@@ -64,6 +64,8 @@ typedef struct {
     int first_lead_minutes;
     double max_dbz, area_km2;
     const impa_alert_cell_t *shape; /* polygon source (earliest lead), lat/lon when has_latlon */
+    const int32_t *pixels;      /* the pixel list shape->pix_off indexes (NULL: its ring) */
+    const impa_grid_t *grid;    /* grid of the pixels */
     const char *references;     /* "sender,identifier,sent" of the previous message or NULL */
 } impa_cap_event_t;
 
@@ -72,12 +74,14 @@ const char *impa_cap_urgency(int first_lead_minutes);
 const char *impa_cap_severity(double max_dbz);
 const char *impa_cap_certainty(int first_lead_minutes);
 
-/* Formats the CAP 1.2 XML into buf (NUL-terminated). identifier/sent are written
- * into ident/sent_out (>= 192 and 32 bytes) for later references. Returns the
- * length or IMPA_ENOSPC when buf is too small. */
+/* Formats the CAP 1.2 XML (libxml2 xmlTextWriter) into buf (NUL-terminated):
+ * identifier from the issue time, `sent` = sent (the time of sending), the issue
+ * (scan) time in a parameter. identifier/sent are written into ident/sent_out
+ * (>= 192 and 32 bytes) for later references. Returns the length, IMPA_ENOSPC
+ * when buf is too small, IMPA_ENOMEM. */
 int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *domain,
-                    const char *run_id, int64_t sent, char *ident, char *sent_out,
-                    char *buf, size_t buflen);
+                    const char *run_id, int64_t issue, int64_t sent, char *ident,
+                    char *sent_out, char *buf, size_t buflen);
 /* CAP dateTime "YYYY-MM-DDThh:mm:ss+00:00" (>= 26 bytes). */
 char *impa_cap_time(int64_t t, char *buf, size_t len);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -510,6 +511,8 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
         ev.cell_id = c->id;
         ev.event = c->event;
         ev.shape = c;
+        ev.pixels = i < nc ? a->pixels : a->ended_pixels;
+        ev.grid = fc->grid;
         ev.references = find_ref(p, c->id);
         ev.onset = c->valid_time;
         ev.expires = c->valid_time + (int64_t)fc->step_minutes * 60;
@@ -531,7 +534,7 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
             ev.onset = fc->issue_time, ev.expires = fc->issue_time + 60;
         char ident[192], sent[32];
         int len = impa_cap_format(&ev, p->cfg.cap_sender, p->cfg.domain, p->run_id, fc->issue_time,
-                                  ident, sent, p->cap_xml, sizeof p->cap_xml);
+                                  (int64_t)time(NULL), ident, sent, p->cap_xml, sizeof p->cap_xml);
         if (len < 0) {
             rc = impa_err(err, errlen, len, "CAP message for cell %lld too large", (long long)c->id);
             continue;
@@ -618,6 +621,11 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
         impa_json_int(j, "n_updated", al->n_updated);
         impa_json_int(j, "n_ended", al->n_ended);
         impa_json_uint(j, "truncated_cells", al->truncated);
+        /* protocol 2: what the FeatureCollection carried as foreign members */
+        impa_json_num(j, "threshold_dbz", al->threshold_dbz);
+        impa_json_num(j, "min_area_km2", al->min_area_km2);
+        impa_json_str(j, "coordinates", al->lonlat ? "lonlat" : "grid");
+        impa_json_int(j, "n_cells", al->n_cells);
         impa_json_obj_end(j);
         if ((rc = impa_json_finish(j)) != 0)
             return impa_err(err, errlen, rc, "alert header: out of memory");

@@ -291,7 +291,7 @@ static void handle_alerts(const char *text, size_t len)
                impa_json_get_num(h, c, "lat", NAN), impa_json_get_num(h, c, "lon", NAN),
                used ? regions : "-");
     }
-    free(h);
+    impa_json_parse_free(h), free(h);
 }
 
 /* Handles one received message (topic, header, payload). Returns 1 at an end-of-cycle. */
@@ -339,7 +339,7 @@ static int handle(const opts_t *o, const char *topic, const char *hdr, size_t hl
         printf("%s: message type '%s' (ignored)\n", topic, type);
     }
     fflush(stdout);
-    free(h);
+    impa_json_parse_free(h), free(h);
     return end;
 }
 
@@ -423,7 +423,7 @@ static int do_latest(void *ctx, const opts_t *o)
             handle(o, "snapshot", zmq_msg_data(&parts[k]), zmq_msg_size(&parts[k]),
                    zmq_msg_data(&parts[k + 1]), zmq_msg_size(&parts[k + 1]), 0);
         rc = avail ? 0 : 1;
-        free(h);
+        impa_json_parse_free(h), free(h);
     }
     for (int i = 0; i < n; i++)
         zmq_msg_close(&parts[i]);

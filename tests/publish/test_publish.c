@@ -93,14 +93,14 @@ static void test_frames_alerts_seq(void **state)
                 else
                     assert_true(fabs((0.5 * m.payload[i] - 32) - src[i]) <= 0.25 + 1e-6);
             }
-            free(h);
+            impa_json_parse_free(h), free(h);
             pt_msg_free(&m);
         }
         assert_true(pt_recv(sub, 2000, &m));
         assert_string_equal(m.topic, "impa.alert.test");
         impa_json_node_t *h = parse(m.hdr, m.hlen);
         assert_int_equal((int)impa_json_get_num(h, 0, "seq", 0), cyc + 1);
-        free(h);
+        impa_json_parse_free(h), free(h);
         impa_json_node_t *a = parse((char *)m.payload, m.plen);
         int feats = impa_json_get(a, 0, "features");
         assert_int_equal(a[feats].n_children, NL);
@@ -122,14 +122,14 @@ static void test_frames_alerts_seq(void **state)
             assert_int_equal((int)impa_json_get_num(a, p, "n_pixels", 0), npx);
             assert_true(fabs(impa_json_get_num(a, p, "area_km2", 0) - npx * impa_grid_cell_area_km2(&g)) < 1e-6);
         }
-        free(a);
+        impa_json_parse_free(a), free(a);
         pt_msg_free(&m);
         assert_true(pt_recv(sub, 2000, &m));
         assert_string_equal(m.topic, "impa.cycle.test");
         h = parse(m.hdr, m.hlen);
         assert_int_equal((int)impa_json_get_num(h, 0, "n_frames", 0), NL);
         assert_int_equal((uint64_t)impa_json_get_num(h, 0, "last_frame_seq", 0), last_frame_seq);
-        free(h);
+        impa_json_parse_free(h), free(h);
         pt_msg_free(&m);
     }
     /* verification and status topics */
@@ -152,7 +152,7 @@ static void test_frames_alerts_seq(void **state)
     assert_int_equal((int)impa_json_get_num(h, 0, "cycles", 0), 7);
     assert_true(impa_json_get(h, 0, "publisher_dropped") >= 0);
     assert_true(impa_json_get(h, 0, "late_scans") >= 0);
-    free(h);
+    impa_json_parse_free(h), free(h);
     pt_msg_free(&m);
     assert_int_equal(impa_publisher_dropped(pub), 0);
     zmq_close(sub);
@@ -229,11 +229,11 @@ static void test_snapshot(void **state)
     assert_int_equal((int)impa_json_get_num(h, 0, "has_alerts", 0), 1);
     int cyc = impa_json_get(h, 0, "cycle");
     assert_int_equal((int)impa_json_get_num(h, cyc, "n_frames", 0), NL);
-    free(h);
+    impa_json_parse_free(h), free(h);
     for (int k = 0; k < NL; k++) {
         h = parse(parts[1 + 2 * k].hdr, parts[1 + 2 * k].hlen);
         assert_int_equal((int)impa_json_get_num(h, 0, "lead_index", -1), k);
-        free(h);
+        impa_json_parse_free(h), free(h);
         assert_int_equal(parts[2 + 2 * k].hlen, (size_t)NX * NY);
         unsigned char q = (unsigned char)parts[2 + 2 * k].hdr[20 * NX + 20 + 3 * k];
         assert_int_equal(q, 174); /* 55 dBZ = 0.5*174 - 32 */
@@ -467,7 +467,7 @@ static stalled_run_t run_stalled(impa_drop_policy_t policy)
             if (strncmp(m.topic, "impa.frame.", 11) == 0) {
                 impa_json_node_t *h = parse(m.hdr, m.hlen);
                 uint64_t seq = (uint64_t)impa_json_get_num(h, 0, "seq", 0);
-                free(h);
+                impa_json_parse_free(h), free(h);
                 r.frame_gaps += last_seq && seq != last_seq + 1;
                 last_seq = seq;
                 r.frames++;
@@ -530,7 +530,7 @@ static char *cap_cycle(impa_publisher_t *pub, impa_alert_tracker_t *tr, void *su
         if (strcmp(m.topic, "impa.cap.test") == 0) {
             impa_json_node_t *h = parse(m.hdr, m.hlen);
             impa_json_get_str(h, 0, "identifier", ident, 192, "");
-            free(h);
+            impa_json_parse_free(h), free(h);
             xml = (char *)m.payload;
             m.payload = NULL;
         }

@@ -110,7 +110,7 @@ static void test_brisbane(void **state)
         frames += strcmp(m.topic, "impa.frame.test") == 0;
         if (strcmp(m.topic, "impa.alert.test") == 0) {
             alerts++;
-            assert_non_null(strstr((char *)m.payload, "\"coordinates\":\"lonlat\""));
+            assert_non_null(strstr(m.hdr, "\"coordinates\":\"lonlat\""));
         }
         pt_msg_free(&m);
     }
