@@ -303,6 +303,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     names = [e.name for e in D.EVENTS]
     if a.events:
         names = [n for n in names if n in a.events.split(",")]
+    if not names:
+        print("compare: no event selected (--events)")
+        return 0
     res: Dict[str, Dict[str, dict]] = {}
     for name in names:
         ev = D.load_event(name, root)
