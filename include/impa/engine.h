@@ -48,6 +48,10 @@ typedef struct {
      * also reads t_out extrapolated frames and corrects them. Optional attribute:
      * absent = 0, so files written before the variant load unchanged. */
     int advection;
+    /* Extrapolation scheme the advection input was made with (extrapolate.h):
+     * optional text attribute `extrapolation`, absent = "impa-extrap-1" (every
+     * file written before the attribute existed). */
+    char extrapolation[32];
     /* Size-independent variant (docs/model.md "Size-independent normalisation").
      * Optional attributes, absent = 0, so older files load unchanged.
      * norm_local 1: every norm takes mean and variance at each pixel over the

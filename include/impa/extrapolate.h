@@ -11,13 +11,46 @@
 
 typedef struct impa_extrap impa_extrap_t;
 
+/* Named schemes. A model trained on extrapolated frames records the scheme it
+ * read (model attribute `extrapolation`, absent = "impa-extrap-1"): the frames
+ * of another scheme mean something else to it. */
+typedef enum {
+    IMPA_EXTRAP_SCHEME_1 = 1, /* "impa-extrap-1": the original scheme, unchanged */
+    IMPA_EXTRAP_SCHEME_2 = 2, /* "impa-extrap-2": physical-unit parameters (docs/nowcast.md) */
+} impa_extrap_scheme_t;
+
+/* The scheme the fallback, the baseline and impa-bench-extrap use: scheme 2 is
+ * opt-in (--scheme impa-extrap-2) until it is measured better on every event. */
+#define IMPA_EXTRAP_BEST IMPA_EXTRAP_SCHEME_1
+/* The scheme the network's guidance computes (impa_guided_extrap_opts): the one
+ * the shipped weights were trained on. A model recording another is refused at
+ * start-up (src/daemon/startup.c). */
+#define IMPA_EXTRAP_GUIDED IMPA_EXTRAP_SCHEME_1
+
 typedef struct {
     int n_frames;      /* frames used for motion (>= 2), default 3 */
     int pyramid_levels;/* 0 = automatic */
     int threads;       /* 0 = all cores */
+    /* --- fields below: scheme 2 only (scheme 1 ignores them) --- */
+    int scheme;        /* impa_extrap_scheme_t; default IMPA_EXTRAP_SCHEME_1 */
+    float pixel_km;    /* grid spacing, km (default 1) */
+    float step_min;    /* time between frames = between leads, minutes (default 10) */
+    float clip_dbz;    /* below: no echo for the motion */
+    float edge_db;     /* intensity step at the clip level (echo edges as texture) */
+    float window_km;   /* Lucas-Kanade window side at full resolution */
+    float smooth_km;   /* radius of the confidence-weighted flow smoothing, finer levels */
+    float substep_min; /* longest trajectory sub-step */
+    float spread_kmh;  /* output smoothing in linear Z: radius grows by this per hour of lead */
 } impa_extrap_opts_t;
 
+/* Scheme 1 defaults (what the shipped network was trained on). */
 IMPA_API impa_extrap_opts_t impa_extrap_opts_default(void);
+/* Defaults of a named scheme. */
+IMPA_API impa_extrap_opts_t impa_extrap_opts_scheme(impa_extrap_scheme_t scheme);
+/* "impa-extrap-1" / "impa-extrap-2" <-> scheme; name NULL for an unknown scheme,
+ * parse returns IMPA_EINVAL for an unknown name. */
+IMPA_API const char *impa_extrap_scheme_name(int scheme);
+IMPA_API int impa_extrap_scheme_parse(const char *name, int *scheme);
 
 IMPA_API int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *opts,
                                 impa_extrap_t **out, char *err, size_t errlen);

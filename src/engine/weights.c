@@ -407,6 +407,13 @@ static int read_attributes(int ncid, const char *path, impa_model_info_t *I, cha
     if (nc_inq_atttype(ncid, NC_GLOBAL, "advection", &at) == NC_NOERR &&
         (rc = att_int(ncid, path, "advection", &I->advection, 0, 1, err, errlen)))
         return rc;
+    /* Optional: the extrapolation scheme of the advection input (absent: the
+     * scheme every earlier file was trained on) */
+    if ((rc = att_text(ncid, path, "extrapolation", I->extrapolation,
+                       sizeof I->extrapolation, 0, err, errlen)))
+        return rc;
+    if (!I->extrapolation[0])
+        snprintf(I->extrapolation, sizeof I->extrapolation, "impa-extrap-1");
     /* Optional as well: the size-independent variant (norm_local, se_window);
      * absent means GroupNorm over the grid and the SE gate from the grid mean. */
     I->norm_local = 0;

@@ -46,6 +46,12 @@
 
 struct impa_extrap {
     int ny, nx, max_leads, n_frames, n_levels, threads;
+    int scheme;
+    /* motion/advection parameters in cells and frame steps (scheme 1: the
+     * constants above; scheme 2: from the physical-unit options) */
+    float clip, edge;
+    int lk_radius, fine_r[MAX_LEVELS], substeps;
+    float spread_cells_per_step; /* output smoothing radius per lead step, cells */
     size_t npix;
     int lw[MAX_LEVELS], lh[MAX_LEVELS];
     size_t loff[MAX_LEVELS]; /* offset of level l in a pyramid buffer */
@@ -61,8 +67,64 @@ struct impa_extrap {
 
 impa_extrap_opts_t impa_extrap_opts_default(void)
 {
-    impa_extrap_opts_t o = {3, 0, 0};
+    return impa_extrap_opts_scheme(IMPA_EXTRAP_SCHEME_1);
+}
+
+/* Scheme 2 defaults, fixed a priori: scheme 1's values read in km and minutes
+ * (its 9-cell window and 3-cell smoothing at 1 km), so the same physical window
+ * on a 500 m grid; checked on every event in docs/nowcast.md, not tuned. */
+#define S2_FRAMES 3
+#define S2_CLIP_DBZ 10.0f
+#define S2_EDGE_DB 0.0f
+#define S2_WINDOW_KM 9.0f
+#define S2_SMOOTH_KM 3.0f
+#define S2_SUBSTEP_MIN 10.0f
+#define S2_SPREAD_KMH 0.0f
+
+impa_extrap_opts_t impa_extrap_opts_scheme(impa_extrap_scheme_t scheme)
+{
+    impa_extrap_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.n_frames = 3;
+    o.scheme = scheme;
+    o.pixel_km = 1.0f;
+    o.step_min = 10.0f;
+    o.clip_dbz = CLIP_DBZ;
+    o.edge_db = 0.0f;
+    o.window_km = 2 * LK_RADIUS + 1;
+    o.smooth_km = FINE_SMOOTH_R;
+    o.substep_min = 10.0f;
+    o.spread_kmh = 0.0f;
+    if (scheme == IMPA_EXTRAP_SCHEME_2) {
+        o.n_frames = S2_FRAMES;
+        o.clip_dbz = S2_CLIP_DBZ;
+        o.edge_db = S2_EDGE_DB;
+        o.window_km = S2_WINDOW_KM;
+        o.smooth_km = S2_SMOOTH_KM;
+        o.substep_min = S2_SUBSTEP_MIN;
+        o.spread_kmh = S2_SPREAD_KMH;
+    }
     return o;
+}
+
+const char *impa_extrap_scheme_name(int scheme)
+{
+    switch (scheme) {
+    case IMPA_EXTRAP_SCHEME_1: return "impa-extrap-1";
+    case IMPA_EXTRAP_SCHEME_2: return "impa-extrap-2";
+    default: return NULL;
+    }
+}
+
+int impa_extrap_scheme_parse(const char *name, int *scheme)
+{
+    for (int k = IMPA_EXTRAP_SCHEME_1; k <= IMPA_EXTRAP_SCHEME_2; k++)
+        if (name && strcmp(name, impa_extrap_scheme_name(k)) == 0) {
+            if (scheme)
+                *scheme = k;
+            return IMPA_OK;
+        }
+    return IMPA_EINVAL;
 }
 
 void impa_extrap_destroy(impa_extrap_t **exp)
@@ -85,6 +147,18 @@ int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *
         return impa_err(err, errlen, IMPA_EINVAL, "extrapolation: out is NULL");
     *out = NULL;
     impa_extrap_opts_t o = opts ? *opts : impa_extrap_opts_default();
+    if (o.scheme == 0)
+        o.scheme = IMPA_EXTRAP_SCHEME_1;
+    if (!impa_extrap_scheme_name(o.scheme))
+        return impa_err(err, errlen, IMPA_EINVAL, "extrapolation: unknown scheme %d", o.scheme);
+    if (o.scheme == IMPA_EXTRAP_SCHEME_2 &&
+        !(o.pixel_km > 0 && o.step_min > 0 && o.window_km > 0 && o.smooth_km >= 0 &&
+          o.substep_min > 0 && o.spread_kmh >= 0 && o.edge_db >= 0 && isfinite(o.clip_dbz)))
+        return impa_err(err, errlen, IMPA_EINVAL,
+                        "extrapolation: bad impa-extrap-2 parameters (pixel %g km, step %g min, "
+                        "window %g km, smoothing %g km, sub-step %g min, spread %g km/h, "
+                        "edge %g dB must be positive)", o.pixel_km, o.step_min, o.window_km,
+                        o.smooth_km, o.substep_min, o.spread_kmh, o.edge_db);
     if (ny < 8 || nx < 8 || max_leads < 1 || o.n_frames < 2 || o.n_frames > MAX_FRAMES ||
         o.pyramid_levels < 0 || o.pyramid_levels > MAX_LEVELS || o.threads < 0)
         return impa_err(err, errlen, IMPA_EINVAL,
@@ -113,6 +187,27 @@ int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *
             levels++;
     }
     ex->n_levels = levels;
+    ex->scheme = o.scheme;
+    ex->clip = CLIP_DBZ;
+    ex->edge = 0;
+    ex->lk_radius = LK_RADIUS;
+    for (int l = 0; l < MAX_LEVELS; l++)
+        ex->fine_r[l] = FINE_SMOOTH_R;
+    ex->substeps = 1;
+    ex->spread_cells_per_step = 0;
+    if (o.scheme == IMPA_EXTRAP_SCHEME_2) {
+        ex->clip = o.clip_dbz;
+        ex->edge = o.edge_db;
+        int r = (int)lroundf(0.5f * (o.window_km / o.pixel_km - 1));
+        ex->lk_radius = r < 1 ? 1 : r;
+        for (int l = 0; l < MAX_LEVELS; l++) {
+            int fr = (int)lroundf(o.smooth_km / (o.pixel_km * (float)(1 << l)));
+            ex->fine_r[l] = fr < 1 ? 1 : fr;
+        }
+        int ns = (int)ceilf(o.step_min / o.substep_min - 1e-4f);
+        ex->substeps = ns < 1 ? 1 : (ns > 16 ? 16 : ns);
+        ex->spread_cells_per_step = o.spread_kmh * (o.step_min / 60.f) / o.pixel_km;
+    }
     size_t off = 0;
     for (int l = 0; l < levels; l++) {
         ex->lw[l] = nx >> l;
@@ -237,6 +332,7 @@ static void preprocess(impa_extrap_t *ex, const float *dbz, float *dst)
 {
     int w = ex->nx, h = ex->ny, nth = ex->threads;
     float *t = ex->tmp;
+    const float clip = ex->clip, edge = ex->edge;
     static const float k[5] = {1.f / 16, 4.f / 16, 6.f / 16, 4.f / 16, 1.f / 16};
     OMP_FOR(nth)
     for (int y = 0; y < h; y++) {
@@ -247,7 +343,7 @@ static void preprocess(impa_extrap_t *ex, const float *dbz, float *dst)
             for (int j = -2; j <= 2; j++) {
                 int xx = x + j < 0 ? 0 : (x + j >= w ? w - 1 : x + j);
                 float a = s[xx];
-                a = (!isfinite(a) || a < CLIP_DBZ) ? 0.f : a - CLIP_DBZ; /* inf: garbage, no echo */
+                a = (!isfinite(a) || a < clip) ? 0.f : a - clip + edge; /* inf: garbage, no echo */
                 acc += k[j + 2] * a;
             }
             d[x] = acc;
@@ -339,7 +435,7 @@ static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *le
         }
     }
     float *const maps[5] = {ex->a11, ex->a12, ex->a22, ex->b1, ex->b2};
-    box_sum_n(maps, 5, ex->tmp, w, h, LK_RADIUS, nth);
+    box_sum_n(maps, 5, ex->tmp, w, h, ex->lk_radius, nth);
     double tr = 0;
     size_t ntr = 0;
     for (size_t i = 0; i < n; i++) {
@@ -416,7 +512,8 @@ int impa_extrap_motion(impa_extrap_t *ex, const float *const *dbz, int n, char *
         for (int f = 0; f < nfr; f++)
             lev[f] = ex->pyr + (size_t)f * ex->pyr_size + ex->loff[l];
         int side = ex->lw[l] > ex->lh[l] ? ex->lw[l] : ex->lh[l];
-        int sr = l == top ? (side / 4 > FINE_SMOOTH_R ? side / 4 : FINE_SMOOTH_R) : FINE_SMOOTH_R;
+        int fr = ex->fine_r[l];
+        int sr = l == top ? (side / 4 > fr ? side / 4 : fr) : fr;
         for (int it = 0; it < ITERS; it++)
             lk_iterate(ex, l, nfr, lev, sr);
     }
@@ -468,6 +565,36 @@ static inline float sample_frame(const float *f, int w, int h, float x, float y)
     return acc; /* a NAN neighbour with weight > 0 propagates */
 }
 
+/* Scheme 2: smooths one extrapolated lead in linear Z (Z = 10^(dBZ/10)) with
+ * two box passes of radius r cells (a triangle kernel, sigma ~ 0.8 r), normalised
+ * over the cells with data: as predictability is lost with lead, the small
+ * scales that extrapolation cannot place are spread over the area they may be
+ * in (the role of S-PROG's cascade decay in pySTEPS). NAN cells stay NAN. */
+static void spread_lead(impa_extrap_t *ex, float *f, float rc)
+{
+    int r = (int)lroundf(rc);
+    if (r < 1)
+        return;
+    int w = ex->nx, h = ex->ny, nth = ex->threads;
+    size_t n = ex->npix;
+    float *z = ex->a11, *wt = ex->a12;
+    OMP_FOR(nth)
+    for (size_t i = 0; i < n; i++) {
+        int ok = isfinite(f[i]);
+        z[i] = ok ? exp10f(0.1f * f[i]) : 0.f;
+        wt[i] = ok ? 1.f : 0.f;
+    }
+    float *const maps[2] = {z, wt};
+    box_sum_n(maps, 2, ex->tmp, w, h, r, nth);
+    box_sum_n(maps, 2, ex->tmp, w, h, r, nth);
+    OMP_FOR(nth)
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(f[i])) {
+            float zz = wt[i] > 0 ? z[i] / wt[i] : 0.f;
+            f[i] = zz > 1e-10f ? 10.f * log10f(zz) : -100.f;
+        }
+}
+
 int impa_extrap_forecast(impa_extrap_t *ex, const float *last, int n_leads, float *out, char *err,
                          size_t errlen)
 {
@@ -477,8 +604,9 @@ int impa_extrap_forecast(impa_extrap_t *ex, const float *last, int n_leads, floa
                         ex ? ex->max_leads : 0);
     if (!ex->have_motion)
         return impa_err(err, errlen, IMPA_ESTATE, "extrapolation: no motion field yet");
-    int w = ex->nx, h = ex->ny, nth = ex->threads;
+    int w = ex->nx, h = ex->ny, nth = ex->threads, ns = ex->substeps;
     const float *u = ex->u, *v = ex->v;
+    const float f = 1.0f / (float)ns; /* 1 for scheme 1: the same arithmetic */
     size_t npix = ex->npix;
     /* trajectories are independent: one parallel pass over cells, all leads of a
      * cell at once, so there is no barrier between leads */
@@ -489,18 +617,25 @@ int impa_extrap_forecast(impa_extrap_t *ex, const float *last, int n_leads, floa
             float x = (float)x0, yy = (float)y;
             int k = 0;
             for (; k < n_leads; k++) {
-                /* midpoint rule: motion taken half a step back along the trajectory */
-                float mu, mv;
-                sample_uv(u, v, w, h, x, yy, &mu, &mv);
-                sample_uv(u, v, w, h, x - 0.5f * mu, yy - 0.5f * mv, &mu, &mv);
-                x -= mu;
-                yy -= mv;
-                if (!(x >= 0 && yy >= 0 && x <= (float)(w - 1) && yy <= (float)(h - 1)))
+                int in = 1;
+                for (int s = 0; s < ns && in; s++) {
+                    /* midpoint rule: motion taken half a sub-step back along the trajectory */
+                    float mu, mv;
+                    sample_uv(u, v, w, h, x, yy, &mu, &mv);
+                    sample_uv(u, v, w, h, x - 0.5f * f * mu, yy - 0.5f * f * mv, &mu, &mv);
+                    x -= f * mu;
+                    yy -= f * mv;
+                    in = x >= 0 && yy >= 0 && x <= (float)(w - 1) && yy <= (float)(h - 1);
+                }
+                if (!in)
                     break;
                 out[(size_t)k * npix + i] = sample_frame(last, w, h, x, yy);
             }
             for (; k < n_leads; k++) /* left the domain: stays out */
                 out[(size_t)k * npix + i] = NAN;
         }
+    if (ex->spread_cells_per_step > 0)
+        for (int k = 0; k < n_leads; k++)
+            spread_lead(ex, out + (size_t)k * npix, ex->spread_cells_per_step * (float)(k + 1));
     return IMPA_OK;
 }

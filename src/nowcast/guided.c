@@ -56,6 +56,13 @@ int impa_guided_create(impa_engine_t *engine, impa_extrap_t *extrap, int threads
         return 0;
     }
     int rc = 0;
+    const char *scheme = impa_extrap_scheme_name(IMPA_EXTRAP_GUIDED);
+    if (strcmp(mi->extrapolation, scheme) != 0) {
+        rc = impa_err(err, errlen, IMPA_EINVAL,
+                      "guided: the model was trained on extrapolation '%s', the guidance "
+                      "computes '%s'", mi->extrapolation, scheme);
+        goto fail;
+    }
     if (g->t_in < 2 || g->t_in + g->t_out > GUIDED_MAX_FRAMES) {
         rc = impa_err(err, errlen, IMPA_EINVAL,
                       "guided: model with advection needs 2 <= t_in and t_in + t_out <= %d "

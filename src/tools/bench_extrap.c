@@ -1,6 +1,8 @@
 /* impa-bench-extrap: timing of motion estimation and extrapolation on a synthetic
  * field (Gaussian cells on a dry background translating at a known velocity).
- *   impa-bench-extrap [--grid 512x512] [--leads 12] [--threads 2] [--runs 7] */
+ *   impa-bench-extrap [--grid 512x512] [--leads 12] [--threads 2] [--runs 7]
+ *                     [--scheme impa-extrap-1 (default, the fallback's) | impa-extrap-2]
+ * train/impa/compare.py --bench times pySTEPS on the same field (same formula). */
 #include "impa/cli.h"
 #include "impa/extrapolate.h"
 #include "impa/timeutil.h"
@@ -48,6 +50,7 @@ static int cmp_d(const void *a, const void *b)
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: impa-bench-extrap [--grid 512x512] [--leads 12] [--threads 2] [--runs 7]\n"
+               "                         [--scheme impa-extrap-1 (default) | impa-extrap-2]\n"
                "       impa-bench-extrap --version | --help\n"
                "Times motion estimation and the extrapolation of LEADS frames on a synthetic\n"
                "field of storm cells translating at a known velocity.\n");
@@ -55,10 +58,11 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    int ny = 512, nx = 512, leads = 12, threads = 2, runs = 7;
+    int ny = 512, nx = 512, leads = 12, threads = 2, runs = 7, scheme = IMPA_EXTRAP_BEST;
     static const struct option longopts[] = {
         {"grid", required_argument, NULL, 'g'},    {"leads", required_argument, NULL, 'l'},
         {"threads", required_argument, NULL, 't'}, {"runs", required_argument, NULL, 'r'},
+        {"scheme", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, IMPA_CLI_VERSION},
         {NULL, 0, NULL, 0}};
     static const char *prog = "impa-bench-extrap";
@@ -77,6 +81,10 @@ int main(int argc, char **argv)
             if (impa_cli_int(prog, "--threads", optarg, 0, 1024, &threads))
                 return IMPA_CLI_USAGE_EXIT;
             break;
+        case 's':
+            if (impa_extrap_scheme_parse(optarg, &scheme))
+                return impa_cli_usage_error(prog, "--scheme: impa-extrap-1 or impa-extrap-2");
+            break;
         case 'r':
             if (impa_cli_int(prog, "--runs", optarg, 1, 100, &runs))
                 return IMPA_CLI_USAGE_EXIT;
@@ -88,8 +96,11 @@ int main(int argc, char **argv)
         return IMPA_CLI_USAGE_EXIT;
     const float su = 3.0f, sv = -2.0f; /* true motion, cells per step */
     size_t n = (size_t)ny * nx;
-    float *fr[3], *out = malloc(sizeof(float) * n * (size_t)leads);
-    for (int k = 0; k < 3; k++) {
+    impa_extrap_opts_t o = impa_extrap_opts_scheme((impa_extrap_scheme_t)scheme);
+    o.threads = threads;
+    int nf = o.n_frames < 8 ? o.n_frames : 8;
+    float *fr[8], *out = malloc(sizeof(float) * n * (size_t)leads);
+    for (int k = 0; k < nf; k++) {
         fr[k] = malloc(sizeof(float) * n);
         if (!fr[k] || !out) {
             fprintf(stderr, "impa-bench-extrap: out of memory\n");
@@ -97,8 +108,6 @@ int main(int argc, char **argv)
         }
         synth(fr[k], ny, nx, su * k, sv * k);
     }
-    impa_extrap_opts_t o = impa_extrap_opts_default();
-    o.threads = threads;
     impa_extrap_t *ex = NULL;
     char err[256];
     if (impa_extrap_create(ny, nx, leads, &o, &ex, err, sizeof err) < 0) {
@@ -109,12 +118,12 @@ int main(int argc, char **argv)
     for (int r = 0; r < runs; r++) {
         double c0 = cpu_now();
         double t0 = impa_time_monotonic();
-        if (impa_extrap_motion(ex, (const float *const *)fr, 3, err, sizeof err) < 0) {
+        if (impa_extrap_motion(ex, (const float *const *)fr, nf, err, sizeof err) < 0) {
             fprintf(stderr, "impa-bench-extrap: %s\n", err);
             return 1;
         }
         double t1 = impa_time_monotonic();
-        if (impa_extrap_forecast(ex, fr[2], leads, out, err, sizeof err) < 0) {
+        if (impa_extrap_forecast(ex, fr[nf - 1], leads, out, err, sizeof err) < 0) {
             fprintf(stderr, "impa-bench-extrap: %s\n", err);
             return 1;
         }
@@ -139,8 +148,8 @@ int main(int argc, char **argv)
     qsort(ta, (size_t)runs, sizeof(double), cmp_d);
     qsort(tt, (size_t)runs, sizeof(double), cmp_d);
     qsort(tc, (size_t)runs, sizeof(double), cmp_d);
-    printf("grid %dx%d, %d leads, %d threads, %d runs, 3 input frames\n", ny, nx, leads, threads,
-           runs);
+    printf("grid %dx%d, %d leads, %d threads, %d runs, %d input frames, %s\n", ny, nx, leads,
+           threads, runs, nf, impa_extrap_scheme_name(scheme));
     printf("motion:        median %.4f s  min %.4f s\n", tm[runs / 2], tm[0]);
     printf("extrapolation: median %.4f s  min %.4f s\n", ta[runs / 2], ta[0]);
     printf("total:         median %.4f s  min %.4f s\n", tt[runs / 2], tt[0]);
@@ -151,7 +160,7 @@ int main(int argc, char **argv)
            "cpu_s=%.4f\n",
            ny, nx, leads, threads, tm[runs / 2], ta[runs / 2], tt[runs / 2], tc[runs / 2]);
     impa_extrap_destroy(&ex);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < nf; k++)
         free(fr[k]);
     free(out);
     return 0;

@@ -1,11 +1,15 @@
 /* impa-extrapolate: batch optical-flow extrapolation for evaluation scripts.
  *
  *   impa-extrapolate --input IN.nc --output OUT.nc [--leads N] [--frames N] [--threads N]
+ *       [--scheme impa-extrap-1|impa-extrap-2] [--pixel-km KM] [--step-min MIN]
+ *       [impa-extrap-2 parameters: --clip-dbz --edge-db --window-km --smooth-km
+ *        --substep-min --spread-kmh]
  *
  * IN.nc holds dbz(sample, t_in, y, x) float dBZ, NaN = no data (the layout
  * impa-infer reads); OUT.nc receives dbz(sample, lead, y, x), lead k (0-based) one
  * input step after lead k-1, the first one step after the last input frame. */
 #include <getopt.h>
+#include <math.h>
 #include <netcdf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: impa-extrapolate --input IN.nc --output OUT.nc [--leads N (12)] "
                "[--frames N (3)] [--threads N (0 = all cores)]\n"
+               "         [--scheme impa-extrap-1 (default) | impa-extrap-2] [--pixel-km KM (1)]\n"
+               "         [--step-min MIN (10)] [--clip-dbz DBZ] [--edge-db DB] [--window-km KM]\n"
+               "         [--smooth-km KM] [--substep-min MIN] [--spread-kmh KMH]\n"
+               "  (--pixel-km, --step-min and the parameters after them act on impa-extrap-2)\n"
                "       impa-extrapolate --version | --help\n"
                "  dbz(sample,t_in,y,x) dBZ -> dbz(sample,lead,y,x) dBZ, NaN = no data\n");
 }
@@ -40,7 +48,16 @@ int main(int argc, char **argv)
         {"input", required_argument, NULL, 'i'},   {"output", required_argument, NULL, 'o'},
         {"leads", required_argument, NULL, 'l'},   {"frames", required_argument, NULL, 'f'},
         {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"scheme", required_argument, NULL, 's'},  {"pixel-km", required_argument, NULL, 1000},
+        {"step-min", required_argument, NULL, 1001}, {"clip-dbz", required_argument, NULL, 1002},
+        {"edge-db", required_argument, NULL, 1003}, {"window-km", required_argument, NULL, 1004},
+        {"smooth-km", required_argument, NULL, 1005},
+        {"substep-min", required_argument, NULL, 1006},
+        {"spread-kmh", required_argument, NULL, 1007},
         {"version", no_argument, NULL, IMPA_CLI_VERSION}, {NULL, 0, NULL, 0}};
+    /* physical parameters are applied after --scheme, whatever the order given */
+    float phys[8];
+    int have[8] = {0}, frames_set = 0;
     static const char *prog = "impa-extrapolate";
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -54,14 +71,39 @@ int main(int argc, char **argv)
         case 'f':
             if (impa_cli_int(prog, "--frames", optarg, 2, 64, &o.n_frames))
                 return IMPA_CLI_USAGE_EXIT;
+            frames_set = 1;
             break;
         case 't':
             if (impa_cli_int(prog, "--threads", optarg, 0, 1024, &o.threads))
                 return IMPA_CLI_USAGE_EXIT;
             break;
+        case 's': {
+            int sc, nf = o.n_frames, th = o.threads;
+            if (impa_extrap_scheme_parse(optarg, &sc))
+                return impa_cli_usage_error(prog, "--scheme: impa-extrap-1 or impa-extrap-2");
+            o = impa_extrap_opts_scheme((impa_extrap_scheme_t)sc);
+            if (frames_set)
+                o.n_frames = nf;
+            o.threads = th;
+            break;
+        }
+        case 1000: case 1001: case 1002: case 1003: case 1004: case 1005: case 1006: case 1007: {
+            char *end;
+            float val = strtof(optarg, &end);
+            if (end == optarg || *end || !isfinite(val))
+                return impa_cli_usage_error(prog, "a number expected");
+            phys[c - 1000] = val;
+            have[c - 1000] = 1;
+            break;
+        }
         default: return impa_cli_default(c, prog, usage);
         }
     }
+    float *dst[8] = {&o.pixel_km, &o.step_min, &o.clip_dbz, &o.edge_db, &o.window_km,
+                     &o.smooth_km, &o.substep_min, &o.spread_kmh};
+    for (int k = 0; k < 8; k++)
+        if (have[k])
+            *dst[k] = phys[k];
     if (impa_cli_no_operands(prog, argc, argv))
         return IMPA_CLI_USAGE_EXIT;
     if (!in || !outpath)
@@ -126,6 +168,8 @@ int main(int argc, char **argv)
     CHECK(nc_put_att_text(outid, ov, "long_name", strlen(ln), ln), outpath);
     CHECK(nc_put_att_text(outid, ov, "units", strlen(un), un), outpath);
     CHECK(nc_put_att_int(outid, NC_GLOBAL, "motion_frames", NC_INT, 1, &o.n_frames), outpath);
+    const char *sn = impa_extrap_scheme_name(o.scheme);
+    CHECK(nc_put_att_text(outid, NC_GLOBAL, "extrapolation", strlen(sn), sn), outpath);
     CHECK(nc_enddef(outid), outpath);
     CHECK(nc_put_var_float(outid, ov, y), outpath);
     rc = 0;

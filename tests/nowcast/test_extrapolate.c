@@ -64,9 +64,12 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The scheme the shared test bodies run (both are tested on the same fields). */
+static int g_scheme = IMPA_EXTRAP_SCHEME_1;
+
 static impa_extrap_t *make(int n_frames)
 {
-    impa_extrap_opts_t o = impa_extrap_opts_default();
+    impa_extrap_opts_t o = impa_extrap_opts_scheme((impa_extrap_scheme_t)g_scheme);
     o.n_frames = n_frames;
     o.threads = 2;
     impa_extrap_t *ex = NULL;
@@ -261,6 +264,199 @@ static void test_errors(void **state)
     impa_extrap_destroy(&ex); /* NULL-safe */
 }
 
+/* ---- impa-extrap-2 ------------------------------------------------------ */
+
+#define AS_SCHEME2(fn)                                                                  \
+    static void fn##_2(void **state)                                                    \
+    {                                                                                   \
+        g_scheme = IMPA_EXTRAP_SCHEME_2;                                                \
+        fn(state);                                                                      \
+        g_scheme = IMPA_EXTRAP_SCHEME_1;                                                \
+    }
+AS_SCHEME2(test_translation_motion_and_skill)
+AS_SCHEME2(test_fast_translation)
+AS_SCHEME2(test_rotation)
+AS_SCHEME2(test_divergence)
+AS_SCHEME2(test_missing_data)
+
+/* Mean motion over the central half. */
+static void central_mean(impa_extrap_t *ex, double *mu, double *mv)
+{
+    const float *u, *v;
+    impa_extrap_get_motion(ex, &u, &v);
+    double su = 0, sv = 0;
+    size_t n = 0;
+    for (int y = NY / 4; y < 3 * NY / 4; y++)
+        for (int x = NX / 4; x < 3 * NX / 4; x++) {
+            su += u[(size_t)y * NX + x];
+            sv += v[(size_t)y * NX + x];
+            n++;
+        }
+    *mu = su / n;
+    *mv = sv / n;
+}
+
+/* Sub-pixel displacement (0.3, -0.2 cells per step) is found to 0.05 cells, for
+ * both schemes. */
+static void test_subpixel(void **state)
+{
+    (void)state;
+    for (int sc = IMPA_EXTRAP_SCHEME_1; sc <= IMPA_EXTRAP_SCHEME_2; sc++) {
+        g_scheme = sc;
+        for (int k = 0; k < 4; k++)
+            field(frames[k], (motion_t){0.3f * k, -0.2f * k, 0, 1});
+        impa_extrap_t *ex = make(3);
+        char err[256];
+        assert_int_equal(impa_extrap_motion(ex, (const float *const *)frames, 3, err, sizeof err),
+                         0);
+        double mu, mv;
+        central_mean(ex, &mu, &mv);
+        print_message("%s sub-pixel: u=%.3f v=%.3f (truth 0.3 -0.2)\n",
+                      impa_extrap_scheme_name(sc), mu, mv);
+        assert_true(fabs(mu - 0.3) < 0.05 && fabs(mv + 0.2) < 0.05);
+        impa_extrap_destroy(&ex);
+    }
+    g_scheme = IMPA_EXTRAP_SCHEME_1;
+}
+
+/* Physical units: the same storms on a 0.5 km grid (twice the cells) with the
+ * same km/h give the same motion in km; a 20-cell-per-step displacement (60
+ * km/h at 0.5 km, 10 min) is carried by the pyramid. */
+static void test_large_displacement_half_km(void **state)
+{
+    (void)state;
+    const float tu = 16.f, tv = -12.f; /* 20 cells per step */
+    for (int k = 0; k < 4; k++)
+        field(frames[k], (motion_t){tu * k - 24, tv * k + 18, 0, 1});
+    impa_extrap_opts_t o = impa_extrap_opts_scheme(IMPA_EXTRAP_SCHEME_2);
+    o.pixel_km = 0.5f;
+    o.threads = 2;
+    impa_extrap_t *ex = NULL;
+    char err[256];
+    assert_int_equal(impa_extrap_create(NY, NX, 12, &o, &ex, err, sizeof err), 0);
+    assert_int_equal(impa_extrap_motion(ex, (const float *const *)frames, 3, err, sizeof err), 0);
+    double mu, mv;
+    central_mean(ex, &mu, &mv);
+    print_message("large (0.5 km): u=%.2f v=%.2f (truth %.0f %.0f)\n", mu, mv, tu, tv);
+    assert_true(fabs(mu - tu) < 0.1 * fabs(tu) && fabs(mv - tv) < 0.1 * fabs(tv));
+    assert_int_equal(impa_extrap_forecast(ex, frames[2], 1, out, err, sizeof err), 0);
+    impa_contingency_t ce = {0, 0, 0, 0};
+    impa_contingency_add(&ce, out, frames[3], NPIX, 35.f);
+    print_message("large: lead 1 CSI35 %.3f\n", impa_contingency_scores(&ce).csi);
+    assert_true(impa_contingency_scores(&ce).csi > 0.85);
+    impa_extrap_destroy(&ex);
+}
+
+/* Echoes entering at the border: the storms come in from the west edge (half
+ * of them outside the grid in the first frame). The motion of the visible part
+ * is right, the cells advected in from outside are NAN (unknown, not dry), and
+ * the echo already inside moves on. */
+static void test_entering_at_border(void **state)
+{
+    (void)state;
+    for (int sc = IMPA_EXTRAP_SCHEME_1; sc <= IMPA_EXTRAP_SCHEME_2; sc++) {
+        g_scheme = sc;
+        for (int k = 0; k < 5; k++)
+            field(frames[k], (motion_t){4.f * k - 110, 1.f * k, 0, 1});
+        impa_extrap_t *ex = make(3);
+        char err[256];
+        assert_int_equal(impa_extrap_motion(ex, (const float *const *)frames, 3, err, sizeof err),
+                         0);
+        /* motion where there is echo near the west edge */
+        const float *u, *v;
+        impa_extrap_get_motion(ex, &u, &v);
+        double su = 0, sv = 0, n = 0;
+        for (int y = 0; y < NY; y++)
+            for (int x = 0; x < NX / 3; x++) {
+                size_t i = (size_t)y * NX + x;
+                if (frames[2][i] >= 30.f) {
+                    su += u[i];
+                    sv += v[i];
+                    n++;
+                }
+            }
+        assert_true(n > 100);
+        print_message("%s entering: u=%.2f v=%.2f over %.0f echo cells (truth 4 1)\n",
+                      impa_extrap_scheme_name(sc), su / n, sv / n, n);
+        assert_true(fabs(su / n - 4) < 0.4 && fabs(sv / n - 1) < 0.3);
+        assert_int_equal(impa_extrap_forecast(ex, frames[2], 2, out, err, sizeof err), 0);
+        /* lead 2: 8 cells advected in from the west edge are NAN, inside kept */
+        for (int y = 10; y < NY - 10; y++) {
+            assert_true(isnan(out[NPIX + (size_t)y * NX + 2]));
+            assert_false(isnan(out[NPIX + (size_t)y * NX + 20]));
+        }
+        impa_contingency_t ce = {0, 0, 0, 0}, cp = {0, 0, 0, 0};
+        impa_contingency_add(&ce, out + NPIX, frames[4], NPIX, 35.f);
+        impa_contingency_add(&cp, frames[2], frames[4], NPIX, 35.f);
+        print_message("entering: lead 2 CSI35 %.3f (persistence %.3f)\n",
+                      impa_contingency_scores(&ce).csi, impa_contingency_scores(&cp).csi);
+        assert_true(impa_contingency_scores(&ce).csi > impa_contingency_scores(&cp).csi);
+        impa_extrap_destroy(&ex);
+    }
+    g_scheme = IMPA_EXTRAP_SCHEME_1;
+}
+
+/* Output smoothing in linear Z (spread_kmh): wider with lead, keeps the mean of
+ * Z where no data is lost, lowers the peak, leaves NAN cells NAN; off at 0. */
+static void test_spread(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 3; k++)
+        field(frames[k], (motion_t){1.f * k, 0, 0, 1});
+    impa_extrap_opts_t o = impa_extrap_opts_scheme(IMPA_EXTRAP_SCHEME_2);
+    o.threads = 2;
+    o.spread_kmh = 30.f; /* 5 km more radius per 10-min lead */
+    impa_extrap_t *ex = NULL;
+    char err[256];
+    assert_int_equal(impa_extrap_create(NY, NX, 12, &o, &ex, err, sizeof err), 0);
+    assert_int_equal(impa_extrap_motion(ex, (const float *const *)frames, 3, err, sizeof err), 0);
+    assert_int_equal(impa_extrap_forecast(ex, frames[2], 4, out, err, sizeof err), 0);
+    float prev_max = 1e9f;
+    for (int k = 0; k < 4; k++) {
+        double sz = 0, sz0 = 0;
+        float mx = -1e9f;
+        for (int y = 40; y < NY - 40; y++)
+            for (int x = 40; x < NX - 40; x++) {
+                size_t i = (size_t)y * NX + x;
+                float f = out[(size_t)k * NPIX + i];
+                assert_false(isnan(f));
+                mx = f > mx ? f : mx;
+                sz += pow(10.0, f / 10.0);
+                sz0 += pow(10.0, frames[2][(size_t)y * NX + x - (k + 1)] / 10.0);
+            }
+        print_message("spread lead %d: max %.1f dBZ, mean Z ratio %.3f\n", k + 1, mx, sz / sz0);
+        assert_true(mx < prev_max);
+        assert_true(fabs(sz / sz0 - 1) < 0.1);
+        prev_max = mx;
+    }
+    impa_extrap_destroy(&ex);
+}
+
+static void test_schemes(void **state)
+{
+    (void)state;
+    int sc = 0;
+    assert_string_equal(impa_extrap_scheme_name(IMPA_EXTRAP_SCHEME_1), "impa-extrap-1");
+    assert_string_equal(impa_extrap_scheme_name(IMPA_EXTRAP_SCHEME_2), "impa-extrap-2");
+    assert_null(impa_extrap_scheme_name(7));
+    assert_int_equal(impa_extrap_scheme_parse("impa-extrap-2", &sc), 0);
+    assert_int_equal(sc, IMPA_EXTRAP_SCHEME_2);
+    assert_int_equal(impa_extrap_scheme_parse("impa-extrap-3", &sc), IMPA_EINVAL);
+    /* the default stays scheme 1: the network's guidance */
+    assert_int_equal(impa_extrap_opts_default().scheme, IMPA_EXTRAP_SCHEME_1);
+    assert_int_equal(IMPA_EXTRAP_GUIDED, IMPA_EXTRAP_SCHEME_1);
+    impa_extrap_opts_t o = impa_extrap_opts_scheme(IMPA_EXTRAP_SCHEME_2);
+    o.pixel_km = 0;
+    impa_extrap_t *ex = NULL;
+    char err[256] = "";
+    assert_int_equal(impa_extrap_create(64, 64, 12, &o, &ex, err, sizeof err), IMPA_EINVAL);
+    assert_non_null(strstr(err, "impa-extrap-2"));
+    o = impa_extrap_opts_default();
+    o.scheme = 9;
+    assert_int_equal(impa_extrap_create(64, 64, 12, &o, &ex, err, sizeof err), IMPA_EINVAL);
+    assert_null(ex);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +466,16 @@ int main(void)
         cmocka_unit_test(test_divergence),
         cmocka_unit_test(test_missing_data),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_translation_motion_and_skill_2),
+        cmocka_unit_test(test_fast_translation_2),
+        cmocka_unit_test(test_rotation_2),
+        cmocka_unit_test(test_divergence_2),
+        cmocka_unit_test(test_missing_data_2),
+        cmocka_unit_test(test_subpixel),
+        cmocka_unit_test(test_large_displacement_half_km),
+        cmocka_unit_test(test_entering_at_border),
+        cmocka_unit_test(test_spread),
+        cmocka_unit_test(test_schemes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

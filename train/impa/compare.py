@@ -1,0 +1,380 @@
+"""The project's extrapolation against pySTEPS Lucas-Kanade on every radar event.
+
+    cd train && /usr/bin/python3 -m impa.compare [--extra "--scheme impa-extrap-2"] \
+        [--candidate NAME "ARGS" ...] [--pysteps DIR] [--cache DIR] [--events a,b] \
+        [--per-lead] [--json OUT.json] [--threads 2] [--bench]
+
+For every event of impa.data.EVENTS (BoM Brisbane and Melbourne, FMI x2,
+MeteoSwiss x3, KNMI: all of ../shared/data/pysteps-data with a time series),
+decoded on the project's 10-min clock (impa.data.load_event), the same issue
+times are forecast by
+
+- the project's extrapolation: `impa-extrapolate` (batch NetCDF layout), given
+  4 input frames (it uses as many as its scheme asks for), the event's grid
+  spacing (`--pixel-km`) and step (`--step-min 10`), plus the --extra arguments;
+- pySTEPS 1.21.3 LK + semi-Lagrangian extrapolation,
+  ../shared/peers/pysteps_nowcast.py (4 inputs, the anchors' settings), run
+  with PYTHONPATH=--pysteps (default $PYSTEPS_PATH, else
+  /work/pysteps/pysteps-1.21.3). Skipped with a message when it does not import.
+
+Issue times: a start s takes frames s..s+3 as inputs and s+4..s+15 as the 12
+observed leads (10..120 min); a start counts when each of those 16 frames has
+radar data. Every start is used, except on Brisbane (129 starts) where every
+third is (every 30 min from 00:30 UTC, 43 starts: the anchors' protocol).
+
+Scores: the project's offline verification (impa.evaluate conventions):
+pixel events `>= thr` at 20/35/45 dBZ; a pixel counts where the observation and
+the last input have radar data, a forecast pixel with no value (advected in
+from outside) is "no echo"; contingency counts summed over the starts of an
+event per lead, then HSS, CSI, POD, FAR and frequency bias per lead and their
+mean over leads 10..120 min. The "mean" row averages the per-event means (every
+event one sample of weather).
+
+Per event and method the contingency tables are cached in --cache (default
+$IMPA_EXTRAP_CACHE, else /work/extrap-cache, else train/cache/compare), keyed
+by the tool's hash and arguments (pySTEPS: by the peer script's hash), so a
+rerun only computes what changed.
+
+--candidate NAME "ARGS" (repeatable) scores more argument sets of
+impa-extrapolate; with --loeo the candidate is chosen per held-out event by the
+best mean of HSS 35 and 45 dBZ over the *other* events (leave-one-event-out),
+and the held-out scores of those choices are reported.
+
+--bench: impa-bench-extrap (512x512, 12 leads, 2 threads) and pySTEPS LK +
+extrapolation on the same synthetic 512x512 frames, in the same run, and their
+ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import data as D
+from .ctools import find_tool, read_nc, write_nc
+from .train import contingency
+
+THRESHOLDS = (20.0, 35.0, 45.0)
+T_IN, T_OUT = 4, 12
+PEER_DIR = D.TRAIN_DIR.parent.parent / "shared" / "peers"
+# Grid spacing of each product (km): the new scheme's parameters are in km.
+PIXEL_KM = {"bom-brisbane-20201031": 0.5, "bom-melbourne-20180616": 0.5}
+STRIDE = {"bom-brisbane-20201031": 3}
+
+
+def pixel_km(name: str) -> float:
+    return PIXEL_KM.get(name, 1.0)
+
+
+def cache_dir(explicit: Optional[str]) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("IMPA_EXTRAP_CACHE")
+    if env:
+        return Path(env)
+    if Path("/work").is_dir() and os.access("/work", os.W_OK):
+        return Path("/work/extrap-cache")
+    return D.CACHE_DIR / "compare"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def starts_of(name: str, dbz: np.ndarray) -> List[int]:
+    L = T_IN + T_OUT
+    has = np.array([np.isfinite(f).any() for f in dbz])
+    st = [s for s in range(0, dbz.shape[0] - L + 1) if has[s:s + L].all()]
+    return st[::STRIDE.get(name, 1)]
+
+
+def tables(fc: np.ndarray, inp: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """[thr, lead, 4] contingency counts (impa.evaluate.score_method's rules)."""
+    valid = np.isfinite(obs) & np.isfinite(inp[:, -1:])
+    fc = np.where(np.isfinite(fc), fc, 0.0)
+    fc = np.where(valid, fc, np.nan)
+    o = np.where(valid, obs, np.nan)
+    tab = np.zeros((len(THRESHOLDS), obs.shape[1], 4), dtype=np.int64)
+    for ti, t in enumerate(THRESHOLDS):
+        for k in range(obs.shape[1]):
+            tab[ti, k] = contingency(fc[:, k], o[:, k], t)
+    return tab
+
+
+def lead_scores(tab: np.ndarray) -> Dict[str, np.ndarray]:
+    """tab [..., lead, 4] -> per-lead HSS, CSI, POD, FAR, bias [..., lead] (NaN undefined)."""
+    h, m, f, n = (tab[..., i].astype(np.float64) for i in range(4))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = (h + m) * (m + n) + (h + f) * (f + n)
+        return {
+            "hss": np.where(den > 0, 2.0 * (h * n - m * f) / den, np.nan),
+            "csi": np.where(h + m + f > 0, h / (h + m + f), np.nan),
+            "pod": np.where(h + m > 0, h / (h + m), np.nan),
+            "far": np.where(h + f > 0, f / (h + f), np.nan),
+            "bias": np.where(h + m > 0, (h + f) / (h + m), np.nan),
+        }
+
+
+def mean_scores(tab: np.ndarray) -> Dict[str, List[float]]:
+    """Mean over leads (leads where a score is undefined skipped) per threshold."""
+    out = {}
+    for k, v in lead_scores(tab).items():
+        out[k] = [float(np.nanmean(r)) if np.isfinite(r).any() else float("nan") for r in v]
+    return out
+
+
+# ------------------------------------------------------------- forecasts ----
+
+def _chunks(starts: Sequence[int], n: int):
+    for a in range(0, len(starts), n):
+        yield starts[a:a + n]
+
+
+def run_impa(tool: str, args: List[str], name: str, dbz: np.ndarray, starts: List[int],
+             threads: int) -> tuple:
+    tab = np.zeros((len(THRESHOLDS), T_OUT, 4), np.int64)
+    secs = 0.0
+    for ch in _chunks(starts, 4):
+        seq = np.stack([dbz[s:s + T_IN + T_OUT] for s in ch])
+        inp, obs = seq[:, :T_IN], seq[:, T_IN:]
+        with tempfile.TemporaryDirectory(prefix="impa-cmp-") as d:
+            fin, fout = os.path.join(d, "in.nc"), os.path.join(d, "out.nc")
+            write_nc(fin, inp, "t_in")
+            cmd = [tool, "--input", fin, "--output", fout, "--leads", str(T_OUT),
+                   "--threads", str(threads), "--pixel-km", str(pixel_km(name)),
+                   "--step-min", str(D.STEP_MIN)] + args
+            t0 = time.perf_counter()
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            secs += time.perf_counter() - t0
+            if r.returncode != 0:
+                raise SystemExit(f"compare: {' '.join(cmd)}: exit {r.returncode}: "
+                                 f"{r.stderr.strip()[-400:]}")
+            fc = read_nc(fout)
+        tab += tables(fc, inp, obs)
+    return tab, secs / max(1, len(starts))
+
+
+def pysteps_env(path: Optional[str]) -> Optional[dict]:
+    p = path or os.environ.get("PYSTEPS_PATH") or "/work/pysteps/pysteps-1.21.3"
+    env = dict(os.environ, PYTHONPATH=p, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    r = subprocess.run(["/usr/bin/python3", "-c", "import pysteps.motion, pysteps.nowcasts"],
+                       env=env, capture_output=True, text=True)
+    return env if r.returncode == 0 else None
+
+
+def run_pysteps(env: dict, name: str, dbz: np.ndarray, starts: List[int]) -> tuple:
+    script = PEER_DIR / "pysteps_nowcast.py"
+    tab = np.zeros((len(THRESHOLDS), T_OUT, 4), np.int64)
+    secs = []
+    for ch in _chunks(starts, 4):
+        seq = np.stack([dbz[s:s + T_IN + T_OUT] for s in ch])
+        inp, obs = seq[:, :T_IN], seq[:, T_IN:]
+        with tempfile.TemporaryDirectory(prefix="impa-cmp-") as d:
+            fin, fout = os.path.join(d, "in.nc"), os.path.join(d, "out.nc")
+            write_nc(fin, inp, "t_in")
+            cmd = ["/usr/bin/python3", str(script), "--input", fin, "--output", fout,
+                   "--leads", str(T_OUT), "--frames", str(T_IN)]
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise SystemExit(f"compare: pySTEPS: exit {r.returncode}: {r.stderr.strip()[-400:]}")
+            fc = read_nc(fout)
+            import netCDF4
+            with netCDF4.Dataset(fout) as ds:
+                secs += [float(x) for x in ds["seconds"][:]]
+        tab += tables(fc, inp, obs)
+    return tab, float(np.median(secs)) if secs else float("nan")
+
+
+def cached(cdir: Path, key: str, fn):
+    path = cdir / f"{key}.json"
+    if path.exists():
+        d = json.loads(path.read_text())
+        return np.array(d["tab"], np.int64), d["seconds"]
+    tab, secs = fn()
+    cdir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"tab": tab.tolist(), "seconds": secs}))
+    os.replace(tmp, path)
+    return tab, secs
+
+
+# ----------------------------------------------------------------- report ----
+
+def _f(x: float) -> str:
+    return "  n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def summary_line(ms: Dict[str, List[float]]) -> str:
+    h = ms["hss"]
+    return (f"HSS {_f(h[0])} | {_f(h[1])} | {_f(h[2])}   CSI35 {_f(ms['csi'][1])} "
+            f"POD35 {_f(ms['pod'][1])} FAR35 {_f(ms['far'][1])} bias35 {_f(ms['bias'][1])}   "
+            f"CSI45 {_f(ms['csi'][2])} POD45 {_f(ms['pod'][2])} FAR45 {_f(ms['far'][2])} "
+            f"bias45 {_f(ms['bias'][2])}")
+
+
+def bench(tool_bench: Optional[str], env: Optional[dict], threads: int) -> None:
+    """Same-run speed: impa-bench-extrap vs pySTEPS LK on the same synthetic 512x512 frames."""
+    if tool_bench is None:
+        print("bench: impa-bench-extrap not found: build the project first")
+        return
+    r = subprocess.run([tool_bench, "--grid", "512x512", "--leads", "12", "--threads", str(threads),
+                        "--runs", "9"], capture_output=True, text=True)
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("extrap ")]
+    print(r.stdout.strip())
+    if r.returncode != 0 or not line:
+        print(f"bench: impa-bench-extrap failed: {r.stderr.strip()[-300:]}")
+        return
+    ours = float(dict(kv.split("=") for kv in line[-1].split()[1:])["total_s"])
+    if env is None:
+        print("bench: pySTEPS not importable: no ratio")
+        return
+    # the bench's own field (src/tools/bench_extrap.c synth): 7 Gaussian cells
+    # translating by (3, -2) cells per step; pySTEPS gets 4 frames of it
+    yy, xx = np.mgrid[0:512, 0:512].astype(np.float64)
+    cx = (0.2, 0.45, 0.7, 0.3, 0.6, 0.8, 0.5)
+    cy = (0.3, 0.5, 0.25, 0.7, 0.75, 0.55, 0.15)
+    rad = (0.06, 0.09, 0.05, 0.08, 0.04, 0.07, 0.05)
+    fr = []
+    for t in range(4):
+        z = np.zeros((512, 512))
+        for k in range(7):
+            dx, dy = (xx - 3.0 * t) - cx[k] * 512, (yy + 2.0 * t) - cy[k] * 512
+            z += 1e5 * np.exp(-(dx * dx + dy * dy) / (2 * (rad[k] * 512) ** 2))
+        fr.append(np.where(z > 1, 10 * np.log10(np.maximum(z, 1e-30)), -32.0))
+    inp = np.stack(fr)[None].repeat(5, 0).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="impa-cmp-") as d:
+        fin, fout = os.path.join(d, "in.nc"), os.path.join(d, "out.nc")
+        write_nc(fin, inp, "t_in")
+        r = subprocess.run(["/usr/bin/python3", str(PEER_DIR / "pysteps_nowcast.py"), "--input", fin,
+                            "--output", fout, "--leads", "12", "--frames", "4"],
+                           env=env, capture_output=True, text=True)
+        print("pySTEPS:", r.stdout.strip())
+        import netCDF4
+        with netCDF4.Dataset(fout) as ds:
+            ps = float(np.median(ds["seconds"][:]))
+    print(f"bench 512x512 12 leads: impa-extrapolate motion+leads {ours:.3f} s ({threads} threads), "
+          f"pySTEPS LK+extrapolation {ps:.3f} s: ratio {ps / ours:.1f}x")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="impa.compare", description=__doc__.split("\n")[0])
+    ap.add_argument("--extra", default="", help="arguments for impa-extrapolate (one string)")
+    ap.add_argument("--candidate", nargs=2, action="append", default=[],
+                    metavar=("NAME", "ARGS"))
+    ap.add_argument("--loeo", action="store_true")
+    ap.add_argument("--tool", default=None, help="path of impa-extrapolate")
+    ap.add_argument("--pysteps", default=None, help="pySTEPS build (PYTHONPATH)")
+    ap.add_argument("--cache", default=None)
+    ap.add_argument("--events", default="")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--per-lead", action="store_true")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--bench", action="store_true")
+    a = ap.parse_args(argv)
+    tool = find_tool("impa-extrapolate", a.tool, "extrap")
+    if tool is None:
+        raise SystemExit("compare: impa-extrapolate not found: build the project first")
+    env = pysteps_env(a.pysteps)
+    if env is None:
+        print("compare: pySTEPS does not import (build it with ../shared/peers/build-pysteps.sh "
+              "DIR and pass --pysteps DIR/pysteps-1.21.3): pySTEPS columns skipped")
+    if a.bench:
+        bench(find_tool("impa-bench-extrap", None, "extrap"), env, a.threads)
+    root = D.shared_data_root()
+    if root is None:
+        print("compare: ../shared/data not found: nothing to compare (skipped)")
+        return 0
+    cdir = cache_dir(a.cache)
+    tsha = _sha(Path(tool))
+    methods = {"impa": shlex.split(a.extra)}
+    for nm, args in a.candidate:
+        methods[nm] = shlex.split(args)
+    names = [e.name for e in D.EVENTS]
+    if a.events:
+        names = [n for n in names if n in a.events.split(",")]
+    if not names:
+        print("compare: no event selected (--events)")
+        return 0
+    res: Dict[str, Dict[str, dict]] = {}
+    for name in names:
+        ev = D.load_event(name, root)
+        st = starts_of(name, ev.dbz)
+        res[name] = {"_starts": len(st)}
+        for m, args in methods.items():
+            key = f"{name}-impa-{tsha}-" + hashlib.sha256(" ".join(args).encode()).hexdigest()[:8]
+            tab, secs = cached(cdir, key, lambda: run_impa(tool, args, name, ev.dbz, st, a.threads))
+            res[name][m] = {"tab": tab, "seconds": secs}
+        if env is not None:
+            key = f"{name}-pysteps-lk-{_sha(PEER_DIR / 'pysteps_nowcast.py')}-{len(st)}"
+            tab, secs = cached(cdir, key, lambda: run_pysteps(env, name, ev.dbz, st))
+            res[name]["pysteps-lk"] = {"tab": tab, "seconds": secs}
+        sys.stderr.write(f"compare: {name} done ({len(st)} starts)\n")
+    cols = list(methods) + (["pysteps-lk"] if env is not None else [])
+    out = {"events": {}, "mean": {}}
+    print(f"\nHSS mean over leads 10-120 min at 20 | 35 | 45 dBZ; CSI/POD/FAR/bias at 35 and 45 "
+          f"(impa-extrapolate {tsha}, args: {a.extra or '(defaults)'})")
+    for m in cols:
+        print(f"\n## {m}")
+        per = []
+        for name in names:
+            ms = mean_scores(res[name][m]["tab"])
+            per.append(ms)
+            out["events"].setdefault(name, {})[m] = ms
+            print(f"{name:24s} n={res[name]['_starts']:3d}  {summary_line(ms)}  "
+                  f"{res[name][m]['seconds']:.3f} s/fc")
+        mean = {k: [float(np.nanmean([p[k][i] for p in per])) for i in range(len(THRESHOLDS))]
+                for k in per[0]}
+        out["mean"][m] = mean
+        print(f"{'mean of events':24s}        {summary_line(mean)}")
+    if "pysteps-lk" in cols:
+        print("\nHSS difference to pySTEPS LK (35 | 45 dBZ), per event:")
+        for m in methods:
+            worse45 = 0
+            for name in names:
+                d = [out["events"][name][m]["hss"][i] - out["events"][name]["pysteps-lk"]["hss"][i]
+                     for i in (1, 2)]
+                worse45 += d[1] < 0
+                print(f"  {m:10s} {name:24s} {d[0]:+.3f} | {d[1]:+.3f}")
+            dm = [out["mean"][m]["hss"][i] - out["mean"]["pysteps-lk"]["hss"][i] for i in (1, 2)]
+            print(f"  {m:10s} {'mean':24s} {dm[0]:+.3f} | {dm[1]:+.3f}   worse than pySTEPS at "
+                  f"45 dBZ on {worse45} of {len(names)} events")
+    if a.per_lead:
+        for m in cols:
+            print(f"\nper-lead HSS {m} (sum of all events' tables would mix grids; event by event):")
+            for name in names:
+                h = lead_scores(res[name][m]["tab"])["hss"]
+                print(f"  {name:24s} 35: " + " ".join(_f(x) for x in h[1]) +
+                      "\n  " + " " * 24 + " 45: " + " ".join(_f(x) for x in h[2]))
+    if a.loeo and len(methods) > 1:
+        print("\nleave-one-event-out choice among", ", ".join(methods), "(criterion: mean HSS "
+              "35+45 over the other events)")
+        held = []
+        for name in names:
+            others = [n for n in names if n != name]
+            crit = {m: np.nanmean([out["events"][n][m]["hss"][1] + out["events"][n][m]["hss"][2]
+                                   for n in others]) for m in methods}
+            best = max(crit, key=crit.get)
+            h = out["events"][name][best]["hss"]
+            held.append(h)
+            print(f"  {name:24s} chosen {best:12s} held-out HSS {_f(h[0])} | {_f(h[1])} | {_f(h[2])}")
+        hm = [float(np.nanmean([h[i] for h in held])) for i in range(3)]
+        print(f"  {'mean held-out':24s} {'':19s} HSS {_f(hm[0])} | {_f(hm[1])} | {_f(hm[2])}")
+        out["loeo_mean"] = hm
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
