@@ -63,7 +63,7 @@ import numpy as np
 
 from . import data as D
 from .ctools import find_tool, read_nc, write_nc
-from .train import contingency
+from .evaluate import score_method
 
 THRESHOLDS = (20.0, 35.0, 45.0)
 T_IN, T_OUT = 4, 12
@@ -101,15 +101,7 @@ def starts_of(name: str, dbz: np.ndarray) -> List[int]:
 
 def tables(fc: np.ndarray, inp: np.ndarray, obs: np.ndarray) -> np.ndarray:
     """[thr, lead, 4] contingency counts (impa.evaluate.score_method's rules)."""
-    valid = np.isfinite(obs) & np.isfinite(inp[:, -1:])
-    fc = np.where(np.isfinite(fc), fc, 0.0)
-    fc = np.where(valid, fc, np.nan)
-    o = np.where(valid, obs, np.nan)
-    tab = np.zeros((len(THRESHOLDS), obs.shape[1], 4), dtype=np.int64)
-    for ti, t in enumerate(THRESHOLDS):
-        for k in range(obs.shape[1]):
-            tab[ti, k] = contingency(fc[:, k], o[:, k], t)
-    return tab
+    return score_method(fc, inp, obs, THRESHOLDS)
 
 
 def lead_scores(tab: np.ndarray) -> Dict[str, np.ndarray]:

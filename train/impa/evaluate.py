@@ -225,14 +225,17 @@ def test_groups(cfg: ImpaConfig, stride: int,
     return out
 
 
-def score_method(fc: np.ndarray, inp: np.ndarray, obs: np.ndarray) -> np.ndarray:
-    """[thr, lead, 4] contingency counts over the samples of a group."""
+def score_method(fc: np.ndarray, inp: np.ndarray, obs: np.ndarray,
+                 thresholds=None) -> np.ndarray:
+    """[thr, lead, 4] contingency counts over the samples of a group (thresholds
+    in dBZ, default THRESHOLDS)."""
+    thresholds = THRESHOLDS if thresholds is None else thresholds
     valid = np.isfinite(obs) & np.isfinite(inp[:, -1:])
     fc = np.where(np.isfinite(fc), fc, 0.0)
     fc = np.where(valid, fc, np.nan)
     o = np.where(valid, obs, np.nan)
-    tab = np.zeros((len(THRESHOLDS), obs.shape[1], 4), dtype=np.int64)
-    for ti, t in enumerate(THRESHOLDS):
+    tab = np.zeros((len(thresholds), obs.shape[1], 4), dtype=np.int64)
+    for ti, t in enumerate(thresholds):
         for k in range(obs.shape[1]):
             tab[ti, k] = contingency(fc[:, k], o[:, k], t)
     return tab
