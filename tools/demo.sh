@@ -55,6 +55,8 @@ domain:
   name: demo
 input:
   directory: $tmp/incoming
+  # the simulated feed runs ahead of the clock (10 min every PACE s)
+  max_ahead_minutes: 525600
 output:
   directory: $tmp/forecasts
   prefix: "demo_"

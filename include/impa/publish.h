@@ -58,6 +58,8 @@ typedef struct {
     uint64_t scans, cycles, quarantined, dropped_messages, duplicate_scans, late_scans;
     uint64_t too_old_scans;       /* scans dropped as older than the window */
     uint64_t archive_failures;    /* cycles whose archive file could not be written */
+    const char *health;           /* "ok", "degraded", "failing" (NULL: not sent) */
+    const char *reasons;          /* why not ok, "; "-separated, or NULL */
 } impa_status_t;
 
 typedef struct impa_publisher impa_publisher_t;

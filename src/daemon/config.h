@@ -30,6 +30,10 @@ typedef struct {
     double zr_a, zr_b;
     double accum_period_s;
     char quarantine_dir[PATH_MAX];/* "" = <input_dir>/quarantine */
+    int max_ahead_minutes;        /* a scan further ahead of the clock waits in place */
+    int grid_confirm_scans;       /* scans on one grid before it becomes the model's */
+    double min_valid_fraction;    /* of a scan's cells that must hold data */
+    double max_dbz;               /* physical maximum; a scan with a cell above is refused */
     /* window */
     int jitter_s;
     int gap_policy;               /* impa_gap_policy_t */
@@ -55,6 +59,8 @@ typedef struct {
     char state_dir[PATH_MAX];
     /* security */
     int perm_policy;              /* 0 = warn, 1 = refuse (impa_file_check_private) */
+    /* health */
+    int quiet_period_s;           /* no new scan for this long: failing, watchdog starved */
     /* log */
     int log_level;                /* 3 error .. 7 debug (syslog priorities) */
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/log.h"
 #include "daemon/service-impl.h"
@@ -16,8 +17,8 @@
 #include "impa/timeutil.h"
 #include "impa/verify.h"
 
-/* How far a live scan may lie after both the clock and the newest step held. */
-#define IMPA_SERVICE_MAX_AHEAD_S (6 * 3600)
+/* Scans ahead of the clock tracked at most (more are found again by a listing). */
+#define IMPA_MAX_AHEAD 4096
 
 /* Scans queued while a cycle runs; beyond it the directory is listed again. */
 #define IMPA_INGEST_MAX_QUEUE 4096
@@ -72,7 +73,7 @@ static int read_scan(impa_service_t *svc, const char *path, impa_scan_t *scan)
     return 1;
 }
 
-/* The first scan fixes the model grid: the cycle state is made for it. */
+/* The confirmed grid (confirm_grid): the cycle state is made for it. */
 static int setup_grid(impa_service_t *svc, const char *path, const impa_scan_t *scan)
 {
     impa_runtime_t *rt = svc->rt;
@@ -108,6 +109,229 @@ static int setup_grid(impa_service_t *svc, const char *path, const impa_scan_t *
     return 0;
 }
 
+int64_t impa_service_now(const impa_service_t *svc)
+{
+    return (int64_t)(impa_time_now() + svc->clock_offset);
+}
+
+/* A scan ahead of the clock by more than input.max_ahead_minutes: left where it
+ * is and remembered; impa_ingest_tick reads it once the clock reaches it. Scans
+ * of several steps ahead at once: the clock, not the scans, is wrong (or the
+ * producer's), a clock fault. */
+static void ahead_of_clock(impa_service_t *svc, const char *path, int64_t t, int64_t now)
+{
+    char iso[32], niso[32];
+    impa_time_iso(t, iso, sizeof iso);
+    impa_time_iso(now, niso, sizeof niso);
+    int i = 0;
+    while (i < svc->n_ahead && strcmp(svc->ahead[i].path, path))
+        i++;
+    if (i == svc->n_ahead) {
+        if (svc->n_ahead == svc->cap_ahead && svc->n_ahead < IMPA_MAX_AHEAD) {
+            int cap = svc->cap_ahead ? 2 * svc->cap_ahead : 16;
+            impa_ahead_t *a = realloc(svc->ahead, (size_t)cap * sizeof *a);
+            if (a)
+                svc->ahead = a, svc->cap_ahead = cap;
+        }
+        char *copy = svc->n_ahead < svc->cap_ahead ? strdup(path) : NULL;
+        if (!copy) {
+            impa_log(IMPA_LOG_WARNING, "scan %s: %s is ahead of the clock (%s); left in place, "
+                     "not tracked (%d such scans)", path, iso, niso, svc->n_ahead);
+            return;
+        }
+        svc->ahead[svc->n_ahead++] = (impa_ahead_t){.path = copy, .time = t};
+        svc->n.ahead++;
+        impa_log(IMPA_LOG_WARNING,
+                 "scan %s: %s is %.0f min ahead of the clock (%s), more than "
+                 "input.max_ahead_minutes %d: left in the input directory, read when the "
+                 "clock reaches it", path, iso, (double)(t - now) / 60.0, niso,
+                 svc->rt->cfg.max_ahead_minutes);
+    } else {
+        svc->ahead[i].time = t;
+    }
+    /* several steps ahead of the clock: the clock is behind */
+    int64_t newest = t, oldest = t;
+    for (int k = 0; k < svc->n_ahead; k++) {
+        if (svc->ahead[k].time > newest)
+            newest = svc->ahead[k].time;
+        if (svc->ahead[k].time < oldest)
+            oldest = svc->ahead[k].time;
+    }
+    svc->clock_behind_s = newest - now;
+    if (!svc->clock_fault && newest != oldest) {
+        svc->clock_fault = 1;
+        impa_log(IMPA_LOG_ERR,
+                 "clock fault: the host clock (%s) is behind the scans: %d scans are up to "
+                 "%.0f min ahead of it; they stay in %s and are used when the clock catches "
+                 "up: check the time synchronisation (NTP)",
+                 niso, svc->n_ahead, (double)svc->clock_behind_s / 60.0,
+                 svc->rt->cfg.input_dir);
+    }
+}
+
+void impa_ingest_tick(impa_service_t *svc)
+{
+    if (!svc->n_ahead)
+        return;
+    int64_t now = impa_service_now(svc), tol = (int64_t)svc->rt->cfg.max_ahead_minutes * 60;
+    int kept = 0;
+    for (int i = 0; i < svc->n_ahead; i++) {
+        impa_ahead_t a = svc->ahead[i];
+        if (access(a.path, F_OK) != 0) { /* removed meanwhile */
+            free(a.path);
+        } else if (a.time <= now + tol) {
+            impa_log(IMPA_LOG_INFO, "scan %s: the clock has reached it, reading it", a.path);
+            impa_ingest_queue(svc, a.path);
+            free(a.path);
+        } else {
+            svc->ahead[kept++] = a;
+        }
+    }
+    svc->n_ahead = kept;
+    if (!kept && svc->clock_fault) {
+        svc->clock_fault = 0;
+        impa_log(IMPA_LOG_NOTICE, "clock fault over: no scan is ahead of the clock any more");
+    }
+}
+
+void impa_ingest_reset(impa_service_t *svc)
+{
+    for (int i = 0; i < svc->n_ahead; i++)
+        free(svc->ahead[i].path);
+    svc->n_ahead = 0;
+    svc->clock_fault = 0;
+    for (int i = 0; i < svc->n_cand; i++) {
+        free(svc->cand[i].path);
+        impa_scan_deinit(&svc->cand[i].scan);
+    }
+    svc->n_cand = 0;
+}
+
+/* Values no radar measures: too few cells with data (all NaN, all _FillValue)
+ * or reflectivity above the physical maximum. Such a scan must not claim its
+ * step: quarantined, the step stays open for the genuine scan. */
+static int implausible(impa_service_t *svc, const char *path, const impa_scan_t *scan)
+{
+    const impa_daemon_config_t *cfg = &svc->rt->cfg;
+    size_t n = (size_t)scan->grid.nx * (size_t)scan->grid.ny, valid = 0, above = 0;
+    float mx = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        float v = scan->dbz[i];
+        if (isnan(v))
+            continue;
+        valid++;
+        if (!(v <= cfg->max_dbz))
+            above++;
+        if (v > mx)
+            mx = v;
+    }
+    char why[512];
+    if (valid == 0 || (double)valid < cfg->min_valid_fraction * (double)n)
+        snprintf(why, sizeof why,
+                 "implausible: %s of its %zu cells hold data (%.1f %%; input.min_valid_fraction "
+                 "%g): all missing, _FillValue or nodata",
+                 valid ? "only few" : "none", n, n ? 100.0 * (double)valid / (double)n : 0.0,
+                 cfg->min_valid_fraction);
+    else if (above)
+        snprintf(why, sizeof why,
+                 "implausible: %zu of its %zu valid cells above the physical maximum %g dBZ "
+                 "(input.max_dbz), largest %g", above, valid, cfg->max_dbz, (double)mx);
+    else
+        return 0;
+    svc->n.implausible++;
+    quarantine(svc, path, why);
+    return 1;
+}
+
+static int ingest_scan(impa_service_t *svc, const char *path, const impa_scan_t *scan,
+                       int run_cycles, int *act);
+
+static int by_time(const void *a, const void *b)
+{
+    const impa_candidate_t *x = a, *y = b;
+    if (x->scan.time != y->scan.time)
+        return x->scan.time < y->scan.time ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+/* No grid yet: the scan waits with the others read so far until
+ * input.grid_confirm_scans of them agree on a grid. That grid becomes the model
+ * grid; the scans on it are ingested in time order, the others quarantined. So
+ * one odd file cannot fix the grid for good. Takes the scan's data. */
+static int confirm_grid(impa_service_t *svc, const char *path, const impa_scan_t *scan,
+                        int run_cycles, int *act)
+{
+    int need = svc->rt->cfg.grid_confirm_scans;
+    if (!svc->cand && !(svc->cand = calloc(IMPA_MAX_CANDIDATES, sizeof *svc->cand)))
+        return IMPA_ENOMEM;
+    for (int i = 0; i < svc->n_cand; i++)
+        if (!strcmp(svc->cand[i].path, path)) {
+            /* read again (a listing): the newer read replaces it */
+            free(svc->cand[i].path);
+            impa_scan_deinit(&svc->cand[i].scan);
+            svc->cand[i] = svc->cand[--svc->n_cand];
+            break;
+        }
+    if (svc->n_cand == IMPA_MAX_CANDIDATES) {
+        impa_candidate_t old = svc->cand[0];
+        memmove(svc->cand, svc->cand + 1, (size_t)(svc->n_cand - 1) * sizeof *svc->cand);
+        svc->n_cand--;
+        quarantine(svc, old.path, "its grid was never confirmed by other scans");
+        free(old.path);
+        impa_scan_deinit(&old.scan);
+    }
+    char *copy = strdup(path);
+    if (!copy)
+        return IMPA_ENOMEM;
+    impa_candidate_t *c = &svc->cand[svc->n_cand++];
+    c->path = copy;
+    c->scan = *scan;
+    ((impa_scan_t *)scan)->dbz = NULL; /* taken: the caller's deinit frees nothing */
+    int votes = 0;
+    for (int i = 0; i < svc->n_cand; i++)
+        votes += same_grid(&svc->cand[i].scan.grid, &c->scan.grid);
+    if (votes < need) {
+        impa_log(IMPA_LOG_INFO, "scan %s: grid %dx%d seen on %d of the %d scans that confirm "
+                 "the model grid; held", path, c->scan.grid.ny, c->scan.grid.nx, votes, need);
+        return 0;
+    }
+    /* confirmed: set up the grid on this scan, then ingest in time order */
+    impa_grid_t g = c->scan.grid;
+    int n = svc->n_cand;
+    impa_candidate_t *all = svc->cand;
+    svc->cand = NULL;
+    svc->n_cand = 0;
+    qsort(all, (size_t)n, sizeof *all, by_time);
+    int first = -1;
+    for (int i = 0; i < n && first < 0; i++)
+        if (same_grid(&all[i].scan.grid, &g))
+            first = i;
+    int rc = setup_grid(svc, all[first].path, &all[first].scan);
+    char why[1400];
+    for (int i = 0; i < n; i++) {
+        int same = same_grid(&all[i].scan.grid, &g);
+        if (rc == 0 && same) {
+            int a = 0;
+            ingest_scan(svc, all[i].path, &all[i].scan, run_cycles, &a);
+            *act |= a;
+        } else if (rc == 1 && same && i != first) {
+            snprintf(why, sizeof why, "domain does not fit its grid (as for %s)", all[first].path);
+            quarantine(svc, all[i].path, why);
+        } else if (!same) {
+            snprintf(why, sizeof why,
+                     "wrong grid: %dx%d, dx %g, dy %g; the model grid is %dx%d, dx %g, dy %g "
+                     "(confirmed by %d scans)",
+                     all[i].scan.grid.ny, all[i].scan.grid.nx, all[i].scan.grid.dx,
+                     all[i].scan.grid.dy, g.ny, g.nx, g.dx, g.dy, votes);
+            quarantine(svc, all[i].path, why);
+        }
+        free(all[i].path);
+        impa_scan_deinit(&all[i].scan);
+    }
+    free(all);
+    return rc < 0 ? rc : 0;
+}
+
 /* A scan read: checks, domain, window, verification. */
 static int ingest_scan(impa_service_t *svc, const char *path, const impa_scan_t *scan,
                        int run_cycles, int *act)
@@ -115,33 +339,27 @@ static int ingest_scan(impa_service_t *svc, const char *path, const impa_scan_t 
     impa_runtime_t *rt = svc->rt;
     char err[1024], why[1400];
     *act = 0;
-    /* A scan stamped far ahead would become the window's head and every real scan
-     * after it would be "older than the window" until the clock caught up. Ahead
-     * of both the clock and the newest step held: a clock or metadata error. The
-     * newest step counts too so that an accelerated feed (tools/demo.sh) that
-     * runs ahead of the clock step by step is accepted. Live only: a replay has
-     * no clock. */
+    /* A scan stamped ahead of the clock would become the window's head and every
+     * real scan after it would be "older than the window" until the clock caught
+     * up: it waits in the input directory instead (ahead_of_clock). Live only: a
+     * replay has no clock. */
     if (!svc->opts.replay) {
-        int64_t ref = (int64_t)impa_time_now();
-        impa_window_t *hw = rt->cycle ? impa_cycle_window(rt->cycle) : NULL;
-        if (hw && impa_window_fill(hw) > 0 && impa_window_head(hw) > ref)
-            ref = impa_window_head(hw);
-        if (scan->time > ref + IMPA_SERVICE_MAX_AHEAD_S) {
-            char siso[32], riso[32];
-            snprintf(why, sizeof why,
-                     "scan time %s is in the future: more than %d h after both the clock "
-                     "and the newest scan held (%s)",
-                     impa_time_iso(scan->time, siso, sizeof siso),
-                     IMPA_SERVICE_MAX_AHEAD_S / 3600, impa_time_iso(ref, riso, sizeof riso));
-            quarantine(svc, path, why);
-            return 1;
+        int64_t now = impa_service_now(svc);
+        int64_t tol = (int64_t)rt->cfg.max_ahead_minutes * 60;
+        if (scan->time > now + tol) {
+            ahead_of_clock(svc, path, scan->time, now);
+            return 0;
+        }
+        if (svc->clock_fault && scan->time >= now - tol) {
+            svc->clock_fault = 0;
+            impa_log(IMPA_LOG_NOTICE, "clock fault over: scan %s agrees with the clock", path);
         }
     }
-    if (!rt->cycle) {
-        int rc = setup_grid(svc, path, scan);
-        if (rc)
-            return rc;
-    } else if (!same_grid(&rt->in_grid, &scan->grid)) {
+    if (implausible(svc, path, scan))
+        return 1;
+    if (!rt->cycle)
+        return confirm_grid(svc, path, scan, run_cycles, act);
+    if (!same_grid(&rt->in_grid, &scan->grid)) {
         snprintf(why, sizeof why,
                  "wrong grid: %dx%d, dx %g, dy %g, origin (%g, %g); expected %dx%d, dx %g, dy %g, "
                  "origin (%g, %g)",
@@ -168,6 +386,13 @@ static int ingest_scan(impa_service_t *svc, const char *path, const impa_scan_t 
     impa_time_iso(scan->time, iso, sizeof iso);
     int r = impa_window_add(w, scan->time, ms.dbz, path, &slot);
     impa_time_iso(slot, siso, sizeof siso);
+    if (r == IMPA_WINDOW_NEW_STEP || r == IMPA_WINDOW_LATE) {
+        svc->last_flow = impa_time_monotonic();
+        if (svc->quiet_logged) {
+            svc->quiet_logged = 0;
+            impa_log(IMPA_LOG_NOTICE, "scans flow again: %s", path);
+        }
+    }
     switch (r) {
     case IMPA_WINDOW_NEW_STEP:
         impa_log(IMPA_LOG_INFO, "scan %s: %s (%s), step %s, window %d/%d", path, iso,

@@ -63,6 +63,7 @@ int impa_service_reload(impa_service_t *svc)
     }
     impa_runtime_destroy(&svc->rt);
     svc->rt = nrt;
+    impa_ingest_reset(svc); /* recovery finds them again */
     svc->last_issue = INT64_MIN;
     svc->gap[0] = '\0';
     svc->due = 0; /* the new runtime's window is rebuilt below, without cycles */

@@ -41,6 +41,19 @@ typedef struct {
 
 /* ---- the service ---------------------------------------------------------- */
 
+typedef struct {
+    char *path;
+    int64_t time;
+} impa_ahead_t;
+
+typedef struct {
+    char *path;
+    impa_scan_t scan;
+} impa_candidate_t;
+
+/* Scans held while no grid is confirmed (at most this many). */
+#define IMPA_MAX_CANDIDATES 48
+
 struct impa_service {
     char config_path[PATH_MAX], input_dir[PATH_MAX], output_dir[PATH_MAX],
         state_dir[PATH_MAX], model[PATH_MAX];
@@ -54,6 +67,16 @@ struct impa_service {
     char **queue;               /* scans that arrived while a cycle ran, in order */
     int n_queue, cap_queue;
     int relist;                 /* events were lost: list the input directory again */
+    double clock_offset;        /* IMPA_TEST_CLOCK_START: the daemon's wall clock, moved (tests) */
+    impa_ahead_t *ahead;        /* scans ahead of the clock, left in the input directory */
+    int n_ahead, cap_ahead;
+    int clock_fault;            /* scans on several steps ahead of the clock */
+    int64_t clock_behind_s;     /* how far the newest of them is ahead of the clock */
+    impa_candidate_t *cand;     /* scans read before the grid is confirmed */
+    int n_cand;
+    double last_flow;           /* monotonic time of the last new scan used (or of the start) */
+    int quiet_logged;           /* the quiet period's end was logged */
+    int input_missing;          /* the input directory is gone (watch.c re-establishes it) */
     /* cyclerun.c */
     int64_t last_issue;         /* head of the last cycle run, INT64_MIN = none */
     int last_issue_complete;    /* that cycle saw a complete window */
@@ -84,6 +107,12 @@ int impa_ingest_file(impa_service_t *svc, const char *path, int run_cycles, int 
  * Returns the number of files or a negative code. */
 int impa_ingest_dir(impa_service_t *svc, const char *dir, int max, int lookahead,
                     int run_cycles, void (*on_act)(impa_service_t *svc));
+/* The daemon's wall clock (impa_time_now, moved by IMPA_TEST_CLOCK_START). */
+int64_t impa_service_now(const impa_service_t *svc);
+/* On the status timer: scans the clock has caught up with are queued to be read. */
+void impa_ingest_tick(impa_service_t *svc);
+/* Forgets the scans ahead of the clock and those waiting for the grid (reload, end). */
+void impa_ingest_reset(impa_service_t *svc);
 /* Queues a scan that arrived while a cycle runs; NULL path: events were lost. */
 void impa_ingest_queue(impa_service_t *svc, const char *path);
 void impa_ingest_queue_clear(impa_service_t *svc);
@@ -107,7 +136,10 @@ int impa_cycles_stop(impa_service_t *svc, double grace_s);
 
 /* status.c */
 void impa_status_send(impa_service_t *svc);
-/* WATCHDOG=1 from a cycle: forced, or at most once a second. */
+/* 1 when no new scan came for health.quiet_period_s (logged once). */
+int impa_status_quiet(impa_service_t *svc);
+/* WATCHDOG=1 from a cycle or a read: forced, or at most once a second; never
+ * while quiet. */
 void impa_status_watchdog_ping(impa_service_t *svc, int force);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -78,6 +79,11 @@ int impa_service_create(const impa_service_opts_t *opts, impa_service_t **out, c
     svc->watchdog = !opts->replay && impa_notify_watchdog_usec() > 0;
     const char *delay = getenv("IMPA_TEST_CYCLE_DELAY_S");
     svc->delay_s = delay ? strtod(delay, NULL) : 0;
+    /* test hook: the daemon's wall clock starts at this epoch time (and runs) */
+    const char *clock = getenv("IMPA_TEST_CLOCK_START");
+    if (clock && *clock)
+        svc->clock_offset = strtod(clock, NULL) - impa_time_now();
+    svc->last_flow = impa_time_monotonic();
     /* Sized for the largest table the verifier can hold, so no model or
      * threshold list can truncate the published summary. */
     svc->vjson_len = IMPA_VERIFIER_JSON_MAX(IMPA_VERIFY_MAX_LEADS, IMPA_VERIFY_MAX_THRESH);
@@ -110,6 +116,9 @@ void impa_service_destroy(impa_service_t **svc)
     impa_worker_destroy(&(*svc)->worker);
     impa_runtime_destroy(&(*svc)->rt);
     impa_ingest_queue_clear(*svc);
+    impa_ingest_reset(*svc);
+    free((*svc)->ahead);
+    free((*svc)->cand);
     free((*svc)->queue);
     free((*svc)->vjson);
     free(*svc);
@@ -209,12 +218,38 @@ static void read_queued(impa_service_t *svc)
     svc->n_queue--;
     int act = 0;
     impa_ingest_file(svc, path, 1, &act);
+    impa_status_watchdog_ping(svc, 0); /* a backlog of slow reads */
     free(path);
     if (act)
         act_later(svc);
 }
 
 /* ---------------------------------------------------------------- event loop */
+
+/* The input directory removed, re-created or replaced: the watch follows the
+ * path (inotify events and, as a safety net, every status tick); while it is
+ * missing the status says so. Re-established: the quarantine directory made
+ * again and the directory listed. */
+static void check_input(impa_service_t *svc)
+{
+    char msg[600];
+    const impa_daemon_config_t *cfg = &svc->rt->cfg;
+    int r = impa_watch_check(svc->rt->watch, msg, sizeof msg);
+    if (r < 0) {
+        if (!svc->input_missing)
+            impa_log(IMPA_LOG_ERR, "input directory missing: %s: no scan can arrive; "
+                     "watching for it to come back", msg);
+        svc->input_missing = 1;
+    } else if (r == 1) {
+        svc->input_missing = 0;
+        if (mkdir(cfg->quarantine_dir, 0755) != 0 && errno != EEXIST)
+            impa_log(IMPA_LOG_ERR, "quarantine directory %s: cannot create it: %s",
+                     cfg->quarantine_dir, strerror(errno));
+        impa_log(IMPA_LOG_NOTICE, "input directory %s is there again (re-created or "
+                 "replaced): watch re-established, listing it", cfg->input_dir);
+        svc->relist = 1;
+    }
+}
 
 /* Signals: the handler only sets a flag and writes one byte to a self-pipe that the
  * loop polls. Any thread may take the signal (OpenBLAS starts its pool before
@@ -240,6 +275,7 @@ static void on_new_file(const char *path, void *user)
     }
     int act = 0;
     impa_ingest_file(svc, path, 1, &act);
+    impa_status_watchdog_ping(svc, 0);
     if (act && impa_cycles_due(svc))
         impa_cycles_start(svc);
 }
@@ -363,6 +399,8 @@ int impa_service_run(impa_service_t *svc)
         if (items[1].revents & ZMQ_POLLIN) {
             if (impa_watch_read(svc->rt->watch, on_new_file, svc, err, sizeof err) < 0)
                 impa_log(IMPA_LOG_ERR, "%s", err);
+            if (impa_watch_lost(svc->rt->watch))
+                check_input(svc);
         }
         if (!impa_worker_busy(svc->worker) && (svc->n_queue || svc->relist))
             read_queued(svc);
@@ -372,9 +410,12 @@ int impa_service_run(impa_service_t *svc)
                 impa_log(IMPA_LOG_WARNING, "snapshot request: %s", err);
         }
         if (impa_time_monotonic() >= next_tick) {
+            check_input(svc);
+            impa_ingest_tick(svc);
             impa_status_send(svc);
-            /* during a cycle the cycle pings, from its progress (status.c) */
-            if (wd_usec && !impa_worker_busy(svc->worker))
+            /* during a cycle the cycle pings, from its progress (status.c); none
+             * once no scan came for health.quiet_period_s (systemd restarts) */
+            if (wd_usec && !impa_worker_busy(svc->worker) && !impa_status_quiet(svc))
                 impa_notify("WATCHDOG=1");
             next_tick = impa_time_monotonic() + interval;
         }

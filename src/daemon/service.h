@@ -22,6 +22,8 @@ typedef struct {
     uint64_t archive_failures; /* cycles published but not archived (full disk, read-only) */
     uint64_t coalesced;        /* cycles skipped because a newer window was due (backlog) */
     uint64_t abandoned;        /* cycles given up at a stop, nothing of them written */
+    uint64_t ahead;            /* scans found ahead of the clock (left in place) */
+    uint64_t implausible;      /* scans quarantined for their values (coverage, range) */
     double cycle_seconds_total, cycle_seconds_max, last_cycle_seconds;
 } impa_service_counters_t;
 

@@ -1,5 +1,6 @@
 /* Health: the status message (published every publish.status_interval_s and
  * sent to systemd as STATUS=) and the systemd watchdog pings of a cycle. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,6 +8,61 @@
 #include "daemon/notify.h"
 #include "daemon/service-impl.h"
 #include "impa/timeutil.h"
+
+int impa_status_quiet(impa_service_t *svc)
+{
+    int q = svc->rt->cfg.quiet_period_s;
+    if (q <= 0 || svc->opts.replay || impa_time_monotonic() - svc->last_flow <= (double)q)
+        return 0;
+    if (!svc->quiet_logged) {
+        svc->quiet_logged = 1;
+        impa_log(IMPA_LOG_ERR,
+                 "no new scan for %d s (health.quiet_period_s): status failing%s", q,
+                 svc->watchdog ? "; the watchdog is no longer fed, so systemd restarts the "
+                                 "service"
+                               : "");
+    }
+    return 1;
+}
+
+static void add_reason(char *buf, size_t len, const char *fmt, ...) IMPA_PRINTF(3, 4);
+static void add_reason(char *buf, size_t len, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    if (used && used + 2 < len)
+        memcpy(buf + used, "; ", 3), used += 2;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, len - used, fmt, ap);
+    va_end(ap);
+}
+
+/* ok / degraded / failing, with the reasons: what an operator must know. */
+static const char *health(impa_service_t *svc, char *why, size_t len)
+{
+    int failing = 0, degraded = 0;
+    why[0] = '\0';
+    if (svc->input_missing)
+        failing = 1, add_reason(why, len, "input directory missing (%s)", svc->rt->cfg.input_dir);
+    if (svc->clock_fault)
+        failing = 1, add_reason(why, len, "clock fault: the host clock is %.0f min behind %d scans",
+                                (double)svc->clock_behind_s / 60.0, svc->n_ahead);
+    if (impa_status_quiet(svc)) {
+        double s = impa_time_monotonic() - svc->last_flow;
+        int step = svc->rt->shape.step_minutes > 0 ? svc->rt->shape.step_minutes * 60 : 600;
+        failing = 1, add_reason(why, len, "no new scan for %.0f s (%.0f steps)", s, s / step);
+    }
+    if (svc->archive_failing)
+        degraded = 1, add_reason(why, len, "archive failing");
+    if (svc->fallback_active)
+        degraded = 1, add_reason(why, len, "fallback forecasts");
+    if (svc->gap[0])
+        degraded = 1, add_reason(why, len, "window gap");
+    if (svc->n_ahead && !svc->clock_fault)
+        degraded = 1, add_reason(why, len, "%d scan%s ahead of the clock waiting", svc->n_ahead,
+                                 svc->n_ahead > 1 ? "s" : "");
+    return failing ? "failing" : degraded ? "degraded" : "ok";
+}
 
 void impa_status_send(impa_service_t *svc)
 {
@@ -39,7 +95,10 @@ void impa_status_send(impa_service_t *svc)
         .too_old_scans = svc->n.too_old,
         .archive_failures = svc->n.archive_failures,
     };
-    char err[512], line[900], iso[32] = "none", running[96] = "";
+    char why[600];
+    st.health = health(svc, why, sizeof why);
+    st.reasons = why[0] ? why : NULL;
+    char err[512], line[1600], iso[32] = "none", running[96] = "";
     if (rt->pub && impa_publisher_send_status(rt->pub, &st, err, sizeof err))
         impa_log(IMPA_LOG_WARNING, "status: %s", err);
     if (svc->last_issue != INT64_MIN)
@@ -48,9 +107,9 @@ void impa_status_send(impa_service_t *svc)
         snprintf(running, sizeof running, ", cycle %s running for %.0f s, %d scans queued",
                  svc->job.iso, impa_time_monotonic() - svc->job.t0, svc->n_queue);
     snprintf(line, sizeof line,
-             "STATUS=%s: window %d/%d, last cycle %s (%s, %.2f s)%s, %llu scans, %llu cycles, "
-             "%llu quarantined%s%s",
-             state, st.window_fill, st.window_size, iso, svc->last_method,
+             "STATUS=%s%s%s%s, %s: window %d/%d, last cycle %s (%s, %.2f s)%s, %llu scans, "
+             "%llu cycles, %llu quarantined%s%s",
+             st.health, why[0] ? " (" : "", why, why[0] ? ")" : "", state, st.window_fill, st.window_size, iso, svc->last_method,
              svc->n.last_cycle_seconds, running, (unsigned long long)svc->n.scans,
              (unsigned long long)svc->n.cycles, (unsigned long long)svc->n.quarantined,
              svc->gap[0] ? ", " : "", svc->gap);
@@ -67,6 +126,8 @@ void impa_status_watchdog_ping(impa_service_t *svc, int force)
     if (!svc->watchdog)
         return;
     double now = impa_time_monotonic();
+    if (impa_status_quiet(svc))
+        return;
     if (force || now - svc->last_ping >= 1.0) {
         impa_notify("WATCHDOG=1");
         svc->last_ping = now;

@@ -15,9 +15,14 @@
 
 struct impa_watch {
     int fd, wd;
+    int lost;                   /* the watched directory went away (IN_IGNORED/..._SELF) */
+    dev_t dev;
+    ino_t ino;                  /* the directory watched, to notice a replacement */
     char dir[PATH_MAX];
     char pattern[256];
 };
+
+#define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR | IN_DELETE_SELF | IN_MOVE_SELF)
 
 int impa_watch_name_matches(const char *pattern, const char *name)
 {
@@ -39,7 +44,10 @@ int impa_watch_create(const char *dir, const char *pattern, impa_watch_t **out, 
         free(w);
         return impa_err(err, errlen, IMPA_EIO, "inotify_init1: %s", strerror(e));
     }
-    w->wd = inotify_add_watch(w->fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR);
+    w->wd = inotify_add_watch(w->fd, dir, WATCH_MASK);
+    struct stat st;
+    if (w->wd >= 0 && stat(dir, &st) == 0)
+        w->dev = st.st_dev, w->ino = st.st_ino;
     if (w->wd < 0) {
         int e = errno;
         close(w->fd);
@@ -60,6 +68,35 @@ void impa_watch_destroy(impa_watch_t **w)
 }
 
 int impa_watch_fd(const impa_watch_t *w) { return w->fd; }
+
+int impa_watch_lost(const impa_watch_t *w) { return w->lost; }
+
+int impa_watch_check(impa_watch_t *w, char *err, size_t errlen)
+{
+    struct stat st;
+    int missing = stat(w->dir, &st) != 0;
+    if (missing || !S_ISDIR(st.st_mode)) {
+        int e = missing ? errno : ENOTDIR;
+        if (w->wd >= 0)
+            inotify_rm_watch(w->fd, w->wd);
+        w->wd = -1;
+        w->lost = 1;
+        return impa_err(err, errlen, -1, "%s: %s", w->dir, strerror(e));
+    }
+    if (!w->lost && w->wd >= 0 && st.st_dev == w->dev && st.st_ino == w->ino)
+        return 0;
+    if (w->wd >= 0)
+        inotify_rm_watch(w->fd, w->wd); /* the old directory, moved elsewhere */
+    w->wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK);
+    if (w->wd < 0) {
+        w->lost = 1;
+        return impa_err(err, errlen, -1, "%s: cannot watch: %s", w->dir, strerror(errno));
+    }
+    w->dev = st.st_dev;
+    w->ino = st.st_ino;
+    w->lost = 0;
+    return 1;
+}
 
 int impa_watch_read(impa_watch_t *w, void (*cb)(const char *path, void *user), void *user,
                     char *err, size_t errlen)
@@ -83,6 +120,12 @@ int impa_watch_read(impa_watch_t *w, void (*cb)(const char *path, void *user), v
             p += sizeof *ev + ev->len;
             if (ev->mask & IN_Q_OVERFLOW) {
                 overflow = 1;
+                continue;
+            }
+            if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
+                /* the directory is gone, or moved away with its watch: the path
+                 * must be watched again (impa_watch_check) */
+                w->lost = 1;
                 continue;
             }
             if (ev->mask & IN_ISDIR || !ev->len || !impa_watch_name_matches(w->pattern, ev->name))

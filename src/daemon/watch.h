@@ -21,6 +21,16 @@ void impa_watch_destroy(impa_watch_t **w);
 /* Descriptor to poll for input (non-blocking). */
 int impa_watch_fd(const impa_watch_t *w);
 
+/* 1 when the watched directory went away (removed, moved, unmounted): call
+ * impa_watch_check. */
+int impa_watch_lost(const impa_watch_t *w);
+
+/* Makes sure the directory's path is what is watched: 0 when it is, 1 when the
+ * watch was (re-)established on the path (the directory was re-created or
+ * replaced: the caller lists it), < 0 when the path is missing or cannot be
+ * watched (reason with the real errno in err; the caller tries again later). */
+int impa_watch_check(impa_watch_t *w, char *err, size_t errlen);
+
 /* Drains pending events: cb(full path, user) for each new scan file, in event
  * order; cb(NULL, user) once if the kernel queue overflowed (events were lost:
  * the caller should list the directory again). Returns the number of files

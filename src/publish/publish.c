@@ -774,6 +774,10 @@ int impa_publisher_send_status(impa_publisher_t *p, const impa_status_t *st, cha
     impa_json_uint(j, "late_scans", st->late_scans);
     impa_json_uint(j, "too_old_scans", st->too_old_scans);
     impa_json_uint(j, "archive_failures", st->archive_failures);
+    if (st->health) {
+        impa_json_str(j, "health", st->health);
+        impa_json_str(j, "reasons", st->reasons);
+    }
     impa_json_uint(j, "publisher_dropped", p->dropped);
     impa_json_str(j, "drop_policy", drop_policy_name(p->cfg.drop_policy));
     impa_json_obj_end(j);

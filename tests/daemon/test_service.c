@@ -37,7 +37,7 @@ static void write_config_model(fixture_t *f, const char *extra, const char *mode
     assert_non_null(c);
     fprintf(c,
             "domain: {name: test}\n"
-            "input: {directory: in}\n"
+            "input: {directory: in, grid_confirm_scans: 1}\n" /* the grid of the first scan */
             "output: {directory: out, retention_hours: 0}\n"
             "verification: {state_directory: state}\n"
             "model: {weights: %s/tests/data/golden_c_weights.nc, threads: 1%s}\n"

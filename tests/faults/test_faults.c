@@ -17,6 +17,7 @@
  *
  * IMPA_FAULTS_KEEP=1 keeps every test's directory (daemon.log) for inspection. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
@@ -300,7 +301,10 @@ static int copy_file(const char *src, const char *dst)
 /* Starts the daemon (ns: in a private mount namespace with a 512 KiB tmpfs on
  * out/; 4 MiB: the archive classifies write errors on
  * a file system with under 1 MiB free as ENOSPC). Returns 0, or 77 when the namespace cannot be made here. */
-static int start(int ns, const char *publish_extra)
+static int launch(void);
+static void fill_window(void);
+
+static int start_opts(int ns, const char *publish_extra, int fill)
 {
     memset(&fx, 0, sizeof fx);
     snprintf(fx.dir, sizeof fx.dir, "/tmp/impa-faults-XXXXXX");
@@ -317,7 +321,24 @@ static int start(int ns, const char *publish_extra)
     snprintf(w, sizeof w, "%s/w.nc", fx.dir);
     assert_int_equal(copy_file(weights, w), 0);
     write_config(publish_extra);
+    int rc = launch();
+    if (rc)
+        return rc;
+    if (fill)
+        fill_window();
+    return 0;
+}
 
+static int start(int ns, const char *publish_extra) { return start_opts(ns, publish_extra, 1); }
+
+/* Starts the wrapper and the daemon on fx.dir (again after restart_daemon),
+ * subscribes to the status. 0, or 77 (no namespace here). */
+static int launch(void)
+{
+    int ns = fx.ns;
+    char pidf[200];
+    snprintf(pidf, sizeof pidf, "%s/daemon.pid", fx.dir);
+    unlink(pidf);
     /* The wrapper: mount (ns), start the daemon, run ctl.cmd files until the
      * daemon exits, exit with its status. */
     static const char script[] =
@@ -344,8 +365,6 @@ static int start(int ns, const char *publish_extra)
         _exit(127);
     }
     fx.wrapper = pid;
-    char pidf[200];
-    snprintf(pidf, sizeof pidf, "%s/daemon.pid", fx.dir);
     double t0 = impa_time_monotonic();
     while (access(pidf, R_OK) && impa_time_monotonic() - t0 < 20.0) {
         int st;
@@ -376,10 +395,14 @@ static int start(int ns, const char *publish_extra)
     assert_int_equal(zmq_connect(fx.sub, ep), 0);
     /* a first status proves the subscription is through */
     assert_true(status_wait("scans", 0, 10.0, NULL, 0) >= 0);
+    return 0;
+}
+
+static void fill_window(void)
+{
     for (int k = 0; k < 4; k++)
         drop_valid(k);
     assert_int_equal(status_wait("cycles", 1, 10.0, NULL, 0), 1);
-    return 0;
 }
 
 /* SIGTERM: the daemon must exit 0; then the directory is removed (kept when a
@@ -387,6 +410,7 @@ static int start(int ns, const char *publish_extra)
 static int stop(void **state)
 {
     (void)state;
+    unsetenv("IMPA_TEST_CLOCK_START");
     if (fx.sub)
         zmq_close(fx.sub);
     if (fx.zctx)
@@ -806,26 +830,224 @@ static void test_slow_then_gone_subscriber(void **state)
     PASS();
 }
 
-/* A scan stamped far in the future must not move the window's head there (that
- * would drop every real scan as too old): rejected with a log line; the next
- * valid scan runs its cycle. */
-static void test_timestamp_far_future(void **state)
+/* Reads status messages until one's header contains text (kept in hdr). */
+static int status_has(const char *text, double timeout_s, char *hdr, size_t hlen)
+{
+    double t0 = impa_time_monotonic();
+    char h[8192];
+    while (impa_time_monotonic() - t0 < timeout_s) {
+        h[0] = '\0';
+        status_wait("scans", LONG_MAX, 1.0, h, sizeof h);
+        if (strstr(h, text)) {
+            if (hdr)
+                snprintf(hdr, hlen, "%s", h);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* SIGTERM, wait for the exit (0), start again on the same directory. */
+static void restart_daemon(void)
+{
+    zmq_close(fx.sub);
+    zmq_ctx_term(fx.zctx);
+    fx.sub = fx.zctx = NULL;
+    kill(fx.daemon, SIGTERM);
+    int st = 0;
+    assert_int_equal(waitpid(fx.wrapper, &st, 0), fx.wrapper);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    fx.wrapper = 0;
+    assert_int_equal(launch(), 0);
+}
+
+static int in_dir(const char *dir, const char *name)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+/* The daemon's clock (IMPA_TEST_CLOCK_START) at 05:00 on the test day, after
+ * every valid scan the tests drop. */
+#define CLOCK ((int64_t)(T0 + 30 * STEP))
+
+/* A scan stamped 5 h ahead of the clock (within the old 6-h tolerance) must
+ * not become the window's head (every real scan after it would be "older than
+ * the window"): it waits in the input directory, the next real scan cycles, and
+ * after a restart the recovery does not take it as the head either. */
+static void test_scan_from_the_future(void **state)
 {
     (void)state;
+    char clk[32];
+    snprintf(clk, sizeof clk, "%lld", (long long)CLOCK);
+    setenv("IMPA_TEST_CLOCK_START", clk, 1);
     START(0, NULL);
-    int64_t future = T0 + (int64_t)80 * 365 * 86400; /* 2100 */
-    assert_int_equal(test_drop_scan(fx.in, "ahead.nc", N, N, future), 0);
+    assert_int_equal(test_drop_scan(fx.in, "ahead.nc", N, N, CLOCK + 5 * 3600), 0);
     char path[300];
     snprintf(path, sizeof path, "%s/ahead.nc", fx.in);
-    if (!wait_log2(path, "in the future", 10.0)) {
+    if (!wait_log2(path, "ahead of the clock", 10.0)) {
         dump_log();
-        fail_msg("no log line rejecting the far-future scan");
+        fail_msg("no log line about the scan ahead of the clock");
     }
-    assert_int_equal(status_wait("quarantined", 1, 10.0, NULL, 0), 1);
-    expect_alive_and_next(4);
+    assert_true(log_has2(path, "left in the input directory"));
+    assert_false(log_has("clock fault:")); /* one scan: not a clock fault */
+    drop_valid(4);
     char hdr[8192];
     assert_int_equal(status_wait("cycles", 2, 10.0, hdr, sizeof hdr), 2);
     assert_int_equal(json_num(hdr, "window_fill"), 4);
+    assert_int_equal(json_num(hdr, "quarantined"), 0);
+    assert_true(in_dir(fx.in, "ahead.nc"));
+    assert_true(status_has("ahead of the clock waiting", 10.0, hdr, sizeof hdr));
+    assert_non_null(strstr(hdr, "\"health\":\"degraded\""));
+    /* a restart: recovery reads it again and leaves it again */
+    restart_daemon();
+    assert_true(wait_log2("recovery:", "window 4/4", 20.0));
+    assert_true(log_has2(path, "ahead of the clock"));
+    drop_valid(5);
+    assert_true(in_dir(fx.in, "ahead.nc"));
+    assert_false(log_has("older than the window"));
+    PASS();
+}
+
+/* The host clock 2 h behind the scans: every scan is ahead of it. A clock
+ * fault (error line, status failing with the reason), the scans stay in the
+ * input directory (nothing quarantined, nothing moved). */
+static void test_clock_behind_scans(void **state)
+{
+    (void)state;
+    char clk[32];
+    snprintf(clk, sizeof clk, "%lld", (long long)(T0 - 2 * 3600));
+    setenv("IMPA_TEST_CLOCK_START", clk, 1);
+    any_failed = 1;
+    assert_int_equal(start_opts(0, NULL, 0), 0);
+    char name[64];
+    for (int k = 0; k < 4; k++) {
+        scan_name(T0 + (int64_t)k * STEP, name, sizeof name);
+        assert_int_equal(test_drop_scan(fx.in, name, N, N, T0 + (int64_t)k * STEP), 0);
+    }
+    if (!wait_log2("clock fault: the host clock", "behind the scans", 20.0)) {
+        dump_log();
+        fail_msg("no clock fault logged");
+    }
+    char hdr[8192];
+    assert_true(status_has("clock fault", 10.0, hdr, sizeof hdr));
+    assert_non_null(strstr(hdr, "\"health\":\"failing\""));
+    assert_int_equal(json_num(hdr, "quarantined"), 0);
+    assert_int_equal(json_num(hdr, "cycles"), 0);
+    for (int k = 0; k < 4; k++) {
+        scan_name(T0 + (int64_t)k * STEP, name, sizeof name);
+        assert_true(in_dir(fx.in, name));
+        assert_false(in_dir(fx.qdir, name));
+    }
+    assert_false(log_has("quarantined to"));
+    assert_true(daemon_alive());
+    PASS();
+}
+
+/* The first file on an odd grid (16 x 16) must not fix the grid: the real
+ * 32 x 32 scans confirm theirs, cycle, and the odd one is quarantined. */
+static void test_grid_not_locked_by_first_file(void **state)
+{
+    (void)state;
+    any_failed = 1;
+    assert_int_equal(start_opts(0, NULL, 0), 0);
+    assert_int_equal(test_drop_scan(fx.in, "odd.nc", N / 2, N / 2, T0), 0);
+    char path[300];
+    snprintf(path, sizeof path, "%s/odd.nc", fx.in);
+    assert_true(wait_log2(path, "held", 20.0));
+    for (int k = 0; k < 4; k++)
+        drop_valid(k);
+    expect_quarantined("odd.nc", "wrong grid: 16x16", 1);
+    assert_true(log_has2(path, "confirmed by 3 scans"));
+    assert_false(log_has("wrong grid: 32x32"));
+    expect_alive_and_next(4);
+    PASS();
+}
+
+/* Writes a valid scan for t with every cell v. */
+static void drop_scan_all(const char *name, int64_t t, float v)
+{
+    drop_scan_with(name, t, v, N * N);
+}
+
+/* Garbage that parses: all NaN, all _FillValue, too little coverage, values no
+ * radar measures (1e30 dBZ). Each is quarantined with the reason and does not
+ * claim its step: the genuine scan for the step, arriving after, cycles. */
+static void test_implausible_values(void **state)
+{
+    (void)state;
+    START(0, NULL);
+    static const struct {
+        const char *name;
+        float v;
+        int cells;
+        const char *reason;
+    } bad[] = {
+        {"allnan.nc", NAN, N * N, "of its 1024 cells hold data"},
+        {"allfill.nc", -999.0f, N * N, "of its 1024 cells hold data"},
+        {"sparse.nc", NAN, N * N - 50, "of its 1024 cells hold data"},
+        {"huge.nc", 1e30f, N * N, "above the physical maximum 100 dBZ"},
+    };
+    for (int i = 0; i < 4; i++) {
+        int64_t t = T0 + (int64_t)(4 + i) * STEP;
+        if (bad[i].cells == N * N)
+            drop_scan_all(bad[i].name, t, bad[i].v);
+        else
+            drop_scan_with(bad[i].name, t, bad[i].v, bad[i].cells);
+        expect_quarantined(bad[i].name, bad[i].reason, i + 1);
+        drop_valid(4 + i); /* the genuine scan of that step cycles: no "duplicate" */
+    }
+    assert_false(log_has("duplicate"));
+    char hdr[8192];
+    assert_int_equal(status_wait("cycles", 5, 10.0, hdr, sizeof hdr), 5);
+    assert_int_equal(json_num(hdr, "duplicate_scans"), 0);
+    PASS();
+}
+
+/* The input directory removed and re-created, then replaced (moved away and a
+ * new one made): each time the loss is logged and shown in the status, the
+ * watch comes back and the next scan cycles. */
+static void test_input_dir_recreated(void **state)
+{
+    (void)state;
+    START(0, NULL);
+    char cmd[600], hdr[8192];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx.in);
+    assert_int_equal(system(cmd), 0);
+    if (!wait_log2("input directory missing", fx.in, 10.0)) {
+        dump_log();
+        fail_msg("the input directory's removal was not logged");
+    }
+    assert_true(status_has("input directory missing", 10.0, hdr, sizeof hdr));
+    assert_non_null(strstr(hdr, "\"health\":\"failing\""));
+    assert_int_equal(mkdir(fx.in, 0755), 0);
+    assert_true(wait_log2("watch re-established", fx.in, 10.0));
+    drop_valid(4);
+    /* replaced: the watched directory moved away, a new one in its place */
+    snprintf(cmd, sizeof cmd, "mv '%s' '%s.old' && mkdir '%s'", fx.in, fx.in, fx.in);
+    assert_int_equal(system(cmd), 0);
+    double t0 = impa_time_monotonic();
+    int n = 0;
+    while (impa_time_monotonic() - t0 < 10.0) {
+        FILE *r = fopen(fx.logp, "r");
+        char line[4096];
+        n = 0;
+        while (r && fgets(line, sizeof line, r))
+            n += strstr(line, "watch re-established") != NULL;
+        if (r)
+            fclose(r);
+        if (n >= 2)
+            break;
+        usleep(50000);
+    }
+    assert_int_equal(n, 2);
+    drop_valid(5);
+    assert_true(status_has("\"health\":\"ok\"", 10.0, hdr, sizeof hdr));
+    /* a bad file still finds its quarantine directory (made again) */
+    drop_bytes("empty.nc", "", 0);
+    expect_quarantined("empty.nc", NULL, 1);
+    assert_true(daemon_alive());
     PASS();
 }
 
@@ -874,7 +1096,11 @@ int main(void)
         cmocka_unit_test_teardown(test_output_disk_full, stop),
         cmocka_unit_test_teardown(test_corrupt_weights_on_sighup, stop),
         cmocka_unit_test_teardown(test_slow_then_gone_subscriber, stop),
-        cmocka_unit_test_teardown(test_timestamp_far_future, stop),
+        cmocka_unit_test_teardown(test_scan_from_the_future, stop),
+        cmocka_unit_test_teardown(test_clock_behind_scans, stop),
+        cmocka_unit_test_teardown(test_grid_not_locked_by_first_file, stop),
+        cmocka_unit_test_teardown(test_implausible_values, stop),
+        cmocka_unit_test_teardown(test_input_dir_recreated, stop),
         cmocka_unit_test_teardown(test_timestamp_far_past, stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
