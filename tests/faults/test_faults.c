@@ -830,6 +830,45 @@ static void test_slow_then_gone_subscriber(void **state)
     PASS();
 }
 
+static int status_has(const char *text, double timeout_s, char *hdr, size_t hlen);
+
+/* A subscriber that stops reading (issue 23 case 6): its queue is bounded
+ * (publish.max_queue_mib, not publish.sndhwm 1000 messages), it is found stuck within
+ * publish.slow_subscriber_s, logged once at warning level and disconnected
+ * (its queue freed), status degraded 'subscriber dropping'; cycles go on and
+ * the reading subscriber keeps getting its status. */
+static void test_stuck_subscriber_dropped(void **state)
+{
+    (void)state;
+    /* 1 MiB of 512 x 512 float32 frames (not known yet): twice a cycle */
+    START(0, ", encoding: float32, slow_subscriber_s: 2, max_queue_mib: 1");
+    assert_true(log_has("per-subscriber queue 30 messages"));
+    void *slow = zmq_socket(fx.zctx, ZMQ_SUB);
+    int one = 1, small = 4096, zero = 0;
+    zmq_setsockopt(slow, ZMQ_RCVHWM, &one, sizeof one);
+    zmq_setsockopt(slow, ZMQ_RCVBUF, &small, sizeof small);
+    zmq_setsockopt(slow, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(slow, ZMQ_SUBSCRIBE, "impa.", 5);
+    char ep[120];
+    snprintf(ep, sizeof ep, "ipc://%s/pub", fx.dir);
+    assert_int_equal(zmq_connect(slow, ep), 0);
+    usleep(300000);
+    int k = 4;
+    for (; k < 12 && !log_has("is not reading"); k++)
+        drop_valid(k);
+    if (!wait_log2("is not reading", "disconnected, its queue freed", 10.0)) {
+        dump_log();
+        fail_msg("a subscriber that never reads was not reported and disconnected");
+    }
+    assert_true(log_has2("is not reading", "<4>"));
+    char hdr[8192];
+    assert_true(status_has("subscriber dropping", 10.0, hdr, sizeof hdr));
+    assert_non_null(strstr(hdr, "\"health\":\"degraded\""));
+    expect_alive_and_next(k);
+    zmq_close(slow);
+    PASS();
+}
+
 /* Reads status messages until one's header contains text (kept in hdr). */
 static int status_has(const char *text, double timeout_s, char *hdr, size_t hlen)
 {
@@ -1096,6 +1135,7 @@ int main(void)
         cmocka_unit_test_teardown(test_output_disk_full, stop),
         cmocka_unit_test_teardown(test_corrupt_weights_on_sighup, stop),
         cmocka_unit_test_teardown(test_slow_then_gone_subscriber, stop),
+        cmocka_unit_test_teardown(test_stuck_subscriber_dropped, stop),
         cmocka_unit_test_teardown(test_scan_from_the_future, stop),
         cmocka_unit_test_teardown(test_clock_behind_scans, stop),
         cmocka_unit_test_teardown(test_grid_not_locked_by_first_file, stop),
