@@ -935,6 +935,85 @@ static void test_symlink_out_of_input(void **state)
     PASS();
 }
 
+static void kill9_and_launch(void);
+
+/* The archive and state directories removed under the running daemon: both
+ * made again at the next cycle (logged), the forecast archived. Then the
+ * archive directory replaced by a plain file: the error names the real cause
+ * (ENOTDIR), not libnetcdf's "Permission denied" for everything. */
+static void test_output_dirs_removed(void **state)
+{
+    (void)state;
+    START(0, NULL);
+    char cmd[600], st[200], line[96], iso[32], p[300];
+    snprintf(st, sizeof st, "%s/state", fx.dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", fx.out, st);
+    assert_int_equal(system(cmd), 0);
+    drop_valid(4);
+    if (!wait_log2("archive directory", "was missing: re-created", 10.0) ||
+        !wait_log2("state directory", "was missing: re-created", 10.0)) {
+        dump_log();
+        fail_msg("the removed archive/state directories were not made again");
+    }
+    snprintf(p, sizeof p, "%s/impa_%s.nc", fx.out, impa_time_compact(T0 + 4 * STEP, iso, sizeof iso));
+    assert_int_equal(access(p, F_OK), 0);
+    assert_int_equal(access(st, F_OK), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && touch '%s'", fx.out, fx.out);
+    assert_int_equal(system(cmd), 0);
+    drop_valid(5);
+    snprintf(line, sizeof line, "cycle %s: archive not written",
+             impa_time_iso(T0 + 5 * STEP, iso, sizeof iso));
+    if (!wait_log2(line, "Not a directory", 10.0)) {
+        dump_log();
+        fail_msg("no '%s ... Not a directory'", line);
+    }
+    assert_false(log_has2(line, "Permission denied"));
+    PASS();
+}
+
+/* kill -9 while a cycle runs (IMPA_TEST_CYCLE_DELAY_S holds it after the
+ * forecast) and a stale archive temporary: at the next start the temporary is
+ * removed and the lost step's forecast is run and archived. */
+static void test_killed_during_cycle(void **state)
+{
+    (void)state;
+    /* the clock just after the scans: the lost window is recent */
+    char clk[32];
+    snprintf(clk, sizeof clk, "%lld", (long long)(T0 + 5 * STEP));
+    setenv("IMPA_TEST_CLOCK_START", clk, 1);
+    setenv("IMPA_TEST_CYCLE_DELAY_S", "4", 1);
+    START(0, NULL);
+    unsetenv("IMPA_TEST_CYCLE_DELAY_S");
+    char name[64], path[300], iso[32], arch[300], tmp[300];
+    int64_t t = T0 + 4 * STEP;
+    scan_name(t, name, sizeof name);
+    assert_int_equal(test_drop_scan(fx.in, name, N, N, t), 0);
+    snprintf(path, sizeof path, "%s/%s", fx.in, name);
+    assert_true(wait_log2(path, "step", 20.0));
+    usleep(1500000); /* inside the cycle's delay */
+    snprintf(arch, sizeof arch, "%s/impa_%s.nc", fx.out, impa_time_compact(t, iso, sizeof iso));
+    assert_int_not_equal(access(arch, F_OK), 0);
+    /* what a kill during the archive write leaves */
+    snprintf(tmp, sizeof tmp, "%s/.impa_%s.nc.tmp", fx.out, impa_time_compact(t - STEP, iso, sizeof iso));
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fputs("half a file", f);
+    fclose(f);
+    kill9_and_launch();
+    char line[96];
+    cycle_line(t, line, sizeof line);
+    if (!wait_log2("recovery: no forecast for the newest complete window", NULL, 20.0) ||
+        !wait_log2(line, NULL, 30.0)) {
+        dump_log();
+        fail_msg("the forecast lost to kill -9 was not run at the next start");
+    }
+    assert_int_equal(access(arch, F_OK), 0);
+    assert_true(log_has2("removed", ".nc.tmp"));
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    expect_alive_and_next(5);
+    PASS();
+}
+
 /* Reads status messages until one's header contains text (kept in hdr). */
 static int status_has(const char *text, double timeout_s, char *hdr, size_t hlen)
 {
@@ -962,6 +1041,19 @@ static void restart_daemon(void)
     int st = 0;
     assert_int_equal(waitpid(fx.wrapper, &st, 0), fx.wrapper);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    fx.wrapper = 0;
+    assert_int_equal(launch(), 0);
+}
+
+/* SIGKILL (no clean stop), then start again on the same directory. */
+static void kill9_and_launch(void)
+{
+    zmq_close(fx.sub);
+    zmq_ctx_term(fx.zctx);
+    fx.sub = fx.zctx = NULL;
+    kill(fx.daemon, SIGKILL);
+    int st = 0;
+    assert_int_equal(waitpid(fx.wrapper, &st, 0), fx.wrapper);
     fx.wrapper = 0;
     assert_int_equal(launch(), 0);
 }
@@ -1204,6 +1296,8 @@ int main(void)
         cmocka_unit_test_teardown(test_stuck_subscriber_dropped, stop),
         cmocka_unit_test_teardown(test_control_chars_in_name, stop),
         cmocka_unit_test_teardown(test_symlink_out_of_input, stop),
+        cmocka_unit_test_teardown(test_output_dirs_removed, stop),
+        cmocka_unit_test_teardown(test_killed_during_cycle, stop),
         cmocka_unit_test_teardown(test_scan_from_the_future, stop),
         cmocka_unit_test_teardown(test_clock_behind_scans, stop),
         cmocka_unit_test_teardown(test_grid_not_locked_by_first_file, stop),
