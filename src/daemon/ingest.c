@@ -60,6 +60,14 @@ static impa_reader_opts_t reader_opts(const impa_daemon_config_t *cfg)
     return ro;
 }
 
+/* A slow file (the reader child has up to 20 s): the loop is blocked, so the
+ * watchdog is fed from here, at most once a second and only while health
+ * allows (impa_status_watchdog_ping stops once the quiet period passed). */
+static void read_waiting(void *user)
+{
+    impa_status_watchdog_ping(user, 0);
+}
+
 /* Untrusted input: libnetcdf/libhdf5 crash or hang on some malformed headers
  * (fuzz/corpus-known/), so scans are parsed in a child process. 0, or 1 when
  * the file was quarantined. */
@@ -93,7 +101,10 @@ static int read_scan(impa_service_t *svc, const char *path, impa_scan_t *scan)
         }
         src = target;
     }
-    if (impa_reader_read_isolated(src, &ro, NULL, scan, err, sizeof err) == 0)
+    impa_reader_limits_t lim = impa_reader_limits_default();
+    lim.waiting = read_waiting;
+    lim.waiting_user = svc;
+    if (impa_reader_read_isolated(src, &ro, &lim, scan, err, sizeof err) == 0)
         return 0;
     impa_scan_deinit(scan);
     quarantine(svc, path, err);

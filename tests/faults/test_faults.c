@@ -28,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -407,10 +409,15 @@ static void fill_window(void)
 
 /* SIGTERM: the daemon must exit 0; then the directory is removed (kept when a
  * test failed, for its log). */
+static void notify_close(void);
+
 static int stop(void **state)
 {
     (void)state;
     unsetenv("IMPA_TEST_CLOCK_START");
+    unsetenv("IMPA_TEST_CYCLE_DELAY_S");
+    unsetenv("IMPA_TEST_SLOW_READ");
+    notify_close();
     if (fx.sub)
         zmq_close(fx.sub);
     if (fx.zctx)
@@ -1014,6 +1021,106 @@ static void test_killed_during_cycle(void **state)
     PASS();
 }
 
+/* A systemd notify socket of our own (NOTIFY_SOCKET, WATCHDOG_USEC 4 s for
+ * the daemon started next): counts the WATCHDOG=1 datagrams. */
+static int notify_fd = -1;
+static char notify_path[108];
+
+static void notify_open(void)
+{
+    snprintf(notify_path, sizeof notify_path, "/tmp/impa-faults-notify-%ld", (long)getpid());
+    unlink(notify_path);
+    notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    assert_true(notify_fd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", notify_path);
+    assert_int_equal(bind(notify_fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    setenv("NOTIFY_SOCKET", notify_path, 1);
+    setenv("WATCHDOG_USEC", "4000000", 1);
+}
+
+static void notify_close(void)
+{
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    if (notify_fd >= 0)
+        close(notify_fd), unlink(notify_path);
+    notify_fd = -1;
+}
+
+/* WATCHDOG=1 datagrams received within seconds from now. */
+static int count_watchdog(double seconds)
+{
+    int n = 0;
+    double t0 = impa_time_monotonic();
+    while (impa_time_monotonic() - t0 < seconds) {
+        char buf[2048];
+        ssize_t r = recv(notify_fd, buf, sizeof buf - 1, 0);
+        if (r < 0) {
+            usleep(20000);
+            continue;
+        }
+        buf[r] = '\0';
+        n += strstr(buf, "WATCHDOG=1") != NULL;
+    }
+    return n;
+}
+
+/* A scan whose read takes 8 s (IMPA_TEST_SLOW_READ delays the reader process
+ * for names with "slowscan"; libnetcdf takes 13 s on
+ * fuzz/corpus-known/libnetcdf-nc3-header-13s-1GB-reader.nc, and 12 such files
+ * took 61 s against WatchdogSec 60): the event loop waits for the reader all
+ * that time, so the wait itself must feed the watchdog. */
+static void test_watchdog_during_slow_read(void **state)
+{
+    (void)state;
+    notify_open();
+    setenv("IMPA_TEST_SLOW_READ", "slowscan:8", 1);
+    START(0, NULL);
+    count_watchdog(0.1); /* drain */
+    int64_t t = T0 + 4 * STEP;
+    assert_int_equal(test_drop_scan(fx.in, "slowscan_4.nc", N, N, t), 0);
+    usleep(1500000);
+    int pings = count_watchdog(5.0);
+    print_message("WATCHDOG=1 during 5 s of an 8-s read: %d\n", pings);
+    char path[300], line[96];
+    snprintf(path, sizeof path, "%s/slowscan_4.nc", fx.in);
+    assert_false(log_has(path)); /* still being read */
+    assert_true(pings >= 3);
+    cycle_line(t, line, sizeof line);
+    if (!wait_log2(line, NULL, 20.0)) {
+        dump_log();
+        fail_msg("the slow scan did not run its cycle");
+    }
+    unsetenv("IMPA_TEST_SLOW_READ");
+    notify_close();
+    PASS();
+}
+
+/* health.quiet_period_s: no new scan for that long makes the status failing
+ * with the reason, logs it once, and stops feeding the watchdog (so systemd
+ * restarts a daemon that sees nothing); the next scan feeds it again. */
+static void test_quiet_period(void **state)
+{
+    (void)state;
+    notify_open();
+    START(0, "}\nhealth: {quiet_period_s: 3");
+    assert_true(count_watchdog(2.0) >= 1); /* fed while scans flow */
+    char hdr[8192];
+    if (!status_has("no new scan for", 10.0, hdr, sizeof hdr)) {
+        dump_log();
+        fail_msg("no 'no new scan' reason after health.quiet_period_s");
+    }
+    assert_non_null(strstr(hdr, "\"health\":\"failing\""));
+    assert_true(log_has("(health.quiet_period_s): status failing"));
+    count_watchdog(0.1);
+    assert_int_equal(count_watchdog(5.0), 0);
+    drop_valid(4);
+    assert_true(count_watchdog(4.0) >= 1);
+    notify_close();
+    PASS();
+}
+
 /* Reads status messages until one's header contains text (kept in hdr). */
 static int status_has(const char *text, double timeout_s, char *hdr, size_t hlen)
 {
@@ -1298,6 +1405,8 @@ int main(void)
         cmocka_unit_test_teardown(test_symlink_out_of_input, stop),
         cmocka_unit_test_teardown(test_output_dirs_removed, stop),
         cmocka_unit_test_teardown(test_killed_during_cycle, stop),
+        cmocka_unit_test_teardown(test_watchdog_during_slow_read, stop),
+        cmocka_unit_test_teardown(test_quiet_period, stop),
         cmocka_unit_test_teardown(test_scan_from_the_future, stop),
         cmocka_unit_test_teardown(test_clock_behind_scans, stop),
         cmocka_unit_test_teardown(test_grid_not_locked_by_first_file, stop),
