@@ -396,8 +396,10 @@ int impa_service_run(impa_service_t *svc)
             }
             break;
         }
-        if (items[2].revents & ZMQ_POLLIN && impa_worker_collect(svc->worker))
+        if (items[2].revents & ZMQ_POLLIN && impa_worker_collect(svc->worker)) {
             impa_cycles_finish(svc);
+            impa_retention_run(svc);
+        }
         busy = impa_worker_busy(svc->worker);
         if (sig_reload && !busy) {
             sig_reload = 0;

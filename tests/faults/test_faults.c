@@ -1121,6 +1121,59 @@ static void test_quiet_period(void **state)
     PASS();
 }
 
+/* Sets a file's modification time days back. */
+static void age_file(const char *path, double days)
+{
+    struct timespec ts[2];
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= (time_t)(days * 86400);
+    ts[1] = ts[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* Retention (issue 23): a scan file 3 days old in the input directory
+ * (input.scan_retention_hours 48) and a quarantined file 8 days old
+ * (input.quarantine_retention_hours 168) are removed after the next cycle;
+ * recent ones stay. */
+static int in_dir(const char *dir, const char *name);
+
+static void test_retention(void **state)
+{
+    (void)state;
+    START(0, NULL);
+    char p[300], q_old[300], q_new[300];
+    /* an old scan already read (a duplicate of a held step: left in place) */
+    snprintf(p, sizeof p, "%s/.radar_old.tmp", fx.in);
+    assert_int_equal(test_write_scan(p, N, N, T0 + STEP), 0);
+    age_file(p, 3);
+    char old_scan[300];
+    snprintf(old_scan, sizeof old_scan, "%s/radar_old.nc", fx.in);
+    assert_int_equal(rename(p, old_scan), 0);
+    assert_true(wait_log2(old_scan, NULL, 20.0));
+    snprintf(q_old, sizeof q_old, "%s/old.nc", fx.qdir);
+    snprintf(q_new, sizeof q_new, "%s/new.nc", fx.qdir);
+    FILE *f = fopen(q_old, "w");
+    assert_non_null(f);
+    fclose(f);
+    f = fopen(q_new, "w");
+    assert_non_null(f);
+    fclose(f);
+    age_file(q_old, 8);
+    drop_valid(4);
+    if (!wait_log2("retention: 1 scans older than 48 h removed", NULL, 10.0) ||
+        !wait_log2("retention: 1 quarantined files removed", NULL, 10.0)) {
+        dump_log();
+        fail_msg("old scans / quarantined files were not removed");
+    }
+    assert_int_not_equal(access(old_scan, F_OK), 0);
+    assert_int_not_equal(access(q_old, F_OK), 0);
+    assert_int_equal(access(q_new, F_OK), 0);
+    char name[64];
+    scan_name(T0 + 4 * STEP, name, sizeof name);
+    assert_true(in_dir(fx.in, name)); /* recent scans stay */
+    PASS();
+}
+
 /* Reads status messages until one's header contains text (kept in hdr). */
 static int status_has(const char *text, double timeout_s, char *hdr, size_t hlen)
 {
@@ -1407,6 +1460,7 @@ int main(void)
         cmocka_unit_test_teardown(test_killed_during_cycle, stop),
         cmocka_unit_test_teardown(test_watchdog_during_slow_read, stop),
         cmocka_unit_test_teardown(test_quiet_period, stop),
+        cmocka_unit_test_teardown(test_retention, stop),
         cmocka_unit_test_teardown(test_scan_from_the_future, stop),
         cmocka_unit_test_teardown(test_clock_behind_scans, stop),
         cmocka_unit_test_teardown(test_grid_not_locked_by_first_file, stop),
