@@ -30,6 +30,8 @@ typedef struct {
                     * also the dec.2 output [S][H][W] */
     float *full;   /* [S][H][W] enc.0 output (frames other than the last); dec.1 output */
     float *col;    /* im2col tile */
+    double conv_s, elem_s; /* stage timing of the last forward (impa_engine_stage_times) */
+    char pad_[64];         /* the timing fields of two workers never share a cache line */
 } impa_worker_t;
 
 struct impa_engine {
@@ -69,7 +71,17 @@ struct impa_engine {
                      * [h][w] scratch) */
     float *zo;     /* [Tout*S][h][w] trans.out: latents per lead */
     impa_worker_t *work; /* [threads] (owned, buffers in the arena) */
+    impa_stage_times_t times; /* of the last forward */
 };
+
+#include <time.h>
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* Upper bound on worker threads (each has its own full-resolution buffers). */
 #define IMPA_ENGINE_MAX_THREADS 64
@@ -409,6 +421,7 @@ static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *er
     int blend = e->overlap > 0;
     if (blend)
         memset(out, 0, sizeof(float) * (size_t)mi->t_out * HW);
+    memset(&e->times, 0, sizeof e->times);
     for (int a = 0; a < ky; a++)
         for (int b = 0; b < kx; b++) {
             for (int c = 0; c < nch; c++)
@@ -418,6 +431,11 @@ static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *er
             int rc = impa_engine_forward(t, t->in, t->out, err, errlen);
             if (rc)
                 return rc;
+            e->times.encoder_s += t->times.encoder_s;
+            e->times.translator_s += t->times.translator_s;
+            e->times.decoder_s += t->times.decoder_s;
+            e->times.conv_s += t->times.conv_s;
+            e->times.elementwise_s += t->times.elementwise_s;
             if (e->progress)
                 e->progress(e->progress_ctx);
             for (int k = 0; k < mi->t_out; k++)
@@ -504,6 +522,21 @@ const char *impa_engine_blas_core(void)
     return openblas_get_corename();
 }
 
+const char *impa_engine_blas_config(void)
+{
+    return openblas_get_config();
+}
+
+void impa_engine_stage_times(const impa_engine_t *e, impa_stage_times_t *out)
+{
+    if (!out)
+        return;
+    if (!e)
+        memset(out, 0, sizeof *out);
+    else
+        *out = e->times;
+}
+
 /* The network's norm: GroupNorm over the grid, or (norm_local = 1) per pixel
  * over each group's channels. */
 static void norm(const impa_model_info_t *mi, const float *in, float *out, int c, int hw,
@@ -579,6 +612,9 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
     int H = e->H, W = e->W, H2 = H / 2, W2 = W / 2, h = H / 4, w = W / 4;
     size_t HW = (size_t)H * W, hw2 = (size_t)H2 * W2, hw = (size_t)h * w;
     int nth = e->threads;
+    for (int i = 0; i < nth; i++)
+        e->work[i].conv_s = e->work[i].elem_s = 0.0;
+    double ts0 = mono_s();
 
     /* 1-2. Spatial Mixer and encoder, one frame per thread; z_t lands in
      * u0[t*S..]. The enc.0 outputs the decoder needs land in skip: the last
@@ -604,13 +640,23 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
             impa_mixer(x, wk->mix, C, H, W);
             x = wk->mix;
         }
+        double t0 = mono_s(), t1, t2, t3, t4, t5, t6;
         impa_conv2d(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, 0);
+        t1 = mono_s();
         norm(mi, e0, e0, S, (int)HW, &M->enc_norm[0], IMPA_ACT_SILU, NULL);
+        t2 = mono_s();
         impa_conv2d(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col, 0);
+        t3 = mono_s();
         norm(mi, wk->half, wk->half, S, (int)hw2, &M->enc_norm[1], IMPA_ACT_SILU, NULL);
+        t4 = mono_s();
         impa_conv2d(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col, 0);
+        t5 = mono_s();
         norm(mi, z, z, S, (int)hw, &M->enc_norm[2], IMPA_ACT_SILU, NULL);
+        t6 = mono_s();
+        wk->conv_s += (t1 - t0) + (t3 - t2) + (t5 - t4);
+        wk->elem_s += (t2 - t1) + (t4 - t3) + (t6 - t5);
     }
+    double ts1 = mono_s();
     if (e->progress)
         e->progress(e->progress_ctx);
 
@@ -624,8 +670,10 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         impa_block(e, &M->blocks[b], h, w);
     impa_conv2d(e->u, T, h, w, e->zo, Tout * S, &M->trans_out, 1, 1, 0, 1, NULL, 0);
     impa_kernels_serial(0);
+    double ts2 = mono_s();
     if (e->progress)
         e->progress(e->progress_ctx);
+    double ts3 = mono_s();
 
     /* 5. Decoder, one lead per thread. */
 #if IMPA_HAVE_OPENMP
@@ -644,19 +692,38 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         int bf = mi->advection ? Tin + t : Tin - 1;
         const float *skip = e->skip + (mi->advection ? (size_t)t * S * HW : 0); /* [S][H][W] */
         const float *base = in + (size_t)bf * C * HW;                           /* [H][W] */
+        double t0 = mono_s(), t1, t2, t3, t4, t5, t6, t7;
         impa_conv2d(z, S, h, w, wk->pre, 4 * S, &M->dec_conv[0], 3, 1, 1, 1, wk->col, 0);
+        t1 = mono_s();
         norm_shuffle2(mi, wk->pre, wk->half, S, h, w, &M->dec_norm[0], IMPA_ACT_SILU, NULL);
+        t2 = mono_s();
         impa_conv2d(wk->half, S, H2, W2, wk->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, wk->col,
                     0);
+        t3 = mono_s();
         norm_shuffle2(mi, wk->pre, wk->full, S, H2, W2, &M->dec_norm[1], IMPA_ACT_SILU, skip);
+        t4 = mono_s();
         float *d2 = wk->pre; /* [S][H][W] dec.2 output */
         impa_conv2d(wk->full, S, H, W, d2, S, &M->dec_conv[2], 3, 1, 1, 1, wk->col, 0);
+        t5 = mono_s();
         norm(mi, d2, d2, S, (int)HW, &M->dec_norm[2], IMPA_ACT_SILU, NULL);
+        t6 = mono_s();
         impa_conv2d(d2, S, H, W, y, 1, &M->readout, 1, 1, 0, 1, NULL, 0);
         if (mi->residual) {
             for (size_t i = 0; i < HW; i++)
                 y[i] += base[i];
         }
+        t7 = mono_s();
+        wk->conv_s += (t1 - t0) + (t3 - t2) + (t5 - t4);
+        wk->elem_s += (t2 - t1) + (t4 - t3) + (t6 - t5) + (t7 - t6);
+    }
+    double ts4 = mono_s();
+    e->times.encoder_s = ts1 - ts0;
+    e->times.translator_s = ts2 - ts1;
+    e->times.decoder_s = ts4 - ts3;
+    e->times.conv_s = e->times.elementwise_s = 0.0;
+    for (int i = 0; i < nth; i++) {
+        e->times.conv_s += e->work[i].conv_s;
+        e->times.elementwise_s += e->work[i].elem_s;
     }
     return 0;
 }
