@@ -107,7 +107,8 @@ void impa_groupnorm_local(const float *in, float *out, int c, int hw, int groups
 
 /* pixel_shuffle(2) fused with GroupNorm (+ act, + add): pre [4c][h][w] ->
  * out [c][2h][2w], the same result as impa_pixel_shuffle then impa_groupnorm
- * without the intermediate pass. pre and out distinct. */
+ * without the intermediate pass. pre and out distinct; add may equal out
+ * (the add is fused into the write pass, element by element). */
 void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, int groups,
                              float eps, const impa_norm_param_t *p, impa_act_t act,
                              const float *add);

@@ -4,8 +4,13 @@
  *
  * Shapes: C = n_fields, S = hid_s, T = hid_t, Tm = T*mlp_ratio,
  * Tr = T/se_reduction, H x W = grid, H2 x W2 = H/2 x W/2, h x w = H/4 x W/4,
- * F = frames read = Tin (+ Tout extrapolated frames when advection = 1),
- * K = decoder skips kept = advection ? Tout : 1. */
+ * F = frames read = Tin (+ Tout extrapolated frames when advection = 1).
+ *
+ * Memory: the decoder's skip of lead t is enc.0 of frame Tin - 1 (one skip,
+ * kept from the encoder) or, with advection, of the extrapolated frame Tin + t.
+ * Those per-lead skips are not kept ([Tout][S][H][W], 192 MiB at 512x512): the
+ * decoder worker recomputes enc.0 of its frame (a 36-deep 3x3 convolution, about
+ * 7 % of the forward's FLOPs, not counted in impa_engine_flops). */
 #include "engine-impl.h"
 
 #include <cblas.h>
@@ -28,7 +33,8 @@ typedef struct {
     float *half;   /* [S][H2][W2] enc.1 output; decoder: dec.0 output after shuffle */
     float *pre;    /* [4S][H2][W2] conv output before pixel_shuffle (dec.0 uses [4S][h][w]);
                     * also the dec.2 output [S][H][W] */
-    float *full;   /* [S][H][W] enc.0 output (frames other than the last); dec.1 output */
+    float *full;   /* [S][H][W] enc.0 output (frames other than the last); decoder: the
+                    * recomputed skip, then in place the dec.1 output + skip */
     float *col;    /* im2col tile */
     double conv_s, elem_s; /* stage timing of the last forward (impa_engine_stage_times) */
     char pad_[64];         /* the timing fields of two workers never share a cache line */
@@ -51,12 +57,13 @@ struct impa_engine {
     double flops;
     impa_progress_fn progress; /* impa_engine_set_progress; NULL = none */
     void *progress_ctx;
-    float *arena;  /* owns every buffer below */
+    float *arena;  /* every buffer below, 64-byte aligned inside arena_base */
+    void *arena_base; /* owned (calloc) */
     /* engine-owned I/O for impa_engine_forecast */
     float *in;     /* [F][C][H][W] normalised input */
     float *out;    /* [Tout][H][W] normalised output */
-    float *skip;   /* [K][S][H][W] decoder skips: enc.0 output of the last observed
-                    * frame, or (advection) of extrapolated frame t for lead t */
+    float *skip;   /* [S][H][W] the decoder skip, enc.0 output of the last observed
+                    * frame; NULL with advection (recomputed per lead, see top) */
     /* translator; u..m2 share memory with worker 0's buffers (see create) */
     float *u0;     /* [F*S][h][w] encoder latents stacked frame-major */
     float *u;      /* [T][h][w] translator state */
@@ -88,6 +95,18 @@ static double mono_s(void)
 
 /* Floats rounded up to 64 bytes: every buffer starts on a cache line. */
 #define PAD16(n) (((n) + 15) / 16 * 16)
+
+/* n zeroed floats on a 64-byte boundary; *base gets the pointer to free. calloc,
+ * not aligned_alloc + memset: a large calloc maps zero pages that become
+ * resident only when first written, so buffers a caller never uses (e->in when
+ * impa_engine_forward is given its own input) cost address space, not RSS. */
+static float *arena_alloc(size_t n, void **base)
+{
+    *base = calloc(n * sizeof(float) + 64, 1);
+    if (!*base)
+        return NULL;
+    return (float *)(((uintptr_t)*base + 63) & ~(uintptr_t)63);
+}
 
 static size_t max_sz(size_t a, size_t b)
 {
@@ -186,7 +205,6 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     size_t C = (size_t)mi->n_fields, S = (size_t)mi->hid_s, T = (size_t)mi->hid_t;
     size_t Tm = T * (size_t)mi->mlp_ratio, Tr = T / (size_t)mi->se_reduction;
     size_t F = (size_t)impa_model_input_frames(model), Tout = (size_t)mi->t_out;
-    size_t K = mi->advection ? Tout : 1;
     size_t HW = (size_t)ny * nx, hw2 = HW / 4, hw = HW / 16;
     int H = ny, W = nx;
 
@@ -213,7 +231,8 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
 #define PLAN(ptr, count) (plan[nplan].p = (ptr), plan[nplan].n = (count), nplan++)
     PLAN(&e->in, F * C * HW);
     PLAN(&e->out, Tout * HW);
-    PLAN(&e->skip, K * S * HW);
+    if (!mi->advection)
+        PLAN(&e->skip, S * HW);
     PLAN(&e->u0, F * S * hw);
     PLAN(&e->se, 2 * T + Tr);
     PLAN(&e->zo, Tout * S * hw);
@@ -239,14 +258,13 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     size_t total = 0;
     for (size_t i = 0; i < nplan; i++)
         total += (plan[i].n + 15) / 16 * 16;
-    e->arena = aligned_alloc(64, total * sizeof(float));
+    e->arena = arena_alloc(total, &e->arena_base);
     if (!e->arena) {
         free(e->work);
         free(e);
         return impa_err(err, errlen, IMPA_ENOMEM, "engine: cannot allocate %zu MiB workspace",
                         total * sizeof(float) >> 20);
     }
-    memset(e->arena, 0, total * sizeof(float));
     size_t off = 0;
     for (size_t i = 0; i < nplan; i++) {
         *plan[i].p = e->arena + off;
@@ -366,12 +384,11 @@ int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile
     /* the blend accumulates into the caller's out: no [Tout][H][W] accumulator */
     size_t nblend = overlap > 0 ? PAD16((size_t)th) + PAD16((size_t)tw) + PAD16(HW) : 0;
     size_t total = nin + nout + nblend;
-    e->arena = aligned_alloc(64, total * sizeof(float));
+    e->arena = arena_alloc(total, &e->arena_base);
     if (!e->arena) {
         impa_engine_destroy(&e);
         return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
     }
-    memset(e->arena, 0, total * sizeof(float));
     e->in = e->arena;
     e->out = e->arena + nin;
     int oy[IMPA_MAX_TILES_PER_SIDE], ox[IMPA_MAX_TILES_PER_SIDE];
@@ -501,7 +518,7 @@ void impa_engine_destroy(impa_engine_t **engine)
     if (!engine || !*engine)
         return;
     impa_engine_destroy(&(*engine)->inner);
-    free((*engine)->arena);
+    free((*engine)->arena_base);
     free((*engine)->work);
     free(*engine);
     *engine = NULL;
@@ -562,6 +579,26 @@ static void norm_shuffle2(const impa_model_info_t *mi, const float *pre, float *
     } else {
         impa_groupnorm_shuffle2(pre, out, c, h, w, mi->norm_groups, mi->gn_eps, p, act, add);
     }
+}
+
+/* enc.0 of one frame (Spatial Mixer, conv, norm, SiLU): x [C][H][W] (before
+ * the mixer) -> e0 [S][H][W], on worker wk's mix and col buffers; adds its
+ * time to wk's conv/elementwise counters. */
+static void enc0(const impa_engine_t *e, impa_worker_t *wk, const float *x, float *e0)
+{
+    const impa_model_t *M = e->model;
+    const impa_model_info_t *mi = &M->info;
+    int C = mi->n_fields, S = mi->hid_s, H = e->H, W = e->W;
+    if (mi->spatial_mixer) {
+        impa_mixer(x, wk->mix, C, H, W);
+        x = wk->mix;
+    }
+    double t0 = mono_s();
+    impa_conv2d(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, 0);
+    double t1 = mono_s();
+    norm(mi, e0, e0, S, H * W, &M->enc_norm[0], IMPA_ACT_SILU, NULL);
+    wk->conv_s += t1 - t0;
+    wk->elem_s += mono_s() - t1;
 }
 
 /* IMPA translator block i on e->u: [T][h][w] (docs/model.md step 4). */
@@ -631,20 +668,11 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
 #endif
         const float *x = in + (size_t)t * C * HW;           /* [C][H][W] */
         float *e0 = wk->full;                               /* [S][H][W] */
-        if (mi->advection && t >= Tin)
-            e0 = e->skip + (size_t)(t - Tin) * S * HW;
-        else if (!mi->advection && t == Tin - 1)
+        if (!mi->advection && t == Tin - 1)
             e0 = e->skip;
         float *z = e->u0 + (size_t)t * S * hw;              /* [S][h][w] */
-        if (mi->spatial_mixer) {
-            impa_mixer(x, wk->mix, C, H, W);
-            x = wk->mix;
-        }
-        double t0 = mono_s(), t1, t2, t3, t4, t5, t6;
-        impa_conv2d(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, 0);
-        t1 = mono_s();
-        norm(mi, e0, e0, S, (int)HW, &M->enc_norm[0], IMPA_ACT_SILU, NULL);
-        t2 = mono_s();
+        enc0(e, wk, x, e0);
+        double t2 = mono_s(), t3, t4, t5, t6;
         impa_conv2d(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col, 0);
         t3 = mono_s();
         norm(mi, wk->half, wk->half, S, (int)hw2, &M->enc_norm[1], IMPA_ACT_SILU, NULL);
@@ -653,8 +681,8 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         t5 = mono_s();
         norm(mi, z, z, S, (int)hw, &M->enc_norm[2], IMPA_ACT_SILU, NULL);
         t6 = mono_s();
-        wk->conv_s += (t1 - t0) + (t3 - t2) + (t5 - t4);
-        wk->elem_s += (t2 - t1) + (t4 - t3) + (t6 - t5);
+        wk->conv_s += (t3 - t2) + (t5 - t4);
+        wk->elem_s += (t4 - t3) + (t6 - t5);
     }
     double ts1 = mono_s();
     if (e->progress)
@@ -690,8 +718,7 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         /* skip and residual base: the last observed frame, or (advection) the
          * extrapolated frame of this lead; base is reflectivity before the mixer */
         int bf = mi->advection ? Tin + t : Tin - 1;
-        const float *skip = e->skip + (mi->advection ? (size_t)t * S * HW : 0); /* [S][H][W] */
-        const float *base = in + (size_t)bf * C * HW;                           /* [H][W] */
+        const float *base = in + (size_t)bf * C * HW; /* [H][W] */
         double t0 = mono_s(), t1, t2, t3, t4, t5, t6, t7;
         impa_conv2d(z, S, h, w, wk->pre, 4 * S, &M->dec_conv[0], 3, 1, 1, 1, wk->col, 0);
         t1 = mono_s();
@@ -700,7 +727,23 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         impa_conv2d(wk->half, S, H2, W2, wk->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, wk->col,
                     0);
         t3 = mono_s();
-        norm_shuffle2(mi, wk->pre, wk->full, S, H2, W2, &M->dec_norm[1], IMPA_ACT_SILU, skip);
+        if (!mi->advection) {
+            norm_shuffle2(mi, wk->pre, wk->full, S, H2, W2, &M->dec_norm[1], IMPA_ACT_SILU,
+                          e->skip);
+        } else if (!mi->norm_local) {
+            /* the skip into full, then dec.1's shuffle + norm adds onto it in place */
+            enc0(e, wk, base, wk->full);
+            impa_groupnorm_shuffle2(wk->pre, wk->full, S, H2, W2, mi->norm_groups, mi->gn_eps,
+                                    &M->dec_norm[1], IMPA_ACT_SILU, wk->full);
+        } else {
+            /* the per-pixel path shuffles before it norms: dec.1 into full first, the
+             * skip into the then free pre, and one add */
+            norm_shuffle2(mi, wk->pre, wk->full, S, H2, W2, &M->dec_norm[1], IMPA_ACT_SILU,
+                          NULL);
+            enc0(e, wk, base, wk->pre);
+            for (size_t i = 0; i < (size_t)S * HW; i++)
+                wk->full[i] += wk->pre[i];
+        }
         t4 = mono_s();
         float *d2 = wk->pre; /* [S][H][W] dec.2 output */
         impa_conv2d(wk->full, S, H, W, d2, S, &M->dec_conv[2], 3, 1, 1, 1, wk->col, 0);

@@ -497,13 +497,26 @@ void impa_groupnorm_local(const float *in, float *out, int c, int hw, int groups
 }
 
 /* One output row pair of the fused shuffle: out rows 2y and 2y+1 of channel c
- * from the four sub-pixel planes pre[4c + dy*2 + dx] at row y. */
+ * from the four sub-pixel planes pre[4c + dy*2 + dx] at row y, with the add
+ * fused into the same pass. Each output element reads a0/a1 at its own
+ * index before writing it, so add may alias out (the decoder adds its skip in
+ * place). */
 IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const float *p10,
                                        const float *p11, float *o0, float *o1,
                                        const float *a0, const float *a1, int w, float sc,
                                        float sh, int silu)
 {
-    if (silu) {
+    if (silu && a0) {
+#if IMPA_HAVE_OPENMP
+#pragma omp simd
+#endif
+        for (int x = 0; x < w; x++) {
+            o0[2 * x] = silu1(p00[x] * sc + sh) + a0[2 * x];
+            o0[2 * x + 1] = silu1(p01[x] * sc + sh) + a0[2 * x + 1];
+            o1[2 * x] = silu1(p10[x] * sc + sh) + a1[2 * x];
+            o1[2 * x + 1] = silu1(p11[x] * sc + sh) + a1[2 * x + 1];
+        }
+    } else if (silu) {
 #if IMPA_HAVE_OPENMP
 #pragma omp simd
 #endif
@@ -515,16 +528,10 @@ IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const
         }
     } else {
         for (int x = 0; x < w; x++) {
-            o0[2 * x] = p00[x] * sc + sh;
-            o0[2 * x + 1] = p01[x] * sc + sh;
-            o1[2 * x] = p10[x] * sc + sh;
-            o1[2 * x + 1] = p11[x] * sc + sh;
-        }
-    }
-    if (a0) {
-        for (int x = 0; x < 2 * w; x++) {
-            o0[x] += a0[x];
-            o1[x] += a1[x];
+            o0[2 * x] = p00[x] * sc + sh + (a0 ? a0[2 * x] : 0.0f);
+            o0[2 * x + 1] = p01[x] * sc + sh + (a0 ? a0[2 * x + 1] : 0.0f);
+            o1[2 * x] = p10[x] * sc + sh + (a1 ? a1[2 * x] : 0.0f);
+            o1[2 * x + 1] = p11[x] * sc + sh + (a1 ? a1[2 * x + 1] : 0.0f);
         }
     }
 }

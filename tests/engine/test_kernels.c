@@ -377,7 +377,8 @@ static void test_se_mean(void **state)
     free(b2);
 }
 
-/* fused pixel_shuffle(2) + GroupNorm + SiLU + add == the two kernels in turn */
+/* fused pixel_shuffle(2) + GroupNorm (+ SiLU) (+ add) == the two kernels in
+ * turn; modes 2 and 3 add in place (add == out, the decoder's skip) */
 static void test_groupnorm_shuffle(void **state)
 {
     (void)state;
@@ -388,12 +389,17 @@ static void test_groupnorm_shuffle(void **state)
     float *sh = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float)),
           *out = malloc(n * sizeof(float));
     impa_norm_param_t p = {gw, gb};
-    for (int mode = 0; mode < 2; mode++) {
+    for (int mode = 0; mode < 4; mode++) {
+        impa_act_t act = mode == 1 || mode == 3 ? IMPA_ACT_SILU : IMPA_ACT_NONE;
+        const float *ra = mode == 0 ? NULL : add;
         naive_shuffle(pre, sh, c, h, w, 2);
-        impa_groupnorm(sh, ref, c, 4 * h * w, groups, 1e-5f, &p,
-                       mode ? IMPA_ACT_SILU : IMPA_ACT_NONE, mode ? add : NULL);
-        impa_groupnorm_shuffle2(pre, out, c, h, w, groups, 1e-5f, &p,
-                                mode ? IMPA_ACT_SILU : IMPA_ACT_NONE, mode ? add : NULL);
+        impa_groupnorm(sh, ref, c, 4 * h * w, groups, 1e-5f, &p, act, ra);
+        if (mode >= 2) {
+            memcpy(out, add, n * sizeof(float));
+            impa_groupnorm_shuffle2(pre, out, c, h, w, groups, 1e-5f, &p, act, out);
+        } else {
+            impa_groupnorm_shuffle2(pre, out, c, h, w, groups, 1e-5f, &p, act, ra);
+        }
         double e = max_abs_diff(out, ref, n);
         if (e > 1e-5)
             fail_msg("groupnorm_shuffle2 mode %d: max abs error %g", mode, e);
