@@ -306,13 +306,56 @@ static int bench_extrapolation(impa_engine_t *eng, int threads, int runs, double
     return rc;
 }
 
+/* The daemon's windowed forward (model.tile, model.tile_overlap) on the same
+ * input, right after the whole-grid one (whole_s, its median): median time,
+ * windows' GFLOP (the overlap counted), and the ratio of the daemon's forecast
+ * (extrapolation + windows + calibration, extra_s the first and last) to one
+ * whole-grid forward (whole_gflop its FLOPs), the figure issue 19 asks to bring
+ * to <= 1.3. */
+static int bench_tiled(const impa_model_t *model, int ny, int nx, int tile, int overlap,
+                       int threads, int runs, const float *in, float *out, double whole_s,
+                       double whole_gflop, double extra_s, double *times)
+{
+    char err[512];
+    impa_engine_t *t = NULL;
+    int rc = impa_engine_create_tiled(model, ny, nx, tile, overlap, threads, &t, err, sizeof err);
+    if (rc == 0)
+        rc = impa_engine_forward(t, in, out, err, sizeof err); /* warm-up */
+    for (int r = 0; r < runs && rc == 0; r++) {
+        double t0 = now_s();
+        rc = impa_engine_forward(t, in, out, err, sizeof err);
+        times[r] = now_s() - t0;
+    }
+    if (rc) {
+        fprintf(stderr, "impa-bench: windows %d/%d: %s\n", tile, overlap, err);
+        impa_engine_destroy(&t);
+        return 1;
+    }
+    double med = median(times, runs), gflop = impa_engine_flops(t) * 1e-9;
+    printf("  windows %dx%d overlap %d (the daemon's forward), same run: median %.4f s, "
+           "%.2f GFLOP (%.2fx the whole grid's); %.2fx the whole-grid forward; daemon "
+           "forecast (extrapolation + windows + calibration) %.4f s = %.2fx one whole-grid "
+           "forward\n", tile, tile, overlap, med, gflop,
+           gflop / whole_gflop,
+           med / whole_s, med + extra_s, (med + extra_s) / whole_s);
+    printf("grid=%dx%d tile=%d tile_overlap=%d tiled_median_s=%.4f tiled_gflop=%.3f "
+           "tiled_over_whole=%.3f cycle_over_whole=%.3f\n", ny, nx, tile, overlap, med, gflop,
+           med / whole_s, (med + extra_s) / whole_s);
+    fflush(stdout);
+    impa_engine_destroy(&t);
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: impa-bench [--weights FILE] [--grid NYxNX]... [--threads N] "
-               "[--runs N]\n"
+               "[--runs N] [--tile N [--tile-overlap N]]\n"
                "       impa-bench --version | --help\n"
                "  default weights: %s/impa-net.nc (from a checkout: --weights models/impa-net.nc)\n"
-               "  default grids: 256x256 and 512x512; threads 2; runs 10\n",
+               "  default grids: 256x256 and 512x512; threads 2; runs 10\n"
+               "  --tile N: also time the forward on N x N windows (the daemon's model.tile,\n"
+               "    overlap --tile-overlap, default 32) in the same run, and its ratio to the\n"
+               "    whole-grid forward\n",
             IMPA_MODELDIR);
 }
 
@@ -320,10 +363,11 @@ int main(int argc, char **argv)
 {
     char default_weights[4096];
     const char *weights = NULL;
-    int grids[MAX_GRIDS][2], ngrids = 0, threads = 2, runs = 10;
+    int grids[MAX_GRIDS][2], ngrids = 0, threads = 2, runs = 10, tile = 0, overlap = 32;
     static const struct option longopts[] = {
         {"weights", required_argument, NULL, 'w'}, {"grid", required_argument, NULL, 'g'},
         {"threads", required_argument, NULL, 't'}, {"runs", required_argument, NULL, 'r'},
+        {"tile", required_argument, NULL, 'T'},    {"tile-overlap", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, IMPA_CLI_VERSION},
         {NULL, 0, NULL, 0}};
     int c;
@@ -342,6 +386,14 @@ int main(int argc, char **argv)
             break;
         case 'r':
             if (impa_cli_int("impa-bench", "--runs", optarg, 1, 100000, &runs))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 'T':
+            if (impa_cli_int("impa-bench", "--tile", optarg, 0, 16384, &tile))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 'O':
+            if (impa_cli_int("impa-bench", "--tile-overlap", optarg, 0, 8192, &overlap))
                 return IMPA_CLI_USAGE_EXIT;
             break;
         default: return impa_cli_default(c, "impa-bench", usage);
@@ -487,6 +539,9 @@ int main(int argc, char **argv)
                 printf(" norm_local=%d se_window=%d", info->norm_local, info->se_window);
             printf("\n");
             fflush(stdout);
+            if (tile > 0)
+                status |= bench_tiled(model, ny, nx, tile, overlap, threads, runs, in, out, med,
+                                      gflop, ext_med + cal_med, times);
         }
         free(in);
         free(out);
