@@ -90,6 +90,10 @@ static double mono_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* GroupNorm statistics on the stack: at most this many conv output channels
+ * (4 * hid_s; create refuses wider models). */
+#define IMPA_MAX_NORM_CH (4 * 1024)
+
 /* Upper bound on worker threads (each has its own full-resolution buffers). */
 #define IMPA_ENGINE_MAX_THREADS 64
 
@@ -187,7 +191,7 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     }
     if ((long long)ny * nx > 16LL * 1024 * 1024)
         return impa_err(err, errlen, IMPA_ESHAPE, "grid %dx%d: more than 16 Mi cells", ny, nx);
-    if (mi->hid_t > 4096 || mi->hid_s > 4096)
+    if (mi->hid_t > 4096 || mi->hid_s > 1024)
         return impa_err(err, errlen, IMPA_EINVAL, "model too wide for GroupNorm scratch");
 
     impa_engine_t *e = calloc(1, sizeof(*e));
@@ -581,6 +585,58 @@ static void norm_shuffle2(const impa_model_info_t *mi, const float *pre, float *
     }
 }
 
+/* A 3x3 convolution then its norm + SiLU in place: with GroupNorm the
+ * statistics come out of the convolution's tiles (impa_conv2d_stats) and the
+ * norm is one pass; the per-pixel norm needs none. Times go to wk. */
+static void conv_norm(const impa_engine_t *e, impa_worker_t *wk, const float *x, int cin,
+                      int hin, int win, float *y, int cout, int stride,
+                      const impa_conv_param_t *cp, const impa_norm_param_t *np)
+{
+    const impa_model_info_t *mi = &e->model->info;
+    int hw = impa_conv_out_size(hin, 3, stride, 1, 1) * impa_conv_out_size(win, 3, stride, 1, 1);
+    double t0 = mono_s(), t1;
+    if (mi->norm_local) {
+        impa_conv2d(x, cin, hin, win, y, cout, cp, 3, stride, 1, 1, wk->col, 0);
+        t1 = mono_s();
+        impa_groupnorm_local(y, y, cout, hw, mi->norm_groups, mi->gn_eps, np, IMPA_ACT_SILU,
+                             NULL);
+    } else {
+        double mean[IMPA_MAX_NORM_CH], m2[IMPA_MAX_NORM_CH];
+        impa_conv2d_stats(x, cin, hin, win, y, cout, cp, 3, stride, 1, 1, wk->col, mean, m2);
+        t1 = mono_s();
+        impa_groupnorm_apply(y, y, cout, hw, mi->norm_groups, mi->gn_eps, np, IMPA_ACT_SILU,
+                             NULL, mean, m2);
+    }
+    wk->conv_s += t1 - t0;
+    wk->elem_s += mono_s() - t1;
+}
+
+/* A decoder 3x3 convolution to [4S] planes pre, then pixel_shuffle(2) + norm +
+ * SiLU (+ add, which may be out) into out [S][2h][2w]; statistics as in
+ * conv_norm. */
+static void conv_norm_shuffle2(const impa_engine_t *e, impa_worker_t *wk, const float *x,
+                               int h, int w, float *pre, float *out,
+                               const impa_conv_param_t *cp, const impa_norm_param_t *np,
+                               const float *add)
+{
+    const impa_model_info_t *mi = &e->model->info;
+    int S = mi->hid_s;
+    double t0 = mono_s(), t1;
+    if (mi->norm_local) {
+        impa_conv2d(x, S, h, w, pre, 4 * S, cp, 3, 1, 1, 1, wk->col, 0);
+        t1 = mono_s();
+        norm_shuffle2(mi, pre, out, S, h, w, np, IMPA_ACT_SILU, add);
+    } else {
+        double mean[IMPA_MAX_NORM_CH], m2[IMPA_MAX_NORM_CH];
+        impa_conv2d_stats(x, S, h, w, pre, 4 * S, cp, 3, 1, 1, 1, wk->col, mean, m2);
+        t1 = mono_s();
+        impa_groupnorm_shuffle2_apply(pre, out, S, h, w, mi->norm_groups, mi->gn_eps, np,
+                                      IMPA_ACT_SILU, add, mean, m2);
+    }
+    wk->conv_s += t1 - t0;
+    wk->elem_s += mono_s() - t1;
+}
+
 /* enc.0 of one frame (Spatial Mixer, conv, norm, SiLU): x [C][H][W] (before
  * the mixer) -> e0 [S][H][W], on worker wk's mix and col buffers; adds its
  * time to wk's conv/elementwise counters. */
@@ -593,12 +649,7 @@ static void enc0(const impa_engine_t *e, impa_worker_t *wk, const float *x, floa
         impa_mixer(x, wk->mix, C, H, W);
         x = wk->mix;
     }
-    double t0 = mono_s();
-    impa_conv2d(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, 0);
-    double t1 = mono_s();
-    norm(mi, e0, e0, S, H * W, &M->enc_norm[0], IMPA_ACT_SILU, NULL);
-    wk->conv_s += t1 - t0;
-    wk->elem_s += mono_s() - t1;
+    conv_norm(e, wk, x, C, H, W, e0, S, 1, &M->enc_conv[0], &M->enc_norm[0]);
 }
 
 /* IMPA translator block i on e->u: [T][h][w] (docs/model.md step 4). */
@@ -647,7 +698,7 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
     int C = mi->n_fields, S = mi->hid_s, T = mi->hid_t;
     int Tin = mi->t_in, Tout = mi->t_out, F = impa_model_input_frames(M);
     int H = e->H, W = e->W, H2 = H / 2, W2 = W / 2, h = H / 4, w = W / 4;
-    size_t HW = (size_t)H * W, hw2 = (size_t)H2 * W2, hw = (size_t)h * w;
+    size_t HW = (size_t)H * W, hw = (size_t)h * w;
     int nth = e->threads;
     for (int i = 0; i < nth; i++)
         e->work[i].conv_s = e->work[i].elem_s = 0.0;
@@ -672,17 +723,8 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
             e0 = e->skip;
         float *z = e->u0 + (size_t)t * S * hw;              /* [S][h][w] */
         enc0(e, wk, x, e0);
-        double t2 = mono_s(), t3, t4, t5, t6;
-        impa_conv2d(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col, 0);
-        t3 = mono_s();
-        norm(mi, wk->half, wk->half, S, (int)hw2, &M->enc_norm[1], IMPA_ACT_SILU, NULL);
-        t4 = mono_s();
-        impa_conv2d(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col, 0);
-        t5 = mono_s();
-        norm(mi, z, z, S, (int)hw, &M->enc_norm[2], IMPA_ACT_SILU, NULL);
-        t6 = mono_s();
-        wk->conv_s += (t3 - t2) + (t5 - t4);
-        wk->elem_s += (t4 - t3) + (t6 - t5);
+        conv_norm(e, wk, e0, S, H, W, wk->half, S, 2, &M->enc_conv[1], &M->enc_norm[1]);
+        conv_norm(e, wk, wk->half, S, H2, W2, z, S, 2, &M->enc_conv[2], &M->enc_norm[2]);
     }
     double ts1 = mono_s();
     if (e->progress)
@@ -719,45 +761,34 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
          * extrapolated frame of this lead; base is reflectivity before the mixer */
         int bf = mi->advection ? Tin + t : Tin - 1;
         const float *base = in + (size_t)bf * C * HW; /* [H][W] */
-        double t0 = mono_s(), t1, t2, t3, t4, t5, t6, t7;
-        impa_conv2d(z, S, h, w, wk->pre, 4 * S, &M->dec_conv[0], 3, 1, 1, 1, wk->col, 0);
-        t1 = mono_s();
-        norm_shuffle2(mi, wk->pre, wk->half, S, h, w, &M->dec_norm[0], IMPA_ACT_SILU, NULL);
-        t2 = mono_s();
-        impa_conv2d(wk->half, S, H2, W2, wk->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, wk->col,
-                    0);
-        t3 = mono_s();
+        conv_norm_shuffle2(e, wk, z, h, w, wk->pre, wk->half, &M->dec_conv[0],
+                           &M->dec_norm[0], NULL);
         if (!mi->advection) {
-            norm_shuffle2(mi, wk->pre, wk->full, S, H2, W2, &M->dec_norm[1], IMPA_ACT_SILU,
-                          e->skip);
+            conv_norm_shuffle2(e, wk, wk->half, H2, W2, wk->pre, wk->full, &M->dec_conv[1],
+                               &M->dec_norm[1], e->skip);
         } else if (!mi->norm_local) {
             /* the skip into full, then dec.1's shuffle + norm adds onto it in place */
             enc0(e, wk, base, wk->full);
-            impa_groupnorm_shuffle2(wk->pre, wk->full, S, H2, W2, mi->norm_groups, mi->gn_eps,
-                                    &M->dec_norm[1], IMPA_ACT_SILU, wk->full);
+            conv_norm_shuffle2(e, wk, wk->half, H2, W2, wk->pre, wk->full, &M->dec_conv[1],
+                               &M->dec_norm[1], wk->full);
         } else {
             /* the per-pixel path shuffles before it norms: dec.1 into full first, the
              * skip into the then free pre, and one add */
-            norm_shuffle2(mi, wk->pre, wk->full, S, H2, W2, &M->dec_norm[1], IMPA_ACT_SILU,
-                          NULL);
+            conv_norm_shuffle2(e, wk, wk->half, H2, W2, wk->pre, wk->full, &M->dec_conv[1],
+                               &M->dec_norm[1], NULL);
             enc0(e, wk, base, wk->pre);
             for (size_t i = 0; i < (size_t)S * HW; i++)
                 wk->full[i] += wk->pre[i];
         }
-        t4 = mono_s();
         float *d2 = wk->pre; /* [S][H][W] dec.2 output */
-        impa_conv2d(wk->full, S, H, W, d2, S, &M->dec_conv[2], 3, 1, 1, 1, wk->col, 0);
-        t5 = mono_s();
-        norm(mi, d2, d2, S, (int)HW, &M->dec_norm[2], IMPA_ACT_SILU, NULL);
-        t6 = mono_s();
+        conv_norm(e, wk, wk->full, S, H, W, d2, S, 1, &M->dec_conv[2], &M->dec_norm[2]);
+        double t6 = mono_s();
         impa_conv2d(d2, S, H, W, y, 1, &M->readout, 1, 1, 0, 1, NULL, 0);
         if (mi->residual) {
             for (size_t i = 0; i < HW; i++)
                 y[i] += base[i];
         }
-        t7 = mono_s();
-        wk->conv_s += (t1 - t0) + (t3 - t2) + (t5 - t4);
-        wk->elem_s += (t2 - t1) + (t4 - t3) + (t6 - t5) + (t7 - t6);
+        wk->elem_s += mono_s() - t6;
     }
     double ts4 = mono_s();
     e->times.encoder_s = ts1 - ts0;
