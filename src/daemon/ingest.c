@@ -14,6 +14,7 @@
 
 #include "daemon/log.h"
 #include "daemon/service-impl.h"
+#include "impa/alertverify.h"
 #include "impa/archive.h"
 #include "impa/reader.h"
 #include "impa/timeutil.h"
@@ -24,6 +25,26 @@
 
 /* Scans queued while a cycle runs; beyond it the directory is listed again. */
 #define IMPA_INGEST_MAX_QUEUE 4096
+
+/* One line per observation: the alerts that forecast it, as objects (counts of
+ * this observation, pooled over leads), and the since-start scores. */
+static void log_alert_scores(const impa_verifier_t *v, const char *siso)
+{
+    const impa_alert_table_t *now = impa_verifier_alert_table(v, 1);
+    const impa_alert_table_t *all = impa_verifier_alert_table(v, 0);
+    if (!now || !all || !now->n_observations)
+        return;
+    impa_alert_counts_t c = impa_alert_table_pooled(now), ca = impa_alert_table_pooled(all);
+    impa_scores_t s = impa_alert_counts_scores(&ca);
+    impa_log(IMPA_LOG_INFO,
+             "alerts verified at %s: %lld observed cells, %lld warned before (mean %.0f min); "
+             "%lld alerts valid now, %lld hit, %lld false; since start POD %.2f FAR %.2f CSI "
+             "%.2f, mean warning lead time %.0f min",
+             siso, (long long)now->obs_cells, (long long)now->warned,
+             now->warned ? (double)now->lead_time_sum_s / 60.0 / (double)now->warned : 0.0,
+             (long long)c.alerts, (long long)c.hits, (long long)(c.alerts - c.hits), s.pod, s.far,
+             s.csi, all->warned ? (double)all->lead_time_sum_s / 60.0 / (double)all->warned : 0.0);
+}
 
 static void quarantine(impa_service_t *svc, const char *path, const char *reason)
 {
@@ -446,6 +467,8 @@ static int ingest_scan(impa_service_t *svc, const char *path, const impa_scan_t 
             else if (scored > 0 && rt->pub &&
                      impa_publisher_send_verification(rt->pub, svc->vjson, err, sizeof err))
                 impa_log(IMPA_LOG_WARNING, "scan %s: publish verification: %s", path, err);
+            if (scored >= 0)
+                log_alert_scores(v, siso);
         }
         *act = 1;
         break;
