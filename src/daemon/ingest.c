@@ -638,7 +638,9 @@ static void missing_forecast(impa_service_t *svc)
     impa_log(IMPA_LOG_NOTICE, "recovery: no forecast for the newest complete window %s (%s "
              "missing: the daemon stopped during its cycle?): running it",
              impa_time_iso(head, iso, sizeof iso), final);
-    impa_service_due(svc);
+    /* due as a scan makes it (service.c act_later); the loop starts it */
+    if (!svc->due++)
+        svc->due_first = head;
 }
 
 /* Restart recovery (start-up and reload): the newest files already there

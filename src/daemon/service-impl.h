@@ -140,8 +140,6 @@ int impa_cycles_stop(impa_service_t *svc, double grace_s);
 void impa_status_send(impa_service_t *svc);
 /* retention.c: old scans and quarantined files removed (after each cycle). */
 void impa_retention_run(impa_service_t *svc);
-/* service.c: the newest window's cycle is due; the event loop starts it. */
-void impa_service_due(impa_service_t *svc);
 /* 1 when no new scan came for health.quiet_period_s (logged once). */
 int impa_status_quiet(impa_service_t *svc);
 /* Every second at most: subscribers found stuck are logged (once each). */

@@ -182,11 +182,6 @@ static void act_later(impa_service_t *svc)
         svc->due_first = impa_window_head(impa_cycle_window(svc->rt->cycle));
 }
 
-void impa_service_due(impa_service_t *svc)
-{
-    act_later(svc);
-}
-
 /* Once the queue is read: the due cycle, for the newest window. */
 static void start_due(impa_service_t *svc)
 {
