@@ -235,6 +235,89 @@ static void test_write_read(void **state)
 
 /* An archive of the layout before forecast_reference_time (scalar "time" =
  * issue, valid_time(lead_time), x/y in km) still reads. */
+/* The exceedance probabilities: variable reflectivity_probability(threshold,
+ * lead_time, y, x) in units 1 with a threshold coordinate in dBZ, values and
+ * missing data read back. */
+static void test_probability(void **state)
+{
+    (void)state;
+    impa_grid_t g = test_grid();
+    enum { L = 2, N = 20, T = 2 };
+    float dbz[L * N], p[T * L * N], rad[T * L] = {2, 4, 3, 6};
+    for (int i = 0; i < L * N; i++)
+        dbz[i] = 40.0f;
+    for (int i = 0; i < T * L * N; i++)
+        p[i] = (float)(i % 11) / 10.0f;
+    p[5] = NAN;
+    impa_prob_field_t pf = {.n_thresholds = T, .thresholds = {35.0f, 45.0f}, .n_leads = L,
+                            .ny = 4, .nx = 5, .p = p, .radius_km = rad,
+                            .trend = {0, -1}, .calibration = "unit test table"};
+    impa_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.issue_time = 1604109000;
+    fc.step_minutes = 10;
+    fc.n_leads = L;
+    fc.grid = &g;
+    fc.dbz = dbz;
+    fc.method = IMPA_METHOD_EXTRAPOLATION;
+    fc.prob = &pf;
+    char path[PATH_MAX], err[512] = "";
+    assert_int_equal(impa_archive_write(tmpdir, "prob_", &fc, path, err, sizeof err), 0);
+    int ncid, v, vt, vr, dims[4], nd;
+    assert_int_equal(nc_open(path, NC_NOWRITE, &ncid), NC_NOERR);
+    assert_int_equal(nc_inq_varid(ncid, "reflectivity_probability", &v), NC_NOERR);
+    assert_int_equal(nc_inq_varndims(ncid, v, &nd), NC_NOERR);
+    assert_int_equal(nd, 4);
+    assert_int_equal(nc_inq_vardimid(ncid, v, dims), NC_NOERR);
+    char name[NC_MAX_NAME + 1], buf[512];
+    const char *want[4] = {"threshold", "lead_time", "y", "x"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(nc_inq_dimname(ncid, dims[i], name), NC_NOERR);
+        assert_string_equal(name, want[i]);
+    }
+    size_t len;
+    assert_int_equal(nc_inq_attlen(ncid, v, "units", &len), NC_NOERR);
+    assert_int_equal(nc_get_att_text(ncid, v, "units", buf), NC_NOERR);
+    buf[len] = '\0';
+    assert_string_equal(buf, "1");
+    assert_int_equal(nc_inq_attlen(ncid, v, "cell_methods", &len), NC_NOERR);
+    assert_int_equal(nc_get_att_text(ncid, v, "cell_methods", buf), NC_NOERR);
+    buf[len] = '\0';
+    assert_non_null(strstr(buf, "area: mean"));
+    assert_int_equal(nc_inq_attlen(ncid, v, "calibration", &len), NC_NOERR);
+    int trend[2];
+    assert_int_equal(nc_get_att_int(ncid, v, "trend", trend), NC_NOERR);
+    assert_int_equal(trend[1], -1);
+    assert_int_equal(nc_inq_varid(ncid, "threshold", &vt), NC_NOERR);
+    float thr[2];
+    assert_int_equal(nc_get_var_float(ncid, vt, thr), NC_NOERR);
+    assert_true(thr[0] == 35.0f && thr[1] == 45.0f);
+    assert_int_equal(nc_inq_attlen(ncid, vt, "units", &len), NC_NOERR);
+    assert_int_equal(nc_get_att_text(ncid, vt, "units", buf), NC_NOERR);
+    buf[len] = '\0';
+    assert_string_equal(buf, "dBZ");
+    float back[T * L * N], fill, rb[T * L];
+    assert_int_equal(nc_get_var_float(ncid, v, back), NC_NOERR);
+    assert_int_equal(nc_get_att_float(ncid, v, "_FillValue", &fill), NC_NOERR);
+    for (int i = 0; i < T * L * N; i++) {
+        if (isnan(p[i]))
+            assert_true(back[i] == fill);
+        else
+            assert_true(back[i] == p[i]);
+    }
+    assert_int_equal(nc_inq_varid(ncid, "probability_radius", &vr), NC_NOERR);
+    assert_int_equal(nc_get_var_float(ncid, vr, rb), NC_NOERR);
+    assert_true(rb[3] == 6.0f);
+    nc_close(ncid);
+    /* without probabilities: no such variable */
+    fc.prob = NULL;
+    fc.issue_time += 600;
+    assert_int_equal(impa_archive_write(tmpdir, "prob_", &fc, path, err, sizeof err), 0);
+    assert_int_equal(nc_open(path, NC_NOWRITE, &ncid), NC_NOERR);
+    assert_int_equal(nc_inq_varid(ncid, "reflectivity_probability", &v), NC_ENOTVAR);
+    nc_close(ncid);
+}
+
 static void test_read_earlier_layout(void **state)
 {
     (void)state;
@@ -391,6 +474,7 @@ int main(int argc, char **argv)
         return enospc_child(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_read),
+        cmocka_unit_test(test_probability),
         cmocka_unit_test(test_read_earlier_layout),
         cmocka_unit_test(test_failure_and_prune),
         cmocka_unit_test(test_enospc),
