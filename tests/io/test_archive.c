@@ -235,6 +235,31 @@ static void test_write_read(void **state)
 
 /* An archive of the layout before forecast_reference_time (scalar "time" =
  * issue, valid_time(lead_time), x/y in km) still reads. */
+/* A text attribute as a string (asserting it exists and fits). */
+static const char *att_text(int ncid, int v, const char *name, char *buf, size_t cap)
+{
+    size_t len;
+    assert_int_equal(nc_inq_attlen(ncid, v, name, &len), NC_NOERR);
+    assert_true(len < cap);
+    assert_int_equal(nc_get_att_text(ncid, v, name, buf), NC_NOERR);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* A forecast of n_leads 10-min leads of dbz on g issued at issue, nothing else set. */
+static impa_forecast_t bare_forecast(const impa_grid_t *g, int64_t issue, int n_leads,
+                                     const float *dbz)
+{
+    impa_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.issue_time = issue;
+    fc.step_minutes = 10;
+    fc.n_leads = n_leads;
+    fc.grid = g;
+    fc.dbz = dbz;
+    return fc;
+}
+
 /* The exceedance probabilities: variable reflectivity_probability(threshold,
  * lead_time, y, x) in units 1 with a threshold coordinate in dBZ, values and
  * missing data read back. */
@@ -252,13 +277,7 @@ static void test_probability(void **state)
     impa_prob_field_t pf = {.n_thresholds = T, .thresholds = {35.0f, 45.0f}, .n_leads = L,
                             .ny = 4, .nx = 5, .p = p, .radius_km = rad,
                             .trend = {0, -1}, .calibration = "unit test table"};
-    impa_forecast_t fc;
-    memset(&fc, 0, sizeof fc);
-    fc.issue_time = 1604109000;
-    fc.step_minutes = 10;
-    fc.n_leads = L;
-    fc.grid = &g;
-    fc.dbz = dbz;
+    impa_forecast_t fc = bare_forecast(&g, 1604109000, L, dbz);
     fc.method = IMPA_METHOD_EXTRAPOLATION;
     fc.prob = &pf;
     char path[PATH_MAX], err[512] = "";
@@ -275,16 +294,9 @@ static void test_probability(void **state)
         assert_int_equal(nc_inq_dimname(ncid, dims[i], name), NC_NOERR);
         assert_string_equal(name, want[i]);
     }
-    size_t len;
-    assert_int_equal(nc_inq_attlen(ncid, v, "units", &len), NC_NOERR);
-    assert_int_equal(nc_get_att_text(ncid, v, "units", buf), NC_NOERR);
-    buf[len] = '\0';
-    assert_string_equal(buf, "1");
-    assert_int_equal(nc_inq_attlen(ncid, v, "cell_methods", &len), NC_NOERR);
-    assert_int_equal(nc_get_att_text(ncid, v, "cell_methods", buf), NC_NOERR);
-    buf[len] = '\0';
-    assert_non_null(strstr(buf, "area: mean"));
-    assert_int_equal(nc_inq_attlen(ncid, v, "calibration", &len), NC_NOERR);
+    assert_string_equal(att_text(ncid, v, "units", buf, sizeof buf), "1");
+    assert_non_null(strstr(att_text(ncid, v, "cell_methods", buf, sizeof buf), "area: mean"));
+    assert_string_equal(att_text(ncid, v, "calibration", buf, sizeof buf), "unit test table");
     int trend[2];
     assert_int_equal(nc_get_att_int(ncid, v, "trend", trend), NC_NOERR);
     assert_int_equal(trend[1], -1);
@@ -292,10 +304,7 @@ static void test_probability(void **state)
     float thr[2];
     assert_int_equal(nc_get_var_float(ncid, vt, thr), NC_NOERR);
     assert_true(thr[0] == 35.0f && thr[1] == 45.0f);
-    assert_int_equal(nc_inq_attlen(ncid, vt, "units", &len), NC_NOERR);
-    assert_int_equal(nc_get_att_text(ncid, vt, "units", buf), NC_NOERR);
-    buf[len] = '\0';
-    assert_string_equal(buf, "dBZ");
+    assert_string_equal(att_text(ncid, vt, "units", buf, sizeof buf), "dBZ");
     float back[T * L * N], fill, rb[T * L];
     assert_int_equal(nc_get_var_float(ncid, v, back), NC_NOERR);
     assert_int_equal(nc_get_att_float(ncid, v, "_FillValue", &fill), NC_NOERR);
@@ -420,13 +429,7 @@ static int enospc_child(const char *dir)
         x = x * 1103515245u + 12345u;
         d[i] = (float)(x >> 8) / (float)(1u << 24) * 70.0f - 32.0f;
     }
-    impa_forecast_t fc;
-    memset(&fc, 0, sizeof fc);
-    fc.issue_time = 1604124000;
-    fc.step_minutes = 10;
-    fc.n_leads = L;
-    fc.grid = &g;
-    fc.dbz = d;
+    impa_forecast_t fc = bare_forecast(&g, 1604124000, L, d);
     char err[1024] = "", out[PATH_MAX];
     int rc = impa_archive_write(dir, "full_", &fc, out, err, sizeof err);
     free(d);
