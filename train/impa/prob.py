@@ -572,7 +572,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise SystemExit(f"prob: unknown forecast {fk!r}")
         scores, dmax = verify(events, fcs, table, ratio, args.table, tool)
         res["forecasts"][fk] = {"scores": scores, "c_agreement_max_abs": dmax,
-                                "c_tool": tool}
+                                "c_tool": os.path.relpath(tool, D.TRAIN_DIR.parent) if tool
+                                else None}
         print(f"{fk}: C vs NumPy max |dP| = {dmax:.2e}")
         for r in scores["45"]:
             print(f"  45 dBZ {r['lead_min']:3d} min: BS {r['brier']:.5f} BSS {r['bss']:.3f} "
