@@ -157,6 +157,12 @@ static const cfg_key_t keys[] = {
     {"publish.curve.allowed_keys_file", K_PATH, OFF(publish.curve_allowed_keys_file),
      SZ(publish.curve_allowed_keys_file), 0, 0, "", NULL, 0,
      "Allowed client public keys (z85), one per line."},
+    {"prob.enabled", K_BOOL, OFF(prob_enabled), 0, 0, 0, "true", NULL, 0,
+     "Exceedance probabilities P(dBZ >= threshold) per lead, computed from every forecast (docs/nowcast.md, \"Probability of severe echo\"): archived, published (topic prob), carried by the alerts and verified online. Needs a calibration table: off, with a notice, when prob.calibration is empty and none is installed."},
+    {"prob.calibration", K_PATH, OFF(prob_calibration), SZ(prob_calibration), 0, 0, "", NULL, 0,
+     "Calibration table of the probabilities (window radius and calibration per threshold and lead, written by train/impa/prob.py); empty = MODELDIR/prob-calibration.txt (in a source checkout: its models/prob-calibration.txt). A table named here must load and cover every threshold and lead, or the start-up fails."},
+    {"prob.thresholds", K_FLOATLIST, OFF(prob_thresholds), 0, -32, 80, "35,45", NULL,
+     OFF(n_prob_thresholds), "Thresholds of the probabilities in dBZ (1 to 4 values); the alerts use 45 when listed."},
     {"verification.enabled", K_BOOL, OFF(verify_enabled), 0, 0, 0, "true", NULL, 0,
      "Online verification of every forecast against the scans that arrive later."},
     {"verification.thresholds", K_FLOATLIST, OFF(thresholds), 0, -32, 80,
@@ -639,6 +645,9 @@ int impa_config_parse(const char *text, size_t len, const char *name, const char
     if (cfg->tile > 0 && 2 * cfg->tile_overlap > cfg->tile)
         add_err(&c, 0, "model.tile_overlap", "%d is more than half of model.tile %d (at most %d)",
                 cfg->tile_overlap, cfg->tile, cfg->tile / 2);
+    if (cfg->n_prob_thresholds > IMPA_PROB_MAX_THRESHOLDS)
+        add_err(&c, 0, "prob.thresholds", "%d values, at most %d", cfg->n_prob_thresholds,
+                IMPA_PROB_MAX_THRESHOLDS);
     if (cfg->publish.curve_enabled && !cfg->publish.curve_secret_key_file[0])
         add_err(&c, 0, "publish.curve.secret_key_file", "required when publish.curve.enabled");
     return c.n_errors ? IMPA_ECONFIG : 0;
@@ -836,6 +845,8 @@ static void print_default(FILE *out, const cfg_key_t *k)
         fputs("`[]`", out);
     } else if (!strcmp(k->path, "model.weights")) {
         fputs("MODELDIR/impa-net.nc", out);
+    } else if (!strcmp(k->path, "prob.calibration")) {
+        fputs("MODELDIR/prob-calibration.txt", out);
     } else if (!k->def[0]) {
         fputs("(empty)", out);
     } else {
