@@ -34,6 +34,9 @@ typedef struct {
     int grid_confirm_scans;       /* scans on one grid before it becomes the model's */
     double min_valid_fraction;    /* of a scan's cells that must hold data */
     double max_dbz;               /* physical maximum; a scan with a cell above is refused */
+    double scan_retention_hours;  /* scans in the input directory older than this removed; 0 = keep */
+    double quarantine_retention_hours; /* quarantined files older than this removed; 0 = keep */
+    int quarantine_max_mib;       /* the oldest quarantined files removed beyond this; 0 = no bound */
     /* window */
     int jitter_s;
     int gap_policy;               /* impa_gap_policy_t */

@@ -34,6 +34,13 @@ int impa_runtime_load(const impa_service_opts_t *o, impa_runtime_t **out, char *
                       size_t errlen);
 void impa_runtime_destroy(impa_runtime_t **rt);
 
+/* verification.state_directory removed at run time: made again (logged with
+ * the cycle's time iso). */
+void impa_runtime_state_dir_check(impa_runtime_t *rt, const char *iso);
+/* Start-up: removes the temporary files of archive writes a kill interrupted
+ * (".<prefix>*.nc.tmp" in output.directory), each logged. Returns how many. */
+int impa_runtime_remove_stale_tmp(const impa_runtime_t *rt);
+
 /* Binds the publisher and restores the alert tracks of the last cycle before a
  * restart (alerts.state) into it and the runtime's fresh tracker. */
 int impa_runtime_open_publisher(impa_runtime_t *rt, char *err, size_t errlen);

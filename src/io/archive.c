@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netcdf.h>
 #include <stdio.h>
@@ -32,6 +33,20 @@ static int classify_write_error(const char *dir, int nrc, int saved_errno)
     if (statvfs(dir, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < 1024.0 * 1024.0)
         return IMPA_ENOSPC;
     return IMPA_EIO;
+}
+
+/* Why a file cannot be created at path, from the system itself: libnetcdf
+ * reports a missing directory, a file in the way and a read-only file system
+ * all as EACCES ("Permission denied"). 0 when creating it works (the file is
+ * removed again): the failure was libnetcdf's own. */
+static int create_errno(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return errno;
+    close(fd);
+    unlink(path);
+    return 0;
 }
 
 static int put_text(int ncid, int varid, const char *name, const char *text)
@@ -324,11 +339,12 @@ int impa_archive_write(const char *dir, const char *prefix, const impa_forecast_
     errno = 0;
     nrc = nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &ncid);
     if (nrc != NC_NOERR) {
-        int e = errno;
         unlink(tmp);
-        rc = classify_write_error(dir, nrc, e);
-        impa_err(err, errlen, rc, "archive: cannot create %s: %s%s", tmp, nrc > 0 ? strerror(nrc) : nc_strerror(nrc),
-                 rc == IMPA_ENOSPC ? " (no space left on device)" : "");
+        int e = create_errno(tmp);
+        rc = classify_write_error(dir, e ? e : nrc, e);
+        impa_err(err, errlen, rc, "archive: cannot create %s: %s%s", tmp,
+                 e ? strerror(e) : nrc > 0 ? strerror(nrc) : nc_strerror(nrc),
+                 rc == IMPA_ENOSPC && e != ENOSPC ? " (no space left on device)" : "");
         goto done;
     }
     nrc = write_content(ncid, fc, inputs, IMPA_MAX_INPUTS * (PATH_MAX + 32));
