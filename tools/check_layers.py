@@ -30,7 +30,7 @@ HEADERS = {
     "grid.h": "io", "reader.h": "io", "domain.h": "io", "archive.h": "io", "forecast.h": "io",
     "engine.h": "engine",
     "extrapolate.h": "nowcast", "guided.h": "nowcast", "calibrate.h": "nowcast",
-    "verify.h": "nowcast", "alerts.h": "nowcast",
+    "verify.h": "nowcast", "alerts.h": "nowcast", "alertverify.h": "nowcast",
     "publish.h": "publish",
 }
 INTERNAL_DIRS = {"daemon", "publish", "io", "engine", "nowcast", "util"}

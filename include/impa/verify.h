@@ -64,7 +64,7 @@ typedef struct impa_verifier impa_verifier_t;
 #define IMPA_VERIFIER_N_METHODS 3 /* impa_method_t values */
 /* A JSON buffer size always large enough for impa_verifier_observe. */
 #define IMPA_VERIFIER_JSON_MAX(n_leads, n_thresh) \
-    (2048 + IMPA_VERIFIER_N_METHODS * (size_t)(n_leads) * (128 + 128 * (size_t)(n_thresh)))
+    (3072 + IMPA_VERIFIER_N_METHODS * (size_t)(n_leads) * (128 + 128 * (size_t)(n_thresh)))
 
 /* thresholds: n_thresh (1..IMPA_VERIFY_MAX_THRESH) finite dBZ values, any order; n_leads
  * 1..IMPA_VERIFY_MAX_LEADS. state_dir: directory of the log (created if missing;
@@ -90,9 +90,8 @@ IMPA_API int impa_verifier_add_forecast(impa_verifier_t *v, impa_method_t m, int
 /* The daemon's entry: one cycle's products (impa/forecast.h). Keeps the
  * forecast field as impa_verifier_add_forecast does; a persistence forecast
  * (the fallback of last resort) is not kept, since the verifier derives
- * persistence from the observations itself (returns 0). The cycle's alerts
- * (fc->alerts) are not scored yet: object verification of alerts attaches
- * here (docs/nowcast.md, "Online verifier"). */
+ * persistence from the observations itself (returns 0). With alert scoring
+ * enabled the cycle's alerts (fc->alerts, whatever the method) are kept too. */
 IMPA_API int impa_verifier_add_cycle(impa_verifier_t *v, const impa_forecast_t *fc, char *err,
                                      size_t errlen);
 
@@ -111,6 +110,9 @@ IMPA_API int impa_verifier_add_cycle(impa_verifier_t *v, const impa_forecast_t *
  * updated anyway, and a failed rotation is tried again at the next observation). */
 IMPA_API int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs,
                                    char *json, size_t jsonlen, char *err, size_t errlen);
+
+/* Alert scoring of the online verifier: impa_verifier_enable_alerts in
+ * impa/alertverify.h. */
 
 /* Copies an aggregate table of method m: window 0 = since start (log included),
  * 1 = last 24 h before the latest observation. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "impa/alertverify.h"
 #include "impa/guided.h"
 #include "impa/timeutil.h"
 
@@ -89,6 +90,8 @@ int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model
                                   cfg->thresholds, cfg->n_thresholds,
                                   cfg->state_dir[0] ? cfg->state_dir : NULL, &c->verifier, err,
                                   errlen);
+        if (!rc) /* alerts scored as objects against the observed cells */
+            rc = impa_verifier_enable_alerts(c->verifier, grid, &cfg->alerts, err, errlen);
         if (rc)
             goto fail;
     }

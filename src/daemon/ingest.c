@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
 #include "daemon/service-impl.h"
+#include "impa/alertverify.h"
 #include "impa/reader.h"
 #include "impa/timeutil.h"
 #include "impa/verify.h"
@@ -22,6 +24,26 @@
 
 /* Scans queued while a cycle runs; beyond it the directory is listed again. */
 #define IMPA_INGEST_MAX_QUEUE 4096
+
+/* One line per observation: the alerts that forecast it, as objects (counts of
+ * this observation, pooled over leads), and the since-start scores. */
+static void log_alert_scores(const impa_verifier_t *v, const char *siso)
+{
+    const impa_alert_table_t *now = impa_verifier_alert_table(v, 1);
+    const impa_alert_table_t *all = impa_verifier_alert_table(v, 0);
+    if (!now || !all || !now->n_observations)
+        return;
+    impa_alert_counts_t c = impa_alert_table_pooled(now), ca = impa_alert_table_pooled(all);
+    impa_scores_t s = impa_alert_counts_scores(&ca);
+    impa_log(IMPA_LOG_INFO,
+             "alerts verified at %s: %lld observed cells, %lld warned before (mean %.0f min); "
+             "%lld alerts valid now, %lld hit, %lld false; since start POD %.2f FAR %.2f CSI "
+             "%.2f, mean warning lead time %.0f min",
+             siso, (long long)now->obs_cells, (long long)now->warned,
+             now->warned ? (double)now->lead_time_sum_s / 60.0 / (double)now->warned : 0.0,
+             (long long)c.alerts, (long long)c.hits, (long long)(c.alerts - c.hits), s.pod, s.far,
+             s.csi, all->warned ? (double)all->lead_time_sum_s / 60.0 / (double)all->warned : 0.0);
+}
 
 static void quarantine(impa_service_t *svc, const char *path, const char *reason)
 {
@@ -64,9 +86,34 @@ static impa_reader_opts_t reader_opts(const impa_daemon_config_t *cfg)
 static int read_scan(impa_service_t *svc, const char *path, impa_scan_t *scan)
 {
     impa_reader_opts_t ro = reader_opts(&svc->rt->cfg);
-    char err[1024];
+    char err[1024], target[PATH_MAX];
     memset(scan, 0, sizeof *scan);
-    if (impa_reader_read_isolated(path, &ro, NULL, scan, err, sizeof err) == 0)
+    /* A symbolic link is read only when it resolves inside the directory it
+     * is in: a link to /etc/shadow or another user's files must not make the
+     * daemon (and its error messages) read them. The resolved path is what is
+     * read, so the link cannot be swapped between this check and the open. */
+    const char *src = path;
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        char dir[PATH_MAX], dreal[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof dir, ".");
+        size_t dl = 0;
+        if (!realpath(path, target) || !realpath(dir, dreal) ||
+            strncmp(target, dreal, (dl = strlen(dreal))) != 0 || target[dl] != '/') {
+            char why[3400];
+            snprintf(why, sizeof why, "a symbolic link to %.1600s, outside %.1600s: refused, not read",
+                     realpath(path, target) ? target : "a missing file", dir);
+            quarantine(svc, path, why);
+            return 1;
+        }
+        src = target;
+    }
+    if (impa_reader_read_isolated(src, &ro, NULL, scan, err, sizeof err) == 0)
         return 0;
     impa_scan_deinit(scan);
     quarantine(svc, path, err);
@@ -408,6 +455,8 @@ static int ingest_scan(impa_service_t *svc, const char *path, const impa_scan_t 
             else if (scored > 0 && rt->pub &&
                      impa_publisher_send_verification(rt->pub, svc->vjson, err, sizeof err))
                 impa_log(IMPA_LOG_WARNING, "scan %s: publish verification: %s", path, err);
+            if (scored >= 0)
+                log_alert_scores(v, siso);
         }
         *act = 1;
         break;

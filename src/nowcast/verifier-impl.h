@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "impa/alertverify.h"
 #include "impa/verify.h"
 
 #define N_METHODS IMPA_VERIFIER_N_METHODS
@@ -44,6 +45,10 @@ struct impa_verifier {
     FILE *log;
     int log_month;        /* year * 12 + month - 1 of the rows in the log; -1 = none yet */
     int64_t carried_upto; /* rows up to this time are in the carried totals; INT64_MIN = none */
+    /* alerts as objects (impa_verifier_enable_alerts); NULL = not scored */
+    impa_alert_verifier_t *alerts;
+    impa_grid_t alert_grid;
+    impa_alert_table_t alerts_now; /* the latest observation's counts */
 };
 
 /* ---- aggregates (verifier_tables.c) ---- */

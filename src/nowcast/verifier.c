@@ -155,6 +155,7 @@ void impa_verifier_destroy(impa_verifier_t **vp)
     free(v->obs_now);
     free(v->bucket);
     impa_vlog_close(v);
+    impa_alert_verifier_destroy(&v->alerts);
     free(v);
     *vp = NULL;
 }
@@ -185,6 +186,13 @@ int impa_verifier_add_cycle(impa_verifier_t *v, const impa_forecast_t *fc, char 
 {
     if (!v || !fc)
         return impa_err(err, errlen, IMPA_EINVAL, "verifier: NULL cycle");
+    /* the alerts were published whatever made the forecast, persistence included */
+    if (v->alerts && fc->alerts) {
+        int rc = impa_alert_verifier_add_cycle(v->alerts, fc->issue_time, fc->n_leads, fc->alerts,
+                                               err, errlen);
+        if (rc)
+            return rc;
+    }
     if (fc->method == IMPA_METHOD_PERSISTENCE)
         return IMPA_OK; /* derived from the observations kept, never stored twice */
     return impa_verifier_add_forecast(v, fc->method, fc->issue_time, fc->dbz, err, errlen);
@@ -272,6 +280,50 @@ static void score_one(impa_verifier_t *v, jbuf_t *j, int *n_scored, int m, int64
     (*n_scored)++;
 }
 
+static void jkey(jbuf_t *j, const char *key, double x)
+{
+    jput(j, ",\"%s\":", key);
+    jnum(j, x);
+}
+
+/* Alerts as objects, pooled over leads (alertverify.h). */
+static void json_alerts(jbuf_t *j, const impa_alert_table_t *t)
+{
+    impa_alert_counts_t c = impa_alert_table_pooled(t);
+    impa_scores_t s = impa_alert_counts_scores(&c);
+    jput(j,
+         "{\"alerts\":%" PRId64 ",\"hits\":%" PRId64 ",\"observed\":%" PRId64
+         ",\"detected\":%" PRId64 ",\"observed_cells\":%" PRId64 ",\"warned\":%" PRId64,
+         c.alerts, c.hits, c.observed, c.detected, t->obs_cells, t->warned);
+    jkey(j, "pod", s.pod);
+    jkey(j, "far", s.far);
+    jkey(j, "csi", s.csi);
+    jkey(j, "mean_lead_time_min",
+         t->warned ? (double)t->lead_time_sum_s / 60.0 / (double)t->warned : NAN);
+    jput(j, "}");
+}
+
+int impa_verifier_enable_alerts(impa_verifier_t *v, const impa_grid_t *grid,
+                                const impa_alert_config_t *cfg, char *err, size_t errlen)
+{
+    if (!v || !grid || !cfg || grid->ny != v->ny || grid->nx != v->nx)
+        return impa_err(err, errlen, IMPA_EINVAL, "verifier: alerts: bad grid or configuration");
+    if (v->alerts)
+        return impa_err(err, errlen, IMPA_ESTATE, "verifier: alerts are scored already");
+    int rc = impa_alert_verifier_create(v->n_leads, v->step_min, cfg, &v->alerts, err, errlen);
+    if (rc)
+        return rc;
+    v->alert_grid = *grid;
+    return 0;
+}
+
+const impa_alert_table_t *impa_verifier_alert_table(const impa_verifier_t *v, int now)
+{
+    if (!v || !v->alerts)
+        return NULL;
+    return now ? &v->alerts_now : impa_alert_verifier_table(v->alerts);
+}
+
 int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs, char *json,
                           size_t jsonlen, char *err, size_t errlen)
 {
@@ -327,10 +379,24 @@ int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs
         if (log_rc == IMPA_OK)
             log_rc = frc;
     }
+    int arc = IMPA_OK;
+    memset(&v->alerts_now, 0, sizeof v->alerts_now);
+    if (v->alerts && score)
+        arc = impa_alert_verifier_observe(v->alerts, &v->alert_grid, obs_time, obs, &v->alerts_now,
+                                          log_rc == IMPA_OK ? err : NULL, errlen);
+    if (log_rc == IMPA_OK)
+        log_rc = arc;
     jput(&j, "],\"last_24h\":");
     json_window(&j, v, 1);
     jput(&j, ",\"since_start\":");
     json_window(&j, v, 0);
+    if (v->alerts) {
+        jput(&j, ",\"alerts\":{\"now\":");
+        json_alerts(&j, &v->alerts_now);
+        jput(&j, ",\"since_start\":");
+        json_alerts(&j, impa_alert_verifier_table(v->alerts));
+        jput(&j, "}");
+    }
     jput(&j, "}");
     if (json && jsonlen && j.pos >= jsonlen) /* cut JSON is useless: say so instead */
         snprintf(json, jsonlen, "%s", jsonlen > 18 ? "{\"truncated\":true}" : "");

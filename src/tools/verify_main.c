@@ -5,6 +5,13 @@
  *   impa-verify --extrapolation-vs-persistence --observations DIR [--t-in 3]
  *               [--leads 12] [--every N] [--from ISO] [--to ISO] [--threads 2]
  *               [--thresholds ...] [--domain ...]
+ *   impa-verify --alerts --forecasts DIR --observations DIR [--domain ...]
+ *               [--alert-threshold 45] [--alert-min-area 4]
+ *
+ * --alerts runs the daemon's alert tracker over the forecast archives in issue
+ * order (as the daemon does cycle by cycle), prints the track churn (tracks
+ * alerted in one cycle only) and scores the alerts as objects against the
+ * observed cells (impa/alertverify.h), as a table per lead.
  *
  * Common: [--accum-period S] seconds of an accumulation product when the file
  * does not say; [--variable NAME] the variable to read. Observation files are every
@@ -19,6 +26,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "impa/alertverify.h"
+#include "impa/alerts.h"
 #include "impa/archive.h"
 #include "impa/cli.h"
 #include "impa/domain.h"
@@ -49,6 +58,8 @@ static void usage(FILE *f)
             "       impa-verify --extrapolation-vs-persistence --observations DIR [--t-in 3]\n"
             "                   [--leads 12] [--every N] [--from ISO] [--to ISO] [--threads 2]\n"
             "                   [--thresholds ...] [--domain ...]\n"
+            "       impa-verify --alerts --forecasts DIR --observations DIR [--domain ...]\n"
+            "                   [--alert-threshold 45] [--alert-min-area 4]\n"
             "       impa-verify --version | --help\n"
             "common: [--accum-period SECONDS] [--variable NAME]\n");
 }
@@ -376,17 +387,159 @@ static int run_extrap_vs_pers(const obs_set_t *obs, const float *th, int nth, in
     return n_starts > 0 ? 0 : 1;
 }
 
+/* Cycles each track id is alerted in (ids grow from 1). */
+typedef struct {
+    int *cycles;
+    int64_t cap;
+} churn_t;
+
+static int churn_count(churn_t *ch, const impa_alerts_t *a)
+{
+    for (int i = 0; i < a->n_cells; i++) {
+        int64_t id = a->cells[i].id;
+        int first = 1;
+        for (int k = 0; k < i && first; k++)
+            first = a->cells[k].id != id;
+        if (!first)
+            continue;
+        if (id >= ch->cap) {
+            int64_t cap = ch->cap ? ch->cap : 1024;
+            while (cap <= id)
+                cap *= 2;
+            int *nc = realloc(ch->cycles, (size_t)cap * sizeof *nc);
+            if (!nc)
+                return -1;
+            memset(nc + ch->cap, 0, (size_t)(cap - ch->cap) * sizeof *nc);
+            ch->cycles = nc, ch->cap = cap;
+        }
+        ch->cycles[id]++;
+    }
+    return 0;
+}
+
+/* Alerts of the forecast archives (through the alert tracker, in issue order)
+ * against the observed cells; track churn. */
+static int run_alerts(const char *fdir, const obs_set_t *obs, const impa_alert_config_t *acfg)
+{
+    char **names = NULL;
+    int nf = list_dir(fdir, &names);
+    if (nf < 0)
+        return 1;
+    impa_alert_tracker_t *tr = NULL;
+    impa_alert_verifier_t *av = NULL;
+    churn_t ch = {NULL, 0};
+    char err[512];
+    int rc = 1, n_cycles = 0, oi = 0, step0 = 0, nl0 = 0;
+    int64_t last_issue = 0, n_ended = 0;
+    impa_grid_t g0;
+    if (impa_alert_tracker_create(acfg, &tr, err, sizeof err)) {
+        fprintf(stderr, "impa-verify: %s\n", err);
+        goto done;
+    }
+    for (int i = 0; i < nf; i++) {
+        impa_grid_t g;
+        int64_t issue;
+        int step, nl;
+        float *dbz = NULL;
+        char method[64];
+        size_t len = strlen(names[i]);
+        if (len < 3 || strcmp(names[i] + len - 3, ".nc") != 0)
+            continue;
+        if (impa_archive_read(names[i], &g, &issue, &step, &nl, &dbz, method, sizeof method, err,
+                              sizeof err) < 0) {
+            fprintf(stderr, "impa-verify: skipped %s\n", err);
+            continue;
+        }
+        if (g.ny != obs->ny || g.nx != obs->nx || (n_cycles && (step != step0 || nl != nl0)) ||
+            (n_cycles && issue <= last_issue)) {
+            fprintf(stderr, "impa-verify: %s: grid %dx%d, step %d, %d leads: does not fit the "
+                            "observations (%dx%d) or the earlier archives, skipped\n",
+                    names[i], g.ny, g.nx, step, nl, obs->ny, obs->nx);
+            free(dbz);
+            continue;
+        }
+        if (!n_cycles) {
+            step0 = step, nl0 = nl, g0 = g;
+            if (impa_alert_verifier_create(nl, step, acfg, &av, err, sizeof err)) {
+                fprintf(stderr, "impa-verify: %s\n", err);
+                free(dbz);
+                goto done;
+            }
+        }
+        /* observations the kept cycles forecast, before this cycle joins them */
+        for (; oi < obs->n && obs->o[oi].time <= issue; oi++)
+            if (n_cycles && impa_alert_verifier_observe(av, &g0, obs->o[oi].time, obs->o[oi].dbz,
+                                                        NULL, err, sizeof err)) {
+                fprintf(stderr, "impa-verify: %s\n", err);
+                free(dbz);
+                goto done;
+            }
+        impa_forecast_t fc;
+        memset(&fc, 0, sizeof fc);
+        fc.grid = &g, fc.dbz = dbz, fc.n_leads = nl, fc.step_minutes = step;
+        fc.issue_time = issue, fc.domain = "verify";
+        int e = impa_alert_tracker_update(tr, &fc, err, sizeof err);
+        free(dbz);
+        const impa_alerts_t *a = impa_alert_tracker_alerts(tr);
+        if (e || churn_count(&ch, a) ||
+            impa_alert_verifier_add_cycle(av, issue, nl, a, err, sizeof err)) {
+            fprintf(stderr, "impa-verify: %s: %s\n", names[i], e ? err : "out of memory");
+            goto done;
+        }
+        n_ended += a->n_ended;
+        last_issue = issue;
+        n_cycles++;
+    }
+    for (; n_cycles && oi < obs->n && obs->o[oi].time <= last_issue + (int64_t)nl0 * step0 * 60;
+         oi++)
+        if (obs->o[oi].time > last_issue &&
+            impa_alert_verifier_observe(av, &g0, obs->o[oi].time, obs->o[oi].dbz, NULL, err,
+                                        sizeof err)) {
+            fprintf(stderr, "impa-verify: %s\n", err);
+            goto done;
+        }
+    long n_tracks = 0, n_one = 0;
+    for (int64_t id = 0; id < ch.cap; id++)
+        if (ch.cycles[id]) {
+            n_tracks++;
+            n_one += ch.cycles[id] == 1;
+        }
+    printf("alert cycles: %d; tracks alerted: %ld, in one cycle only: %ld (%.1f %%); ended: "
+           "%lld\n",
+           n_cycles, n_tracks, n_one, n_tracks ? 100.0 * (double)n_one / (double)n_tracks : 0.0,
+           (long long)n_ended);
+    if (n_cycles) {
+        char title[160];
+        snprintf(title, sizeof title,
+                 "alerts against observed cells (>= %g dBZ, >= %g km2), object-based",
+                 (double)acfg->threshold_dbz, (double)acfg->min_area_km2);
+        impa_alert_table_print(impa_alert_verifier_table(av), title, stdout);
+        rc = 0;
+    }
+done:
+    for (int i = 0; i < nf; i++)
+        free(names[i]);
+    free(names);
+    free(ch.cycles);
+    impa_alert_tracker_destroy(&tr);
+    impa_alert_verifier_destroy(&av);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *fdir = NULL, *odir = NULL, *filter = NULL;
-    int persistence = 0, evp = 0, t_in = 3, leads = 12, every = 1, threads = 2;
+    int persistence = 0, evp = 0, alerts = 0, t_in = 3, leads = 12, every = 1, threads = 2;
     float th[IMPA_VERIFY_MAX_THRESH] = {20, 35, 45};
     int nth = 3;
     impa_domain_t dom = {0, 0, 0, 0, 1, 1};
     impa_reader_opts_t ro = impa_reader_opts_default();
     int64_t from = INT64_MIN, to = INT64_MAX;
+    impa_alert_config_t acfg;
+    impa_alert_config_default(&acfg);
+    double athr = acfg.threshold_dbz, aarea = acfg.min_area_km2;
     enum { O_FC = 256, O_OBS, O_FILTER, O_PERS, O_EVP, O_TIN, O_LEADS, O_EVERY, O_THREADS, O_ACCUM,
-           O_VAR, O_FROM, O_TO, O_THRESH, O_DOMAIN };
+           O_VAR, O_FROM, O_TO, O_THRESH, O_DOMAIN, O_ALERTS, O_ATHR, O_AAREA };
     static const struct option longopts[] = {
         {"forecasts", required_argument, NULL, O_FC},
         {"observations", required_argument, NULL, O_OBS},
@@ -403,6 +556,9 @@ int main(int argc, char **argv)
         {"to", required_argument, NULL, O_TO},
         {"thresholds", required_argument, NULL, O_THRESH},
         {"domain", required_argument, NULL, O_DOMAIN},
+        {"alerts", no_argument, NULL, O_ALERTS},
+        {"alert-threshold", required_argument, NULL, O_ATHR},
+        {"alert-min-area", required_argument, NULL, O_AAREA},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, IMPA_CLI_VERSION},
         {NULL, 0, NULL, 0}};
@@ -451,6 +607,15 @@ int main(int argc, char **argv)
             if (sscanf(optarg, "%d,%d,%d,%d,%d", &dom.x_offset, &dom.y_offset, &dom.nx, &dom.ny, &dom.block) != 5)
                 return impa_cli_usage_error(prog, "--domain wants XOFF,YOFF,NX,NY,BLOCK");
             break;
+        case O_ALERTS: alerts = 1; break;
+        case O_ATHR:
+            if (impa_cli_double(prog, "--alert-threshold", optarg, 0, 80, &athr))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_AAREA:
+            if (impa_cli_double(prog, "--alert-min-area", optarg, 0, 1e6, &aarea))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
         default: return impa_cli_default(c, prog, usage);
         }
     }
@@ -466,8 +631,11 @@ int main(int argc, char **argv)
         free(obs.o);
         return 1;
     }
-    int rc = evp ? run_extrap_vs_pers(&obs, th, nth, t_in, leads, every, from, to, threads)
-                 : run_archives(fdir, &obs, th, nth, filter, persistence);
+    acfg.threshold_dbz = (float)athr;
+    acfg.min_area_km2 = (float)aarea;
+    int rc = evp      ? run_extrap_vs_pers(&obs, th, nth, t_in, leads, every, from, to, threads)
+             : alerts ? run_alerts(fdir, &obs, &acfg)
+                      : run_archives(fdir, &obs, th, nth, filter, persistence);
     for (int i = 0; i < obs.n; i++)
         free(obs.o[i].dbz);
     free(obs.o);

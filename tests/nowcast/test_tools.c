@@ -1,5 +1,5 @@
 /* The command-line tools end to end on files the test writes itself: impa-verify
- * (archives vs observations, and extrapolation vs persistence) and
+ * (archives vs observations, alerts as objects, and extrapolation vs persistence) and
  * impa-extrapolate (batch NetCDF). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -190,6 +190,37 @@ static void test_verify_archives(void **state)
     double he = atof(p + strlen("summary extrapolation hss_mean 20:"));
     hp = atof(q + strlen("summary persistence hss_mean 20:"));
     assert_true(he > hp + 0.2);
+    free(out);
+
+    /* --alerts: a second perfect forecast issued at step 3; the disc is one track alerted
+     * in both cycles, every alert a hit, every observed cell detected; observations at
+     * steps 3..6 are scored (the earlier ones precede the first cycle), warned 10, 20,
+     * 30 and 30 min ahead (the earliest cycle covering each) */
+    for (int k = 0; k < 3; k++)
+        blob(fc + k * NY * NX, 4 + k);
+    f.issue_time = T0 + 3 * STEP;
+    assert_int_equal(impa_archive_write(fcdir, "fc_", &f, NULL, err, sizeof err), 0);
+    snprintf(cmd, sizeof cmd,
+             "'%s/src/tools/impa-verify' --alerts --forecasts '%s' --observations '%s'", build,
+             fcdir, obsdir);
+    out = run(cmd, &st);
+    print_message("%s", out);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(out, "alert cycles: 2; tracks alerted: 1, in one cycle only: 0 (0.0 %)"));
+    assert_non_null(
+        strstr(out, "all leads          6       6       0        6        6       0  1.000  0.000  1.000\n"));
+    assert_non_null(strstr(out, "4 of 4 observed cells (4 observations)"));
+    assert_non_null(strstr(out, "mean 22.5 min, max 30 min"));
+    free(out);
+    /* a threshold above the disc: no alert, no observed cell, scores undefined */
+    snprintf(cmd, sizeof cmd,
+             "'%s/src/tools/impa-verify' --alerts --forecasts '%s' --observations '%s' "
+             "--alert-threshold 50",
+             build, fcdir, obsdir);
+    out = run(cmd, &st);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(out, "tracks alerted: 0"));
+    assert_non_null(strstr(out, "all leads          0       0       0        0        0       0      -      -      -\n"));
     free(out);
 
     /* --domain: crop 48x32 from (8, 4), 2x2 blocks -> a 16x24 grid */
