@@ -494,7 +494,7 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
 {
     const impa_alerts_t *a = fc->alerts;
     int nc = a->n_cells, ne = a->n_ended;
-    int rc = reserve_refs(p, nc + ne + 1, err, errlen);
+    int rc = reserve_refs(p, nc + ne + a->n_held + 1, err, errlen);
     if (rc)
         return rc;
     int n_next = 0;
@@ -567,6 +567,18 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
             rc = r2;
         p->cap_count++;
     }
+    /* held tracks send nothing; their last message stays the one referenced */
+    for (int i = 0; i < a->n_held; i++) {
+        const char *ref = find_ref(p, a->held[i].id);
+        int dup = 0;
+        for (int j = 0; j < n_next && !dup; j++)
+            dup = p->refs_next[j].id == a->held[i].id;
+        if (!ref || dup)
+            continue;
+        p->refs_next[n_next].id = a->held[i].id;
+        snprintf(p->refs_next[n_next].ref, sizeof p->refs_next[n_next].ref, "%s", ref);
+        n_next++;
+    }
     cap_ref_t *t = p->refs;
     p->refs = p->refs_next;
     p->refs_next = t;
@@ -620,6 +632,8 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
         impa_json_int(j, "n_new", al->n_new);
         impa_json_int(j, "n_updated", al->n_updated);
         impa_json_int(j, "n_ended", al->n_ended);
+        impa_json_int(j, "n_held", al->n_held_tracks);
+        impa_json_int(j, "n_candidates", al->n_candidates);
         impa_json_uint(j, "truncated_cells", al->truncated);
         /* protocol 2: what the FeatureCollection carried as foreign members */
         impa_json_num(j, "threshold_dbz", al->threshold_dbz);
