@@ -185,5 +185,19 @@ IMPA_API int impa_engine_threads(const impa_engine_t *engine);
 
 /* Name of the OpenBLAS kernel in use (openblas_get_corename), for benchmarks. */
 IMPA_API const char *impa_engine_blas_core(void);
+/* OpenBLAS build configuration (openblas_get_config), for benchmarks. */
+IMPA_API const char *impa_engine_blas_config(void);
+
+/* Where the time of the last impa_engine_forward went (wall seconds on the
+ * calling thread; a tiled engine sums its windows). elementwise_s: thread-seconds
+ * summed over the workers spent in norms, activations, shuffles and residual
+ * adds inside the encoder and decoder (divide by the threads for wall time);
+ * conv_s likewise for the convolutions. Recorded on every forward (a few clock
+ * reads per frame and lead). */
+typedef struct {
+    double encoder_s, translator_s, decoder_s;
+    double conv_s, elementwise_s;
+} impa_stage_times_t;
+IMPA_API void impa_engine_stage_times(const impa_engine_t *engine, impa_stage_times_t *out);
 
 #endif

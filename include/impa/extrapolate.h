@@ -17,11 +17,16 @@ typedef struct impa_extrap impa_extrap_t;
 typedef enum {
     IMPA_EXTRAP_SCHEME_1 = 1, /* "impa-extrap-1": the original scheme, unchanged */
     IMPA_EXTRAP_SCHEME_2 = 2, /* "impa-extrap-2": physical-unit parameters (docs/nowcast.md) */
+    IMPA_EXTRAP_SCHEME_3 = 3, /* "impa-extrap-3": scheme 2 with the motion scales chosen on
+                                 every event (4 frames, wider window and smoothing) */
+    IMPA_EXTRAP_SCHEME_LAST = IMPA_EXTRAP_SCHEME_3,
 } impa_extrap_scheme_t;
 
-/* The scheme the fallback, the baseline and impa-bench-extrap use: scheme 2 is
- * opt-in (--scheme impa-extrap-2) until it is measured better on every event. */
-#define IMPA_EXTRAP_BEST IMPA_EXTRAP_SCHEME_1
+/* The best measured scheme (docs/nowcast.md, every event): what impa-bench-extrap
+ * times. The daemon's fallback shares the guidance's extrapolator
+ * (src/daemon/cycle.c), so it runs IMPA_EXTRAP_GUIDED until the network is
+ * retrained on this one. */
+#define IMPA_EXTRAP_BEST IMPA_EXTRAP_SCHEME_3
 /* The scheme the network's guidance computes (impa_guided_extrap_opts): the one
  * the shipped weights were trained on. A model recording another is refused at
  * start-up (src/daemon/startup.c). */
@@ -31,7 +36,7 @@ typedef struct {
     int n_frames;      /* frames used for motion (>= 2), default 3 */
     int pyramid_levels;/* 0 = automatic */
     int threads;       /* 0 = all cores */
-    /* --- fields below: scheme 2 only (scheme 1 ignores them) --- */
+    /* --- fields below: schemes 2 and 3 (scheme 1 ignores them) --- */
     int scheme;        /* impa_extrap_scheme_t; default IMPA_EXTRAP_SCHEME_1 */
     float pixel_km;    /* grid spacing, km (default 1) */
     float step_min;    /* time between frames = between leads, minutes (default 10) */
@@ -47,7 +52,7 @@ typedef struct {
 IMPA_API impa_extrap_opts_t impa_extrap_opts_default(void);
 /* Defaults of a named scheme. */
 IMPA_API impa_extrap_opts_t impa_extrap_opts_scheme(impa_extrap_scheme_t scheme);
-/* "impa-extrap-1" / "impa-extrap-2" <-> scheme; name NULL for an unknown scheme,
+/* "impa-extrap-1" / "-2" / "-3" <-> scheme; name NULL for an unknown scheme,
  * parse returns IMPA_EINVAL for an unknown name. */
 IMPA_API const char *impa_extrap_scheme_name(int scheme);
 IMPA_API int impa_extrap_scheme_parse(const char *name, int *scheme);

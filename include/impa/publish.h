@@ -28,12 +28,24 @@ typedef enum { IMPA_ENCODING_UINT8 = 0, IMPA_ENCODING_FLOAT32 = 1 } impa_encodin
  *   (publisher_dropped), so one stalled subscriber silences all of them. */
 typedef enum { IMPA_DROP_SUBSCRIBER = 0, IMPA_DROP_ALL = 1 } impa_drop_policy_t;
 
+/* A subscriber that stays stuck (32 KiB or a quarter of its kernel send buffer unread)
+ * for slow_subscriber_s: DISCONNECT = it is disconnected, which frees its queue
+ * (its libzmq reconnects and it sees the seq gap); SKIP = it stays connected and
+ * misses what does not fit in its queue. Reported once either way. */
+typedef enum { IMPA_SLOW_DISCONNECT = 0, IMPA_SLOW_SKIP = 1 } impa_slow_policy_t;
+#define IMPA_PUBLISH_DEFAULT_SLOW_S 30
+#define IMPA_PUBLISH_DEFAULT_QUEUE_MIB 32
+
 typedef struct {
     char domain[64];
     int n_endpoints;
     char endpoints[IMPA_PUBLISH_MAX_ENDPOINTS][256]; /* PUB bind */
     char request_endpoint[256];   /* snapshot REP bind, "" = off */
-    int sndhwm;                   /* messages */
+    int sndhwm;                   /* messages: upper bound of the derived queue */
+    int max_queue_mib;            /* per-subscriber queue of frames; 0 = the default (impa_publish_queue_hwm) */
+    int slow_subscriber_s;        /* stuck this long: reported, policy applied */
+    impa_slow_policy_t slow_policy;
+    int n_leads;                  /* frames a cycle, sizes the queue; 0 = 12 */
     impa_drop_policy_t drop_policy; /* default IMPA_DROP_SUBSCRIBER */
     impa_encoding_t encoding;     /* frame payload */
     int cap_enabled;
@@ -46,6 +58,31 @@ typedef struct {
 
 /* Defaults as documented above. */
 IMPA_API void impa_publish_config_default(impa_publish_config_t *cfg);
+
+/* The per-subscriber send high-water mark, in messages, for frames of
+ * frame_bytes (0 = not known yet: 512 x 512 assumed) and n_leads frames a
+ * cycle: max_queue_mib (default IMPA_PUBLISH_DEFAULT_QUEUE_MIB) MiB of frames,
+ * at least twice one cycle's burst (below that a subscriber that keeps up loses
+ * messages), never above sndhwm. The queue then holds at most about
+ * hwm * frame_bytes. */
+IMPA_API int impa_publish_queue_hwm(const impa_publish_config_t *cfg, int n_leads,
+                                    size_t frame_bytes);
+
+/* A subscriber found stuck (impa_publisher_watch_subscribers). */
+typedef struct {
+    char peer[96];        /* "tcp://host:port" or "ipc peer pid N" */
+    size_t queued_bytes;  /* unread in its kernel send buffer */
+    double stuck_s;       /* seconds it had been stuck */
+    int disconnected;     /* the policy disconnected it */
+    int repeated;         /* the same peer (pid, or host without port) was reported before */
+} impa_slow_subscriber_t;
+
+typedef struct {
+    int connected, stuck;          /* now */
+    uint64_t slow_total, disconnected;
+    double since_last_slow_s;      /* -1: none yet */
+    char last_peer[96];
+} impa_subscriber_counts_t;
 
 typedef struct {
     int64_t last_scan_time;       /* 0 = none yet */
@@ -122,5 +159,17 @@ IMPA_API const char *impa_publisher_request_endpoint(const impa_publisher_t *pub
 IMPA_API const char *impa_publisher_run_id(const impa_publisher_t *pub);
 /* Number of CAP messages written/published so far. */
 IMPA_API uint64_t impa_publisher_cap_count(const impa_publisher_t *pub);
+
+/* The send high-water mark given to subscribers connecting now (messages). */
+IMPA_API int impa_publisher_queue_hwm(const impa_publisher_t *pub);
+/* Checks the subscribers' queues (call every second or so from the loop that
+ * owns the publisher): fills ev with up to max_ev subscribers newly found stuck,
+ * each reported once per connection, and applies publish.slow_policy. Returns
+ * how many it filled. */
+IMPA_API int impa_publisher_watch_subscribers(impa_publisher_t *pub, impa_slow_subscriber_t *ev,
+                                              int max_ev);
+/* Subscribers connected and stuck now, stuck and disconnected so far. */
+IMPA_API void impa_publisher_subscribers(const impa_publisher_t *pub,
+                                         impa_subscriber_counts_t *counts);
 
 #endif

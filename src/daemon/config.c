@@ -48,6 +48,7 @@ typedef struct {
 
 _Static_assert(sizeof(impa_encoding_t) == sizeof(int), "encoding stored through an int");
 _Static_assert(sizeof(impa_drop_policy_t) == sizeof(int), "drop policy stored through an int");
+_Static_assert(sizeof(impa_slow_policy_t) == sizeof(int), "slow policy stored through an int");
 
 /* The single description of every configuration key: parsing, defaults, bounds,
  * --print-config-reference and docs/configuration.md all come from here. */
@@ -118,7 +119,16 @@ static const cfg_key_t keys[] = {
      "Snapshot REP endpoint for late joiners; empty = off."},
     {"publish.sndhwm", K_INT, OFF(publish.sndhwm), 0, 1, 1000000,
      STR(IMPA_PUBLISH_DEFAULT_SNDHWM), NULL, 0,
-     "Send high-water mark (messages) per subscriber; beyond it messages are dropped."},
+     "Upper bound of the per-subscriber send queue (messages); the queue itself is sized from the frames (publish.max_queue_mib); beyond it a subscriber misses messages."},
+    {"publish.max_queue_mib", K_INT, OFF(publish.max_queue_mib), 0, 1, 4096,
+     STR(IMPA_PUBLISH_DEFAULT_QUEUE_MIB), NULL, 0,
+     "Per-subscriber queue in MiB of frames: publish.sndhwm = this / frame size (32 messages at 512 x 512 float32, 128 at uint8), at least twice one cycle, at most publish.sndhwm. What a stuck subscriber can hold in the daemon's memory until it is found (publish.slow_subscriber_s)."},
+    {"publish.slow_subscriber_s", K_INT, OFF(publish.slow_subscriber_s), 0, 1, 86400,
+     STR(IMPA_PUBLISH_DEFAULT_SLOW_S), NULL, 0,
+     "A subscriber whose kernel send buffer holds 32 KiB (or a quarter of it) unread for this long is not reading: logged once (warning), status degraded 'subscriber dropping', publish.slow_policy applied."},
+    {"publish.slow_policy", K_ENUM, OFF(publish.slow_policy), 0, 0, 0, "disconnect",
+     "disconnect|skip", 0,
+     "A stuck subscriber: disconnect = its connection is closed, which frees its queue (its libzmq reconnects, it sees the seq gap); skip = it stays and misses what does not fit in its queue."},
     {"publish.drop_policy", K_ENUM, OFF(publish.drop_policy), 0, 0, 0, "subscriber",
      "subscriber|all", 0,
      "A subscriber's full queue: subscriber = only it misses messages (it sees the seq gap); all = the message is refused for every subscriber and counted (publisher_dropped)."},

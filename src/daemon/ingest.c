@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -85,9 +86,34 @@ static impa_reader_opts_t reader_opts(const impa_daemon_config_t *cfg)
 static int read_scan(impa_service_t *svc, const char *path, impa_scan_t *scan)
 {
     impa_reader_opts_t ro = reader_opts(&svc->rt->cfg);
-    char err[1024];
+    char err[1024], target[PATH_MAX];
     memset(scan, 0, sizeof *scan);
-    if (impa_reader_read_isolated(path, &ro, NULL, scan, err, sizeof err) == 0)
+    /* A symbolic link is read only when it resolves inside the directory it
+     * is in: a link to /etc/shadow or another user's files must not make the
+     * daemon (and its error messages) read them. The resolved path is what is
+     * read, so the link cannot be swapped between this check and the open. */
+    const char *src = path;
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        char dir[PATH_MAX], dreal[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof dir, ".");
+        size_t dl = 0;
+        if (!realpath(path, target) || !realpath(dir, dreal) ||
+            strncmp(target, dreal, (dl = strlen(dreal))) != 0 || target[dl] != '/') {
+            char why[3400];
+            snprintf(why, sizeof why, "a symbolic link to %.1600s, outside %.1600s: refused, not read",
+                     realpath(path, target) ? target : "a missing file", dir);
+            quarantine(svc, path, why);
+            return 1;
+        }
+        src = target;
+    }
+    if (impa_reader_read_isolated(src, &ro, NULL, scan, err, sizeof err) == 0)
         return 0;
     impa_scan_deinit(scan);
     quarantine(svc, path, err);

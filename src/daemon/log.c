@@ -28,11 +28,22 @@ void impa_log(int level, const char *fmt, ...)
     FILE *out = log_out ? log_out : stderr;
     if (log_prefix < 0)
         log_prefix = !isatty(fileno(out));
-    char line[2048];
+    char raw[2048], line[4 * sizeof raw];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    /* Control characters (a newline in a scan's file name, an escape sequence
+     * in a library's message) are written as \xNN: a name must not forge a
+     * journal line of its own with a priority prefix, nor move the cursor. */
+    size_t o = 0;
+    for (const unsigned char *c = (const unsigned char *)raw; *c && o + 5 < sizeof line; c++) {
+        if (*c < 0x20 || *c == 0x7f)
+            o += (size_t)snprintf(line + o, sizeof line - o, "\\x%02x", *c);
+        else
+            line[o++] = (char)*c;
+    }
+    line[o] = '\0';
     if (level < 0)
         level = 0;
     if (level > 7)

@@ -1,5 +1,6 @@
 /* impa-nowcastd: command line, then the service (src/daemon/service.c). */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,12 @@ static int check_config(const char *path, impa_service_opts_t *o)
 int main(int argc, char **argv)
 {
     enum { O_CHECK = 256, O_REPLAY, O_OUTPUT, O_INPUT, O_STATE, O_MODEL, O_REF };
+    /* A fixed threshold: every queued ZeroMQ copy of a frame (over 256 KiB at
+     * 512 x 512) gets its own mapping and goes back to the system when the
+     * subscriber's queue is freed. glibc's sliding threshold would move frames
+     * to the heap after the first free, where a queue that was freed (a stuck
+     * subscriber disconnected) keeps the memory fragmented. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, O_CHECK},

@@ -93,11 +93,18 @@ void impa_runtime_alert_state_path(impa_runtime_t *rt)
 int impa_runtime_open_publisher(impa_runtime_t *rt, char *err, size_t errlen)
 {
     char warn[1024] = "";
+    rt->cfg.publish.n_leads = rt->shape.t_out;
     int rc = impa_publisher_create(&rt->cfg.publish, &rt->pub, warn, sizeof warn, err, errlen);
     if (warn[0])
         impa_log(IMPA_LOG_WARNING, "publish: %s", warn);
     if (rc)
         return rc;
+    const impa_publish_config_t *pc = &rt->cfg.publish;
+    impa_log(IMPA_LOG_INFO, "publish: per-subscriber queue %d messages (publish.max_queue_mib %d "
+             "of %d-lead cycles' frames, 512 x 512 until the first cycle; publish.sndhwm %d); a "
+             "subscriber stuck %d s is %s",
+             impa_publisher_queue_hwm(rt->pub), pc->max_queue_mib, pc->n_leads, pc->sndhwm,
+             pc->slow_subscriber_s, pc->slow_policy == IMPA_SLOW_SKIP ? "skipped" : "disconnected");
     impa_runtime_alert_state_path(rt);
     if (!rt->alert_state[0])
         return 0;

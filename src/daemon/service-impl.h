@@ -92,6 +92,7 @@ struct impa_service {
     /* status.c */
     int watchdog;               /* systemd asked for WATCHDOG=1 pings */
     double last_ping;           /* monotonic time of the last ping from a cycle */
+    double last_subcheck;       /* monotonic time the subscribers were last checked */
 };
 
 /* ingest.c */
@@ -138,6 +139,8 @@ int impa_cycles_stop(impa_service_t *svc, double grace_s);
 void impa_status_send(impa_service_t *svc);
 /* 1 when no new scan came for health.quiet_period_s (logged once). */
 int impa_status_quiet(impa_service_t *svc);
+/* Every second at most: subscribers found stuck are logged (once each). */
+void impa_status_check_subscribers(impa_service_t *svc);
 /* WATCHDOG=1 from a cycle or a read: forced, or at most once a second; never
  * while quiet. */
 void impa_status_watchdog_ping(impa_service_t *svc, int force);

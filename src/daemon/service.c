@@ -361,6 +361,8 @@ int impa_service_run(impa_service_t *svc)
             items[n++] = (zmq_pollitem_t){.socket = req, .events = ZMQ_POLLIN};
         double wait = next_tick - impa_time_monotonic();
         long timeout_ms = wait > 0 ? (long)(wait * 1000.0) + 1 : 0;
+        if (timeout_ms > 1000)
+            timeout_ms = 1000; /* the subscribers' queues are checked every second */
         if (!busy && (svc->n_queue || svc->relist))
             timeout_ms = 0; /* queued scans to read */
         int pr = zmq_poll(items, n, timeout_ms);
@@ -405,6 +407,7 @@ int impa_service_run(impa_service_t *svc)
         if (!impa_worker_busy(svc->worker) && (svc->n_queue || svc->relist))
             read_queued(svc);
         start_due(svc);
+        impa_status_check_subscribers(svc);
         if (req && n > 3 && (items[3].revents & ZMQ_POLLIN)) {
             if (impa_publisher_handle_request(svc->rt->pub, err, sizeof err))
                 impa_log(IMPA_LOG_WARNING, "snapshot request: %s", err);

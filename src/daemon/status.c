@@ -25,6 +25,26 @@ int impa_status_quiet(impa_service_t *svc)
     return 1;
 }
 
+void impa_status_check_subscribers(impa_service_t *svc)
+{
+    double now = impa_time_monotonic();
+    if (!svc->rt->pub || now - svc->last_subcheck < 1.0)
+        return;
+    svc->last_subcheck = now;
+    impa_slow_subscriber_t ev[4];
+    int n = impa_publisher_watch_subscribers(svc->rt->pub, ev, 4);
+    /* a peer that reconnects and stalls again is logged at info after the first */
+    for (int i = 0; i < n; i++)
+        impa_log(ev[i].repeated ? IMPA_LOG_INFO : IMPA_LOG_WARNING,
+                 "subscriber %s is not reading: its queue is full (%zu bytes unread in the "
+                 "kernel buffer for %.0f s, publish.slow_subscriber_s %d; queue %d messages); %s",
+                 ev[i].peer, ev[i].queued_bytes, ev[i].stuck_s,
+                 svc->rt->cfg.publish.slow_subscriber_s, impa_publisher_queue_hwm(svc->rt->pub),
+                 ev[i].disconnected ? "disconnected, its queue freed (publish.slow_policy "
+                                      "disconnect)"
+                                    : "it misses what does not fit (publish.slow_policy skip)");
+}
+
 static void add_reason(char *buf, size_t len, const char *fmt, ...) IMPA_PRINTF(3, 4);
 static void add_reason(char *buf, size_t len, const char *fmt, ...)
 {
@@ -58,6 +78,14 @@ static const char *health(impa_service_t *svc, char *why, size_t len)
         degraded = 1, add_reason(why, len, "fallback forecasts");
     if (svc->gap[0])
         degraded = 1, add_reason(why, len, "window gap");
+    impa_subscriber_counts_t sc;
+    impa_publisher_subscribers(svc->rt->pub, &sc);
+    /* shown while one is stuck and for 10 min after the last one was found */
+    if (sc.stuck || (sc.since_last_slow_s >= 0 && sc.since_last_slow_s < 600))
+        degraded = 1, add_reason(why, len, "subscriber dropping: %d stuck now, %llu found so far "
+                                 "(last %s, %.0f s ago), %llu disconnected", sc.stuck,
+                                 (unsigned long long)sc.slow_total, sc.last_peer,
+                                 sc.since_last_slow_s, (unsigned long long)sc.disconnected);
     if (svc->n_ahead && !svc->clock_fault)
         degraded = 1, add_reason(why, len, "%d scan%s ahead of the clock waiting", svc->n_ahead,
                                  svc->n_ahead > 1 ? "s" : "");

@@ -82,6 +82,15 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
                  const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                  float *col, int accumulate);
 
+/* impa_conv2d (accumulate 0) that also returns, per output channel, the mean
+ * and the sum of squared deviations of its plane (what impa_groupnorm_apply
+ * and impa_groupnorm_shuffle2_apply take): computed tile by tile right after
+ * each tile's GEMM, while the tile is in cache, and combined in double (Chan et
+ * al.). mean_c, m2_c: [cout]. */
+void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, int cout,
+                       const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                       float *col, double *mean_c, double *m2_c);
+
 /* Output side of a convolution. */
 int impa_conv_out_size(int n, int k, int stride, int pad, int dilation);
 
@@ -97,6 +106,12 @@ void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
 void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, float eps,
                     const impa_norm_param_t *p, impa_act_t act, const float *add);
 
+/* impa_groupnorm with the per-channel statistics given (mean_c, m2_c: [c],
+ * from impa_conv2d_stats): one pass over the planes instead of three. */
+void impa_groupnorm_apply(const float *in, float *out, int c, int hw, int groups, float eps,
+                          const impa_norm_param_t *p, impa_act_t act, const float *add,
+                          const double *mean_c, const double *m2_c);
+
 /* Per-pixel GroupNorm (norm_local = 1): at every pixel, mean and biased
  * variance over the c/groups channels of each group only (groups = 1: a channel
  * LayerNorm), then the per-channel affine, `act`, and + add[c][hw] if add is not
@@ -107,10 +122,17 @@ void impa_groupnorm_local(const float *in, float *out, int c, int hw, int groups
 
 /* pixel_shuffle(2) fused with GroupNorm (+ act, + add): pre [4c][h][w] ->
  * out [c][2h][2w], the same result as impa_pixel_shuffle then impa_groupnorm
- * without the intermediate pass. pre and out distinct. */
+ * without the intermediate pass. pre and out distinct; add may equal out
+ * (the add is fused into the write pass, element by element). */
 void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, int groups,
                              float eps, const impa_norm_param_t *p, impa_act_t act,
                              const float *add);
+/* The same with the statistics of the 4c pre-shuffle planes given (mean_c,
+ * m2_c: [4c], from impa_conv2d_stats on the convolution that wrote pre). */
+void impa_groupnorm_shuffle2_apply(const float *pre, float *out, int c, int h, int w,
+                                   int groups, float eps, const impa_norm_param_t *p,
+                                   impa_act_t act, const float *add, const double *mean_c,
+                                   const double *m2_c);
 
 /* Elementwise, in place, over n floats. */
 void impa_silu(float *x, size_t n);

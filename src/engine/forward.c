@@ -4,8 +4,13 @@
  *
  * Shapes: C = n_fields, S = hid_s, T = hid_t, Tm = T*mlp_ratio,
  * Tr = T/se_reduction, H x W = grid, H2 x W2 = H/2 x W/2, h x w = H/4 x W/4,
- * F = frames read = Tin (+ Tout extrapolated frames when advection = 1),
- * K = decoder skips kept = advection ? Tout : 1. */
+ * F = frames read = Tin (+ Tout extrapolated frames when advection = 1).
+ *
+ * Memory: the decoder's skip of lead t is enc.0 of frame Tin - 1 (one skip,
+ * kept from the encoder) or, with advection, of the extrapolated frame Tin + t.
+ * Those per-lead skips are not kept ([Tout][S][H][W], 192 MiB at 512x512): the
+ * decoder worker recomputes enc.0 of its frame (a 36-deep 3x3 convolution, about
+ * 7 % of the forward's FLOPs, not counted in impa_engine_flops). */
 #include "engine-impl.h"
 
 #include <cblas.h>
@@ -28,8 +33,11 @@ typedef struct {
     float *half;   /* [S][H2][W2] enc.1 output; decoder: dec.0 output after shuffle */
     float *pre;    /* [4S][H2][W2] conv output before pixel_shuffle (dec.0 uses [4S][h][w]);
                     * also the dec.2 output [S][H][W] */
-    float *full;   /* [S][H][W] enc.0 output (frames other than the last); dec.1 output */
+    float *full;   /* [S][H][W] enc.0 output (frames other than the last); decoder: the
+                    * recomputed skip, then in place the dec.1 output + skip */
     float *col;    /* im2col tile */
+    double conv_s, elem_s; /* stage timing of the last forward (impa_engine_stage_times) */
+    char pad_[64];         /* the timing fields of two workers never share a cache line */
 } impa_worker_t;
 
 struct impa_engine {
@@ -49,12 +57,13 @@ struct impa_engine {
     double flops;
     impa_progress_fn progress; /* impa_engine_set_progress; NULL = none */
     void *progress_ctx;
-    float *arena;  /* owns every buffer below */
+    float *arena;  /* every buffer below, 64-byte aligned inside arena_base */
+    void *arena_base; /* owned (calloc) */
     /* engine-owned I/O for impa_engine_forecast */
     float *in;     /* [F][C][H][W] normalised input */
     float *out;    /* [Tout][H][W] normalised output */
-    float *skip;   /* [K][S][H][W] decoder skips: enc.0 output of the last observed
-                    * frame, or (advection) of extrapolated frame t for lead t */
+    float *skip;   /* [S][H][W] the decoder skip, enc.0 output of the last observed
+                    * frame; NULL with advection (recomputed per lead, see top) */
     /* translator; u..m2 share memory with worker 0's buffers (see create) */
     float *u0;     /* [F*S][h][w] encoder latents stacked frame-major */
     float *u;      /* [T][h][w] translator state */
@@ -69,13 +78,39 @@ struct impa_engine {
                      * [h][w] scratch) */
     float *zo;     /* [Tout*S][h][w] trans.out: latents per lead */
     impa_worker_t *work; /* [threads] (owned, buffers in the arena) */
+    impa_stage_times_t times; /* of the last forward */
 };
+
+#include <time.h>
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* GroupNorm statistics on the stack: at most this many conv output channels
+ * (4 * hid_s; create refuses wider models). */
+#define IMPA_MAX_NORM_CH (4 * 1024)
 
 /* Upper bound on worker threads (each has its own full-resolution buffers). */
 #define IMPA_ENGINE_MAX_THREADS 64
 
 /* Floats rounded up to 64 bytes: every buffer starts on a cache line. */
 #define PAD16(n) (((n) + 15) / 16 * 16)
+
+/* n zeroed floats on a 64-byte boundary; *base gets the pointer to free. calloc,
+ * not aligned_alloc + memset: a large calloc maps zero pages that become
+ * resident only when first written, so buffers a caller never uses (e->in when
+ * impa_engine_forward is given its own input) cost address space, not RSS. */
+static float *arena_alloc(size_t n, void **base)
+{
+    *base = calloc(n * sizeof(float) + 64, 1);
+    if (!*base)
+        return NULL;
+    return (float *)(((uintptr_t)*base + 63) & ~(uintptr_t)63);
+}
 
 static size_t max_sz(size_t a, size_t b)
 {
@@ -156,7 +191,7 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     }
     if ((long long)ny * nx > 16LL * 1024 * 1024)
         return impa_err(err, errlen, IMPA_ESHAPE, "grid %dx%d: more than 16 Mi cells", ny, nx);
-    if (mi->hid_t > 4096 || mi->hid_s > 4096)
+    if (mi->hid_t > 4096 || mi->hid_s > 1024)
         return impa_err(err, errlen, IMPA_EINVAL, "model too wide for GroupNorm scratch");
 
     impa_engine_t *e = calloc(1, sizeof(*e));
@@ -174,7 +209,6 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     size_t C = (size_t)mi->n_fields, S = (size_t)mi->hid_s, T = (size_t)mi->hid_t;
     size_t Tm = T * (size_t)mi->mlp_ratio, Tr = T / (size_t)mi->se_reduction;
     size_t F = (size_t)impa_model_input_frames(model), Tout = (size_t)mi->t_out;
-    size_t K = mi->advection ? Tout : 1;
     size_t HW = (size_t)ny * nx, hw2 = HW / 4, hw = HW / 16;
     int H = ny, W = nx;
 
@@ -201,7 +235,8 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
 #define PLAN(ptr, count) (plan[nplan].p = (ptr), plan[nplan].n = (count), nplan++)
     PLAN(&e->in, F * C * HW);
     PLAN(&e->out, Tout * HW);
-    PLAN(&e->skip, K * S * HW);
+    if (!mi->advection)
+        PLAN(&e->skip, S * HW);
     PLAN(&e->u0, F * S * hw);
     PLAN(&e->se, 2 * T + Tr);
     PLAN(&e->zo, Tout * S * hw);
@@ -227,14 +262,13 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     size_t total = 0;
     for (size_t i = 0; i < nplan; i++)
         total += (plan[i].n + 15) / 16 * 16;
-    e->arena = aligned_alloc(64, total * sizeof(float));
+    e->arena = arena_alloc(total, &e->arena_base);
     if (!e->arena) {
         free(e->work);
         free(e);
         return impa_err(err, errlen, IMPA_ENOMEM, "engine: cannot allocate %zu MiB workspace",
                         total * sizeof(float) >> 20);
     }
-    memset(e->arena, 0, total * sizeof(float));
     size_t off = 0;
     for (size_t i = 0; i < nplan; i++) {
         *plan[i].p = e->arena + off;
@@ -354,12 +388,11 @@ int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile
     /* the blend accumulates into the caller's out: no [Tout][H][W] accumulator */
     size_t nblend = overlap > 0 ? PAD16((size_t)th) + PAD16((size_t)tw) + PAD16(HW) : 0;
     size_t total = nin + nout + nblend;
-    e->arena = aligned_alloc(64, total * sizeof(float));
+    e->arena = arena_alloc(total, &e->arena_base);
     if (!e->arena) {
         impa_engine_destroy(&e);
         return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
     }
-    memset(e->arena, 0, total * sizeof(float));
     e->in = e->arena;
     e->out = e->arena + nin;
     int oy[IMPA_MAX_TILES_PER_SIDE], ox[IMPA_MAX_TILES_PER_SIDE];
@@ -409,6 +442,7 @@ static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *er
     int blend = e->overlap > 0;
     if (blend)
         memset(out, 0, sizeof(float) * (size_t)mi->t_out * HW);
+    memset(&e->times, 0, sizeof e->times);
     for (int a = 0; a < ky; a++)
         for (int b = 0; b < kx; b++) {
             for (int c = 0; c < nch; c++)
@@ -418,6 +452,11 @@ static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *er
             int rc = impa_engine_forward(t, t->in, t->out, err, errlen);
             if (rc)
                 return rc;
+            e->times.encoder_s += t->times.encoder_s;
+            e->times.translator_s += t->times.translator_s;
+            e->times.decoder_s += t->times.decoder_s;
+            e->times.conv_s += t->times.conv_s;
+            e->times.elementwise_s += t->times.elementwise_s;
             if (e->progress)
                 e->progress(e->progress_ctx);
             for (int k = 0; k < mi->t_out; k++)
@@ -483,7 +522,7 @@ void impa_engine_destroy(impa_engine_t **engine)
     if (!engine || !*engine)
         return;
     impa_engine_destroy(&(*engine)->inner);
-    free((*engine)->arena);
+    free((*engine)->arena_base);
     free((*engine)->work);
     free(*engine);
     *engine = NULL;
@@ -502,6 +541,21 @@ double impa_engine_flops(const impa_engine_t *engine)
 const char *impa_engine_blas_core(void)
 {
     return openblas_get_corename();
+}
+
+const char *impa_engine_blas_config(void)
+{
+    return openblas_get_config();
+}
+
+void impa_engine_stage_times(const impa_engine_t *e, impa_stage_times_t *out)
+{
+    if (!out)
+        return;
+    if (!e)
+        memset(out, 0, sizeof *out);
+    else
+        *out = e->times;
 }
 
 /* The network's norm: GroupNorm over the grid, or (norm_local = 1) per pixel
@@ -529,6 +583,73 @@ static void norm_shuffle2(const impa_model_info_t *mi, const float *pre, float *
     } else {
         impa_groupnorm_shuffle2(pre, out, c, h, w, mi->norm_groups, mi->gn_eps, p, act, add);
     }
+}
+
+/* A 3x3 convolution then its norm + SiLU in place: with GroupNorm the
+ * statistics come out of the convolution's tiles (impa_conv2d_stats) and the
+ * norm is one pass; the per-pixel norm needs none. Times go to wk. */
+static void conv_norm(const impa_engine_t *e, impa_worker_t *wk, const float *x, int cin,
+                      int hin, int win, float *y, int cout, int stride,
+                      const impa_conv_param_t *cp, const impa_norm_param_t *np)
+{
+    const impa_model_info_t *mi = &e->model->info;
+    int hw = impa_conv_out_size(hin, 3, stride, 1, 1) * impa_conv_out_size(win, 3, stride, 1, 1);
+    double t0 = mono_s(), t1;
+    if (mi->norm_local) {
+        impa_conv2d(x, cin, hin, win, y, cout, cp, 3, stride, 1, 1, wk->col, 0);
+        t1 = mono_s();
+        impa_groupnorm_local(y, y, cout, hw, mi->norm_groups, mi->gn_eps, np, IMPA_ACT_SILU,
+                             NULL);
+    } else {
+        double mean[IMPA_MAX_NORM_CH], m2[IMPA_MAX_NORM_CH];
+        impa_conv2d_stats(x, cin, hin, win, y, cout, cp, 3, stride, 1, 1, wk->col, mean, m2);
+        t1 = mono_s();
+        impa_groupnorm_apply(y, y, cout, hw, mi->norm_groups, mi->gn_eps, np, IMPA_ACT_SILU,
+                             NULL, mean, m2);
+    }
+    wk->conv_s += t1 - t0;
+    wk->elem_s += mono_s() - t1;
+}
+
+/* A decoder 3x3 convolution to [4S] planes pre, then pixel_shuffle(2) + norm +
+ * SiLU (+ add, which may be out) into out [S][2h][2w]; statistics as in
+ * conv_norm. */
+static void conv_norm_shuffle2(const impa_engine_t *e, impa_worker_t *wk, const float *x,
+                               int h, int w, float *pre, float *out,
+                               const impa_conv_param_t *cp, const impa_norm_param_t *np,
+                               const float *add)
+{
+    const impa_model_info_t *mi = &e->model->info;
+    int S = mi->hid_s;
+    double t0 = mono_s(), t1;
+    if (mi->norm_local) {
+        impa_conv2d(x, S, h, w, pre, 4 * S, cp, 3, 1, 1, 1, wk->col, 0);
+        t1 = mono_s();
+        norm_shuffle2(mi, pre, out, S, h, w, np, IMPA_ACT_SILU, add);
+    } else {
+        double mean[IMPA_MAX_NORM_CH], m2[IMPA_MAX_NORM_CH];
+        impa_conv2d_stats(x, S, h, w, pre, 4 * S, cp, 3, 1, 1, 1, wk->col, mean, m2);
+        t1 = mono_s();
+        impa_groupnorm_shuffle2_apply(pre, out, S, h, w, mi->norm_groups, mi->gn_eps, np,
+                                      IMPA_ACT_SILU, add, mean, m2);
+    }
+    wk->conv_s += t1 - t0;
+    wk->elem_s += mono_s() - t1;
+}
+
+/* enc.0 of one frame (Spatial Mixer, conv, norm, SiLU): x [C][H][W] (before
+ * the mixer) -> e0 [S][H][W], on worker wk's mix and col buffers; adds its
+ * time to wk's conv/elementwise counters. */
+static void enc0(const impa_engine_t *e, impa_worker_t *wk, const float *x, float *e0)
+{
+    const impa_model_t *M = e->model;
+    const impa_model_info_t *mi = &M->info;
+    int C = mi->n_fields, S = mi->hid_s, H = e->H, W = e->W;
+    if (mi->spatial_mixer) {
+        impa_mixer(x, wk->mix, C, H, W);
+        x = wk->mix;
+    }
+    conv_norm(e, wk, x, C, H, W, e0, S, 1, &M->enc_conv[0], &M->enc_norm[0]);
 }
 
 /* IMPA translator block i on e->u: [T][h][w] (docs/model.md step 4). */
@@ -577,8 +698,11 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
     int C = mi->n_fields, S = mi->hid_s, T = mi->hid_t;
     int Tin = mi->t_in, Tout = mi->t_out, F = impa_model_input_frames(M);
     int H = e->H, W = e->W, H2 = H / 2, W2 = W / 2, h = H / 4, w = W / 4;
-    size_t HW = (size_t)H * W, hw2 = (size_t)H2 * W2, hw = (size_t)h * w;
+    size_t HW = (size_t)H * W, hw = (size_t)h * w;
     int nth = e->threads;
+    for (int i = 0; i < nth; i++)
+        e->work[i].conv_s = e->work[i].elem_s = 0.0;
+    double ts0 = mono_s();
 
     /* 1-2. Spatial Mixer and encoder, one frame per thread; z_t lands in
      * u0[t*S..]. The enc.0 outputs the decoder needs land in skip: the last
@@ -595,22 +719,14 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
 #endif
         const float *x = in + (size_t)t * C * HW;           /* [C][H][W] */
         float *e0 = wk->full;                               /* [S][H][W] */
-        if (mi->advection && t >= Tin)
-            e0 = e->skip + (size_t)(t - Tin) * S * HW;
-        else if (!mi->advection && t == Tin - 1)
+        if (!mi->advection && t == Tin - 1)
             e0 = e->skip;
         float *z = e->u0 + (size_t)t * S * hw;              /* [S][h][w] */
-        if (mi->spatial_mixer) {
-            impa_mixer(x, wk->mix, C, H, W);
-            x = wk->mix;
-        }
-        impa_conv2d(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, 0);
-        norm(mi, e0, e0, S, (int)HW, &M->enc_norm[0], IMPA_ACT_SILU, NULL);
-        impa_conv2d(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col, 0);
-        norm(mi, wk->half, wk->half, S, (int)hw2, &M->enc_norm[1], IMPA_ACT_SILU, NULL);
-        impa_conv2d(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col, 0);
-        norm(mi, z, z, S, (int)hw, &M->enc_norm[2], IMPA_ACT_SILU, NULL);
+        enc0(e, wk, x, e0);
+        conv_norm(e, wk, e0, S, H, W, wk->half, S, 2, &M->enc_conv[1], &M->enc_norm[1]);
+        conv_norm(e, wk, wk->half, S, H2, W2, z, S, 2, &M->enc_conv[2], &M->enc_norm[2]);
     }
+    double ts1 = mono_s();
     if (e->progress)
         e->progress(e->progress_ctx);
 
@@ -624,8 +740,10 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         impa_block(e, &M->blocks[b], h, w);
     impa_conv2d(e->u, T, h, w, e->zo, Tout * S, &M->trans_out, 1, 1, 0, 1, NULL, 0);
     impa_kernels_serial(0);
+    double ts2 = mono_s();
     if (e->progress)
         e->progress(e->progress_ctx);
+    double ts3 = mono_s();
 
     /* 5. Decoder, one lead per thread. */
 #if IMPA_HAVE_OPENMP
@@ -642,21 +760,44 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         /* skip and residual base: the last observed frame, or (advection) the
          * extrapolated frame of this lead; base is reflectivity before the mixer */
         int bf = mi->advection ? Tin + t : Tin - 1;
-        const float *skip = e->skip + (mi->advection ? (size_t)t * S * HW : 0); /* [S][H][W] */
-        const float *base = in + (size_t)bf * C * HW;                           /* [H][W] */
-        impa_conv2d(z, S, h, w, wk->pre, 4 * S, &M->dec_conv[0], 3, 1, 1, 1, wk->col, 0);
-        norm_shuffle2(mi, wk->pre, wk->half, S, h, w, &M->dec_norm[0], IMPA_ACT_SILU, NULL);
-        impa_conv2d(wk->half, S, H2, W2, wk->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, wk->col,
-                    0);
-        norm_shuffle2(mi, wk->pre, wk->full, S, H2, W2, &M->dec_norm[1], IMPA_ACT_SILU, skip);
+        const float *base = in + (size_t)bf * C * HW; /* [H][W] */
+        conv_norm_shuffle2(e, wk, z, h, w, wk->pre, wk->half, &M->dec_conv[0],
+                           &M->dec_norm[0], NULL);
+        if (!mi->advection) {
+            conv_norm_shuffle2(e, wk, wk->half, H2, W2, wk->pre, wk->full, &M->dec_conv[1],
+                               &M->dec_norm[1], e->skip);
+        } else if (!mi->norm_local) {
+            /* the skip into full, then dec.1's shuffle + norm adds onto it in place */
+            enc0(e, wk, base, wk->full);
+            conv_norm_shuffle2(e, wk, wk->half, H2, W2, wk->pre, wk->full, &M->dec_conv[1],
+                               &M->dec_norm[1], wk->full);
+        } else {
+            /* the per-pixel path shuffles before it norms: dec.1 into full first, the
+             * skip into the then free pre, and one add */
+            conv_norm_shuffle2(e, wk, wk->half, H2, W2, wk->pre, wk->full, &M->dec_conv[1],
+                               &M->dec_norm[1], NULL);
+            enc0(e, wk, base, wk->pre);
+            for (size_t i = 0; i < (size_t)S * HW; i++)
+                wk->full[i] += wk->pre[i];
+        }
         float *d2 = wk->pre; /* [S][H][W] dec.2 output */
-        impa_conv2d(wk->full, S, H, W, d2, S, &M->dec_conv[2], 3, 1, 1, 1, wk->col, 0);
-        norm(mi, d2, d2, S, (int)HW, &M->dec_norm[2], IMPA_ACT_SILU, NULL);
+        conv_norm(e, wk, wk->full, S, H, W, d2, S, 1, &M->dec_conv[2], &M->dec_norm[2]);
+        double t6 = mono_s();
         impa_conv2d(d2, S, H, W, y, 1, &M->readout, 1, 1, 0, 1, NULL, 0);
         if (mi->residual) {
             for (size_t i = 0; i < HW; i++)
                 y[i] += base[i];
         }
+        wk->elem_s += mono_s() - t6;
+    }
+    double ts4 = mono_s();
+    e->times.encoder_s = ts1 - ts0;
+    e->times.translator_s = ts2 - ts1;
+    e->times.decoder_s = ts4 - ts3;
+    e->times.conv_s = e->times.elementwise_s = 0.0;
+    for (int i = 0; i < nth; i++) {
+        e->times.conv_s += e->work[i].conv_s;
+        e->times.elementwise_s += e->work[i].elem_s;
     }
     return 0;
 }

@@ -170,9 +170,32 @@ static void bias_init(float *out, int cout, int n, int ld, const float *bias, in
  * its own slice of `col`. One thread pool instead of two (OpenBLAS's and
  * OpenMP's) matters on a small shared machine: two pools that both spin-wait
  * made a 2-thread forward 20x slower than 1 thread under load. */
-void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cout,
-                 const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
-                 float *col, int accumulate)
+static void channel_stats(const float *x, int hw, double *mean_out, double *m2_out);
+
+/* Adds the statistics of one output tile, n values per channel at out + ch *
+ * plane, to the running (mean, m2) of every channel over `done` earlier values
+ * (Chan et al.): the tile was just written by the GEMM and is still in cache, so
+ * the GroupNorm that follows needs no statistics pass over the whole plane. */
+static void tile_stats_add(const float *out, int cout, int n, int plane, long done,
+                           double *mean_c, double *m2_c)
+{
+    for (int ch = 0; ch < cout; ch++) {
+        double mt, m2t;
+        channel_stats(out + (size_t)ch * plane, n, &mt, &m2t);
+        if (done == 0) {
+            mean_c[ch] = mt;
+            m2_c[ch] = m2t;
+            continue;
+        }
+        double na = (double)done, nb = (double)n, d = mt - mean_c[ch];
+        mean_c[ch] += d * nb / (na + nb);
+        m2_c[ch] += m2t + d * d * na * nb / (na + nb);
+    }
+}
+
+static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, int cout,
+                        const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                        float *col, int accumulate, double *mean_c, double *m2_c)
 {
     int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
     int wout = impa_conv_out_size(win, k, stride, pad, dilation);
@@ -197,8 +220,17 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
     int rows = conv_tile_rows(cin, k, hout, wout);
     int ntiles = (hout + rows - 1) / rows;
     size_t colsz = (size_t)kk * (size_t)rows * (size_t)wout;
+    int par = ntiles > 1 && !in_parallel() && g_threads > 1;
+    if (mean_c && par) {
+        /* tiles on several threads: the statistics afterwards, over the planes */
+        conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
+                    NULL, NULL);
+        for (int ch = 0; ch < cout; ch++)
+            channel_stats(out + (size_t)ch * plane, plane, &mean_c[ch], &m2_c[ch]);
+        return;
+    }
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(g_threads) schedule(static) if (ntiles > 1 && !in_parallel())
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (par)
 #endif
     for (int tile = 0; tile < ntiles; tile++) {
         int r0 = tile * rows;
@@ -215,7 +247,33 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
         float *o = out + (size_t)r0 * wout;
         bias_init(o, cout, n, plane, p->b, accumulate);
         impa_gemm(cout, n, kk, 1.0f, p->w, kk, c, n, 1.0f, o, plane);
+        if (mean_c) /* serial here: tiles in order */
+            tile_stats_add(o, cout, n, plane, (long)r0 * wout, mean_c, m2_c);
     }
+}
+
+void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cout,
+                 const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                 float *col, int accumulate)
+{
+    conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
+                NULL, NULL);
+}
+
+void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, int cout,
+                       const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                       float *col, double *mean_c, double *m2_c)
+{
+    int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
+    int wout = impa_conv_out_size(win, k, stride, pad, dilation);
+    if (k == 1 && stride == 1 && pad == 0) {
+        impa_conv2d(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0);
+        for (int ch = 0; ch < cout; ch++)
+            channel_stats(out + (size_t)ch * hout * wout, hout * wout, &mean_c[ch], &m2_c[ch]);
+        return;
+    }
+    conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
+                m2_c);
 }
 
 void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
@@ -392,33 +450,32 @@ static void group_affine(const double *mean_c, const double *m2_c, int planes, i
     }
 }
 
+void impa_groupnorm_apply(const float *in, float *out, int c, int hw, int groups, float eps,
+                          const impa_norm_param_t *p, impa_act_t act, const float *add,
+                          const double *mean_c, const double *m2_c)
+{
+    float scale[IMPA_GN_MAX_CHANNELS], shift[IMPA_GN_MAX_CHANNELS];
+    group_affine(mean_c, m2_c, 1, c, groups, hw, eps, p, scale, shift);
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
+#endif
+    for (int ch = 0; ch < c; ch++)
+        channel_apply(in + (size_t)ch * hw, out + (size_t)ch * hw,
+                      add ? add + (size_t)ch * hw : NULL, hw, scale[ch], shift[ch],
+                      act == IMPA_ACT_SILU);
+}
+
 void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, float eps,
                     const impa_norm_param_t *p, impa_act_t act, const float *add)
 {
     /* Per-channel mean and sum of squared deviations, combined per group. */
     double mean_c[IMPA_GN_MAX_CHANNELS], m2_c[IMPA_GN_MAX_CHANNELS];
-    float scale[IMPA_GN_MAX_CHANNELS], shift[IMPA_GN_MAX_CHANNELS];
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel num_threads(g_threads) if (!in_parallel())
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
-    {
-#if IMPA_HAVE_OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (int ch = 0; ch < c; ch++)
-            channel_stats(in + (size_t)ch * hw, hw, &mean_c[ch], &m2_c[ch]);
-#if IMPA_HAVE_OPENMP
-#pragma omp single
-#endif
-        group_affine(mean_c, m2_c, 1, c, groups, hw, eps, p, scale, shift);
-#if IMPA_HAVE_OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (int ch = 0; ch < c; ch++)
-            channel_apply(in + (size_t)ch * hw, out + (size_t)ch * hw,
-                          add ? add + (size_t)ch * hw : NULL, hw, scale[ch], shift[ch],
-                          act == IMPA_ACT_SILU);
-    }
+    for (int ch = 0; ch < c; ch++)
+        channel_stats(in + (size_t)ch * hw, hw, &mean_c[ch], &m2_c[ch]);
+    impa_groupnorm_apply(in, out, c, hw, groups, eps, p, act, add, mean_c, m2_c);
 }
 
 /* Pixels per block of the per-pixel GroupNorm: the block's statistics stay on
@@ -497,13 +554,26 @@ void impa_groupnorm_local(const float *in, float *out, int c, int hw, int groups
 }
 
 /* One output row pair of the fused shuffle: out rows 2y and 2y+1 of channel c
- * from the four sub-pixel planes pre[4c + dy*2 + dx] at row y. */
+ * from the four sub-pixel planes pre[4c + dy*2 + dx] at row y, with the add
+ * fused into the same pass. Each output element reads a0/a1 at its own
+ * index before writing it, so add may alias out (the decoder adds its skip in
+ * place). */
 IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const float *p10,
                                        const float *p11, float *o0, float *o1,
                                        const float *a0, const float *a1, int w, float sc,
                                        float sh, int silu)
 {
-    if (silu) {
+    if (silu && a0) {
+#if IMPA_HAVE_OPENMP
+#pragma omp simd
+#endif
+        for (int x = 0; x < w; x++) {
+            o0[2 * x] = silu1(p00[x] * sc + sh) + a0[2 * x];
+            o0[2 * x + 1] = silu1(p01[x] * sc + sh) + a0[2 * x + 1];
+            o1[2 * x] = silu1(p10[x] * sc + sh) + a1[2 * x];
+            o1[2 * x + 1] = silu1(p11[x] * sc + sh) + a1[2 * x + 1];
+        }
+    } else if (silu) {
 #if IMPA_HAVE_OPENMP
 #pragma omp simd
 #endif
@@ -515,16 +585,34 @@ IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const
         }
     } else {
         for (int x = 0; x < w; x++) {
-            o0[2 * x] = p00[x] * sc + sh;
-            o0[2 * x + 1] = p01[x] * sc + sh;
-            o1[2 * x] = p10[x] * sc + sh;
-            o1[2 * x + 1] = p11[x] * sc + sh;
+            o0[2 * x] = p00[x] * sc + sh + (a0 ? a0[2 * x] : 0.0f);
+            o0[2 * x + 1] = p01[x] * sc + sh + (a0 ? a0[2 * x + 1] : 0.0f);
+            o1[2 * x] = p10[x] * sc + sh + (a1 ? a1[2 * x] : 0.0f);
+            o1[2 * x + 1] = p11[x] * sc + sh + (a1 ? a1[2 * x + 1] : 0.0f);
         }
     }
-    if (a0) {
-        for (int x = 0; x < 2 * w; x++) {
-            o0[x] += a0[x];
-            o1[x] += a1[x];
+}
+
+void impa_groupnorm_shuffle2_apply(const float *pre, float *out, int c, int h, int w,
+                                   int groups, float eps, const impa_norm_param_t *p,
+                                   impa_act_t act, const float *add, const double *mean_c,
+                                   const double *m2_c)
+{
+    float scale[IMPA_GN_MAX_CHANNELS / 4], shift[IMPA_GN_MAX_CHANNELS / 4];
+    int hw = h * w, wo = 2 * w;
+    group_affine(mean_c, m2_c, 4, c, groups, hw, eps, p, scale, shift);
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
+#endif
+    for (int ch = 0; ch < c; ch++) {
+        const float *q = pre + (size_t)4 * ch * hw;
+        float *o = out + (size_t)ch * 4 * hw;
+        const float *a = add ? add + (size_t)ch * 4 * hw : NULL;
+        for (int y = 0; y < h; y++) {
+            size_t r = (size_t)y * w, o0 = (size_t)(2 * y) * wo, o1 = o0 + (size_t)wo;
+            shuffle_apply_row(q + r, q + hw + r, q + 2 * (size_t)hw + r, q + 3 * (size_t)hw + r,
+                              o + o0, o + o1, a ? a + o0 : NULL, a ? a + o1 : NULL, w,
+                              scale[ch], shift[ch], act == IMPA_ACT_SILU);
         }
     }
 }
@@ -536,38 +624,13 @@ void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, 
     /* statistics per pre-shuffle plane; output channel ch owns planes 4ch..4ch+3,
      * so a group of output channels is a contiguous run of planes */
     double mean_c[IMPA_GN_MAX_CHANNELS], m2_c[IMPA_GN_MAX_CHANNELS];
-    float scale[IMPA_GN_MAX_CHANNELS / 4], shift[IMPA_GN_MAX_CHANNELS / 4];
     int hw = h * w, np = 4 * c;
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel num_threads(g_threads) if (!in_parallel())
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
-    {
-#if IMPA_HAVE_OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (int k = 0; k < np; k++)
-            channel_stats(pre + (size_t)k * hw, hw, &mean_c[k], &m2_c[k]);
-#if IMPA_HAVE_OPENMP
-#pragma omp single
-#endif
-        group_affine(mean_c, m2_c, 4, c, groups, hw, eps, p, scale, shift);
-        int wo = 2 * w;
-#if IMPA_HAVE_OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (int ch = 0; ch < c; ch++) {
-            const float *q = pre + (size_t)4 * ch * hw;
-            float *o = out + (size_t)ch * 4 * hw;
-            const float *a = add ? add + (size_t)ch * 4 * hw : NULL;
-            for (int y = 0; y < h; y++) {
-                size_t r = (size_t)y * w, o0 = (size_t)(2 * y) * wo, o1 = o0 + (size_t)wo;
-                shuffle_apply_row(q + r, q + hw + r, q + 2 * (size_t)hw + r,
-                                  q + 3 * (size_t)hw + r, o + o0, o + o1, a ? a + o0 : NULL,
-                                  a ? a + o1 : NULL, w, scale[ch], shift[ch],
-                                  act == IMPA_ACT_SILU);
-            }
-        }
-    }
+    for (int k = 0; k < np; k++)
+        channel_stats(pre + (size_t)k * hw, hw, &mean_c[k], &m2_c[k]);
+    impa_groupnorm_shuffle2_apply(pre, out, c, h, w, groups, eps, p, act, add, mean_c, m2_c);
 }
 
 void impa_silu(float *x, size_t n)

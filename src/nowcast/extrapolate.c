@@ -51,6 +51,7 @@ struct impa_extrap {
      * constants above; scheme 2: from the physical-unit options) */
     float clip, edge;
     int lk_radius, fine_r[MAX_LEVELS], substeps;
+    int residue_floor; /* scheme 3: smoothing sums below their rounding residue are zero */
     float spread_cells_per_step; /* output smoothing radius per lead step, cells */
     size_t npix;
     int lw[MAX_LEVELS], lh[MAX_LEVELS];
@@ -81,6 +82,15 @@ impa_extrap_opts_t impa_extrap_opts_default(void)
 #define S2_SUBSTEP_MIN 10.0f
 #define S2_SPREAD_KMH 0.0f
 
+/* Scheme 3: impa-extrap-2's algorithm with wider motion scales, the values
+ * chosen among a few candidates by leave-one-event-out on all events of
+ * ../shared/data (docs/nowcast.md, "Choosing impa-extrap-3"). */
+#define S3_FRAMES 4
+#define S3_CLIP_DBZ 10.0f
+#define S3_WINDOW_KM 50.0f
+#define S3_SMOOTH_KM 30.0f
+#define S3_SUBSTEP_MIN 10.0f
+
 impa_extrap_opts_t impa_extrap_opts_scheme(impa_extrap_scheme_t scheme)
 {
     impa_extrap_opts_t o;
@@ -95,6 +105,13 @@ impa_extrap_opts_t impa_extrap_opts_scheme(impa_extrap_scheme_t scheme)
     o.smooth_km = FINE_SMOOTH_R;
     o.substep_min = 10.0f;
     o.spread_kmh = 0.0f;
+    if (scheme == IMPA_EXTRAP_SCHEME_3) {
+        o.n_frames = S3_FRAMES;
+        o.clip_dbz = S3_CLIP_DBZ;
+        o.window_km = S3_WINDOW_KM;
+        o.smooth_km = S3_SMOOTH_KM;
+        o.substep_min = S3_SUBSTEP_MIN;
+    }
     if (scheme == IMPA_EXTRAP_SCHEME_2) {
         o.n_frames = S2_FRAMES;
         o.clip_dbz = S2_CLIP_DBZ;
@@ -112,13 +129,14 @@ const char *impa_extrap_scheme_name(int scheme)
     switch (scheme) {
     case IMPA_EXTRAP_SCHEME_1: return "impa-extrap-1";
     case IMPA_EXTRAP_SCHEME_2: return "impa-extrap-2";
+    case IMPA_EXTRAP_SCHEME_3: return "impa-extrap-3";
     default: return NULL;
     }
 }
 
 int impa_extrap_scheme_parse(const char *name, int *scheme)
 {
-    for (int k = IMPA_EXTRAP_SCHEME_1; k <= IMPA_EXTRAP_SCHEME_2; k++)
+    for (int k = IMPA_EXTRAP_SCHEME_1; k <= IMPA_EXTRAP_SCHEME_LAST; k++)
         if (name && strcmp(name, impa_extrap_scheme_name(k)) == 0) {
             if (scheme)
                 *scheme = k;
@@ -151,13 +169,14 @@ int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *
         o.scheme = IMPA_EXTRAP_SCHEME_1;
     if (!impa_extrap_scheme_name(o.scheme))
         return impa_err(err, errlen, IMPA_EINVAL, "extrapolation: unknown scheme %d", o.scheme);
-    if (o.scheme == IMPA_EXTRAP_SCHEME_2 &&
+    const char *sname = impa_extrap_scheme_name(o.scheme);
+    if (o.scheme != IMPA_EXTRAP_SCHEME_1 &&
         !(o.pixel_km > 0 && o.step_min > 0 && o.window_km > 0 && o.smooth_km >= 0 &&
           o.substep_min > 0 && o.spread_kmh >= 0 && o.edge_db >= 0 && isfinite(o.clip_dbz)))
         return impa_err(err, errlen, IMPA_EINVAL,
-                        "extrapolation: bad impa-extrap-2 parameters (pixel %g km, step %g min, "
+                        "extrapolation: bad %s parameters (pixel %g km, step %g min, "
                         "window %g km, smoothing %g km, sub-step %g min, spread %g km/h, "
-                        "edge %g dB must be positive)", o.pixel_km, o.step_min, o.window_km,
+                        "edge %g dB must be positive)", sname, o.pixel_km, o.step_min, o.window_km,
                         o.smooth_km, o.substep_min, o.spread_kmh, o.edge_db);
     if (ny < 8 || nx < 8 || max_leads < 1 || o.n_frames < 2 || o.n_frames > MAX_FRAMES ||
         o.pyramid_levels < 0 || o.pyramid_levels > MAX_LEVELS || o.threads < 0)
@@ -195,7 +214,7 @@ int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *
         ex->fine_r[l] = FINE_SMOOTH_R;
     ex->substeps = 1;
     ex->spread_cells_per_step = 0;
-    if (o.scheme == IMPA_EXTRAP_SCHEME_2) {
+    if (o.scheme != IMPA_EXTRAP_SCHEME_1) { /* physical-unit parameters */
         ex->clip = o.clip_dbz;
         ex->edge = o.edge_db;
         int r = (int)lroundf(0.5f * (o.window_km / o.pixel_km - 1));
@@ -208,6 +227,7 @@ int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *
         ex->substeps = ns < 1 ? 1 : (ns > 16 ? 16 : ns);
         ex->spread_cells_per_step = o.spread_kmh * (o.step_min / 60.f) / o.pixel_km;
     }
+    ex->residue_floor = o.scheme == IMPA_EXTRAP_SCHEME_3;
     size_t off = 0;
     for (int l = 0; l < levels; l++) {
         ex->lw[l] = nx >> l;
@@ -455,25 +475,39 @@ static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *le
         float dv = (b * ex->b1[i] - a * ex->b2[i]) / det;
         du = du > MAX_STEP ? MAX_STEP : (du < -MAX_STEP ? -MAX_STEP : du);
         dv = dv > MAX_STEP ? MAX_STEP : (dv < -MAX_STEP ? -MAX_STEP : dv);
-        u[i] += du;
-        v[i] += dv;
         /* confidence: the smaller eigenvalue of the tensor (aperture problem) */
         float ta = a11, td = a22;
         float half = 0.5f * (ta + td), disc = sqrtf(0.25f * (ta - td) * (ta - td) + b * b);
         float c = half - disc;
+        u[i] += du;
+        v[i] += dv;
         ex->conf[i] = c > 0 ? c : 0;
         ex->cu[i] = ex->conf[i] * u[i];
         ex->cv[i] = ex->conf[i] * v[i];
     }
     float *const cmaps[3] = {ex->conf, ex->cu, ex->cv};
+    /* the rounding residue of the running sums grows with the total summed
+     * along a row/column: about float epsilon times the largest window sum */
+    float cmax = 0;
+    if (ex->residue_floor)
+        for (size_t i = 0; i < n; i++)
+            cmax = ex->conf[i] > cmax ? ex->conf[i] : cmax;
     box_sum_n(cmaps, 3, ex->tmp, w, h, sr, nth);
+    float floor_c = ex->residue_floor ? cmax * (float)(2 * sr + 1) * (float)(2 * sr + 1) * 1e-5f
+                                      : 0.f;
     /* eps keeps the current flow where no cell nearby has texture */
     float eps = damp * 1e-3f;
     OMP_FOR(nth)
     for (size_t i = 0; i < n; i++) {
         /* running sums leave rounding residue: a sum of non-negatives may come
-         * out slightly negative, which must not flip the division */
-        float c = ex->conf[i] > 0 ? ex->conf[i] : 0;
+         * out slightly negative, which must not flip the division, and in a
+         * window without texture the residues of c and c*u are noise whose
+         * ratio can be anything (scheme 3's wide windows: tens of cells/step) */
+        float c = ex->conf[i] > floor_c ? ex->conf[i] : 0;
+        if (c == 0 && floor_c > 0) {
+            ex->cu[i] = 0;
+            ex->cv[i] = 0;
+        }
         u[i] = (ex->cu[i] + eps * u[i]) / (c + eps);
         v[i] = (ex->cv[i] + eps * v[i]) / (c + eps);
     }

@@ -42,6 +42,20 @@ uint64_t impa_zap_refused(const impa_zap_t *zap);
 /* 1 when a bind endpoint only accepts local peers (ipc, inproc, loopback tcp). */
 int impa_endpoint_is_local(const char *endpoint);
 
+/* ---- bounded queues, slow subscribers (subscribers.c) ---- */
+
+typedef struct impa_subwatch impa_subwatch_t;
+/* Watches the connections of pub (a socket monitor on inproc://...-tag in ctx).
+ * 0 or IMPA_ENET/IMPA_ENOMEM. Stop before closing pub. */
+int impa_subwatch_start(void *ctx, void *pub, const char *tag, const impa_publish_config_t *cfg,
+                        impa_subwatch_t **out, char *err, size_t errlen);
+void impa_subwatch_stop(impa_subwatch_t **w, void *pub);
+/* Takes in connection events, measures every subscriber's unread kernel
+ * buffer; fills up to max_ev subscribers newly found stuck (each reported once
+ * per connection; disconnected under IMPA_SLOW_DISCONNECT). Returns their count. */
+int impa_subwatch_check(impa_subwatch_t *w, double now, impa_slow_subscriber_t *ev, int max_ev);
+void impa_subwatch_counts(const impa_subwatch_t *w, double now, impa_subscriber_counts_t *c);
+
 /* ---- state files (state.c) ---- */
 
 /* Writes payload as a checksummed state file (temporary name, then rename).

@@ -56,6 +56,9 @@ struct impa_publisher {
     char topics[T_COUNT][96];
     uint64_t seq[T_COUNT];
     uint64_t dropped, cap_count, cycles;
+    impa_subwatch_t *subwatch; /* slow subscribers (subscribers.c) */
+    int hwm;                   /* SNDHWM for new connections */
+    size_t hwm_frame_bytes;    /* frame size hwm was derived from; 0 = none yet */
     cycle_buf_t cb[2];
     int building;              /* index of cb being built; the other is the snapshot */
     impa_json_t hdr;           /* scratch header for single messages */
@@ -73,6 +76,8 @@ void impa_publish_config_default(impa_publish_config_t *cfg)
     snprintf(cfg->request_endpoint, sizeof cfg->request_endpoint, "%s",
              IMPA_PUBLISH_DEFAULT_REQUEST_ENDPOINT);
     cfg->sndhwm = IMPA_PUBLISH_DEFAULT_SNDHWM;
+    cfg->slow_subscriber_s = IMPA_PUBLISH_DEFAULT_SLOW_S;
+    cfg->max_queue_mib = IMPA_PUBLISH_DEFAULT_QUEUE_MIB;
     cfg->encoding = IMPA_ENCODING_UINT8;
     snprintf(cfg->cap_sender, sizeof cfg->cap_sender, "%s", IMPA_PUBLISH_DEFAULT_CAP_SENDER);
 }
@@ -174,8 +179,11 @@ int impa_publisher_create(const impa_publish_config_t *cfg, impa_publisher_t **o
         rc = impa_err(err, errlen, IMPA_ENET, "PUB socket: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
-    int hwm = cfg->sndhwm > 0 ? cfg->sndhwm : 1000, one = 1;
-    zmq_setsockopt(p->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    int one = 1;
+    p->hwm = impa_publish_queue_hwm(cfg, cfg->n_leads > 0 ? cfg->n_leads : 12, 0);
+    zmq_setsockopt(p->pub, ZMQ_SNDHWM, &p->hwm, sizeof p->hwm);
+    if ((rc = impa_subwatch_start(p->ctx, p->pub, p->run_id, cfg, &p->subwatch, err, errlen)))
+        goto fail;
     zmq_setsockopt(p->pub, ZMQ_LINGER, &zero, sizeof zero);
     /* Without NODROP a PUB socket drops silently at the HWM, for the subscriber
      * whose queue is full only. With it the send fails with EAGAIN, which lets
@@ -243,6 +251,7 @@ void impa_publisher_destroy(impa_publisher_t **pp)
     if (!pp || !*pp)
         return;
     impa_publisher_t *p = *pp;
+    impa_subwatch_stop(&p->subwatch, p->pub);
     if (p->pub)
         zmq_close(p->pub);
     if (p->rep)
@@ -601,6 +610,12 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
         return impa_err(err, errlen, rc, "send_cycle: out of memory for %d frames of %zu bytes",
                         fc->n_leads, n * elem);
     b->complete = 0;
+    if (b->frame_bytes != p->hwm_frame_bytes) {
+        /* the real frame size: for subscribers connecting from now on */
+        p->hwm_frame_bytes = b->frame_bytes;
+        p->hwm = impa_publish_queue_hwm(&p->cfg, fc->n_leads, b->frame_bytes);
+        zmq_setsockopt(p->pub, ZMQ_SNDHWM, &p->hwm, sizeof p->hwm);
+    }
     const impa_alerts_t *al = fc->alerts;
     const char *aerr = al ? NULL : fc->alert_error ? fc->alert_error : "alerts not computed";
 
@@ -899,6 +914,17 @@ int impa_publisher_handle_request(impa_publisher_t *p, char *err, size_t errlen)
 uint64_t impa_publisher_dropped(const impa_publisher_t *p) { return p ? p->dropped : 0; }
 const char *impa_publisher_run_id(const impa_publisher_t *p) { return p ? p->run_id : NULL; }
 uint64_t impa_publisher_cap_count(const impa_publisher_t *p) { return p ? p->cap_count : 0; }
+int impa_publisher_queue_hwm(const impa_publisher_t *p) { return p ? p->hwm : 0; }
+
+int impa_publisher_watch_subscribers(impa_publisher_t *p, impa_slow_subscriber_t *ev, int max_ev)
+{
+    return p ? impa_subwatch_check(p->subwatch, impa_time_monotonic(), ev, max_ev) : 0;
+}
+
+void impa_publisher_subscribers(const impa_publisher_t *p, impa_subscriber_counts_t *c)
+{
+    impa_subwatch_counts(p ? p->subwatch : NULL, impa_time_monotonic(), c);
+}
 
 const char *impa_publisher_endpoint(const impa_publisher_t *p, int i)
 {

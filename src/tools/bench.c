@@ -21,6 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cblas.h>
+#if IMPA_BENCH_OPENMP
+#include <omp.h>
+#endif
+
 #include "impa/cli.h"
 #include "impa/engine.h"
 #include "impa/calibrate.h"
@@ -36,6 +41,165 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* "AMD EPYC 7763 64-Core Processor" from /proc/cpuinfo ("unknown" elsewhere). */
+static void cpu_model(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *v = strchr(line, ':');
+            if (v) {
+                v++;
+                while (*v == ' ' || *v == '\t')
+                    v++;
+                v[strcspn(v, "\n")] = 0;
+                snprintf(buf, len, "%s", v);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* Widest vector ISA the CPU offers (what the engine's dispatch can use). */
+static const char *cpu_isa(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return "AVX-512";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return "AVX2+FMA";
+    if (__builtin_cpu_supports("avx"))
+        return "AVX";
+    return "SSE2";
+#else
+    return "unknown";
+#endif
+}
+
+/* The machine's sgemm, measured in this run, for the engine's fraction of it.
+ * conv: every 3x3 convolution of the forward as the GEMM it is (M = cout,
+ * K = cin * 9, N = output pixels of an im2col tile of <= 64 Ki floats, the
+ * shape the im2col engine called), `threads` threads each running its own
+ * single-threaded GEMMs at once (the engine's threading); FLOP-weighted over
+ * the forward's convolution FLOPs. square: one 1024^3 product through
+ * OpenBLAS's own threads, `threads` of them. */
+typedef struct {
+    int m, k, n;
+    double flops; /* of this shape in one forward */
+    double gflops;
+} gemm_shape_t;
+
+static double time_gemm_shape(int m, int k, int n, int threads, double min_s)
+{
+    double rate = 0.0;
+    int nth = threads > 0 ? threads : 1;
+#if IMPA_BENCH_OPENMP
+#pragma omp parallel num_threads(nth) reduction(+ : rate)
+#endif
+    {
+        float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n),
+              *c = malloc(sizeof(float) * (size_t)m * n);
+        if (a && b && c) {
+            for (size_t i = 0; i < (size_t)m * k; i++)
+                a[i] = (float)(i % 7) * 0.1f;
+            for (size_t i = 0; i < (size_t)k * n; i++)
+                b[i] = (float)(i % 5) * 0.1f;
+            memset(c, 0, sizeof(float) * (size_t)m * n);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 1.0f,
+                        c, n);
+            long reps = 0;
+            double t0 = now_s(), dt;
+            do {
+                for (int r = 0; r < 8; r++)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b,
+                                n, 1.0f, c, n);
+                reps += 8;
+                dt = now_s() - t0;
+            } while (dt < min_s);
+            rate = 2.0 * m * k * (double)n * reps / dt;
+        }
+        free(a);
+        free(b);
+        free(c);
+    }
+    (void)nth;
+    return rate * 1e-9;
+}
+
+static double square_sgemm(int threads)
+{
+    int n = 1024;
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
+          *c = malloc(sizeof(float) * n * n);
+    double g = 0.0;
+    if (a && b && c) {
+        for (int i = 0; i < n * n; i++) {
+            a[i] = (float)(i % 7) * 0.1f;
+            b[i] = (float)(i % 5) * 0.1f;
+            c[i] = 0.0f;
+        }
+        openblas_set_num_threads(threads > 0 ? threads : 1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double best = 1e30;
+        for (int r = 0; r < 5; r++) {
+            double t0 = now_s();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
+                        c, n);
+            double dt = now_s() - t0;
+            if (dt < best)
+                best = dt;
+        }
+        g = 2.0 * n * n * (double)n / best * 1e-9;
+        openblas_set_num_threads(1); /* the engine's setting */
+    }
+    free(a);
+    free(b);
+    free(c);
+    return g;
+}
+
+/* The six 3x3 convolutions of docs/model.md at grid ny x nx: shapes and the
+ * FLOPs they carry in one forward (frames F through the encoder, t_out leads
+ * through the decoder). Returns the FLOP-weighted sgemm GFLOP/s. */
+static double conv_sgemm(const impa_model_info_t *mi, int F, int ny, int nx, int threads,
+                         gemm_shape_t *sh)
+{
+    int C = mi->n_fields, S = mi->hid_s, To = mi->t_out;
+    struct {
+        int cout, cin, hout, wout, times;
+    } L[6] = {
+        {S, C, ny, nx, F},             /* enc.0 */
+        {S, S, ny / 2, nx / 2, F},     /* enc.1 (stride 2) */
+        {S, S, ny / 4, nx / 4, F},     /* enc.2 (stride 2) */
+        {4 * S, S, ny / 4, nx / 4, To}, /* dec.0 */
+        {4 * S, S, ny / 2, nx / 2, To}, /* dec.1 */
+        {S, S, ny, nx, To},            /* dec.2 */
+    };
+    double flops = 0.0, t = 0.0;
+    for (int i = 0; i < 6; i++) {
+        int k = L[i].cin * 9, rows = 65536 / (k * L[i].wout);
+        if (rows < 1)
+            rows = 1;
+        if (rows > L[i].hout)
+            rows = L[i].hout;
+        sh[i].m = L[i].cout;
+        sh[i].k = k;
+        sh[i].n = rows * L[i].wout;
+        sh[i].flops = 2.0 * L[i].cout * k * (double)L[i].hout * L[i].wout * L[i].times;
+        sh[i].gflops = time_gemm_shape(sh[i].m, k, sh[i].n, threads, 0.15);
+        flops += sh[i].flops;
+        t += sh[i].flops / (sh[i].gflops * 1e9);
+    }
+    return flops / t * 1e-9;
+}
+
+
 /* CPU seconds of the whole process (all threads): on a shared, loaded machine
  * this moves less than the wall clock and shows the work itself. */
 static double cpu_s(void)
@@ -43,6 +207,24 @@ static double cpu_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* "1.23 0.98 0.77" from /proc/loadavg: other work on the machine skews every figure. */
+static const char *loadavg_str(void)
+{
+    static char buf[64] = "unknown";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fgets(buf, sizeof buf, f)) {
+            char *p = buf;
+            for (int i = 0; i < 3 && p; i++)
+                p = strchr(p + (i > 0), ' ');
+            if (p)
+                *p = 0;
+        }
+        fclose(f);
+    }
+    return buf;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -124,13 +306,56 @@ static int bench_extrapolation(impa_engine_t *eng, int threads, int runs, double
     return rc;
 }
 
+/* The daemon's windowed forward (model.tile, model.tile_overlap) on the same
+ * input, right after the whole-grid one (whole_s, its median): median time,
+ * windows' GFLOP (the overlap counted), and the ratio of the daemon's forecast
+ * (extrapolation + windows + calibration, extra_s the first and last) to one
+ * whole-grid forward (whole_gflop its FLOPs), the figure issue 19 asks to bring
+ * to <= 1.3. */
+static int bench_tiled(const impa_model_t *model, int ny, int nx, int tile, int overlap,
+                       int threads, int runs, const float *in, float *out, double whole_s,
+                       double whole_gflop, double extra_s, double *times)
+{
+    char err[512];
+    impa_engine_t *t = NULL;
+    int rc = impa_engine_create_tiled(model, ny, nx, tile, overlap, threads, &t, err, sizeof err);
+    if (rc == 0)
+        rc = impa_engine_forward(t, in, out, err, sizeof err); /* warm-up */
+    for (int r = 0; r < runs && rc == 0; r++) {
+        double t0 = now_s();
+        rc = impa_engine_forward(t, in, out, err, sizeof err);
+        times[r] = now_s() - t0;
+    }
+    if (rc) {
+        fprintf(stderr, "impa-bench: windows %d/%d: %s\n", tile, overlap, err);
+        impa_engine_destroy(&t);
+        return 1;
+    }
+    double med = median(times, runs), gflop = impa_engine_flops(t) * 1e-9;
+    printf("  windows %dx%d overlap %d (the daemon's forward), same run: median %.4f s, "
+           "%.2f GFLOP (%.2fx the whole grid's); %.2fx the whole-grid forward; daemon "
+           "forecast (extrapolation + windows + calibration) %.4f s = %.2fx one whole-grid "
+           "forward\n", tile, tile, overlap, med, gflop,
+           gflop / whole_gflop,
+           med / whole_s, med + extra_s, (med + extra_s) / whole_s);
+    printf("grid=%dx%d tile=%d tile_overlap=%d tiled_median_s=%.4f tiled_gflop=%.3f "
+           "tiled_over_whole=%.3f cycle_over_whole=%.3f\n", ny, nx, tile, overlap, med, gflop,
+           med / whole_s, (med + extra_s) / whole_s);
+    fflush(stdout);
+    impa_engine_destroy(&t);
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: impa-bench [--weights FILE] [--grid NYxNX]... [--threads N] "
-               "[--runs N]\n"
+               "[--runs N] [--tile N [--tile-overlap N]]\n"
                "       impa-bench --version | --help\n"
                "  default weights: %s/impa-net.nc (from a checkout: --weights models/impa-net.nc)\n"
-               "  default grids: 256x256 and 512x512; threads 2; runs 10\n",
+               "  default grids: 256x256 and 512x512; threads 2; runs 10\n"
+               "  --tile N: also time the forward on N x N windows (the daemon's model.tile,\n"
+               "    overlap --tile-overlap, default 32) in the same run, and its ratio to the\n"
+               "    whole-grid forward\n",
             IMPA_MODELDIR);
 }
 
@@ -138,10 +363,11 @@ int main(int argc, char **argv)
 {
     char default_weights[4096];
     const char *weights = NULL;
-    int grids[MAX_GRIDS][2], ngrids = 0, threads = 2, runs = 10;
+    int grids[MAX_GRIDS][2], ngrids = 0, threads = 2, runs = 10, tile = 0, overlap = 32;
     static const struct option longopts[] = {
         {"weights", required_argument, NULL, 'w'}, {"grid", required_argument, NULL, 'g'},
         {"threads", required_argument, NULL, 't'}, {"runs", required_argument, NULL, 'r'},
+        {"tile", required_argument, NULL, 'T'},    {"tile-overlap", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, IMPA_CLI_VERSION},
         {NULL, 0, NULL, 0}};
     int c;
@@ -160,6 +386,14 @@ int main(int argc, char **argv)
             break;
         case 'r':
             if (impa_cli_int("impa-bench", "--runs", optarg, 1, 100000, &runs))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 'T':
+            if (impa_cli_int("impa-bench", "--tile", optarg, 0, 16384, &tile))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 'O':
+            if (impa_cli_int("impa-bench", "--tile-overlap", optarg, 0, 8192, &overlap))
                 return IMPA_CLI_USAGE_EXIT;
             break;
         default: return impa_cli_default(c, "impa-bench", usage);
@@ -188,6 +422,11 @@ int main(int argc, char **argv)
     const impa_model_info_t *info = impa_model_info(model);
     printf("weights: %s (sha256 %.12s, %s %s)\n", weights, info->sha256, info->model_name,
            info->model_version);
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    printf("machine: %s, %s, %ld online CPUs, load average %s; OpenBLAS core %s (%s)\n", cpu,
+           cpu_isa(), sysconf(_SC_NPROCESSORS_ONLN), loadavg_str(), impa_engine_blas_core(),
+           impa_engine_blas_config());
     double *times = malloc(sizeof(double) * (size_t)runs);
     double *cpus = malloc(sizeof(double) * (size_t)runs);
     if (!times || !cpus) {
@@ -262,6 +501,24 @@ int main(int argc, char **argv)
             printf("  latency median %.4f s, min %.4f s over %d runs (CPU time median %.4f s, "
                    "all threads); %.2f GFLOP/forward, %.1f GFLOP/s; peak RSS %.1f MiB\n",
                    med, times[0], runs, cpu_med, gflop, gflop / med, rss_mib);
+            impa_stage_times_t st;
+            impa_engine_stage_times(eng, &st);
+            int nth = impa_engine_threads(eng);
+            printf("  stages (last run): encoder %.4f s, translator %.4f s, decoder %.4f s; "
+                   "inside encoder + decoder: convolutions %.4f s, element-wise (norms, "
+                   "activations, shuffles, residual) %.4f s (thread-seconds / %d threads)\n",
+                   st.encoder_s, st.translator_s, st.decoder_s, st.conv_s / nth,
+                   st.elementwise_s / nth, nth);
+            gemm_shape_t sh[6];
+            double g_conv = conv_sgemm(info, impa_engine_input_frames(eng), ny, nx, nth, sh);
+            double g_sq = square_sgemm(nth);
+            printf("  sgemm, same run, %d threads: conv shapes %.1f GFLOP/s (", nth, g_conv);
+            for (int i = 0; i < 6; i++)
+                printf("%s%dx%dx%d %.1f", i ? ", " : "", sh[i].m, sh[i].k, sh[i].n, sh[i].gflops);
+            printf("), square 1024^3 %.1f GFLOP/s\n", g_sq);
+            printf("  engine %.1f GFLOP/s (median) = %.0f %% of sgemm on the conv shapes, "
+                   "%.0f %% of the square sgemm\n", gflop / med, 100.0 * gflop / med / g_conv,
+                   100.0 * gflop / med / g_sq);
             if (info->advection)
                 printf("  advection: extrapolation (%d frames, the network input) median %.4f s, "
                        "calibration of the %d leads %.4f s, forecast (extrapolation + forward "
@@ -271,6 +528,10 @@ int main(int argc, char **argv)
                    "peak_rss_mib=%.1f workspace_mib=%.1f gflop=%.3f cpu_s=%.4f core=%s",
                    ny, nx, impa_engine_threads(eng), med, times[0], gflop / med, rss_mib,
                    ws_mib, gflop, cpu_med, impa_engine_blas_core());
+            printf(" sgemm_conv_gflops=%.1f sgemm_square_gflops=%.1f frac_conv=%.3f "
+                   "frac_square=%.3f enc_s=%.4f trans_s=%.4f dec_s=%.4f elem_s=%.4f isa=%s",
+                   g_conv, g_sq, gflop / med / g_conv, gflop / med / g_sq, st.encoder_s,
+                   st.translator_s, st.decoder_s, st.elementwise_s / nth, cpu_isa());
             if (info->advection)
                 printf(" advection=1 extrap_median_s=%.4f calib_median_s=%.4f "
                        "total_median_s=%.4f", ext_med, cal_med, ext_med + med + cal_med);
@@ -278,6 +539,9 @@ int main(int argc, char **argv)
                 printf(" norm_local=%d se_window=%d", info->norm_local, info->se_window);
             printf("\n");
             fflush(stdout);
+            if (tile > 0)
+                status |= bench_tiled(model, ny, nx, tile, overlap, threads, runs, in, out, med,
+                                      gflop, ext_med + cal_med, times);
         }
         free(in);
         free(out);

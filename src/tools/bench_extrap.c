@@ -1,7 +1,7 @@
 /* impa-bench-extrap: timing of motion estimation and extrapolation on a synthetic
  * field (Gaussian cells on a dry background translating at a known velocity).
  *   impa-bench-extrap [--grid 512x512] [--leads 12] [--threads 2] [--runs 7]
- *                     [--scheme impa-extrap-1 (default, the fallback's) | impa-extrap-2]
+ *                     [--scheme impa-extrap-3 (default, the best measured) | -1 | -2]
  * train/impa/compare.py --bench times pySTEPS on the same field (same formula). */
 #include "impa/cli.h"
 #include "impa/extrapolate.h"
@@ -50,7 +50,7 @@ static int cmp_d(const void *a, const void *b)
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: impa-bench-extrap [--grid 512x512] [--leads 12] [--threads 2] [--runs 7]\n"
-               "                         [--scheme impa-extrap-1 (default) | impa-extrap-2]\n"
+               "                         [--scheme impa-extrap-3 (default) | impa-extrap-1 | -2]\n"
                "       impa-bench-extrap --version | --help\n"
                "Times motion estimation and the extrapolation of LEADS frames on a synthetic\n"
                "field of storm cells translating at a known velocity.\n");
@@ -83,7 +83,7 @@ int main(int argc, char **argv)
             break;
         case 's':
             if (impa_extrap_scheme_parse(optarg, &scheme))
-                return impa_cli_usage_error(prog, "--scheme: impa-extrap-1 or impa-extrap-2");
+                return impa_cli_usage_error(prog, "--scheme: impa-extrap-1, -2 or -3");
             break;
         case 'r':
             if (impa_cli_int(prog, "--runs", optarg, 1, 100, &runs))

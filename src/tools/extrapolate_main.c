@@ -1,8 +1,8 @@
 /* impa-extrapolate: batch optical-flow extrapolation for evaluation scripts.
  *
  *   impa-extrapolate --input IN.nc --output OUT.nc [--leads N] [--frames N] [--threads N]
- *       [--scheme impa-extrap-1|impa-extrap-2] [--pixel-km KM] [--step-min MIN]
- *       [impa-extrap-2 parameters: --clip-dbz --edge-db --window-km --smooth-km
+ *       [--scheme impa-extrap-1|impa-extrap-2|impa-extrap-3] [--pixel-km KM] [--step-min MIN]
+ *       [impa-extrap-2/3 parameters: --clip-dbz --edge-db --window-km --smooth-km
  *        --substep-min --spread-kmh]
  *
  * IN.nc holds dbz(sample, t_in, y, x) float dBZ, NaN = no data (the layout
@@ -31,10 +31,11 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: impa-extrapolate --input IN.nc --output OUT.nc [--leads N (12)] "
                "[--frames N (3)] [--threads N (0 = all cores)]\n"
-               "         [--scheme impa-extrap-1 (default) | impa-extrap-2] [--pixel-km KM (1)]\n"
+               "         [--scheme impa-extrap-1 (default) | impa-extrap-2 | impa-extrap-3]\n"
+               "         [--pixel-km KM (1)]\n"
                "         [--step-min MIN (10)] [--clip-dbz DBZ] [--edge-db DB] [--window-km KM]\n"
                "         [--smooth-km KM] [--substep-min MIN] [--spread-kmh KMH]\n"
-               "  (--pixel-km, --step-min and the parameters after them act on impa-extrap-2)\n"
+               "  (--pixel-km, --step-min and the parameters after them: impa-extrap-2 and -3)\n"
                "       impa-extrapolate --version | --help\n"
                "  dbz(sample,t_in,y,x) dBZ -> dbz(sample,lead,y,x) dBZ, NaN = no data\n");
 }
@@ -80,7 +81,7 @@ int main(int argc, char **argv)
         case 's': {
             int sc, nf = o.n_frames, th = o.threads;
             if (impa_extrap_scheme_parse(optarg, &sc))
-                return impa_cli_usage_error(prog, "--scheme: impa-extrap-1 or impa-extrap-2");
+                return impa_cli_usage_error(prog, "--scheme: impa-extrap-1, -2 or -3");
             o = impa_extrap_opts_scheme((impa_extrap_scheme_t)sc);
             if (frames_set)
                 o.n_frames = nf;

@@ -119,6 +119,52 @@ static void test_conv2d(void **state)
         e = max_abs_diff(out, ref, nout);
         if (e > 2e-4)
             fail_msg("conv case %zu accumulate: max abs error %g", c, e);
+        /* impa_conv2d_stats: the same output, and per channel the mean and sum of
+         * squared deviations of its plane (computed here in double from the naive
+         * output), on the tiles in order (serial: the engine's workers) and over
+         * the threads (the statistics afterwards) */
+        for (size_t i = 0; i < nout; i++)
+            ref[i] *= 0.5f;
+        int plane = ho * wo;
+        for (int serial = 0; serial < 2; serial++) {
+            double mean[32], m2[32];
+            impa_kernels_serial(serial);
+            impa_conv2d_stats(in, t->cin, t->h, t->w, out, t->cout, &p, t->k, t->stride, t->pad,
+                              t->dil, col, mean, m2);
+            impa_kernels_serial(0);
+            e = max_abs_diff(out, ref, nout);
+            if (e > 1e-4)
+                fail_msg("conv_stats case %zu serial %d: max abs error %g", c, serial, e);
+            for (int ch = 0; ch < t->cout; ch++) {
+                double s = 0, q = 0;
+                for (int i = 0; i < plane; i++)
+                    s += ref[(size_t)ch * plane + i];
+                s /= plane;
+                for (int i = 0; i < plane; i++)
+                    q += (ref[(size_t)ch * plane + i] - s) * (ref[(size_t)ch * plane + i] - s);
+                if (fabs(mean[ch] - s) > 1e-5 * (1 + fabs(s)) || fabs(m2[ch] - q) > 1e-4 * (1 + q))
+                    fail_msg("conv_stats case %zu serial %d channel %d: mean %g / %g, m2 %g / %g",
+                             c, serial, ch, mean[ch], s, m2[ch], q);
+            }
+            /* the norm from those statistics == impa_groupnorm on the output */
+            if (t->cout % 4 == 0) {
+                float *gw = rnd((size_t)t->cout, 41, 0.5f, 1.5f);
+                float *gb = rnd((size_t)t->cout, 42, -0.5f, 0.5f);
+                float *g1 = malloc(nout * sizeof(float)), *g2 = malloc(nout * sizeof(float));
+                impa_norm_param_t np = {gw, gb};
+                impa_groupnorm(out, g1, t->cout, plane, 4, 1e-5f, &np, IMPA_ACT_SILU, NULL);
+                memcpy(g2, out, nout * sizeof(float));
+                impa_groupnorm_apply(g2, g2, t->cout, plane, 4, 1e-5f, &np, IMPA_ACT_SILU,
+                                     NULL, mean, m2);
+                e = max_abs_diff(g1, g2, nout);
+                if (e > 1e-5)
+                    fail_msg("groupnorm_apply case %zu: max abs error %g", c, e);
+                free(gw);
+                free(gb);
+                free(g1);
+                free(g2);
+            }
+        }
         free(in);
         free(w);
         free(b);
@@ -377,7 +423,8 @@ static void test_se_mean(void **state)
     free(b2);
 }
 
-/* fused pixel_shuffle(2) + GroupNorm + SiLU + add == the two kernels in turn */
+/* fused pixel_shuffle(2) + GroupNorm (+ SiLU) (+ add) == the two kernels in
+ * turn; modes 2 and 3 add in place (add == out, the decoder's skip) */
 static void test_groupnorm_shuffle(void **state)
 {
     (void)state;
@@ -388,15 +435,38 @@ static void test_groupnorm_shuffle(void **state)
     float *sh = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float)),
           *out = malloc(n * sizeof(float));
     impa_norm_param_t p = {gw, gb};
-    for (int mode = 0; mode < 2; mode++) {
+    for (int mode = 0; mode < 4; mode++) {
+        impa_act_t act = mode == 1 || mode == 3 ? IMPA_ACT_SILU : IMPA_ACT_NONE;
+        const float *ra = mode == 0 ? NULL : add;
         naive_shuffle(pre, sh, c, h, w, 2);
-        impa_groupnorm(sh, ref, c, 4 * h * w, groups, 1e-5f, &p,
-                       mode ? IMPA_ACT_SILU : IMPA_ACT_NONE, mode ? add : NULL);
-        impa_groupnorm_shuffle2(pre, out, c, h, w, groups, 1e-5f, &p,
-                                mode ? IMPA_ACT_SILU : IMPA_ACT_NONE, mode ? add : NULL);
+        impa_groupnorm(sh, ref, c, 4 * h * w, groups, 1e-5f, &p, act, ra);
+        if (mode >= 2) {
+            memcpy(out, add, n * sizeof(float));
+            impa_groupnorm_shuffle2(pre, out, c, h, w, groups, 1e-5f, &p, act, out);
+        } else {
+            impa_groupnorm_shuffle2(pre, out, c, h, w, groups, 1e-5f, &p, act, ra);
+        }
         double e = max_abs_diff(out, ref, n);
         if (e > 1e-5)
             fail_msg("groupnorm_shuffle2 mode %d: max abs error %g", mode, e);
+        /* _apply with the pre planes' statistics (here from a 1x1 identity conv) */
+        double mean[32], m2[32];
+        float *idw = calloc((size_t)16 * c * c, sizeof(float)), *idb = calloc((size_t)4 * c, 4);
+        float *pre2 = malloc(n * sizeof(float));
+        for (int k = 0; k < 4 * c; k++)
+            idw[(size_t)k * 4 * c + k] = 1.0f;
+        impa_conv_param_t idp = {idw, idb};
+        impa_conv2d_stats(pre, 4 * c, h, w, pre2, 4 * c, &idp, 1, 1, 0, 1, NULL, mean, m2);
+        if (mode >= 2)
+            memcpy(out, add, n * sizeof(float));
+        impa_groupnorm_shuffle2_apply(pre2, out, c, h, w, groups, 1e-5f, &p, act,
+                                      mode >= 2 ? out : ra, mean, m2);
+        e = max_abs_diff(out, ref, n);
+        if (e > 1e-5)
+            fail_msg("groupnorm_shuffle2_apply mode %d: max abs error %g", mode, e);
+        free(idw);
+        free(idb);
+        free(pre2);
     }
     free(pre);
     free(add);

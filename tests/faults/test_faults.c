@@ -830,6 +830,111 @@ static void test_slow_then_gone_subscriber(void **state)
     PASS();
 }
 
+static int status_has(const char *text, double timeout_s, char *hdr, size_t hlen);
+
+/* A subscriber that stops reading (issue 23 case 6): its queue is bounded
+ * (publish.max_queue_mib, not publish.sndhwm 1000 messages), it is found stuck within
+ * publish.slow_subscriber_s, logged once at warning level and disconnected
+ * (its queue freed), status degraded 'subscriber dropping'; cycles go on and
+ * the reading subscriber keeps getting its status. */
+static void test_stuck_subscriber_dropped(void **state)
+{
+    (void)state;
+    /* 1 MiB of 512 x 512 float32 frames (not known yet): twice a cycle */
+    START(0, ", encoding: float32, slow_subscriber_s: 2, max_queue_mib: 1");
+    assert_true(log_has("per-subscriber queue 30 messages"));
+    void *slow = zmq_socket(fx.zctx, ZMQ_SUB);
+    int one = 1, small = 4096, zero = 0;
+    zmq_setsockopt(slow, ZMQ_RCVHWM, &one, sizeof one);
+    zmq_setsockopt(slow, ZMQ_RCVBUF, &small, sizeof small);
+    zmq_setsockopt(slow, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(slow, ZMQ_SUBSCRIBE, "impa.", 5);
+    char ep[120];
+    snprintf(ep, sizeof ep, "ipc://%s/pub", fx.dir);
+    assert_int_equal(zmq_connect(slow, ep), 0);
+    usleep(300000);
+    int k = 4;
+    for (; k < 12 && !log_has("is not reading"); k++)
+        drop_valid(k);
+    if (!wait_log2("is not reading", "disconnected, its queue freed", 10.0)) {
+        dump_log();
+        fail_msg("a subscriber that never reads was not reported and disconnected");
+    }
+    assert_true(log_has2("is not reading", "<4>"));
+    char hdr[8192];
+    assert_true(status_has("subscriber dropping", 10.0, hdr, sizeof hdr));
+    assert_non_null(strstr(hdr, "\"health\":\"degraded\""));
+    expect_alive_and_next(k);
+    zmq_close(slow);
+    PASS();
+}
+
+/* A newline and a priority prefix in a file name (issue 23 hardening): the
+ * log line about it stays one line, the name's control characters escaped, so
+ * no forged "<3>" journal line appears. */
+static void test_control_chars_in_name(void **state)
+{
+    (void)state;
+    START(0, NULL);
+    static const char evil[] = "evil\n<3>forged error line.nc";
+    drop_bytes(evil, "", 0);
+    char path[300];
+    snprintf(path, sizeof path, "%s/evil\\x0a<3>forged error line.nc", fx.in);
+    if (!wait_log2(path, "quarantined to", 20.0)) {
+        dump_log();
+        fail_msg("no quarantine line with the escaped name");
+    }
+    FILE *r = fopen(fx.logp, "r");
+    char line[4096];
+    int forged = 0;
+    while (r && fgets(line, sizeof line, r))
+        forged += strncmp(line, "<3>forged", 9) == 0;
+    if (r)
+        fclose(r);
+    assert_int_equal(forged, 0);
+    expect_alive_and_next(4);
+    PASS();
+}
+
+/* A symbolic link in the input directory to a file outside it (a valid scan
+ * there) is refused, not read, and quarantined (the link, not its target); a
+ * link to a file inside the directory is read. */
+static void test_symlink_out_of_input(void **state)
+{
+    (void)state;
+    START(0, NULL);
+    char outside[300], link_tmp[300], link_dst[300], name[64];
+    snprintf(outside, sizeof outside, "%s/outside.nc", fx.dir);
+    assert_int_equal(test_write_scan(outside, N, N, T0 + 4 * STEP), 0);
+    snprintf(link_tmp, sizeof link_tmp, "%s/.link.tmp", fx.in);
+    snprintf(link_dst, sizeof link_dst, "%s/link.nc", fx.in);
+    assert_int_equal(symlink(outside, link_tmp), 0);
+    assert_int_equal(rename(link_tmp, link_dst), 0);
+    if (!wait_log2(link_dst, "outside", 20.0)) {
+        dump_log();
+        fail_msg("the link out of the input directory was not refused");
+    }
+    assert_true(log_has2(link_dst, "refused, not read"));
+    assert_false(log_has2("cycle", "impa-net") && log_has("outside.nc:"));
+    assert_int_equal(access(outside, F_OK), 0); /* the target stays where it was */
+    /* a link inside the directory is fine */
+    char inner[300];
+    scan_name(T0 + 4 * STEP, name, sizeof name);
+    snprintf(inner, sizeof inner, "%s/.real-%s", fx.in, name);
+    assert_int_equal(test_write_scan(inner, N, N, T0 + 4 * STEP), 0);
+    snprintf(link_dst, sizeof link_dst, "%s/%s", fx.in, name);
+    assert_int_equal(symlink(inner, link_tmp), 0);
+    assert_int_equal(rename(link_tmp, link_dst), 0);
+    char line[96];
+    cycle_line(T0 + 4 * STEP, line, sizeof line);
+    if (!wait_log2(line, NULL, 20.0)) {
+        dump_log();
+        fail_msg("a link inside the input directory was not read");
+    }
+    assert_true(daemon_alive());
+    PASS();
+}
+
 /* Reads status messages until one's header contains text (kept in hdr). */
 static int status_has(const char *text, double timeout_s, char *hdr, size_t hlen)
 {
@@ -1096,6 +1201,9 @@ int main(void)
         cmocka_unit_test_teardown(test_output_disk_full, stop),
         cmocka_unit_test_teardown(test_corrupt_weights_on_sighup, stop),
         cmocka_unit_test_teardown(test_slow_then_gone_subscriber, stop),
+        cmocka_unit_test_teardown(test_stuck_subscriber_dropped, stop),
+        cmocka_unit_test_teardown(test_control_chars_in_name, stop),
+        cmocka_unit_test_teardown(test_symlink_out_of_input, stop),
         cmocka_unit_test_teardown(test_scan_from_the_future, stop),
         cmocka_unit_test_teardown(test_clock_behind_scans, stop),
         cmocka_unit_test_teardown(test_grid_not_locked_by_first_file, stop),

@@ -18,7 +18,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 tmp=$(mktemp -d /tmp/impa-opera.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/in" "$tmp/out"
-for t in 010000 011000 012000 013000; do ln -s "$D/T_PABV21_C_EUOC_20241126$t.hdf" "$tmp/in/"; done
+for t in 010000 011000 012000 013000; do cp "$D/T_PABV21_C_EUOC_20241126$t.hdf" "$tmp/in/"; done
 port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$tmp/opera.yaml" <<YAML
 config_version: 1

@@ -1,6 +1,6 @@
 """The project's extrapolation against pySTEPS Lucas-Kanade on every radar event.
 
-    cd train && /usr/bin/python3 -m impa.compare [--extra "--scheme impa-extrap-2"] \
+    cd train && /usr/bin/python3 -m impa.compare [--extra "--scheme impa-extrap-3"] \
         [--candidate NAME "ARGS" ...] [--pysteps DIR] [--cache DIR] [--events a,b] \
         [--per-lead] [--json OUT.json] [--threads 2] [--bench]
 
@@ -32,8 +32,11 @@ event one sample of weather).
 
 Per event and method the contingency tables are cached in --cache (default
 $IMPA_EXTRAP_CACHE, else /work/extrap-cache, else train/cache/compare), keyed
-by the tool's hash and arguments (pySTEPS: by the peer script's hash), so a
-rerun only computes what changed.
+by the event, its number of starts, the hash of the impa-extrapolate binary and
+of its --version text (the extrapolation code is linked into the binary, so a
+rebuilt scheme is never served old tables) and the arguments (pySTEPS: by the
+peer script's hash), so a rerun only computes what changed. The data and the
+peers are found at ../shared, or beside $IMPA_SHARED_DATA (a worktree elsewhere).
 
 --candidate NAME "ARGS" (repeatable) scores more argument sets of
 impa-extrapolate; with --loeo the candidate is chosen per held-out event by the
@@ -67,7 +70,9 @@ from .evaluate import score_method
 
 THRESHOLDS = (20.0, 35.0, 45.0)
 T_IN, T_OUT = 4, 12
-PEER_DIR = D.TRAIN_DIR.parent.parent / "shared" / "peers"
+# ../shared/peers, or beside $IMPA_SHARED_DATA (a worktree outside the repo's parent)
+PEER_DIR = (Path(os.environ["IMPA_SHARED_DATA"]).parent / "peers"
+            if os.environ.get("IMPA_SHARED_DATA") else D.TRAIN_DIR.parent.parent / "shared" / "peers")
 # Grid spacing of each product (km): the new scheme's parameters are in km.
 PIXEL_KM = {"bom-brisbane-20201031": 0.5, "bom-melbourne-20180616": 0.5}
 STRIDE = {"bom-brisbane-20201031": 3}
@@ -124,6 +129,39 @@ def mean_scores(tab: np.ndarray) -> Dict[str, List[float]]:
     for k, v in lead_scores(tab).items():
         out[k] = [float(np.nanmean(r)) if np.isfinite(r).any() else float("nan") for r in v]
     return out
+
+
+def loeo(events: Dict[str, Dict[str, dict]], methods: List[str], names: List[str]) -> dict:
+    """Leave-one-event-out: for each event, the method with the best mean of HSS
+    35 and 45 dBZ over the *other* events (ties: the first in `methods`); its
+    scores on the held-out event, and their mean over events.
+    events[name][method]["hss"] = [hss20, hss35, hss45]."""
+    chosen, held = {}, []
+    for name in names:
+        others = [n for n in names if n != name]
+        crit = {m: float(np.nanmean([events[n][m]["hss"][1] + events[n][m]["hss"][2]
+                                     for n in others])) for m in methods}
+        best = max(methods, key=lambda m: crit[m])  # max keeps the first of equals
+        chosen[name] = best
+        held.append(events[name][best]["hss"])
+    return {"chosen": chosen,
+            "mean": [float(np.nanmean([h[i] for h in held])) for i in range(len(THRESHOLDS))]}
+
+
+def impa_key(name: str, n_starts: int, tool_id: str, args: List[str]) -> str:
+    """Cache key of an impa-extrapolate column: event, its starts, the tool's
+    identity (hash of the binary: the extrapolation code is linked in) and the
+    arguments, so a rebuilt tool or another scheme is never served old tables."""
+    ah = hashlib.sha256(" ".join(args).encode()).hexdigest()[:8]
+    return f"{name}-impa-{tool_id}-{ah}-{n_starts}"
+
+
+def tool_id(tool: str) -> str:
+    """Hash of the binary and of its --version text."""
+    r = subprocess.run([tool, "--version"], capture_output=True, text=True)
+    h = hashlib.sha256(Path(tool).read_bytes())
+    h.update(r.stdout.encode())
+    return h.hexdigest()[:12]
 
 
 # ------------------------------------------------------------- forecasts ----
@@ -288,7 +326,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("compare: ../shared/data not found: nothing to compare (skipped)")
         return 0
     cdir = cache_dir(a.cache)
-    tsha = _sha(Path(tool))
+    tsha = tool_id(tool)
     methods = {"impa": shlex.split(a.extra)}
     for nm, args in a.candidate:
         methods[nm] = shlex.split(args)
@@ -304,7 +342,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         st = starts_of(name, ev.dbz)
         res[name] = {"_starts": len(st)}
         for m, args in methods.items():
-            key = f"{name}-impa-{tsha}-" + hashlib.sha256(" ".join(args).encode()).hexdigest()[:8]
+            key = impa_key(name, len(st), tsha, args)
             tab, secs = cached(cdir, key, lambda: run_impa(tool, args, name, ev.dbz, st, a.threads))
             res[name][m] = {"tab": tab, "seconds": secs}
         if env is not None:
@@ -351,18 +389,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if a.loeo and len(methods) > 1:
         print("\nleave-one-event-out choice among", ", ".join(methods), "(criterion: mean HSS "
               "35+45 over the other events)")
-        held = []
+        lo = loeo(out["events"], list(methods), names)
         for name in names:
-            others = [n for n in names if n != name]
-            crit = {m: np.nanmean([out["events"][n][m]["hss"][1] + out["events"][n][m]["hss"][2]
-                                   for n in others]) for m in methods}
-            best = max(crit, key=crit.get)
-            h = out["events"][name][best]["hss"]
-            held.append(h)
-            print(f"  {name:24s} chosen {best:12s} held-out HSS {_f(h[0])} | {_f(h[1])} | {_f(h[2])}")
-        hm = [float(np.nanmean([h[i] for h in held])) for i in range(3)]
+            h = out["events"][name][lo["chosen"][name]]["hss"]
+            print(f"  {name:24s} chosen {lo['chosen'][name]:12s} held-out HSS {_f(h[0])} | "
+                  f"{_f(h[1])} | {_f(h[2])}")
+        hm = lo["mean"]
         print(f"  {'mean held-out':24s} {'':19s} HSS {_f(hm[0])} | {_f(hm[1])} | {_f(hm[2])}")
-        out["loeo_mean"] = hm
+        if "pysteps-lk" in cols:
+            w = sum(out["events"][n][lo["chosen"][n]]["hss"][2] <
+                    out["events"][n]["pysteps-lk"]["hss"][2] for n in names)
+            print(f"  held-out choices worse than pySTEPS at 45 dBZ on {w} of {len(names)} events")
+        out["loeo"] = lo
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1))
     return 0
