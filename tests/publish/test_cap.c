@@ -82,6 +82,17 @@ static int list_xml(const char *dir, char names[][256], int max)
     return n;
 }
 
+/* A publisher of cfg and a subscriber that receives from it. */
+static void open_pub(const impa_publish_config_t *cfg, impa_publisher_t **pub, void **ctx,
+                     void **sub)
+{
+    char err[256];
+    assert_int_equal(impa_publisher_create(cfg, pub, NULL, 0, err, sizeof err), 0);
+    *ctx = zmq_ctx_new();
+    *sub = pt_sub(*ctx, impa_publisher_endpoint(*pub, 0));
+    assert_true(pt_wait_ready(*pub, *sub, 3.0));
+}
+
 static void test_cap_sequence(void **state)
 {
     char dir[] = "/tmp/impa-cap-XXXXXX";
@@ -93,10 +104,8 @@ static void test_cap_sequence(void **state)
     snprintf(cfg.cap_sender, sizeof cfg.cap_sender, "nowcast@example.org");
     impa_publisher_t *pub = NULL;
     char err[256];
-    assert_int_equal(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err), 0);
-    void *ctx = zmq_ctx_new();
-    void *sub = pt_sub(ctx, impa_publisher_endpoint(pub, 0));
-    assert_true(pt_wait_ready(pub, sub, 3.0));
+    void *ctx = NULL, *sub = NULL;
+    open_pub(&cfg, &pub, &ctx, &sub);
     impa_grid_t g = pt_latlon_grid(NX, NY);
     impa_forecast_t fc;
     impa_alert_tracker_t *tr = pt_tracker();
@@ -223,10 +232,8 @@ static void test_cap_update_only_on_change(void **state)
     assert_true(cfg.cap_update_area_percent == 25 && cfg.cap_update_minutes == 10);
     impa_publisher_t *pub = NULL;
     char err[256];
-    assert_int_equal(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err), 0);
-    void *ctx = zmq_ctx_new();
-    void *sub = pt_sub(ctx, impa_publisher_endpoint(pub, 0));
-    assert_true(pt_wait_ready(pub, sub, 3.0));
+    void *ctx = NULL, *sub = NULL;
+    open_pub(&cfg, &pub, &ctx, &sub);
     impa_grid_t g = pt_latlon_grid(NX, NY);
     impa_forecast_t fc;
     impa_alert_tracker_t *tr = pt_tracker();
