@@ -43,6 +43,14 @@ typedef enum {
 /* "new", "updated", "ended" */
 IMPA_API const char *impa_alert_event_name(impa_alert_event_t e);
 
+/* Where a track stands in the tracker's life cycle (impa/alerts.h). Only
+ * ALERTED cells are published (impa_alerts_t.cells). */
+typedef enum {
+    IMPA_ALERT_CANDIDATE = 0, /* found, not yet confirmed by the persistence rule */
+    IMPA_ALERT_ALERTED = 1,   /* confirmed: published */
+    IMPA_ALERT_HELD = 2,      /* alerted before, not forecast this cycle; held before Cancel */
+} impa_alert_status_t;
+
 /* One cell at one lead time. */
 typedef struct {
     int64_t id;                /* track id, unique within a tracker's life (>= 1) */
@@ -66,6 +74,10 @@ typedef struct {
     /* Track-wide in this cycle (same in every cell of the track): first valid time at
      * which the track touches region r, 0 = never. */
     int64_t region_first[IMPA_ALERT_MAX_REGIONS];
+    /* Track-wide: issue time of the cycle that first found the track, and of the
+     * last cycle that forecast it (earlier than this cycle's for held cells). */
+    int64_t first_issue, last_seen;
+    impa_alert_status_t status;
 } impa_alert_cell_t;
 
 /* The alerts of one cycle (impa_alert_tracker_alerts): what the publisher
@@ -75,6 +87,9 @@ typedef struct {
     const impa_alert_cell_t *cells;
     int n_ended;                       /* tracks of the previous cycle that ended */
     const impa_alert_cell_t *ended;    /* one cell each (event IMPA_ALERT_ENDED) */
+    int n_held;                        /* cells of the tracks held before Cancel (not */
+    const impa_alert_cell_t *held;     /* forecast now; their last forecast), not published */
+    int n_held_tracks, n_candidates;   /* tracks held; candidate tracks (not published) */
     int n_tracks, n_new, n_updated;    /* distinct track ids among cells, by event */
     uint64_t truncated;                /* cells left out beyond max_cells, since start */
     int64_t prev_issue_time;           /* issue time of the cycle the ended cells are from */
