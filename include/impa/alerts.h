@@ -4,15 +4,17 @@
  * verifier through impa_forecast_t.alerts). The cell and product types are in
  * impa/forecast.h; the GeoJSON and CAP encodings are the publisher's.
  *
- * Per lead time, cells are 8-connected regions of pixels with dBZ >= threshold
- * whose area is >= min_area_km2. Each cell gets statistics (area, max and mean
- * dBZ, centroid, bounding box), an outline polygon (outer boundary traced along
- * pixel edges, then simplified to at most IMPA_ALERT_MAX_OUTLINE vertices; holes
- * are not represented) and the watch regions it touches (any pixel centre inside
- * the region polygon). Cells keep an id across lead times (pixel overlap with
- * the previous lead, else the nearest centroid within match_km) and across
- * cycles (the new cycle's cells are matched to the previous cycle's cells valid
- * at the same time, by nearest centroid within match_km).
+ * Per lead time, cells are regions of pixels with dBZ >= threshold, joined when
+ * within cluster_km of each other (8-connected at 0), whose area is >=
+ * min_area_km2. Each cell gets statistics (area, max and mean dBZ, centroid,
+ * bounding box), a coarse outline ring (the published geometry is built from the
+ * pixels by the publisher) and the watch regions it touches (any pixel centre
+ * inside the region polygon). Cells keep an id across lead times (pixel overlap
+ * with the previous lead, else the nearest centroid within match_km) and across
+ * cycles (overlap with the previous cycle's advected outline of the track, else
+ * the nearest centroid valid at the same time within match_km). Tracks go through
+ * a life cycle (candidate, alerted, held, ended; impa_alert_config_t): only
+ * alerted cells are in the product. docs/protocol.md, "Tracking and events".
  *
  * Memory: the label image, the flood-fill queue, the outline scratch and the
  * per-pixel region masks are allocated when the grid is first seen (or changes);
@@ -28,17 +30,44 @@
 
 #define IMPA_ALERT_DEFAULT_THRESHOLD_DBZ 45 /* publish.alerts.threshold_dbz */
 #define IMPA_ALERT_DEFAULT_MIN_AREA_KM2 4   /* publish.alerts.min_area_km2 */
+/* The life cycle (docs/protocol.md, "Tracking and events"; chosen on the Brisbane
+ * storm of 2020-10-31, see there). */
+#define IMPA_ALERT_DEFAULT_CLUSTER_KM 3          /* publish.alerts.cluster_km */
+#define IMPA_ALERT_DEFAULT_CONFIRM_MINUTES 0      /* publish.alerts.confirm_minutes (off) */
+#define IMPA_ALERT_DEFAULT_CONFIRM_AGE_MINUTES 10 /* publish.alerts.confirm_age_minutes */
+#define IMPA_ALERT_DEFAULT_CONFIRM_AREA_KM2 50    /* publish.alerts.confirm_area_km2 */
+#define IMPA_ALERT_DEFAULT_CONFIRM_DBZ 60         /* publish.alerts.confirm_dbz */
+#define IMPA_ALERT_DEFAULT_CANCEL_AFTER_MINUTES 10 /* publish.alerts.cancel_after_minutes */
 
 typedef struct {
     float threshold_dbz;   /* default IMPA_ALERT_DEFAULT_THRESHOLD_DBZ */
     float min_area_km2;    /* default IMPA_ALERT_DEFAULT_MIN_AREA_KM2 */
     double match_km;       /* max centroid distance for a match, default 20 */
+    /* Pixels >= threshold within cluster_km of each other belong to one cell (a
+     * storm's fragments are one object; its geometry is then a MultiPolygon);
+     * 0 = 8-connected pixels only. Default IMPA_ALERT_DEFAULT_CLUSTER_KM. */
+    double cluster_km;
+    /* Persistence before an Alert: a track found in a cycle is a candidate (not
+     * published) until it was first found at least confirm_age_minutes before this
+     * cycle (i.e. in an earlier cycle; 0 = alert at once), or has a cell of at
+     * least confirm_area_km2 or confirm_dbz at some lead (0 = no such route), or is
+     * forecast over at least confirm_minutes of leads in one cycle (leads x step;
+     * 0 = no such route). */
+    int confirm_minutes, confirm_age_minutes;
+    float confirm_area_km2, confirm_dbz;
+    /* Hysteresis before Cancel: an alerted track no longer forecast is held (not
+     * published, not ended; its last forecast kept for matching) until it has not
+     * been forecast for more than cancel_after_minutes; 0 = end it at once. */
+    int cancel_after_minutes;
     int max_cells;         /* cells kept per cycle (all leads), default 4096 */
     int n_regions;
     impa_watch_region_t regions[IMPA_ALERT_MAX_REGIONS];
 } impa_alert_config_t;
 
 IMPA_API void impa_alert_config_default(impa_alert_config_t *cfg);
+/* Turns the life cycle off: every cell is published at once, every track ends
+ * as soon as it is not forecast (the observed cells of verification; tests). */
+IMPA_API void impa_alert_config_immediate(impa_alert_config_t *cfg);
 
 typedef struct impa_alert_tracker impa_alert_tracker_t;
 

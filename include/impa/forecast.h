@@ -43,6 +43,14 @@ typedef enum {
 /* "new", "updated", "ended" */
 IMPA_API const char *impa_alert_event_name(impa_alert_event_t e);
 
+/* Where a track stands in the tracker's life cycle (impa/alerts.h). Only
+ * ALERTED cells are published (impa_alerts_t.cells). */
+typedef enum {
+    IMPA_ALERT_CANDIDATE = 0, /* found, not yet confirmed by the persistence rule */
+    IMPA_ALERT_ALERTED = 1,   /* confirmed: published */
+    IMPA_ALERT_HELD = 2,      /* alerted before, not forecast this cycle; held before Cancel */
+} impa_alert_status_t;
+
 /* One cell at one lead time. */
 typedef struct {
     int64_t id;                /* track id, unique within a tracker's life (>= 1) */
@@ -66,6 +74,10 @@ typedef struct {
     /* Track-wide in this cycle (same in every cell of the track): first valid time at
      * which the track touches region r, 0 = never. */
     int64_t region_first[IMPA_ALERT_MAX_REGIONS];
+    /* Track-wide: issue time of the cycle that first found the track, and of the
+     * last cycle that forecast it (earlier than this cycle's for held cells). */
+    int64_t first_issue, last_seen;
+    impa_alert_status_t status;
 } impa_alert_cell_t;
 
 /* The alerts of one cycle (impa_alert_tracker_alerts): what the publisher
@@ -75,6 +87,9 @@ typedef struct {
     const impa_alert_cell_t *cells;
     int n_ended;                       /* tracks of the previous cycle that ended */
     const impa_alert_cell_t *ended;    /* one cell each (event IMPA_ALERT_ENDED) */
+    int n_held;                        /* cells of the tracks held before Cancel (not */
+    const impa_alert_cell_t *held;     /* forecast now; their last forecast), not published */
+    int n_held_tracks, n_candidates;   /* tracks held; candidate tracks (not published) */
     int n_tracks, n_new, n_updated;    /* distinct track ids among cells, by event */
     uint64_t truncated;                /* cells left out beyond max_cells, since start */
     int64_t prev_issue_time;           /* issue time of the cycle the ended cells are from */
@@ -87,6 +102,21 @@ typedef struct {
      * from which the publisher builds their geometry */
     const int32_t *pixels, *ended_pixels;
 } impa_alerts_t;
+
+/* ---- exceedance probabilities of the forecast (impa/prob.h) -------------------- */
+
+#define IMPA_PROB_MAX_THRESHOLDS 4
+
+typedef struct {
+    int n_thresholds;
+    float thresholds[IMPA_PROB_MAX_THRESHOLDS]; /* dBZ, in the configured order */
+    int n_leads, ny, nx;                        /* as the forecast */
+    const float *p;         /* [n_thresholds][n_leads][ny][nx] P(dBZ >= threshold), 0..1,
+                             * NAN where the forecast has no value */
+    const float *radius_km; /* [n_thresholds][n_leads] neighbourhood half-width used */
+    int trend[IMPA_PROB_MAX_THRESHOLDS]; /* -1 decaying, 0 steady, 1 growing (impa/prob.h) */
+    const char *calibration;/* name of the calibration table (impa_prob_table_t.name) */
+} impa_prob_field_t;
 
 /* ---- the forecast -------------------------------------------------------------- */
 
@@ -110,6 +140,8 @@ typedef struct {
     /* alerts computed from dbz; NULL = not computed (alert_error says why when set) */
     const impa_alerts_t *alerts;
     const char *alert_error;
+    /* exceedance probabilities computed from dbz; NULL = not computed (prob disabled) */
+    const impa_prob_field_t *prob;
 } impa_forecast_t;
 
 #endif

@@ -51,10 +51,23 @@ typedef struct {
     int cap_enabled;
     char cap_dir[4096];           /* where CAP XML files are written ("" = publish only) */
     char cap_sender[128];
+    /* A continuing track gets a CAP Update only when something a consumer acts on
+     * changed since its last message: area by more than cap_update_area_percent,
+     * max dBZ by cap_update_dbz or more, its centroid moved cap_update_km or more,
+     * its severity/urgency/certainty, its onset (when not under way) by
+     * cap_update_minutes or more, or its last message expires within
+     * cap_update_minutes. 0 for all four = an Update every cycle. */
+    double cap_update_area_percent, cap_update_dbz, cap_update_km;
+    int cap_update_minutes;
     int curve_enabled;
     char curve_secret_key_file[4096];   /* server secret key (z85, zmq_curve_keypair) */
     char curve_allowed_keys_file[4096]; /* one client public key (z85) per line */
 } impa_publish_config_t;
+
+#define IMPA_PUBLISH_DEFAULT_CAP_UPDATE_AREA_PERCENT 25
+#define IMPA_PUBLISH_DEFAULT_CAP_UPDATE_DBZ 5
+#define IMPA_PUBLISH_DEFAULT_CAP_UPDATE_KM 5
+#define IMPA_PUBLISH_DEFAULT_CAP_UPDATE_MINUTES 10
 
 /* Defaults as documented above. */
 IMPA_API void impa_publish_config_default(impa_publish_config_t *cfg);
@@ -159,6 +172,9 @@ IMPA_API const char *impa_publisher_request_endpoint(const impa_publisher_t *pub
 IMPA_API const char *impa_publisher_run_id(const impa_publisher_t *pub);
 /* Number of CAP messages written/published so far. */
 IMPA_API uint64_t impa_publisher_cap_count(const impa_publisher_t *pub);
+/* Continuing tracks whose CAP Update was not sent because nothing a consumer
+ * acts on changed (impa_publish_config_t.cap_update_*), since start. */
+IMPA_API uint64_t impa_publisher_cap_unchanged(const impa_publisher_t *pub);
 
 /* The send high-water mark given to subscribers connecting now (messages). */
 IMPA_API int impa_publisher_queue_hwm(const impa_publisher_t *pub);

@@ -147,6 +147,24 @@ static const cfg_key_t keys[] = {
      "Reflectivity above which an alert area is formed."},
     {"publish.alerts.min_area_km2", K_FLOAT, OFF(alerts.min_area_km2), 0, 0, 1e6,
      STR(IMPA_ALERT_DEFAULT_MIN_AREA_KM2), NULL, 0, "Smallest alert area."},
+    {"publish.alerts.cluster_km", K_DOUBLE, OFF(alerts.cluster_km), 0, 0, 50,
+     STR(IMPA_ALERT_DEFAULT_CLUSTER_KM), NULL, 0,
+     "Pixels at or above the threshold within this distance belong to one alert cell (a storm's fragments are one object, one track); 0 = 8-connected pixels only."},
+    {"publish.alerts.confirm_age_minutes", K_INT, OFF(alerts.confirm_age_minutes), 0, 0, 1440,
+     STR(IMPA_ALERT_DEFAULT_CONFIRM_AGE_MINUTES), NULL, 0,
+     "Persistence before an Alert: a new track is published once it was first found at least this long before the cycle (10 = in the previous cycle too); 0 = at once."},
+    {"publish.alerts.confirm_area_km2", K_FLOAT, OFF(alerts.confirm_area_km2), 0, 0, 1e6,
+     STR(IMPA_ALERT_DEFAULT_CONFIRM_AREA_KM2), NULL, 0,
+     "...or at once when a cell of the track has at least this area; 0 = no such route."},
+    {"publish.alerts.confirm_dbz", K_FLOAT, OFF(alerts.confirm_dbz), 0, 0, 100,
+     STR(IMPA_ALERT_DEFAULT_CONFIRM_DBZ), NULL, 0,
+     "...or at once when a cell of the track reaches this reflectivity; 0 = no such route."},
+    {"publish.alerts.confirm_minutes", K_INT, OFF(alerts.confirm_minutes), 0, 0, 1440,
+     STR(IMPA_ALERT_DEFAULT_CONFIRM_MINUTES), NULL, 0,
+     "...or at once when the track is forecast over at least this many minutes of leads in one cycle (leads x step); 0 = no such route."},
+    {"publish.alerts.cancel_after_minutes", K_INT, OFF(alerts.cancel_after_minutes), 0, 0, 1440,
+     STR(IMPA_ALERT_DEFAULT_CANCEL_AFTER_MINUTES), NULL, 0,
+     "Hysteresis before Cancel: an alerted track no longer forecast is held (no message; matched again if it returns) and cancelled only once it has been missing for longer than this; 0 = cancel at once."},
     {"publish.alerts.regions", K_REGIONS, OFF(alerts.regions), 0, 0, IMPA_ALERT_MAX_REGIONS,
      "", NULL, OFF(alerts.n_regions),
      "Watch regions: list of {name, polygon: [[lat, lon], ...]} (3 to 64 vertices)."},
@@ -156,6 +174,18 @@ static const cfg_key_t keys[] = {
      0, "Where CAP XML files are written; empty = publish only."},
     {"publish.cap.sender", K_STRING, OFF(publish.cap_sender), SZ(publish.cap_sender), 0, 0,
      IMPA_PUBLISH_DEFAULT_CAP_SENDER, NULL, 0, "CAP sender field."},
+    {"publish.cap.update_area_percent", K_DOUBLE, OFF(publish.cap_update_area_percent), 0, 0,
+     1000, STR(IMPA_PUBLISH_DEFAULT_CAP_UPDATE_AREA_PERCENT), NULL, 0,
+     "A continuing track gets a CAP Update only when something changed since its last message: its area by more than this many percent, ..."},
+    {"publish.cap.update_dbz", K_DOUBLE, OFF(publish.cap_update_dbz), 0, 0, 100,
+     STR(IMPA_PUBLISH_DEFAULT_CAP_UPDATE_DBZ), NULL, 0,
+     "... its maximum reflectivity by this much (or its severity, urgency or certainty), ..."},
+    {"publish.cap.update_km", K_DOUBLE, OFF(publish.cap_update_km), 0, 0, 1000,
+     STR(IMPA_PUBLISH_DEFAULT_CAP_UPDATE_KM), NULL, 0,
+     "... its centroid moved this far, ..."},
+    {"publish.cap.update_minutes", K_INT, OFF(publish.cap_update_minutes), 0, 0, 1440,
+     STR(IMPA_PUBLISH_DEFAULT_CAP_UPDATE_MINUTES), NULL, 0,
+     "... its onset (when not under way) by this much, or its last message expires within this; all four 0 = an Update every cycle."},
     {"publish.curve.enabled", K_BOOL, OFF(publish.curve_enabled), 0, 0, 0, "false", NULL, 0,
      "CURVE encryption and client authentication on every socket."},
     {"publish.curve.secret_key_file", K_PATH, OFF(publish.curve_secret_key_file),
@@ -163,6 +193,12 @@ static const cfg_key_t keys[] = {
     {"publish.curve.allowed_keys_file", K_PATH, OFF(publish.curve_allowed_keys_file),
      SZ(publish.curve_allowed_keys_file), 0, 0, "", NULL, 0,
      "Allowed client public keys (z85), one per line."},
+    {"prob.enabled", K_BOOL, OFF(prob_enabled), 0, 0, 0, "true", NULL, 0,
+     "Exceedance probabilities P(dBZ >= threshold) per lead, computed from every forecast (docs/nowcast.md, \"Probability of severe echo\"): archived, published (topic prob), carried by the alerts and verified online. Needs a calibration table: off, with a notice, when prob.calibration is empty and none is installed."},
+    {"prob.calibration", K_PATH, OFF(prob_calibration), SZ(prob_calibration), 0, 0, "", NULL, 0,
+     "Calibration table of the probabilities (window radius and calibration per threshold and lead, written by train/impa/prob.py); empty = MODELDIR/prob-calibration.txt (in a source checkout: its models/prob-calibration.txt). A table named here must load and cover every threshold and lead, or the start-up fails."},
+    {"prob.thresholds", K_FLOATLIST, OFF(prob_thresholds), 0, -32, 80, "35,45", NULL,
+     OFF(n_prob_thresholds), "Thresholds of the probabilities in dBZ (1 to 4 values); the alerts use 45 when listed."},
     {"verification.enabled", K_BOOL, OFF(verify_enabled), 0, 0, 0, "true", NULL, 0,
      "Online verification of every forecast against the scans that arrive later."},
     {"verification.thresholds", K_FLOATLIST, OFF(thresholds), 0, -32, 80,
@@ -645,6 +681,9 @@ int impa_config_parse(const char *text, size_t len, const char *name, const char
     if (cfg->tile > 0 && 2 * cfg->tile_overlap > cfg->tile)
         add_err(&c, 0, "model.tile_overlap", "%d is more than half of model.tile %d (at most %d)",
                 cfg->tile_overlap, cfg->tile, cfg->tile / 2);
+    if (cfg->n_prob_thresholds > IMPA_PROB_MAX_THRESHOLDS)
+        add_err(&c, 0, "prob.thresholds", "%d values, at most %d", cfg->n_prob_thresholds,
+                IMPA_PROB_MAX_THRESHOLDS);
     if (cfg->publish.curve_enabled && !cfg->publish.curve_secret_key_file[0])
         add_err(&c, 0, "publish.curve.secret_key_file", "required when publish.curve.enabled");
     return c.n_errors ? IMPA_ECONFIG : 0;
@@ -842,6 +881,8 @@ static void print_default(FILE *out, const cfg_key_t *k)
         fputs("`[]`", out);
     } else if (!strcmp(k->path, "model.weights")) {
         fputs("MODELDIR/impa-net.nc", out);
+    } else if (!strcmp(k->path, "prob.calibration")) {
+        fputs("MODELDIR/prob-calibration.txt", out);
     } else if (!k->def[0]) {
         fputs("(empty)", out);
     } else {

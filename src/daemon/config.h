@@ -55,6 +55,11 @@ typedef struct {
     impa_publish_config_t publish;
     int status_interval_s;
     impa_alert_config_t alerts;   /* publish.alerts.* (the cycle's alert tracker) */
+    /* probability product (impa/prob.h) */
+    int prob_enabled;
+    char prob_calibration[PATH_MAX]; /* "" = MODELDIR/prob-calibration.txt when installed */
+    int n_prob_thresholds;
+    float prob_thresholds[IMPA_VERIFY_MAX_THRESH]; /* at most IMPA_PROB_MAX_THRESHOLDS used */
     /* verification */
     int verify_enabled;
     int n_thresholds;

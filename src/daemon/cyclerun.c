@@ -85,6 +85,8 @@ static void job_run(void *arg)
     j->fc.model_version = mi ? mi->model_version : "";
     j->fc.weights_sha256 = mi ? mi->sha256 : "";
     j->fc.config_version = cfg->sha256;
+    if (impa_cycle_prob(rt->cycle, &j->fc, &j->prob_s, j->prob_err, sizeof j->prob_err))
+        j->prob_err_set = 1;
     if (atomic_load(&j->cancel))
         goto abandon;
     atomic_store(&j->stage, IMPA_STAGE_ALERTS);
@@ -177,6 +179,8 @@ void impa_cycles_finish(impa_service_t *svc)
     }
     if (!fc->alerts)
         impa_log(IMPA_LOG_WARNING, "cycle %s: alerts: %s", j->iso, fc->alert_error);
+    if (j->prob_err_set)
+        impa_log(IMPA_LOG_WARNING, "cycle %s: probabilities: %s", j->iso, j->prob_err);
     if (j->dir_made)
         impa_log(IMPA_LOG_WARNING, "cycle %s: archive directory %s was missing: re-created", j->iso,
                  svc->rt->cfg.output_dir);
@@ -222,9 +226,10 @@ void impa_cycles_finish(impa_service_t *svc)
                  fc->fallback_reason);
     }
     impa_log(IMPA_LOG_INFO,
-             "cycle %s: %s, %d leads from %d frames, forecast %.3f s, alerts %.3f s, archive "
-             "%.3f s, publish+verify %.3f s, total %.3f s -> %s",
-             j->iso, svc->last_method, fc->n_leads, fc->n_inputs, j->forecast_s, j->alerts_s,
+             "cycle %s: %s, %d leads from %d frames, forecast %.3f s, prob %.3f s, alerts %.3f s, "
+             "archive %.3f s, publish+verify %.3f s, total %.3f s -> %s",
+             j->iso, svc->last_method, fc->n_leads, fc->n_inputs, j->forecast_s, j->prob_s,
+             j->alerts_s,
              j->archive_s, impa_time_monotonic() - tp, total,
              j->archive_rc ? "(no archive)" : j->path);
 }

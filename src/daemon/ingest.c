@@ -155,6 +155,10 @@ static int setup_grid(impa_service_t *svc, const char *path, const impa_scan_t *
     }
     rt->in_grid = scan->grid;
     impa_cycle_set_alerts(rt->cycle, rt->tracker);
+    if (rt->prob_table &&
+        impa_cycle_set_prob(rt->cycle, rt->prob_table, cfg->prob_thresholds,
+                            cfg->n_prob_thresholds, err, sizeof err))
+        impa_log(IMPA_LOG_ERR, "probability product off: %s", err);
     impa_log(IMPA_LOG_NOTICE,
              "model grid %dx%d (input %dx%d, crop at %d,%d, block %d), window %d x %d min",
              mgrid.ny, mgrid.nx, scan->grid.ny, scan->grid.nx, cfg->x_offset, cfg->y_offset,

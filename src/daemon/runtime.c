@@ -22,6 +22,7 @@ void impa_runtime_destroy(impa_runtime_t **rt)
     impa_alert_tracker_destroy(&(*rt)->tracker);
     impa_watch_destroy(&(*rt)->watch);
     impa_model_destroy(&(*rt)->model);
+    free((*rt)->prob_table);
     free(*rt);
     *rt = NULL;
 }
@@ -59,6 +60,8 @@ int impa_runtime_load(const impa_service_opts_t *o, impa_runtime_t **out, char *
     rt->cfg = s->cfg;
     rt->model = s->model;
     rt->shape = s->shape;
+    rt->prob_table = s->prob;
+    s->prob = NULL;
     impa_daemon_config_t *cfg = &rt->cfg;
     rt->dom = (impa_domain_t){.x_offset = cfg->x_offset, .y_offset = cfg->y_offset,
                               .nx = cfg->nx, .ny = cfg->ny, .block = cfg->block,

@@ -25,6 +25,7 @@ typedef struct {
     impa_cycle_t *cycle;        /* created at the first scan: its grid fixes the model grid */
     impa_grid_t in_grid;        /* input grid of that first scan */
     char alert_state[PATH_MAX]; /* <state_dir>/alerts.state, "" = not kept */
+    impa_prob_table_t *prob_table; /* owned; NULL = no probability product */
 } impa_runtime_t;
 
 /* The start-up check (creating missing directories; its notes logged), then

@@ -29,7 +29,9 @@ typedef struct {
     char iso[32];
     double t0;                  /* monotonic start */
     impa_forecast_t fc;         /* the products (borrowed from the cycle and tracker) */
-    double forecast_s, alerts_s, archive_s, prune_s;
+    double forecast_s, prob_s, alerts_s, archive_s, prune_s;
+    int prob_err_set;
+    char prob_err[256];
     int rc;                     /* forecast failed: no products */
     int archive_rc, pruned, abandoned;
     char err[1024], archive_err[1024], prune_err[512];

@@ -18,6 +18,10 @@ struct impa_alert_tracker {
     double cell_km2, cell_km;  /* area of a cell; side length used for distances */
     int32_t *label[2];         /* [ny*nx] per lead: cell index+1, -1 rejected, 0 none */
     int32_t *queue;            /* [ny*nx] flood-fill queue = pixels of the last component */
+    int32_t *plab;             /* [ny*nx] previous-cycle cells painted at one valid time:
+                                * prev index + 1, 0 none (cleared after each lead) */
+    int32_t *painted;          /* [ny*nx] the pixels painted into plab */
+    size_t n_painted;
     uint32_t *pix_regions;     /* [ny*nx] watch-region bits per pixel, NULL without regions */
     int32_t *tx, *ty;          /* [trace_cap] outline vertices in corner coordinates */
     unsigned char *keep;       /* [trace_cap] Douglas-Peucker flags */
@@ -29,6 +33,11 @@ struct impa_alert_tracker {
     int n_cells, n_prev, n_ended;
     int cap_cells, cap_prev, cap_ended;
     int *ov, *order;           /* [cap_cells] overlap counts, processing order */
+    int *ovp;                  /* [cap_ovp] overlap counts with prev[] */
+    int cap_ovp;
+    impa_alert_cell_t *pub;    /* [cap_pub] the published (ALERTED) cells, lead order */
+    int n_pub, cap_pub;
+    int first_held;            /* cells[first_held..n_cells) are held copies */
     int64_t next_id;
     uint64_t truncated;
     /* Pixel lists of the cells (this cycle) and of prev[] (last cycle); grow by
@@ -51,6 +60,19 @@ void impa_alert_config_default(impa_alert_config_t *cfg)
     cfg->min_area_km2 = IMPA_ALERT_DEFAULT_MIN_AREA_KM2;
     cfg->match_km = 20.0;
     cfg->max_cells = 4096;
+    cfg->cluster_km = IMPA_ALERT_DEFAULT_CLUSTER_KM;
+    cfg->confirm_minutes = IMPA_ALERT_DEFAULT_CONFIRM_MINUTES;
+    cfg->confirm_age_minutes = IMPA_ALERT_DEFAULT_CONFIRM_AGE_MINUTES;
+    cfg->confirm_area_km2 = IMPA_ALERT_DEFAULT_CONFIRM_AREA_KM2;
+    cfg->confirm_dbz = IMPA_ALERT_DEFAULT_CONFIRM_DBZ;
+    cfg->cancel_after_minutes = IMPA_ALERT_DEFAULT_CANCEL_AFTER_MINUTES;
+}
+
+void impa_alert_config_immediate(impa_alert_config_t *cfg)
+{
+    cfg->cluster_km = 0;
+    cfg->confirm_age_minutes = 0;
+    cfg->cancel_after_minutes = 0;
 }
 
 int impa_alert_tracker_create(const impa_alert_config_t *cfg, impa_alert_tracker_t **out,
@@ -60,10 +82,15 @@ int impa_alert_tracker_create(const impa_alert_config_t *cfg, impa_alert_tracker
         return impa_err(err, errlen, IMPA_EINVAL, "alert tracker: NULL argument");
     *out = NULL;
     if (cfg->max_cells < 1 || cfg->n_regions < 0 || cfg->n_regions > IMPA_ALERT_MAX_REGIONS ||
-        !(cfg->match_km >= 0) || !(cfg->min_area_km2 >= 0))
+        !(cfg->match_km >= 0) || !(cfg->min_area_km2 >= 0) || !(cfg->cluster_km >= 0) || cfg->confirm_minutes < 0 ||
+        cfg->confirm_age_minutes < 0 || cfg->cancel_after_minutes < 0 ||
+        !(cfg->confirm_area_km2 >= 0) || !(cfg->confirm_dbz >= 0))
         return impa_err(err, errlen, IMPA_EINVAL,
-                        "alert tracker: bad configuration (max_cells %d, n_regions %d, match_km %g)",
-                        cfg->max_cells, cfg->n_regions, cfg->match_km);
+                        "alert tracker: bad configuration (max_cells %d, n_regions %d, match_km %g, "
+                        "confirm %d min / %d min / %g km2 / %g dBZ, cancel after %d min)",
+                        cfg->max_cells, cfg->n_regions, cfg->match_km, cfg->confirm_minutes,
+                        cfg->confirm_age_minutes, (double)cfg->confirm_area_km2,
+                        (double)cfg->confirm_dbz, cfg->cancel_after_minutes);
     for (int r = 0; r < cfg->n_regions; r++)
         if (cfg->regions[r].n_vertices < 3 || cfg->regions[r].n_vertices > IMPA_ALERT_MAX_VERTICES)
             return impa_err(err, errlen, IMPA_EINVAL, "watch region '%s': %d vertices (3..%d)",
@@ -87,12 +114,15 @@ static void free_grid_buffers(impa_alert_tracker_t *tr)
     free(tr->label[0]);
     free(tr->label[1]);
     free(tr->queue);
+    free(tr->plab);
+    free(tr->painted);
     free(tr->pix_regions);
     free(tr->tx);
     free(tr->ty);
     free(tr->keep);
     free(tr->stack);
     tr->label[0] = tr->label[1] = tr->queue = tr->tx = tr->ty = tr->stack = NULL;
+    tr->plab = tr->painted = NULL;
     tr->pix_regions = NULL;
     tr->keep = NULL;
     tr->have_grid = 0;
@@ -109,6 +139,8 @@ void impa_alert_tracker_destroy(impa_alert_tracker_t **trp)
     free(tr->ended);
     free(tr->ov);
     free(tr->order);
+    free(tr->ovp);
+    free(tr->pub);
     free(tr->pix);
     free(tr->pix_prev);
     free(tr);
@@ -148,13 +180,17 @@ static int setup_grid(impa_alert_tracker_t *tr, const impa_grid_t *g, char *err,
     tr->label[0] = calloc(n, sizeof(int32_t));
     tr->label[1] = calloc(n, sizeof(int32_t));
     tr->queue = malloc(n * sizeof(int32_t));
+    tr->plab = calloc(n, sizeof(int32_t));
+    tr->painted = malloc(n * sizeof(int32_t));
+    tr->n_painted = 0;
     tr->tx = malloc(tr->trace_cap * sizeof(int32_t));
     tr->ty = malloc(tr->trace_cap * sizeof(int32_t));
     tr->keep = malloc(tr->trace_cap);
     tr->stack = malloc(2 * tr->trace_cap * sizeof(int32_t));
     if (tr->cfg.n_regions > 0)
         tr->pix_regions = calloc(n, sizeof(uint32_t));
-    if (!tr->label[0] || !tr->label[1] || !tr->queue || !tr->tx || !tr->ty || !tr->keep ||
+    if (!tr->label[0] || !tr->label[1] || !tr->queue || !tr->plab || !tr->painted || !tr->tx ||
+        !tr->ty || !tr->keep ||
         !tr->stack || (tr->cfg.n_regions > 0 && !tr->pix_regions)) {
         free_grid_buffers(tr);
         return impa_err(err, errlen, IMPA_ENOMEM, "alert tracker: out of memory for a %dx%d grid",
@@ -363,6 +399,25 @@ static void build_outline(impa_alert_tracker_t *tr, impa_alert_cell_t *cell, con
     }
 }
 
+/* Appends n pixel indices to the cycle's pixel list (grows by doubling).
+ * Returns their offset, or -1 when out of memory. */
+static int64_t append_pixels(impa_alert_tracker_t *tr, const int32_t *src, size_t n)
+{
+    if (tr->n_pix + n > tr->cap_pix) {
+        size_t cap = tr->cap_pix ? tr->cap_pix : 4096;
+        while (cap < tr->n_pix + n)
+            cap *= 2;
+        int32_t *np = realloc(tr->pix, cap * sizeof *np);
+        if (!np)
+            return -1;
+        tr->pix = np, tr->cap_pix = cap;
+    }
+    int64_t off = (int64_t)tr->n_pix;
+    memcpy(tr->pix + tr->n_pix, src, n * sizeof *tr->pix);
+    tr->n_pix += n;
+    return off;
+}
+
 /* Labels one lead into lab; appends kept cells to tr->cells. */
 static void extract_lead(impa_alert_tracker_t *tr, const float *dbz, int32_t *lab, int lead,
                          int64_t valid)
@@ -370,6 +425,16 @@ static void extract_lead(impa_alert_tracker_t *tr, const float *dbz, int32_t *la
     int nx = tr->grid.nx, ny = tr->grid.ny;
     size_t n = (size_t)nx * ny;
     float thr = tr->cfg.threshold_dbz;
+    /* neighbourhood radius in cells: 1 = 8-connected; cluster_km joins the pixels
+     * within that distance (a storm's fragments are one cell) */
+    int R = 1;
+    if (tr->cfg.cluster_km > 0) {
+        double rc = tr->cfg.cluster_km / tr->cell_km;
+        R = rc > 1 ? (int)floor(rc) : 1;
+        if (R > 64)
+            R = 64;
+    }
+    int R2 = (int)floor((tr->cfg.cluster_km / tr->cell_km) * (tr->cfg.cluster_km / tr->cell_km));
     memset(lab, 0, n * sizeof *lab);
     for (size_t p0 = 0; p0 < n; p0++) {
         if (lab[p0] != 0 || !(dbz[p0] >= thr))
@@ -393,10 +458,11 @@ static void extract_lead(impa_alert_tracker_t *tr, const float *dbz, int32_t *la
             if (r > r1) r1 = r;
             if (tr->pix_regions)
                 regions |= tr->pix_regions[p];
-            for (int dr = -1; dr <= 1; dr++)
-                for (int dc = -1; dc <= 1; dc++) {
+            for (int dr = -R; dr <= R; dr++)
+                for (int dc = -R; dc <= R; dc++) {
                     int rr = r + dr, cc = c + dc;
-                    if (rr < 0 || rr >= ny || cc < 0 || cc >= nx)
+                    if (rr < 0 || rr >= ny || cc < 0 || cc >= nx ||
+                        (R > 1 && dr * dr + dc * dc > R2))
                         continue;
                     size_t q = (size_t)rr * nx + cc;
                     if (lab[q] == 0 && dbz[q] >= thr) {
@@ -417,24 +483,16 @@ static void extract_lead(impa_alert_tracker_t *tr, const float *dbz, int32_t *la
             lab[tr->queue[i]] = L;
         if (L < 0)
             continue;
-        if (tr->n_pix + tail > tr->cap_pix) {
-            size_t cap = tr->cap_pix ? tr->cap_pix : 4096;
-            while (cap < tr->n_pix + tail)
-                cap *= 2;
-            int32_t *np = realloc(tr->pix, cap * sizeof *np);
-            if (!np) {
-                tr->truncated++;
-                for (size_t i = 0; i < tail; i++)
-                    lab[tr->queue[i]] = -1;
-                continue;
-            }
-            tr->pix = np, tr->cap_pix = cap;
+        int64_t off = append_pixels(tr, tr->queue, tail);
+        if (off < 0) {
+            tr->truncated++;
+            for (size_t i = 0; i < tail; i++)
+                lab[tr->queue[i]] = -1;
+            continue;
         }
         impa_alert_cell_t *cell = &tr->cells[tr->n_cells++];
         memset(cell, 0, sizeof *cell);
-        cell->pix_off = (int64_t)tr->n_pix;
-        memcpy(tr->pix + tr->n_pix, tr->queue, tail * sizeof *tr->pix);
-        tr->n_pix += tail;
+        cell->pix_off = off;
         cell->lead = lead;
         cell->valid_time = valid;
         cell->n_pixels = (int)tail;
@@ -501,10 +559,110 @@ static void sort_by_size(int *o, int n, const impa_alert_cell_t *cells)
     }
 }
 
+/* Paints into tr->plab (prev index + 1) the previous cycle's cells valid at
+ * `valid` (that cycle's forecast of them for this time, i.e. their outline
+ * advected by that forecast) and, for tracks whose forecast there ended one step
+ * earlier, their last cell moved on by the track's motion over its last step
+ * (none when it had one cell): the advected outline a new cell must overlap to
+ * continue the track. Cells at the exact time win where they meet. */
+static void paint_prev(impa_alert_tracker_t *tr, int64_t valid)
+{
+    int nx = tr->grid.nx, ny = tr->grid.ny;
+    int64_t step = (int64_t)tr->step_minutes * 60, half = step / 2;
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < tr->n_prev; k++) {
+            const impa_alert_cell_t *pc = &tr->prev[k];
+            if (pc->pix_off < 0)
+                continue;
+            int64_t dt = valid - pc->valid_time;
+            int dr = 0, dc = 0;
+            if (pass == 0) {
+                if (dt < -half || dt > half)
+                    continue;
+            } else {
+                if (dt <= half || dt > step + half)
+                    continue;
+                int later = 0, before = -1;
+                for (int j = 0; j < tr->n_prev && !later; j++) {
+                    const impa_alert_cell_t *q = &tr->prev[j];
+                    if (q->id != pc->id)
+                        continue;
+                    later = q->valid_time > pc->valid_time + half;
+                    if (llabs(q->valid_time + step - pc->valid_time) <= half)
+                        before = j;
+                }
+                if (later)
+                    continue;
+                if (before >= 0) {
+                    dc = (int)lround(pc->cx - tr->prev[before].cx);
+                    dr = (int)lround(pc->cy - tr->prev[before].cy);
+                }
+            }
+            for (int i = 0; i < pc->n_pixels; i++) {
+                int32_t p = tr->pix_prev[pc->pix_off + i];
+                int r = p / nx + dr, c = p % nx + dc;
+                if (r < 0 || r >= ny || c < 0 || c >= nx)
+                    continue;
+                size_t q = (size_t)r * nx + c;
+                if (tr->plab[q] == 0) {
+                    tr->plab[q] = k + 1;
+                    tr->painted[tr->n_painted++] = (int32_t)q;
+                }
+            }
+        }
+}
+
+static void clear_prev(impa_alert_tracker_t *tr)
+{
+    for (size_t i = 0; i < tr->n_painted; i++)
+        tr->plab[tr->painted[i]] = 0;
+    tr->n_painted = 0;
+}
+
+/* The previous cycle's cell a new cell (label L in lab, not continued from the
+ * previous lead) continues: the one its pixels overlap most in tr->plab, else
+ * (no overlap, or cells restored without pixels) the nearest centroid valid at the
+ * same time within match_km. Ids continued already in this cycle are not taken
+ * (matches stay one-to-one). Returns a prev index or -1. */
+static int match_prev(impa_alert_tracker_t *tr, const impa_alert_cell_t *c, int32_t L,
+                      const int32_t *lab, int s, int e, int64_t valid)
+{
+    int nx = tr->grid.nx;
+    for (int k = 0; k < tr->n_prev; k++)
+        tr->ovp[k] = 0;
+    for (int r = c->row0; r <= c->row1; r++)
+        for (int x = c->col0; x <= c->col1; x++) {
+            size_t p = (size_t)r * nx + x;
+            if (lab[p] == L && tr->plab[p] > 0)
+                tr->ovp[tr->plab[p] - 1]++;
+        }
+    int best = -1, bo = 0;
+    for (int k = 0; k < tr->n_prev; k++)
+        if (tr->ovp[k] > bo && !id_used(tr, s, e, tr->prev[k].id) &&
+            !id_used(tr, 0, s, tr->prev[k].id))
+            bo = tr->ovp[k], best = k;
+    if (best >= 0)
+        return best;
+    double bd = tr->cfg.match_km, half_step = tr->step_minutes * 30.0;
+    for (int k = 0; k < tr->n_prev; k++) {
+        const impa_alert_cell_t *pc = &tr->prev[k];
+        if (fabs((double)(pc->valid_time - valid)) > half_step)
+            continue;
+        double d = cell_dist_km(tr, c, pc);
+        if (d <= bd && !id_used(tr, s, e, pc->id) && !id_used(tr, 0, s, pc->id))
+            bd = d, best = k;
+    }
+    return best;
+}
+
 /* Gives ids to the cells [s, e) of one lead: overlap with the previous lead's cells
  * [ps, pe) (labels in plab), else nearest previous-lead centroid, else the previous
- * cycle's cell valid at the same time, else a new id. Larger cells choose first so
- * a split keeps its id on the bigger part. */
+ * cycle's track whose advected outline it overlaps (match_prev), else a new id.
+ * Larger cells choose first, so after a split the biggest part keeps the id and
+ * the others become new tracks; after a merge the cell continues the track it
+ * overlaps most and the other track is not continued (held, then ended). A cell
+ * inherits the track's first issue time and prior status; the life cycle is
+ * decided once all leads are labelled (life_cycle). */
 static void assign_ids(impa_alert_tracker_t *tr, int s, int e, int ps, int pe,
                        const int32_t *lab, const int32_t *plab, int64_t valid)
 {
@@ -514,7 +672,6 @@ static void assign_ids(impa_alert_tracker_t *tr, int s, int e, int ps, int pe,
         tr->order[i] = s + i;
     if (nn > 1)
         sort_by_size(tr->order, nn, tr->cells);
-    double half_step = tr->step_minutes * 30.0;
     for (int oi = 0; oi < nn; oi++) {
         impa_alert_cell_t *c = &tr->cells[tr->order[oi]];
         int32_t L = tr->order[oi] + 1;
@@ -544,27 +701,97 @@ static void assign_ids(impa_alert_tracker_t *tr, int s, int e, int ps, int pe,
         if (best >= 0) {
             c->id = tr->cells[best].id;
             c->event = tr->cells[best].event;
+            c->first_issue = tr->cells[best].first_issue;
+            c->status = tr->cells[best].status;
             continue;
         }
-        if (tr->prev_valid) {
-            double bd = tr->cfg.match_km;
-            int pb = -1;
-            for (int k = 0; k < tr->n_prev; k++) {
-                const impa_alert_cell_t *pc = &tr->prev[k];
-                if (fabs((double)(pc->valid_time - valid)) > half_step)
-                    continue;
-                double d = cell_dist_km(tr, c, pc);
-                if (d <= bd && !id_used(tr, s, e, pc->id) && !id_used(tr, 0, s, pc->id))
-                    bd = d, pb = k;
-            }
-            if (pb >= 0) {
-                c->id = tr->prev[pb].id;
-                c->event = IMPA_ALERT_UPDATED;
-                continue;
-            }
+        int pb = tr->prev_valid ? match_prev(tr, c, L, lab, s, e, valid) : -1;
+        if (pb >= 0) {
+            c->id = tr->prev[pb].id;
+            c->event = IMPA_ALERT_UPDATED;
+            c->first_issue = tr->prev[pb].first_issue;
+            c->status = tr->prev[pb].status;
+            continue;
         }
         c->id = tr->next_id++;
         c->event = IMPA_ALERT_NEW;
+        c->first_issue = tr->issue;
+        c->status = IMPA_ALERT_CANDIDATE;
+    }
+}
+
+/* The life cycle of every track found in this cycle (cells[0..n_cells)): alerted
+ * when it was alerted (or held) before, or the persistence rule confirms it now
+ * (impa_alert_config_t); event updated when it was alerted before, new
+ * otherwise. Candidates are kept for the next cycle but not published. */
+static void life_cycle(impa_alert_tracker_t *tr)
+{
+    const impa_alert_config_t *k = &tr->cfg;
+    for (int i = 0; i < tr->n_cells; i++) {
+        impa_alert_cell_t *c = &tr->cells[i];
+        if (id_used(tr, 0, i, c->id))
+            continue;
+        int was = c->status != IMPA_ALERT_CANDIDATE, n = 0;
+        double amax = 0, dmax = -INFINITY;
+        for (int j = i; j < tr->n_cells; j++)
+            if (tr->cells[j].id == c->id) {
+                n++;
+                if (tr->cells[j].area_km2 > amax)
+                    amax = tr->cells[j].area_km2;
+                if (tr->cells[j].max_dbz > dmax)
+                    dmax = tr->cells[j].max_dbz;
+            }
+        int confirm = was || (k->confirm_minutes > 0 && n * tr->step_minutes >= k->confirm_minutes) ||
+                      tr->issue - c->first_issue >= (int64_t)k->confirm_age_minutes * 60 ||
+                      (k->confirm_area_km2 > 0 && amax >= k->confirm_area_km2) ||
+                      (k->confirm_dbz > 0 && dmax >= k->confirm_dbz);
+        impa_alert_status_t st = confirm ? IMPA_ALERT_ALERTED : IMPA_ALERT_CANDIDATE;
+        impa_alert_event_t ev = was ? IMPA_ALERT_UPDATED : IMPA_ALERT_NEW;
+        for (int j = i; j < tr->n_cells; j++)
+            if (tr->cells[j].id == c->id) {
+                tr->cells[j].status = st;
+                tr->cells[j].event = ev;
+                tr->cells[j].last_seen = tr->issue;
+            }
+    }
+}
+
+/* Alerted (or held) tracks of the previous cycle not forecast now are held
+ * while they have been missing for at most cancel_after_minutes: their cells
+ * still valid after this issue time are copied (status held) so that the next
+ * cycle can match them and they end later. Appended after this cycle's cells. */
+static void hold_missing(impa_alert_tracker_t *tr)
+{
+    tr->first_held = tr->n_cells;
+    if (!tr->prev_valid || tr->cfg.cancel_after_minutes <= 0)
+        return;
+    int64_t limit = (int64_t)tr->cfg.cancel_after_minutes * 60;
+    for (int k = 0; k < tr->n_prev; k++) {
+        const impa_alert_cell_t *pc = &tr->prev[k];
+        if (pc->status == IMPA_ALERT_CANDIDATE || id_used(tr, 0, tr->n_cells, pc->id) ||
+            tr->issue - pc->last_seen > limit)
+            continue;
+        for (int j = k; j < tr->n_prev; j++) {
+            const impa_alert_cell_t *q = &tr->prev[j];
+            if (q->id != pc->id || q->valid_time <= tr->issue)
+                continue;
+            if (grow_cells(tr) != 0) {
+                tr->truncated++;
+                continue;
+            }
+            impa_alert_cell_t *h = &tr->cells[tr->n_cells];
+            *h = *q;
+            if (q->pix_off >= 0) {
+                h->pix_off = append_pixels(tr, tr->pix_prev + q->pix_off, (size_t)q->n_pixels);
+                if (h->pix_off < 0) {
+                    tr->truncated++;
+                    continue;
+                }
+            }
+            h->status = IMPA_ALERT_HELD;
+            h->event = IMPA_ALERT_UPDATED;
+            tr->n_cells++;
+        }
     }
 }
 
@@ -597,7 +824,8 @@ static void find_ended(impa_alert_tracker_t *tr)
         return;
     for (int k = 0; k < tr->n_prev; k++) {
         int64_t id = tr->prev[k].id;
-        if (id_used(tr, 0, tr->n_cells, id))
+        /* continued or held now; candidates were never alerted: nothing to cancel */
+        if (tr->prev[k].status == IMPA_ALERT_CANDIDATE || id_used(tr, 0, tr->n_cells, id))
             continue;
         int dup = 0;
         for (int e = 0; e < tr->n_ended && !dup; e++)
@@ -633,8 +861,21 @@ static void find_ended(impa_alert_tracker_t *tr)
 static void fill_view(impa_alert_tracker_t *tr)
 {
     impa_alerts_t *v = &tr->view;
-    v->n_cells = tr->n_cells;
-    v->cells = tr->cells;
+    tr->n_pub = 0;
+    v->n_candidates = v->n_held_tracks = 0;
+    for (int i = 0; i < tr->n_cells; i++) {
+        const impa_alert_cell_t *c = &tr->cells[i];
+        if (c->status == IMPA_ALERT_ALERTED && i < tr->first_held)
+            tr->pub[tr->n_pub++] = *c;
+        else if (!id_used(tr, 0, i, c->id)) {
+            v->n_candidates += c->status == IMPA_ALERT_CANDIDATE;
+            v->n_held_tracks += c->status == IMPA_ALERT_HELD;
+        }
+    }
+    v->n_cells = tr->n_pub;
+    v->cells = tr->pub;
+    v->n_held = tr->n_cells - tr->first_held;
+    v->held = tr->cells + tr->first_held;
     v->n_ended = tr->n_ended;
     v->ended = tr->ended;
     v->truncated = tr->truncated;
@@ -643,9 +884,12 @@ static void fill_view(impa_alert_tracker_t *tr)
     v->pixels = tr->pix;
     v->ended_pixels = tr->pix_prev;
     v->n_tracks = v->n_new = v->n_updated = 0;
-    for (int i = 0; i < tr->n_cells; i++) {
-        const impa_alert_cell_t *c = &tr->cells[i];
-        if (id_used(tr, 0, i, c->id))
+    for (int i = 0; i < tr->n_pub; i++) {
+        const impa_alert_cell_t *c = &tr->pub[i];
+        int dup = 0;
+        for (int j = 0; j < i && !dup; j++)
+            dup = tr->pub[j].id == c->id;
+        if (dup)
             continue;
         v->n_tracks++;
         v->n_new += c->event == IMPA_ALERT_NEW;
@@ -690,6 +934,12 @@ int impa_alert_tracker_update(impa_alert_tracker_t *tr, const impa_forecast_t *f
     tr->prev_issue = tr->issue;
     tr->issue = fc->issue_time;
     tr->step_minutes = fc->step_minutes;
+    if (tr->n_prev > tr->cap_ovp) {
+        int *no = realloc(tr->ovp, (size_t)tr->cap_prev * sizeof *no);
+        if (!no)
+            return impa_err(err, errlen, IMPA_ENOMEM, "alert tracker: out of memory");
+        tr->ovp = no, tr->cap_ovp = tr->cap_prev;
+    }
 
     size_t n = (size_t)fc->grid->nx * fc->grid->ny;
     int ps = 0, pe = 0;
@@ -698,8 +948,19 @@ int impa_alert_tracker_update(impa_alert_tracker_t *tr, const impa_forecast_t *f
         int64_t valid = fc->issue_time + (int64_t)(k + 1) * fc->step_minutes * 60;
         int s = tr->n_cells;
         extract_lead(tr, fc->dbz + (size_t)k * n, lab, k, valid);
+        if (tr->prev_valid)
+            paint_prev(tr, valid);
         assign_ids(tr, s, tr->n_cells, ps, pe, lab, plab, valid);
+        clear_prev(tr);
         ps = s, pe = tr->n_cells;
+    }
+    life_cycle(tr);
+    hold_missing(tr);
+    if (tr->cap_pub < tr->cap_cells) {
+        impa_alert_cell_t *np = realloc(tr->pub, (size_t)tr->cap_cells * sizeof *np);
+        if (!np)
+            return impa_err(err, errlen, IMPA_ENOMEM, "alert tracker: out of memory");
+        tr->pub = np, tr->cap_pub = tr->cap_cells;
     }
     /* Track-wide first valid time per watch region. */
     for (int i = 0; i < tr->n_cells; i++) {
@@ -806,13 +1067,13 @@ const impa_alert_config_t *impa_alert_tracker_config(const impa_alert_tracker_t 
     return tr ? &tr->cfg : NULL;
 }
 
-int impa_alert_tracker_n_cells(const impa_alert_tracker_t *tr) { return tr ? tr->n_cells : 0; }
+int impa_alert_tracker_n_cells(const impa_alert_tracker_t *tr) { return tr ? tr->n_pub : 0; }
 int impa_alert_tracker_n_ended(const impa_alert_tracker_t *tr) { return tr ? tr->n_ended : 0; }
 uint64_t impa_alert_tracker_truncated(const impa_alert_tracker_t *tr) { return tr ? tr->truncated : 0; }
 
 const impa_alert_cell_t *impa_alert_tracker_cell(const impa_alert_tracker_t *tr, int i)
 {
-    return tr && i >= 0 && i < tr->n_cells ? &tr->cells[i] : NULL;
+    return tr && i >= 0 && i < tr->n_pub ? &tr->pub[i] : NULL;
 }
 
 const impa_alert_cell_t *impa_alert_tracker_ended(const impa_alert_tracker_t *tr, int i)

@@ -74,7 +74,9 @@ int impa_alert_verifier_create(int n_leads, int step_minutes, const impa_alert_c
     v->n_leads = n_leads;
     v->step_minutes = step_minutes;
     v->cfg = *cfg;
-    int rc = impa_alert_tracker_create(cfg, &v->obs_tracker, err, errlen);
+    impa_alert_config_t ocfg = *cfg; /* every observed cell counts, at once */
+    impa_alert_config_immediate(&ocfg);
+    int rc = impa_alert_tracker_create(&ocfg, &v->obs_tracker, err, errlen);
     v->ring = calloc((size_t)n_leads, sizeof *v->ring);
     if (rc || !v->ring) {
         impa_alert_verifier_destroy(&v);

@@ -44,6 +44,10 @@ typedef struct {
 typedef struct {
     int64_t id;
     char ref[400]; /* "sender,identifier,sent" */
+    /* what the last message said (impa_publish_config_t.cap_update_*) */
+    double area_km2, max_dbz, x_km, y_km;
+    int64_t onset, expires;
+    int first_lead_minutes;
 } cap_ref_t;
 
 struct impa_publisher {
@@ -55,7 +59,7 @@ struct impa_publisher {
     char request_endpoint[256];
     char topics[T_COUNT][96];
     uint64_t seq[T_COUNT];
-    uint64_t dropped, cap_count, cycles;
+    uint64_t dropped, cap_count, cycles, cap_unchanged;
     impa_subwatch_t *subwatch; /* slow subscribers (subscribers.c) */
     int hwm;                   /* SNDHWM for new connections */
     size_t hwm_frame_bytes;    /* frame size hwm was derived from; 0 = none yet */
@@ -78,6 +82,10 @@ void impa_publish_config_default(impa_publish_config_t *cfg)
     cfg->sndhwm = IMPA_PUBLISH_DEFAULT_SNDHWM;
     cfg->slow_subscriber_s = IMPA_PUBLISH_DEFAULT_SLOW_S;
     cfg->max_queue_mib = IMPA_PUBLISH_DEFAULT_QUEUE_MIB;
+    cfg->cap_update_area_percent = IMPA_PUBLISH_DEFAULT_CAP_UPDATE_AREA_PERCENT;
+    cfg->cap_update_dbz = IMPA_PUBLISH_DEFAULT_CAP_UPDATE_DBZ;
+    cfg->cap_update_km = IMPA_PUBLISH_DEFAULT_CAP_UPDATE_KM;
+    cfg->cap_update_minutes = IMPA_PUBLISH_DEFAULT_CAP_UPDATE_MINUTES;
     cfg->encoding = IMPA_ENCODING_UINT8;
     snprintf(cfg->cap_sender, sizeof cfg->cap_sender, "%s", IMPA_PUBLISH_DEFAULT_CAP_SENDER);
 }
@@ -454,12 +462,37 @@ static int cycle_buf_reserve(cycle_buf_t *b, int n_frames, size_t frame_bytes)
 }
 
 /* Remembers the last CAP message of every live track, for <references>. */
-static const char *find_ref(const impa_publisher_t *p, int64_t id)
+static const cap_ref_t *find_ref_entry(const impa_publisher_t *p, int64_t id)
 {
     for (int i = 0; i < p->n_refs; i++)
         if (p->refs[i].id == id)
-            return p->refs[i].ref;
+            return &p->refs[i];
     return NULL;
+}
+
+static const char *find_ref(const impa_publisher_t *p, int64_t id)
+{
+    const cap_ref_t *r = find_ref_entry(p, id);
+    return r ? r->ref : NULL;
+}
+
+/* Whether a continuing track's new message differs from its last one (r) in
+ * something a consumer acts on (impa_publish_config_t.cap_update_*). */
+static int cap_changed(const impa_publish_config_t *k, const cap_ref_t *r,
+                       const impa_cap_event_t *ev, double x_km, double y_km, int64_t issue,
+                       int step_minutes)
+{
+    int64_t win = (int64_t)k->cap_update_minutes * 60, now = issue + (int64_t)step_minutes * 60;
+    int64_t o0 = r->onset > now ? r->onset : now, o1 = ev->onset > now ? ev->onset : now;
+    return fabs(ev->area_km2 - r->area_km2) > k->cap_update_area_percent / 100.0 * r->area_km2 ||
+           fabs(ev->max_dbz - r->max_dbz) >= k->cap_update_dbz ||
+           hypot(x_km - r->x_km, y_km - r->y_km) >= k->cap_update_km ||
+           strcmp(impa_cap_severity(ev->max_dbz), impa_cap_severity(r->max_dbz)) != 0 ||
+           strcmp(impa_cap_urgency(ev->first_lead_minutes),
+                  impa_cap_urgency(r->first_lead_minutes)) != 0 ||
+           strcmp(impa_cap_certainty(ev->first_lead_minutes),
+                  impa_cap_certainty(r->first_lead_minutes)) != 0 ||
+           llabs(o1 - o0) >= win || r->expires - issue <= win;
 }
 
 static int write_cap_file(const char *dir, const char *ident, const char *xml, size_t len,
@@ -503,7 +536,7 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
 {
     const impa_alerts_t *a = fc->alerts;
     int nc = a->n_cells, ne = a->n_ended;
-    int rc = reserve_refs(p, nc + ne + 1, err, errlen);
+    int rc = reserve_refs(p, nc + ne + a->n_held + 1, err, errlen);
     if (rc)
         return rc;
     int n_next = 0;
@@ -528,11 +561,16 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
         ev.first_lead_minutes = i < nc ? (c->lead + 1) * fc->step_minutes : 0;
         ev.max_dbz = c->max_dbz;
         ev.area_km2 = c->area_km2;
+        ev.prob = -1;
         if (i < nc)
             for (int j = i; j < nc; j++) {
                 const impa_alert_cell_t *o = &a->cells[j];
                 if (o->id != c->id)
                     continue;
+                double pr = impa_alert_cell_prob(fc, o, a->pixels);
+                if (pr > ev.prob)
+                    ev.prob = pr;
+                ev.has_prob = ev.prob >= 0;
                 if (o->max_dbz > ev.max_dbz)
                     ev.max_dbz = o->max_dbz;
                 if (o->area_km2 > ev.area_km2)
@@ -541,6 +579,17 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
             }
         else
             ev.onset = fc->issue_time, ev.expires = fc->issue_time + 60;
+        double ckm = sqrt(impa_grid_cell_area_km2(fc->grid));
+        if (!(ckm > 0) || !isfinite(ckm))
+            ckm = 1.0;
+        double x_km = c->cx * ckm, y_km = c->cy * ckm;
+        const cap_ref_t *old = find_ref_entry(p, c->id);
+        if (c->event == IMPA_ALERT_UPDATED && old &&
+            !cap_changed(&p->cfg, old, &ev, x_km, y_km, fc->issue_time, fc->step_minutes)) {
+            p->refs_next[n_next++] = *old; /* its last message stands */
+            p->cap_unchanged++;
+            continue;
+        }
         char ident[192], sent[32];
         int len = impa_cap_format(&ev, p->cfg.cap_sender, p->cfg.domain, p->run_id, fc->issue_time,
                                   (int64_t)time(NULL), ident, sent, p->cap_xml, sizeof p->cap_xml);
@@ -558,6 +607,9 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
                     *s == '\'' || *s == '/')
                     *s = '_';
             snprintf(r->ref, sizeof r->ref, "%s,%s,%s", sn, ident, sent);
+            r->area_km2 = ev.area_km2, r->max_dbz = ev.max_dbz, r->x_km = x_km, r->y_km = y_km;
+            r->onset = ev.onset, r->expires = ev.expires;
+            r->first_lead_minutes = ev.first_lead_minutes;
         }
         impa_json_t *j = &p->hdr;
         impa_json_reset(j);
@@ -575,6 +627,16 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
         if (r2)
             rc = r2;
         p->cap_count++;
+    }
+    /* held tracks send nothing; their last message stays the one referenced */
+    for (int i = 0; i < a->n_held; i++) {
+        const char *ref = find_ref(p, a->held[i].id);
+        int dup = 0;
+        for (int j = 0; j < n_next && !dup; j++)
+            dup = p->refs_next[j].id == a->held[i].id;
+        if (!ref || dup)
+            continue;
+        p->refs_next[n_next++] = *find_ref_entry(p, a->held[i].id);
     }
     cap_ref_t *t = p->refs;
     p->refs = p->refs_next;
@@ -635,6 +697,8 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
         impa_json_int(j, "n_new", al->n_new);
         impa_json_int(j, "n_updated", al->n_updated);
         impa_json_int(j, "n_ended", al->n_ended);
+        impa_json_int(j, "n_held", al->n_held_tracks);
+        impa_json_int(j, "n_candidates", al->n_candidates);
         impa_json_uint(j, "truncated_cells", al->truncated);
         /* protocol 2: what the FeatureCollection carried as foreign members */
         impa_json_num(j, "threshold_dbz", al->threshold_dbz);
@@ -900,6 +964,10 @@ int impa_publisher_handle_request(impa_publisher_t *p, char *err, size_t errlen)
 uint64_t impa_publisher_dropped(const impa_publisher_t *p) { return p ? p->dropped : 0; }
 const char *impa_publisher_run_id(const impa_publisher_t *p) { return p ? p->run_id : NULL; }
 uint64_t impa_publisher_cap_count(const impa_publisher_t *p) { return p ? p->cap_count : 0; }
+uint64_t impa_publisher_cap_unchanged(const impa_publisher_t *p)
+{
+    return p ? p->cap_unchanged : 0;
+}
 int impa_publisher_queue_hwm(const impa_publisher_t *p) { return p ? p->hwm : 0; }
 
 int impa_publisher_watch_subscribers(impa_publisher_t *p, impa_slow_subscriber_t *ev, int max_ev)

@@ -6,10 +6,14 @@
  *               [--leads 12] [--every N] [--from ISO] [--to ISO] [--threads 2]
  *               [--thresholds ...] [--domain ...]
  *   impa-verify --alerts --forecasts DIR --observations DIR [--domain ...]
- *               [--alert-threshold 45] [--alert-min-area 4]
+ *               [--alert-threshold 45] [--alert-min-area 4] [--alert-confirm-minutes 0]
+ *               [--alert-confirm-age-minutes 10] [--alert-confirm-area 50]
+ *               [--alert-confirm-dbz 60] [--alert-cancel-after-minutes 10]
+ *               [--alert-cluster-km 3]
  *
  * --alerts runs the daemon's alert tracker over the forecast archives in issue
- * order (as the daemon does cycle by cycle), prints the track churn (tracks
+ * order (as the daemon does cycle by cycle; the --alert-* options are the
+ * publish.alerts keys, their defaults the daemon's), prints the track churn (tracks
  * alerted in one cycle only) and scores the alerts as objects against the
  * observed cells (impa/alertverify.h), as a table per lead.
  *
@@ -60,6 +64,9 @@ static void usage(FILE *f)
             "                   [--thresholds ...] [--domain ...]\n"
             "       impa-verify --alerts --forecasts DIR --observations DIR [--domain ...]\n"
             "                   [--alert-threshold 45] [--alert-min-area 4]\n"
+            "                   [--alert-confirm-minutes 0] [--alert-confirm-age-minutes 10]\n"
+            "                   [--alert-confirm-area 50] [--alert-confirm-dbz 60]\n"
+            "                   [--alert-cancel-after-minutes 10]\n"
             "       impa-verify --version | --help\n"
             "common: [--accum-period SECONDS] [--variable NAME]\n");
 }
@@ -537,9 +544,10 @@ int main(int argc, char **argv)
     int64_t from = INT64_MIN, to = INT64_MAX;
     impa_alert_config_t acfg;
     impa_alert_config_default(&acfg);
-    double athr = acfg.threshold_dbz, aarea = acfg.min_area_km2;
+    double athr = acfg.threshold_dbz, aarea = acfg.min_area_km2, carea = acfg.confirm_area_km2,
+           cdbz = acfg.confirm_dbz;
     enum { O_FC = 256, O_OBS, O_FILTER, O_PERS, O_EVP, O_TIN, O_LEADS, O_EVERY, O_THREADS, O_ACCUM,
-           O_VAR, O_FROM, O_TO, O_THRESH, O_DOMAIN, O_ALERTS, O_ATHR, O_AAREA };
+           O_VAR, O_FROM, O_TO, O_THRESH, O_DOMAIN, O_ALERTS, O_ATHR, O_AAREA, O_CMIN, O_CAGE, O_CAREA, O_CDBZ, O_CANCEL, O_CLUSTER };
     static const struct option longopts[] = {
         {"forecasts", required_argument, NULL, O_FC},
         {"observations", required_argument, NULL, O_OBS},
@@ -559,6 +567,12 @@ int main(int argc, char **argv)
         {"alerts", no_argument, NULL, O_ALERTS},
         {"alert-threshold", required_argument, NULL, O_ATHR},
         {"alert-min-area", required_argument, NULL, O_AAREA},
+        {"alert-confirm-minutes", required_argument, NULL, O_CMIN},
+        {"alert-confirm-age-minutes", required_argument, NULL, O_CAGE},
+        {"alert-confirm-area", required_argument, NULL, O_CAREA},
+        {"alert-confirm-dbz", required_argument, NULL, O_CDBZ},
+        {"alert-cancel-after-minutes", required_argument, NULL, O_CANCEL},
+        {"alert-cluster-km", required_argument, NULL, O_CLUSTER},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, IMPA_CLI_VERSION},
         {NULL, 0, NULL, 0}};
@@ -616,6 +630,32 @@ int main(int argc, char **argv)
             if (impa_cli_double(prog, "--alert-min-area", optarg, 0, 1e6, &aarea))
                 return IMPA_CLI_USAGE_EXIT;
             break;
+        case O_CMIN:
+            if (impa_cli_int(prog, "--alert-confirm-minutes", optarg, 0, 1440, &acfg.confirm_minutes))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_CAGE:
+            if (impa_cli_int(prog, "--alert-confirm-age-minutes", optarg, 0, 1440,
+                             &acfg.confirm_age_minutes))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_CANCEL:
+            if (impa_cli_int(prog, "--alert-cancel-after-minutes", optarg, 0, 1440,
+                             &acfg.cancel_after_minutes))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_CAREA:
+            if (impa_cli_double(prog, "--alert-confirm-area", optarg, 0, 1e6, &carea))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_CLUSTER:
+            if (impa_cli_double(prog, "--alert-cluster-km", optarg, 0, 100, &acfg.cluster_km))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
+        case O_CDBZ:
+            if (impa_cli_double(prog, "--alert-confirm-dbz", optarg, 0, 100, &cdbz))
+                return IMPA_CLI_USAGE_EXIT;
+            break;
         default: return impa_cli_default(c, prog, usage);
         }
     }
@@ -633,6 +673,8 @@ int main(int argc, char **argv)
     }
     acfg.threshold_dbz = (float)athr;
     acfg.min_area_km2 = (float)aarea;
+    acfg.confirm_area_km2 = (float)carea;
+    acfg.confirm_dbz = (float)cdbz;
     int rc = evp      ? run_extrap_vs_pers(&obs, th, nth, t_in, leads, every, from, to, threads)
              : alerts ? run_alerts(fdir, &obs, &acfg)
                       : run_archives(fdir, &obs, th, nth, filter, persistence);

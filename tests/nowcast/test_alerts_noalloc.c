@@ -75,6 +75,7 @@ static void test_alerts_allocate_nothing(void **state)
     snprintf(g.grid_mapping_name, sizeof g.grid_mapping_name, "latitude_longitude");
     impa_alert_config_t cfg;
     impa_alert_config_default(&cfg);
+    impa_alert_config_immediate(&cfg); /* every cell at once: the life cycle is test_life_cycle's */
     cfg.min_area_km2 = 1.0f;
     cfg.n_regions = 1;
     impa_watch_region_t *r = &cfg.regions[0];

@@ -65,6 +65,7 @@ static void run_cycle(impa_alert_tracker_t *tr, impa_alert_verifier_t *av, int64
 static void config(impa_alert_config_t *cfg)
 {
     impa_alert_config_default(cfg);
+    impa_alert_config_immediate(cfg); /* every cell at once: the life cycle is test_life_cycle's */
     cfg->n_regions = 1; /* rows 0..15 (lat -27.00 .. -27.155), every column */
     snprintf(cfg->regions[0].name, sizeof cfg->regions[0].name, "north");
     cfg->regions[0].n_vertices = 4;
@@ -246,6 +247,7 @@ static void test_bad_arguments(void **state)
     (void)state;
     impa_alert_config_t cfg;
     impa_alert_config_default(&cfg);
+    impa_alert_config_immediate(&cfg); /* every cell at once: the life cycle is test_life_cycle's */
     impa_alert_verifier_t *av = NULL;
     char err[256];
     assert_int_equal(impa_alert_verifier_create(0, STEP, &cfg, &av, err, sizeof err), IMPA_EINVAL);

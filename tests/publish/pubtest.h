@@ -151,6 +151,7 @@ static inline impa_alert_tracker_t *pt_tracker(void)
 {
     impa_alert_config_t cfg;
     impa_alert_config_default(&cfg);
+    impa_alert_config_immediate(&cfg); /* every cell at once: the life cycle is test_life_cycle's */
     impa_alert_tracker_t *tr = NULL;
     return impa_alert_tracker_create(&cfg, &tr, NULL, 0) == 0 ? tr : NULL;
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "impa/alerts.h"
+#include "impa/prob.h"
 #include "publish/json.h"
 #include "publish/publish-impl.h"
 
@@ -165,6 +166,7 @@ static void test_storm_stats(void **state)
     g_dbz[70 * NX + 10] = NAN;
     impa_alert_config_t cfg;
     impa_alert_config_default(&cfg);
+    impa_alert_config_immediate(&cfg); /* every cell at once: the life cycle is test_life_cycle's */
     impa_alert_tracker_t *tr = tracker(&cfg);
     impa_forecast_t fc = forecast(&g, 1700000000);
     fc.n_leads = 1;
@@ -206,6 +208,30 @@ static void test_storm_stats(void **state)
     assert_int_equal(nodes[feats].n_children, 1);
     int p = impa_json_get(nodes, nodes[feats].first_child, "properties");
     assert_true(fabs(impa_json_get_num(nodes, p, "area_km2", 0) - t.n) < 1e-6);
+    /* no probability product: probability null */
+    int pn = impa_json_get(nodes, p, "probability");
+    assert_true(pn >= 0);
+    assert_true(nodes[pn].type == IMPA_JSON_NULL);
+    impa_json_parse_free(nodes);
+
+    /* with it: the maximum P(>= 45) over the cell's pixels at its lead; the 0.9
+     * outside the cell does not count */
+    static float pp[NY * NX];
+    fill(pp, NY * NX, 0.2f);
+    pp[40 * NX + 30] = 0.7f;
+    pp[5 * NX + 5] = 0.9f;
+    impa_prob_field_t pf = {.n_thresholds = 2, .thresholds = {35.0f, 45.0f}, .n_leads = 1,
+                            .ny = NY, .nx = NX, .p = NULL};
+    static float both[2 * NY * NX];
+    fill(both, NY * NX, 1.0f); /* the 35 dBZ field, not the one to read */
+    memcpy(both + NY * NX, pp, sizeof pp);
+    pf.p = both;
+    fc.prob = &pf;
+    gj = geojson(tr, &fc, &len);
+    assert_true(impa_json_parse(gj, len, nodes, 4096) > 0);
+    feats = impa_json_get(nodes, 0, "features");
+    p = impa_json_get(nodes, nodes[feats].first_child, "properties");
+    assert_true(fabs(impa_json_get_num(nodes, p, "probability", -1) - 0.7) < 1e-6);
     impa_json_parse_free(nodes), free(nodes);
     impa_alert_tracker_destroy(&tr);
     assert_null(tr);
@@ -226,6 +252,7 @@ static void test_shapes(void **state)
             g_dbz[r * NX + c] = 47;
     impa_alert_config_t cfg;
     impa_alert_config_default(&cfg);
+    impa_alert_config_immediate(&cfg); /* every cell at once: the life cycle is test_life_cycle's */
     impa_alert_tracker_t *tr = tracker(&cfg);
     impa_forecast_t fc = forecast(&g, 0);
     fc.n_leads = 1;
@@ -252,6 +279,7 @@ static void test_tracking(void **state)
     impa_grid_t g = plain_grid();
     impa_alert_config_t cfg;
     impa_alert_config_default(&cfg);
+    impa_alert_config_immediate(&cfg); /* every cell at once: the life cycle is test_life_cycle's */
     impa_alert_tracker_t *tr = tracker(&cfg);
     int64_t t0 = 1700000000;
     /* cycle 1: centre at col 20 + 3*(k+1) */
@@ -325,6 +353,7 @@ static void test_watch_region(void **state)
     impa_grid_t g = latlon_grid();
     impa_alert_config_t cfg;
     impa_alert_config_default(&cfg);
+    impa_alert_config_immediate(&cfg); /* every cell at once: the life cycle is test_life_cycle's */
     cfg.min_area_km2 = 1;
     cfg.n_regions = 2;
     impa_watch_region_t *r = &cfg.regions[0];
@@ -378,6 +407,7 @@ static void test_split(void **state)
     impa_grid_t g = plain_grid();
     impa_alert_config_t cfg;
     impa_alert_config_default(&cfg);
+    impa_alert_config_immediate(&cfg); /* every cell at once: the life cycle is test_life_cycle's */
     impa_alert_tracker_t *tr = tracker(&cfg);
     fill(g_dbz, 2 * NY * NX, 0.0f);
     /* lead 0: two disks joined by a bridge; lead 1: the same disks apart */
@@ -404,10 +434,138 @@ static void test_split(void **state)
     impa_alert_tracker_destroy(&tr);
 }
 
+/* w x h block of v dBZ with its top-left pixel at (r, c) on lead k of g_dbz */
+static void lc_block(int k, int r, int c, int h, int w, float v)
+{
+    for (int i = 0; i < h; i++)
+        for (int j = 0; j < w; j++)
+            g_dbz[(size_t)k * NY * NX + (size_t)(r + i) * NX + c + j] = v;
+}
+
+static const impa_alerts_t *lc_update(impa_alert_tracker_t *tr, const impa_grid_t *g,
+                                      int64_t issue)
+{
+    impa_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.grid = g, fc.dbz = g_dbz, fc.n_leads = NL, fc.step_minutes = STEP, fc.issue_time = issue;
+    fc.domain = "t";
+    char err[256];
+    assert_int_equal(impa_alert_tracker_update(tr, &fc, err, sizeof err), 0);
+    return impa_alert_tracker_alerts(tr);
+}
+
+/* The life cycle with the default configuration: persistence before an Alert
+ * (a small cell waits one cycle; a large or intense one is alerted at once),
+ * hysteresis before Cancel (one missing cycle holds, two end), candidates never
+ * cancelled, fragments within cluster_km one cell, matching by overlap alone. */
+static void test_life_cycle(void **state)
+{
+    (void)state;
+    impa_grid_t g = plain_grid();
+    impa_alert_config_t cfg;
+    impa_alert_config_default(&cfg);
+    assert_int_equal(cfg.confirm_age_minutes, 10);
+    assert_int_equal(cfg.cancel_after_minutes, 10);
+    cfg.match_km = 0; /* continuation by overlap of the advected outline only */
+    impa_alert_tracker_t *tr = NULL;
+    char err[256];
+    assert_int_equal(impa_alert_tracker_create(&cfg, &tr, err, sizeof err), 0);
+    const int64_t T = 1700000000;
+    size_t n = (size_t)NL * NY * NX;
+
+    /* cycle 1: a 5 x 5 km cell (25 km2 < 50, 50 dBZ < 60) at every lead: a candidate */
+    fill(g_dbz, n, 20);
+    for (int k = 0; k < NL; k++)
+        lc_block(k, 10, 10 + k, 5, 5, 50);
+    const impa_alerts_t *a = lc_update(tr, &g, T);
+    assert_int_equal(a->n_cells, 0);
+    assert_int_equal(a->n_candidates, 1);
+    assert_int_equal(impa_alert_tracker_n_cells(tr), 0);
+
+    /* cycle 2: found again where cycle 1 forecast it: alerted, event new */
+    fill(g_dbz, n, 20);
+    for (int k = 0; k < NL; k++)
+        lc_block(k, 10, 11 + k, 5, 5, 50);
+    a = lc_update(tr, &g, T + 600);
+    assert_int_equal(a->n_cells, NL);
+    assert_int_equal(a->n_new, 1);
+    int64_t id = a->cells[0].id;
+    assert_int_equal(a->cells[0].event, IMPA_ALERT_NEW);
+    assert_int_equal(a->cells[0].status, IMPA_ALERT_ALERTED);
+    assert_int_equal(a->cells[0].first_issue, T);
+
+    /* cycle 3: not forecast: held (no Cancel), its last forecast kept */
+    fill(g_dbz, n, 20);
+    a = lc_update(tr, &g, T + 1200);
+    assert_int_equal(a->n_cells, 0);
+    assert_int_equal(a->n_ended, 0);
+    assert_int_equal(a->n_held_tracks, 1);
+    assert_int_equal(a->n_held, 2); /* cycle 2's leads valid after T+1200 */
+    assert_int_equal(a->held[0].id, id);
+
+    /* cycle 4: back where the held forecast has it: the same track, updated */
+    fill(g_dbz, n, 20);
+    for (int k = 0; k < NL; k++)
+        lc_block(k, 10, 13 + k, 5, 5, 50);
+    a = lc_update(tr, &g, T + 1800);
+    assert_int_equal(a->n_cells, NL);
+    assert_int_equal(a->cells[0].id, id);
+    assert_int_equal(a->cells[0].event, IMPA_ALERT_UPDATED);
+    assert_int_equal(a->n_ended, 0);
+
+    /* cycles 5 and 6: gone: held, then ended (missing 20 min > 10) */
+    fill(g_dbz, n, 20);
+    a = lc_update(tr, &g, T + 2400);
+    assert_int_equal(a->n_ended, 0);
+    assert_int_equal(a->n_held_tracks, 1);
+    a = lc_update(tr, &g, T + 3000);
+    assert_int_equal(a->n_ended, 1);
+    assert_int_equal(a->ended[0].id, id);
+    assert_int_equal(a->n_held, 0);
+
+    /* a large (10 x 10 = 100 km2) and an intense (62 dBZ) cell: alerted at once; a
+     * small one stays a candidate; two 3 x 3 blocks 2 km apart are one cell */
+    fill(g_dbz, n, 20);
+    lc_block(0, 30, 10, 10, 10, 50);
+    lc_block(0, 30, 40, 3, 3, 62);
+    lc_block(0, 30, 60, 5, 5, 50);
+    lc_block(0, 60, 10, 3, 3, 50);
+    lc_block(0, 60, 15, 3, 3, 50);
+    a = lc_update(tr, &g, T + 3600);
+    assert_int_equal(a->n_cells, 2);
+    assert_int_equal(a->n_new, 2);
+    assert_int_equal(a->n_candidates, 2);
+    assert_int_equal(a->cells[0].n_pixels + a->cells[1].n_pixels, 100 + 9);
+    assert_int_equal(a->n_ended, 0);
+    /* next cycle nothing: the alerted two are held, the candidates vanish silently */
+    fill(g_dbz, n, 20);
+    a = lc_update(tr, &g, T + 4200);
+    assert_int_equal(a->n_held_tracks, 0); /* both were forecast at lead 0 only: nothing left to hold */
+    assert_int_equal(a->n_ended, 2);
+    impa_alert_tracker_destroy(&tr);
+
+    /* cluster_km: the two 3 x 3 blocks 2 km apart are one cell of 18 px; 0 splits them */
+    for (int cl = 0; cl < 2; cl++) {
+        impa_alert_config_default(&cfg);
+        impa_alert_config_immediate(&cfg);
+        cfg.cluster_km = cl ? 3 : 0;
+        cfg.min_area_km2 = 1;
+        assert_int_equal(impa_alert_tracker_create(&cfg, &tr, err, sizeof err), 0);
+        fill(g_dbz, n, 20);
+        lc_block(0, 60, 10, 3, 3, 50);
+        lc_block(0, 60, 15, 3, 3, 50);
+        a = lc_update(tr, &g, T);
+        assert_int_equal(a->n_cells, cl ? 1 : 2);
+        assert_int_equal(a->cells[0].n_pixels, cl ? 18 : 9);
+        impa_alert_tracker_destroy(&tr);
+    }
+}
+
 static void test_bad_config(void **state)
 {
     impa_alert_config_t cfg;
     impa_alert_config_default(&cfg);
+    impa_alert_config_immediate(&cfg); /* every cell at once: the life cycle is test_life_cycle's */
     cfg.n_regions = 1;
     cfg.regions[0].n_vertices = 2;
     impa_alert_tracker_t *tr = NULL;
@@ -437,6 +595,7 @@ static void test_state_restore(void **state)
     impa_grid_t g = plain_grid();
     impa_alert_config_t cfg;
     impa_alert_config_default(&cfg);
+    impa_alert_config_immediate(&cfg); /* every cell at once: the life cycle is test_life_cycle's */
     impa_alert_tracker_t *a = tracker(&cfg), *b = tracker(&cfg);
     int64_t t0 = 1700000000;
     for (int c = 0; c < 2; c++) { /* two cycles, so ids are not simply 1 and 2 */
@@ -525,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_shapes),         cmocka_unit_test(test_tracking),
         cmocka_unit_test(test_watch_region),   cmocka_unit_test(test_split),
         cmocka_unit_test(test_bad_config),     cmocka_unit_test(test_state_restore),
+        cmocka_unit_test(test_life_cycle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

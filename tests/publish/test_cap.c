@@ -2,9 +2,9 @@
  * Cancel (referencing the Update); `sent` is the time of sending, the scan time a
  * parameter; a Cancel carries severity Minor / certainty Unlikely, not the
  * track's. Every message is well-formed (libxml2 parses it) and validates against
- * the OASIS schema (libxml2's XML Schema validator) when
- * $IMPA_SHARED_DATA/../schemas/CAP-v1.2.xsd (or $IMPA_CAP_XSD) exists; without it
- * only the validation is skipped, with a message. */
+ * the OASIS schema (libxml2's XML Schema validator) shipped in
+ * tests/publish/schemas/CAP-v1.2.xsd (NOTICE.md there: source and licence), or
+ * $IMPA_CAP_XSD when set; a missing schema fails the test. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,6 +82,17 @@ static int list_xml(const char *dir, char names[][256], int max)
     return n;
 }
 
+/* A publisher of cfg and a subscriber that receives from it. */
+static void open_pub(const impa_publish_config_t *cfg, impa_publisher_t **pub, void **ctx,
+                     void **sub)
+{
+    char err[256];
+    assert_int_equal(impa_publisher_create(cfg, pub, NULL, 0, err, sizeof err), 0);
+    *ctx = zmq_ctx_new();
+    *sub = pt_sub(*ctx, impa_publisher_endpoint(*pub, 0));
+    assert_true(pt_wait_ready(*pub, *sub, 3.0));
+}
+
 static void test_cap_sequence(void **state)
 {
     char dir[] = "/tmp/impa-cap-XXXXXX";
@@ -93,10 +104,8 @@ static void test_cap_sequence(void **state)
     snprintf(cfg.cap_sender, sizeof cfg.cap_sender, "nowcast@example.org");
     impa_publisher_t *pub = NULL;
     char err[256];
-    assert_int_equal(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err), 0);
-    void *ctx = zmq_ctx_new();
-    void *sub = pt_sub(ctx, impa_publisher_endpoint(pub, 0));
-    assert_true(pt_wait_ready(pub, sub, 3.0));
+    void *ctx = NULL, *sub = NULL;
+    open_pub(&cfg, &pub, &ctx, &sub);
     impa_grid_t g = pt_latlon_grid(NX, NY);
     impa_forecast_t fc;
     impa_alert_tracker_t *tr = pt_tracker();
@@ -210,14 +219,114 @@ static void test_cap_escaping(void **state)
                                      64), IMPA_ENOSPC);
 }
 
+/* With the probability product: certainty from the probability, the
+ * probability itself as a parameter; the message still validates. */
+static void test_cap_probability(void **state)
+{
+    (void)state;
+    assert_string_equal(impa_cap_certainty_prob(0.62), "Likely");
+    assert_string_equal(impa_cap_certainty_prob(0.5), "Likely");
+    assert_string_equal(impa_cap_certainty_prob(0.2), "Possible");
+    assert_string_equal(impa_cap_certainty_prob(0.05), "Unlikely");
+    impa_cap_event_t ev = {0};
+    ev.cell_id = 9;
+    ev.event = IMPA_ALERT_NEW;
+    ev.onset = 1700000600, ev.expires = 1700001200;
+    ev.max_dbz = 52, ev.area_km2 = 10, ev.first_lead_minutes = 100; /* by lead: Unlikely */
+    ev.has_prob = 1, ev.prob = 0.62;
+    static char xml[65536];
+    char ident[192], sent[32];
+    int len = impa_cap_format(&ev, "s", "d", "0011223344556677", 1700000000, 1700000042, ident,
+                              sent, xml, sizeof xml);
+    assert_true(len > 0);
+    assert_int_equal(validate(xml), 0);
+    assert_non_null(strstr(xml, "<certainty>Likely</certainty>"));
+    assert_non_null(strstr(xml, "<valueName>probability</valueName>"));
+    assert_non_null(strstr(xml, "<value>0.62</value>"));
+    ev.has_prob = 0;
+    len = impa_cap_format(&ev, "s", "d", "0011223344556677", 1700000000, 1700000042, ident, sent,
+                          xml, sizeof xml);
+    assert_true(len > 0);
+    assert_non_null(strstr(xml, "<certainty>Unlikely</certainty>"));
+    assert_null(strstr(xml, "<valueName>probability</valueName>"));
+}
+
+/* An Update only when something a consumer acts on changed: a storm that stays
+ * as it was gets no message in cycles 1 and 2; in cycle 3 its last message would
+ * expire within cap_update_minutes, so it is renewed; in cycle 4 its area doubles
+ * (Update); cycle 5 it is gone (Cancel, referencing the cycle-4 Update). */
+static void test_cap_update_only_on_change(void **state)
+{
+    (void)state;
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    cfg.cap_enabled = 1;
+    assert_true(cfg.cap_update_area_percent == 25 && cfg.cap_update_minutes == 10);
+    impa_publisher_t *pub = NULL;
+    char err[256];
+    void *ctx = NULL, *sub = NULL;
+    open_pub(&cfg, &pub, &ctx, &sub);
+    impa_grid_t g = pt_latlon_grid(NX, NY);
+    impa_forecast_t fc;
+    impa_alert_tracker_t *tr = pt_tracker();
+    const uint64_t sent_after[6] = {1, 1, 1, 2, 3, 4}, unchanged_after[6] = {0, 1, 2, 2, 2, 2};
+    for (int cyc = 0; cyc < 6; cyc++) {
+        for (size_t i = 0; i < (size_t)NL * NX * NY; i++)
+            g_dbz[i] = 10.0f;
+        if (cyc < 5)
+            for (int k = 0; k < NL; k++)
+                pt_disk(g_dbz + (size_t)k * NX * NY, NX, NY, 20, 20, cyc == 4 ? 12 : 8);
+        pt_forecast(&fc, &g, g_dbz, NL, 1700000000 + 600 * cyc);
+        assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
+        assert_int_equal(impa_publisher_cap_count(pub), sent_after[cyc]);
+        assert_int_equal(impa_publisher_cap_unchanged(pub), unchanged_after[cyc]);
+    }
+    char *kinds[4];
+    int n = 0;
+    pt_msg_t m;
+    while (n < 4 && pt_recv(sub, 500, &m)) {
+        if (strcmp(m.topic, "impa.cap.test") == 0) {
+            assert_int_equal(validate((char *)m.payload), 0);
+            kinds[n++] = strdup((char *)m.payload);
+        }
+        pt_msg_free(&m);
+    }
+    assert_int_equal(n, 4);
+    assert_non_null(strstr(kinds[0], "<msgType>Alert</msgType>"));
+    assert_non_null(strstr(kinds[1], "<msgType>Update</msgType>"));
+    assert_non_null(strstr(kinds[2], "<msgType>Update</msgType>"));
+    assert_non_null(strstr(kinds[3], "<msgType>Cancel</msgType>"));
+    /* each message references the one before it, across the unchanged cycles */
+    for (int i = 1; i < 4; i++) {
+        char *id0 = strstr(kinds[i - 1], "<identifier>");
+        assert_non_null(id0);
+        char ident[192];
+        assert_int_equal(sscanf(id0 + 12, "%191[^<]", ident), 1);
+        char *refs = strstr(kinds[i], "<references>");
+        assert_non_null(refs);
+        assert_non_null(strstr(refs, ident));
+    }
+    for (int i = 0; i < 4; i++)
+        free(kinds[i]);
+    impa_alert_tracker_destroy(&tr);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    impa_publisher_destroy(&pub);
+}
+
 int main(void)
 {
-    const char *data = getenv("IMPA_SHARED_DATA"), *xsd = getenv("IMPA_CAP_XSD");
+    const char *src = getenv("IMPA_SOURCE_ROOT"), *xsd = getenv("IMPA_CAP_XSD");
     if (xsd)
         snprintf(g_schema, sizeof g_schema, "%s", xsd);
     else
-        snprintf(g_schema, sizeof g_schema, "%s/../schemas/CAP-v1.2.xsd", data ? data : ".");
-    if (access(g_schema, R_OK) == 0) {
+        snprintf(g_schema, sizeof g_schema, "%s/tests/publish/schemas/CAP-v1.2.xsd",
+                 src ? src : ".");
+    if (access(g_schema, R_OK) != 0) {
+        printf("%s not found: the CAP schema ships with the tests\n", g_schema);
+        return 1;
+    }
+    {
         xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(g_schema);
         g_xsd = xmlSchemaParse(pc);
         xmlSchemaFreeParserCtxt(pc);
@@ -226,14 +335,13 @@ int main(void)
             return 1;
         }
         printf("CAP messages validated against %s\n", g_schema);
-    } else {
-        printf("%s not found: CAP messages checked for well-formedness only "
-               "(schema validation skipped)\n", g_schema);
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cap_mapping),
         cmocka_unit_test(test_cap_escaping),
+        cmocka_unit_test(test_cap_probability),
         cmocka_unit_test(test_cap_sequence),
+        cmocka_unit_test(test_cap_update_only_on_change),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (g_xsd)

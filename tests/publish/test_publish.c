@@ -556,6 +556,8 @@ static void test_state_across_restart(void **state)
     pt_config(&cfg);
     cfg.request_endpoint[0] = '\0';
     cfg.cap_enabled = 1;
+    cfg.cap_update_area_percent = cfg.cap_update_dbz = cfg.cap_update_km = 0; /* Update every cycle */
+    cfg.cap_update_minutes = 0;
     void *ctx = zmq_ctx_new();
     impa_publisher_t *p1 = NULL, *p2 = NULL;
     impa_alert_tracker_t *t1 = pt_tracker(), *t2 = pt_tracker(), *t3 = pt_tracker();

@@ -46,6 +46,7 @@ static void test_brisbane(void **state)
 
     impa_alert_config_t acfg;
     impa_alert_config_default(&acfg);
+    impa_alert_config_immediate(&acfg); /* every cell at once: the life cycle is test_life_cycle's */
     impa_alert_tracker_t *tr = NULL;
     assert_int_equal(impa_alert_tracker_create(&acfg, &tr, err, sizeof err), 0);
     double t0 = impa_time_monotonic();
