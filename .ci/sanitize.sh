@@ -7,7 +7,7 @@
 #      build-fuzz and runs each for IMPA_FUZZ_SECONDS (default 60) seconds.
 # Usage: .ci/sanitize.sh [extra 'meson test' arguments, e.g. --suite io]
 # Environment: IMPA_JOBS (default 2), IMPA_FUZZ_SECONDS (0 = skip fuzzing),
-#              IMPA_FUZZ_HARNESSES (default "reader weights config"),
+#              IMPA_FUZZ_HARNESSES (default "reader weights config json"),
 #              IMPA_ASAN_BUILD, IMPA_FUZZ_BUILD (build directories).
 # Exit status: 0 all clean, 1 a test or a fuzz run failed, 2 setup/build failed.
 set -u
@@ -57,7 +57,7 @@ if [ "$secs" -gt 0 ] 2>/dev/null; then
                 -Dc_args="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" \
                 -Dc_link_args="-fsanitize=address,undefined" || exit 2
         fi
-        harnesses=${IMPA_FUZZ_HARNESSES:-reader weights config}
+        harnesses=${IMPA_FUZZ_HARNESSES:-reader weights config json}
         targets=""
         for h in $harnesses; do targets="$targets fuzz/fuzz_$h"; done
         ninja -C "$fuzzb" -j "$jobs" $targets || exit 2

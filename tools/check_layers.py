@@ -29,7 +29,7 @@ HEADERS = {
     "durable.h": "util",
     "grid.h": "io", "reader.h": "io", "domain.h": "io", "archive.h": "io", "forecast.h": "io",
     "engine.h": "engine",
-    "extrapolate.h": "nowcast", "guided.h": "nowcast", "calibrate.h": "nowcast",
+    "extrapolate.h": "nowcast", "guided.h": "nowcast", "calibrate.h": "nowcast", "prob.h": "nowcast",
     "verify.h": "nowcast", "alerts.h": "nowcast", "alertverify.h": "nowcast",
     "publish.h": "publish",
 }

@@ -103,6 +103,21 @@ typedef struct {
     const int32_t *pixels, *ended_pixels;
 } impa_alerts_t;
 
+/* ---- exceedance probabilities of the forecast (impa/prob.h) -------------------- */
+
+#define IMPA_PROB_MAX_THRESHOLDS 4
+
+typedef struct {
+    int n_thresholds;
+    float thresholds[IMPA_PROB_MAX_THRESHOLDS]; /* dBZ, in the configured order */
+    int n_leads, ny, nx;                        /* as the forecast */
+    const float *p;         /* [n_thresholds][n_leads][ny][nx] P(dBZ >= threshold), 0..1,
+                             * NAN where the forecast has no value */
+    const float *radius_km; /* [n_thresholds][n_leads] neighbourhood half-width used */
+    int trend[IMPA_PROB_MAX_THRESHOLDS]; /* -1 decaying, 0 steady, 1 growing (impa/prob.h) */
+    const char *calibration;/* name of the calibration table (impa_prob_table_t.name) */
+} impa_prob_field_t;
+
 /* ---- the forecast -------------------------------------------------------------- */
 
 typedef struct {
@@ -125,6 +140,8 @@ typedef struct {
     /* alerts computed from dbz; NULL = not computed (alert_error says why when set) */
     const impa_alerts_t *alerts;
     const char *alert_error;
+    /* exceedance probabilities computed from dbz; NULL = not computed (prob disabled) */
+    const impa_prob_field_t *prob;
 } impa_forecast_t;
 
 #endif

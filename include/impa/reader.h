@@ -37,6 +37,10 @@ IMPA_API int impa_reader_read(const char *path, const impa_reader_opts_t *opts,
 typedef struct {
     double timeout_s;         /* wall-clock limit for one file, default 20 s */
     size_t max_memory_bytes;  /* address-space limit of the reading process, default 4 GiB; 0 = none */
+    /* Called about once a second while the reading process has not answered
+     * (the daemon feeds its watchdog from it); NULL = none. */
+    void (*waiting)(void *user);
+    void *waiting_user;
 } impa_reader_limits_t;
 
 IMPA_API impa_reader_limits_t impa_reader_limits_default(void);

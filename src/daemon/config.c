@@ -87,6 +87,12 @@ static const cfg_key_t keys[] = {
      "Scans on the same grid needed before that grid becomes the model grid; scans on another grid are then quarantined."},
     {"input.min_valid_fraction", K_DOUBLE, OFF(min_valid_fraction), 0, 0, 1, "0.1", NULL, 0,
      "Smallest fraction of a scan's cells holding data (not NaN/_FillValue/nodata); a scan with less is quarantined."},
+    {"input.scan_retention_hours", K_DOUBLE, OFF(scan_retention_hours), 0, 0, 87600, "48", NULL, 0,
+     "Scans in input.directory (matching input.pattern) whose file is older than this are removed after each cycle; 0 = keep them (the producer cleans up)."},
+    {"input.quarantine_retention_hours", K_DOUBLE, OFF(quarantine_retention_hours), 0, 0, 87600,
+     "168", NULL, 0, "Quarantined files older than this are removed after each cycle; 0 = keep."},
+    {"input.quarantine_max_mib", K_INT, OFF(quarantine_max_mib), 0, 0, 1048576, "1024", NULL, 0,
+     "The oldest quarantined files are removed while the quarantine directory holds more than this; 0 = no bound."},
     {"input.max_dbz", K_DOUBLE, OFF(max_dbz), 0, 60, 1000, "100", NULL, 0,
      "Physical maximum of a scan's reflectivity (rain rates converted); a scan with any cell above it is quarantined."},
     {"window.jitter_s", K_INT, OFF(jitter_s), 0, 0, 3600, "60", NULL, 0,
@@ -187,6 +193,12 @@ static const cfg_key_t keys[] = {
     {"publish.curve.allowed_keys_file", K_PATH, OFF(publish.curve_allowed_keys_file),
      SZ(publish.curve_allowed_keys_file), 0, 0, "", NULL, 0,
      "Allowed client public keys (z85), one per line."},
+    {"prob.enabled", K_BOOL, OFF(prob_enabled), 0, 0, 0, "true", NULL, 0,
+     "Exceedance probabilities P(dBZ >= threshold) per lead, computed from every forecast (docs/nowcast.md, \"Probability of severe echo\"): archived, published (topic prob), carried by the alerts and verified online. Needs a calibration table: off, with a notice, when prob.calibration is empty and none is installed."},
+    {"prob.calibration", K_PATH, OFF(prob_calibration), SZ(prob_calibration), 0, 0, "", NULL, 0,
+     "Calibration table of the probabilities (window radius and calibration per threshold and lead, written by train/impa/prob.py); empty = MODELDIR/prob-calibration.txt (in a source checkout: its models/prob-calibration.txt). A table named here must load and cover every threshold and lead, or the start-up fails."},
+    {"prob.thresholds", K_FLOATLIST, OFF(prob_thresholds), 0, -32, 80, "35,45", NULL,
+     OFF(n_prob_thresholds), "Thresholds of the probabilities in dBZ (1 to 4 values); the alerts use 45 when listed."},
     {"verification.enabled", K_BOOL, OFF(verify_enabled), 0, 0, 0, "true", NULL, 0,
      "Online verification of every forecast against the scans that arrive later."},
     {"verification.thresholds", K_FLOATLIST, OFF(thresholds), 0, -32, 80,
@@ -669,6 +681,9 @@ int impa_config_parse(const char *text, size_t len, const char *name, const char
     if (cfg->tile > 0 && 2 * cfg->tile_overlap > cfg->tile)
         add_err(&c, 0, "model.tile_overlap", "%d is more than half of model.tile %d (at most %d)",
                 cfg->tile_overlap, cfg->tile, cfg->tile / 2);
+    if (cfg->n_prob_thresholds > IMPA_PROB_MAX_THRESHOLDS)
+        add_err(&c, 0, "prob.thresholds", "%d values, at most %d", cfg->n_prob_thresholds,
+                IMPA_PROB_MAX_THRESHOLDS);
     if (cfg->publish.curve_enabled && !cfg->publish.curve_secret_key_file[0])
         add_err(&c, 0, "publish.curve.secret_key_file", "required when publish.curve.enabled");
     return c.n_errors ? IMPA_ECONFIG : 0;
@@ -866,6 +881,8 @@ static void print_default(FILE *out, const cfg_key_t *k)
         fputs("`[]`", out);
     } else if (!strcmp(k->path, "model.weights")) {
         fputs("MODELDIR/impa-net.nc", out);
+    } else if (!strcmp(k->path, "prob.calibration")) {
+        fputs("MODELDIR/prob-calibration.txt", out);
     } else if (!k->def[0]) {
         fputs("(empty)", out);
     } else {

@@ -34,6 +34,9 @@ typedef struct {
     int grid_confirm_scans;       /* scans on one grid before it becomes the model's */
     double min_valid_fraction;    /* of a scan's cells that must hold data */
     double max_dbz;               /* physical maximum; a scan with a cell above is refused */
+    double scan_retention_hours;  /* scans in the input directory older than this removed; 0 = keep */
+    double quarantine_retention_hours; /* quarantined files older than this removed; 0 = keep */
+    int quarantine_max_mib;       /* the oldest quarantined files removed beyond this; 0 = no bound */
     /* window */
     int jitter_s;
     int gap_policy;               /* impa_gap_policy_t */
@@ -52,6 +55,11 @@ typedef struct {
     impa_publish_config_t publish;
     int status_interval_s;
     impa_alert_config_t alerts;   /* publish.alerts.* (the cycle's alert tracker) */
+    /* probability product (impa/prob.h) */
+    int prob_enabled;
+    char prob_calibration[PATH_MAX]; /* "" = MODELDIR/prob-calibration.txt when installed */
+    int n_prob_thresholds;
+    float prob_thresholds[IMPA_VERIFY_MAX_THRESH]; /* at most IMPA_PROB_MAX_THRESHOLDS used */
     /* verification */
     int verify_enabled;
     int n_thresholds;

@@ -19,6 +19,7 @@ struct impa_cycle {
     impa_extrap_t *extrap;        /* the fallback; also makes an advection model's input */
     impa_guided_t *guided;        /* engine + advection guidance; NULL with engine */
     impa_verifier_t *verifier;
+    impa_prob_t *prob;            /* NULL: no probability product */
     impa_alert_tracker_t *tracker;/* borrowed, NULL: no alerts */
     char alert_err[256];          /* why the last cycle has no alerts */
     float *out;                   /* [t_out][ny][nx] forecast dBZ */
@@ -122,9 +123,32 @@ void impa_cycle_destroy(impa_cycle_t **c)
     impa_engine_destroy(&(*c)->engine);
     impa_extrap_destroy(&(*c)->extrap);
     impa_verifier_destroy(&(*c)->verifier);
+    impa_prob_destroy(&(*c)->prob);
     free((*c)->out);
     free(*c);
     *c = NULL;
+}
+
+int impa_cycle_set_prob(impa_cycle_t *c, const impa_prob_table_t *t, const float *thr, int n,
+                        char *err, size_t errlen)
+{
+    impa_prob_destroy(&c->prob);
+    return impa_prob_create(t, thr, n, c->shape.t_out, c->shape.step_minutes, c->grid.ny,
+                            c->grid.nx, sqrt(impa_grid_cell_area_km2(&c->grid)), &c->prob, err,
+                            errlen);
+}
+
+int impa_cycle_prob(impa_cycle_t *c, impa_forecast_t *fc, double *prob_s, char *err,
+                    size_t errlen)
+{
+    double t0 = impa_time_monotonic();
+    fc->prob = NULL;
+    int rc = 0;
+    if (c->prob)
+        rc = impa_prob_compute(c->prob, fc->dbz, c->frames, c->shape.t_in, &fc->prob, err,
+                               errlen);
+    *prob_s = impa_time_monotonic() - t0;
+    return rc;
 }
 
 void impa_cycle_set_alerts(impa_cycle_t *c, impa_alert_tracker_t *tracker)

@@ -16,6 +16,7 @@
 #include "impa/extrapolate.h"
 #include "impa/forecast.h"
 #include "impa/guided.h"
+#include "impa/prob.h"
 #include "impa/verify.h"
 
 /* What the window and products look like: from the model when one is loaded,
@@ -55,6 +56,20 @@ void impa_cycle_set_progress(impa_cycle_t *c, impa_progress_fn fn, void *ctx);
  * *forecast_s receives the seconds spent. */
 int impa_cycle_forecast(impa_cycle_t *c, impa_forecast_t *fc, double *forecast_s, char *err,
                         size_t errlen);
+
+/* Makes the cycle compute exceedance probabilities (impa/prob.h) of every
+ * forecast for thresholds thr[0..n) with table t (copied), on the cycle's
+ * grid (pixel size: the square root of the cell area). 0, or the error of
+ * impa_prob_create. */
+int impa_cycle_set_prob(impa_cycle_t *c, const impa_prob_table_t *t, const float *thr, int n,
+                        char *err, size_t errlen);
+
+/* Computes the probabilities of the forecast impa_cycle_forecast made (from its
+ * dbz and the window's frames, for the trend) and sets fc->prob; without
+ * impa_cycle_set_prob fc->prob stays NULL. Allocates nothing. *prob_s receives
+ * the seconds spent. */
+int impa_cycle_prob(impa_cycle_t *c, impa_forecast_t *fc, double *prob_s, char *err,
+                    size_t errlen);
 
 /* The alert tracker the cycle's alerts come from (borrowed: it lives as long as
  * the publisher whose CAP references continue its tracks, across reloads that

@@ -2,12 +2,14 @@
  * (forecast, alerts, archive, retention: on the worker thread in service mode,
  * on the caller's in replay and tests) and, back on the loop, its hand-over to
  * the publisher, the alert state file and the verifier. Logs every cycle. */
+#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -83,6 +85,8 @@ static void job_run(void *arg)
     j->fc.model_version = mi ? mi->model_version : "";
     j->fc.weights_sha256 = mi ? mi->sha256 : "";
     j->fc.config_version = cfg->sha256;
+    if (impa_cycle_prob(rt->cycle, &j->fc, &j->prob_s, j->prob_err, sizeof j->prob_err))
+        j->prob_err_set = 1;
     if (atomic_load(&j->cancel))
         goto abandon;
     atomic_store(&j->stage, IMPA_STAGE_ALERTS);
@@ -93,6 +97,15 @@ static void job_run(void *arg)
     double ta = impa_time_monotonic();
     impa_status_watchdog_ping(svc, 1);
     atomic_store(&j->stage, IMPA_STAGE_ARCHIVE);
+    /* removed under a running daemon (a clean-up script, an operator): made
+     * again rather than failing every cycle until a restart */
+    struct stat ds;
+    if (stat(cfg->output_dir, &ds) != 0 && errno == ENOENT) {
+        if (mkdir(cfg->output_dir, 0755) == 0)
+            j->dir_made = 1;
+        else
+            j->dir_errno = errno;
+    }
     j->archive_rc = impa_archive_write(cfg->output_dir, cfg->output_prefix, &j->fc, j->path,
                                        j->archive_err, sizeof j->archive_err);
     j->archive_s = impa_time_monotonic() - ta;
@@ -166,6 +179,15 @@ void impa_cycles_finish(impa_service_t *svc)
     }
     if (!fc->alerts)
         impa_log(IMPA_LOG_WARNING, "cycle %s: alerts: %s", j->iso, fc->alert_error);
+    if (j->prob_err_set)
+        impa_log(IMPA_LOG_WARNING, "cycle %s: probabilities: %s", j->iso, j->prob_err);
+    if (j->dir_made)
+        impa_log(IMPA_LOG_WARNING, "cycle %s: archive directory %s was missing: re-created", j->iso,
+                 svc->rt->cfg.output_dir);
+    else if (j->dir_errno)
+        impa_log(IMPA_LOG_ERR, "cycle %s: archive directory %s is missing and cannot be made: %s",
+                 j->iso, svc->rt->cfg.output_dir, strerror(j->dir_errno));
+    impa_runtime_state_dir_check(rt, j->iso);
     /* A forecaster watching the status must see a broken archive, not only a counter. */
     svc->archive_failing = j->archive_rc != 0;
     if (j->archive_rc) {
@@ -204,9 +226,10 @@ void impa_cycles_finish(impa_service_t *svc)
                  fc->fallback_reason);
     }
     impa_log(IMPA_LOG_INFO,
-             "cycle %s: %s, %d leads from %d frames, forecast %.3f s, alerts %.3f s, archive "
-             "%.3f s, publish+verify %.3f s, total %.3f s -> %s",
-             j->iso, svc->last_method, fc->n_leads, fc->n_inputs, j->forecast_s, j->alerts_s,
+             "cycle %s: %s, %d leads from %d frames, forecast %.3f s, prob %.3f s, alerts %.3f s, "
+             "archive %.3f s, publish+verify %.3f s, total %.3f s -> %s",
+             j->iso, svc->last_method, fc->n_leads, fc->n_inputs, j->forecast_s, j->prob_s,
+             j->alerts_s,
              j->archive_s, impa_time_monotonic() - tp, total,
              j->archive_rc ? "(no archive)" : j->path);
 }

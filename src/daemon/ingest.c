@@ -15,6 +15,7 @@
 #include "daemon/log.h"
 #include "daemon/service-impl.h"
 #include "impa/alertverify.h"
+#include "impa/archive.h"
 #include "impa/reader.h"
 #include "impa/timeutil.h"
 #include "impa/verify.h"
@@ -80,6 +81,14 @@ static impa_reader_opts_t reader_opts(const impa_daemon_config_t *cfg)
     return ro;
 }
 
+/* A slow file (the reader child has up to 20 s): the loop is blocked, so the
+ * watchdog is fed from here, at most once a second and only while health
+ * allows (impa_status_watchdog_ping stops once the quiet period passed). */
+static void read_waiting(void *user)
+{
+    impa_status_watchdog_ping(user, 0);
+}
+
 /* Untrusted input: libnetcdf/libhdf5 crash or hang on some malformed headers
  * (fuzz/corpus-known/), so scans are parsed in a child process. 0, or 1 when
  * the file was quarantined. */
@@ -113,7 +122,10 @@ static int read_scan(impa_service_t *svc, const char *path, impa_scan_t *scan)
         }
         src = target;
     }
-    if (impa_reader_read_isolated(src, &ro, NULL, scan, err, sizeof err) == 0)
+    impa_reader_limits_t lim = impa_reader_limits_default();
+    lim.waiting = read_waiting;
+    lim.waiting_user = svc;
+    if (impa_reader_read_isolated(src, &ro, &lim, scan, err, sizeof err) == 0)
         return 0;
     impa_scan_deinit(scan);
     quarantine(svc, path, err);
@@ -143,6 +155,10 @@ static int setup_grid(impa_service_t *svc, const char *path, const impa_scan_t *
     }
     rt->in_grid = scan->grid;
     impa_cycle_set_alerts(rt->cycle, rt->tracker);
+    if (rt->prob_table &&
+        impa_cycle_set_prob(rt->cycle, rt->prob_table, cfg->prob_thresholds,
+                            cfg->n_prob_thresholds, err, sizeof err))
+        impa_log(IMPA_LOG_ERR, "probability product off: %s", err);
     impa_log(IMPA_LOG_NOTICE,
              "model grid %dx%d (input %dx%d, crop at %d,%d, block %d), window %d x %d min",
              mgrid.ny, mgrid.nx, scan->grid.ny, scan->grid.nx, cfg->x_offset, cfg->y_offset,
@@ -606,8 +622,32 @@ int impa_ingest_dir(impa_service_t *svc, const char *dir, int max, int lookahead
     return n;
 }
 
+/* A kill during a cycle (or a crash) loses that step's forecast: when the
+ * recovered window is complete, its head recent (at most 6 steps behind the
+ * clock: an outage of days is not worth a stale forecast) and its archive file
+ * absent, its cycle is made due; the event loop runs it. */
+static void missing_forecast(impa_service_t *svc)
+{
+    impa_runtime_t *rt = svc->rt;
+    impa_window_t *w = rt->cycle ? impa_cycle_window(rt->cycle) : NULL;
+    if (!w || !impa_window_complete(w) || !rt->cfg.output_dir[0])
+        return;
+    int64_t head = impa_window_head(w), step = (int64_t)rt->shape.step_minutes * 60;
+    char final[PATH_MAX], tmp[PATH_MAX], iso[32];
+    if (impa_service_now(svc) - head > 6 * step ||
+        impa_archive_paths(rt->cfg.output_dir, rt->cfg.output_prefix, head, final, tmp,
+                           sizeof final) ||
+        access(final, F_OK) == 0)
+        return;
+    impa_log(IMPA_LOG_NOTICE, "recovery: no forecast for the newest complete window %s (%s "
+             "missing: the daemon stopped during its cycle?): running it",
+             impa_time_iso(head, iso, sizeof iso), final);
+    impa_service_due(svc);
+}
+
 /* Restart recovery (start-up and reload): the newest files already there
- * rebuild the window; no cycle runs. */
+ * rebuild the window; the cycle of a window whose forecast is missing is made
+ * due (missing_forecast), no other runs. */
 int impa_service_recover(impa_service_t *svc)
 {
     int max = 3 * svc->rt->shape.t_in;
@@ -616,6 +656,7 @@ int impa_service_recover(impa_service_t *svc)
     if (n >= 0)
         impa_log(IMPA_LOG_NOTICE, "recovery: %d existing files read from %s, window %d/%d", n,
                  svc->rt->cfg.input_dir, fill, svc->rt->shape.t_in);
+    missing_forecast(svc);
     return n < 0 ? n : fill;
 }
 

@@ -2,11 +2,14 @@
  * notes, the publisher's warnings, the alert state's restore. */
 #include "daemon/runtime.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon/log.h"
 
@@ -19,6 +22,7 @@ void impa_runtime_destroy(impa_runtime_t **rt)
     impa_alert_tracker_destroy(&(*rt)->tracker);
     impa_watch_destroy(&(*rt)->watch);
     impa_model_destroy(&(*rt)->model);
+    free((*rt)->prob_table);
     free(*rt);
     *rt = NULL;
 }
@@ -56,6 +60,8 @@ int impa_runtime_load(const impa_service_opts_t *o, impa_runtime_t **out, char *
     rt->cfg = s->cfg;
     rt->model = s->model;
     rt->shape = s->shape;
+    rt->prob_table = s->prob;
+    s->prob = NULL;
     impa_daemon_config_t *cfg = &rt->cfg;
     rt->dom = (impa_domain_t){.x_offset = cfg->x_offset, .y_offset = cfg->y_offset,
                               .nx = cfg->nx, .ny = cfg->ny, .block = cfg->block,
@@ -88,6 +94,49 @@ void impa_runtime_alert_state_path(impa_runtime_t *rt)
     }
     snprintf(rt->alert_state, sizeof rt->alert_state, "%.*s/alerts.state",
              (int)(sizeof rt->alert_state - sizeof "/alerts.state"), dir);
+}
+
+void impa_runtime_state_dir_check(impa_runtime_t *rt, const char *iso)
+{
+    const char *dir = rt->cfg.state_dir;
+    struct stat st;
+    if (!dir[0] || stat(dir, &st) == 0 || errno != ENOENT)
+        return;
+    if (mkdir(dir, 0755) == 0)
+        impa_log(IMPA_LOG_WARNING, "cycle %s: state directory %s was missing: re-created", iso, dir);
+    else
+        impa_log(IMPA_LOG_ERR, "cycle %s: state directory %s is missing and cannot be made: %s",
+                 iso, dir, strerror(errno));
+}
+
+int impa_runtime_remove_stale_tmp(const impa_runtime_t *rt)
+{
+    const char *dir = rt->cfg.output_dir;
+    DIR *d = dir[0] ? opendir(dir) : NULL;
+    if (!d)
+        return 0;
+    /* what impa_archive_paths names a temporary: ".<prefix><stamp>.nc.tmp" */
+    char head[80];
+    snprintf(head, sizeof head, ".%s", rt->cfg.output_prefix);
+    size_t hl = strlen(head);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t l = strlen(e->d_name);
+        if (l <= hl + 7 || strncmp(e->d_name, head, hl) || strcmp(e->d_name + l - 7, ".nc.tmp"))
+            continue;
+        char p[PATH_MAX];
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
+            n++;
+            impa_log(IMPA_LOG_NOTICE, "removed %s, left by an archive write that was interrupted", p);
+        } else {
+            impa_log(IMPA_LOG_WARNING, "cannot remove %s (an interrupted archive write): %s", p,
+                     strerror(errno));
+        }
+    }
+    closedir(d);
+    return n;
 }
 
 int impa_runtime_open_publisher(impa_runtime_t *rt, char *err, size_t errlen)

@@ -25,6 +25,7 @@ typedef struct {
     impa_cycle_t *cycle;        /* created at the first scan: its grid fixes the model grid */
     impa_grid_t in_grid;        /* input grid of that first scan */
     char alert_state[PATH_MAX]; /* <state_dir>/alerts.state, "" = not kept */
+    impa_prob_table_t *prob_table; /* owned; NULL = no probability product */
 } impa_runtime_t;
 
 /* The start-up check (creating missing directories; its notes logged), then
@@ -32,6 +33,13 @@ typedef struct {
 int impa_runtime_load(const impa_service_opts_t *o, impa_runtime_t **out, char *err,
                       size_t errlen);
 void impa_runtime_destroy(impa_runtime_t **rt);
+
+/* verification.state_directory removed at run time: made again (logged with
+ * the cycle's time iso). */
+void impa_runtime_state_dir_check(impa_runtime_t *rt, const char *iso);
+/* Start-up: removes the temporary files of archive writes a kill interrupted
+ * (".<prefix>*.nc.tmp" in output.directory), each logged. Returns how many. */
+int impa_runtime_remove_stale_tmp(const impa_runtime_t *rt);
 
 /* Binds the publisher and restores the alert tracks of the last cycle before a
  * restart (alerts.state) into it and the runtime's fresh tracker. */

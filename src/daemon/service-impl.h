@@ -29,12 +29,15 @@ typedef struct {
     char iso[32];
     double t0;                  /* monotonic start */
     impa_forecast_t fc;         /* the products (borrowed from the cycle and tracker) */
-    double forecast_s, alerts_s, archive_s, prune_s;
+    double forecast_s, prob_s, alerts_s, archive_s, prune_s;
+    int prob_err_set;
+    char prob_err[256];
     int rc;                     /* forecast failed: no products */
     int archive_rc, pruned, abandoned;
     char err[1024], archive_err[1024], prune_err[512];
     char path[PATH_MAX];        /* archive file written */
     char tmp[PATH_MAX];         /* its temporary name while being written */
+    int dir_made, dir_errno;    /* the archive directory was missing: re-created / mkdir errno */
     atomic_int stage;           /* IMPA_STAGE_*: where the worker is */
     atomic_int cancel;          /* set by the loop at a stop: give up at the next stage */
 } impa_cycle_job_t;
@@ -137,6 +140,10 @@ int impa_cycles_stop(impa_service_t *svc, double grace_s);
 
 /* status.c */
 void impa_status_send(impa_service_t *svc);
+/* retention.c: old scans and quarantined files removed (after each cycle). */
+void impa_retention_run(impa_service_t *svc);
+/* service.c: the newest window's cycle is due; the event loop starts it. */
+void impa_service_due(impa_service_t *svc);
 /* 1 when no new scan came for health.quiet_period_s (logged once). */
 int impa_status_quiet(impa_service_t *svc);
 /* Every second at most: subscribers found stuck are logged (once each). */

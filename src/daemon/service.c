@@ -93,6 +93,7 @@ int impa_service_create(const impa_service_opts_t *opts, impa_service_t **out, c
     if (rc)
         goto fail;
     impa_log_set_level(svc->rt->cfg.log_level);
+    impa_runtime_remove_stale_tmp(svc->rt);
     if (!opts->replay) {
         rc = impa_runtime_open_publisher(svc->rt, err, errlen);
         if (rc)
@@ -179,6 +180,11 @@ static void act_later(impa_service_t *svc)
 {
     if (!svc->due++)
         svc->due_first = impa_window_head(impa_cycle_window(svc->rt->cycle));
+}
+
+void impa_service_due(impa_service_t *svc)
+{
+    act_later(svc);
 }
 
 /* Once the queue is read: the due cycle, for the newest window. */
@@ -390,8 +396,10 @@ int impa_service_run(impa_service_t *svc)
             }
             break;
         }
-        if (items[2].revents & ZMQ_POLLIN && impa_worker_collect(svc->worker))
+        if (items[2].revents & ZMQ_POLLIN && impa_worker_collect(svc->worker)) {
             impa_cycles_finish(svc);
+            impa_retention_run(svc);
+        }
         busy = impa_worker_busy(svc->worker);
         if (sig_reload && !busy) {
             sig_reload = 0;

@@ -155,6 +155,53 @@ static int check_model(impa_startup_t *s, char *notes, size_t noteslen, char *er
     return 0;
 }
 
+/* prob.calibration: a table named in the file must load and cover every
+ * threshold and lead of the shape; the default one (MODELDIR, else the
+ * checkout's models/ beside the configuration's etc/) may be absent, which
+ * turns the product off with a notice. */
+static int check_prob(impa_startup_t *s, const char *config_path, char *notes, size_t noteslen,
+                      char *err, size_t errlen)
+{
+    impa_daemon_config_t *cfg = &s->cfg;
+    const char *file = cfg->path[0] ? cfg->path : "<defaults>";
+    if (!cfg->prob_enabled)
+        return 0;
+    char path[PATH_MAX];
+    int named = cfg->prob_calibration[0] != '\0';
+    if (named) {
+        snprintf(path, sizeof path, "%s", cfg->prob_calibration);
+    } else {
+        snprintf(path, sizeof path, "%s/prob-calibration.txt", IMPA_MODELDIR);
+        if (access(path, R_OK) && config_path) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof dir, "%s", config_path);
+            snprintf(path, sizeof path, "%.4000s/../models/prob-calibration.txt", dirname(dir));
+        }
+        if (access(path, R_OK)) {
+            note(notes, noteslen, IMPA_LOG_NOTICE,
+                 "prob: no calibration table installed (%s/prob-calibration.txt); the "
+                 "probability product is off",
+                 IMPA_MODELDIR);
+            return 0;
+        }
+    }
+    s->prob = malloc(sizeof *s->prob);
+    if (!s->prob)
+        return impa_err(err, errlen, IMPA_ENOMEM, "out of memory");
+    char why[1024];
+    impa_prob_t *p = NULL;
+    if (impa_prob_table_load(path, s->prob, why, sizeof why) ||
+        impa_prob_create(s->prob, cfg->prob_thresholds, cfg->n_prob_thresholds, s->shape.t_out,
+                         s->shape.step_minutes, 1, 1, 1.0, &p, why, sizeof why)) {
+        free(s->prob);
+        s->prob = NULL;
+        return impa_err(err, errlen, IMPA_ECONFIG, "%s: key 'prob.calibration': %s", file, why);
+    }
+    impa_prob_destroy(&p);
+    snprintf(cfg->prob_calibration, sizeof cfg->prob_calibration, "%s", path);
+    return 0;
+}
+
 int impa_startup_check(const impa_service_opts_t *o, int mode, impa_startup_t *s, char *notes,
                        size_t noteslen, char *err, size_t errlen)
 {
@@ -199,11 +246,17 @@ int impa_startup_check(const impa_service_opts_t *o, int mode, impa_startup_t *s
     rc = check_permissions(cfg, notes, noteslen, err, errlen);
     if (rc)
         return rc;
-    return check_model(s, notes, noteslen, err, errlen);
+    rc = check_model(s, notes, noteslen, err, errlen);
+    if (rc)
+        return rc;
+    return check_prob(s, o->config_path, notes, noteslen, err, errlen);
 }
 
 void impa_startup_release(impa_startup_t *s)
 {
-    if (s)
+    if (s) {
         impa_model_destroy(&s->model);
+        free(s->prob);
+        s->prob = NULL;
+    }
 }

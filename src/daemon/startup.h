@@ -16,6 +16,7 @@
 #include "daemon/config.h"
 #include "daemon/cycle.h"
 #include "impa/engine.h"
+#include "impa/prob.h"
 
 typedef struct {
     const char *config_path; /* NULL = built-in defaults */
@@ -30,6 +31,7 @@ typedef struct {
     impa_daemon_config_t cfg;
     impa_model_t *model;
     impa_cycle_shape_t shape;
+    impa_prob_table_t *prob;  /* the probability calibration table; NULL = product off */
 } impa_startup_t;
 
 enum { IMPA_STARTUP_DRY = 0, IMPA_STARTUP_CREATE = 1 };

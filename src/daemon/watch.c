@@ -124,8 +124,12 @@ int impa_watch_read(impa_watch_t *w, void (*cb)(const char *path, void *user), v
             }
             if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
                 /* the directory is gone, or moved away with its watch: the path
-                 * must be watched again (impa_watch_check) */
-                w->lost = 1;
+                 * must be watched again (impa_watch_check). Only for the
+                 * current watch: removing the old one (impa_watch_check after a
+                 * replacement) queues an IN_IGNORED for it, which taken as a
+                 * loss re-established the watch again and again. */
+                if (ev->wd == w->wd)
+                    w->lost = 1;
                 continue;
             }
             if (ev->mask & IN_ISDIR || !ev->len || !impa_watch_name_matches(w->pattern, ev->name))

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netcdf.h>
 #include <stdio.h>
@@ -32,6 +33,20 @@ static int classify_write_error(const char *dir, int nrc, int saved_errno)
     if (statvfs(dir, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < 1024.0 * 1024.0)
         return IMPA_ENOSPC;
     return IMPA_EIO;
+}
+
+/* Why a file cannot be created at path, from the system itself: libnetcdf
+ * reports a missing directory, a file in the way and a read-only file system
+ * all as EACCES ("Permission denied"). 0 when creating it works (the file is
+ * removed again): the failure was libnetcdf's own. */
+static int create_errno(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return errno;
+    close(fd);
+    unlink(path);
+    return 0;
 }
 
 static int put_text(int ncid, int varid, const char *name, const char *text)
@@ -65,6 +80,8 @@ static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size
 {
     const impa_grid_t *g = fc->grid;
     int rc, d_lead, d_y, d_x, v_ref, v_lead, v_valid, v_x, v_y, v_crs = -1, v_refl;
+    int d_thr = -1, v_thr = -1, v_prob = -1, v_rad = -1;
+    const impa_prob_field_t *pf = fc->prob;
     char iso[32], units[64];
 #define CK(call)                                                                                   \
     do {                                                                                           \
@@ -160,6 +177,43 @@ static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size
     if (v_crs >= 0)
         CK(put_text(ncid, v_refl, "grid_mapping", "crs"));
 
+    /* The exceedance probabilities (impa/prob.h): CF's way for a probability of
+     * a quantity above thresholds, a threshold coordinate in the quantity's
+     * units and the probability in units 1 (docs/io.md). */
+    if (pf) {
+        CK(nc_def_dim(ncid, "threshold", (size_t)pf->n_thresholds, &d_thr));
+        CK(nc_def_var(ncid, "threshold", NC_FLOAT, 1, &d_thr, &v_thr));
+        CK(put_text(ncid, v_thr, "standard_name", "equivalent_reflectivity_factor"));
+        CK(put_text(ncid, v_thr, "long_name", "reflectivity threshold of the probability"));
+        CK(put_text(ncid, v_thr, "units", "dBZ"));
+        int pd[4] = {d_thr, d_lead, d_y, d_x};
+        size_t pchunk[4] = {1, 1, (size_t)g->ny, (size_t)g->nx};
+        CK(nc_def_var(ncid, "reflectivity_probability", NC_FLOAT, 4, pd, &v_prob));
+        CK(nc_def_var_chunking(ncid, v_prob, NC_CHUNKED, pchunk));
+        CK(nc_def_var_deflate(ncid, v_prob, 1, 1, 4));
+        float pfill = ARCHIVE_FILL;
+        CK(nc_def_var_fill(ncid, v_prob, 0, &pfill));
+        CK(put_text(ncid, v_prob, "long_name",
+                    "probability of forecast radar reflectivity >= threshold"));
+        CK(put_text(ncid, v_prob, "units", "1"));
+        CK(put_text(ncid, v_prob, "cell_methods",
+                    "area: mean (comment: calibrated fraction of a window, growing with lead "
+                    "time, where the forecast reflectivity is >= threshold)"));
+        CK(put_text(ncid, v_prob, "coordinates", "forecast_reference_time time"));
+        if (v_crs >= 0)
+            CK(put_text(ncid, v_prob, "grid_mapping", "crs"));
+        if (pf->calibration)
+            CK(put_text(ncid, v_prob, "calibration", pf->calibration));
+        CK(nc_put_att_int(ncid, v_prob, "trend", NC_INT, (size_t)pf->n_thresholds, pf->trend));
+        CK(put_text(ncid, v_prob, "trend_meaning",
+                    "per threshold: -1 decaying, 0 steady, 1 growing (area >= threshold in the "
+                    "newest input against the oldest)"));
+        int rd[2] = {d_thr, d_lead};
+        CK(nc_def_var(ncid, "probability_radius", NC_FLOAT, 2, rd, &v_rad));
+        CK(put_text(ncid, v_rad, "long_name", "half-width of the probability's window"));
+        CK(put_text(ncid, v_rad, "units", "km"));
+    }
+
     /* Global attributes */
     char buf[1024];
     CK(put_text(ncid, NC_GLOBAL, "Conventions", "CF-1.8"));
@@ -238,6 +292,21 @@ static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size
         size_t start[3] = {(size_t)k, 0, 0}, count[3] = {1, (size_t)g->ny, (size_t)g->nx};
         rc = nc_put_vara_float(ncid, v_refl, start, count, frame);
     }
+    if (pf && rc == NC_NOERR)
+        rc = nc_put_var_float(ncid, v_thr, pf->thresholds);
+    if (pf && rc == NC_NOERR)
+        rc = nc_put_var_float(ncid, v_rad, pf->radius_km);
+    if (pf) {
+        for (int ti = 0; ti < pf->n_thresholds && rc == NC_NOERR; ti++)
+            for (int k = 0; k < fc->n_leads && rc == NC_NOERR; k++) {
+                const float *src = pf->p + ((size_t)ti * pf->n_leads + k) * plane;
+                for (size_t i = 0; i < plane; i++)
+                    frame[i] = isfinite(src[i]) ? src[i] : ARCHIVE_FILL;
+                size_t start[4] = {(size_t)ti, (size_t)k, 0, 0};
+                size_t count[4] = {1, 1, (size_t)g->ny, (size_t)g->nx};
+                rc = nc_put_vara_float(ncid, v_prob, start, count, frame);
+            }
+    }
     free(frame);
     return rc;
 #undef CK
@@ -270,11 +339,12 @@ int impa_archive_write(const char *dir, const char *prefix, const impa_forecast_
     errno = 0;
     nrc = nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &ncid);
     if (nrc != NC_NOERR) {
-        int e = errno;
         unlink(tmp);
-        rc = classify_write_error(dir, nrc, e);
-        impa_err(err, errlen, rc, "archive: cannot create %s: %s%s", tmp, nrc > 0 ? strerror(nrc) : nc_strerror(nrc),
-                 rc == IMPA_ENOSPC ? " (no space left on device)" : "");
+        int e = create_errno(tmp);
+        rc = classify_write_error(dir, e ? e : nrc, e);
+        impa_err(err, errlen, rc, "archive: cannot create %s: %s%s", tmp,
+                 e ? strerror(e) : nrc > 0 ? strerror(nrc) : nc_strerror(nrc),
+                 rc == IMPA_ENOSPC && e != ENOSPC ? " (no space left on device)" : "");
         goto done;
     }
     nrc = write_content(ncid, fc, inputs, IMPA_MAX_INPUTS * (PATH_MAX + 32));

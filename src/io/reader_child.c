@@ -6,8 +6,11 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io-impl.h"
@@ -48,6 +51,19 @@ _Noreturn void impa_io_reader_child(int fd, const char *path, const impa_reader_
 #endif
     /* CPU-bound hangs end here even if the parent is gone; default action kills. */
     alarm((unsigned)ceil(lim->timeout_s) + 1);
+    /* test hook: IMPA_TEST_SLOW_READ=<name part>:<seconds> makes the read of
+     * every file whose path contains the part that much slower (a libnetcdf
+     * that takes its time, without depending on how fast this machine is) */
+    const char *slow = getenv("IMPA_TEST_SLOW_READ"), *colon = slow ? strrchr(slow, ':') : NULL;
+    if (colon && colon > slow) {
+        char part[256];
+        snprintf(part, sizeof part, "%.*s", (int)(colon - slow), slow);
+        if (strstr(path, part)) {
+            struct timespec ts = {.tv_sec = atoi(colon + 1)};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
+        }
+    }
     static impa_io_wire_header_t h;
     memset(&h, 0, sizeof h);
     h.rc = impa_reader_read(path, opts, &h.scan, h.err, sizeof h.err);

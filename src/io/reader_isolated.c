@@ -30,21 +30,27 @@ impa_reader_limits_t impa_reader_limits_default(void)
     return l;
 }
 
-/* Reads exactly len bytes before the deadline (monotonic seconds). 0, or -1 on
- * EOF/error, -2 on time-out. */
-static int read_all(int fd, void *buf, size_t len, double deadline)
+/* Reads exactly len bytes before the deadline (monotonic seconds), calling
+ * lim->waiting every second it waits. 0, or -1 on EOF/error, -2 on time-out. */
+static int read_all(int fd, void *buf, size_t len, double deadline, const impa_reader_limits_t *lim)
 {
     char *p = buf;
     while (len > 0) {
         double left = deadline - impa_time_monotonic();
         if (left <= 0)
             return -2;
+        if (lim->waiting && left > 1.0)
+            left = 1.0;
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int pr = poll(&pfd, 1, (int)(left * 1000) + 1);
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr < 0)
             return -1;
+        if (pr == 0 && lim->waiting && impa_time_monotonic() < deadline) {
+            lim->waiting(lim->waiting_user);
+            continue;
+        }
         if (pr == 0)
             return -2;
         ssize_t n = read(fd, p, len);
@@ -104,7 +110,7 @@ int impa_reader_read_isolated(const char *path, const impa_reader_opts_t *opts,
 
     double deadline = impa_time_monotonic() + lim.timeout_s;
     impa_io_wire_header_t *h = malloc(sizeof *h);
-    int rc = IMPA_OK, got = h ? read_all(fds[0], h, sizeof *h, deadline) : -1;
+    int rc = IMPA_OK, got = h ? read_all(fds[0], h, sizeof *h, deadline, &lim) : -1;
     if (!h) {
         rc = impa_err(err, errlen, IMPA_ENOMEM, "%s: out of memory", path);
     } else if (got == 0 && h->rc != 0) {
@@ -118,7 +124,8 @@ int impa_reader_read_isolated(const char *path, const impa_reader_opts_t *opts,
         } else if ((rc = impa_scan_init(scan, &g)) != 0) {
             impa_err(err, errlen, rc, "%s: cannot allocate a %dx%d scan", path, g.ny, g.nx);
         } else {
-            got = read_all(fds[0], scan->dbz, sizeof(float) * (size_t)g.nx * (size_t)g.ny, deadline);
+            got = read_all(fds[0], scan->dbz, sizeof(float) * (size_t)g.nx * (size_t)g.ny, deadline,
+                           &lim);
             scan->time = h->scan.time;
             memcpy(scan->path, h->scan.path, sizeof scan->path);
             memcpy(scan->variable, h->scan.variable, sizeof scan->variable);

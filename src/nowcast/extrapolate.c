@@ -105,21 +105,25 @@ impa_extrap_opts_t impa_extrap_opts_scheme(impa_extrap_scheme_t scheme)
     o.smooth_km = FINE_SMOOTH_R;
     o.substep_min = 10.0f;
     o.spread_kmh = 0.0f;
-    if (scheme == IMPA_EXTRAP_SCHEME_3) {
-        o.n_frames = S3_FRAMES;
-        o.clip_dbz = S3_CLIP_DBZ;
-        o.window_km = S3_WINDOW_KM;
-        o.smooth_km = S3_SMOOTH_KM;
-        o.substep_min = S3_SUBSTEP_MIN;
-    }
-    if (scheme == IMPA_EXTRAP_SCHEME_2) {
-        o.n_frames = S2_FRAMES;
-        o.clip_dbz = S2_CLIP_DBZ;
-        o.edge_db = S2_EDGE_DB;
-        o.window_km = S2_WINDOW_KM;
-        o.smooth_km = S2_SMOOTH_KM;
-        o.substep_min = S2_SUBSTEP_MIN;
-        o.spread_kmh = S2_SPREAD_KMH;
+    /* physical-unit defaults of schemes 2 and 3: frames, clip dBZ, edge dB,
+     * window km, smoothing km, sub-step min, spread km/h */
+    static const struct {
+        int frames;
+        float clip, edge, window, smooth, substep, spread;
+    } phys[] = {
+        [IMPA_EXTRAP_SCHEME_2] = {S2_FRAMES, S2_CLIP_DBZ, S2_EDGE_DB, S2_WINDOW_KM, S2_SMOOTH_KM,
+                                  S2_SUBSTEP_MIN, S2_SPREAD_KMH},
+        [IMPA_EXTRAP_SCHEME_3] = {S3_FRAMES, S3_CLIP_DBZ, 0.0f, S3_WINDOW_KM, S3_SMOOTH_KM,
+                                  S3_SUBSTEP_MIN, 0.0f},
+    };
+    if (scheme >= IMPA_EXTRAP_SCHEME_2 && scheme <= IMPA_EXTRAP_SCHEME_LAST) {
+        o.n_frames = phys[scheme].frames;
+        o.clip_dbz = phys[scheme].clip;
+        o.edge_db = phys[scheme].edge;
+        o.window_km = phys[scheme].window;
+        o.smooth_km = phys[scheme].smooth;
+        o.substep_min = phys[scheme].substep;
+        o.spread_kmh = phys[scheme].spread;
     }
     return o;
 }

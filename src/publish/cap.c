@@ -32,6 +32,15 @@ const char *impa_cap_certainty(int first_lead_minutes)
     return "Unlikely";
 }
 
+const char *impa_cap_certainty_prob(double p)
+{
+    if (p >= 0.5)
+        return "Likely";
+    if (p >= 0.1)
+        return "Possible";
+    return "Unlikely";
+}
+
 /* Reflectivity bands: 45-50 dBZ heavy rain, 50-55 very heavy/small hail,
  * 55-60 large hail likely, >= 60 giant hail / extreme rain rates. */
 const char *impa_cap_severity(double max_dbz)
@@ -165,7 +174,9 @@ int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *
     W(xmlTextWriterWriteElement(w, BAD_CAST "severity",
                                 BAD_CAST(cancel ? "Minor" : impa_cap_severity(ev->max_dbz))));
     W(xmlTextWriterWriteElement(w, BAD_CAST "certainty",
-                                BAD_CAST(cancel ? "Unlikely" : impa_cap_certainty(ev->first_lead_minutes))));
+                                BAD_CAST(cancel            ? "Unlikely"
+                                         : ev->has_prob ? impa_cap_certainty_prob(ev->prob)
+                                                         : impa_cap_certainty(ev->first_lead_minutes))));
     W(xmlTextWriterWriteElement(w, BAD_CAST "onset", BAD_CAST onset));
     W(xmlTextWriterWriteElement(w, BAD_CAST "expires", BAD_CAST expires));
     W(xmlTextWriterWriteElement(w, BAD_CAST "senderName", BAD_CAST "impa-nowcast radar nowcast"));
@@ -187,6 +198,10 @@ int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *
     if (!cancel) {
         snprintf(v, sizeof v, "%.1f", ev->max_dbz);
         parameter(w, &ok, "max_dbz", v);
+        if (ev->has_prob) {
+            snprintf(v, sizeof v, "%.2f", ev->prob);
+            parameter(w, &ok, "probability", v);
+        }
     }
     snprintf(v, sizeof v, "%lld", (long long)ev->cell_id);
     parameter(w, &ok, "cell_id", v);

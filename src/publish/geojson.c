@@ -6,6 +6,7 @@
 
 #include "impa/timeutil.h"
 #include "impa/error.h"
+#include "impa/prob.h"
 #include "publish/json.h"
 #include "publish/outline.h"
 #include "publish/publish-impl.h"
@@ -68,6 +69,17 @@ static void impa_geojson_geometry(impa_json_t *j, const char *key, GEOSContextHa
     impa_json_obj_end(j);
 }
 
+double impa_alert_cell_prob(const impa_forecast_t *fc, const impa_alert_cell_t *c,
+                            const int32_t *pixels)
+{
+    if (!fc->prob || !fc->alerts || !pixels || c->pix_off < 0 || c->n_pixels < 1)
+        return -1;
+    int ti = impa_prob_threshold_index(fc->prob, fc->alerts->threshold_dbz);
+    if (ti < 0)
+        return -1;
+    return impa_prob_max_over(fc->prob, ti, c->lead, pixels + c->pix_off, c->n_pixels);
+}
+
 static void feature(impa_json_t *j, impa_outline_ctx_t *o, const impa_forecast_t *fc,
                     const impa_alert_cell_t *c, const int32_t *pixels, int64_t issue)
 {
@@ -91,6 +103,12 @@ static void feature(impa_json_t *j, impa_outline_ctx_t *o, const impa_forecast_t
     impa_json_int(j, "n_pixels", c->n_pixels);
     impa_json_num(j, "max_dbz", c->max_dbz);
     impa_json_num(j, "mean_dbz", c->mean_dbz);
+    /* max P(dBZ >= threshold) over the cell at its lead; null without the product */
+    double pr = c->event == IMPA_ALERT_ENDED ? -1 : impa_alert_cell_prob(fc, c, pixels);
+    if (pr >= 0)
+        impa_json_num(j, "probability", pr);
+    else
+        impa_json_null(j, "probability");
     /* flat copies of centroid.col/row: the simplest consumers (e2e test) read these */
     impa_json_num(j, "col", c->cx);
     impa_json_num(j, "row", c->cy);

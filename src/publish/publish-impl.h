@@ -77,6 +77,9 @@ typedef struct {
     int64_t onset, expires;     /* first valid time; last valid time + step */
     int first_lead_minutes;
     double max_dbz, area_km2;
+    int has_prob;               /* prob is set (the probability product ran) */
+    double prob;                /* max P(dBZ >= the alert threshold) over the track's cells of
+                                 * this cycle (impa/prob.h) */
     const impa_alert_cell_t *shape; /* polygon source (earliest lead), lat/lon when has_latlon */
     const int32_t *pixels;      /* the pixel list shape->pix_off indexes (NULL: its ring) */
     const impa_grid_t *grid;    /* grid of the pixels */
@@ -87,6 +90,15 @@ typedef struct {
 const char *impa_cap_urgency(int first_lead_minutes);
 const char *impa_cap_severity(double max_dbz);
 const char *impa_cap_certainty(int first_lead_minutes);
+/* From the probability instead, CAP 1.2's words: Likely (p > ~50 %) for p >= 0.5,
+ * Possible (p <= ~50 %) for p >= 0.1, else Unlikely (p ~ 0). */
+const char *impa_cap_certainty_prob(double p);
+
+/* The maximum probability of dBZ >= the alert threshold over cell c's pixels at
+ * its lead (pixels: the list c->pix_off indexes); -1 when fc has no probability
+ * at that threshold or the cell has no pixels. */
+double impa_alert_cell_prob(const impa_forecast_t *fc, const impa_alert_cell_t *c,
+                            const int32_t *pixels);
 
 /* Formats the CAP 1.2 XML (libxml2 xmlTextWriter) into buf (NUL-terminated):
  * identifier from the issue time, `sent` = sent (the time of sending), the issue

@@ -561,11 +561,16 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
         ev.first_lead_minutes = i < nc ? (c->lead + 1) * fc->step_minutes : 0;
         ev.max_dbz = c->max_dbz;
         ev.area_km2 = c->area_km2;
+        ev.prob = -1;
         if (i < nc)
             for (int j = i; j < nc; j++) {
                 const impa_alert_cell_t *o = &a->cells[j];
                 if (o->id != c->id)
                     continue;
+                double pr = impa_alert_cell_prob(fc, o, a->pixels);
+                if (pr > ev.prob)
+                    ev.prob = pr;
+                ev.has_prob = ev.prob >= 0;
                 if (o->max_dbz > ev.max_dbz)
                     ev.max_dbz = o->max_dbz;
                 if (o->area_km2 > ev.area_km2)

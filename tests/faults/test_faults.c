@@ -28,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -407,10 +409,15 @@ static void fill_window(void)
 
 /* SIGTERM: the daemon must exit 0; then the directory is removed (kept when a
  * test failed, for its log). */
+static void notify_close(void);
+
 static int stop(void **state)
 {
     (void)state;
     unsetenv("IMPA_TEST_CLOCK_START");
+    unsetenv("IMPA_TEST_CYCLE_DELAY_S");
+    unsetenv("IMPA_TEST_SLOW_READ");
+    notify_close();
     if (fx.sub)
         zmq_close(fx.sub);
     if (fx.zctx)
@@ -935,6 +942,238 @@ static void test_symlink_out_of_input(void **state)
     PASS();
 }
 
+static void kill9_and_launch(void);
+
+/* The archive and state directories removed under the running daemon: both
+ * made again at the next cycle (logged), the forecast archived. Then the
+ * archive directory replaced by a plain file: the error names the real cause
+ * (ENOTDIR), not libnetcdf's "Permission denied" for everything. */
+static void test_output_dirs_removed(void **state)
+{
+    (void)state;
+    START(0, NULL);
+    char cmd[600], st[200], line[96], iso[32], p[300];
+    snprintf(st, sizeof st, "%s/state", fx.dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", fx.out, st);
+    assert_int_equal(system(cmd), 0);
+    drop_valid(4);
+    if (!wait_log2("archive directory", "was missing: re-created", 10.0) ||
+        !wait_log2("state directory", "was missing: re-created", 10.0)) {
+        dump_log();
+        fail_msg("the removed archive/state directories were not made again");
+    }
+    snprintf(p, sizeof p, "%s/impa_%s.nc", fx.out, impa_time_compact(T0 + 4 * STEP, iso, sizeof iso));
+    assert_int_equal(access(p, F_OK), 0);
+    assert_int_equal(access(st, F_OK), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && touch '%s'", fx.out, fx.out);
+    assert_int_equal(system(cmd), 0);
+    drop_valid(5);
+    snprintf(line, sizeof line, "cycle %s: archive not written",
+             impa_time_iso(T0 + 5 * STEP, iso, sizeof iso));
+    if (!wait_log2(line, "Not a directory", 10.0)) {
+        dump_log();
+        fail_msg("no '%s ... Not a directory'", line);
+    }
+    assert_false(log_has2(line, "Permission denied"));
+    PASS();
+}
+
+/* kill -9 while a cycle runs (IMPA_TEST_CYCLE_DELAY_S holds it after the
+ * forecast) and a stale archive temporary: at the next start the temporary is
+ * removed and the lost step's forecast is run and archived. */
+static void test_killed_during_cycle(void **state)
+{
+    (void)state;
+    /* the clock just after the scans: the lost window is recent */
+    char clk[32];
+    snprintf(clk, sizeof clk, "%lld", (long long)(T0 + 5 * STEP));
+    setenv("IMPA_TEST_CLOCK_START", clk, 1);
+    setenv("IMPA_TEST_CYCLE_DELAY_S", "4", 1);
+    START(0, NULL);
+    unsetenv("IMPA_TEST_CYCLE_DELAY_S");
+    char name[64], path[300], iso[32], arch[300], tmp[300];
+    int64_t t = T0 + 4 * STEP;
+    scan_name(t, name, sizeof name);
+    assert_int_equal(test_drop_scan(fx.in, name, N, N, t), 0);
+    snprintf(path, sizeof path, "%s/%s", fx.in, name);
+    assert_true(wait_log2(path, "step", 20.0));
+    usleep(1500000); /* inside the cycle's delay */
+    snprintf(arch, sizeof arch, "%s/impa_%s.nc", fx.out, impa_time_compact(t, iso, sizeof iso));
+    assert_int_not_equal(access(arch, F_OK), 0);
+    /* what a kill during the archive write leaves */
+    snprintf(tmp, sizeof tmp, "%s/.impa_%s.nc.tmp", fx.out, impa_time_compact(t - STEP, iso, sizeof iso));
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fputs("half a file", f);
+    fclose(f);
+    kill9_and_launch();
+    char line[96];
+    cycle_line(t, line, sizeof line);
+    if (!wait_log2("recovery: no forecast for the newest complete window", NULL, 20.0) ||
+        !wait_log2(line, NULL, 30.0)) {
+        dump_log();
+        fail_msg("the forecast lost to kill -9 was not run at the next start");
+    }
+    assert_int_equal(access(arch, F_OK), 0);
+    assert_true(log_has2("removed", ".nc.tmp"));
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    expect_alive_and_next(5);
+    PASS();
+}
+
+/* A systemd notify socket of our own (NOTIFY_SOCKET, WATCHDOG_USEC 4 s for
+ * the daemon started next): counts the WATCHDOG=1 datagrams. */
+static int notify_fd = -1;
+static char notify_path[108];
+
+static void notify_open(void)
+{
+    snprintf(notify_path, sizeof notify_path, "/tmp/impa-faults-notify-%ld", (long)getpid());
+    unlink(notify_path);
+    notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    assert_true(notify_fd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", notify_path);
+    assert_int_equal(bind(notify_fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    setenv("NOTIFY_SOCKET", notify_path, 1);
+    setenv("WATCHDOG_USEC", "4000000", 1);
+}
+
+static void notify_close(void)
+{
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    if (notify_fd >= 0)
+        close(notify_fd), unlink(notify_path);
+    notify_fd = -1;
+}
+
+/* WATCHDOG=1 datagrams received within seconds from now. */
+static int count_watchdog(double seconds)
+{
+    int n = 0;
+    double t0 = impa_time_monotonic();
+    while (impa_time_monotonic() - t0 < seconds) {
+        char buf[2048];
+        ssize_t r = recv(notify_fd, buf, sizeof buf - 1, 0);
+        if (r < 0) {
+            usleep(20000);
+            continue;
+        }
+        buf[r] = '\0';
+        n += strstr(buf, "WATCHDOG=1") != NULL;
+    }
+    return n;
+}
+
+/* A scan whose read takes 8 s (IMPA_TEST_SLOW_READ delays the reader process
+ * for names with "slowscan"; libnetcdf takes 13 s on
+ * fuzz/corpus-known/libnetcdf-nc3-header-13s-1GB-reader.nc, and 12 such files
+ * took 61 s against WatchdogSec 60): the event loop waits for the reader all
+ * that time, so the wait itself must feed the watchdog. */
+static void test_watchdog_during_slow_read(void **state)
+{
+    (void)state;
+    notify_open();
+    setenv("IMPA_TEST_SLOW_READ", "slowscan:8", 1);
+    START(0, NULL);
+    count_watchdog(0.1); /* drain */
+    int64_t t = T0 + 4 * STEP;
+    assert_int_equal(test_drop_scan(fx.in, "slowscan_4.nc", N, N, t), 0);
+    usleep(1500000);
+    int pings = count_watchdog(5.0);
+    print_message("WATCHDOG=1 during 5 s of an 8-s read: %d\n", pings);
+    char path[300], line[96];
+    snprintf(path, sizeof path, "%s/slowscan_4.nc", fx.in);
+    assert_false(log_has(path)); /* still being read */
+    assert_true(pings >= 3);
+    cycle_line(t, line, sizeof line);
+    if (!wait_log2(line, NULL, 20.0)) {
+        dump_log();
+        fail_msg("the slow scan did not run its cycle");
+    }
+    unsetenv("IMPA_TEST_SLOW_READ");
+    notify_close();
+    PASS();
+}
+
+/* health.quiet_period_s: no new scan for that long makes the status failing
+ * with the reason, logs it once, and stops feeding the watchdog (so systemd
+ * restarts a daemon that sees nothing); the next scan feeds it again. */
+static void test_quiet_period(void **state)
+{
+    (void)state;
+    notify_open();
+    START(0, "}\nhealth: {quiet_period_s: 3");
+    assert_true(count_watchdog(2.0) >= 1); /* fed while scans flow */
+    char hdr[8192];
+    if (!status_has("no new scan for", 10.0, hdr, sizeof hdr)) {
+        dump_log();
+        fail_msg("no 'no new scan' reason after health.quiet_period_s");
+    }
+    assert_non_null(strstr(hdr, "\"health\":\"failing\""));
+    assert_true(log_has("(health.quiet_period_s): status failing"));
+    count_watchdog(0.1);
+    assert_int_equal(count_watchdog(5.0), 0);
+    drop_valid(4);
+    assert_true(count_watchdog(4.0) >= 1);
+    notify_close();
+    PASS();
+}
+
+/* Sets a file's modification time days back. */
+static void age_file(const char *path, double days)
+{
+    struct timespec ts[2];
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= (time_t)(days * 86400);
+    ts[1] = ts[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* Retention (issue 23): a scan file 3 days old in the input directory
+ * (input.scan_retention_hours 48) and a quarantined file 8 days old
+ * (input.quarantine_retention_hours 168) are removed after the next cycle;
+ * recent ones stay. */
+static int in_dir(const char *dir, const char *name);
+
+static void test_retention(void **state)
+{
+    (void)state;
+    START(0, NULL);
+    char p[300], q_old[300], q_new[300];
+    /* an old scan already read (a duplicate of a held step: left in place) */
+    snprintf(p, sizeof p, "%s/.radar_old.tmp", fx.in);
+    assert_int_equal(test_write_scan(p, N, N, T0 + STEP), 0);
+    age_file(p, 3);
+    char old_scan[300];
+    snprintf(old_scan, sizeof old_scan, "%s/radar_old.nc", fx.in);
+    assert_int_equal(rename(p, old_scan), 0);
+    assert_true(wait_log2(old_scan, NULL, 20.0));
+    snprintf(q_old, sizeof q_old, "%s/old.nc", fx.qdir);
+    snprintf(q_new, sizeof q_new, "%s/new.nc", fx.qdir);
+    FILE *f = fopen(q_old, "w");
+    assert_non_null(f);
+    fclose(f);
+    f = fopen(q_new, "w");
+    assert_non_null(f);
+    fclose(f);
+    age_file(q_old, 8);
+    drop_valid(4);
+    if (!wait_log2("retention: 1 scans older than 48 h removed", NULL, 10.0) ||
+        !wait_log2("retention: 1 quarantined files removed", NULL, 10.0)) {
+        dump_log();
+        fail_msg("old scans / quarantined files were not removed");
+    }
+    assert_int_not_equal(access(old_scan, F_OK), 0);
+    assert_int_not_equal(access(q_old, F_OK), 0);
+    assert_int_equal(access(q_new, F_OK), 0);
+    char name[64];
+    scan_name(T0 + 4 * STEP, name, sizeof name);
+    assert_true(in_dir(fx.in, name)); /* recent scans stay */
+    PASS();
+}
+
 /* Reads status messages until one's header contains text (kept in hdr). */
 static int status_has(const char *text, double timeout_s, char *hdr, size_t hlen)
 {
@@ -962,6 +1201,19 @@ static void restart_daemon(void)
     int st = 0;
     assert_int_equal(waitpid(fx.wrapper, &st, 0), fx.wrapper);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    fx.wrapper = 0;
+    assert_int_equal(launch(), 0);
+}
+
+/* SIGKILL (no clean stop), then start again on the same directory. */
+static void kill9_and_launch(void)
+{
+    zmq_close(fx.sub);
+    zmq_ctx_term(fx.zctx);
+    fx.sub = fx.zctx = NULL;
+    kill(fx.daemon, SIGKILL);
+    int st = 0;
+    assert_int_equal(waitpid(fx.wrapper, &st, 0), fx.wrapper);
     fx.wrapper = 0;
     assert_int_equal(launch(), 0);
 }
@@ -1204,6 +1456,11 @@ int main(void)
         cmocka_unit_test_teardown(test_stuck_subscriber_dropped, stop),
         cmocka_unit_test_teardown(test_control_chars_in_name, stop),
         cmocka_unit_test_teardown(test_symlink_out_of_input, stop),
+        cmocka_unit_test_teardown(test_output_dirs_removed, stop),
+        cmocka_unit_test_teardown(test_killed_during_cycle, stop),
+        cmocka_unit_test_teardown(test_watchdog_during_slow_read, stop),
+        cmocka_unit_test_teardown(test_quiet_period, stop),
+        cmocka_unit_test_teardown(test_retention, stop),
         cmocka_unit_test_teardown(test_scan_from_the_future, stop),
         cmocka_unit_test_teardown(test_clock_behind_scans, stop),
         cmocka_unit_test_teardown(test_grid_not_locked_by_first_file, stop),

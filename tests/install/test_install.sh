@@ -31,7 +31,7 @@ DOC=$R/share/doc/impa-nowcast
 
 # 1. what must be there
 for p in bin/impa-nowcastd bin/impa-listen bin/impa-simulate bin/impa-bench bin/impa-infer \
-         bin/impa-bench-extrap bin/impa-extrapolate bin/impa-verify \
+         bin/impa-bench-extrap bin/impa-extrapolate bin/impa-verify bin/impa-prob \
          share/man/man8/impa-nowcastd.8 share/man/man1/impa-listen.1 \
          share/impa-nowcast/tools/forecast_png.py \
          share/doc/impa-nowcast/README.md share/doc/impa-nowcast/docs/deploy.md \

@@ -235,6 +235,98 @@ static void test_write_read(void **state)
 
 /* An archive of the layout before forecast_reference_time (scalar "time" =
  * issue, valid_time(lead_time), x/y in km) still reads. */
+/* A text attribute as a string (asserting it exists and fits). */
+static const char *att_text(int ncid, int v, const char *name, char *buf, size_t cap)
+{
+    size_t len;
+    assert_int_equal(nc_inq_attlen(ncid, v, name, &len), NC_NOERR);
+    assert_true(len < cap);
+    assert_int_equal(nc_get_att_text(ncid, v, name, buf), NC_NOERR);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* A forecast of n_leads 10-min leads of dbz on g issued at issue, nothing else set. */
+static impa_forecast_t bare_forecast(const impa_grid_t *g, int64_t issue, int n_leads,
+                                     const float *dbz)
+{
+    impa_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.issue_time = issue;
+    fc.step_minutes = 10;
+    fc.n_leads = n_leads;
+    fc.grid = g;
+    fc.dbz = dbz;
+    return fc;
+}
+
+/* The exceedance probabilities: variable reflectivity_probability(threshold,
+ * lead_time, y, x) in units 1 with a threshold coordinate in dBZ, values and
+ * missing data read back. */
+static void test_probability(void **state)
+{
+    (void)state;
+    impa_grid_t g = test_grid();
+    enum { L = 2, N = 20, T = 2 };
+    float dbz[L * N], p[T * L * N], rad[T * L] = {2, 4, 3, 6};
+    for (int i = 0; i < L * N; i++)
+        dbz[i] = 40.0f;
+    for (int i = 0; i < T * L * N; i++)
+        p[i] = (float)(i % 11) / 10.0f;
+    p[5] = NAN;
+    impa_prob_field_t pf = {.n_thresholds = T, .thresholds = {35.0f, 45.0f}, .n_leads = L,
+                            .ny = 4, .nx = 5, .p = p, .radius_km = rad,
+                            .trend = {0, -1}, .calibration = "unit test table"};
+    impa_forecast_t fc = bare_forecast(&g, 1604109000, L, dbz);
+    fc.method = IMPA_METHOD_EXTRAPOLATION;
+    fc.prob = &pf;
+    char path[PATH_MAX], err[512] = "";
+    assert_int_equal(impa_archive_write(tmpdir, "prob_", &fc, path, err, sizeof err), 0);
+    int ncid, v, vt, vr, dims[4], nd;
+    assert_int_equal(nc_open(path, NC_NOWRITE, &ncid), NC_NOERR);
+    assert_int_equal(nc_inq_varid(ncid, "reflectivity_probability", &v), NC_NOERR);
+    assert_int_equal(nc_inq_varndims(ncid, v, &nd), NC_NOERR);
+    assert_int_equal(nd, 4);
+    assert_int_equal(nc_inq_vardimid(ncid, v, dims), NC_NOERR);
+    char name[NC_MAX_NAME + 1], buf[512];
+    const char *want[4] = {"threshold", "lead_time", "y", "x"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(nc_inq_dimname(ncid, dims[i], name), NC_NOERR);
+        assert_string_equal(name, want[i]);
+    }
+    assert_string_equal(att_text(ncid, v, "units", buf, sizeof buf), "1");
+    assert_non_null(strstr(att_text(ncid, v, "cell_methods", buf, sizeof buf), "area: mean"));
+    assert_string_equal(att_text(ncid, v, "calibration", buf, sizeof buf), "unit test table");
+    int trend[2];
+    assert_int_equal(nc_get_att_int(ncid, v, "trend", trend), NC_NOERR);
+    assert_int_equal(trend[1], -1);
+    assert_int_equal(nc_inq_varid(ncid, "threshold", &vt), NC_NOERR);
+    float thr[2];
+    assert_int_equal(nc_get_var_float(ncid, vt, thr), NC_NOERR);
+    assert_true(thr[0] == 35.0f && thr[1] == 45.0f);
+    assert_string_equal(att_text(ncid, vt, "units", buf, sizeof buf), "dBZ");
+    float back[T * L * N], fill, rb[T * L];
+    assert_int_equal(nc_get_var_float(ncid, v, back), NC_NOERR);
+    assert_int_equal(nc_get_att_float(ncid, v, "_FillValue", &fill), NC_NOERR);
+    for (int i = 0; i < T * L * N; i++) {
+        if (isnan(p[i]))
+            assert_true(back[i] == fill);
+        else
+            assert_true(back[i] == p[i]);
+    }
+    assert_int_equal(nc_inq_varid(ncid, "probability_radius", &vr), NC_NOERR);
+    assert_int_equal(nc_get_var_float(ncid, vr, rb), NC_NOERR);
+    assert_true(rb[3] == 6.0f);
+    nc_close(ncid);
+    /* without probabilities: no such variable */
+    fc.prob = NULL;
+    fc.issue_time += 600;
+    assert_int_equal(impa_archive_write(tmpdir, "prob_", &fc, path, err, sizeof err), 0);
+    assert_int_equal(nc_open(path, NC_NOWRITE, &ncid), NC_NOERR);
+    assert_int_equal(nc_inq_varid(ncid, "reflectivity_probability", &v), NC_ENOTVAR);
+    nc_close(ncid);
+}
+
 static void test_read_earlier_layout(void **state)
 {
     (void)state;
@@ -337,13 +429,7 @@ static int enospc_child(const char *dir)
         x = x * 1103515245u + 12345u;
         d[i] = (float)(x >> 8) / (float)(1u << 24) * 70.0f - 32.0f;
     }
-    impa_forecast_t fc;
-    memset(&fc, 0, sizeof fc);
-    fc.issue_time = 1604124000;
-    fc.step_minutes = 10;
-    fc.n_leads = L;
-    fc.grid = &g;
-    fc.dbz = d;
+    impa_forecast_t fc = bare_forecast(&g, 1604124000, L, d);
     char err[1024] = "", out[PATH_MAX];
     int rc = impa_archive_write(dir, "full_", &fc, out, err, sizeof err);
     free(d);
@@ -391,6 +477,7 @@ int main(int argc, char **argv)
         return enospc_child(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_read),
+        cmocka_unit_test(test_probability),
         cmocka_unit_test(test_read_earlier_layout),
         cmocka_unit_test(test_failure_and_prune),
         cmocka_unit_test(test_enospc),

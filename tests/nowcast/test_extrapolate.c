@@ -266,13 +266,16 @@ static void test_errors(void **state)
 
 /* ---- impa-extrap-2 ------------------------------------------------------ */
 
-#define AS_SCHEME2(fn)                                                                  \
-    static void fn##_2(void **state)                                                    \
+/* fn##_N: a shared body run with scheme N */
+#define AS_SCHEME(fn, n)                                                                \
+    static void fn##_##n(void **state)                                                  \
     {                                                                                   \
-        g_scheme = IMPA_EXTRAP_SCHEME_2;                                                \
+        g_scheme = n;                                                                   \
         fn(state);                                                                      \
         g_scheme = IMPA_EXTRAP_SCHEME_1;                                                \
     }
+#define AS_SCHEME2(fn) AS_SCHEME(fn, 2)
+#define AS_SCHEME3(fn) AS_SCHEME(fn, 3)
 AS_SCHEME2(test_translation_motion_and_skill)
 AS_SCHEME2(test_fast_translation)
 AS_SCHEME2(test_rotation)
@@ -281,13 +284,6 @@ AS_SCHEME2(test_missing_data)
 
 /* ---- impa-extrap-3: the same bodies ------------------------------------- */
 
-#define AS_SCHEME3(fn)                                                                  \
-    static void fn##_3(void **state)                                                    \
-    {                                                                                   \
-        g_scheme = IMPA_EXTRAP_SCHEME_3;                                                \
-        fn(state);                                                                      \
-        g_scheme = IMPA_EXTRAP_SCHEME_1;                                                \
-    }
 AS_SCHEME3(test_translation_motion_and_skill)
 AS_SCHEME3(test_fast_translation)
 AS_SCHEME3(test_rotation)

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "impa/alerts.h"
+#include "impa/prob.h"
 #include "publish/json.h"
 #include "publish/publish-impl.h"
 
@@ -207,6 +208,30 @@ static void test_storm_stats(void **state)
     assert_int_equal(nodes[feats].n_children, 1);
     int p = impa_json_get(nodes, nodes[feats].first_child, "properties");
     assert_true(fabs(impa_json_get_num(nodes, p, "area_km2", 0) - t.n) < 1e-6);
+    /* no probability product: probability null */
+    int pn = impa_json_get(nodes, p, "probability");
+    assert_true(pn >= 0);
+    assert_true(nodes[pn].type == IMPA_JSON_NULL);
+    impa_json_parse_free(nodes);
+
+    /* with it: the maximum P(>= 45) over the cell's pixels at its lead; the 0.9
+     * outside the cell does not count */
+    static float pp[NY * NX];
+    fill(pp, NY * NX, 0.2f);
+    pp[40 * NX + 30] = 0.7f;
+    pp[5 * NX + 5] = 0.9f;
+    impa_prob_field_t pf = {.n_thresholds = 2, .thresholds = {35.0f, 45.0f}, .n_leads = 1,
+                            .ny = NY, .nx = NX, .p = NULL};
+    static float both[2 * NY * NX];
+    fill(both, NY * NX, 1.0f); /* the 35 dBZ field, not the one to read */
+    memcpy(both + NY * NX, pp, sizeof pp);
+    pf.p = both;
+    fc.prob = &pf;
+    gj = geojson(tr, &fc, &len);
+    assert_true(impa_json_parse(gj, len, nodes, 4096) > 0);
+    feats = impa_json_get(nodes, 0, "features");
+    p = impa_json_get(nodes, nodes[feats].first_child, "properties");
+    assert_true(fabs(impa_json_get_num(nodes, p, "probability", -1) - 0.7) < 1e-6);
     impa_json_parse_free(nodes), free(nodes);
     impa_alert_tracker_destroy(&tr);
     assert_null(tr);

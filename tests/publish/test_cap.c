@@ -219,6 +219,38 @@ static void test_cap_escaping(void **state)
                                      64), IMPA_ENOSPC);
 }
 
+/* With the probability product: certainty from the probability, the
+ * probability itself as a parameter; the message still validates. */
+static void test_cap_probability(void **state)
+{
+    (void)state;
+    assert_string_equal(impa_cap_certainty_prob(0.62), "Likely");
+    assert_string_equal(impa_cap_certainty_prob(0.5), "Likely");
+    assert_string_equal(impa_cap_certainty_prob(0.2), "Possible");
+    assert_string_equal(impa_cap_certainty_prob(0.05), "Unlikely");
+    impa_cap_event_t ev = {0};
+    ev.cell_id = 9;
+    ev.event = IMPA_ALERT_NEW;
+    ev.onset = 1700000600, ev.expires = 1700001200;
+    ev.max_dbz = 52, ev.area_km2 = 10, ev.first_lead_minutes = 100; /* by lead: Unlikely */
+    ev.has_prob = 1, ev.prob = 0.62;
+    static char xml[65536];
+    char ident[192], sent[32];
+    int len = impa_cap_format(&ev, "s", "d", "0011223344556677", 1700000000, 1700000042, ident,
+                              sent, xml, sizeof xml);
+    assert_true(len > 0);
+    assert_int_equal(validate(xml), 0);
+    assert_non_null(strstr(xml, "<certainty>Likely</certainty>"));
+    assert_non_null(strstr(xml, "<valueName>probability</valueName>"));
+    assert_non_null(strstr(xml, "<value>0.62</value>"));
+    ev.has_prob = 0;
+    len = impa_cap_format(&ev, "s", "d", "0011223344556677", 1700000000, 1700000042, ident, sent,
+                          xml, sizeof xml);
+    assert_true(len > 0);
+    assert_non_null(strstr(xml, "<certainty>Unlikely</certainty>"));
+    assert_null(strstr(xml, "<valueName>probability</valueName>"));
+}
+
 /* An Update only when something a consumer acts on changed: a storm that stays
  * as it was gets no message in cycles 1 and 2; in cycle 3 its last message would
  * expire within cap_update_minutes, so it is renewed; in cycle 4 its area doubles
@@ -307,6 +339,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cap_mapping),
         cmocka_unit_test(test_cap_escaping),
+        cmocka_unit_test(test_cap_probability),
         cmocka_unit_test(test_cap_sequence),
         cmocka_unit_test(test_cap_update_only_on_change),
     };

@@ -32,7 +32,7 @@ event one sample of weather).
 
 Per event and method the contingency tables are cached in --cache (default
 $IMPA_EXTRAP_CACHE, else /work/extrap-cache, else train/cache/compare), keyed
-by the event, its number of starts, the hash of the impa-extrapolate binary and
+by the event, its number of starts, the hash of its decoded frames, the hash of the impa-extrapolate binary and
 of its --version text (the extrapolation code is linked into the binary, so a
 rebuilt scheme is never served old tables) and the arguments (pySTEPS: by the
 peer script's hash), so a rerun only computes what changed. The data and the
@@ -146,6 +146,11 @@ def loeo(events: Dict[str, Dict[str, dict]], methods: List[str], names: List[str
         held.append(events[name][best]["hss"])
     return {"chosen": chosen,
             "mean": [float(np.nanmean([h[i] for h in held])) for i in range(len(THRESHOLDS))]}
+
+
+def data_id(dbz: np.ndarray) -> str:
+    """Hash of an event's decoded frames: a changed decoding is never served old tables."""
+    return hashlib.sha256(np.ascontiguousarray(dbz, np.float32).tobytes()).hexdigest()[:8]
 
 
 def impa_key(name: str, n_starts: int, tool_id: str, args: List[str]) -> str:
@@ -340,13 +345,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name in names:
         ev = D.load_event(name, root)
         st = starts_of(name, ev.dbz)
+        did = data_id(ev.dbz)
         res[name] = {"_starts": len(st)}
         for m, args in methods.items():
-            key = impa_key(name, len(st), tsha, args)
+            key = impa_key(name, len(st), tsha, args) + "-" + did
             tab, secs = cached(cdir, key, lambda: run_impa(tool, args, name, ev.dbz, st, a.threads))
             res[name][m] = {"tab": tab, "seconds": secs}
         if env is not None:
-            key = f"{name}-pysteps-lk-{_sha(PEER_DIR / 'pysteps_nowcast.py')}-{len(st)}"
+            key = f"{name}-pysteps-lk-{_sha(PEER_DIR / 'pysteps_nowcast.py')}-{len(st)}-{did}"
             tab, secs = cached(cdir, key, lambda: run_pysteps(env, name, ev.dbz, st))
             res[name]["pysteps-lk"] = {"tab": tab, "seconds": secs}
         sys.stderr.write(f"compare: {name} done ({len(st)} starts)\n")

@@ -345,6 +345,8 @@ def load_event(name: str, root: Optional[Path] = None,
         np.save(tmp, ev.dbz.astype(np.float16))
         os.replace(tmp, fd)
         np.save(ft, ev.times)
+        # what a later call reads back: a first run and a rerun see the same dBZ
+        ev = Event(name, ev.dbz.astype(np.float16).astype(np.float32), ev.times, ev.regime)
     return ev
 
 

@@ -1,0 +1,109 @@
+/* Exceedance probabilities of a deterministic forecast: P(dBZ >= T) per lead
+ * for a few thresholds T (default 35 and 45 dBZ), cheap enough to run every
+ * cycle beside the forecast.
+ *
+ * Method (docs/nowcast.md, "Probability of severe echo"): for each threshold
+ * and lead, the fraction f of pixels with forecast >= T in a square window of
+ * half-width r(lead) km around each pixel (clipped at the grid's edges; the
+ * window grows with lead time, since the position error does), then a
+ * calibration P = c(f), piecewise linear and non-decreasing between knots at
+ * f = j / (n_knots - 1). r and c come from a small table fitted on the
+ * training events by train/impa/prob.py (models/prob-calibration.txt, the
+ * daemon's prob.calibration). Radii are in km, so one table serves radars of
+ * any pixel size.
+ *
+ * Missing data: a forecast pixel with no value (NAN) counts as no echo inside
+ * the windows of its neighbours, and its own probability is NAN.
+ *
+ * Memory (bounded, all at _create): the output, 4 * n_thresholds * n_leads *
+ * ny * nx bytes (25 MiB for 2 thresholds, 12 leads, 512 x 512), plus one
+ * summed-area table of 4 * (ny + 1) * (nx + 1) bytes (1 MiB at 512 x 512).
+ * _compute allocates nothing and opens no file; one object per thread. */
+#ifndef IMPA_PROB_H
+#define IMPA_PROB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "impa/error.h"
+#include "impa/forecast.h"
+
+#define IMPA_PROB_MAX_KNOTS 32
+#define IMPA_PROB_MAX_ROWS 256
+
+/* One row of the calibration table: what one threshold at one lead uses. */
+#define IMPA_PROB_TREND_EPS 1e-4
+
+/* Trend classes of a table row. */
+enum { IMPA_PROB_DECAYING = -1, IMPA_PROB_STEADY = 0, IMPA_PROB_GROWING = 1 };
+
+typedef struct {
+    float threshold_dbz;
+    int lead_min;                  /* minutes after the issue time */
+    int trend;                     /* IMPA_PROB_DECAYING .. IMPA_PROB_GROWING */
+    float radius_km;               /* window half-width, >= 0 */
+    float p[IMPA_PROB_MAX_KNOTS];  /* P at f = j / (n_knots - 1), non-decreasing, in [0, 1] */
+} impa_prob_row_t;
+
+typedef struct {
+    int n_knots;                   /* 2 .. IMPA_PROB_MAX_KNOTS */
+    double trend_ratio;            /* > 1: three trend classes; 0: one (every row steady) */
+    int n_rows;
+    impa_prob_row_t rows[IMPA_PROB_MAX_ROWS];
+    char name[128];                /* what it is: the file's `name` line, or set by the caller */
+} impa_prob_table_t;
+
+/* Reads a calibration table (text; the format is in docs/nowcast.md and in the
+ * header of models/prob-calibration.txt): a first line `impa-prob-calibration 1`,
+ * `name TEXT`, `knots K`, optionally `trend RATIO` (> 1, or 0 = none), then
+ * one row per line `THRESHOLD LEAD_MIN TREND RADIUS_KM p_0 .. p_{K-1}` (TREND
+ * -1, 0 or 1); `#` starts a comment. Checks every value (knots non-decreasing
+ * in [0, 1], radius 0..500 km, no duplicate threshold/lead/trend);
+ * IMPA_EIO, or IMPA_EFORMAT with the file and line in err. */
+IMPA_API int impa_prob_table_load(const char *path, impa_prob_table_t *t, char *err,
+                                  size_t errlen);
+
+/* The calibrated probability for a neighbourhood fraction f in [0, 1] (the
+ * scalar reference of the field computation). */
+IMPA_API float impa_prob_calibrated(const impa_prob_row_t *row, int n_knots, float f);
+
+typedef struct impa_prob impa_prob_t;
+
+/* For forecasts of n_leads leads step_minutes apart on an ny x nx grid of
+ * pixel_km spacing (the square root of impa_grid_cell_area_km2) and the
+ * thresholds thr[0..n_thr) (n_thr <= IMPA_PROB_MAX_THRESHOLDS, dBZ). Every
+ * (threshold, (k+1) * step_minutes, trend class in use) must have a row in t,
+ * else IMPA_ECONFIG naming the missing one. The table is copied. */
+IMPA_API int impa_prob_create(const impa_prob_table_t *t, const float *thr, int n_thr,
+                              int n_leads, int step_minutes, int ny, int nx, double pixel_km,
+                              impa_prob_t **out, char *err, size_t errlen);
+IMPA_API void impa_prob_destroy(impa_prob_t **p);
+
+/* The trend class of frames[0..n) (oldest first, [ny][nx] dBZ, NULL entries
+ * skipped) at thr: the area fraction >= thr (of the finite pixels) of the
+ * newest against the oldest frame, each plus IMPA_PROB_TREND_EPS; ratio <= 0
+ * or fewer than two frames: steady. */
+IMPA_API int impa_prob_trend(const float *const *frames, int n, size_t npix, float thr,
+                             double ratio);
+
+/* Computes every probability field of a forecast dbz [n_leads][ny][nx] (the
+ * shape given at _create) into the object's buffer and returns it in *out
+ * (borrowed: valid until the next _compute or _destroy). inputs[0..n_inputs)
+ * are the forecast's input frames, oldest first (NULL entries = missing), for
+ * the trend; inputs NULL: steady. Allocates nothing. */
+IMPA_API int impa_prob_compute(impa_prob_t *p, const float *dbz, const float *const *inputs,
+                               int n_inputs, const impa_prob_field_t **out, char *err,
+                               size_t errlen);
+
+/* Bytes the object holds (the documented bound). */
+IMPA_API size_t impa_prob_memory(const impa_prob_t *p);
+
+/* Index of threshold thr_dbz in f (exact match), -1 when absent. */
+IMPA_API int impa_prob_threshold_index(const impa_prob_field_t *f, float thr_dbz);
+
+/* Maximum probability of threshold index ti at lead over the pixel indices
+ * pix[0..n) (row * nx + col; NAN pixels skipped); 0 when none is finite. */
+IMPA_API float impa_prob_max_over(const impa_prob_field_t *f, int ti, int lead,
+                                  const int32_t *pix, int n);
+
+#endif

@@ -1,0 +1,604 @@
+"""Probability of severe echo: fitting and verification of the neighbourhood
+exceedance probability the daemon computes (src/nowcast/prob.c, impa/prob.h).
+
+    cd train && /usr/bin/python3 -m impa.prob --table ../models/prob-calibration.txt \
+        --out ../docs/eval [--forecast extrapolation,impa] [--weights ../models/impa-net.nc]
+
+Method. For a threshold T and lead k, f(x) is the fraction of pixels with
+forecast >= T in the square window of half-width r_k km around x (clipped at
+the grid's edges, forecast NaN = no echo), and P(x) = c_k(f(x)) with c_k
+piecewise linear between knots at f = j / (K - 1), non-decreasing. For every
+(T, k) and every radius of RADII_KM, c is fitted on the training events
+(impa.data.make_blocks: Brisbane's training blocks and the six training events)
+by isotonic regression (pool-adjacent-violators) of the observed exceedance on
+f, binned in NB bins; the radius with the lowest training Brier score is kept.
+The deterministic forecast fitted on is the C extrapolation (impa.advect's
+cache: the same frames every cycle's fallback computes and the network is
+calibrated to, cheap for all 118 training starts); the network's forecast on
+the test split is scored through the same table (--forecast impa).
+
+Verification on the test split (Brisbane 09:20-14:30 UTC and MeteoSwiss
+2016-07-11): per lead, Brier score, Brier skill score against the base rate of
+those cases (o(1 - o), the best constant forecast), Brier score of the 0/1
+deterministic forecast (forecast >= T), reliability table (10 bins), ROC area.
+Pixels count where the observation and the last input frame have radar data,
+as impa.evaluate; a forecast pixel with no value has P = 0 there.
+
+The C tool impa-prob, when built, computes the test probabilities too; the
+largest difference to the NumPy ones is reported (`c_agreement`).
+
+Writes: the table (--table), OUT/prob.json, OUT/prob.md and
+../docs/prob-reliability.png (--png).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import data as D
+
+THRESHOLDS = (35.0, 45.0)
+CLASSES = (-1, 0, 1)  # trend: decaying, steady, growing
+TREND_RATIO = 1.3
+MIN_EVENTS = 2000     # observed exceedance pixels a class needs at a lead to be fitted alone
+RADII_KM = (0.0, 2.0, 4.0, 6.0, 9.0, 12.0, 16.0, 20.0, 25.0, 32.0)
+N_KNOTS = 21
+NB = 200          # fraction bins for the fit (f = 0 gets one of its own)
+REL_BINS = 10     # reliability table
+ROC_BINS = 100
+T_IN, T_OUT, STEP_MIN = 4, 12, 10
+PIXEL_KM = {"bom-brisbane-20201031": 0.5, "bom-melbourne-20180616": 0.5}  # others: 1 km
+PROB_TOOL = "impa-prob"
+
+
+def pixel_km(event: str) -> float:
+    return PIXEL_KM.get(event.split(D.REVERSED)[0], 1.0)
+
+
+TREND_EPS = 1e-4  # area fraction added to both areas of the trend ratio
+
+
+def trend_class(inp: np.ndarray, thr: float, ratio: float) -> int:
+    """-1 decaying, 0 steady, 1 growing: the area >= thr in the newest input
+    frame against the oldest (impa_prob_trend), with TREND_EPS added to both so
+    a few pixels do not make a trend; ratio 0 = one class (0)."""
+    if ratio <= 0:
+        return 0
+    def area(f: np.ndarray) -> float:
+        fin = np.isfinite(f)
+        return float((np.nan_to_num(f, nan=-1e9) >= thr).sum()) / max(1, int(fin.sum()))
+    g = (area(inp[-1]) + TREND_EPS) / (area(inp[0]) + TREND_EPS)
+    return 1 if g > ratio else -1 if g < 1.0 / ratio else 0
+
+
+def radius_px(radius_km: float, px_km: float) -> int:
+    """The C rounding: floor(r / pixel + 0.5)."""
+    return int(np.floor(radius_km / px_km + 0.5))
+
+
+# ---------------------------------------------------------------- the field ----
+
+def summed_area(ind: np.ndarray) -> np.ndarray:
+    """[H, W] bool -> [H+1, W+1] int64 summed-area table (row/column 0 zero)."""
+    s = np.zeros((ind.shape[0] + 1, ind.shape[1] + 1), dtype=np.int64)
+    np.cumsum(np.cumsum(ind, axis=0, dtype=np.int64), axis=1, out=s[1:, 1:])
+    return s
+
+
+def window_fraction(sat: np.ndarray, r: int) -> np.ndarray:
+    """Fraction of the clipped (2r+1)^2 window around each pixel that is set,
+    from a summed-area table (as prob.c)."""
+    h, w = sat.shape[0] - 1, sat.shape[1] - 1
+    y = np.arange(h)
+    x = np.arange(w)
+    y0, y1 = np.clip(y - r, 0, h), np.clip(y + r + 1, 0, h)
+    x0, x1 = np.clip(x - r, 0, w), np.clip(x + r + 1, 0, w)
+    n = (sat[y1][:, x1] - sat[y1][:, x0] - sat[y0][:, x1] + sat[y0][:, x0])
+    area = np.outer(y1 - y0, x1 - x0)
+    return n / area
+
+
+def calibrated(f: np.ndarray, knots: Sequence[float]) -> np.ndarray:
+    """P = c(f), linear between knots at j / (K - 1) (impa_prob_calibrated)."""
+    k = np.asarray(knots, dtype=np.float64)
+    return np.interp(f, np.linspace(0.0, 1.0, len(k)), k)
+
+
+def prob_field(fc: np.ndarray, thr: float, rows: Sequence[Tuple[float, Sequence[float]]],
+               px_km: float) -> np.ndarray:
+    """fc [L, H, W] dBZ -> P(dBZ >= thr) [L, H, W], rows[k] = (radius km, knots);
+    NaN where fc is NaN (impa_prob_compute)."""
+    out = np.empty(fc.shape, dtype=np.float32)
+    for k in range(fc.shape[0]):
+        f = window_fraction(summed_area(np.nan_to_num(fc[k], nan=-1e9) >= thr),
+                            radius_px(rows[k][0], px_km))
+        p = calibrated(f, rows[k][1]).astype(np.float32)
+        out[k] = np.where(np.isnan(fc[k]), np.nan, p)
+    return out
+
+
+# ---------------------------------------------------------------- the table ----
+
+Table = Dict[Tuple[float, int, int], Tuple[float, List[float]]]
+"""(threshold, lead min, trend class) -> (radius km, knots)"""
+
+
+def write_table(path: str | Path, table: Table, name: str, ratio: float,
+                header: Sequence[str]) -> None:
+    knots = len(next(iter(table.values()))[1])
+    lines = ["impa-prob-calibration 1"]
+    lines += [f"# {h}" for h in header]
+    lines += [f"name {name}", f"knots {knots}", f"trend {ratio:g}",
+              "# threshold_dbz lead_min trend radius_km  P at f = 0, 1/(K-1), ..., 1"]
+    for (thr, lead, cl), (rad, kn) in sorted(table.items()):
+        lines.append(f"{thr:g} {lead} {cl} {rad:g} " + " ".join(f"{v:.5f}" for v in kn))
+    tmp = str(path) + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def read_table(path: str | Path) -> Tuple[Table, str, float]:
+    """(table, name, trend ratio) of a table file (format: impa/prob.h)."""
+    table: Table = {}
+    name = ""
+    ratio = 0.0
+    with open(path) as f:
+        first = True
+        for line in f:
+            s = line.split("#", 1)[0].strip()
+            if not s:
+                continue
+            if first:
+                if s != "impa-prob-calibration 1":
+                    raise ValueError(f"{path}: not a calibration table")
+                first = False
+            elif s.startswith("name "):
+                name = s[5:].strip()
+            elif s.startswith("trend "):
+                ratio = float(s[6:])
+            elif s.startswith("knots "):
+                continue
+            else:
+                v = s.split()
+                table[(float(v[0]), int(v[1]), int(v[2]))] = (float(v[3]),
+                                                             [float(x) for x in v[4:]])
+    return table, name, ratio
+
+
+def rows_for(table: Table, thr: float, cl: int, n_leads: int = T_OUT,
+             step: int = STEP_MIN) -> List[Tuple[float, List[float]]]:
+    return [table[(thr, (k + 1) * step, cl)] for k in range(n_leads)]
+
+
+# ------------------------------------------------------------------ the fit ----
+
+def isotonic(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted non-decreasing least-squares fit of y (pool adjacent violators)."""
+    vals: List[float] = []
+    wts: List[float] = []
+    lens: List[int] = []
+    for yi, wi in zip(y, w):
+        vals.append(float(yi))
+        wts.append(float(wi))
+        lens.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            wsum = wts[-2] + wts[-1]
+            v = (vals[-2] * wts[-2] + vals[-1] * wts[-1]) / wsum if wsum > 0 else vals[-1]
+            n = lens[-2] + lens[-1]
+            del vals[-1], wts[-1], lens[-1]
+            vals[-1], wts[-1], lens[-1] = v, wsum, n
+    return np.repeat(vals, lens)
+
+
+def fraction_bin(f: np.ndarray) -> np.ndarray:
+    """0 for f == 0, else 1 + floor(f * NB) capped at NB."""
+    b = 1 + np.minimum(NB - 1, np.floor(f * NB).astype(np.int64))
+    return np.where(f > 0, b, 0)
+
+
+def knots_from_hist(cnt: np.ndarray, hit: np.ndarray, sumf: np.ndarray) -> List[float]:
+    """Isotonic fit of hit/cnt on the bins' mean fraction, read at the knots
+    (linear between the bins' mean fractions, flat beyond the last bin)."""
+    use = cnt > 0
+    fm = sumf[use] / cnt[use]
+    iso = isotonic(hit[use] / cnt[use], cnt[use])
+    kx = np.linspace(0.0, 1.0, N_KNOTS)
+    kn = np.interp(kx, fm, iso)
+    kn = np.maximum.accumulate(np.clip(kn, 0.0, 1.0))
+    return [float(v) for v in kn]
+
+
+def brier_from_hist(cnt: np.ndarray, hit: np.ndarray, sumf: np.ndarray,
+                    knots: Sequence[float]) -> float:
+    """Brier score of c(f) on the binned cases, c read at each bin's mean f."""
+    use = cnt > 0
+    p = calibrated(sumf[use] / cnt[use], knots)
+    return float((cnt[use] * p * p - 2 * p * hit[use] + hit[use]).sum() / max(1, cnt.sum()))
+
+
+def split_samples(events: Dict[str, np.ndarray], split: str,
+                  stride: int = 1) -> List[Tuple[str, int]]:
+    L = T_IN + T_OUT
+    out = []
+    for b in D.make_blocks({k: v.shape[0] for k, v in events.items()}, T_IN, T_OUT):
+        if b.split == split:
+            out += [(b.event, s) for s in D.block_starts(b, L)[::stride]]
+    return out
+
+
+def cases(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray],
+          samples: List[Tuple[str, int]]) -> Iterator[Tuple[str, int, np.ndarray, np.ndarray,
+                                                           np.ndarray, np.ndarray]]:
+    """(event, start, inputs [T_IN,H,W], forecast [L,H,W], obs [L,H,W], valid [L,H,W])."""
+    for ev, s in samples:
+        dbz = events[ev]
+        obs = dbz[s + T_IN:s + T_IN + T_OUT].astype(np.float32)
+        fc = np.asarray(extrap[ev][s], dtype=np.float32)
+        valid = np.isfinite(obs) & np.isfinite(dbz[s + T_IN - 1])[None]
+        yield ev, s, dbz[s:s + T_IN].astype(np.float32), fc, obs, valid
+
+
+def fit(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray], stride: int,
+        ratio: float, log=sys.stderr) -> Tuple[Table, dict]:
+    samples = split_samples(events, "train", stride)
+    nt, nr, nc = len(THRESHOLDS), len(RADII_KM), len(CLASSES)
+    cnt = np.zeros((nt, nc, T_OUT, nr, NB + 1))
+    hit = np.zeros_like(cnt)
+    sumf = np.zeros_like(cnt)
+    for i, (ev, s, inp, fc, obs, valid) in enumerate(cases(events, extrap, samples)):
+        px = pixel_km(ev)
+        for ti, thr in enumerate(THRESHOLDS):
+            ci = trend_class(inp, thr, ratio) + 1
+            for k in range(T_OUT):
+                v = valid[k] & np.isfinite(fc[k])
+                ind = np.nan_to_num(fc[k], nan=-1e9) >= thr
+                o = (obs[k] >= thr) & v
+                nv = int(v.sum())
+                if not ind.any():  # f = 0 everywhere, whatever the radius
+                    cnt[ti, ci, k, :, 0] += nv
+                    hit[ti, ci, k, :, 0] += int(o.sum())
+                    continue
+                sat = summed_area(ind)
+                ov = o[v]
+                for ri, rk in enumerate(RADII_KM):
+                    f = window_fraction(sat, radius_px(rk, px))[v]
+                    b = fraction_bin(f)
+                    cnt[ti, ci, k, ri] += np.bincount(b, minlength=NB + 1)
+                    hit[ti, ci, k, ri] += np.bincount(b, weights=ov, minlength=NB + 1)
+                    sumf[ti, ci, k, ri] += np.bincount(b, weights=f, minlength=NB + 1)
+        log.write(f"\rprob: fit {i + 1}/{len(samples)} training starts ")
+        log.flush()
+    log.write("\n")
+    table: Table = {}
+    info: dict = {"train_starts": len(samples), "stride": stride, "radii_km": list(RADII_KM),
+                  "brier_by_radius": {}}
+    info["cases_by_class"] = {}
+    for ti, thr in enumerate(THRESHOLDS):
+        for ci, cl in enumerate(CLASSES):
+            # a class too thin to fit (fewer than MIN_EVENTS observed exceedances at
+            # a lead) takes the fit of all classes pooled
+            for k in range(T_OUT):
+                key = f"{thr:g}/{cl}/{(k + 1) * STEP_MIN}"
+                c_, h_, f_ = cnt[ti, ci, k], hit[ti, ci, k], sumf[ti, ci, k]
+                info["cases_by_class"][key] = [int(c_[0].sum()), int(h_[0].sum())]
+                if h_[0].sum() < MIN_EVENTS:
+                    c_, h_, f_ = cnt[ti, :, k].sum(0), hit[ti, :, k].sum(0), sumf[ti, :, k].sum(0)
+                best = None
+                bs_r = []
+                for ri, rk in enumerate(RADII_KM):
+                    kn = knots_from_hist(c_[ri], h_[ri], f_[ri])
+                    bs = brier_from_hist(c_[ri], h_[ri], f_[ri], kn)
+                    bs_r.append(bs)
+                    if best is None or bs < best[0] - 1e-12:
+                        best = (bs, rk, kn)
+                table[(thr, (k + 1) * STEP_MIN, cl)] = (best[1], best[2])
+                info["brier_by_radius"][key] = bs_r
+    return table, info
+
+
+# -------------------------------------------------------------- verification ----
+
+class Scores:
+    """Per-lead accumulators of the probability and the 0/1 forecast."""
+
+    def __init__(self) -> None:
+        self.n = np.zeros(T_OUT)
+        self.o = np.zeros(T_OUT)
+        self.bs = np.zeros(T_OUT)
+        self.bs_det = np.zeros(T_OUT)
+        self.rel = np.zeros((T_OUT, REL_BINS, 3))  # count, sum p, sum o
+        self.roc = np.zeros((T_OUT, ROC_BINS + 1, 2))  # events, non-events by P bin
+
+    def add(self, k: int, p: np.ndarray, d: np.ndarray, o: np.ndarray) -> None:
+        """p, d (0/1 forecast), o (0/1 observed), flat over the valid pixels."""
+        p = np.nan_to_num(p.astype(np.float64), nan=0.0)
+        self.n[k] += p.size
+        self.o[k] += o.sum()
+        self.bs[k] += ((p - o) ** 2).sum()
+        self.bs_det[k] += ((d - o) ** 2).sum()
+        rb = np.minimum(REL_BINS - 1, (p * REL_BINS).astype(np.int64))
+        self.rel[k, :, 0] += np.bincount(rb, minlength=REL_BINS)
+        self.rel[k, :, 1] += np.bincount(rb, weights=p, minlength=REL_BINS)
+        self.rel[k, :, 2] += np.bincount(rb, weights=o, minlength=REL_BINS)
+        qb = np.minimum(ROC_BINS, np.round(p * ROC_BINS).astype(np.int64))
+        self.roc[k, :, 0] += np.bincount(qb, weights=o, minlength=ROC_BINS + 1)
+        self.roc[k, :, 1] += np.bincount(qb, weights=1 - o, minlength=ROC_BINS + 1)
+
+    def table(self) -> List[dict]:
+        out = []
+        for k in range(T_OUT):
+            n = max(1.0, self.n[k])
+            base = self.o[k] / n
+            bs = self.bs[k] / n
+            ref = base * (1 - base)
+            ev, ne = self.roc[k, ::-1, 0].cumsum(), self.roc[k, ::-1, 1].cumsum()
+            hr = np.concatenate([[0.0], ev / max(1.0, ev[-1])])
+            far = np.concatenate([[0.0], ne / max(1.0, ne[-1])])
+            rel = []
+            for b in range(REL_BINS):
+                c, sp, so = self.rel[k, b]
+                rel.append({"bin": [b / REL_BINS, (b + 1) / REL_BINS], "n": int(c),
+                            "share": float(c / n), "mean_p": float(sp / c) if c else None,
+                            "obs_freq": float(so / c) if c else None})
+            big = [r for r in rel if r["share"] >= 0.01 and r["n"]]
+            out.append({"lead_min": (k + 1) * STEP_MIN, "n": int(self.n[k]),
+                        "base_rate": float(base), "brier": float(bs),
+                        "brier_clim": float(ref),
+                        "bss": float(1 - bs / ref) if ref > 0 else None,
+                        "brier_det": float(self.bs_det[k] / n),
+                        "roc_area": float(np.trapz(hr, far)),
+                        "reliability": rel,
+                        "max_rel_dev_1pct": max((abs(r["obs_freq"] - r["mean_p"]) for r in big),
+                                                default=None)})
+        return out
+
+
+def c_probabilities(tool: str, table_path: str, inp: np.ndarray, fc: np.ndarray,
+                    px_km: float) -> np.ndarray:
+    """impa-prob on inputs [N, T_IN, H, W] and forecasts [N, L, H, W] -> [N, thr, L, H, W]."""
+    import netCDF4
+
+    from .ctools import write_nc
+
+    with tempfile.TemporaryDirectory(prefix="impa-prob-") as d:
+        fin, fout = os.path.join(d, "in.nc"), os.path.join(d, "out.nc")
+        write_nc(fin, fc, "lead")
+        with netCDF4.Dataset(fin, "a") as ds:
+            ds.createDimension("t_in", inp.shape[1])
+            v = ds.createVariable("inputs", "f4", ("sample", "t_in", "y", "x"))
+            v[:] = inp.astype(np.float32)
+        cmd = [tool, "--table", table_path, "--input", fin, "--output", fout,
+               "--thresholds", ",".join(f"{t:g}" for t in THRESHOLDS),
+               "--step-min", str(STEP_MIN), "--pixel-km", repr(px_km)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: {r.stderr.strip()}")
+        with netCDF4.Dataset(fout) as ds:
+            v = ds.variables["prob"]
+            v.set_auto_mask(False)
+            return np.array(v[:], dtype=np.float32)
+
+
+def verify(events: Dict[str, np.ndarray], forecasts: Dict[str, np.ndarray], table: Table,
+           ratio: float, table_path: Optional[str],
+           tool: Optional[str]) -> Tuple[Dict[str, List[dict]], float]:
+    """forecasts: event -> [n_starts_of_event, L, H, W] indexed like the test
+    samples of that event. Returns scores per threshold and the largest
+    |C - NumPy| (NaN when the C tool is not run)."""
+    samples = split_samples(events, "test")
+    sc = {thr: Scores() for thr in THRESHOLDS}
+    dmax = float("nan")
+    by_ev: Dict[str, List[int]] = {}
+    for ev, s in samples:
+        by_ev.setdefault(ev, []).append(s)
+    for ev, starts in by_ev.items():
+        dbz = events[ev]
+        fcs = forecasts[ev]
+        inps = np.stack([dbz[s:s + T_IN] for s in starts]).astype(np.float32)
+        cp = c_probabilities(tool, table_path, inps, fcs, pixel_km(ev)) if tool else None
+        for i, s in enumerate(starts):
+            obs = dbz[s + T_IN:s + T_IN + T_OUT].astype(np.float32)
+            valid = np.isfinite(obs) & np.isfinite(dbz[s + T_IN - 1])[None]
+            for ti, thr in enumerate(THRESHOLDS):
+                cl = trend_class(inps[i], thr, ratio)
+                p = prob_field(fcs[i], thr, rows_for(table, thr, cl), pixel_km(ev))
+                if cp is not None:
+                    diff = np.abs(np.nan_to_num(cp[i, ti], nan=-1.0) - np.nan_to_num(p, nan=-1.0))
+                    dmax = float(np.nanmax([dmax, float(diff.max())]))
+                det = np.nan_to_num(fcs[i], nan=-1e9) >= thr
+                for k in range(T_OUT):
+                    v = valid[k]
+                    sc[thr].add(k, p[k][v], det[k][v].astype(np.float64),
+                                (obs[k][v] >= thr).astype(np.float64))
+    return {f"{thr:g}": sc[thr].table() for thr in THRESHOLDS}, dmax
+
+
+# ---------------------------------------------------------------- reporting ----
+
+def render_md(res: dict) -> str:
+    out = ["# Probability of reflectivity >= threshold: scores on the test split", "",
+           f"Made by `python3 -m impa.prob` on {res['made']}; method and fit in "
+           "docs/nowcast.md (\"Probability of severe echo\"). Table: "
+           f"`{res['table']}` ({res['table_name']}). BSS: against the base rate of the "
+           "test cases; `BS 0/1`: the deterministic forecast as 0/1; `rel. dev.`: the "
+           "largest |observed frequency - mean P| over reliability bins holding >= 1 % "
+           "of the cases.", ""]
+    for fk, per in res["forecasts"].items():
+        for thr, rows in per["scores"].items():
+            out += [f"## {fk}, >= {thr} dBZ", "",
+                    "| lead | cases | base rate | BS | BSS | BS 0/1 | ROC area | radius km | rel. dev. |",
+                    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for r in rows:
+                lead = r["lead_min"]
+                rad = "/".join(f"{res['radius_km'][f'{thr}/{lead}/{c}']:g}" for c in CLASSES)
+                dev = r["max_rel_dev_1pct"]
+                out.append(f"| {r['lead_min']} min | {r['n']} | {r['base_rate']:.5f} | "
+                           f"{r['brier']:.5f} | {r['bss']:.3f} | {r['brier_det']:.5f} | "
+                           f"{r['roc_area']:.3f} | {rad} | "
+                           f"{'-' if dev is None else f'{dev:.3f}'} |")
+            out.append("")
+    return "\n".join(out) + "\n"
+
+
+def plot_reliability(res: dict, path: Path, fk: str, thr: str = "45") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = res["forecasts"][fk]["scores"][thr]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4.6))
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1)
+    ax.fill_between([0, 1], [-0.1, 0.9], [0.1, 1.1], color="0.9", label="+-0.1")
+    for k in (0, 2, 5, 8, 11):
+        r = rows[k]
+        pts = [(b["mean_p"], b["obs_freq"], b["share"]) for b in r["reliability"] if b["n"] >= 50]
+        if not pts:
+            continue
+        x, y, s = zip(*pts)
+        ax.plot(x, y, marker="o", ms=4, label=f"{r['lead_min']} min")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("forecast probability (bin mean)")
+    ax.set_ylabel("observed frequency")
+    ax.set_title(f"reliability, P(>= {thr} dBZ), test events")
+    ax.legend(fontsize=8, loc="upper left")
+    leads = [r["lead_min"] for r in rows]
+    ax2.plot(leads, [r["bss"] for r in rows], marker="o", label="BSS vs base rate")
+    ax2.plot(leads, [1 - r["brier_det"] / r["brier_clim"] for r in rows], marker="s",
+             label="BSS of the 0/1 forecast")
+    ax2.plot(leads, [r["roc_area"] for r in rows], marker="^", label="ROC area")
+    ax2.axhline(0, color="0.5", lw=0.8)
+    ax2.set_xlabel("lead (min)")
+    ax2.set_title(f"skill per lead ({fk})")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------- main ----
+
+def network_forecasts(events: Dict[str, np.ndarray], weights: str, threads: int,
+                      tile: int, overlap: int) -> Dict[str, np.ndarray]:
+    from .ctools import find_tool
+    from .evaluate import model_forecast
+
+    infer = find_tool("impa-infer", None, "engine")
+    out: Dict[str, np.ndarray] = {}
+    by_ev: Dict[str, List[int]] = {}
+    for ev, s in split_samples(events, "test"):
+        by_ev.setdefault(ev, []).append(s)
+    for ev, starts in by_ev.items():
+        inp = np.stack([events[ev][s:s + T_IN] for s in starts]).astype(np.float32)
+        out[ev], _ = model_forecast(weights, inp, infer, threads, T_OUT, tile=tile,
+                                    tile_overlap=overlap)
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="impa.prob", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--table", default=str(D.TRAIN_DIR.parent / "models" / "prob-calibration.txt"))
+    ap.add_argument("--no-fit", action="store_true", help="verify the existing --table only")
+    ap.add_argument("--out", default=str(D.TRAIN_DIR.parent / "docs" / "eval"))
+    ap.add_argument("--png", default=str(D.TRAIN_DIR.parent / "docs" / "prob-reliability.png"))
+    ap.add_argument("--forecast", default="extrapolation",
+                    help="comma list: extrapolation, impa (the network through the C engine)")
+    ap.add_argument("--weights", default=str(D.TRAIN_DIR.parent / "models" / "impa-net.nc"))
+    ap.add_argument("--extrapolate", default=None, help="impa-extrapolate to use (default: the build's)")
+    ap.add_argument("--stride", type=int, default=1, help="every n-th training start")
+    ap.add_argument("--trend", type=float, default=TREND_RATIO,
+                    help="area ratio newest/oldest input frame beyond which a start is growing "
+                    "(below its inverse: decaying); 0 = no trend classes")
+    ap.add_argument("--no-reverse", action="store_true",
+                    help="fit on the training events as recorded only (default: also played "
+                    "backwards, impa.data.reversed_events)")
+    ap.add_argument("--no-c", action="store_true", help="skip the impa-prob agreement check")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tile", type=int, default=80)
+    ap.add_argument("--tile-overlap", type=int, default=32)
+    args = ap.parse_args(argv)
+    root = D.shared_data_root()
+    if root is None:
+        raise SystemExit("prob: radar sample data not found (IMPA_SHARED_DATA)")
+    from .advect import all_extrapolations
+    from .ctools import find_tool
+
+    full = {e.name: D.load_event(e.name, root).dbz for e in D.EVENTS}
+    if not args.no_reverse:
+        full.update(D.reversed_events(full, T_IN, T_OUT))
+    ex_full = all_extrapolations(full, T_IN, T_OUT, args.extrapolate, quiet=True)
+    # the grid cut to a multiple of 4, as impa.evaluate (the network's stride)
+    events = {k: v[:, :v.shape[1] // 4 * 4, :v.shape[2] // 4 * 4] for k, v in full.items()}
+    extrap = {k: v[:, :, :events[k].shape[1], :events[k].shape[2]] for k, v in ex_full.items()}
+    if not args.no_fit:
+        table, info = fit(events, extrap, args.stride, args.trend)
+        rel = os.path.relpath(args.table, D.TRAIN_DIR.parent)
+        write_table(args.table, table, f"impa-prob-1 neighbourhood, fitted on "
+                    f"{info['train_starts']} training starts",
+                    args.trend, ["Exceedance-probability calibration of impa-nowcast (impa/prob.h).",
+                     "Written by: cd train && /usr/bin/python3 -m impa.prob "
+                     f"--table ../{rel} (docs/nowcast.md).",
+                     "Rows: the window half-width (km) and the calibration c(f) of the",
+                     "fraction f of window pixels >= threshold, at K knots f = j/(K-1),",
+                     "per trend class of the start (-1 decaying, 0 steady, 1 growing)."])
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "prob-fit.json").write_text(json.dumps(info) + "\n")
+    table, name, ratio = read_table(args.table)
+    tool = None if args.no_c else find_tool(PROB_TOOL, None, "nowcast")
+    res: dict = {"made": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                 "table": os.path.relpath(args.table, D.TRAIN_DIR.parent), "table_name": name,
+                 "trend_ratio": ratio,
+                 "radius_km": {f"{t:g}/{lead}/{c}": r for (t, lead, c), (r, _) in table.items()},
+                 "forecasts": {}}
+    for fk in args.forecast.split(","):
+        if fk == "extrapolation":
+            fcs = {ev: np.stack([np.asarray(extrap[ev][s], dtype=np.float32) for s in starts])
+                   for ev, starts in _test_starts(events).items()}
+        elif fk == "impa":
+            fcs = network_forecasts(events, args.weights, args.threads, args.tile,
+                                    args.tile_overlap)
+        else:
+            raise SystemExit(f"prob: unknown forecast {fk!r}")
+        scores, dmax = verify(events, fcs, table, ratio, args.table, tool)
+        res["forecasts"][fk] = {"scores": scores, "c_agreement_max_abs": dmax,
+                                "c_tool": os.path.relpath(tool, D.TRAIN_DIR.parent) if tool
+                                else None}
+        print(f"{fk}: C vs NumPy max |dP| = {dmax:.2e}")
+        for r in scores["45"]:
+            print(f"  45 dBZ {r['lead_min']:3d} min: BS {r['brier']:.5f} BSS {r['bss']:.3f} "
+                  f"BS0/1 {r['brier_det']:.5f} ROC {r['roc_area']:.3f} "
+                  f"rel.dev {r['max_rel_dev_1pct']}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    old = {}
+    if (out / "prob.json").exists():
+        old = json.loads((out / "prob.json").read_text()).get("forecasts", {})
+    if args.no_fit:
+        res["forecasts"] = {**old, **res["forecasts"]}
+    (out / "prob.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out / "prob.md").write_text(render_md(res))
+    fk0 = "extrapolation" if "extrapolation" in res["forecasts"] else next(iter(res["forecasts"]))
+    plot_reliability(res, Path(args.png), fk0)
+    return 0
+
+
+def _test_starts(events: Dict[str, np.ndarray]) -> Dict[str, List[int]]:
+    by_ev: Dict[str, List[int]] = {}
+    for ev, s in split_samples(events, "test"):
+        by_ev.setdefault(ev, []).append(s)
+    return by_ev
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The NumPy probability (impa.prob) on hand-made fields, and against the C
+one: impa-prob on the shipped calibration table must give the same field."""
+import os
+import sys
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from impa import data as D  # noqa: E402
+from impa import prob as P  # noqa: E402
+
+TABLE = D.TRAIN_DIR.parent / "models" / "prob-calibration.txt"
+
+
+def brute_fraction(ind: np.ndarray, r: int) -> np.ndarray:
+    h, w = ind.shape
+    out = np.zeros((h, w))
+    for y in range(h):
+        for x in range(w):
+            win = ind[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1]
+            out[y, x] = win.mean()
+    return out
+
+
+class TestField(unittest.TestCase):
+    def test_window_fraction(self):
+        ind = np.random.default_rng(0).random((17, 23)) < 0.2
+        sat = P.summed_area(ind)
+        for r in (0, 1, 3, 30):
+            np.testing.assert_allclose(P.window_fraction(sat, r), brute_fraction(ind, r),
+                                       atol=1e-12)
+
+    def test_isotonic(self):
+        y = np.array([0.1, 0.3, 0.2, 0.5, 0.4, 0.9])
+        w = np.array([1.0, 1.0, 1.0, 2.0, 2.0, 1.0])
+        iso = P.isotonic(y, w)
+        self.assertTrue((np.diff(iso) >= 0).all())
+        np.testing.assert_allclose(iso, [0.1, 0.25, 0.25, 0.45, 0.45, 0.9])
+        self.assertAlmostEqual(float((iso * w).sum()), float((y * w).sum()))
+
+    def test_knots_recover_a_known_calibration(self):
+        # cases whose observed frequency is 0.6 f: the fit reads 0.6 f at the knots
+        f = np.linspace(0, 1, P.NB * 4)
+        b = P.fraction_bin(f)
+        cnt = np.bincount(b, minlength=P.NB + 1) * 1000.0
+        sumf = np.bincount(b, weights=f, minlength=P.NB + 1) * 1000.0
+        hit = 0.6 * sumf
+        kn = P.knots_from_hist(cnt, hit, sumf)
+        np.testing.assert_allclose(kn, 0.6 * np.linspace(0, 1, P.N_KNOTS), atol=0.01)
+        self.assertLess(P.brier_from_hist(cnt, hit, sumf, kn),
+                        P.brier_from_hist(cnt, hit, sumf, [0.9] * P.N_KNOTS))
+
+    def test_trend_class(self):
+        a = np.zeros((4, 20, 20), dtype=np.float32)
+        a[0, :4] = 50
+        a[3, :2] = 50
+        self.assertEqual(P.trend_class(a, 45.0, 1.3), -1)
+        self.assertEqual(P.trend_class(a[::-1], 45.0, 1.3), 1)
+        self.assertEqual(P.trend_class(a, 45.0, 0.0), 0)
+        self.assertEqual(P.trend_class(a, 60.0, 1.3), 0)
+
+    def test_table_round_trip(self):
+        import tempfile
+
+        t = {(45.0, 10, c): (2.0 + c, [0.0, 0.25 + 0.1 * c, 0.8]) for c in (-1, 0, 1)}
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "t.txt")
+            P.write_table(path, t, "round trip", 1.3, ["a test"])
+            back, name, ratio = P.read_table(path)
+        self.assertEqual(name, "round trip")
+        self.assertEqual(ratio, 1.3)
+        self.assertEqual(set(back), set(t))
+        for k in t:
+            self.assertEqual(back[k][0], t[k][0])
+            np.testing.assert_allclose(back[k][1], t[k][1], atol=1e-5)
+
+
+class TestAgainstC(unittest.TestCase):
+    def test_impa_prob_tool(self):
+        from impa.ctools import find_tool
+
+        tool = find_tool(P.PROB_TOOL, None, "nowcast")
+        if tool is None or not TABLE.exists():
+            self.skipTest("impa-prob not built or models/prob-calibration.txt absent")
+        try:
+            import netCDF4  # noqa: F401
+        except ImportError:
+            self.skipTest("netCDF4 not installed")
+        rng = np.random.default_rng(3)
+        yy, xx = np.mgrid[0:70, 0:90]
+        fc = np.empty((2, P.T_OUT, 70, 90), dtype=np.float32)
+        for k in range(P.T_OUT):
+            cell = 55 * np.exp(-((yy - 30) ** 2 + (xx - 20 - 3 * k) ** 2) / (80.0 + 10 * k))
+            fc[0, k] = cell + rng.normal(0, 3, cell.shape)
+            fc[1, k] = 0.8 * cell
+        fc[0, :, 5, 7] = np.nan
+        inp = np.stack([fc[:, 0] * s for s in (1.2, 1.1, 1.0, 0.9)], axis=1)
+        table, _, ratio = P.read_table(TABLE)
+        cp = P.c_probabilities(tool, str(TABLE), inp, fc, 0.5)
+        for i in range(2):
+            for ti, thr in enumerate(P.THRESHOLDS):
+                cl = P.trend_class(inp[i], thr, ratio)
+                p = P.prob_field(fc[i], thr, P.rows_for(table, thr, cl), 0.5)
+                np.testing.assert_array_equal(np.isnan(cp[i, ti]), np.isnan(p))
+                np.testing.assert_allclose(np.nan_to_num(cp[i, ti]), np.nan_to_num(p),
+                                           atol=1e-5)
+        self.assertTrue(np.isnan(cp[0, 0, 0, 5, 7]))
+        self.assertGreater(float(np.nanmax(cp[0, 1, 0])), 0.05)
+
+
+if __name__ == "__main__":
+    unittest.main()
