@@ -31,7 +31,7 @@ static void on_signal(int sig)
 
 typedef struct {
     const char *endpoint, *domain, *request, *netcdf_dir, *server_key, *keypair;
-    int latest, count;
+    int latest, count, verbose;
     double timeout;
 } opts_t;
 
@@ -51,7 +51,7 @@ static void usage(FILE *f)
             "Usage: impa-listen [--endpoint tcp://127.0.0.1:5560] [--domain D]\n"
             "                   [--request tcp://127.0.0.1:5561] [--latest] [--netcdf-dir DIR]\n"
             "                   [--curve-server-key Z85 --curve-keypair FILE]\n"
-            "                   [--count N] [--timeout S]\n"
+            "                   [--count N] [--timeout S] [--verbose]\n"
             "       impa-listen --gen-keypair FILE\n"
             "       impa-listen --version | --help\n");
 }
@@ -259,7 +259,59 @@ static void handle_frame(const opts_t *o, const impa_json_node_t *h, int root, c
     free(dbz);
 }
 
-static void handle_alerts(const char *text, size_t len)
+/* One line per storm (track) of the cycle: event (new / continues / ends), the
+ * largest area and the highest max dBZ over its leads, the first and last lead
+ * it is forecast at, the regions it will touch. Features are in lead order. */
+static void print_storms(const impa_json_node_t *h, int feats)
+{
+    enum { MAXS = 4096 };
+    static double ids[MAXS];
+    int ns = 0;
+    for (int f = feats >= 0 ? h[feats].first_child : -1; f >= 0; f = h[f].next) {
+        double id = impa_json_get_num(h, impa_json_get(h, f, "properties"), "cell_id", 0);
+        int seen = 0;
+        for (int i = 0; i < ns && !seen; i++)
+            seen = ids[i] == id;
+        if (seen || ns == MAXS)
+            continue;
+        ids[ns++] = id;
+        double area = 0, mx = -INFINITY, l0 = INFINITY, l1 = -INFINITY;
+        char ev[16] = "?", regions[512] = "";
+        size_t used = 0;
+        for (int g = f; g >= 0; g = h[g].next) {
+            int p = impa_json_get(h, g, "properties");
+            if (impa_json_get_num(h, p, "cell_id", 0) != id)
+                continue;
+            double a = impa_json_get_num(h, p, "area_km2", 0), m = impa_json_get_num(h, p, "max_dbz", NAN);
+            double lm = impa_json_get_num(h, p, "lead_minutes", 0);
+            area = a > area ? a : area;
+            mx = m > mx ? m : mx;
+            l0 = lm < l0 ? lm : l0;
+            l1 = lm > l1 ? lm : l1;
+            if (g == f) {
+                impa_json_get_str(h, p, "event", ev, sizeof ev, "?");
+                int rs = impa_json_get(h, p, "regions");
+                for (int r = rs >= 0 ? h[rs].first_child : -1; r >= 0; r = h[r].next) {
+                    char name[64];
+                    impa_json_get_str(h, r, "name", name, sizeof name, "?");
+                    int w = snprintf(regions + used, sizeof regions - used, "%s%s",
+                                     used ? "," : "", name);
+                    if (w > 0 && used + (size_t)w < sizeof regions)
+                        used += (size_t)w;
+                }
+            }
+        }
+        const char *what = strcmp(ev, "new") == 0       ? "new"
+                           : strcmp(ev, "updated") == 0 ? "continues"
+                           : strcmp(ev, "ended") == 0   ? "ends"
+                                                        : ev;
+        printf("storm cell=%.0f event=%s area=%.1fkm2 max=%.1fdBZ leads=+%.0f..+%.0fmin "
+               "regions=%s\n",
+               id, what, area, mx, l0, l1, used ? regions : "-");
+    }
+}
+
+static void handle_alerts(const char *text, size_t len, int verbose)
 {
     int n;
     impa_json_node_t *h = parse(text, len, &n);
@@ -268,7 +320,8 @@ static void handle_alerts(const char *text, size_t len)
         return;
     }
     int feats = impa_json_get(h, 0, "features");
-    for (int f = feats >= 0 ? h[feats].first_child : -1; f >= 0; f = h[f].next) {
+    print_storms(h, feats);
+    for (int f = verbose && feats >= 0 ? h[feats].first_child : -1; f >= 0; f = h[f].next) {
         int p = impa_json_get(h, f, "properties"), c = impa_json_get(h, p, "centroid");
         char ev[16], valid[32], regions[512] = "";
         int rs = impa_json_get(h, p, "regions");
@@ -313,7 +366,7 @@ static int handle(const opts_t *o, const char *topic, const char *hdr, size_t hl
     if (strcmp(type, "frame") == 0) {
         handle_frame(o, h, 0, payload, plen);
     } else if (strcmp(type, "alert") == 0) {
-        handle_alerts(payload, plen);
+        handle_alerts(payload, plen, o->verbose);
     } else if (strcmp(type, "cycle_end") == 0) {
         char issue[32];
         printf("cycle issue=%s frames=%.0f alerts=%.0f new=%.0f updated=%.0f ended=%.0f dropped=%.0f\n",
@@ -506,11 +559,13 @@ int main(int argc, char **argv)
         {"netcdf-dir", required_argument, 0, 'n'}, {"curve-server-key", required_argument, 0, 'k'},
         {"curve-keypair", required_argument, 0, 'p'}, {"count", required_argument, 0, 'c'},
         {"timeout", required_argument, 0, 't'},    {"gen-keypair", required_argument, 0, 'g'},
+        {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},             {"version", no_argument, 0, IMPA_CLI_VERSION},
         {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "e:d:r:ln:k:p:c:t:g:h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:d:r:ln:k:p:c:t:g:vh", lo, NULL)) != -1) {
         switch (c) {
+        case 'v': o.verbose = 1; break;
         case 'e': o.endpoint = optarg; break;
         case 'd': o.domain = optarg; break;
         case 'r': o.request = optarg; break;

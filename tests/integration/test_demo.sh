@@ -1,5 +1,5 @@
 #!/bin/sh
-# The README's first command: tools/demo.sh shows frames and a >= 45 dBZ alert
+# The README's first command: tools/demo.sh shows frames and a >= 45 dBZ alert (storm line)
 # within a minute, and Ctrl-C (SIGINT to its whole process group, as a terminal
 # sends it) stops everything: exit 0, no process of the group left, temporary
 # directory removed. Skips (77) when a binary or the model is missing.
@@ -30,13 +30,13 @@ trap 'killpg 9; rm -f "$out"' EXIT
 
 n=0
 while [ $n -lt 600 ]; do
-    grep -q '^frame ' "$out" && grep -q '^alert .*event=new' "$out" && break
+    grep -q '^frame ' "$out" && grep -q '^storm .*event=new' "$out" && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
     n=$((n + 1))
 done
 fail=0
-if ! grep -q '^frame ' "$out" || ! grep -q '^alert .*event=new' "$out"; then
+if ! grep -q '^frame ' "$out" || ! grep -q '^storm .*event=new' "$out"; then
     echo "FAIL: no frame and new alert within 60 s"
     fail=1
 else

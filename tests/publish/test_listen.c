@@ -109,14 +109,16 @@ static void test_listen_live(void **state)
     impa_publisher_t *pub = publisher();
     snprintf(ep, sizeof ep, "%s", impa_publisher_endpoint(pub, 0));
     char *argv[] = {g_listen, "--endpoint", ep, "--domain", "test", "--count", "2", "--timeout",
-                    "10", "--netcdf-dir", dir, NULL};
+                    "10", "--netcdf-dir", dir, "--verbose", NULL};
     pid_t pid = spawn(argv, out);
     assert_int_equal(publish_until_exit(pub, pid, 12, 1), 0);
     char *s = slurp(out);
     assert_true(count_of(s, "frame seq=") >= NL);
     assert_non_null(strstr(s, "lead=+10min (1/3)"));
-    assert_true(count_of(s, "alert cell=") >= NL);
+    assert_true(count_of(s, "alert cell=") >= NL); /* --verbose: per lead */
     assert_non_null(strstr(s, "max=55.0dBZ lat=-27.2000 lon=150.2000"));
+    assert_non_null(strstr(s, "storm cell=1 event=new area="));
+    assert_non_null(strstr(s, "max=55.0dBZ leads=+10..+30min regions="));
     assert_int_equal(count_of(s, "cycle issue="), 2);
     assert_null(strstr(s, "LOST"));
     /* a frame written to NetCDF reads back with the storm peak */
@@ -146,7 +148,8 @@ static void test_listen_live(void **state)
     s = slurp(out);
     assert_non_null(strstr(s, "snapshot type=snapshot available=1 frames=3 alerts=1"));
     assert_int_equal(count_of(s, "frame seq="), NL);
-    assert_true(count_of(s, "alert cell=") >= NL);
+    assert_int_equal(count_of(s, "alert cell="), 0); /* one line per storm without --verbose */
+    assert_int_equal(count_of(s, "storm cell="), 1);
     free(s);
     impa_publisher_destroy(&pub);
     char cmd[600];
