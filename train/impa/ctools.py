@@ -18,11 +18,18 @@ from . import data as D
 
 
 def find_tool(name: str, explicit: Optional[str], owner: str) -> Optional[str]:
-    """An explicit path, else build-<owner>/src/tools/<name> (the build of the
+    """An explicit path, else $IMPA_BUILD_ROOT/src/tools/<name> (set by meson
+    test), else build-<owner>/src/tools/<name> (the build of the
     module's owner, e.g. "engine" for impa-infer), else the newest
     build*/src/tools/<name> of the repo."""
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
+    # Under meson test the build being tested, not the newest one of the repo.
+    env_build = os.environ.get("IMPA_BUILD_ROOT")
+    if env_build:
+        p = os.path.join(env_build, "src", "tools", name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
     root = D.TRAIN_DIR.parent
     own = root / f"build-{owner}" / "src" / "tools" / name
     if own.is_file() and os.access(own, os.X_OK):

