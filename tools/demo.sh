@@ -21,6 +21,9 @@ PORT=${IMPA_DEMO_PORT:-5590}
 PACE=${IMPA_DEMO_PACE:-2}
 METHOD=${IMPA_DEMO_METHOD:-impa-net}
 DAEMON=$BUILD/src/daemon/impa-nowcastd
+# A throwaway daemon on a temporary directory: allowed to keep root when this is
+# run as root (the daemon refuses root otherwise; docs/security.md).
+export IMPA_ALLOW_ROOT=${IMPA_ALLOW_ROOT:-1}
 SIM=$BUILD/src/tools/impa-simulate
 LISTEN=$BUILD/src/tools/impa-listen
 MODEL=$ROOT/models/impa-net.nc

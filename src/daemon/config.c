@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "daemon/privilege.h"
 #include "impa/error.h"
 #include "impa/sha256.h"
 #include "impa_build_config.h"
@@ -208,6 +209,8 @@ static const cfg_key_t keys[] = {
      "State kept across restarts: verification.csv (this month), verification-YYYY-MM.csv (earlier months), verification-totals.csv, and alerts.state (alert tracks and CAP references of the last cycle)."},
     {"security.permissions", K_ENUM, OFF(perm_policy), 0, 0, 0, "warn", "warn|refuse", 0,
      "Config, weights or CURVE key files writable by group/others or owned by another user: warn, or refuse to start/reload."},
+    {"daemon.user", K_STRING, OFF(daemon_user), SZ(daemon_user), 0, 0, "", NULL, 0,
+     "Started as root (outside the shipped systemd unit, which never runs it as root): drop to this account before anything is opened; empty = refuse to run as root (docs/security.md)."},
     {"health.quiet_period_s", K_INT, OFF(quiet_period_s), 0, 0, 604800, "3600", NULL, 0,
      "No new scan for this long: status failing and the systemd watchdog no longer fed (systemd restarts the service); 0 = never."},
     {"log.level", K_ENUM, OFF(log_level), 0, 3, 0, "info", "error|warning|notice|info|debug", 0,
@@ -684,6 +687,9 @@ int impa_config_parse(const char *text, size_t len, const char *name, const char
     if (cfg->n_prob_thresholds > IMPA_PROB_MAX_THRESHOLDS)
         add_err(&c, 0, "prob.thresholds", "%d values, at most %d", cfg->n_prob_thresholds,
                 IMPA_PROB_MAX_THRESHOLDS);
+    if (!impa_priv_user_name_valid(cfg->daemon_user))
+        add_err(&c, 0, "daemon.user", "'%s' is not a user name ([A-Za-z0-9._-], not starting with '-')",
+                cfg->daemon_user);
     if (cfg->publish.curve_enabled && !cfg->publish.curve_secret_key_file[0])
         add_err(&c, 0, "publish.curve.secret_key_file", "required when publish.curve.enabled");
     return c.n_errors ? IMPA_ECONFIG : 0;

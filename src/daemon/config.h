@@ -67,6 +67,8 @@ typedef struct {
     char state_dir[PATH_MAX];
     /* security */
     int perm_policy;              /* 0 = warn, 1 = refuse (impa_file_check_private) */
+    /* daemon */
+    char daemon_user[33];         /* started as root: drop to this account; "" = refuse root */
     /* health */
     int quiet_period_s;           /* no new scan for this long: failing, watchdog starved */
     /* log */

@@ -9,6 +9,7 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/privilege.h"
 #include "daemon/service.h"
 #include "impa/cli.h"
 #include "impa/reader.h"
@@ -69,6 +70,46 @@ static int check_config(const char *path, impa_service_opts_t *o)
     return 0;
 }
 
+/* Started as root: drop to daemon.user or refuse (src/daemon/privilege.c),
+ * before a reader is forked, a socket bound or a file written. The
+ * configuration is read here once for the key; a file that does not load
+ * leaves no account to drop to, so root is refused (its errors logged). */
+static int leave_root(const char *config_path)
+{
+    if (geteuid() != 0)
+        return 0;
+    char err[8192], msg[1024];
+    impa_daemon_config_t *cfg = malloc(sizeof *cfg);
+    if (!cfg)
+        return -1;
+    if (impa_config_load(config_path, cfg, err, sizeof err)) {
+        log_lines(IMPA_LOG_ERR, err);
+        cfg->daemon_user[0] = '\0';
+    }
+    int rc = 0;
+    switch (impa_priv_decide(geteuid(), cfg->daemon_user, getenv("INVOCATION_ID"),
+                             getenv("IMPA_ALLOW_ROOT"), msg, sizeof msg)) {
+    case IMPA_PRIV_KEEP: break;
+    case IMPA_PRIV_ALLOW: impa_log(IMPA_LOG_WARNING, "%s", msg); break;
+    case IMPA_PRIV_REFUSE:
+        impa_log(IMPA_LOG_ERR, "%s", msg);
+        rc = -1;
+        break;
+    case IMPA_PRIV_DROP:
+        impa_log(IMPA_LOG_NOTICE, "%s", msg);
+        if (impa_priv_drop(cfg->daemon_user, err, sizeof err)) {
+            impa_log(IMPA_LOG_ERR, "%s", err);
+            rc = -1;
+        } else {
+            impa_log(IMPA_LOG_NOTICE, "running as daemon.user '%s' (uid %ld, gid %ld)",
+                     cfg->daemon_user, (long)getuid(), (long)getgid());
+        }
+        break;
+    }
+    free(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     enum { O_CHECK = 256, O_REPLAY, O_OUTPUT, O_INPUT, O_STATE, O_MODEL, O_REF };
@@ -119,6 +160,8 @@ int main(int argc, char **argv)
         o.replay = 1;
         o.input_dir = replay;
     }
+    if (leave_root(o.config_path))
+        return 1;
     char err[8192];
     /* Before any thread (ZeroMQ's, the worker, OpenBLAS's pool is idle): the
      * scan readers are forked from this one-thread copy (reader_server.c). */
