@@ -110,7 +110,17 @@ IMPA_API size_t impa_alert_tracker_state_write(const impa_alert_tracker_t *tr, u
 IMPA_API int impa_alert_tracker_state_read(impa_alert_tracker_t *tr, const unsigned char *buf,
                                            size_t len, char *err, size_t errlen);
 
-/* Point-in-polygon (even-odd) on lat/lon; exposed for tests. */
+/* Point-in-polygon (even-odd) on lat/lon: the fallback of impa_alert_region_masks;
+ * exposed for tests. */
 IMPA_API int impa_alert_point_in_region(const impa_watch_region_t *r, double lat, double lon);
+
+/* Watch-region bits of n points (bit k set: inside or on the border of regions[k]),
+ * tested by GEOS: each region's polygon is built and prepared once (GEOSPrepare),
+ * then one GEOSPreparedIntersects per point and region; prepared = 0 uses the plain
+ * GEOSIntersects (the reference the tests compare with). A point GEOS cannot
+ * decide falls back to impa_alert_point_in_region. 0, or IMPA_ENOMEM / IMPA_EINVAL. */
+IMPA_API int impa_alert_region_masks(const impa_watch_region_t *regions, int n_regions,
+                                     const double *lat, const double *lon, size_t n,
+                                     int prepared, uint32_t *mask, char *err, size_t errlen);
 
 #endif

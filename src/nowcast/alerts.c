@@ -147,17 +147,6 @@ void impa_alert_tracker_destroy(impa_alert_tracker_t **trp)
     *trp = NULL;
 }
 
-int impa_alert_point_in_region(const impa_watch_region_t *r, double lat, double lon)
-{
-    int inside = 0;
-    for (int i = 0, j = r->n_vertices - 1; i < r->n_vertices; j = i++) {
-        double yi = r->lat[i], yj = r->lat[j], xi = r->lon[i], xj = r->lon[j];
-        if ((yi > lat) != (yj > lat) && lon < (xj - xi) * (lat - yi) / (yj - yi) + xi)
-            inside = !inside;
-    }
-    return inside;
-}
-
 static int same_grid(const impa_grid_t *a, const impa_grid_t *b)
 {
     return a->nx == b->nx && a->ny == b->ny && a->x0 == b->x0 && a->y0 == b->y0 &&
@@ -209,16 +198,31 @@ static int setup_grid(impa_alert_tracker_t *tr, const impa_grid_t *g, char *err,
     }
     tr->cell_km = sqrt(tr->cell_km2);
     if (tr->pix_regions && tr->has_proj) {
-        for (int r = 0; r < g->ny; r++)
-            for (int c = 0; c < g->nx; c++) {
-                if (impa_grid_latlon(g, c, r, &lat, &lon) != 0)
-                    continue;
-                uint32_t m = 0;
-                for (int k = 0; k < tr->cfg.n_regions; k++)
-                    if (impa_alert_point_in_region(&tr->cfg.regions[k], lat, lon))
-                        m |= 1u << k;
-                tr->pix_regions[(size_t)r * g->nx + c] = m;
-            }
+        /* pixel centres against GEOS prepared region polygons (regions.c) */
+        double *plat = malloc(n * sizeof *plat), *plon = malloc(n * sizeof *plon);
+        unsigned char *ok = malloc(n);
+        int rc = plat && plon && ok ? 0
+                                    : impa_err(err, errlen, IMPA_ENOMEM,
+                                               "alert tracker: out of memory for watch regions");
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            ok[i] = impa_grid_latlon(g, (double)(i % (size_t)g->nx), (double)(i / (size_t)g->nx),
+                                     &plat[i], &plon[i]) == 0;
+            if (!ok[i])
+                plat[i] = plon[i] = 0.0;
+        }
+        if (rc == 0)
+            rc = impa_alert_region_masks(tr->cfg.regions, tr->cfg.n_regions, plat, plon, n, 1,
+                                         tr->pix_regions, err, errlen);
+        for (size_t i = 0; i < n && rc == 0; i++)
+            if (!ok[i])
+                tr->pix_regions[i] = 0;
+        free(plat);
+        free(plon);
+        free(ok);
+        if (rc != 0) {
+            free_grid_buffers(tr);
+            return rc;
+        }
     }
     tr->have_grid = 1;
     return 0;

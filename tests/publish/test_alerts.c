@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "impa/alerts.h"
+#include "impa/error.h"
 #include "impa/prob.h"
 #include "publish/json.h"
 #include "publish/publish-impl.h"
@@ -401,6 +402,89 @@ static void test_watch_region(void **state)
     impa_alert_tracker_destroy(&tr);
 }
 
+/* Watch regions through GEOS prepared geometries give the same bits as the plain
+ * GEOSIntersects path, on a lattice and on every vertex and edge midpoint (border
+ * points count as inside), and the even-odd test's bits off the borders. */
+static void test_region_masks_prepared(void **state)
+{
+    (void)state;
+    impa_watch_region_t reg[3];
+    memset(reg, 0, sizeof reg);
+    /* concave "L", a triangle, a comb with 3 teeth (open ring: closed by the code) */
+    double l_lat[6] = {0, 0, 1, 1, 3, 3}, l_lon[6] = {0, 3, 3, 1, 1, 0};
+    double t_lat[3] = {0.5, 2.5, 0.5}, t_lon[3] = {0.5, 1.5, 2.9};
+    double c_lat[8] = {-1, -1, 2, 2, 0, 0, 2, 2}, c_lon[8] = {-1, 2.5, 2.5, 1.6, 1.6, 0.4, 0.4, -1};
+    const double *la[3] = {l_lat, t_lat, c_lat}, *lo[3] = {l_lon, t_lon, c_lon};
+    int nv[3] = {6, 3, 8};
+    for (int k = 0; k < 3; k++) {
+        snprintf(reg[k].name, sizeof reg[k].name, "r%d", k);
+        reg[k].n_vertices = nv[k];
+        memcpy(reg[k].lat, la[k], (size_t)nv[k] * sizeof(double));
+        memcpy(reg[k].lon, lo[k], (size_t)nv[k] * sizeof(double));
+    }
+    enum { NG = 97 };
+    size_t n_border = 0;
+    for (int k = 0; k < 3; k++)
+        n_border += 2 * (size_t)nv[k];
+    size_t n = (size_t)NG * NG + n_border;
+    double *lat = malloc(n * sizeof *lat), *lon = malloc(n * sizeof *lon);
+    uint32_t *mp = malloc(n * sizeof *mp), *mu = malloc(n * sizeof *mu);
+    assert_non_null(lat);
+    assert_non_null(lon);
+    assert_non_null(mp);
+    assert_non_null(mu);
+    /* lattice from -1.5 to 3.5 in steps of 5/96 + a tiny offset: never on a border */
+    for (int i = 0; i < NG; i++)
+        for (int j = 0; j < NG; j++) {
+            lat[i * NG + j] = -1.5 + 5.0 * i / (NG - 1) + 1e-7;
+            lon[i * NG + j] = -1.5 + 5.0 * j / (NG - 1) + 1e-7;
+        }
+    size_t p = (size_t)NG * NG;
+    for (int k = 0; k < 3; k++)
+        for (int v = 0; v < nv[k]; v++) {
+            int w = (v + 1) % nv[k];
+            lat[p] = la[k][v];
+            lon[p++] = lo[k][v];
+            lat[p] = 0.5 * (la[k][v] + la[k][w]);
+            lon[p++] = 0.5 * (lo[k][v] + lo[k][w]);
+        }
+    char err[256] = "";
+    assert_int_equal(impa_alert_region_masks(reg, 3, lat, lon, n, 1, mp, err, sizeof err), 0);
+    assert_int_equal(impa_alert_region_masks(reg, 3, lat, lon, n, 0, mu, err, sizeof err), 0);
+    size_t in[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(mp[i], mu[i]);
+        for (int k = 0; k < 3; k++)
+            in[k] += (mp[i] >> k) & 1u;
+        if (i < (size_t)NG * NG) {
+            uint32_t eo = 0;
+            for (int k = 0; k < 3; k++)
+                if (impa_alert_point_in_region(&reg[k], lat[i], lon[i]))
+                    eo |= 1u << k;
+            assert_int_equal(mp[i], eo);
+        }
+    }
+    /* vertices (exact border points) are inside their region; edge midpoints may
+     * round off the edge, so only the equality above holds for them */
+    p = (size_t)NG * NG;
+    for (int k = 0; k < 3; k++)
+        for (int v = 0; v < nv[k]; v++, p += 2)
+            assert_true(mp[p] & (1u << k));
+    for (int k = 0; k < 3; k++) {
+        assert_true(in[k] > 100);
+        assert_true(in[k] < n / 2);
+    }
+    /* a region with too few vertices is refused, named */
+    reg[1].n_vertices = 2;
+    assert_int_equal(impa_alert_region_masks(reg, 3, lat, lon, n, 1, mp, err, sizeof err),
+                     IMPA_EINVAL);
+    assert_non_null(strstr(err, "'r1'"));
+    free(lat);
+    free(lon);
+    free(mp);
+    free(mu);
+}
+
 /* A cell that splits: the larger part keeps the id, the smaller gets a new one. */
 static void test_split(void **state)
 {
@@ -684,7 +768,7 @@ int main(void)
         cmocka_unit_test(test_shapes),         cmocka_unit_test(test_tracking),
         cmocka_unit_test(test_watch_region),   cmocka_unit_test(test_split),
         cmocka_unit_test(test_bad_config),     cmocka_unit_test(test_state_restore),
-        cmocka_unit_test(test_life_cycle),
+        cmocka_unit_test(test_life_cycle),     cmocka_unit_test(test_region_masks_prepared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
