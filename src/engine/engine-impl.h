@@ -91,6 +91,12 @@ void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, i
                        const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                        float *col, double *mean_c, double *m2_c);
 
+/* Columns c0..c0+n-1 of a 1x1 stride-1 convolution on [cin][plane] -> [cout][plane]
+ * (out = or += bias + W in), on the calling thread: the translator's threads
+ * each take a slice of the pixels. */
+void impa_conv1x1_cols(const float *in, int cin, int plane, float *out, int cout,
+                       const impa_conv_param_t *p, int c0, int n, int accumulate);
+
 /* Output side of a convolution. */
 int impa_conv_out_size(int n, int k, int stride, int pad, int dilation);
 
@@ -99,6 +105,12 @@ int impa_conv_out_size(int n, int k, int stride, int pad, int dilation);
  * w: [c][1][k][k], b: [c]. If accumulate, out += result. */
 void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
                    const impa_conv_param_t *p, int k, int dilation, int accumulate);
+
+/* impa_dwconv2d for output rows r0..r1-1 of every channel only (reads the rows
+ * of `in` their receptive fields cover), on the calling thread. */
+void impa_dwconv2d_rows(const float *in, float *out, int c, int h, int w,
+                        const impa_conv_param_t *p, int k, int dilation, int accumulate, int r0,
+                        int r1);
 
 /* GroupNorm over [c][hw] with `groups` groups (biased variance, eps), affine,
  * then `act`, then, if add is not NULL, + add[c][hw]. In place is allowed
@@ -111,6 +123,27 @@ void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, floa
 void impa_groupnorm_apply(const float *in, float *out, int c, int hw, int groups, float eps,
                           const impa_norm_param_t *p, impa_act_t act, const float *add,
                           const double *mean_c, const double *m2_c);
+
+/* The pieces of a GroupNorm split over pixel slices (the translator's
+ * threads), each on the calling thread:
+ * - impa_channel_stats_cols: mean and sum of squared deviations of columns
+ *   c0..c0+n-1 of each of c planes of `plane` floats (n = 0 gives zeros);
+ * - impa_stats_combine: the statistics of `parts` slices of count_p[k] values
+ *   each (mean_p, m2_p: [parts][c]) combined per channel (Chan et al.);
+ * - impa_groupnorm_affine: per-channel scale/shift of the GroupNorm from
+ *   per-channel statistics over hw values each (what impa_groupnorm_apply uses);
+ * - impa_channel_apply_cols: out = act(in * scale + shift) (+ add) on columns
+ *   c0..c0+n-1 of every channel (in place allowed). */
+void impa_channel_stats_cols(const float *x, int c, int plane, int c0, int n, double *mean_c,
+                             double *m2_c);
+void impa_stats_combine(int parts, const double *mean_p, const double *m2_p, const int *count_p,
+                        int c, double *mean_c, double *m2_c);
+void impa_groupnorm_affine(const double *mean_c, const double *m2_c, int c, int groups,
+                           int hw, float eps, const impa_norm_param_t *p, float *scale,
+                           float *shift);
+void impa_channel_apply_cols(const float *in, float *out, int c, int plane, int c0, int n,
+                             const float *scale, const float *shift, impa_act_t act,
+                             const float *add);
 
 /* Per-pixel GroupNorm (norm_local = 1): at every pixel, mean and biased
  * variance over the c/groups channels of each group only (groups = 1: a channel
@@ -153,6 +186,11 @@ void impa_mixer_inverse(const float *in, float *out, int c, int h, int w);
 
 /* mean over the plane: out[ch] = mean(in[ch][0..hw)). */
 void impa_mean_hw(const float *in, float *out, int c, int hw);
+
+/* The SE gate from pooled means: gate = sigmoid(fc2(silu(fc1(pooled)))).
+ * pooled, gate: [t]; hid: [tr] scratch. */
+void impa_se_gate(const float *pooled, int t, int tr, const impa_conv_param_t *fc1,
+                  const impa_conv_param_t *fc2, float *hid, float *gate);
 
 /* Squeeze-and-excitation with residual: u += c * sigmoid(fc2(silu(fc1(mean_hw(c))))).
  * c_in: [t][hw]; u: [t][hw]; scratch: 2*t + tr floats. */

@@ -193,6 +193,15 @@ static void tile_stats_add(const float *out, int cout, int n, int plane, long do
     }
 }
 
+void impa_conv1x1_cols(const float *in, int cin, int plane, float *out, int cout,
+                       const impa_conv_param_t *p, int c0, int n, int accumulate)
+{
+    if (n <= 0)
+        return;
+    bias_init(out + c0, cout, n, plane, p->b, accumulate);
+    impa_gemm(cout, n, cin, 1.0f, p->w, cin, in + c0, plane, 1.0f, out + c0, plane);
+}
+
 static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, int cout,
                         const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                         float *col, int accumulate, double *mean_c, double *m2_c)
@@ -209,10 +218,7 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
 #endif
         for (int t = 0; t < nth; t++) {
             int c0 = t * chunk, n = plane - c0 < chunk ? plane - c0 : chunk;
-            if (n <= 0)
-                continue;
-            bias_init(out + c0, cout, n, plane, p->b, accumulate);
-            impa_gemm(cout, n, cin, 1.0f, p->w, cin, in + c0, plane, 1.0f, out + c0, plane);
+            impa_conv1x1_cols(in, cin, plane, out, cout, p, c0, n, accumulate);
         }
         return;
     }
@@ -276,43 +282,63 @@ void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, i
                 m2_c);
 }
 
-void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
-                   const impa_conv_param_t *p, int k, int dilation, int accumulate)
+/* Output rows r0..r1-1 of one depthwise plane: dst = b (+ dst) + conv(src). */
+static void dw_plane_rows(const float *src, float *dst, int h, int w, const float *wk, float b,
+                          int k, int dilation, int accumulate, int r0, int r1)
 {
     int pad = dilation * (k - 1) / 2;
-#if IMPA_HAVE_OPENMP
-#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
-#endif
-    for (int ch = 0; ch < c; ch++) {
-        const float *src = in + (size_t)ch * h * w;
-        float *dst = out + (size_t)ch * h * w;
-        const float *wk = p->w + (size_t)ch * k * k;
-        float b = p->b[ch];
-        if (accumulate) {
-            for (int i = 0; i < h * w; i++)
-                dst[i] += b;
-        } else {
-            for (int i = 0; i < h * w; i++)
-                dst[i] = b;
-        }
-        for (int ky = 0; ky < k; ky++) {
-            int dy = ky * dilation - pad;
-            int y0 = dy < 0 ? -dy : 0;
-            int y1 = dy > 0 ? h - dy : h;
-            for (int kx = 0; kx < k; kx++) {
-                int dx = kx * dilation - pad;
-                int x0 = dx < 0 ? -dx : 0;
-                int x1 = dx > 0 ? w - dx : w;
-                float wv = wk[ky * k + kx];
-                for (int y = y0; y < y1; y++) {
-                    float *o = dst + (size_t)y * w;
-                    const float *s = src + (size_t)(y + dy) * w + dx;
-                    for (int x = x0; x < x1; x++)
-                        o[x] += wv * s[x];
-                }
+    float *d0 = dst + (size_t)r0 * w;
+    size_t n = (size_t)(r1 - r0) * w;
+    if (accumulate) {
+        for (size_t i = 0; i < n; i++)
+            d0[i] += b;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d0[i] = b;
+    }
+    for (int ky = 0; ky < k; ky++) {
+        int dy = ky * dilation - pad;
+        int y0 = dy < 0 ? -dy : 0;
+        int y1 = dy > 0 ? h - dy : h;
+        if (y0 < r0)
+            y0 = r0;
+        if (y1 > r1)
+            y1 = r1;
+        for (int kx = 0; kx < k; kx++) {
+            int dx = kx * dilation - pad;
+            int x0 = dx < 0 ? -dx : 0;
+            int x1 = dx > 0 ? w - dx : w;
+            float wv = wk[ky * k + kx];
+            for (int y = y0; y < y1; y++) {
+                float *o = dst + (size_t)y * w;
+                const float *s = src + (size_t)(y + dy) * w + dx;
+                for (int x = x0; x < x1; x++)
+                    o[x] += wv * s[x];
             }
         }
     }
+}
+
+void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
+                   const impa_conv_param_t *p, int k, int dilation, int accumulate)
+{
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
+#endif
+    for (int ch = 0; ch < c; ch++)
+        dw_plane_rows(in + (size_t)ch * h * w, out + (size_t)ch * h * w, h, w,
+                      p->w + (size_t)ch * k * k, p->b[ch], k, dilation, accumulate, 0, h);
+}
+
+void impa_dwconv2d_rows(const float *in, float *out, int c, int h, int w,
+                        const impa_conv_param_t *p, int k, int dilation, int accumulate, int r0,
+                        int r1)
+{
+    if (r1 <= r0)
+        return;
+    for (int ch = 0; ch < c; ch++)
+        dw_plane_rows(in + (size_t)ch * h * w, out + (size_t)ch * h * w, h, w,
+                      p->w + (size_t)ch * k * k, p->b[ch], k, dilation, accumulate, r0, r1);
 }
 
 /* e^-a for a in [0, 87], written so that GCC vectorises the loops that call
@@ -463,6 +489,58 @@ void impa_groupnorm_apply(const float *in, float *out, int c, int hw, int groups
         channel_apply(in + (size_t)ch * hw, out + (size_t)ch * hw,
                       add ? add + (size_t)ch * hw : NULL, hw, scale[ch], shift[ch],
                       act == IMPA_ACT_SILU);
+}
+
+void impa_groupnorm_affine(const double *mean_c, const double *m2_c, int c, int groups,
+                           int hw, float eps, const impa_norm_param_t *p, float *scale,
+                           float *shift)
+{
+    group_affine(mean_c, m2_c, 1, c, groups, hw, eps, p, scale, shift);
+}
+
+void impa_channel_stats_cols(const float *x, int c, int plane, int c0, int n, double *mean_c,
+                             double *m2_c)
+{
+    for (int ch = 0; ch < c; ch++) {
+        if (n > 0) {
+            channel_stats(x + (size_t)ch * plane + c0, n, &mean_c[ch], &m2_c[ch]);
+        } else {
+            mean_c[ch] = 0.0;
+            m2_c[ch] = 0.0;
+        }
+    }
+}
+
+void impa_stats_combine(int parts, const double *mean_p, const double *m2_p, const int *count_p,
+                        int c, double *mean_c, double *m2_c)
+{
+    for (int ch = 0; ch < c; ch++) {
+        double n = 0.0, mean = 0.0, m2 = 0.0;
+        for (int k = 0; k < parts; k++) {
+            double nb = (double)count_p[k];
+            if (nb <= 0.0)
+                continue;
+            double mb = mean_p[(size_t)k * c + ch], d = mb - mean;
+            mean += d * nb / (n + nb);
+            m2 += m2_p[(size_t)k * c + ch] + d * d * n * nb / (n + nb);
+            n += nb;
+        }
+        mean_c[ch] = mean;
+        m2_c[ch] = m2;
+    }
+}
+
+void impa_channel_apply_cols(const float *in, float *out, int c, int plane, int c0, int n,
+                             const float *scale, const float *shift, impa_act_t act,
+                             const float *add)
+{
+    if (n <= 0)
+        return;
+    for (int ch = 0; ch < c; ch++) {
+        size_t o = (size_t)ch * plane + c0;
+        channel_apply(in + o, out + o, add ? add + o : NULL, n, scale[ch], shift[ch],
+                      act == IMPA_ACT_SILU);
+    }
 }
 
 void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, float eps,
@@ -761,6 +839,25 @@ void impa_mean_hw(const float *in, float *out, int c, int hw)
     }
 }
 
+void impa_se_gate(const float *pooled, int t, int tr, const impa_conv_param_t *fc1,
+                  const impa_conv_param_t *fc2, float *hid, float *gate)
+{
+    for (int j = 0; j < tr; j++) {
+        const float *wr = fc1->w + (size_t)j * t;
+        float s = fc1->b[j];
+        for (int ch = 0; ch < t; ch++)
+            s += wr[ch] * pooled[ch];
+        hid[j] = silu1(s);
+    }
+    for (int ch = 0; ch < t; ch++) {
+        const float *wr = fc2->w + (size_t)ch * tr;
+        float s = fc2->b[ch];
+        for (int j = 0; j < tr; j++)
+            s += wr[j] * hid[j];
+        gate[ch] = sigmoid1(s);
+    }
+}
+
 void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv_param_t *fc1,
              const impa_conv_param_t *fc2, float *scratch)
 {
@@ -768,15 +865,12 @@ void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv
     float *hid = scratch + t;   /* [tr] */
     float *g = hid + tr;        /* [t] */
     impa_mean_hw(c_in, pooled, t, hw);
-    impa_conv2d(pooled, t, 1, 1, hid, tr, fc1, 1, 1, 0, 1, NULL, 0);
-    for (int i = 0; i < tr; i++)
-        hid[i] = silu1(hid[i]);
-    impa_conv2d(hid, tr, 1, 1, g, t, fc2, 1, 1, 0, 1, NULL, 0);
+    impa_se_gate(pooled, t, tr, fc1, fc2, hid, g);
 #if IMPA_HAVE_OPENMP
 #pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
     for (int ch = 0; ch < t; ch++) {
-        float gc = sigmoid1(g[ch]);
+        float gc = g[ch];
         const float *cc = c_in + (size_t)ch * hw;
         float *uu = u + (size_t)ch * hw;
         for (int i = 0; i < hw; i++)

@@ -652,6 +652,112 @@ static void test_box_mean_se_local(void **state)
     free(hid);
 }
 
+/* The translator's slice kernels (several threads, each on a band of rows)
+ * against the whole-plane kernels and the naive references: the slices put
+ * together give the whole result. */
+static void test_slices(void **state)
+{
+    (void)state;
+    int c = 8, h = 11, w = 13, hw = h * w, cout = 6, groups = 2;
+    size_t n = (size_t)c * hw;
+    float *in = rnd(n, 31, -2, 3), *ref = malloc((size_t)cout * hw * sizeof(float));
+    float *out = malloc(n * sizeof(float)), *out2 = malloc(n * sizeof(float));
+    for (int i = 0; i < c * hw; i += hw)
+        in[i] += 2.0f * (float)(i / hw);
+    const int cuts[] = {0, 3, 4, 11}; /* three bands of rows, one of one row */
+    /* 1x1 convolution by column slices, plain and accumulating */
+    float *wt = rnd((size_t)cout * c, 32, -1, 1), *b = rnd((size_t)cout, 33, -1, 1);
+    impa_conv_param_t p1 = {wt, b};
+    naive_conv(in, c, h, w, ref, cout, wt, b, 1, 1, 0, 1, 1);
+    for (int s = 0; s < 3; s++)
+        impa_conv1x1_cols(in, c, hw, out, cout, &p1, cuts[s] * w, (cuts[s + 1] - cuts[s]) * w, 0);
+    assert_true(max_abs_diff(out, ref, (size_t)cout * hw) < 1e-5);
+    for (int s = 0; s < 3; s++)
+        impa_conv1x1_cols(in, c, hw, out, cout, &p1, cuts[s] * w, (cuts[s + 1] - cuts[s]) * w, 1);
+    for (size_t i = 0; i < (size_t)cout * hw; i++)
+        ref[i] *= 2.0f;
+    assert_true(max_abs_diff(out, ref, (size_t)cout * hw) < 1e-5);
+    /* depthwise by row bands == the whole-plane kernel (and so the naive one) */
+    const int ks[] = {3, 7}, ds[] = {1, 3};
+    for (int j = 0; j < 2; j++) {
+        float *dw = rnd((size_t)c * ks[j] * ks[j], 34 + (uint32_t)j, -1, 1);
+        float *db = rnd((size_t)c, 36 + (uint32_t)j, -1, 1);
+        impa_conv_param_t pd = {dw, db};
+        memcpy(out, in, n * sizeof(float));
+        memcpy(out2, in, n * sizeof(float));
+        impa_dwconv2d(in, out, c, h, w, &pd, ks[j], ds[j], j);
+        for (int s = 0; s < 3; s++)
+            impa_dwconv2d_rows(in, out2, c, h, w, &pd, ks[j], ds[j], j, cuts[s], cuts[s + 1]);
+        assert_memory_equal(out, out2, n * sizeof(float));
+        free(dw);
+        free(db);
+    }
+    /* GroupNorm from slice statistics == impa_groupnorm */
+    float *gw = rnd((size_t)c, 38, 0.5f, 1.5f), *gb = rnd((size_t)c, 39, -0.5f, 0.5f);
+    impa_norm_param_t pn = {gw, gb};
+    double pm[3 * 8], pq[3 * 8], mean[8], m2[8];
+    int count[3];
+    for (int s = 0; s < 3; s++) {
+        count[s] = (cuts[s + 1] - cuts[s]) * w;
+        impa_channel_stats_cols(in, c, hw, cuts[s] * w, count[s], pm + s * c, pq + s * c);
+    }
+    impa_stats_combine(3, pm, pq, count, c, mean, m2);
+    for (int ch = 0; ch < c; ch++) {
+        double sm = 0, sq = 0;
+        for (int i = 0; i < hw; i++)
+            sm += in[ch * hw + i];
+        sm /= hw;
+        for (int i = 0; i < hw; i++)
+            sq += (in[ch * hw + i] - sm) * (in[ch * hw + i] - sm);
+        assert_float_equal(mean[ch], sm, 1e-6);
+        assert_float_equal(m2[ch], sq, 1e-4 * sq);
+    }
+    float scale[8], shift[8];
+    impa_groupnorm_affine(mean, m2, c, groups, hw, 1e-5f, &pn, scale, shift);
+    impa_groupnorm(in, out, c, hw, groups, 1e-5f, &pn, IMPA_ACT_NONE, NULL);
+    for (int s = 0; s < 3; s++)
+        impa_channel_apply_cols(in, out2, c, hw, cuts[s] * w, count[s], scale, shift,
+                                IMPA_ACT_NONE, NULL);
+    assert_true(max_abs_diff(out, out2, n) < 1e-5);
+    /* the SE gate from pooled means == the one impa_se applies (u += c * gate) */
+    int tr = 2;
+    float *w1 = rnd((size_t)tr * c, 40, -1, 1), *b1 = rnd((size_t)tr, 41, -1, 1);
+    float *w2 = rnd((size_t)c * tr, 42, -1, 1), *b2 = rnd((size_t)c, 43, -1, 1);
+    impa_conv_param_t f1 = {w1, b1}, f2 = {w2, b2};
+    float pooled[8], hid[2], gate[8], scratch[2 * 8 + 2];
+    impa_mean_hw(in, pooled, c, hw);
+    impa_se_gate(pooled, c, tr, &f1, &f2, hid, gate);
+    for (int ch = 0; ch < c; ch++) {
+        double hs[2];
+        for (int j = 0; j < tr; j++) {
+            double a = b1[j];
+            for (int k = 0; k < c; k++)
+                a += (double)w1[j * c + k] * pooled[k];
+            hs[j] = a / (1 + exp(-a));
+        }
+        double g = b2[ch];
+        for (int j = 0; j < tr; j++)
+            g += (double)w2[ch * tr + j] * hs[j];
+        assert_float_equal(gate[ch], 1 / (1 + exp(-g)), 1e-6);
+    }
+    memset(out, 0, n * sizeof(float));
+    impa_se(in, out, c, tr, hw, &f1, &f2, scratch);
+    for (int ch = 0; ch < c; ch++)
+        assert_float_equal(out[ch * hw + 5], in[ch * hw + 5] * gate[ch], 1e-6);
+    free(in);
+    free(ref);
+    free(out);
+    free(out2);
+    free(wt);
+    free(b);
+    free(gw);
+    free(gb);
+    free(w1);
+    free(b1);
+    free(w2);
+    free(b2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -660,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_pixel_shuffle),  cmocka_unit_test(test_mixer),
         cmocka_unit_test(test_se_mean),        cmocka_unit_test(test_groupnorm_shuffle),
         cmocka_unit_test(test_groupnorm_local), cmocka_unit_test(test_box_mean_se_local),
+        cmocka_unit_test(test_slices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
