@@ -106,6 +106,15 @@ int impa_kernels_threads(void)
     return g_threads;
 }
 
+/* d[i] = s[2 i]: with the stride a constant and restrict, GCC vectorises it
+ * (the generic strided loop was a scalar load per element, a third of im2col's
+ * time in the stride-2 encoder convolutions). */
+static void copy_stride2(float *restrict d, const float *restrict s, int n)
+{
+    for (int i = 0; i < n; i++)
+        d[i] = s[2 * i];
+}
+
 /* col: [cin*k*k][(r1-r0)*wout], the receptive fields of output rows r0..r1-1. */
 static void im2col_rows(const float *in, int cin, int hin, int win, int k, int stride,
                         int pad, int dilation, int wout, int r0, int r1, float *col)
@@ -138,6 +147,8 @@ static void im2col_rows(const float *in, int cin, int hin, int win, int k, int s
                 d[ox] = 0.0f;
             if (stride == 1) {
                 memcpy(d + lo, src + lo + off, sizeof(float) * (size_t)(hi - lo));
+            } else if (stride == 2) {
+                copy_stride2(d + lo, src + 2 * lo + off, hi - lo);
             } else {
                 for (int ox = lo; ox < hi; ox++)
                     d[ox] = src[ox * stride + off];
