@@ -52,6 +52,11 @@ struct impa_model {
     impa_conv_param_t readout;     /* [1][S][1][1] */
 };
 
+/* forward.c: the translator runs on all threads when its latent plane has at
+ * least min_hw pixels (default IMPA_TRANS_PAR_MIN, 4096), else on one; the tests
+ * set 0 to run the split path on small grids. A tiled engine passes it on. */
+void impa_engine_set_translator_split(impa_engine_t *e, int min_hw);
+
 /* ---- kernels.c: how to compute; no allocation, no I/O ---------------------- */
 
 /* Activation applied after a GroupNorm (fused into its write pass). */

@@ -79,6 +79,7 @@ struct impa_engine {
     float *zo;     /* [Tout*S][h][w] trans.out: latents per lead */
     /* the translator on several threads (translator_par): per-slice GroupNorm
      * statistics [3 norms][mean, m2][threads][T] and per-thread scratch */
+    int trans_par_min; /* smallest h*w split (IMPA_TRANS_PAR_MIN; tests lower it) */
     double *tpart;
     double *tcomb; /* [threads][mean, m2][T] combined statistics */
     float *tscr;   /* [threads][4T + Tr] scale, shift, pooled, gate, SE hidden */
@@ -98,6 +99,12 @@ static double mono_s(void)
 /* GroupNorm statistics on the stack: at most this many conv output channels
  * (4 * hid_s; create refuses wider models). */
 #define IMPA_MAX_NORM_CH (4 * 1024)
+
+/* Smallest latent plane h*w the translator splits over the threads (64 x 64, a
+ * 256 x 256 grid). Below, its ~10 barriers cost more than the halved work: the
+ * daemon's 80 x 80 windows (20 x 20 latents) ran 1.6x slower with the split on the
+ * loaded 2-core machine. The tests lower it (impa_engine_set_translator_split). */
+#define IMPA_TRANS_PAR_MIN 4096
 
 /* Upper bound on worker threads (each has its own full-resolution buffers). */
 #define IMPA_ENGINE_MAX_THREADS 64
@@ -231,6 +238,7 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
         free(e);
         return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
     }
+    e->trans_par_min = IMPA_TRANS_PAR_MIN;
     e->tpart = calloc(6 * nth * T, sizeof(double));
     e->tcomb = calloc(2 * nth * T, sizeof(double));
     e->tscr = calloc(nth * (4 * T + Tr), sizeof(float));
@@ -789,7 +797,8 @@ static void translator(impa_engine_t *e, int h, int w)
     const impa_model_info_t *mi = &M->info;
     int S = mi->hid_s, T = mi->hid_t, Tout = mi->t_out, F = impa_model_input_frames(M);
 #if IMPA_HAVE_OPENMP
-    if (e->threads > 1 && !mi->norm_local && mi->se_window == 0) {
+    if (e->threads > 1 && h * w >= e->trans_par_min && !mi->norm_local &&
+        mi->se_window == 0) {
         int hw = h * w, Tr = T / mi->se_reduction;
 #pragma omp parallel num_threads(e->threads)
         {
@@ -1024,6 +1033,14 @@ int impa_engine_forecast(impa_engine_t *e, const float *const *dbz,
         }
     }
     return 0;
+}
+
+void impa_engine_set_translator_split(impa_engine_t *e, int min_hw)
+{
+    if (e)
+        e->trans_par_min = min_hw;
+    if (e && e->inner)
+        e->inner->trans_par_min = min_hw;
 }
 
 int impa_engine_threads(const impa_engine_t *e)
