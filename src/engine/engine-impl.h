@@ -150,6 +150,15 @@ void impa_channel_apply_cols(const float *in, float *out, int c, int plane, int 
                              const float *scale, const float *shift, impa_act_t act,
                              const float *add);
 
+/* impa_groupnorm_apply (+ act) followed by a 1x1 convolution to one channel
+ * (the readout, ro: w [1][c], b [1]) and + add[hw] if add is not NULL, in one
+ * pass: y[i] = b + sum_ch w[ch] * act(norm(in)[ch][i]) (+ add[i]). The normalised
+ * [c][hw] planes are never written. in: [c][hw]; y, add: [hw]. */
+void impa_groupnorm_apply_readout(const float *in, int c, int hw, int groups, float eps,
+                                  const impa_norm_param_t *p, impa_act_t act,
+                                  const double *mean_c, const double *m2_c,
+                                  const impa_conv_param_t *ro, const float *add, float *y);
+
 /* Per-pixel GroupNorm (norm_local = 1): at every pixel, mean and biased
  * variance over the c/groups channels of each group only (groups = 1: a channel
  * LayerNorm), then the per-channel affine, `act`, and + add[c][hw] if add is not

@@ -925,6 +925,20 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
                 wk->full[i] += wk->pre[i];
         }
         float *d2 = wk->pre; /* [S][H][W] dec.2 output */
+        if (!mi->norm_local) {
+            /* dec.2's norm + SiLU, the readout and the residual in one pass over d2 */
+            double mean[IMPA_MAX_NORM_CH], m2[IMPA_MAX_NORM_CH];
+            double t5 = mono_s();
+            impa_conv2d_stats(wk->full, S, H, W, d2, S, &M->dec_conv[2], 3, 1, 1, 1, wk->col,
+                              mean, m2);
+            double t6 = mono_s();
+            impa_groupnorm_apply_readout(d2, S, (int)HW, mi->norm_groups, mi->gn_eps,
+                                         &M->dec_norm[2], IMPA_ACT_SILU, mean, m2, &M->readout,
+                                         mi->residual ? base : NULL, y);
+            wk->conv_s += t6 - t5;
+            wk->elem_s += mono_s() - t6;
+            continue;
+        }
         conv_norm(e, wk, wk->full, S, H, W, d2, S, 1, &M->dec_conv[2], &M->dec_norm[2]);
         double t6 = mono_s();
         impa_conv2d(d2, S, H, W, y, 1, &M->readout, 1, 1, 0, 1, NULL, 0);

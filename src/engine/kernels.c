@@ -554,6 +554,60 @@ void impa_channel_apply_cols(const float *in, float *out, int c, int plane, int 
     }
 }
 
+/* Pixels per block of the fused readout: the block's accumulator stays in L1. */
+#define IMPA_READOUT_BLOCK 512
+
+/* y[0..n) = rb + sum_ch rw[ch] * act(x[ch][i] * scale[ch] + shift[ch]) (+ add[i]),
+ * x with a plane stride of hw. */
+IMPA_HOT static void readout_block(const float *x, int c, int hw, int n, const float *scale,
+                                   const float *shift, const float *rw, float rb, int silu,
+                                   const float *add, float *y)
+{
+    float acc[IMPA_READOUT_BLOCK];
+    for (int i = 0; i < n; i++)
+        acc[i] = rb;
+    for (int ch = 0; ch < c; ch++) {
+        const float *xc = x + (size_t)ch * hw;
+        float sc = scale[ch], sh = shift[ch], w = rw[ch];
+        if (silu) {
+#if IMPA_HAVE_OPENMP
+#pragma omp simd
+#endif
+            for (int i = 0; i < n; i++)
+                acc[i] += w * silu1(xc[i] * sc + sh);
+        } else {
+            for (int i = 0; i < n; i++)
+                acc[i] += w * (xc[i] * sc + sh);
+        }
+    }
+    if (add) {
+        for (int i = 0; i < n; i++)
+            y[i] = acc[i] + add[i];
+    } else {
+        for (int i = 0; i < n; i++)
+            y[i] = acc[i];
+    }
+}
+
+void impa_groupnorm_apply_readout(const float *in, int c, int hw, int groups, float eps,
+                                  const impa_norm_param_t *p, impa_act_t act,
+                                  const double *mean_c, const double *m2_c,
+                                  const impa_conv_param_t *ro, const float *add, float *y)
+{
+    float scale[IMPA_GN_MAX_CHANNELS], shift[IMPA_GN_MAX_CHANNELS];
+    group_affine(mean_c, m2_c, 1, c, groups, hw, eps, p, scale, shift);
+    int nblk = (hw + IMPA_READOUT_BLOCK - 1) / IMPA_READOUT_BLOCK;
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (nblk > 1 && !in_parallel())
+#endif
+    for (int b = 0; b < nblk; b++) {
+        int i0 = b * IMPA_READOUT_BLOCK;
+        int n = hw - i0 < IMPA_READOUT_BLOCK ? hw - i0 : IMPA_READOUT_BLOCK;
+        readout_block(in + i0, c, hw, n, scale, shift, ro->w, ro->b[0], act == IMPA_ACT_SILU,
+                      add ? add + i0 : NULL, y + i0);
+    }
+}
+
 void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, float eps,
                     const impa_norm_param_t *p, impa_act_t act, const float *add)
 {

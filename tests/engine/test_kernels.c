@@ -758,6 +758,47 @@ static void test_slices(void **state)
     free(b2);
 }
 
+/* GroupNorm + SiLU + readout (1x1 to one channel) + add in one pass == the
+ * kernels in turn: impa_groupnorm then the naive 1x1 convolution. */
+static void test_apply_readout(void **state)
+{
+    (void)state;
+    int c = 8, hw = 1300, groups = 4; /* 1300: two full blocks of 512 and a partial */
+    size_t n = (size_t)c * hw;
+    float *in = rnd(n, 51, -2, 3), *add = rnd((size_t)hw, 52, -1, 1);
+    float *gw = rnd((size_t)c, 53, 0.5f, 1.5f), *gb = rnd((size_t)c, 54, -0.5f, 0.5f);
+    float *rw = rnd((size_t)c, 55, -1, 1), rb = 0.25f;
+    float *normed = malloc(n * sizeof(float)), *ref = malloc((size_t)hw * sizeof(float));
+    float *y = malloc((size_t)hw * sizeof(float));
+    impa_norm_param_t pn = {gw, gb};
+    impa_conv_param_t ro = {rw, &rb};
+    double mean[8], m2[8];
+    for (int ch = 0; ch < c; ch++)
+        in[(size_t)ch * hw] += (float)ch; /* different statistics per channel */
+    impa_channel_stats_cols(in, c, hw, 0, hw, mean, m2);
+    for (int mode = 0; mode < 3; mode++) {
+        impa_act_t act = mode == 0 ? IMPA_ACT_NONE : IMPA_ACT_SILU;
+        const float *a = mode == 2 ? add : NULL;
+        impa_groupnorm(in, normed, c, hw, groups, 1e-5f, &pn, act, NULL);
+        naive_conv(normed, c, 1, hw, ref, 1, rw, &rb, 1, 1, 0, 1, 1);
+        if (a)
+            for (int i = 0; i < hw; i++)
+                ref[i] += a[i];
+        impa_groupnorm_apply_readout(in, c, hw, groups, 1e-5f, &pn, act, mean, m2, &ro, a, y);
+        double e = max_abs_diff(y, ref, (size_t)hw);
+        if (e > 1e-5)
+            fail_msg("apply_readout mode %d: max abs error %g", mode, e);
+    }
+    free(in);
+    free(add);
+    free(gw);
+    free(gb);
+    free(rw);
+    free(normed);
+    free(ref);
+    free(y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -767,6 +808,7 @@ int main(void)
         cmocka_unit_test(test_se_mean),        cmocka_unit_test(test_groupnorm_shuffle),
         cmocka_unit_test(test_groupnorm_local), cmocka_unit_test(test_box_mean_se_local),
         cmocka_unit_test(test_slices),
+        cmocka_unit_test(test_apply_readout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
