@@ -227,6 +227,25 @@ void impa_se_local(const float *c_in, float *u, int t, int tr, int h, int w, int
                    const impa_conv_param_t *fc1, const impa_conv_param_t *fc2, float *pooled,
                    float *hid);
 
+/* Runtime ISA dispatch (kernels.c, the kernels compiled per ISA: the GroupNorm
+ * apply and the fused readout). GENERIC is the build's own code (x86-64
+ * baseline in the default build; the -march=native build has only that one,
+ * named "build"); AVX2 = x86-64-v3 (AVX2, FMA), AVX512 = x86-64-v4 (AVX-512
+ * F/BW/CD/DQ/VL). At load the best the CPU supports is chosen
+ * (impa_kernels_isa_best, by __builtin_cpu_supports). set_isa returns -1 and
+ * changes nothing for an ISA this CPU or build lacks; process-wide, not to be
+ * called while a forward runs (tests). */
+typedef enum {
+    IMPA_ISA_GENERIC = 0,
+    IMPA_ISA_AVX2 = 1,
+    IMPA_ISA_AVX512 = 2,
+} impa_isa_t;
+int impa_kernels_isa_supported(impa_isa_t isa);
+int impa_kernels_set_isa(impa_isa_t isa);
+impa_isa_t impa_kernels_isa_best(void);
+impa_isa_t impa_kernels_isa(void);
+const char *impa_kernels_isa_name(impa_isa_t isa);
+
 /* on = 1: kernels called from this thread run on it alone until reset with 0
  * (thread-local; forward.c uses it for the small translator tensors). */
 void impa_kernels_serial(int on);

@@ -570,6 +570,11 @@ const char *impa_engine_blas_config(void)
     return openblas_get_config();
 }
 
+const char *impa_engine_kernel_isa(void)
+{
+    return impa_kernels_isa_name(impa_kernels_isa());
+}
+
 void impa_engine_stage_times(const impa_engine_t *e, impa_stage_times_t *out)
 {
     if (!out)

@@ -409,6 +409,34 @@ static inline float silu1(float x)
 #define IMPA_HOT
 #endif
 
+/* Runtime ISA dispatch of the kernels written for it (channel_apply,
+ * readout_block): the body is compiled three times, for the baseline, for
+ * x86-64-v3 (AVX2 + FMA) and for x86-64-v4 (AVX-512), and a table of pointers
+ * picks one at load time from __builtin_cpu_supports (impa_kernels_set_isa
+ * overrides it, for the tests). Without the variants (-march=native or not
+ * x86-64 GCC) only the build's own code exists and the table points at it. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__AVX2__)
+#define IMPA_HAVE_ISA_VARIANTS 1
+#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
+    static void name##_generic params { name##_body args; }                                      \
+    __attribute__((target("arch=x86-64-v3"))) static void name##_avx2 params { name##_body args; } \
+    __attribute__((target("arch=x86-64-v4"))) static void name##_avx512 params                   \
+    {                                                                                            \
+        name##_body args;                                                                        \
+    }
+#else
+#define IMPA_HAVE_ISA_VARIANTS 0
+#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
+    static void name##_generic params { name##_body args; }
+#endif
+static struct {
+    void (*channel_apply)(const float *x, float *y, const float *add, int hw, float sc, float sh,
+                          int silu);
+    void (*readout_block)(const float *x, int c, int hw, int n, const float *scale,
+                          const float *shift, const float *rw, float rb, int silu,
+                          const float *add, float *y);
+} g_isa_fn;
+static impa_isa_t g_isa = IMPA_ISA_GENERIC;
 /* Channel statistics in two passes (mean, then squared deviations: no
  * E[x^2] - E[x]^2 cancellation); float partial sums over blocks of 1024
  * (vectorised), added in double. */
@@ -442,8 +470,9 @@ IMPA_HOT static void channel_stats(const float *x, int hw, double *mean_out, dou
 
 /* y = act(x * sc + sh) (+ add). y may be x: element i reads x[i] before
  * writing y[i]. */
-IMPA_HOT static void channel_apply(const float *x, float *y, const float *add, int hw, float sc,
-                                   float sh, int silu)
+static inline __attribute__((always_inline)) void
+channel_apply_body(const float *x, float *y, const float *add, int hw, float sc, float sh,
+                   int silu)
 {
     if (silu) {
 #if IMPA_HAVE_OPENMP
@@ -460,6 +489,10 @@ IMPA_HOT static void channel_apply(const float *x, float *y, const float *add, i
             y[i] += add[i];
     }
 }
+IMPA_ISA_VARIANTS(channel_apply,
+                  (const float *x, float *y, const float *add, int hw, float sc, float sh,
+                   int silu),
+                  (x, y, add, hw, sc, sh, silu))
 
 /* Per-channel affine (y = x*scale + shift) of a GroupNorm from statistics of
  * `planes` planes per channel (1, or 4 for the fused pixel shuffle, where output
@@ -497,7 +530,7 @@ void impa_groupnorm_apply(const float *in, float *out, int c, int hw, int groups
 #pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
     for (int ch = 0; ch < c; ch++)
-        channel_apply(in + (size_t)ch * hw, out + (size_t)ch * hw,
+        g_isa_fn.channel_apply(in + (size_t)ch * hw, out + (size_t)ch * hw,
                       add ? add + (size_t)ch * hw : NULL, hw, scale[ch], shift[ch],
                       act == IMPA_ACT_SILU);
 }
@@ -549,7 +582,7 @@ void impa_channel_apply_cols(const float *in, float *out, int c, int plane, int 
         return;
     for (int ch = 0; ch < c; ch++) {
         size_t o = (size_t)ch * plane + c0;
-        channel_apply(in + o, out + o, add ? add + o : NULL, n, scale[ch], shift[ch],
+        g_isa_fn.channel_apply(in + o, out + o, add ? add + o : NULL, n, scale[ch], shift[ch],
                       act == IMPA_ACT_SILU);
     }
 }
@@ -559,9 +592,9 @@ void impa_channel_apply_cols(const float *in, float *out, int c, int plane, int 
 
 /* y[0..n) = rb + sum_ch rw[ch] * act(x[ch][i] * scale[ch] + shift[ch]) (+ add[i]),
  * x with a plane stride of hw. */
-IMPA_HOT static void readout_block(const float *x, int c, int hw, int n, const float *scale,
-                                   const float *shift, const float *rw, float rb, int silu,
-                                   const float *add, float *y)
+static inline __attribute__((always_inline)) void
+readout_block_body(const float *x, int c, int hw, int n, const float *scale, const float *shift,
+                   const float *rw, float rb, int silu, const float *add, float *y)
 {
     float acc[IMPA_READOUT_BLOCK];
     for (int i = 0; i < n; i++)
@@ -589,6 +622,11 @@ IMPA_HOT static void readout_block(const float *x, int c, int hw, int n, const f
     }
 }
 
+IMPA_ISA_VARIANTS(readout_block,
+                  (const float *x, int c, int hw, int n, const float *scale, const float *shift,
+                   const float *rw, float rb, int silu, const float *add, float *y),
+                  (x, c, hw, n, scale, shift, rw, rb, silu, add, y))
+
 void impa_groupnorm_apply_readout(const float *in, int c, int hw, int groups, float eps,
                                   const impa_norm_param_t *p, impa_act_t act,
                                   const double *mean_c, const double *m2_c,
@@ -603,7 +641,7 @@ void impa_groupnorm_apply_readout(const float *in, int c, int hw, int groups, fl
     for (int b = 0; b < nblk; b++) {
         int i0 = b * IMPA_READOUT_BLOCK;
         int n = hw - i0 < IMPA_READOUT_BLOCK ? hw - i0 : IMPA_READOUT_BLOCK;
-        readout_block(in + i0, c, hw, n, scale, shift, ro->w, ro->b[0], act == IMPA_ACT_SILU,
+        g_isa_fn.readout_block(in + i0, c, hw, n, scale, shift, ro->w, ro->b[0], act == IMPA_ACT_SILU,
                       add ? add + i0 : NULL, y + i0);
     }
 }
@@ -1011,4 +1049,72 @@ void impa_se_local(const float *c_in, float *u, int t, int tr, int h, int w, int
         for (int i = 0; i < hw; i++)
             uu[i] += cc[i] * sigmoid1(gg[i]);
     }
+}
+
+/* ---- the ISA table ---------------------------------------------------------- */
+
+int impa_kernels_isa_supported(impa_isa_t isa)
+{
+    switch (isa) {
+    case IMPA_ISA_GENERIC:
+        return 1;
+#if IMPA_HAVE_ISA_VARIANTS
+    case IMPA_ISA_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("x86-64-v3") > 0;
+    case IMPA_ISA_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("x86-64-v4") > 0;
+#endif
+    default:
+        return 0;
+    }
+}
+
+int impa_kernels_set_isa(impa_isa_t isa)
+{
+    if (!impa_kernels_isa_supported(isa))
+        return -1;
+    g_isa = isa;
+    g_isa_fn.channel_apply = channel_apply_generic;
+    g_isa_fn.readout_block = readout_block_generic;
+#if IMPA_HAVE_ISA_VARIANTS
+    if (isa == IMPA_ISA_AVX2) {
+        g_isa_fn.channel_apply = channel_apply_avx2;
+        g_isa_fn.readout_block = readout_block_avx2;
+    } else if (isa == IMPA_ISA_AVX512) {
+        g_isa_fn.channel_apply = channel_apply_avx512;
+        g_isa_fn.readout_block = readout_block_avx512;
+    }
+#endif
+    return 0;
+}
+
+impa_isa_t impa_kernels_isa_best(void)
+{
+    if (impa_kernels_isa_supported(IMPA_ISA_AVX512))
+        return IMPA_ISA_AVX512;
+    if (impa_kernels_isa_supported(IMPA_ISA_AVX2))
+        return IMPA_ISA_AVX2;
+    return IMPA_ISA_GENERIC;
+}
+
+impa_isa_t impa_kernels_isa(void)
+{
+    return g_isa;
+}
+
+const char *impa_kernels_isa_name(impa_isa_t isa)
+{
+    switch (isa) {
+    case IMPA_ISA_AVX2: return "avx2";
+    case IMPA_ISA_AVX512: return "avx512";
+    default: return IMPA_HAVE_ISA_VARIANTS ? "generic" : "build";
+    }
+}
+
+/* Before main: the kernels never run with an empty table. */
+__attribute__((constructor)) static void isa_init(void)
+{
+    impa_kernels_set_isa(impa_kernels_isa_best());
 }

@@ -450,9 +450,9 @@ int main(int argc, char **argv)
            info->model_version);
     char cpu[256];
     cpu_model(cpu, sizeof cpu);
-    printf("machine: %s, %s, %ld online CPUs, load average %s; OpenBLAS core %s (%s)\n", cpu,
-           cpu_isa(), sysconf(_SC_NPROCESSORS_ONLN), loadavg_str(), impa_engine_blas_core(),
-           impa_engine_blas_config());
+    printf("machine: %s, %s, %ld online CPUs, load average %s; OpenBLAS core %s (%s); engine "
+           "kernels %s\n", cpu, cpu_isa(), sysconf(_SC_NPROCESSORS_ONLN), loadavg_str(),
+           impa_engine_blas_core(), impa_engine_blas_config(), impa_engine_kernel_isa());
     double *times = malloc(sizeof(double) * (size_t)runs);
     double *cpus = malloc(sizeof(double) * (size_t)runs);
     impa_stage_times_t *stages = malloc(sizeof(*stages) * (size_t)runs);
@@ -558,9 +558,11 @@ int main(int argc, char **argv)
                    ny, nx, impa_engine_threads(eng), med, times[0], gflop / med, rss_mib,
                    ws_mib, gflop, cpu_med, impa_engine_blas_core());
             printf(" sgemm_conv_gflops=%.1f sgemm_square_gflops=%.1f frac_conv=%.3f "
-                   "frac_square=%.3f enc_s=%.4f trans_s=%.4f dec_s=%.4f elem_s=%.4f isa=%s",
+                   "frac_square=%.3f enc_s=%.4f trans_s=%.4f dec_s=%.4f elem_s=%.4f isa=%s "
+                   "kernels=%s",
                    g_conv, g_sq, gflop / med / g_conv, gflop / med / g_sq, st.encoder_s,
-                   st.translator_s, st.decoder_s, st.elementwise_s / nth, cpu_isa());
+                   st.translator_s, st.decoder_s, st.elementwise_s / nth, cpu_isa(),
+                   impa_engine_kernel_isa());
             if (info->advection)
                 printf(" advection=1 extrap_median_s=%.4f calib_median_s=%.4f "
                        "total_median_s=%.4f", ext_med, cal_med, ext_med + med + cal_med);

@@ -799,6 +799,56 @@ static void test_apply_readout(void **state)
     free(y);
 }
 
+/* The dispatcher chose the best ISA this CPU has (here, a Zen 3 without
+ * AVX-512: AVX2), and the kernels compiled per ISA give the reference results
+ * under each variant the CPU can run. */
+static void run_isa_kernels(impa_isa_t isa)
+{
+    assert_int_equal(impa_kernels_set_isa(isa), 0);
+    assert_int_equal(impa_kernels_isa(), isa);
+    printf("ISA variant %s: GroupNorm apply and fused readout against the references\n",
+           impa_kernels_isa_name(isa));
+    test_groupnorm(NULL);
+    test_apply_readout(NULL);
+    test_slices(NULL);
+    assert_int_equal(impa_kernels_set_isa(impa_kernels_isa_best()), 0);
+}
+
+static void test_isa_dispatch(void **state)
+{
+    (void)state;
+    impa_isa_t best = impa_kernels_isa_best();
+    assert_int_equal(impa_kernels_isa(), best); /* chosen at load */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__AVX2__)
+    __builtin_cpu_init();
+    impa_isa_t want = __builtin_cpu_supports("x86-64-v4")   ? IMPA_ISA_AVX512
+                      : __builtin_cpu_supports("x86-64-v3") ? IMPA_ISA_AVX2
+                                                             : IMPA_ISA_GENERIC;
+    assert_int_equal(best, want);
+    assert_int_equal(impa_kernels_isa_supported(IMPA_ISA_AVX2),
+                     __builtin_cpu_supports("x86-64-v3") > 0);
+#endif
+    printf("dispatch: %s chosen\n", impa_kernels_isa_name(best));
+    run_isa_kernels(IMPA_ISA_GENERIC);
+    if (impa_kernels_isa_supported(IMPA_ISA_AVX2))
+        run_isa_kernels(IMPA_ISA_AVX2);
+    /* an ISA the CPU lacks is refused and leaves the choice alone */
+    if (!impa_kernels_isa_supported(IMPA_ISA_AVX512)) {
+        assert_int_equal(impa_kernels_set_isa(IMPA_ISA_AVX512), -1);
+        assert_int_equal(impa_kernels_isa(), best);
+    }
+}
+
+static void test_isa_avx512(void **state)
+{
+    (void)state;
+    if (!impa_kernels_isa_supported(IMPA_ISA_AVX512)) {
+        printf("AVX-512 variant: skipped, this CPU (or build) has no x86-64-v4\n");
+        skip();
+    }
+    run_isa_kernels(IMPA_ISA_AVX512);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -809,6 +859,8 @@ int main(void)
         cmocka_unit_test(test_groupnorm_local), cmocka_unit_test(test_box_mean_se_local),
         cmocka_unit_test(test_slices),
         cmocka_unit_test(test_apply_readout),
+        cmocka_unit_test(test_isa_dispatch),
+        cmocka_unit_test(test_isa_avx512),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
