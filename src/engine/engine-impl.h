@@ -102,6 +102,21 @@ void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, i
 void impa_conv1x1_cols(const float *in, int cin, int plane, float *out, int cout,
                        const impa_conv_param_t *p, int c0, int n, int accumulate);
 
+/* A per-channel normalisation not yet applied to a tensor: x = act(x * scale[c] +
+ * shift[c]) (silu: 0 none, 1 SiLU); scale, shift: [c] (impa_groupnorm_affine). */
+typedef struct {
+    const float *scale, *shift;
+    int silu;
+} impa_pre_t;
+
+/* impa_conv2d_stats on the input normalised by pre, which is applied to `in`
+ * in place, row band by row band just before the tiles' im2col reads them (in
+ * cache), instead of in a pass of its own over the planes; on return all of
+ * `in` is normalised, as impa_groupnorm_apply would have left it. */
+void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int cout,
+                           const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                           float *col, const impa_pre_t *pre, double *mean_c, double *m2_c);
+
 /* Output side of a convolution. */
 int impa_conv_out_size(int n, int k, int stride, int pad, int dilation);
 

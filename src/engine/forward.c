@@ -679,6 +679,42 @@ static void enc0(const impa_engine_t *e, impa_worker_t *wk, const float *x, floa
     conv_norm(e, wk, x, C, H, W, e0, S, 1, &M->enc_conv[0], &M->enc_norm[0]);
 }
 
+/* The encoder of one frame with GroupNorm (steps 1-2): x [C][H][W] -> e0
+ * [S][H][W] (enc.0, normalised on return) -> wk->half -> z [S][h][w]. Each
+ * norm + SiLU but the last is applied by the next convolution, band by band as
+ * its im2col reads the rows (impa_conv2d_stats_pre), not in a pass of its own. */
+static void encoder_frame(const impa_engine_t *e, impa_worker_t *wk, const float *x, float *e0,
+                          float *z)
+{
+    const impa_model_t *M = e->model;
+    const impa_model_info_t *mi = &M->info;
+    int C = mi->n_fields, S = mi->hid_s, H = e->H, W = e->W;
+    double mean[IMPA_MAX_NORM_CH / 4], m2[IMPA_MAX_NORM_CH / 4];
+    float scale[2][IMPA_MAX_NORM_CH / 4], shift[2][IMPA_MAX_NORM_CH / 4];
+    impa_pre_t pre0 = {scale[0], shift[0], 1}, pre1 = {scale[1], shift[1], 1};
+    double t0 = mono_s();
+    if (mi->spatial_mixer) {
+        impa_mixer(x, wk->mix, C, H, W);
+        x = wk->mix;
+    }
+    impa_conv2d_stats(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, mean, m2);
+    impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H * W, mi->gn_eps, &M->enc_norm[0],
+                          scale[0], shift[0]);
+    impa_conv2d_stats_pre(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col, &pre0,
+                          mean, m2);
+    int H2 = impa_conv_out_size(H, 3, 2, 1, 1), W2 = impa_conv_out_size(W, 3, 2, 1, 1);
+    impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H2 * W2, mi->gn_eps, &M->enc_norm[1],
+                          scale[1], shift[1]);
+    impa_conv2d_stats_pre(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col,
+                          &pre1, mean, m2);
+    double t1 = mono_s();
+    int hw = impa_conv_out_size(H2, 3, 2, 1, 1) * impa_conv_out_size(W2, 3, 2, 1, 1);
+    impa_groupnorm_apply(z, z, S, hw, mi->norm_groups, mi->gn_eps, &M->enc_norm[2],
+                         IMPA_ACT_SILU, NULL, mean, m2);
+    wk->conv_s += t1 - t0; /* the two fused norms count as convolution time */
+    wk->elem_s += mono_s() - t1;
+}
+
 /* IMPA translator block i on e->u: [T][h][w] (docs/model.md step 4). */
 static void impa_block(impa_engine_t *e, const impa_block_param_t *B, int h, int w)
 {
@@ -879,6 +915,10 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         if (!mi->advection && t == Tin - 1)
             e0 = e->skip;
         float *z = e->u0 + (size_t)t * S * hw;              /* [S][h][w] */
+        if (!mi->norm_local) {
+            encoder_frame(e, wk, x, e0, z);
+            continue;
+        }
         enc0(e, wk, x, e0);
         conv_norm(e, wk, e0, S, H, W, wk->half, S, 2, &M->enc_conv[1], &M->enc_norm[1]);
         conv_norm(e, wk, wk->half, S, H2, W2, z, S, 2, &M->enc_conv[2], &M->enc_norm[2]);

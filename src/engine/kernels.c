@@ -25,6 +25,16 @@
 
 static int g_threads = 1;
 
+/* The ISA variants in use (see "Runtime ISA dispatch" below; filled before main). */
+static struct {
+    void (*channel_apply)(const float *x, float *y, const float *add, int hw, float sc, float sh,
+                          int silu);
+    void (*readout_block)(const float *x, int c, int hw, int n, const float *scale,
+                          const float *shift, const float *rw, float rb, int silu,
+                          const float *add, float *y);
+} g_isa_fn;
+static impa_isa_t g_isa = IMPA_ISA_GENERIC;
+
 int impa_kernels_set_threads(int threads)
 {
     if (threads <= 0) {
@@ -213,9 +223,27 @@ void impa_conv1x1_cols(const float *in, int cin, int plane, float *out, int cout
     impa_gemm(cout, n, cin, 1.0f, p->w, cin, in + c0, plane, 1.0f, out + c0, plane);
 }
 
+/* The input rows [*done, hi) of every channel normalised in place (pre; in_pre
+ * is the input, writable); *done advances to hi. */
+static void pre_rows(float *in_pre, int cin, int hin, int win, const impa_pre_t *pre, int *done,
+                     int hi)
+{
+    if (hi > hin)
+        hi = hin;
+    if (hi <= *done)
+        return;
+    size_t plane = (size_t)hin * win, o = (size_t)*done * win;
+    int n = (hi - *done) * win;
+    for (int ci = 0; ci < cin; ci++)
+        g_isa_fn.channel_apply(in_pre + ci * plane + o, in_pre + ci * plane + o, NULL, n,
+                               pre->scale[ci], pre->shift[ci], pre->silu);
+    *done = hi;
+}
+
 static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, int cout,
                         const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
-                        float *col, int accumulate, double *mean_c, double *m2_c)
+                        float *col, int accumulate, double *mean_c, double *m2_c,
+                        float *in_pre, const impa_pre_t *pre)
 {
     int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
     int wout = impa_conv_out_size(win, k, stride, pad, dilation);
@@ -238,10 +266,13 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
     int ntiles = (hout + rows - 1) / rows;
     size_t colsz = (size_t)kk * (size_t)rows * (size_t)wout;
     int par = ntiles > 1 && !in_parallel() && g_threads > 1;
+    int done = 0; /* input rows normalised so far (pre) */
+    if (pre && par) /* tiles out of order: the whole input first */
+        pre_rows(in_pre, cin, hin, win, pre, &done, hin);
     if (mean_c && par) {
         /* tiles on several threads: the statistics afterwards, over the planes */
         conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                    NULL, NULL);
+                    NULL, NULL, NULL, NULL);
         for (int ch = 0; ch < cout; ch++)
             channel_stats(out + (size_t)ch * plane, plane, &mean_c[ch], &m2_c[ch]);
         return;
@@ -260,6 +291,9 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
 #else
         float *c = col;
 #endif
+        if (pre && !par) /* the rows this tile reads, just before im2col reads them */
+            pre_rows(in_pre, cin, hin, win, pre, &done,
+                     (r1 - 1) * stride - pad + (k - 1) * dilation + 1);
         im2col_rows(in, cin, hin, win, k, stride, pad, dilation, wout, r0, r1, c);
         float *o = out + (size_t)r0 * wout;
         bias_init(o, cout, n, plane, p->b, accumulate);
@@ -267,6 +301,8 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
         if (mean_c) /* serial here: tiles in order */
             tile_stats_add(o, cout, n, plane, (long)r0 * wout, mean_c, m2_c);
     }
+    if (pre) /* rows no output reads (none for the shapes of this model) */
+        pre_rows(in_pre, cin, hin, win, pre, &done, hin);
 }
 
 void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -274,7 +310,7 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
                  float *col, int accumulate)
 {
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                NULL, NULL);
+                NULL, NULL, NULL, NULL);
 }
 
 void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -290,7 +326,22 @@ void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, i
         return;
     }
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
-                m2_c);
+                m2_c, NULL, NULL);
+}
+
+void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int cout,
+                           const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                           float *col, const impa_pre_t *pre, double *mean_c, double *m2_c)
+{
+    if (k == 1 && stride == 1 && pad == 0) {
+        int done = 0;
+        pre_rows(in, cin, hin, win, pre, &done, hin);
+        impa_conv2d_stats(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, mean_c,
+                          m2_c);
+        return;
+    }
+    conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
+                m2_c, in, pre);
 }
 
 /* Output rows r0..r1-1 of one depthwise plane: dst = b (+ dst) + conv(src). */
@@ -429,14 +480,6 @@ static inline float silu1(float x)
 #define IMPA_ISA_VARIANTS(name, params, args)                                                   \
     static void name##_generic params { name##_body args; }
 #endif
-static struct {
-    void (*channel_apply)(const float *x, float *y, const float *add, int hw, float sc, float sh,
-                          int silu);
-    void (*readout_block)(const float *x, int c, int hw, int n, const float *scale,
-                          const float *shift, const float *rw, float rb, int silu,
-                          const float *add, float *y);
-} g_isa_fn;
-static impa_isa_t g_isa = IMPA_ISA_GENERIC;
 /* Channel statistics in two passes (mean, then squared deviations: no
  * E[x^2] - E[x]^2 cancellation); float partial sums over blocks of 1024
  * (vectorised), added in double. */

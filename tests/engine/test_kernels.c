@@ -849,6 +849,58 @@ static void test_isa_avx512(void **state)
     run_isa_kernels(IMPA_ISA_AVX512);
 }
 
+/* A convolution whose input's norm + SiLU is applied band by band inside it
+ * (impa_conv2d_stats_pre) == impa_groupnorm_apply then impa_conv2d_stats, for
+ * the output, its statistics and the input left normalised; several im2col
+ * tiles (cin 8, 64 x 64), stride 1 and 2, SiLU and none. */
+static void test_conv_pre(void **state)
+{
+    (void)state;
+    int cin = 8, cout = 6, h = 64, w = 64, groups = 2;
+    size_t n = (size_t)cin * h * w;
+    float *x0 = rnd(n, 61, -2, 3), *x1 = malloc(n * sizeof(float)), *x2 = malloc(n * sizeof(float));
+    float *wt = rnd((size_t)cout * cin * 9, 62, -0.3f, 0.3f), *b = rnd((size_t)cout, 63, -1, 1);
+    float *gw = rnd((size_t)cin, 64, 0.5f, 1.5f), *gb = rnd((size_t)cin, 65, -0.5f, 0.5f);
+    float *o1 = malloc((size_t)cout * h * w * sizeof(float)), *o2 = malloc((size_t)cout * h * w * sizeof(float));
+    size_t colf = impa_conv2d_col_floats(cin, h, w, 3, 1, 1, 1);
+    float *col = malloc(colf * (size_t)impa_kernels_threads() * sizeof(float));
+    assert_true(colf < (size_t)cin * 9 * h * w); /* more than one tile */
+    impa_conv_param_t pc = {wt, b};
+    impa_norm_param_t pn = {gw, gb};
+    double mx[8], qx[8], m1[6], q1[6], m2[6], q2[6];
+    float scale[8], shift[8];
+    impa_channel_stats_cols(x0, cin, h * w, 0, h * w, mx, qx);
+    impa_groupnorm_affine(mx, qx, cin, groups, h * w, 1e-5f, &pn, scale, shift);
+    for (int stride = 1; stride <= 2; stride++)
+        for (int silu = 0; silu <= 1; silu++) {
+            memcpy(x1, x0, n * sizeof(float));
+            memcpy(x2, x0, n * sizeof(float));
+            impa_groupnorm_apply(x1, x1, cin, h * w, groups, 1e-5f, &pn,
+                                 silu ? IMPA_ACT_SILU : IMPA_ACT_NONE, NULL, mx, qx);
+            impa_conv2d_stats(x1, cin, h, w, o1, cout, &pc, 3, stride, 1, 1, col, m1, q1);
+            impa_pre_t pre = {scale, shift, silu};
+            impa_conv2d_stats_pre(x2, cin, h, w, o2, cout, &pc, 3, stride, 1, 1, col, &pre, m2,
+                                  q2);
+            int ho = impa_conv_out_size(h, 3, stride, 1, 1);
+            assert_memory_equal(x1, x2, n * sizeof(float)); /* the same kernel on the same values */
+            assert_true(max_abs_diff(o1, o2, (size_t)cout * ho * ho) < 1e-5);
+            for (int c = 0; c < cout; c++) {
+                assert_float_equal(m1[c], m2[c], 1e-6);
+                assert_float_equal(q1[c], q2[c], 1e-6 * q1[c] + 1e-6);
+            }
+        }
+    free(x0);
+    free(x1);
+    free(x2);
+    free(wt);
+    free(b);
+    free(gw);
+    free(gb);
+    free(o1);
+    free(o2);
+    free(col);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -859,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_groupnorm_local), cmocka_unit_test(test_box_mean_se_local),
         cmocka_unit_test(test_slices),
         cmocka_unit_test(test_apply_readout),
+        cmocka_unit_test(test_conv_pre),
         cmocka_unit_test(test_isa_dispatch),
         cmocka_unit_test(test_isa_avx512),
     };
