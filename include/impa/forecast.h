@@ -129,6 +129,10 @@ typedef struct {
     const float *dbz;           /* [n_leads][ny][nx] forecast dBZ, NAN = no data */
     impa_method_t method;       /* what produced this forecast */
     const char *fallback_reason;/* NULL, or why the primary method was not used */
+    const char *extrapolation;  /* scheme name ("impa-extrap-3") of the optical-flow
+                                 * extrapolation in this forecast: the network's
+                                 * advection input (impanet) or the forecast itself
+                                 * (extrapolation); NULL when none was used */
     /* provenance */
     const char *model_name;
     const char *model_version;

@@ -13,6 +13,7 @@
 
 #include "daemon/privilege.h"
 #include "impa/error.h"
+#include "impa/extrapolate.h"
 #include "impa/sha256.h"
 #include "impa_build_config.h"
 
@@ -112,6 +113,9 @@ static const cfg_key_t keys[] = {
      "Probability matching of the network's forecast: extrapolation = each lead takes the intensity distribution of that lead's optical-flow extrapolation (the network keeps where the echo is, the extrapolation sets how much of it is how strong; without it the shipped model's >= 45 dBZ area is 2-3 times too large). auto = extrapolation for advection-guided models, none for plain ones. Scores with and without: models/README.md."},
     {"model.method", K_ENUM, OFF(method), 0, 0, 0, "impa-net", "impa-net|extrapolation", 0,
      "Primary method; extrapolation skips the network entirely."},
+    {"extrapolation.scheme", K_ENUM, OFF(extrap_scheme), 0, IMPA_EXTRAP_SCHEME_1, 0,
+     "impa-extrap-3", IMPA_EXTRAP_SCHEME_CHOICES, 0,
+     "Optical-flow extrapolation the service publishes: model.method extrapolation, the fallback when the network cannot run (window gap, no model, inference error), and so the extrapolation rows of the online verification (docs/nowcast.md, \"Every event\": impa-extrap-3 is the best on every radar). The network's own advection input does not follow this key: it is always the scheme its weights file records (attribute extrapolation, absent = impa-extrap-1); when the two differ both are computed, each only when its product needs it, and the cycle log names the scheme of each forecast."},
     {"output.directory", K_PATH, OFF(output_dir), SZ(output_dir), 0, 0,
      "/var/lib/impa-nowcast/forecasts", NULL, 0, "Forecast archive directory (created if missing)."},
     {"output.prefix", K_STRING, OFF(output_prefix), SZ(output_prefix), 0, 0, "impa_", NULL, 0,

@@ -169,6 +169,16 @@ static int setup_grid(impa_service_t *svc, const char *path, const impa_scan_t *
         impa_log(IMPA_LOG_NOTICE, "network forecasts calibrated: %s (model.calibration %s)",
                  impa_calibration_name(impa_cycle_calibration(rt->cycle)),
                  impa_calibration_name((impa_calibration_t)cfg->calibration));
+    const char *pub, *guide;
+    int n_extrap = impa_cycle_extrapolation(rt->cycle, &pub, &guide);
+    if (guide)
+        impa_log(IMPA_LOG_NOTICE,
+                 "extrapolation: the network's input %s (its model file's), the published "
+                 "extrapolation %s (extrapolation.scheme)%s", guide, pub,
+                 n_extrap > 1 ? ", two extrapolators" : ", one shared extrapolator");
+    else
+        impa_log(IMPA_LOG_NOTICE, "extrapolation: the published extrapolation %s "
+                 "(extrapolation.scheme)", pub);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "impa/engine.h"
 #include "impa/extrapolate.h"
 #include "impa/fileperm.h"
+#include "impa/guided.h"
 #include "impa/verify.h"
 #include "impa_build_config.h"
 
@@ -134,13 +135,19 @@ static int check_model(impa_startup_t *s, char *notes, size_t noteslen, char *er
         if (mi->t_out > IMPA_VERIFY_MAX_LEADS && cfg->verify_enabled)
             return impa_err(err, errlen, IMPA_ECONFIG, "model t_out %d above the verifier's %d",
                             mi->t_out, IMPA_VERIFY_MAX_LEADS);
-        const char *guided = impa_extrap_scheme_name(IMPA_EXTRAP_GUIDED);
-        if (mi->advection && strcmp(mi->extrapolation, guided) != 0)
-            return impa_err(err, errlen, IMPA_ECONFIG,
-                            "%s: key 'model.weights': %s was trained on extrapolation '%s', but "
-                            "this build feeds the network '%s' (the advection input would mean "
-                            "something else to it); use a model trained on '%s'",
-                            file, cfg->weights, mi->extrapolation, guided, guided);
+        /* the guidance computes the model's own scheme; one this build does not
+         * know cannot be computed */
+        int scheme;
+        if (mi->advection && impa_guided_model_scheme(mi, &scheme, why, sizeof why))
+            return impa_err(err, errlen, IMPA_ECONFIG, "%s: key 'model.weights': %s: %s", file,
+                            cfg->weights, why);
+        if (mi->advection && cfg->method == IMPA_CFG_METHOD_IMPANET)
+            note(notes, noteslen, IMPA_LOG_NOTICE,
+                 "extrapolation: the network reads %s (recorded in %s), the service "
+                 "publishes %s (extrapolation.scheme)%s",
+                 impa_extrap_scheme_name(scheme), cfg->weights,
+                 impa_extrap_scheme_name(cfg->extrap_scheme),
+                 scheme == cfg->extrap_scheme ? "" : "; both are computed, each when needed");
         if (cfg->method == IMPA_CFG_METHOD_IMPANET &&
             cfg->calibration == IMPA_CALIBRATION_EXTRAPOLATION && !mi->advection)
             return impa_err(err, errlen, IMPA_ECONFIG,

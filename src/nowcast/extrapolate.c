@@ -64,6 +64,7 @@ struct impa_extrap {
     float *tmp;    /* [5][npix] box-filter and preprocessing scratch */
     float *cu, *cv, *conf; /* [npix] normalised smoothing scratch */
     int have_motion;
+    impa_extrap_opts_t opts; /* as created, scheme resolved */
 };
 
 impa_extrap_opts_t impa_extrap_opts_default(void)
@@ -149,6 +150,17 @@ int impa_extrap_scheme_parse(const char *name, int *scheme)
     return IMPA_EINVAL;
 }
 
+const char *impa_extrap_scheme_known(void)
+{
+    /* test_extrapolate checks it against impa_extrap_scheme_name */
+    return "impa-extrap-1, impa-extrap-2, impa-extrap-3";
+}
+
+const impa_extrap_opts_t *impa_extrap_get_opts(const impa_extrap_t *ex)
+{
+    return ex ? &ex->opts : NULL;
+}
+
 void impa_extrap_destroy(impa_extrap_t **exp)
 {
     if (!exp || !*exp)
@@ -192,6 +204,7 @@ int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *
     impa_extrap_t *ex = calloc(1, sizeof(*ex));
     if (!ex)
         return impa_err(err, errlen, IMPA_ENOMEM, "extrapolation: out of memory");
+    ex->opts = o;
     ex->ny = ny;
     ex->nx = nx;
     ex->max_leads = max_leads;

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "daemon/config.h"
+#include "impa/extrapolate.h"
 #include "impa/guided.h"
 #include "daemon/service.h"
 #include "impa/error.h"
@@ -69,6 +70,27 @@ static void test_calibration(void **state)
     assert_non_null(strstr(err, "model.calibration"));
     if (!strstr(err, "auto") || !strstr(err, "extrapolation"))
         fail_msg("error without the choices: %s", err);
+}
+
+/* extrapolation.scheme: every scheme name of this build maps onto its
+ * impa_extrap_scheme_t, the default is the best measured one, anything else is
+ * refused with the choices. */
+static void test_extrapolation_scheme(void **state)
+{
+    (void)state;
+    impa_daemon_config_t cfg;
+    char err[1024], text[128];
+    impa_config_defaults(&cfg);
+    assert_int_equal(cfg.extrap_scheme, IMPA_EXTRAP_BEST);
+    for (int k = IMPA_EXTRAP_SCHEME_1; k <= IMPA_EXTRAP_SCHEME_LAST; k++) {
+        snprintf(text, sizeof text, "extrapolation:\n  scheme: %s\n", impa_extrap_scheme_name(k));
+        assert_int_equal(parse(text, &cfg, err, sizeof err), 0);
+        assert_int_equal(cfg.extrap_scheme, k);
+    }
+    assert_int_equal(parse("extrapolation:\n  scheme: pysteps\n", &cfg, err, sizeof err),
+                     IMPA_ECONFIG);
+    assert_string_equal(err, "t.yaml:2: key 'extrapolation.scheme': 'pysteps' is not one of "
+                             "impa-extrap-1/impa-extrap-2/impa-extrap-3");
 }
 
 /* model.tile_overlap: in range, its own bounds, and at most half of model.tile
@@ -394,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_every_error_reported),
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_prepare_dirs),
+        cmocka_unit_test(test_extrapolation_scheme),
         cmocka_unit_test(test_shipped_config),
         cmocka_unit_test(test_shipped_config_is_defaults),
         cmocka_unit_test(test_missing_file),
