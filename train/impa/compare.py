@@ -75,6 +75,18 @@ PEER_DIR = (Path(os.environ["IMPA_SHARED_DATA"]).parent / "peers"
             if os.environ.get("IMPA_SHARED_DATA") else D.TRAIN_DIR.parent.parent / "shared" / "peers")
 # Grid spacing of each product (km): the new scheme's parameters are in km.
 PIXEL_KM = {"bom-brisbane-20201031": 0.5, "bom-melbourne-20180616": 0.5}
+# Events beyond impa.data.EVENTS: name -> loader(shared data dir) (knmi-2021:
+# the winter evenings with echo, impa.data.load_knmi2021).
+EXTRA_EVENTS = {"knmi-2021": lambda data: D.load_knmi2021(data / "knmi-2021")}
+# An event counts at a threshold (its mean, the per-event differences) only when
+# its observations hold echo at that threshold: on average at least this area per
+# start and lead (a small convective cell). Stratiform knmi-2021 has none at 35
+# and 45 dBZ; its HSS there would be the score of a handful of cells.
+MIN_ECHO_KM2 = 50.0
+# Block bootstrap over starts: consecutive starts share most of their frames, so
+# blocks of this span are resampled (circularly), at most half an event's starts.
+BOOT_BLOCK_MIN = 60
+BOOT_N = 1000
 STRIDE = {"bom-brisbane-20201031": 3}
 
 
@@ -148,6 +160,57 @@ def loeo(events: Dict[str, Dict[str, dict]], methods: List[str], names: List[str
             "mean": [float(np.nanmean([h[i] for h in held])) for i in range(len(THRESHOLDS))]}
 
 
+def echo_km2(tab: np.ndarray, name: str) -> List[float]:
+    """Observed area >= each threshold, km2 per start and lead: tab [start, thr, lead, 4]."""
+    obs = (tab[..., 0] + tab[..., 1]).astype(np.float64)  # hits + misses
+    return [float(obs[:, i].mean()) * pixel_km(name) ** 2 for i in range(tab.shape[1])]
+
+
+def counts_at(per: np.ndarray, name: str) -> List[bool]:
+    """Whether the event counts at each threshold (MIN_ECHO_KM2)."""
+    return [a >= MIN_ECHO_KM2 for a in echo_km2(per, name)]
+
+
+def boot_block(name: str, n: int) -> int:
+    step = D.STEP_MIN * STRIDE.get(name, 1)
+    return max(1, min(int(round(BOOT_BLOCK_MIN / step)), n // 2))
+
+
+def boot_index(n: int, block: int, rng: np.random.Generator) -> np.ndarray:
+    """Circular block bootstrap: n start indices from blocks of `block` consecutive starts."""
+    k = -(-n // block)
+    first = rng.integers(0, n, size=k)
+    return ((first[:, None] + np.arange(block)[None]) % n).ravel()[:n]
+
+
+def bootstrap_diff(per: Dict[str, Dict[str, np.ndarray]], a: str, b: str, names: List[str],
+                   n_boot: int = BOOT_N, seed: int = 1) -> dict:
+    """Paired block bootstrap over starts of HSS(a) - HSS(b) (mean over leads) per
+    event and of its mean over the events counting at each threshold:
+    5-95 % intervals, [thr][lo, hi]. per[name][method] = [start, thr, lead, 4]."""
+    rng = np.random.default_rng(seed)
+    nt = len(THRESHOLDS)
+    ev = {n: np.full((n_boot, nt), np.nan) for n in names}
+    for r in range(n_boot):
+        for n in names:
+            pa, pb = per[n][a], per[n][b]
+            idx = boot_index(pa.shape[0], boot_block(n, pa.shape[0]), rng)
+            ha = mean_scores(pa[idx].sum(0))["hss"]
+            hb = mean_scores(pb[idx].sum(0))["hss"]
+            ev[n][r] = np.array(ha) - np.array(hb)
+    use = {n: counts_at(per[n][b], n) for n in names}
+    mean = np.full((n_boot, nt), np.nan)
+    for i in range(nt):
+        cols = [ev[n][:, i] for n in names if use[n][i]]
+        if cols:
+            mean[:, i] = np.nanmean(np.stack(cols, 1), 1)
+
+    def iv(x):
+        return [[float(np.nanpercentile(x[:, i], 5)), float(np.nanpercentile(x[:, i], 95))]
+                for i in range(nt)]
+    return {"events": {n: iv(ev[n]) for n in names}, "mean": iv(mean)}
+
+
 def data_id(dbz: np.ndarray) -> str:
     """Hash of an event's decoded frames: a changed decoding is never served old tables."""
     return hashlib.sha256(np.ascontiguousarray(dbz, np.float32).tobytes()).hexdigest()[:8]
@@ -176,9 +239,15 @@ def _chunks(starts: Sequence[int], n: int):
         yield starts[a:a + n]
 
 
+def start_tables(fc: np.ndarray, inp: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """[start, thr, lead, 4] contingency counts, one table per start (their sum
+    over starts is `tables`; kept apart for the bootstrap over starts)."""
+    return np.stack([tables(fc[i:i + 1], inp[i:i + 1], obs[i:i + 1]) for i in range(fc.shape[0])])
+
+
 def run_impa(tool: str, args: List[str], name: str, dbz: np.ndarray, starts: List[int],
              threads: int) -> tuple:
-    tab = np.zeros((len(THRESHOLDS), T_OUT, 4), np.int64)
+    tab = []
     secs = 0.0
     for ch in _chunks(starts, 4):
         seq = np.stack([dbz[s:s + T_IN + T_OUT] for s in ch])
@@ -196,8 +265,8 @@ def run_impa(tool: str, args: List[str], name: str, dbz: np.ndarray, starts: Lis
                 raise SystemExit(f"compare: {' '.join(cmd)}: exit {r.returncode}: "
                                  f"{r.stderr.strip()[-400:]}")
             fc = read_nc(fout)
-        tab += tables(fc, inp, obs)
-    return tab, secs / max(1, len(starts))
+        tab.append(start_tables(fc, inp, obs))
+    return np.concatenate(tab), secs / max(1, len(starts))
 
 
 def pysteps_env(path: Optional[str]) -> Optional[dict]:
@@ -210,7 +279,7 @@ def pysteps_env(path: Optional[str]) -> Optional[dict]:
 
 def run_pysteps(env: dict, name: str, dbz: np.ndarray, starts: List[int]) -> tuple:
     script = PEER_DIR / "pysteps_nowcast.py"
-    tab = np.zeros((len(THRESHOLDS), T_OUT, 4), np.int64)
+    tab = []
     secs = []
     for ch in _chunks(starts, 4):
         seq = np.stack([dbz[s:s + T_IN + T_OUT] for s in ch])
@@ -227,8 +296,8 @@ def run_pysteps(env: dict, name: str, dbz: np.ndarray, starts: List[int]) -> tup
             import netCDF4
             with netCDF4.Dataset(fout) as ds:
                 secs += [float(x) for x in ds["seconds"][:]]
-        tab += tables(fc, inp, obs)
-    return tab, float(np.median(secs)) if secs else float("nan")
+        tab.append(start_tables(fc, inp, obs))
+    return np.concatenate(tab), float(np.median(secs)) if secs else float("nan")
 
 
 def cached(cdir: Path, key: str, fn):
@@ -335,56 +404,89 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     methods = {"impa": shlex.split(a.extra)}
     for nm, args in a.candidate:
         methods[nm] = shlex.split(args)
-    names = [e.name for e in D.EVENTS]
+    names = [e.name for e in D.EVENTS] + list(EXTRA_EVENTS)
     if a.events:
         names = [n for n in names if n in a.events.split(",")]
     if not names:
         print("compare: no event selected (--events)")
         return 0
     res: Dict[str, Dict[str, dict]] = {}
-    for name in names:
-        ev = D.load_event(name, root)
+    for name in list(names):
+        if name in EXTRA_EVENTS:
+            try:
+                ev = EXTRA_EVENTS[name](root.parent.parent)
+            except FileNotFoundError as e:
+                print(f"compare: {name} skipped: {e}")
+                names.remove(name)
+                continue
+        else:
+            ev = D.load_event(name, root)
         st = starts_of(name, ev.dbz)
         did = data_id(ev.dbz)
         res[name] = {"_starts": len(st)}
+        # "-ps": tables per start ([start, thr, lead, 4]), for the bootstrap
         for m, args in methods.items():
-            key = impa_key(name, len(st), tsha, args) + "-" + did
-            tab, secs = cached(cdir, key, lambda: run_impa(tool, args, name, ev.dbz, st, a.threads))
-            res[name][m] = {"tab": tab, "seconds": secs}
+            key = impa_key(name, len(st), tsha, args) + "-" + did + "-ps"
+            per, secs = cached(cdir, key, lambda: run_impa(tool, args, name, ev.dbz, st, a.threads))
+            res[name][m] = {"tab": per.sum(0), "per": per, "seconds": secs}
         if env is not None:
-            key = f"{name}-pysteps-lk-{_sha(PEER_DIR / 'pysteps_nowcast.py')}-{len(st)}-{did}"
-            tab, secs = cached(cdir, key, lambda: run_pysteps(env, name, ev.dbz, st))
-            res[name]["pysteps-lk"] = {"tab": tab, "seconds": secs}
+            key = f"{name}-pysteps-lk-{_sha(PEER_DIR / 'pysteps_nowcast.py')}-{len(st)}-{did}-ps"
+            per, secs = cached(cdir, key, lambda: run_pysteps(env, name, ev.dbz, st))
+            res[name]["pysteps-lk"] = {"tab": per.sum(0), "per": per, "seconds": secs}
+        res[name]["_counts"] = counts_at(res[name][next(iter(methods))]["per"], name)
+        res[name]["_echo_km2"] = echo_km2(res[name][next(iter(methods))]["per"], name)
         sys.stderr.write(f"compare: {name} done ({len(st)} starts)\n")
     cols = list(methods) + (["pysteps-lk"] if env is not None else [])
-    out = {"events": {}, "mean": {}}
+    out = {"events": {}, "mean": {}, "counts": {n: res[n]["_counts"] for n in names},
+           "echo_km2": {n: res[n]["_echo_km2"] for n in names}}
     print(f"\nHSS mean over leads 10-120 min at 20 | 35 | 45 dBZ; CSI/POD/FAR/bias at 35 and 45 "
           f"(impa-extrapolate {tsha}, args: {a.extra or '(defaults)'})")
+    print("an event counts at a threshold when its observations average >= "
+          f"{MIN_ECHO_KM2:g} km2 of echo above it per start and lead; '*' marks the scores "
+          "left out of the mean (no such echo)")
+    for name in names:
+        km = res[name]["_echo_km2"]
+        print(f"  {name:24s} observed echo km2/lead >= 20|35|45: "
+              + " | ".join(f"{x:9.1f}" for x in km))
     for m in cols:
         print(f"\n## {m}")
         per = []
         for name in names:
             ms = mean_scores(res[name][m]["tab"])
-            per.append(ms)
+            per.append((ms, res[name]["_counts"]))
             out["events"].setdefault(name, {})[m] = ms
-            print(f"{name:24s} n={res[name]['_starts']:3d}  {summary_line(ms)}  "
+            flag = "".join(" " if c else "*" for c in res[name]["_counts"])
+            print(f"{name:24s} n={res[name]['_starts']:3d} {flag} {summary_line(ms)}  "
                   f"{res[name][m]['seconds']:.3f} s/fc")
-        mean = {k: [float(np.nanmean([p[k][i] for p in per])) for i in range(len(THRESHOLDS))]
-                for k in per[0]}
+        mean = {k: [float(np.nanmean([p[k][i] if c[i] else np.nan for p, c in per]))
+                    for i in range(len(THRESHOLDS))] for k in per[0][0]}
         out["mean"][m] = mean
         print(f"{'mean of events':24s}        {summary_line(mean)}")
     if "pysteps-lk" in cols:
-        print("\nHSS difference to pySTEPS LK (35 | 45 dBZ), per event:")
+        print("\nHSS difference to pySTEPS LK (20 | 35 | 45 dBZ), per event, with the 5-95 % "
+              f"interval of a paired block bootstrap over starts ({BOOT_N} draws, blocks of "
+              f"{BOOT_BLOCK_MIN} min of starts); '*' = left out (no echo at that threshold):")
+        boot = {}
+        perstart = {n: {m: res[n][m]["per"] for m in cols} for n in names}
         for m in methods:
+            boot[m] = bootstrap_diff(perstart, m, "pysteps-lk", names)
             worse45 = 0
             for name in names:
+                c = res[name]["_counts"]
                 d = [out["events"][name][m]["hss"][i] - out["events"][name]["pysteps-lk"]["hss"][i]
-                     for i in (1, 2)]
-                worse45 += d[1] < 0
-                print(f"  {m:10s} {name:24s} {d[0]:+.3f} | {d[1]:+.3f}")
-            dm = [out["mean"][m]["hss"][i] - out["mean"]["pysteps-lk"]["hss"][i] for i in (1, 2)]
-            print(f"  {m:10s} {'mean':24s} {dm[0]:+.3f} | {dm[1]:+.3f}   worse than pySTEPS at "
-                  f"45 dBZ on {worse45} of {len(names)} events")
+                     for i in range(3)]
+                worse45 += c[2] and d[2] < 0
+                iv = boot[m]["events"][name]
+                print(f"  {m:10s} {name:24s} " + " | ".join(
+                    (f"{d[i]:+.3f} [{iv[i][0]:+.3f},{iv[i][1]:+.3f}]" if c[i] else
+                     f"{'*':>22s}") for i in range(3)))
+            dm = [out["mean"][m]["hss"][i] - out["mean"]["pysteps-lk"]["hss"][i] for i in range(3)]
+            ivm = boot[m]["mean"]
+            n45 = sum(res[n]["_counts"][2] for n in names)
+            print(f"  {m:10s} {'mean':24s} " + " | ".join(
+                f"{dm[i]:+.3f} [{ivm[i][0]:+.3f},{ivm[i][1]:+.3f}]" for i in range(3)) +
+                f"   worse than pySTEPS at 45 dBZ on {worse45} of {n45} events")
+        out["bootstrap"] = boot
     if a.per_lead:
         for m in cols:
             print(f"\nper-lead HSS {m} (sum of all events' tables would mix grids; event by event):")
@@ -395,7 +497,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if a.loeo and len(methods) > 1:
         print("\nleave-one-event-out choice among", ", ".join(methods), "(criterion: mean HSS "
               "35+45 over the other events)")
-        lo = loeo(out["events"], list(methods), names)
+        # scores of thresholds an event does not count at stay out of the choice
+        masked = {n: {m: {"hss": [h if c else float("nan") for h, c in
+                                  zip(out["events"][n][m]["hss"], res[n]["_counts"])]}
+                      for m in methods} for n in names}
+        lo = loeo(masked, list(methods), names)
         for name in names:
             h = out["events"][name][lo["chosen"][name]]["hss"]
             print(f"  {name:24s} chosen {lo['chosen'][name]:12s} held-out HSS {_f(h[0])} | "
@@ -403,7 +509,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         hm = lo["mean"]
         print(f"  {'mean held-out':24s} {'':19s} HSS {_f(hm[0])} | {_f(hm[1])} | {_f(hm[2])}")
         if "pysteps-lk" in cols:
-            w = sum(out["events"][n][lo["chosen"][n]]["hss"][2] <
+            w = sum(res[n]["_counts"][2] and out["events"][n][lo["chosen"][n]]["hss"][2] <
                     out["events"][n]["pysteps-lk"]["hss"][2] for n in names)
             print(f"  held-out choices worse than pySTEPS at 45 dBZ on {w} of {len(names)} events")
         out["loeo"] = lo

@@ -135,6 +135,46 @@ class TestKnmi(unittest.TestCase):
         self.assertTrue(np.isnan(dbz[0, 2]))
 
 
+@unittest.skipIf(netCDF4 is None, "netCDF4 missing")
+class TestKnmi2021(unittest.TestCase):
+    def _write(self, path, pv, formula="GEO = 0.500000 * PV + -32.000000"):
+        with netCDF4.Dataset(path, "w") as ds:
+            g = ds.createGroup("image1")
+            g.createDimension("r", pv.shape[0])
+            g.createDimension("c", pv.shape[1])
+            v = g.createVariable("image_data", "u1", ("r", "c"))
+            v[:] = pv
+            cal = g.createGroup("calibration")
+            cal.calibration_formulas = formula
+
+    def test_uint8_dbz(self):
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "202102062010.hf5"
+            self._write(f, np.array([[0, 64, 130, 255]], dtype=np.uint8))
+            dbz, t = D.read_knmi2021(f)
+        self.assertEqual(t, 1612642200)  # 2021-02-06 20:10 UTC
+        self.assertEqual(float(dbz[0, 0]), 0.0)  # no echo
+        self.assertEqual(float(dbz[0, 1]), 0.0)  # 0 dBZ
+        self.assertEqual(float(dbz[0, 2]), 33.0)
+        self.assertTrue(np.isnan(dbz[0, 3]))  # outside the image
+
+    def test_evenings_with_echo_joined_by_a_gap(self):
+        with tempfile.TemporaryDirectory() as d:
+            for day, pv in (("20210101", 120), ("20210102", 0), ("20210103", 110)):
+                (Path(d) / day).mkdir()
+                for k in range(6):  # 20:05 .. 20:30 every 5 min
+                    hm = 2005 + 5 * k
+                    name = f"{day}{hm // 100:02d}{hm % 100:02d}.hf5"
+                    self._write(Path(d) / day / name, np.full((2, 2), pv, np.uint8))
+            ev = D.load_knmi2021(Path(d))
+        # each wet evening: 20:10, 20:20, 20:30 on the 10-min clock; the dry one left out
+        self.assertEqual(ev.dbz.shape, (7, 2, 2))
+        self.assertTrue(np.isnan(ev.dbz[3]).all())
+        self.assertEqual(float(ev.dbz[0, 0, 0]), 28.0)
+        self.assertEqual(float(ev.dbz[4, 0, 0]), 23.0)
+        self.assertEqual(len(ev.times), 7)
+
+
 class TestResampleSplit(unittest.TestCase):
     def test_5min_to_10min(self):
         t = [600 * 10 + 300 * k for k in range(9)]  # starts on the 10-min clock
