@@ -559,6 +559,27 @@ static void test_model_scheme_drives_guidance(void **state)
     check_forecast(fc, tool3, obs[0][TIN - 1], "impa-infer, scheme-3 model, sample 0");
     free(fc);
 
+    /* --pixel-km: scheme 3's windows are in km; the tool's frames at 0.5 km */
+    char x05[512];
+    snprintf(x05, sizeof x05, "%s", tu_path("extrap3_05.nc"));
+    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-extrapolate' --input '%s' --output '%s' "
+             "--leads %d --threads 1 --scheme impa-extrap-3 --pixel-km 0.5", build, in_nc, x05,
+             TOUT);
+    assert_int_equal(sh(cmd), 0);
+    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-infer' --weights '%s' --input '%s' "
+             "--output '%s' --threads 1 --pixel-km 0.5", build, w_zero3, in_nc, out);
+    assert_int_equal(sh(cmd), 0);
+    float *t05 = read_dbz(x05, (size_t)NS * TOUT * NPIX);
+    fc = read_dbz(out, (size_t)NS * TOUT * NPIX);
+    check_forecast(fc, t05, obs[0][TIN - 1], "impa-infer --pixel-km 0.5, scheme-3 model");
+    size_t d05 = 0;
+    for (size_t i = 0; i < (size_t)TOUT * NPIX; i++)
+        d05 += !isnan(t05[i]) && !isnan(tool3[i]) && fabsf(t05[i] - tool3[i]) > 0.01f;
+    printf("impa-extrap-3 at 0.5 km vs 1 km: %zu values differ\n", d05);
+    assert_true(d05 > 10);
+    free(fc);
+    free(t05);
+
     /* a scheme this build does not know */
     m = load(w_zero9);
     assert_int_equal(impa_guided_model_scheme(impa_model_info(m), &scheme, err, sizeof err),
