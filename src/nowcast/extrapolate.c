@@ -71,7 +71,8 @@ struct impa_extrap {
     float *pyr;    /* [n_frames][pyr_size] preprocessed intensity pyramids */
     float *u, *v;  /* [pyr_size] flow per level; level 0 is the result */
     float *a11, *a12, *a22, *b1, *b2; /* [npix] structure tensor / mismatch sums */
-    float *wrows;  /* [threads][WARP_ROWS + 2][nx] warped rows of one job, per thread */
+    float *wrows;  /* [threads][WARP_ROWS + 4][nx] rows of one job, per thread (the
+                    * warped rows of the tensor pass, the filtered rows of preprocess) */
     float *tmp;    /* [5][npix] box-filter and preprocessing scratch */
     float *cu, *cv, *conf; /* [npix] normalised smoothing scratch */
     int have_motion;
@@ -277,7 +278,7 @@ int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *
     float **bufs[] = {&ex->a11, &ex->a12, &ex->a22, &ex->b1, &ex->b2,
                       &ex->cu,  &ex->cv,  &ex->conf};
     ex->tmp = malloc(sizeof(float) * n * 5);
-    ex->wrows = malloc(sizeof(float) * (size_t)ex->threads * (WARP_ROWS + 2) * (size_t)nx);
+    ex->wrows = malloc(sizeof(float) * (size_t)ex->threads * (WARP_ROWS + 4) * (size_t)nx);
     int ok = ex->pyr && ex->u && ex->v && ex->tmp && ex->wrows;
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         *bufs[i] = malloc(sizeof(float) * n);
@@ -376,38 +377,48 @@ static int threads_for(const impa_extrap_t *ex, size_t n)
     return n >= PAR_MIN_CELLS ? ex->threads : 1;
 }
 
-/* Level-0 intensity of one frame: clip, missing -> no echo, binomial smoothing. */
-static void preprocess(impa_extrap_t *ex, const float *dbz, float *dst)
+/* Level-0 intensity of frames src[0..nfr) into dst[f]: clip, missing -> no
+ * echo, separable 5-tap binomial smoothing (rows, then columns, edges clamped).
+ * One pass for all frames, jobs of WARP_ROWS rows of one frame: each filters
+ * the rows it needs (its own and two either side) along x into its thread's
+ * buffer, then along y; the same values as two whole-grid passes per frame,
+ * with one barrier instead of two per frame. */
+static void preprocess(impa_extrap_t *ex, const float *const *src, int nfr, float *const *dst)
 {
     int w = ex->nx, h = ex->ny, nth = ex->threads;
-    float *t = ex->tmp;
     const float clip = ex->clip, edge = ex->edge;
     static const float k[5] = {1.f / 16, 4.f / 16, 6.f / 16, 4.f / 16, 1.f / 16};
+    int nblk = (h + WARP_ROWS - 1) / WARP_ROWS, jobs = nfr * nblk;
     OMP_FOR(nth)
-    for (int y = 0; y < h; y++) {
-        const float *s = dbz + (size_t)y * w;
-        float *d = t + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            float acc = 0;
-            for (int j = -2; j <= 2; j++) {
-                int xx = x + j < 0 ? 0 : (x + j >= w ? w - 1 : x + j);
-                float a = s[xx];
-                a = (!isfinite(a) || a < clip) ? 0.f : a - clip + edge; /* inf: garbage, no echo */
-                acc += k[j + 2] * a;
+    for (int job = 0; job < jobs; job++) {
+        int f = job / nblk, ya = (job % nblk) * WARP_ROWS;
+        int yb = ya + WARP_ROWS < h ? ya + WARP_ROWS : h;
+        int ra = ya - 2 > 0 ? ya - 2 : 0, rb = yb + 2 < h ? yb + 2 : h; /* rows [ra, rb) */
+        float *t = ex->wrows + (size_t)THREAD_NUM() * (WARP_ROWS + 4) * (size_t)w;
+        for (int y = ra; y < rb; y++) {
+            const float *s = src[f] + (size_t)y * w;
+            float *d = t + (size_t)(y - ra) * w;
+            for (int x = 0; x < w; x++) {
+                float acc = 0;
+                for (int j = -2; j <= 2; j++) {
+                    int xx = x + j < 0 ? 0 : (x + j >= w ? w - 1 : x + j);
+                    float a = s[xx];
+                    a = (!isfinite(a) || a < clip) ? 0.f : a - clip + edge; /* inf: garbage */
+                    acc += k[j + 2] * a;
+                }
+                d[x] = acc;
             }
-            d[x] = acc;
         }
-    }
-    OMP_FOR(nth)
-    for (int y = 0; y < h; y++) {
-        float *d = dst + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            float acc = 0;
-            for (int j = -2; j <= 2; j++) {
-                int yy = y + j < 0 ? 0 : (y + j >= h ? h - 1 : y + j);
-                acc += k[j + 2] * t[(size_t)yy * w + x];
+        for (int y = ya; y < yb; y++) {
+            float *d = dst[f] + (size_t)y * w;
+            for (int x = 0; x < w; x++) {
+                float acc = 0;
+                for (int j = -2; j <= 2; j++) {
+                    int yy = y + j < 0 ? 0 : (y + j >= h ? h - 1 : y + j);
+                    acc += k[j + 2] * t[(size_t)(yy - ra) * w + x];
+                }
+                d[x] = acc;
             }
-            d[x] = acc;
         }
     }
 }
@@ -460,7 +471,7 @@ static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *le
     for (int job = 0; job < jobs; job++) {
         int ya = job * WARP_ROWS, yb = ya + WARP_ROWS < h ? ya + WARP_ROWS : h;
         int ra = ya > 0 ? ya - 1 : 0, rb = yb < h ? yb + 1 : h; /* warped rows [ra, rb) */
-        float *wb = ex->wrows + (size_t)THREAD_NUM() * (WARP_ROWS + 2) * (size_t)w;
+        float *wb = ex->wrows + (size_t)THREAD_NUM() * (WARP_ROWS + 4) * (size_t)w;
         for (int p = 0; p + 1 < nfr; p++) {
             const float *i0 = lev[p], *i1 = lev[p + 1];
             for (int y = ra; y < rb; y++)
@@ -569,9 +580,12 @@ int impa_extrap_motion(impa_extrap_t *ex, const float *const *dbz, int n, char *
     for (int f = 0; f < nfr; f++)
         if (!src[f])
             return impa_err(err, errlen, IMPA_EINVAL, "extrapolation: frame %d is NULL", f);
+    float *lev0[MAX_FRAMES];
+    for (int f = 0; f < nfr; f++)
+        lev0[f] = ex->pyr + (size_t)f * ex->pyr_size;
+    preprocess(ex, src, nfr, lev0);
     for (int f = 0; f < nfr; f++) {
-        float *pyr = ex->pyr + (size_t)f * ex->pyr_size;
-        preprocess(ex, src[f], pyr);
+        float *pyr = lev0[f];
         for (int l = 1; l < ex->n_levels; l++)
             downsample(pyr + ex->loff[l - 1], ex->lw[l - 1], ex->lh[l - 1], pyr + ex->loff[l],
                        ex->lw[l], ex->lh[l], threads_for(ex, (size_t)ex->lw[l] * ex->lh[l]));
