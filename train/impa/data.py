@@ -283,6 +283,39 @@ def load_knmi2021(data_dir: Path, min_echo: float = KNMI2021_MIN_ECHO) -> Event:
     return Event("knmi-2021", dbz, np.concatenate(times), "winter stratiform evenings")
 
 
+def load_meteonet_runs(data_dir: Path, zone: str = "SE", min_frames: int = 10) -> Tuple[List[np.ndarray], float]:
+    """The contiguous 5-min runs of MeteoNet rainfall (../shared/data/meteonet,
+    rainfall_<zone>_2016_08.3.npz) with at least min_frames frames, as dBZ
+    [T, y, x] each (float16-rounded as load_event's cache), and the grid spacing
+    in km (square root of the mean cell area of the 0.01 deg lat/lon grid).
+
+    `data` is the 5-min accumulation in 1/100 mm, -1 = missing -> NaN; R = 12 A
+    mm/h, Marshall-Palmer. The sample is sparse in time (45 frames over 11
+    days); SE has 2016-08-28 10:00-11:10 (15 frames) and 13:00-13:55 (12)."""
+    d = np.load(Path(data_dir) / f"rainfall_{zone}_2016_08.3.npz", allow_pickle=True)
+    acc, dates = d["data"], list(d["dates"])
+    c = np.load(Path(data_dir) / f"radar_coords_{zone}.npz")
+    lat, lon = c["lats"], c["lons"]
+    dy = float(np.abs(np.diff(lat, axis=0)).mean()) * 111.2
+    dx = float(np.abs(np.diff(lon, axis=1)).mean()) * 111.2 * float(np.cos(np.deg2rad(lat.mean())))
+    runs, cur = [], [0]
+    for k in range(1, len(dates)):
+        if (dates[k] - dates[k - 1]).total_seconds() == 300:
+            cur.append(k)
+        else:
+            runs.append(cur)
+            cur = [k]
+    runs.append(cur)
+    out = []
+    for r in runs:
+        if len(r) < min_frames:
+            continue
+        a = acc[r].astype(np.float64)
+        rate = np.where(a < 0, np.nan, a / 100.0 * 12.0)
+        out.append(rate_to_dbz(rate).astype(np.float16).astype(np.float32))
+    return out, float(np.sqrt(dx * dy))
+
+
 # ----------------------------------------------------------------- events ----
 
 @dataclass(frozen=True)

@@ -175,6 +175,29 @@ class TestKnmi2021(unittest.TestCase):
         self.assertEqual(len(ev.times), 7)
 
 
+class TestMeteonet(unittest.TestCase):
+    def test_runs_of_five_minute_frames(self):
+        import datetime as dt
+        with tempfile.TemporaryDirectory() as d:
+            t0 = dt.datetime(2016, 8, 28, 10, 0)
+            dates = [t0 + dt.timedelta(minutes=5 * k) for k in range(12)]  # one run of 12
+            dates += [t0 + dt.timedelta(hours=3, minutes=5 * k) for k in range(3)]  # too short
+            data = np.zeros((15, 2, 3), np.int16)
+            data[:, 0, 0] = 100   # 1 mm in 5 min = 12 mm/h
+            data[:, 1, 2] = -1    # missing
+            np.savez(Path(d) / "rainfall_SE_2016_08.3.npz", data=data,
+                     dates=np.array(dates, dtype=object), miss_dates=np.array([], dtype=object))
+            lat, lon = np.meshgrid(np.array([45.0, 44.99]), np.array([5.0, 5.01, 5.02]),
+                                   indexing="ij")
+            np.savez(Path(d) / "radar_coords_SE.npz", lats=lat, lons=lon)
+            runs, km = D.load_meteonet_runs(Path(d), "SE", min_frames=10)
+        self.assertEqual([r.shape for r in runs], [(12, 2, 3)])
+        self.assertAlmostEqual(float(runs[0][0, 0, 0]), mp_dbz(12.0), places=1)
+        self.assertEqual(float(runs[0][0, 0, 1]), 0.0)
+        self.assertTrue(np.isnan(runs[0][0, 1, 2]))
+        self.assertAlmostEqual(km, float(np.sqrt(1.112 * 1.112 * np.cos(np.deg2rad(44.995)))), 2)
+
+
 class TestResampleSplit(unittest.TestCase):
     def test_5min_to_10min(self):
         t = [600 * 10 + 300 * k for k in range(9)]  # starts on the 10-min clock
