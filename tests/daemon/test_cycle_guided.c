@@ -48,9 +48,9 @@ static void make_frames(void)
 }
 
 /* weights NULL: no model loaded (*model NULL); scheme: extrapolation.scheme,
- * 0 = the default. */
-static impa_cycle_t *make_cycle_scheme(const char *weights, impa_model_t **model, char *note,
-                                       size_t notelen, int t_in, int scheme)
+ * 0 = the default; method: model.method. */
+static impa_cycle_t *make_cycle_method(const char *weights, impa_model_t **model, char *note,
+                                       size_t notelen, int t_in, int scheme, int method)
 {
     char err[512];
     *model = NULL;
@@ -60,7 +60,7 @@ static impa_cycle_t *make_cycle_scheme(const char *weights, impa_model_t **model
     impa_config_defaults(&cfg);
     if (scheme)
         cfg.extrap_scheme = scheme;
-    cfg.method = IMPA_CFG_METHOD_IMPANET;
+    cfg.method = method;
     cfg.threads = 1;
     cfg.tile = 0;
     cfg.verify_enabled = 0;
@@ -81,6 +81,13 @@ static impa_cycle_t *make_cycle_scheme(const char *weights, impa_model_t **model
                         &slot);
     }
     return c;
+}
+
+static impa_cycle_t *make_cycle_scheme(const char *weights, impa_model_t **model, char *note,
+                                       size_t notelen, int t_in, int scheme)
+{
+    return make_cycle_method(weights, model, note, notelen, t_in, scheme,
+                             IMPA_CFG_METHOD_IMPANET);
 }
 
 static impa_cycle_t *make_cycle(const char *weights, impa_model_t **model, char *note,
@@ -141,6 +148,23 @@ static size_t assert_same_raw(const float *got, const float *ref, const char *wh
     return n;
 }
 
+/* A zero-readout advection model at tu_path(name) into w; scheme: its
+ * `extrapolation` attribute, NULL = none (as the shipped model). */
+static void zero_model(const char *name, const char *scheme, char *w, size_t len)
+{
+    tu_config_t tc = tu_advection_config(TIN, TOUT, 1);
+    snprintf(w, len, "%s", tu_path(name));
+    assert_int_equal(tu_write_weights(w, &tc, 3u), 0);
+    if (!scheme)
+        return;
+    int nc;
+    assert_int_equal(nc_open(w, NC_WRITE, &nc), NC_NOERR);
+    assert_int_equal(nc_redef(nc), NC_NOERR);
+    assert_int_equal(nc_put_att_text(nc, NC_GLOBAL, "extrapolation", strlen(scheme), scheme),
+                     NC_NOERR);
+    assert_int_equal(nc_close(nc), NC_NOERR);
+}
+
 static void count_progress(void *ctx)
 {
     (*(int *)ctx)++;
@@ -150,10 +174,8 @@ static void test_zero_readout_is_extrapolation(void **state)
 {
     (void)state;
     make_frames();
-    tu_config_t tc = tu_advection_config(TIN, TOUT, 1);
     char w[512];
-    snprintf(w, sizeof w, "%s", tu_path("cycle_adv.nc"));
-    assert_int_equal(tu_write_weights(w, &tc, 3u), 0);
+    zero_model("cycle_adv.nc", NULL, w, sizeof w);
     impa_model_t *m = NULL;
     char note[640], err[512];
     impa_cycle_t *c = make_cycle(w, &m, note, sizeof note, TIN);
@@ -173,15 +195,8 @@ static void test_zero_readout_is_extrapolation(void **state)
     assert_int_equal(fc.n_leads, TOUT);
 
     /* the reference: an extrapolator of its own, the impa-extrapolate way */
-    impa_extrap_opts_t o = impa_extrap_opts_default();
-    impa_extrap_t *ex = NULL;
     static float ref[TOUT * NPIX];
-    assert_int_equal(impa_extrap_create(NY, NX, TOUT, &o, &ex, err, sizeof err), 0);
-    const float *fr[TIN];
-    for (int t = 0; t < TIN; t++)
-        fr[t] = frames[t];
-    assert_int_equal(impa_extrap_motion(ex, fr, TIN, err, sizeof err), 0);
-    assert_int_equal(impa_extrap_forecast(ex, frames[TIN - 1], TOUT, ref, err, sizeof err), 0);
+    reference(IMPA_EXTRAP_SCHEME_1, ref);
     size_t nan = 0, zero = 0, moved = 0;
     for (int k = 0; k < TOUT; k++)
         for (size_t i = 0; i < NPIX; i++) {
@@ -207,7 +222,6 @@ static void test_zero_readout_is_extrapolation(void **state)
     impa_cycle_set_progress(c, count_progress, &n_progress);
     assert_int_equal(impa_cycle_forecast(c, &fc, &secs, err, sizeof err), 0);
     assert_int_equal(n_progress, 2); /* whole grid: after the encoder and the translator */
-    impa_extrap_destroy(&ex);
     impa_cycle_destroy(&c);
     impa_model_destroy(&m);
 }
@@ -244,16 +258,8 @@ static void test_model_scheme_3(void **state)
 {
     (void)state;
     make_frames();
-    tu_config_t tc = tu_advection_config(TIN, TOUT, 1);
     char w[512];
-    snprintf(w, sizeof w, "%s", tu_path("cycle_adv3.nc"));
-    assert_int_equal(tu_write_weights(w, &tc, 3u), 0);
-    int nc;
-    assert_int_equal(nc_open(w, NC_WRITE, &nc), NC_NOERR);
-    assert_int_equal(nc_redef(nc), NC_NOERR);
-    assert_int_equal(nc_put_att_text(nc, NC_GLOBAL, "extrapolation", 13, "impa-extrap-3"),
-                     NC_NOERR);
-    assert_int_equal(nc_close(nc), NC_NOERR);
+    zero_model("cycle_adv3.nc", "impa-extrap-3", w, sizeof w);
     static float ref1[TOUT * NPIX], ref3[TOUT * NPIX];
     reference(IMPA_EXTRAP_SCHEME_1, ref1);
     reference(IMPA_EXTRAP_SCHEME_3, ref3);
@@ -287,19 +293,23 @@ static void test_model_scheme_3(void **state)
     assert_true(differ > 100);
 }
 
-/* The fallback (no model loaded, and method extrapolation) is the configured
- * scheme's extrapolation of the window, and says so. */
+/* The fallback (no model loaded) and method extrapolation are the configured
+ * scheme's extrapolation of the window, and say so. */
 static void test_fallback_uses_configured_scheme(void **state)
 {
     (void)state;
     make_frames();
     static float ref[TOUT * NPIX];
-    for (int scheme = IMPA_EXTRAP_SCHEME_1; scheme <= IMPA_EXTRAP_SCHEME_LAST; scheme++) {
+    /* k <= LAST: fallback with extrapolation.scheme k; LAST + 1: method
+     * extrapolation with the default scheme (no fallback reason) */
+    for (int k = IMPA_EXTRAP_SCHEME_1; k <= IMPA_EXTRAP_SCHEME_LAST + 1; k++) {
+        int method_ex = k > IMPA_EXTRAP_SCHEME_LAST, scheme = method_ex ? IMPA_EXTRAP_BEST : k;
         reference(scheme, ref);
         impa_model_t *m = NULL;
         char note[640], err[512];
-        impa_cycle_t *c = make_cycle_scheme(NULL, &m, note, sizeof note, TIN, scheme);
-        assert_non_null(strstr(note, "no model loaded"));
+        impa_cycle_t *c = make_cycle_method(
+            NULL, &m, note, sizeof note, TIN, method_ex ? 0 : scheme,
+            method_ex ? IMPA_CFG_METHOD_EXTRAPOLATION : IMPA_CFG_METHOD_IMPANET);
         const char *pub, *guide;
         assert_int_equal(impa_cycle_extrapolation(c, &pub, &guide), 1);
         assert_null(guide);
@@ -307,42 +317,19 @@ static void test_fallback_uses_configured_scheme(void **state)
         double secs = 0;
         assert_int_equal(impa_cycle_forecast(c, &fc, &secs, err, sizeof err), 0);
         assert_int_equal(fc.method, IMPA_METHOD_EXTRAPOLATION);
-        assert_non_null(fc.fallback_reason);
+        if (method_ex) {
+            assert_null(fc.fallback_reason);
+        } else {
+            assert_non_null(strstr(note, "no model loaded"));
+            assert_non_null(fc.fallback_reason);
+        }
         assert_string_equal(fc.extrapolation, impa_extrap_scheme_name(scheme));
         size_t n = assert_same_raw(fc.dbz, ref, impa_extrap_scheme_name(scheme));
-        printf("fallback with extrapolation.scheme %s: %zu values identical to it\n", pub, n);
+        printf("%s with extrapolation.scheme %s: %zu values identical to it\n",
+               method_ex ? "method extrapolation" : "fallback", pub, n);
         assert_true(n > (size_t)TOUT * NPIX / 2);
         impa_cycle_destroy(&c);
     }
-    /* method extrapolation: the default scheme, no fallback reason */
-    reference(IMPA_EXTRAP_BEST, ref);
-    char err[512];
-    impa_daemon_config_t cfg;
-    impa_config_defaults(&cfg);
-    cfg.method = IMPA_CFG_METHOD_EXTRAPOLATION;
-    cfg.threads = 1;
-    cfg.verify_enabled = 0;
-    impa_cycle_shape_t shape = {TIN, TOUT, 10, 4};
-    impa_grid_t grid;
-    memset(&grid, 0, sizeof grid);
-    grid.ny = NY;
-    grid.nx = NX;
-    grid.dx = grid.dy = 1;
-    impa_cycle_t *c = NULL;
-    assert_int_equal(impa_cycle_create(&cfg, NULL, &shape, &grid, &c, NULL, 0, err, sizeof err),
-                     0);
-    for (int t = 0; t < TIN; t++) {
-        int64_t slot;
-        impa_window_add(impa_cycle_window(c), T0 + 600LL * t, frames[t], "scan.nc", &slot);
-    }
-    impa_forecast_t fc;
-    double secs = 0;
-    assert_int_equal(impa_cycle_forecast(c, &fc, &secs, err, sizeof err), 0);
-    assert_int_equal(fc.method, IMPA_METHOD_EXTRAPOLATION);
-    assert_null(fc.fallback_reason);
-    assert_string_equal(fc.extrapolation, impa_extrap_scheme_name(IMPA_EXTRAP_BEST));
-    assert_same_raw(fc.dbz, ref, "method extrapolation");
-    impa_cycle_destroy(&c);
 }
 
 int main(void)

@@ -292,18 +292,24 @@ static void test_zero_readout_forecasts_extrapolation(void **state)
     free(tool);
 }
 
+/* impa-infer on the test input: its dbz output, n floats (extra: more options) */
+static float *run_infer(const char *weights, const char *name, const char *extra, size_t n)
+{
+    char out[512], cmd[2048];
+    snprintf(out, sizeof out, "%s", tu_path(name));
+    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-infer' --weights '%s' --input '%s' "
+             "--output '%s' %s", build, weights, in_nc, out, extra);
+    assert_int_equal(sh(cmd), 0);
+    return read_dbz(out, n);
+}
+
 /* impa-infer computes the extrapolated frames itself from the t_in observed
  * frames (evaluate.py calls it unchanged) */
 static void test_impa_infer(void **state)
 {
     (void)state;
-    char out[512], cmd[2048];
-    snprintf(out, sizeof out, "%s", tu_path("infer.nc"));
-    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-infer' --weights '%s' --input '%s' "
-             "--output '%s' --threads 2", build, w_zero, in_nc, out);
-    assert_int_equal(sh(cmd), 0);
     float *tool = read_dbz(extrap_nc, (size_t)NS * TOUT * NPIX);
-    float *fc = read_dbz(out, (size_t)NS * TOUT * NPIX);
+    float *fc = run_infer(w_zero, "infer.nc", "--threads 2", (size_t)NS * TOUT * NPIX);
     check_forecast(fc, tool, obs[0][TIN - 1], "impa-infer, sample 0");
     for (size_t i = 0; i < (size_t)TOUT * NPIX; i++)
         assert_float_equal(fc[(size_t)TOUT * NPIX + i],
@@ -550,27 +556,20 @@ static void test_model_scheme_drives_guidance(void **state)
     impa_model_destroy(&m);
 
     /* impa-infer with the scheme-3 model: its forecast is the scheme-3 extrapolation */
-    char out[512], cmd[2048];
-    snprintf(out, sizeof out, "%s", tu_path("infer3.nc"));
-    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-infer' --weights '%s' --input '%s' "
-             "--output '%s' --threads 1", build, w_zero3, in_nc, out);
-    assert_int_equal(sh(cmd), 0);
-    float *fc = read_dbz(out, (size_t)NS * TOUT * NPIX);
+    float *fc = run_infer(w_zero3, "infer3.nc", "--threads 1", (size_t)NS * TOUT * NPIX);
     check_forecast(fc, tool3, obs[0][TIN - 1], "impa-infer, scheme-3 model, sample 0");
     free(fc);
 
     /* --pixel-km: scheme 3's windows are in km; the tool's frames at 0.5 km */
-    char x05[512];
+    char x05[512], cmd[2048];
     snprintf(x05, sizeof x05, "%s", tu_path("extrap3_05.nc"));
     snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-extrapolate' --input '%s' --output '%s' "
              "--leads %d --threads 1 --scheme impa-extrap-3 --pixel-km 0.5", build, in_nc, x05,
              TOUT);
     assert_int_equal(sh(cmd), 0);
-    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-infer' --weights '%s' --input '%s' "
-             "--output '%s' --threads 1 --pixel-km 0.5", build, w_zero3, in_nc, out);
-    assert_int_equal(sh(cmd), 0);
     float *t05 = read_dbz(x05, (size_t)NS * TOUT * NPIX);
-    fc = read_dbz(out, (size_t)NS * TOUT * NPIX);
+    fc = run_infer(w_zero3, "infer3_05.nc", "--threads 1 --pixel-km 0.5",
+                   (size_t)NS * TOUT * NPIX);
     check_forecast(fc, t05, obs[0][TIN - 1], "impa-infer --pixel-km 0.5, scheme-3 model");
     size_t d05 = 0;
     for (size_t i = 0; i < (size_t)TOUT * NPIX; i++)
