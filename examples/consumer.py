@@ -36,6 +36,12 @@ def print_message(header: dict, payload: bytes) -> None:
         mx = float(np.nanmax(dbz)) if np.isfinite(dbz).any() else float("nan")
         print("frame lead=+%dmin valid=%s shape=%s max=%.1f dBZ method=%s"
               % (header["lead_minutes"], header["valid_time"], dbz.shape, mx, header["method"]))
+    elif kind == "prob":
+        p = decode_frame(header, payload)  # uint8 percent: gain 0.01, offset 0
+        mx = float(np.nanmax(p)) if np.isfinite(p).any() else float("nan")
+        print("prob >=%.0f dBZ lead=+%dmin valid=%s max=%.2f radius=%.1f km"
+              % (header["threshold_dbz"], header["lead_minutes"], header["valid_time"], mx,
+                 header["radius_km"]))
     elif kind == "alert":
         fc = json.loads(payload)
         for f in fc["features"]:

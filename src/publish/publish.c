@@ -27,8 +27,12 @@
 #define UINT8_NODATA 255
 #define CAP_XML_MAX 16384
 
-enum { T_FRAME, T_CYCLE, T_ALERT, T_CAP, T_STATUS, T_VERIFY, T_COUNT };
-static const char *const topic_kind[T_COUNT] = {"frame", "cycle", "alert", "cap", "status", "verify"};
+enum { T_FRAME, T_CYCLE, T_ALERT, T_CAP, T_STATUS, T_VERIFY, T_PROB, T_COUNT };
+static const char *const topic_kind[T_COUNT] = {"frame", "cycle", "alert", "cap",
+                                                "status", "verify", "prob"};
+/* Probability frames (topic prob): uint8 percent, P = PROB_GAIN * q. */
+#define PROB_GAIN 0.01
+#define PROB_NODATA 255
 
 /* One complete cycle as served to late joiners; two of them alternate (the one
  * being built, the last complete one) so building never disturbs a reply. */
@@ -63,9 +67,12 @@ struct impa_publisher {
     impa_subwatch_t *subwatch; /* slow subscribers (subscribers.c) */
     int hwm;                   /* SNDHWM for new connections */
     size_t hwm_frame_bytes;    /* frame size hwm was derived from; 0 = none yet */
+    int hwm_msgs;              /* frame messages a cycle (forecast + probability) it assumed */
     cycle_buf_t cb[2];
     int building;              /* index of cb being built; the other is the snapshot */
     impa_json_t hdr;           /* scratch header for single messages */
+    unsigned char *prob_buf;   /* [ny*nx] payload of one probability frame */
+    size_t prob_cap;
     cap_ref_t *refs, *refs_next;
     int n_refs, cap_refs;
     char cap_xml[CAP_XML_MAX];
@@ -270,6 +277,7 @@ void impa_publisher_destroy(impa_publisher_t **pp)
     for (int b = 0; b < 2; b++)
         cycle_buf_deinit(&p->cb[b]);
     impa_json_deinit(&p->hdr);
+    free(p->prob_buf);
     free(p->refs);
     free(p->refs_next);
     free(p);
@@ -363,22 +371,52 @@ static void grid_json(impa_json_t *j, const impa_grid_t *g)
     impa_json_obj_end(j);
 }
 
-static void frame_header(impa_publisher_t *p, impa_json_t *j, const impa_forecast_t *fc, int k)
+static const char *trend_name(int t)
+{
+    return t < 0 ? "decaying" : t > 0 ? "growing" : "steady";
+}
+
+/* The header of lead k's forecast frame (ti < 0) or of its probability frame of
+ * threshold index ti (topic prob; docs/protocol.md, "Probability frames"): the
+ * same time, grid, method and provenance fields, its own encoding. */
+static void frame_header(impa_publisher_t *p, impa_json_t *j, const impa_forecast_t *fc, int k,
+                         int ti)
 {
     char tb[32];
     int64_t valid = fc->issue_time + (int64_t)(k + 1) * fc->step_minutes * 60;
     impa_json_reset(j);
     impa_json_obj_begin(j, NULL);
-    common_header(p, j, T_FRAME, "frame");
+    common_header(p, j, ti < 0 ? T_FRAME : T_PROB, ti < 0 ? "frame" : "prob");
     impa_json_str(j, "issue_time", impa_time_iso(fc->issue_time, tb, sizeof tb));
     impa_json_str(j, "valid_time", impa_time_iso(valid, tb, sizeof tb));
     impa_json_int(j, "lead_minutes", (int64_t)(k + 1) * fc->step_minutes);
     impa_json_int(j, "lead_index", k);
     impa_json_int(j, "n_leads", fc->n_leads);
     impa_json_int(j, "step_minutes", fc->step_minutes);
+    if (ti >= 0) {
+        const impa_prob_field_t *pf = fc->prob;
+        impa_json_num(j, "threshold_dbz", pf->thresholds[ti]);
+        impa_json_int(j, "threshold_index", ti);
+        impa_json_int(j, "n_thresholds", pf->n_thresholds);
+        impa_json_arr_begin(j, "thresholds_dbz");
+        for (int t = 0; t < pf->n_thresholds; t++)
+            impa_json_num(j, NULL, pf->thresholds[t]);
+        impa_json_arr_end(j);
+        impa_json_num(j, "radius_km", pf->radius_km[(size_t)ti * pf->n_leads + k]);
+        impa_json_str(j, "trend", trend_name(pf->trend[ti]));
+        impa_json_str(j, "calibration", pf->calibration);
+    }
     grid_json(j, fc->grid);
     impa_json_obj_begin(j, "encoding");
-    if (p->cfg.encoding == IMPA_ENCODING_UINT8) {
+    if (ti >= 0) {
+        impa_json_str(j, "dtype", "uint8");
+        impa_json_num(j, "gain", PROB_GAIN);
+        impa_json_num(j, "offset", 0);
+        impa_json_int(j, "nodata", PROB_NODATA);
+        impa_json_int(j, "max", 100);
+        impa_json_str(j, "order", "row-major [ny][nx], row 0 = y0");
+        impa_json_str(j, "units", "1");
+    } else if (p->cfg.encoding == IMPA_ENCODING_UINT8) {
         impa_json_str(j, "dtype", "uint8");
         impa_json_num(j, "gain", UINT8_GAIN);
         impa_json_num(j, "offset", UINT8_OFFSET);
@@ -389,8 +427,10 @@ static void frame_header(impa_publisher_t *p, impa_json_t *j, const impa_forecas
         impa_json_str(j, "byte_order", "little");
         impa_json_str(j, "nodata", "NaN");
     }
-    impa_json_str(j, "order", "row-major [ny][nx], row 0 = y0");
-    impa_json_str(j, "units", "dBZ");
+    if (ti < 0) {
+        impa_json_str(j, "order", "row-major [ny][nx], row 0 = y0");
+        impa_json_str(j, "units", "dBZ");
+    }
     impa_json_obj_end(j);
     impa_json_str(j, "method", impa_method_name(fc->method));
     impa_json_str(j, "fallback_reason", fc->fallback_reason);
@@ -436,6 +476,49 @@ static void encode(impa_encoding_t enc, const float *src, size_t n, unsigned cha
 #else
     memcpy(dst, src, n * 4);
 #endif
+}
+
+/* P in [0, 1] as uint8 percent (rounded), NAN as PROB_NODATA. */
+static void encode_prob(const float *src, size_t n, unsigned char *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = src[i];
+        if (isnan(v)) {
+            dst[i] = PROB_NODATA;
+            continue;
+        }
+        double q = floor(v / PROB_GAIN + 0.5);
+        dst[i] = (unsigned char)(q < 0 ? 0 : q > 100 ? 100 : q);
+    }
+}
+
+/* The probability frames of a cycle: one per threshold and lead, threshold
+ * order then lead order. Nothing without fc->prob. */
+static int send_prob_frames(impa_publisher_t *p, const impa_forecast_t *fc, char *err,
+                            size_t errlen)
+{
+    const impa_prob_field_t *pf = fc->prob;
+    size_t n = (size_t)fc->grid->nx * fc->grid->ny;
+    if (!pf || pf->nx != fc->grid->nx || pf->ny != fc->grid->ny || pf->n_leads != fc->n_leads)
+        return 0;
+    if (n > p->prob_cap) {
+        unsigned char *nb = realloc(p->prob_buf, n);
+        if (!nb)
+            return impa_err(err, errlen, IMPA_ENOMEM, "probability frames: out of memory");
+        p->prob_buf = nb, p->prob_cap = n;
+    }
+    for (int t = 0; t < pf->n_thresholds; t++)
+        for (int k = 0; k < fc->n_leads; k++) {
+            impa_json_t *j = &p->hdr;
+            frame_header(p, j, fc, k, t);
+            int rc = impa_json_finish(j);
+            if (rc)
+                return impa_err(err, errlen, rc, "probability frame header: out of memory");
+            encode_prob(pf->p + ((size_t)t * pf->n_leads + k) * n, n, p->prob_buf);
+            if ((rc = send_msg(p, T_PROB, j->buf, j->len, p->prob_buf, n, err, errlen)) != 0)
+                return rc;
+        }
+    return 0;
 }
 
 static int cycle_buf_reserve(cycle_buf_t *b, int n_frames, size_t frame_bytes)
@@ -660,10 +743,13 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
         return impa_err(err, errlen, rc, "send_cycle: out of memory for %d frames of %zu bytes",
                         fc->n_leads, n * elem);
     b->complete = 0;
-    if (b->frame_bytes != p->hwm_frame_bytes) {
+    /* probability frames are messages of the burst too (no larger than frames) */
+    int n_msgs = fc->n_leads * (1 + (fc->prob ? fc->prob->n_thresholds : 0));
+    if (b->frame_bytes != p->hwm_frame_bytes || n_msgs != p->hwm_msgs) {
         /* the real frame size: for subscribers connecting from now on */
         p->hwm_frame_bytes = b->frame_bytes;
-        p->hwm = impa_publish_queue_hwm(&p->cfg, fc->n_leads, b->frame_bytes);
+        p->hwm_msgs = n_msgs;
+        p->hwm = impa_publish_queue_hwm(&p->cfg, n_msgs, b->frame_bytes);
         zmq_setsockopt(p->pub, ZMQ_SNDHWM, &p->hwm, sizeof p->hwm);
     }
     const impa_alerts_t *al = fc->alerts;
@@ -671,7 +757,7 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
 
     for (int k = 0; k < fc->n_leads; k++) {
         impa_json_t *j = &b->hdr[k];
-        frame_header(p, j, fc, k);
+        frame_header(p, j, fc, k, -1);
         if ((rc = impa_json_finish(j)) != 0)
             return impa_err(err, errlen, rc, "frame header: out of memory");
         unsigned char *pl = b->payload + (size_t)k * b->frame_bytes;
@@ -680,6 +766,10 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
             return rc;
     }
     b->n_frames = fc->n_leads;
+    uint64_t prob_seq0 = p->seq[T_PROB];
+    if ((rc = send_prob_frames(p, fc, err, errlen)) != 0)
+        return rc;
+    uint64_t n_prob = p->seq[T_PROB] - prob_seq0;
 
     char tb[32];
     int n_features = 0;
@@ -723,6 +813,9 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
     impa_json_uint(j, "first_frame_seq", p->seq[T_FRAME] - (uint64_t)fc->n_leads + 1);
     impa_json_uint(j, "last_frame_seq", p->seq[T_FRAME]);
     impa_json_uint(j, "alert_seq", al ? p->seq[T_ALERT] : 0);
+    impa_json_uint(j, "n_prob_frames", n_prob);
+    impa_json_uint(j, "first_prob_seq", n_prob ? prob_seq0 + 1 : 0);
+    impa_json_uint(j, "last_prob_seq", n_prob ? p->seq[T_PROB] : 0);
     impa_json_int(j, "n_alert_features", n_features);
     impa_json_int(j, "n_new", al ? al->n_new : 0);
     impa_json_int(j, "n_updated", al ? al->n_updated : 0);

@@ -259,6 +259,42 @@ static void handle_frame(const opts_t *o, const impa_json_node_t *h, int root, c
     free(dbz);
 }
 
+/* A probability frame (topic prob): uint8 percent per pixel, P = gain * q, q =
+ * nodata where the forecast has no value. One line: threshold, lead, largest P,
+ * the share of the grid with P >= 50 %, the window radius and trend class. */
+static void handle_prob(const impa_json_node_t *h, int root, const void *payload, size_t plen)
+{
+    char valid[32], trend[16];
+    int g = impa_json_get(h, root, "grid"), enc = impa_json_get(h, root, "encoding");
+    int ny = (int)impa_json_get_num(h, g, "ny", 0), nx = (int)impa_json_get_num(h, g, "nx", 0);
+    size_t n = (size_t)nx * (size_t)ny;
+    double gain = impa_json_get_num(h, enc, "gain", 0.01);
+    int nodata = (int)impa_json_get_num(h, enc, "nodata", 255);
+    double mx = NAN;
+    size_t n_half = 0, n_valid = 0;
+    int ok = n > 0 && plen == n;
+    const unsigned char *q = payload;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (q[i] == nodata)
+            continue;
+        double v = gain * q[i];
+        n_valid++;
+        n_half += v >= 0.5;
+        if (isnan(mx) || v > mx)
+            mx = v;
+    }
+    printf("prob seq=%.0f threshold=%.1fdBZ lead=+%.0fmin (%.0f/%.0f) valid=%s %dx%d max=%.2f "
+           "p50=%.2f%% radius=%.1fkm trend=%s%s\n",
+           impa_json_get_num(h, root, "seq", 0), impa_json_get_num(h, root, "threshold_dbz", NAN),
+           impa_json_get_num(h, root, "lead_minutes", 0),
+           impa_json_get_num(h, root, "lead_index", 0) + 1, impa_json_get_num(h, root, "n_leads", 0),
+           impa_json_get_str(h, root, "valid_time", valid, sizeof valid, "?"), ny, nx, mx,
+           n_valid ? 100.0 * (double)n_half / (double)n_valid : 0.0,
+           impa_json_get_num(h, root, "radius_km", NAN),
+           impa_json_get_str(h, root, "trend", trend, sizeof trend, "?"),
+           ok ? "" : " (payload does not match the header)");
+}
+
 /* One line per storm (track) of the cycle: event (new / continues / ends), the
  * largest area and the highest max dBZ over its leads, the first and last lead
  * it is forecast at, the regions it will touch. Features are in lead order. */
@@ -365,13 +401,17 @@ static int handle(const opts_t *o, const char *topic, const char *hdr, size_t hl
     int end = 0;
     if (strcmp(type, "frame") == 0) {
         handle_frame(o, h, 0, payload, plen);
+    } else if (strcmp(type, "prob") == 0) {
+        handle_prob(h, 0, payload, plen);
     } else if (strcmp(type, "alert") == 0) {
         handle_alerts(payload, plen, o->verbose);
     } else if (strcmp(type, "cycle_end") == 0) {
         char issue[32];
-        printf("cycle issue=%s frames=%.0f alerts=%.0f new=%.0f updated=%.0f ended=%.0f dropped=%.0f\n",
+        printf("cycle issue=%s frames=%.0f prob_frames=%.0f alerts=%.0f new=%.0f updated=%.0f "
+               "ended=%.0f dropped=%.0f\n",
                impa_json_get_str(h, 0, "issue_time", issue, sizeof issue, "?"),
-               impa_json_get_num(h, 0, "n_frames", 0), impa_json_get_num(h, 0, "n_alert_features", 0),
+               impa_json_get_num(h, 0, "n_frames", 0), impa_json_get_num(h, 0, "n_prob_frames", 0),
+               impa_json_get_num(h, 0, "n_alert_features", 0),
                impa_json_get_num(h, 0, "n_new", 0), impa_json_get_num(h, 0, "n_updated", 0),
                impa_json_get_num(h, 0, "n_ended", 0), impa_json_get_num(h, 0, "dropped", 0));
         end = 1;
