@@ -46,6 +46,11 @@ def print_message(header: dict, payload: bytes) -> None:
         fc = json.loads(payload)
         for f in fc["features"]:
             p = f["properties"]
+            if p.get("kind") == "watch_region":  # max P per lead over the region, its alert
+                probs = ",".join("-" if v is None else "%.2f" % v for v in p["probability"] or [])
+                alert = p["alert"]["event"] if p["alert"] else "-"
+                print("region %s p=%s alert=%s" % (p["region"], probs or "-", alert))
+                continue
             regions = ",".join(r["name"] for r in p["regions"]) or "-"
             print("alert cell=%d event=%s lead=+%dmin area=%.1f km2 max=%.1f dBZ lat=%s lon=%s regions=%s"
                   % (p["cell_id"], p["event"], p["lead_minutes"], p["area_km2"], p["max_dbz"],

@@ -166,6 +166,18 @@ static int check_prob(impa_startup_t *s, const char *config_path, char *notes, s
     const char *file = cfg->path[0] ? cfg->path : "<defaults>";
     if (!cfg->prob_enabled)
         return 0;
+    int region_alerts = 0;
+    for (int r = 0; r < cfg->alerts.n_regions; r++) {
+        const impa_watch_region_t *reg = &cfg->alerts.regions[r];
+        if (!(reg->alert_probability > 0))
+            continue;
+        region_alerts++;
+        if (reg->alert_within_minutes < s->shape.step_minutes)
+            return impa_err(err, errlen, IMPA_ECONFIG,
+                            "%s: key 'publish.alerts.regions[%d].alert_within_minutes': %d "
+                            "minutes holds no lead (the first is %d minutes after issue)",
+                            file, r, reg->alert_within_minutes, s->shape.step_minutes);
+    }
     char path[PATH_MAX];
     int named = cfg->prob_calibration[0] != '\0';
     if (named) {
@@ -182,6 +194,11 @@ static int check_prob(impa_startup_t *s, const char *config_path, char *notes, s
                  "prob: no calibration table installed (%s/prob-calibration.txt); the "
                  "probability product is off",
                  IMPA_MODELDIR);
+            if (region_alerts)
+                note(notes, noteslen, IMPA_LOG_WARNING,
+                     "prob: without the probability product the %d watch region probability "
+                     "alert(s) (alert_probability) never fire",
+                     region_alerts);
             return 0;
         }
     }

@@ -75,6 +75,14 @@ struct impa_publisher {
     size_t prob_cap;
     cap_ref_t *refs, *refs_next;
     int n_refs, cap_refs;
+    /* the last CAP message of each watch region's probability alert ("" = none):
+     * reference, and what it said */
+    struct {
+        char ref[400];
+        double prob;
+        int first_lead_minutes;
+        int64_t expires;
+    } region_refs[IMPA_ALERT_MAX_REGIONS];
     char cap_xml[CAP_XML_MAX];
 };
 
@@ -615,6 +623,112 @@ static int reserve_refs(impa_publisher_t *p, int need, char *err, size_t errlen)
     return 0;
 }
 
+/* Publishes the CAP message in p->cap_xml (header: identifier, the cell's id
+ * or the region's name, event) and writes its file when publish.cap.directory
+ * is set. */
+static int emit_cap(impa_publisher_t *p, const char *ident, size_t len, int64_t cell_id,
+                    const char *region, impa_alert_event_t event, char *err, size_t errlen)
+{
+    impa_json_t *j = &p->hdr;
+    impa_json_reset(j);
+    impa_json_obj_begin(j, NULL);
+    common_header(p, j, T_CAP, "cap");
+    impa_json_str(j, "identifier", ident);
+    if (region)
+        impa_json_str(j, "region", region);
+    else
+        impa_json_int(j, "cell_id", cell_id);
+    impa_json_str(j, "event", impa_alert_event_name(event));
+    impa_json_obj_end(j);
+    int rc = impa_json_finish(j);
+    if (!rc)
+        rc = send_msg(p, T_CAP, j->buf, j->len, p->cap_xml, len, err, errlen);
+    if (!rc && p->cfg.cap_dir[0])
+        rc = write_cap_file(p->cfg.cap_dir, ident, p->cap_xml, len, err, errlen);
+    p->cap_count++;
+    return rc;
+}
+
+/* "sender,identifier,sent" of a message (CAP <references>). */
+static void cap_reference(const impa_publisher_t *p, const char *ident, const char *sent,
+                          char *ref, size_t reflen)
+{
+    char sn[128];
+    snprintf(sn, sizeof sn, "%s", p->cfg.cap_sender[0] ? p->cfg.cap_sender : "impa-nowcast");
+    for (char *s = sn; *s; s++)
+        if (*s == ' ' || *s == ',' || *s == '<' || *s == '&' || *s == '>' || *s == '"' ||
+            *s == '\'' || *s == '/')
+            *s = '_';
+    snprintf(ref, reflen, "%s,%s,%s", sn, ident, sent);
+}
+
+/* The watch regions' probability alerts as CAP: Alert when raised, Update
+ * while raised only when its certainty or urgency changed, its probability moved
+ * by 0.1 or more or its last message expires within cap_update_minutes (all
+ * cap_update_* 0: every cycle), Cancel when it ends. */
+static int send_region_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err,
+                           size_t errlen)
+{
+    const impa_alerts_t *a = fc->alerts;
+    int rc = 0;
+    for (int r = 0; r < a->n_regions && a->region_alerts; r++) {
+        const impa_region_alert_t *ra = &a->region_alerts[r];
+        if (ra->event < 0)
+            continue;
+        const impa_watch_region_t *reg = &a->regions[r];
+        impa_cap_event_t ev = {0};
+        ev.event = (impa_alert_event_t)ra->event;
+        ev.region = reg;
+        ev.region_index = r;
+        ev.threshold_dbz = a->threshold_dbz;
+        ev.references = p->region_refs[r].ref[0] ? p->region_refs[r].ref : NULL;
+        ev.has_prob = ra->probability >= 0;
+        ev.prob = ra->probability;
+        if (ra->event == IMPA_ALERT_ENDED) {
+            ev.onset = fc->issue_time, ev.expires = fc->issue_time + 60;
+        } else {
+            ev.first_lead_minutes = (ra->first_lead + 1) * fc->step_minutes;
+            ev.onset = fc->issue_time + (int64_t)ev.first_lead_minutes * 60;
+            ev.expires = fc->issue_time + (int64_t)reg->alert_within_minutes * 60;
+        }
+        const impa_publish_config_t *k = &p->cfg;
+        int every = k->cap_update_area_percent == 0 && k->cap_update_dbz == 0 &&
+                    k->cap_update_km == 0 && k->cap_update_minutes == 0;
+        if (ra->event == IMPA_ALERT_UPDATED && ev.references && !every) {
+            double lp = p->region_refs[r].prob;
+            int ll = p->region_refs[r].first_lead_minutes;
+            int changed =
+                strcmp(impa_cap_certainty_prob(lp), impa_cap_certainty_prob(ev.prob)) != 0 ||
+                strcmp(impa_cap_urgency(ll), impa_cap_urgency(ev.first_lead_minutes)) != 0 ||
+                fabs(lp - ev.prob) >= 0.1 ||
+                p->region_refs[r].expires - fc->issue_time <= (int64_t)k->cap_update_minutes * 60;
+            if (!changed) {
+                p->cap_unchanged++;
+                continue;
+            }
+        }
+        char ident[192], sent[32];
+        int len = impa_cap_format(&ev, p->cfg.cap_sender, p->cfg.domain, p->run_id, fc->issue_time,
+                                  (int64_t)time(NULL), ident, sent, p->cap_xml, sizeof p->cap_xml);
+        if (len < 0) {
+            rc = impa_err(err, errlen, len, "CAP message for region %s too large", reg->name);
+            continue;
+        }
+        if (ra->event == IMPA_ALERT_ENDED) {
+            p->region_refs[r].ref[0] = '\0';
+        } else {
+            cap_reference(p, ident, sent, p->region_refs[r].ref, sizeof p->region_refs[r].ref);
+            p->region_refs[r].prob = ev.prob;
+            p->region_refs[r].first_lead_minutes = ev.first_lead_minutes;
+            p->region_refs[r].expires = ev.expires;
+        }
+        int r2 = emit_cap(p, ident, (size_t)len, 0, reg->name, ev.event, err, errlen);
+        if (r2)
+            rc = r2;
+    }
+    return rc;
+}
+
 static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, size_t errlen)
 {
     const impa_alerts_t *a = fc->alerts;
@@ -683,33 +797,14 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
         if (c->event != IMPA_ALERT_ENDED) {
             cap_ref_t *r = &p->refs_next[n_next++];
             r->id = c->id;
-            char sn[128];
-            snprintf(sn, sizeof sn, "%s", p->cfg.cap_sender[0] ? p->cfg.cap_sender : "impa-nowcast");
-            for (char *s = sn; *s; s++)
-                if (*s == ' ' || *s == ',' || *s == '<' || *s == '&' || *s == '>' || *s == '"' ||
-                    *s == '\'' || *s == '/')
-                    *s = '_';
-            snprintf(r->ref, sizeof r->ref, "%s,%s,%s", sn, ident, sent);
+            cap_reference(p, ident, sent, r->ref, sizeof r->ref);
             r->area_km2 = ev.area_km2, r->max_dbz = ev.max_dbz, r->x_km = x_km, r->y_km = y_km;
             r->onset = ev.onset, r->expires = ev.expires;
             r->first_lead_minutes = ev.first_lead_minutes;
         }
-        impa_json_t *j = &p->hdr;
-        impa_json_reset(j);
-        impa_json_obj_begin(j, NULL);
-        common_header(p, j, T_CAP, "cap");
-        impa_json_str(j, "identifier", ident);
-        impa_json_int(j, "cell_id", c->id);
-        impa_json_str(j, "event", impa_alert_event_name(c->event));
-        impa_json_obj_end(j);
-        int r2 = impa_json_finish(j);
-        if (!r2)
-            r2 = send_msg(p, T_CAP, j->buf, j->len, p->cap_xml, (size_t)len, err, errlen);
-        if (!r2 && p->cfg.cap_dir[0])
-            r2 = write_cap_file(p->cfg.cap_dir, ident, p->cap_xml, (size_t)len, err, errlen);
+        int r2 = emit_cap(p, ident, (size_t)len, c->id, NULL, c->event, err, errlen);
         if (r2)
             rc = r2;
-        p->cap_count++;
     }
     /* held tracks send nothing; their last message stays the one referenced */
     for (int i = 0; i < a->n_held; i++) {
@@ -725,7 +820,8 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
     p->refs = p->refs_next;
     p->refs_next = t;
     p->n_refs = n_next;
-    return rc;
+    int r3 = send_region_cap(p, fc, err, errlen);
+    return r3 ? r3 : rc;
 }
 
 int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, char *err,
@@ -795,6 +891,7 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
         impa_json_num(j, "min_area_km2", al->min_area_km2);
         impa_json_str(j, "coordinates", al->lonlat ? "lonlat" : "grid");
         impa_json_int(j, "n_cells", al->n_cells);
+        impa_json_int(j, "n_region_features", impa_alerts_region_features(al));
         impa_json_obj_end(j);
         if ((rc = impa_json_finish(j)) != 0)
             return impa_err(err, errlen, rc, "alert header: out of memory");

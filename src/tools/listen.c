@@ -295,6 +295,47 @@ static void handle_prob(const impa_json_node_t *h, int root, const void *payload
            ok ? "" : " (payload does not match the header)");
 }
 
+/* Whether feature f is a watch region's (kind watch_region), not a cell's. */
+static int is_region(const impa_json_node_t *h, int f)
+{
+    char kind[32];
+    impa_json_get_str(h, impa_json_get(h, f, "properties"), "kind", kind, sizeof kind, "cell");
+    return strcmp(kind, "watch_region") == 0;
+}
+
+/* One line per watch region feature: its maximum probability per lead and its
+ * probability alert (event, level, window, the probability within it). */
+static void print_regions(const impa_json_node_t *h, int feats)
+{
+    for (int f = feats >= 0 ? h[feats].first_child : -1; f >= 0; f = h[f].next) {
+        if (!is_region(h, f))
+            continue;
+        int p = impa_json_get(h, f, "properties"), pr = impa_json_get(h, p, "probability");
+        char name[64], list[1024] = "", alert[160] = "-";
+        size_t used = 0;
+        for (int e = pr >= 0 ? h[pr].first_child : -1; e >= 0; e = h[e].next) {
+            int w = h[e].type == IMPA_JSON_NUM
+                        ? snprintf(list + used, sizeof list - used, "%s%.2f", used ? "," : "", h[e].num)
+                        : snprintf(list + used, sizeof list - used, "%s-", used ? "," : "");
+            if (w > 0 && used + (size_t)w < sizeof list)
+                used += (size_t)w;
+        }
+        int al = impa_json_get(h, p, "alert");
+        if (al >= 0 && h[al].type == IMPA_JSON_OBJ) {
+            char ev[16];
+            impa_json_get_str(h, al, "event", ev, sizeof ev, "none");
+            snprintf(alert, sizeof alert, "%s(P>=%.2f within %.0fmin: %.2f)", ev,
+                     impa_json_get_num(h, al, "min_probability", NAN),
+                     impa_json_get_num(h, al, "within_minutes", NAN),
+                     impa_json_get_num(h, al, "probability", NAN));
+        }
+        printf("region name=%s threshold=%.1fdBZ p=%s max=%.2f alert=%s\n",
+               impa_json_get_str(h, p, "region", name, sizeof name, "?"),
+               impa_json_get_num(h, p, "threshold_dbz", NAN), used ? list : "-",
+               impa_json_get_num(h, p, "max_probability", NAN), alert);
+    }
+}
+
 /* One line per storm (track) of the cycle: event (new / continues / ends), the
  * largest area and the highest max dBZ over its leads, the first and last lead
  * it is forecast at, the regions it will touch. Features are in lead order. */
@@ -304,6 +345,8 @@ static void print_storms(const impa_json_node_t *h, int feats)
     static double ids[MAXS];
     int ns = 0;
     for (int f = feats >= 0 ? h[feats].first_child : -1; f >= 0; f = h[f].next) {
+        if (is_region(h, f))
+            continue;
         double id = impa_json_get_num(h, impa_json_get(h, f, "properties"), "cell_id", 0);
         int seen = 0;
         for (int i = 0; i < ns && !seen; i++)
@@ -357,7 +400,10 @@ static void handle_alerts(const char *text, size_t len, int verbose)
     }
     int feats = impa_json_get(h, 0, "features");
     print_storms(h, feats);
+    print_regions(h, feats);
     for (int f = verbose && feats >= 0 ? h[feats].first_child : -1; f >= 0; f = h[f].next) {
+        if (is_region(h, f))
+            continue;
         int p = impa_json_get(h, f, "properties"), c = impa_json_get(h, p, "centroid");
         char ev[16], valid[32], regions[512] = "";
         int rs = impa_json_get(h, p, "regions");
@@ -422,10 +468,15 @@ static int handle(const opts_t *o, const char *topic, const char *hdr, size_t hl
                impa_json_get_num(h, 0, "cycles", 0), impa_json_get_num(h, 0, "scans", 0),
                impa_json_get_num(h, 0, "publisher_dropped", 0));
     } else if (strcmp(type, "cap") == 0) {
-        char id[192], ev[16];
-        printf("cap %s event=%s (%zu bytes XML)\n",
-               impa_json_get_str(h, 0, "identifier", id, sizeof id, "?"),
-               impa_json_get_str(h, 0, "event", ev, sizeof ev, "?"), plen);
+        char id[192], ev[16], region[64];
+        if (impa_json_get_str(h, 0, "region", region, sizeof region, NULL))
+            printf("cap %s region=%s event=%s (%zu bytes XML)\n",
+                   impa_json_get_str(h, 0, "identifier", id, sizeof id, "?"), region,
+                   impa_json_get_str(h, 0, "event", ev, sizeof ev, "?"), plen);
+        else
+            printf("cap %s event=%s (%zu bytes XML)\n",
+                   impa_json_get_str(h, 0, "identifier", id, sizeof id, "?"),
+                   impa_json_get_str(h, 0, "event", ev, sizeof ev, "?"), plen);
     } else if (strcmp(type, "verification") == 0) {
         printf("verification %.*s\n", (int)(plen < 300 ? plen : 300), (const char *)payload);
     } else {
