@@ -22,7 +22,8 @@ probability in (0, 1] that no probability frame of its lead falls short of; the
 --region feature (a region covering the whole domain) carries one probability per
 lead, each equal to the largest value of that lead's >= threshold_dbz probability
 frame (within the uint8 rounding) and at least every cell's; its probability alert
-is raised, and its CAP message validates against --cap-xsd.
+is raised, and its CAP message validates against --cap-xsd; a verification
+message scores the probabilities (Brier score in [0, 1], a 10-bin reliability table).
 """
 from __future__ import annotations
 
@@ -131,6 +132,7 @@ def main() -> int:
     prob_ok: List[str] = []
     region_alerts: List[str] = []
     region_caps: List[str] = []
+    prob_verified: List[Any] = []
     counts: Dict[str, int] = {}
     deadline = time.monotonic() + args.timeout
 
@@ -173,6 +175,16 @@ def main() -> int:
                 return fail("prob threshold %s not in %s" % (hdr["threshold_dbz"], hdr["thresholds_dbz"]))
             probf.setdefault(hdr["issue_time"], {})[(hdr["threshold_dbz"], hdr["lead_index"])] = (
                 hdr["seq"], (max(vals) if vals else 0) * enc["gain"])
+        elif kind == "verify" and args.prob:
+            ver = json.loads(parts[2])
+            for t in ver.get("probability", []):
+                for lead in t["leads"]:
+                    now = lead["now"]
+                    if now["n"] > 0:
+                        if not (now["bs"] is not None and 0 <= now["bs"] <= 1
+                                and len(lead["since_start"]["reliability"]) == 10):
+                            return fail("probability verification %s" % json.dumps(lead)[:300])
+                        prob_verified.append((t["threshold"], lead["lead_min"], now["bs"]))
         elif kind == "cap" and args.prob and hdr.get("region") == args.region:
             if xsd is not None:
                 from lxml import etree
@@ -230,13 +242,14 @@ def main() -> int:
         if args.prob:
             strong_p = [s for s in strong if s.get("probability") is not None
                         and 0 < s["probability"] <= 1]
-            done = done and prob_ok and region_alerts and region_caps and strong_p
+            done = done and prob_ok and region_alerts and region_caps and strong_p and prob_verified
         if done:
             if args.prob:
                 print(json.dumps({"ok": True, "counts": counts, "complete_cycles": complete,
                                   "strong_alerts": len(strong), "first_strong_alert": strong[0],
                                   "prob_cycles": prob_ok, "region_probability": region_p[prob_ok[0]],
-                                  "region_alerts": region_alerts, "region_caps": region_caps}))
+                                  "region_alerts": region_alerts, "region_caps": region_caps,
+                                  "prob_verified": prob_verified[:4]}))
                 return 0
             print(json.dumps({"ok": True, "counts": counts, "complete_cycles": complete,
                               "strong_alerts": len(strong), "first_strong_alert": strong[0]}))
