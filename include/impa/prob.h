@@ -51,11 +51,15 @@ typedef struct {
     int n_rows;
     impa_prob_row_t rows[IMPA_PROB_MAX_ROWS];
     char name[128];                /* what it is: the file's `name` line, or set by the caller */
+    /* the extrapolation scheme of the forecasts it was fitted on (the file's
+     * `scheme` line; a table without one was fitted on "impa-extrap-1") */
+    char scheme[32];
 } impa_prob_table_t;
 
 /* Reads a calibration table (text; the format is in docs/nowcast.md and in the
  * header of models/prob-calibration.txt): a first line `impa-prob-calibration 1`,
- * `name TEXT`, `knots K`, optionally `trend RATIO` (> 1, or 0 = none), then
+ * `name TEXT`, `knots K`, optionally `trend RATIO` (> 1, or 0 = none) and
+ * `scheme NAME` (an impa-extrapolate scheme, impa/extrapolate.h), then
  * one row per line `THRESHOLD LEAD_MIN TREND RADIUS_KM p_0 .. p_{K-1}` (TREND
  * -1, 0 or 1); `#` starts a comment. Checks every value (knots non-decreasing
  * in [0, 1], radius 0..500 km, no duplicate threshold/lead/trend);

@@ -155,6 +155,17 @@ static int check_model(impa_startup_t *s, char *notes, size_t noteslen, char *er
     return 0;
 }
 
+/* The extrapolation scheme of the forecasts the probabilities are computed
+ * from: the advection network's input (its model file's scheme) or the
+ * published extrapolation (method extrapolation, the fallback). */
+static const char *forecast_scheme(const impa_startup_t *s)
+{
+    if (s->model && s->cfg.method == IMPA_CFG_METHOD_IMPANET &&
+        impa_model_info(s->model)->advection)
+        return impa_model_info(s->model)->extrapolation;
+    return impa_extrap_scheme_name(IMPA_EXTRAP_GUIDED);
+}
+
 /* prob.calibration: a table named in the file must load and cover every
  * threshold and lead of the shape; the default one (MODELDIR, else the
  * checkout's models/ beside the configuration's etc/) may be absent, which
@@ -216,6 +227,13 @@ static int check_prob(impa_startup_t *s, const char *config_path, char *notes, s
     }
     impa_prob_destroy(&p);
     snprintf(cfg->prob_calibration, sizeof cfg->prob_calibration, "%s", path);
+    const char *fs = forecast_scheme(s);
+    if (fs && strcmp(fs, s->prob->scheme) != 0)
+        note(notes, noteslen, IMPA_LOG_WARNING,
+             "prob: the calibration table %s was fitted on forecasts of extrapolation '%s', "
+             "but the daemon's forecasts come from '%s': the probabilities may be "
+             "miscalibrated (refit: train/impa/prob.py --scheme %s)",
+             path, s->prob->scheme, fs, fs);
     return 0;
 }
 

@@ -255,6 +255,13 @@ static void test_table_file(void **state)
     assert_int_equal(t.rows[1].lead_min, 20);
     assert_float_equal(t.rows[1].radius_km, 3.0f, 0);
     assert_float_equal(t.rows[1].p[2], 0.8f, 1e-7);
+    assert_string_equal(t.scheme, "impa-extrap-1"); /* no scheme line: fitted on scheme 1 */
+    write_file(path, "impa-prob-calibration 1\nscheme impa-extrap-3\nknots 2\n45 10 0 1 0 1\n");
+    assert_int_equal(impa_prob_table_load(path, &t, err, sizeof err), 0);
+    assert_string_equal(t.scheme, "impa-extrap-3");
+    write_file(path, "# a comment\nimpa-prob-calibration 1\nname unit test\nknots 3\n"
+                     "45 10 0 1.5 0 0.5 1   # row\n45 20 0 3 0.01 0.4 0.8\n");
+    assert_int_equal(impa_prob_table_load(path, &t, err, sizeof err), 0);
 
     /* a threshold or lead the table lacks is a configuration error */
     static const float thr45[1] = {45.0f}, thr35[1] = {35.0f};
@@ -281,6 +288,8 @@ static void test_table_file(void **state)
         {"impa-prob-calibration 1\nknots 2\n45 10 0 1 0 x\n", "not a number"},
         {"impa-prob-calibration 1\nknots 2\ntrend 0.5\n45 10 0 1 0 1\n", "trend must be"},
         {"impa-prob-calibration 1\nknots 2\n", "no rows"},
+        {"impa-prob-calibration 1\nscheme pysteps\nknots 2\n45 10 0 1 0 1\n",
+         "scheme 'pysteps' is not an extrapolation scheme"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_file(path, bad[i].text);
