@@ -649,6 +649,14 @@ static int emit_cap(impa_publisher_t *p, const char *ident, size_t len, int64_t 
     return rc;
 }
 
+/* The CAP XML of ev into p->cap_xml, sent now (impa_cap_format). */
+static int format_cap(impa_publisher_t *p, const impa_cap_event_t *ev, int64_t issue,
+                      char ident[192], char sent[32])
+{
+    return impa_cap_format(ev, p->cfg.cap_sender, p->cfg.domain, p->run_id, issue,
+                           (int64_t)time(NULL), ident, sent, p->cap_xml, sizeof p->cap_xml);
+}
+
 /* "sender,identifier,sent" of a message (CAP <references>). */
 static void cap_reference(const impa_publisher_t *p, const char *ident, const char *sent,
                           char *ref, size_t reflen)
@@ -708,8 +716,7 @@ static int send_region_cap(impa_publisher_t *p, const impa_forecast_t *fc, char 
             }
         }
         char ident[192], sent[32];
-        int len = impa_cap_format(&ev, p->cfg.cap_sender, p->cfg.domain, p->run_id, fc->issue_time,
-                                  (int64_t)time(NULL), ident, sent, p->cap_xml, sizeof p->cap_xml);
+        int len = format_cap(p, &ev, fc->issue_time, ident, sent);
         if (len < 0) {
             rc = impa_err(err, errlen, len, "CAP message for region %s too large", reg->name);
             continue;
@@ -788,8 +795,7 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
             continue;
         }
         char ident[192], sent[32];
-        int len = impa_cap_format(&ev, p->cfg.cap_sender, p->cfg.domain, p->run_id, fc->issue_time,
-                                  (int64_t)time(NULL), ident, sent, p->cap_xml, sizeof p->cap_xml);
+        int len = format_cap(p, &ev, fc->issue_time, ident, sent);
         if (len < 0) {
             rc = impa_err(err, errlen, len, "CAP message for cell %lld too large", (long long)c->id);
             continue;
