@@ -282,6 +282,36 @@ def split_samples(events: Dict[str, np.ndarray], split: str,
     return out
 
 
+def recal_sums(cnt: np.ndarray, hit: np.ndarray, sumf: np.ndarray,
+               knots: Sequence[float]) -> np.ndarray:
+    """[S_pp, S_p, S_n, S_ph, S_h] of the binned cases with P = c(f) (c read at
+    each bin's mean f): what the least-squares line P' = a P + b needs."""
+    use = cnt > 0
+    p = calibrated(sumf[use] / cnt[use], knots)
+    n, h = cnt[use], hit[use]
+    return np.array([(n * p * p).sum(), (n * p).sum(), n.sum(), (p * h).sum(), h.sum()])
+
+
+def linear_recal(S: np.ndarray) -> Tuple[float, float]:
+    """(a, b) of least squares of the observed outcome on a P + b over the
+    summed held-out cases S (recal_sums), a >= 0 so the calibration stays
+    non-decreasing; (1, 0) when undetermined."""
+    spp, sp, sn, sph, sh = S
+    det = spp * sn - sp * sp
+    if sn <= 0 or det <= 0:
+        return 1.0, 0.0
+    a = (sph * sn - sp * sh) / det
+    b = (spp * sh - sp * sph) / det
+    if a < 0:
+        a, b = 0.0, sh / sn
+    return float(a), float(b)
+
+
+def linear_brier_sum(S: np.ndarray, a: float, b: float) -> float:
+    spp, sp, sn, sph, sh = S
+    return float(a * a * spp + 2 * a * b * sp + b * b * sn - 2 * a * sph - 2 * b * sh + sh)
+
+
 def weather_group(event: str) -> str:
     """Leave-one-event-out groups: an event and its time-reversed copy are the
     same weather and are held out together."""
@@ -346,12 +376,14 @@ def cases(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray],
 
 def fit(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray], stride: int,
         ratio: float, log=sys.stderr, split: str = "train",
-        shrink: bool = False) -> Tuple[Table, dict]:
-    """The table from the starts of `split`. shrink: per threshold and lead, the
-    calibration is moved towards the fitted events' base rate by the weight that
-    minimises the leave-one-event-out Brier score (each weather group's cases
-    scored with the table fitted on the other groups): what a storm unlike the
-    training ones costs, measured on the training events themselves."""
+        recal: str = "none", hist_path: Optional[str] = None) -> Tuple[Table, dict]:
+    """The table from the starts of `split`, recalibrated per threshold and lead
+    (recal) on leave-one-event-out predictions: each weather group's cases scored
+    with the table fitted on the other groups, which measures what a storm unlike
+    the training ones costs on the training events themselves. "shrink": P moved
+    towards the fitted events' base rate by the weight of lowest held-out Brier
+    score; "linear": P' = a P + b (a >= 0) by least squares on the held-out cases;
+    "none": the isotonic fit as it is. The three tables are in info["tables"]."""
     samples = split_samples(events, split, stride)
     groups = sorted({weather_group(ev) for ev, _ in samples})
     nt, nr, nc, ng = len(THRESHOLDS), len(RADII_KM), len(CLASSES), len(groups)
@@ -383,10 +415,10 @@ def fit(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray], stride: in
         log.write(f"\rprob: fit {i + 1}/{len(samples)} training starts ")
         log.flush()
     log.write("\n")
-    table: Table = {}
+    tables: Dict[str, Table] = {"none": {}, "shrink": {}, "linear": {}}
     info: dict = {"train_starts": len(samples), "split": split, "stride": stride,
                   "radii_km": list(RADII_KM), "groups": groups, "cases_by_class": {},
-                  "shrink": {}, "loeo_brier": {}}
+                  "recal": recal, "shrink": {}, "linear": {}, "loeo_brier": {}}
     call, hall, fall = cnt.sum(0), hit.sum(0), sumf.sum(0)
     for ti, thr in enumerate(THRESHOLDS):
         for k in range(T_OUT):
@@ -395,9 +427,9 @@ def fit(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray], stride: in
             # a lead) takes the fit of all classes pooled (fit_hist)
             fits = {cl: fit_hist(call, hall, fall, ti, ci, k) for ci, cl in enumerate(CLASSES)}
             base = float(hall[ti, :, k, 0].sum() / max(1.0, call[ti, :, k, 0].sum()))
-            lam = 0.0
-            if shrink and ng > 1:
-                terms, bs_loeo = [], [0.0, 0.0]
+            lam, ab = 0.0, (1.0, 0.0)
+            if recal != "none" and ng > 1:
+                terms, S = [], np.zeros(5)
                 for g in range(ng):
                     rest = [j for j in range(ng) if j != g]
                     c_o, h_o, f_o = cnt[rest].sum(0), hit[rest].sum(0), sumf[rest].sum(0)
@@ -405,22 +437,32 @@ def fit(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray], stride: in
                     for ci in range(len(CLASSES)):
                         rk, kn, _ = fit_hist(c_o, h_o, f_o, ti, ci, k)
                         ri = RADII_KM.index(rk)
-                        t = shrink_terms(cnt[g, ti, ci, k, ri], hit[g, ti, ci, k, ri],
-                                         sumf[g, ti, ci, k, ri], kn, b_o)
-                        terms.append(t)
+                        args_g = (cnt[g, ti, ci, k, ri], hit[g, ti, ci, k, ri],
+                                  sumf[g, ti, ci, k, ri], kn)
+                        terms.append(shrink_terms(*args_g, b_o))
+                        S += recal_sums(*args_g)
                 lam = shrink_lambda(terms)
+                ab = linear_recal(S)
                 n_all = float(call[ti, :, k, 0].sum())
-                bs_loeo = [sum(t[2] for t in terms) / n_all,
-                           sum(t[0] * lam * lam + t[1] * lam + t[2] for t in terms) / n_all]
-                info["loeo_brier"][f"{thr:g}/{lead}"] = bs_loeo
+                info["loeo_brier"][f"{thr:g}/{lead}"] = {
+                    "none": sum(t[2] for t in terms) / n_all,
+                    "shrink": sum(t[0] * lam * lam + t[1] * lam + t[2] for t in terms) / n_all,
+                    "linear": linear_brier_sum(S, *ab) / n_all}
             info["shrink"][f"{thr:g}/{lead}"] = [lam, base]
+            info["linear"][f"{thr:g}/{lead}"] = list(ab)
             for ci, cl in enumerate(CLASSES):
                 rk, kn, _ = fits[cl]
                 info["cases_by_class"][f"{thr:g}/{cl}/{lead}"] = [
                     int(call[ti, ci, k, 0].sum()), int(hall[ti, ci, k, 0].sum())]
-                kn = [float((1 - lam) * v + lam * base) for v in kn]
-                table[(thr, lead, cl)] = (rk, kn)
-    return table, info
+                tables["none"][(thr, lead, cl)] = (rk, kn)
+                tables["shrink"][(thr, lead, cl)] = (
+                    rk, [float((1 - lam) * v + lam * base) for v in kn])
+                tables["linear"][(thr, lead, cl)] = (
+                    rk, [float(min(1.0, max(0.0, ab[0] * v + ab[1]))) for v in kn])
+    if hist_path:
+        np.savez_compressed(hist_path, cnt=cnt, hit=hit, sumf=sumf, groups=np.array(groups))
+    info["tables"] = tables  # not JSON: main() pops it
+    return tables[recal], info
 
 
 # -------------------------------------------------------------- verification ----
@@ -648,9 +690,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--fit-on", default="train", choices=("train", "train+val"),
                     help="starts fitted on: the training split, or every event but the test "
                     "split (the validation event MeteoSwiss 2015-05-15 too)")
-    ap.add_argument("--shrink", action="store_true",
-                    help="move each lead's calibration towards the base rate by the weight of "
-                    "lowest leave-one-event-out Brier score on the fitted events")
+    ap.add_argument("--recal", default="none", choices=("none", "shrink", "linear"),
+                    help="per threshold and lead, recalibrate on leave-one-event-out "
+                    "predictions of the fitted events: shrink towards the base rate, or a "
+                    "least-squares line a P + b (impa.prob.fit)")
+    ap.add_argument("--compare-recal", action="store_true",
+                    help="also write the other recalibrations of the same fit "
+                    "(OUT/prob-calibration-<recal>.txt) and score them (the ablation)")
+    ap.add_argument("--hist", default=None, help="save the fit's histograms (.npz)")
     ap.add_argument("--events", default="",
                     help="comma list of events to load (default all; the test events are "
                     "always loaded)")
@@ -675,14 +722,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     extrap = {k: v[:, :, :events[k].shape[1], :events[k].shape[2]] for k, v in ex_full.items()}
     if not args.no_fit:
         table, info = fit(events, extrap, args.stride, args.trend, split=args.fit_on,
-                          shrink=args.shrink)
+                          recal=args.recal, hist_path=args.hist)
         rel = os.path.relpath(args.table, D.TRAIN_DIR.parent)
         opts = f" --stride {args.stride} --scheme {args.scheme} --fit-on {args.fit_on}" + (
-            " --shrink" if args.shrink else "") + (f" --events {args.events}" if args.events else "")
+            f" --recal {args.recal}") + (f" --events {args.events}" if args.events else "")
         what = "training" if args.fit_on == "train" else "training and validation"
         write_table(args.table, table, f"impa-prob-1 neighbourhood, fitted on "
                     f"{info['train_starts']} {what} starts"
-                    + (", leave-one-event-out shrinkage" if args.shrink else ""),
+                    + ("" if args.recal == "none" else
+                       f", {args.recal} leave-one-event-out recalibration"),
                     args.trend, ["Exceedance-probability calibration of impa-nowcast (impa/prob.h).",
                      "Written by: cd train && /usr/bin/python3 -m impa.prob "
                      f"--table ../{rel}{opts} (docs/nowcast.md).",
@@ -691,6 +739,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      "per trend class of the start (-1 decaying, 0 steady, 1 growing)."],
                     scheme=args.scheme)
         Path(args.out).mkdir(parents=True, exist_ok=True)
+        tables = info.pop("tables")
+        if args.compare_recal:
+            for rc, t in tables.items():
+                if rc != args.recal:
+                    write_table(Path(args.out) / f"prob-calibration-{rc}.txt", t,
+                                f"the same fit, recalibration {rc} (ablation)", args.trend,
+                                [f"Ablation of impa.prob --recal {args.recal}: not shipped."],
+                                scheme=args.scheme)
         (Path(args.out) / "prob-fit.json").write_text(json.dumps(info) + "\n")
     table, name, ratio = read_table(args.table)
     tool = None if args.no_c else find_tool(PROB_TOOL, None, "nowcast")
@@ -712,6 +768,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         res["forecasts"][fk] = {"scores": scores, "c_agreement_max_abs": dmax,
                                 "c_tool": os.path.relpath(tool, D.TRAIN_DIR.parent) if tool
                                 else None}
+        for rc in ("none", "shrink", "linear"):
+            abl = Path(args.out) / f"prob-calibration-{rc}.txt"
+            if not args.compare_recal or rc == args.recal or not abl.exists():
+                continue
+            t2, _, r2 = read_table(abl)
+            s2, _ = verify(events, fcs, t2, r2, None, None)
+            res["forecasts"][f"{fk} (recal {rc})"] = {"scores": s2, "c_agreement_max_abs": None,
+                                                      "c_tool": None}
+            for r in s2["45"]:
+                print(f"  recal {rc} 45 dBZ {r['lead_min']:3d} min: BS {r['brier']:.5f} "
+                      f"BSS {r['bss']:.3f}")
         print(f"{fk}: C vs NumPy max |dP| = {dmax:.2e}")
         for r in scores["45"]:
             print(f"  45 dBZ {r['lead_min']:3d} min: BS {r['brier']:.5f} BSS {r['bss']:.3f} "

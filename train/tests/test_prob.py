@@ -105,6 +105,22 @@ class TestField(unittest.TestCase):
         self.assertAlmostEqual(C / 100, 0.5 * 0.5 * 0.7 + 0.5 * 0.5 * 0.3)  # Brier at l = 0
         self.assertEqual(P.shrink_lambda([]), 0.0)
 
+    def test_linear_recal_known_answer(self):
+        # bins at P 0.2 and 0.6 observed 0.1 and 0.3 (100 cases each): P' = 0.5 P
+        cnt = np.array([0.0, 100.0, 100.0])
+        sumf = np.array([0.0, 20.0, 60.0])  # bin mean f 0.2, 0.6; identity calibration
+        hit = np.array([0.0, 10.0, 30.0])
+        S = P.recal_sums(cnt, hit, sumf, [0.0, 1.0])
+        a, b = P.linear_recal(S)
+        self.assertAlmostEqual(a, 0.5)
+        self.assertAlmostEqual(b, 0.0)
+        self.assertAlmostEqual(P.linear_brier_sum(S, a, b),
+                               100 * (0.1 * 0.9) + 100 * (0.3 * 0.7))
+        # a falling relation is not allowed: a = 0, b = the base rate
+        a, b = P.linear_recal(P.recal_sums(cnt, np.array([0.0, 30.0, 10.0]), sumf, [0.0, 1.0]))
+        self.assertEqual(a, 0.0)
+        self.assertAlmostEqual(b, 0.2)
+
     def test_weather_groups(self):
         self.assertEqual(P.weather_group("fmi-20160928" + D.REVERSED), "fmi-20160928")
         self.assertEqual(P.weather_group("fmi-20160928"), "fmi-20160928")
