@@ -265,7 +265,8 @@ int main(void)
     }
     snprintf(g_table3, sizeof g_table3, "%s/table3.txt", g_dir);
     snprintf(cp, sizeof cp,
-             "sed 's/^knots /scheme impa-extrap-3\\nknots /' '%s/models/prob-calibration.txt' > '%s'",
+             "sed -e '/^scheme /d' -e 's/^knots /scheme impa-extrap-3\\nknots /' "
+             "'%s/models/prob-calibration.txt' > '%s'",
              g_root, g_table3);
     if (system(cp)) {
         printf("cannot make %s\n", g_table3);
