@@ -172,7 +172,13 @@ static const cfg_key_t keys[] = {
      "Hysteresis before Cancel: an alerted track no longer forecast is held (no message; matched again if it returns) and cancelled only once it has been missing for longer than this; 0 = cancel at once."},
     {"publish.alerts.regions", K_REGIONS, OFF(alerts.regions), 0, 0, IMPA_ALERT_MAX_REGIONS,
      "", NULL, OFF(alerts.n_regions),
-     "Watch regions: list of {name, polygon: [[lat, lon], ...]} (3 to 64 vertices)."},
+     "Watch regions: list of {name, polygon: [[lat, lon], ...]} (3 to 64 vertices), each "
+     "optionally with alert_probability (above 0, at most 1) and alert_within_minutes (1 to "
+     "1440), together: the region alerts (GeoJSON region feature, CAP) while the probability "
+     "of >= publish.alerts.threshold_dbz reaches alert_probability in it at a lead of at most "
+     "alert_within_minutes (needs prob.enabled, the threshold in prob.thresholds, and at least "
+     "one lead within the window). Every region's maximum probability per lead is published "
+     "with the alerts."},
     {"publish.cap.enabled", K_BOOL, OFF(publish.cap_enabled), 0, 0, 0, "false", NULL, 0,
      "Write CAP 1.2 alert messages."},
     {"publish.cap.directory", K_PATH, OFF(publish.cap_dir), SZ(publish.cap_dir), 0, 0, "", NULL,
@@ -537,8 +543,28 @@ static void parse_regions(ctx_t *c, yaml_document_t *doc, const cfg_key_t *k, ya
                             nv);
                 else if (!bad)
                     reg->n_vertices = nv, have_poly = 1;
+            } else if (!strcmp(name, "alert_probability")) {
+                double pv;
+                if (vn->type != YAML_SCALAR_NODE || parse_double(scalar(vn), &pv) || !(pv > 0) ||
+                    pv > 1)
+                    add_err(c, line_of(vn), sub,
+                            "expected a probability above 0 and at most 1 (e.g. 0.3), got '%s'",
+                            vn->type == YAML_SCALAR_NODE ? scalar(vn) : node_kind(vn));
+                else
+                    reg->alert_probability = pv;
+            } else if (!strcmp(name, "alert_within_minutes")) {
+                long m;
+                if (vn->type != YAML_SCALAR_NODE || parse_long(scalar(vn), &m) || m < 1 ||
+                    m > 1440)
+                    add_err(c, line_of(vn), sub,
+                            "expected whole minutes from 1 to 1440 (e.g. 60), got '%s'",
+                            vn->type == YAML_SCALAR_NODE ? scalar(vn) : node_kind(vn));
+                else
+                    reg->alert_within_minutes = (int)m;
             } else {
-                add_err(c, line_of(kn), sub, "unknown key (expected name or polygon)");
+                add_err(c, line_of(kn), sub,
+                        "unknown key (expected name, polygon, alert_probability or "
+                        "alert_within_minutes)");
             }
         }
         if (!have_name && !have_poly)
@@ -547,6 +573,10 @@ static void parse_regions(ctx_t *c, yaml_document_t *doc, const cfg_key_t *k, ya
             add_err(c, line_of(r), key, "missing 'name'");
         if (!have_poly)
             add_err(c, line_of(r), key, "missing 'polygon'");
+        if ((reg->alert_probability > 0) != (reg->alert_within_minutes > 0))
+            add_err(c, line_of(r), key,
+                    "alert_probability and alert_within_minutes go together (a region alerts "
+                    "when P >= alert_probability within alert_within_minutes)");
         if (have_name && have_poly)
             (*count)++;
     }
@@ -691,6 +721,24 @@ int impa_config_parse(const char *text, size_t len, const char *name, const char
     if (cfg->n_prob_thresholds > IMPA_PROB_MAX_THRESHOLDS)
         add_err(&c, 0, "prob.thresholds", "%d values, at most %d", cfg->n_prob_thresholds,
                 IMPA_PROB_MAX_THRESHOLDS);
+    for (int r = 0; r < cfg->alerts.n_regions; r++) {
+        const impa_watch_region_t *reg = &cfg->alerts.regions[r];
+        if (!(reg->alert_probability > 0))
+            continue;
+        char key[96];
+        snprintf(key, sizeof key, "publish.alerts.regions[%d].alert_probability", r);
+        int listed = 0;
+        for (int t = 0; t < cfg->n_prob_thresholds && t < IMPA_PROB_MAX_THRESHOLDS; t++)
+            listed |= (float)cfg->prob_thresholds[t] == (float)cfg->alerts.threshold_dbz;
+        if (!cfg->prob_enabled)
+            add_err(&c, 0, key, "region '%s' alerts on the probability, which needs prob.enabled",
+                    reg->name);
+        else if (!listed)
+            add_err(&c, 0, key,
+                    "region '%s' alerts on P(dBZ >= %g) (publish.alerts.threshold_dbz), which "
+                    "prob.thresholds does not list",
+                    reg->name, (double)cfg->alerts.threshold_dbz);
+    }
     if (!impa_priv_user_name_valid(cfg->daemon_user))
         add_err(&c, 0, "daemon.user", "'%s' is not a user name ([A-Za-z0-9._-], not starting with '-')",
                 cfg->daemon_user);

@@ -183,9 +183,14 @@ int impa_cycle_set_prob(impa_cycle_t *c, const impa_prob_table_t *t, const float
                         char *err, size_t errlen)
 {
     impa_prob_destroy(&c->prob);
-    return impa_prob_create(t, thr, n, c->shape.t_out, c->shape.step_minutes, c->grid.ny,
-                            c->grid.nx, sqrt(impa_grid_cell_area_km2(&c->grid)), &c->prob, err,
-                            errlen);
+    int rc = impa_prob_create(t, thr, n, c->shape.t_out, c->shape.step_minutes, c->grid.ny,
+                              c->grid.nx, sqrt(impa_grid_cell_area_km2(&c->grid)), &c->prob, err,
+                              errlen);
+    /* the online verifier scores what is published (impa_verifier_enable_prob) */
+    if (!rc && c->verifier && !impa_verifier_prob_thresholds(c->verifier, NULL) &&
+        (rc = impa_verifier_enable_prob(c->verifier, thr, n, err, errlen)) != 0)
+        impa_prob_destroy(&c->prob);
+    return rc;
 }
 
 int impa_cycle_prob(impa_cycle_t *c, impa_forecast_t *fc, double *prob_s, char *err,

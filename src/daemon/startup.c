@@ -162,6 +162,17 @@ static int check_model(impa_startup_t *s, char *notes, size_t noteslen, char *er
     return 0;
 }
 
+/* The extrapolation scheme of the forecasts the probabilities are computed
+ * from: the advection network's input (its model file's scheme) or the
+ * published extrapolation (method extrapolation, the fallback). */
+static const char *forecast_scheme(const impa_startup_t *s)
+{
+    if (s->model && s->cfg.method == IMPA_CFG_METHOD_IMPANET &&
+        impa_model_info(s->model)->advection)
+        return impa_model_info(s->model)->extrapolation;
+    return impa_extrap_scheme_name(s->cfg.extrap_scheme);
+}
+
 /* prob.calibration: a table named in the file must load and cover every
  * threshold and lead of the shape; the default one (MODELDIR, else the
  * checkout's models/ beside the configuration's etc/) may be absent, which
@@ -173,6 +184,18 @@ static int check_prob(impa_startup_t *s, const char *config_path, char *notes, s
     const char *file = cfg->path[0] ? cfg->path : "<defaults>";
     if (!cfg->prob_enabled)
         return 0;
+    int region_alerts = 0;
+    for (int r = 0; r < cfg->alerts.n_regions; r++) {
+        const impa_watch_region_t *reg = &cfg->alerts.regions[r];
+        if (!(reg->alert_probability > 0))
+            continue;
+        region_alerts++;
+        if (reg->alert_within_minutes < s->shape.step_minutes)
+            return impa_err(err, errlen, IMPA_ECONFIG,
+                            "%s: key 'publish.alerts.regions[%d].alert_within_minutes': %d "
+                            "minutes holds no lead (the first is %d minutes after issue)",
+                            file, r, reg->alert_within_minutes, s->shape.step_minutes);
+    }
     char path[PATH_MAX];
     int named = cfg->prob_calibration[0] != '\0';
     if (named) {
@@ -189,6 +212,11 @@ static int check_prob(impa_startup_t *s, const char *config_path, char *notes, s
                  "prob: no calibration table installed (%s/prob-calibration.txt); the "
                  "probability product is off",
                  IMPA_MODELDIR);
+            if (region_alerts)
+                note(notes, noteslen, IMPA_LOG_WARNING,
+                     "prob: without the probability product the %d watch region probability "
+                     "alert(s) (alert_probability) never fire",
+                     region_alerts);
             return 0;
         }
     }
@@ -206,6 +234,13 @@ static int check_prob(impa_startup_t *s, const char *config_path, char *notes, s
     }
     impa_prob_destroy(&p);
     snprintf(cfg->prob_calibration, sizeof cfg->prob_calibration, "%s", path);
+    const char *fs = forecast_scheme(s);
+    if (fs && strcmp(fs, s->prob->scheme) != 0)
+        note(notes, noteslen, IMPA_LOG_WARNING,
+             "prob: the calibration table %s was fitted on forecasts of extrapolation '%s', "
+             "but the daemon's forecasts come from '%s': the probabilities may be "
+             "miscalibrated (refit: train/impa/prob.py --scheme %s)",
+             path, s->prob->scheme, fs, fs);
     return 0;
 }
 

@@ -26,6 +26,9 @@ static char g_root[4096], g_weights[4200], g_dir[64];
  * scheme this build does not know; XTRA3: one trained on impa-extrap-3 (runs
  * with no change: the guidance computes the model file's scheme) */
 static char g_xweights[128], g_x3weights[128];
+/* TABLE3 in a case: the shipped probability table marked as fitted on impa-extrap-2 (the
+ * published extrapolation is impa-extrap-3 by default) */
+static char g_table3[128];
 
 /* Everything under dir (recursively), with types, sizes, modes and mtimes, as
  * text: equal before and after means nothing was created, removed or changed. */
@@ -108,10 +111,29 @@ static const case_t cases[] = {
      0, "key 'foo': unknown key"},
     {"curve without a key", "model: {weights: WEIGHTS}\npublish: {curve: {enabled: true}}\n", 0,
      "key 'publish.curve.secret_key_file': required"},
+    {"probability table of another scheme",
+     "model: {method: extrapolation, weights: none.nc}\nprob: {calibration: TABLE3}\n", 1, NULL},
     {"writable config refused",
      "model: {weights: WEIGHTS}\nsecurity: {permissions: refuse}\n", 0,
      "(security.permissions: refuse)"},
 };
+
+/* What the check's report of a valid case must say (a warning), by case name. */
+static const struct {
+    const char *name, *report;
+} reports[] = {
+    {"probability table of another scheme",
+     "was fitted on forecasts of extrapolation 'impa-extrap-2', but the daemon's forecasts "
+     "come from 'impa-extrap-3'"},
+};
+
+static const char *report_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
+        if (!strcmp(reports[i].name, name))
+            return reports[i].report;
+    return NULL;
+}
 
 static void case_dir(int i, char *dir, size_t len)
 {
@@ -125,8 +147,10 @@ static void write_case(int i, char *cfg, size_t len)
     case_dir(i, dir, sizeof dir);
     /* WEIGHTS in a case: the test model */
     const char *y = cases[i].yaml, *at = strstr(y, "WEIGHTS"), *xt = strstr(y, "XTRAP"),
-               *x3 = strstr(y, "XTRA3");
-    if (xt)
+               *x3 = strstr(y, "XTRA3"), *t3 = strstr(y, "TABLE3");
+    if (t3)
+        snprintf(body, sizeof body, "%.*s%s%s", (int)(t3 - y), y, g_table3, t3 + 6);
+    else if (xt)
         snprintf(body, sizeof body, "%.*s%s%s", (int)(xt - y), y, g_xweights, xt + 5);
     else if (x3)
         snprintf(body, sizeof body, "%.*s%s%s", (int)(x3 - y), y, g_x3weights, x3 + 5);
@@ -182,6 +206,9 @@ static void test_check_agrees_with_startup(void **state)
             char in[160];
             snprintf(in, sizeof in, "%s/in", dir);
             assert_non_null(strstr(report, "does not exist; start-up creates it"));
+            const char *want = report_of(cases[i].name);
+            if (want && !strstr(report, want))
+                fail_msg("%s: '%s' not in the report '%s'", cases[i].name, want, report);
             assert_int_equal(access(in, F_OK), 0);
         } else {
             assert_null(svc);
@@ -253,6 +280,16 @@ int main(void)
             printf("cannot make %s\n", copies[k]);
             return 1;
         }
+    }
+    snprintf(g_table3, sizeof g_table3, "%s/table3.txt", g_dir);
+    char cp[8400];
+    snprintf(cp, sizeof cp,
+             "sed -e '/^scheme /d' -e 's/^knots /scheme impa-extrap-2\\nknots /' "
+             "'%s/models/prob-calibration.txt' > '%s'",
+             g_root, g_table3);
+    if (system(cp)) {
+        printf("cannot make %s\n", g_table3);
+        return 1;
     }
     FILE *logf = fopen("/dev/null", "w");
     impa_log_setup(IMPA_LOG_ERR, 1, logf);
