@@ -134,6 +134,27 @@ class TestKnmi(unittest.TestCase):
         self.assertAlmostEqual(float(dbz[0, 1]), mp_dbz(12.0), places=3)  # 1 mm in 5 min
         self.assertTrue(np.isnan(dbz[0, 2]))
 
+    def test_reflectivity_composite_2021(self):
+        """knmi-2021: uint8 dBZ = 0.5 PV - 32; PV 0 (no echo or missing) is dry,
+        255 (outside the image) no data."""
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "202102012005.hf5"
+            with netCDF4.Dataset(f, "w") as ds:
+                g = ds.createGroup("image1")
+                g.createDimension("r", 1)
+                g.createDimension("c", 5)
+                v = g.createVariable("image_data", "u1", ("r", "c"))
+                v[:] = np.array([[0, 40, 64, 164, 255]], dtype=np.uint8)
+                cal = g.createGroup("calibration")
+                cal.calibration_formulas = "GEO = 0.500000 * PV + -32.000000"
+                cal.calibration_missing_data = 0
+                cal.calibration_out_of_image = 255
+            dbz, t = D.read_knmi_dbz(f)
+        self.assertEqual(t, 1612209900)  # 2021-02-01 20:05 UTC
+        self.assertEqual(dbz[0, :4].tolist(), [0.0, 0.0, 0.0, 50.0])
+        self.assertTrue(np.isnan(dbz[0, 4]))
+        self.assertEqual(dbz.dtype, np.float32)
+
 
 class TestResampleSplit(unittest.TestCase):
     def test_5min_to_10min(self):
@@ -215,6 +236,21 @@ class TestRealData(unittest.TestCase):
             self.assertLess(float(np.nanmax(dbz)), 75.0, rel)
             self.assertGreaterEqual(float(np.nanmin(dbz)), 0.0, rel)
             self.assertGreater(t, 1.2e9)
+
+    def test_knmi_2021_evening(self):
+        """A knmi-2021 evening on the 10-min clock: 18 frames 20:10-23:00 UTC (3
+        sample starts), 765 x 700, the border outside the image masked."""
+        if not (self.root.parent.parent / "knmi-2021" / "20210104").is_dir():
+            self.skipTest("knmi-2021 absent")
+        ev = D.load_event("knmi-20210104", self.root, cache_dir=None)
+        self.assertEqual(ev.dbz.shape, (18, 765, 700))
+        self.assertEqual(int(ev.times[0] % 86400), 20 * 3600 + 600)
+        self.assertTrue(np.all(np.diff(ev.times) == 600))
+        frac_nan = float(np.isnan(ev.dbz).mean())
+        self.assertGreater(frac_nan, 0.05)
+        self.assertLess(frac_nan, 0.5)
+        self.assertGreater(float(np.nanmax(ev.dbz)), 30.0)
+        self.assertNotIn("knmi-20210104", [e.name for e in D.EVENTS])  # not trained on
 
 
 if __name__ == "__main__":
