@@ -15,7 +15,10 @@ Start sets (`--set`, repeatable):
   Brisbane every third) -- the same starts as the pySTEPS tables of impa.compare,
   but most of them lie in *training* blocks: in-sample for the networks;
 - knmi2021: the three starts of each KNMI 2021 evening (a winter the networks
-  never saw, another year and product of the KNMI composite).
+  never saw, another year and product of the KNMI composite);
+- short: one start of the MeteoNet SE convective run (4 leads observed) and of
+  each OPERA crop (3 leads), radars no network saw; only the observed leads are
+  scored, one start per event: point values, no bootstrap.
 
 Methods: persistence; impa-extrap-1 and impa-extrap-3 (impa-extrapolate with the
 event's grid spacing and step, impa.advect.scheme_args); pySTEPS Lucas-Kanade
@@ -157,6 +160,14 @@ def start_sets(which: str, root: Path) -> Dict[str, Tuple[np.ndarray, List[int]]
             st = starts_of(e.name, dbz)
             if st:
                 out[e.name] = (dbz, st)
+    elif which == "short":
+        # fewer than t_in + t_out frames: the observation is padded with no-data
+        # frames, so only the leads that have an observation are scored
+        evs = [D.read_meteonet(root=root)] + D.read_opera(root)
+        for ev in evs:
+            pad = np.full((max(0, L - ev.dbz.shape[0]),) + ev.dbz.shape[1:], np.nan, np.float32)
+            dbz = np.concatenate([ev.dbz, pad])
+            out[ev.name] = (dbz, [0])
     else:
         raise SystemExit(f"evalnet: unknown start set {which!r}")
     return out
@@ -299,7 +310,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--out", required=True, help="folder for <set>.json and <set>.md")
     ap.add_argument("--net", action="append", default=[], metavar="LABEL=WEIGHTS")
     ap.add_argument("--set", action="append", default=[], dest="sets",
-                    help="heldout, events, knmi2021 (default heldout)")
+                    help="heldout, events, knmi2021, short (default heldout)")
     ap.add_argument("--pysteps", action="store_true", help="also pySTEPS LK (../shared/peers)")
     ap.add_argument("--diff", action="append", default=[], metavar="A:B",
                     help="bootstrap HSS(A) - HSS(B) (method labels)")
