@@ -64,6 +64,16 @@ def scheme_args(scheme: str, name: str) -> List[str]:
     return ["--scheme", scheme, "--pixel-km", str(pixel_km(base)), "--step-min", str(D.STEP_MIN)]
 
 
+def model_scheme(weights: str) -> str:
+    """The extrapolation scheme a weights file was trained on (attribute
+    `extrapolation`, absent = impa-extrap-1, as the C loader reads it)."""
+    import netCDF4
+
+    with netCDF4.Dataset(weights) as ds:
+        return str(ds.getncattr("extrapolation")) if "extrapolation" in ds.ncattrs() \
+            else DEFAULT_SCHEME
+
+
 def extrapolate(tool: str, frames: np.ndarray, t_out: int, threads: int = 0,
                 args: Sequence[str] = ()) -> np.ndarray:
     """frames: dBZ [n, t_in, H, W] -> extrapolation [n, t_out, H, W] (C tool)."""

@@ -52,7 +52,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import data as D
-from .advect import extrapolate, scheme_args
+from .advect import extrapolate, model_scheme, scheme_args
 from .ctools import find_tool, read_nc
 
 THRESHOLDS = (20.0, 35.0, 45.0)
@@ -63,14 +63,6 @@ SCHEMES = ("impa-extrap-1", "impa-extrap-3")
 
 
 # ------------------------------------------------------------- forecasts ----
-
-def model_scheme(weights: str) -> str:
-    import netCDF4
-
-    with netCDF4.Dataset(weights) as ds:
-        return str(ds.getncattr("extrapolation")) if "extrapolation" in ds.ncattrs() \
-            else "impa-extrap-1"
-
 
 def _write_input(path: str, x: np.ndarray) -> None:
     import netCDF4

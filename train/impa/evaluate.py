@@ -138,10 +138,11 @@ def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads:
                    t_out: int, tile: int = 0,
                    extrap: Optional[str] = None,
                    tile_overlap: int = 0,
-                   calibration: str = "auto") -> Tuple[np.ndarray, str]:
+                   calibration: str = "auto", name: str = "") -> Tuple[np.ndarray, str]:
     """Forecasts of a weights file for inp [N, Tin, H, W]. The C tool computes the
     extrapolated frames of an advection-guided model itself (impa_guided); the
-    PyTorch path takes them from impa-extrapolate, as training did.
+    PyTorch path takes them from impa-extrapolate, as training did (the scheme
+    the model records, with the grid spacing of event `name`).
 
     `tile` applies to size-dependent models only: windows are the workaround
     for norms whose statistics see the whole input; a size-independent model
@@ -182,7 +183,10 @@ def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads:
         if not extrap:
             raise SystemExit(f"evaluate: {weights} is advection-guided and needs "
                              "impa-extrapolate for its input frames (not found)")
-        xf = run_tool([extrap, "--leads", str(cfg.t_out)], inp, cfg.t_out)
+        from .advect import model_scheme, scheme_args
+
+        xf = run_tool([extrap, "--leads", str(cfg.t_out)]
+                      + scheme_args(model_scheme(weights), name), inp, cfg.t_out)
         frames = np.concatenate([inp, xf], axis=1)
     out = np.empty((inp.shape[0], cfg.t_out) + inp.shape[2:], dtype=np.float32)
     with torch.no_grad():
@@ -605,7 +609,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out, args.tile,
                                          extrap or find_tool("impa-extrapolate", args.extrapolate,
                                                              "nowcast"),
-                                         args.tile_overlap, args.calibration)
+                                         args.tile_overlap, args.calibration, g)
                 how += f", weights {os.path.relpath(w, D.TRAIN_DIR.parent)}"
             else:
                 raise SystemExit(f"evaluate: unknown method {m!r}")
