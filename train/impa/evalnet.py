@@ -286,6 +286,17 @@ def render(res: dict) -> str:
                              if s else "")
             L.append(f"| {ev} | " + " | ".join(cells) + " |")
         L.append("")
+    L.append("## HSS per lead (10, 20, 30, 60, 90, 120 min) per event\n")
+    L.append("| event | method | " + " | ".join(f"{t:g} dBZ" for t in THRESHOLDS) + " |")
+    L.append("| --- | --- | " + " | ".join("---" for _ in THRESHOLDS) + " |")
+    for ev, r in res["events"].items():
+        for m in methods:
+            pl = r.get("per_lead", {}).get(m)
+            if pl:
+                L.append(f"| {ev} | {m} | " + " | ".join(
+                    " / ".join(_f(pl[ti][k]) for k in (0, 1, 2, 5, 8, 11))
+                    for ti in range(len(THRESHOLDS))) + " |")
+    L.append("")
     L.append("## HSS per lead (10, 20, 30, 60, 90, 120 min), all events' starts pooled\n")
     L.append("| method | " + " | ".join(f"{t:g} dBZ" for t in THRESHOLDS) + " |")
     L.append("| --- | " + " | ".join("---" for _ in THRESHOLDS) + " |")
@@ -425,7 +436,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             res["events"][name] = {
                 "n_starts": len(starts),
                 "splits": ", ".join(f"{k} {v}" for k, v in sorted(splits.items())),
-                "scores": {m: summary(per[m][name]) for m in methods}}
+                "scores": {m: summary(per[m][name]) for m in methods},
+                "per_lead": {m: per_lead_hss(per[m][name]) for m in methods}}
         names = list(res["events"])
         res["mean"] = {m: [float(np.nanmean([res["events"][n]["scores"][m]["hss"][i]
                                              for n in names])) for i in range(len(THRESHOLDS))]
