@@ -58,10 +58,8 @@ def scheme_args(scheme: str, name: str) -> List[str]:
         raise SystemExit(f"advect: unknown scheme {scheme!r} (one of {', '.join(SCHEMES)})")
     if scheme == DEFAULT_SCHEME:
         return []
-    from .compare import pixel_km
-
-    base = name[:-len(D.REVERSED)] if name.endswith(D.REVERSED) else name
-    return ["--scheme", scheme, "--pixel-km", str(pixel_km(base)), "--step-min", str(D.STEP_MIN)]
+    return ["--scheme", scheme, "--pixel-km", str(D.pixel_km(name)), "--step-min",
+            str(D.STEP_MIN)]
 
 
 def model_scheme(weights: str) -> str:

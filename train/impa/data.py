@@ -441,6 +441,16 @@ KNMI_2021_EVENTS: List[EventSpec] = [
     for d in KNMI_2021_DAYS]
 EVENT_BY_NAME = {e.name: e for e in EVENTS + KNMI_2021_EVENTS}
 
+# Grid spacing (km) of the products that are not on 1 km (BoM radars 66 and 2:
+# x/y every 0.5 km); the extrapolation schemes 2 and 3 take their parameters in km.
+EVENT_PIXEL_KM = {"bom-brisbane-20201031": 0.5, "bom-melbourne-20180616": 0.5}
+
+
+def pixel_km(name: str) -> float:
+    """Grid spacing of event `name` (a time-reversed copy: its original's), km."""
+    base = name[:-len(REVERSED)] if name.endswith(REVERSED) else name
+    return EVENT_PIXEL_KM.get(base, 1.0)
+
 
 @dataclass
 class Event:
