@@ -187,6 +187,10 @@ IMPA_API int impa_engine_threads(const impa_engine_t *engine);
 IMPA_API const char *impa_engine_blas_core(void);
 /* OpenBLAS build configuration (openblas_get_config), for benchmarks. */
 IMPA_API const char *impa_engine_blas_config(void);
+/* The variant of the engine's own ISA-dispatched kernels in use: "avx512",
+ * "avx2", "generic" (x86-64 baseline) or "build" (a -march build's only one),
+ * for benchmarks (docs/engine.md, "Runtime ISA dispatch"). */
+IMPA_API const char *impa_engine_kernel_isa(void);
 
 /* Where the time of the last impa_engine_forward went (wall seconds on the
  * calling thread; a tiled engine sums its windows). elementwise_s: thread-seconds

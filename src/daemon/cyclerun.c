@@ -141,6 +141,8 @@ static void job_init(impa_service_t *svc)
                            j->tmp, sizeof j->tmp))
         j->tmp[0] = '\0';
     j->t0 = impa_time_monotonic();
+    j->scan_closed = svc->scan_closed;
+    j->scan_from_intake = svc->scan_from_intake;
     impa_cycle_set_progress(svc->rt->cycle, on_engine_progress, svc);
 }
 
@@ -201,6 +203,15 @@ void impa_cycles_finish(impa_service_t *svc)
         impa_publisher_save_state(rt->pub, rt->tracker, rt->alert_state, err, sizeof err))
         impa_log(IMPA_LOG_WARNING, "cycle %s: alert tracks not saved for a restart: %s", j->iso,
                  err);
+    /* scan-to-alert: the triggering scan's file closed -> the alert message sent */
+    double s2a = j->scan_closed > 0 ? impa_time_now() - j->scan_closed : -1.0;
+    if (s2a >= 0) {
+        svc->s2a_sum += s2a;
+        svc->s2a_n++;
+        svc->s2a_from_intake += (uint64_t)j->scan_from_intake;
+        if (s2a > svc->s2a_max)
+            svc->s2a_max = s2a;
+    }
     impa_verifier_t *v = impa_cycle_verifier(rt->cycle);
     if (v && impa_verifier_add_cycle(v, fc, err, sizeof err))
         impa_log(IMPA_LOG_WARNING, "cycle %s: verification: %s", j->iso, err);
@@ -232,10 +243,11 @@ void impa_cycles_finish(impa_service_t *svc)
                  fc->method == IMPA_METHOD_IMPANET ? "input" : "scheme", fc->extrapolation);
     impa_log(IMPA_LOG_INFO,
              "cycle %s: %s%s, %d leads from %d frames, forecast %.3f s, prob %.3f s, alerts %.3f s, "
-             "archive %.3f s, publish+verify %.3f s, total %.3f s -> %s",
+             "archive %.3f s, publish+verify %.3f s, total %.3f s, scan-to-alert %.3f s%s -> %s",
              j->iso, svc->last_method, scheme, fc->n_leads, fc->n_inputs, j->forecast_s, j->prob_s,
              j->alerts_s,
-             j->archive_s, impa_time_monotonic() - tp, total,
+             j->archive_s, impa_time_monotonic() - tp, total, s2a,
+             j->scan_from_intake ? " (from the intake)" : "",
              j->archive_rc ? "(no archive)" : j->path);
 }
 

@@ -570,13 +570,50 @@ static int ingest_scan(impa_service_t *svc, const char *path, const impa_scan_t 
     return 0;
 }
 
+/* When the file at path was closed, for the scan-to-alert time: its mtime (the
+ * last write, just before the writer's close: what inotify's close_write
+ * reports), or now when the file is older than the daemon (a replay of old
+ * files, or scans left while it was down: the scan counts from its intake). */
+typedef struct {
+    double t;
+    int from_read;
+} closed_t;
+
+static closed_t scan_closed(const impa_service_t *svc, const char *path)
+{
+    struct stat st;
+    closed_t c = {impa_time_now(), 1};
+    if (stat(path, &st) == 0) {
+        double m = (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec;
+        if (m >= svc->start_wall && m <= c.t) {
+            c.t = m;
+            c.from_read = 0;
+        }
+    }
+    return c;
+}
+
+/* ingest_scan; a scan that asks for a cycle starts that cycle's scan-to-alert
+ * clock at c. */
+static int ingest_clocked(impa_service_t *svc, const char *path, const impa_scan_t *scan,
+                          int run_cycles, int *act, closed_t c)
+{
+    int rc = ingest_scan(svc, path, scan, run_cycles, act);
+    if (*act) {
+        svc->scan_closed = c.t;
+        svc->scan_from_intake = c.from_read;
+    }
+    return rc;
+}
+
 int impa_ingest_file(impa_service_t *svc, const char *path, int run_cycles, int *act)
 {
     impa_scan_t scan;
     *act = 0;
+    closed_t c = scan_closed(svc, path); /* before the read: the read counts */
     if (read_scan(svc, path, &scan))
         return 1;
-    int rc = ingest_scan(svc, path, &scan, run_cycles, act);
+    int rc = ingest_clocked(svc, path, &scan, run_cycles, act, c);
     impa_scan_deinit(&scan);
     return rc;
 }
@@ -637,7 +674,8 @@ static void ingest_pending(impa_service_t *svc, pending_t *p, int run_cycles,
                            void (*on_act)(impa_service_t *svc))
 {
     int act = 0;
-    ingest_scan(svc, p->path, &p->scan, run_cycles, &act);
+    /* read in the look-ahead already: an old file's clock starts at its intake */
+    ingest_clocked(svc, p->path, &p->scan, run_cycles, &act, scan_closed(svc, p->path));
     impa_scan_deinit(&p->scan);
     if (act && on_act)
         on_act(svc);

@@ -38,6 +38,10 @@ typedef struct {
     char path[PATH_MAX];        /* archive file written */
     char tmp[PATH_MAX];         /* its temporary name while being written */
     int dir_made, dir_errno;    /* the archive directory was missing: re-created / mkdir errno */
+    double scan_closed;         /* wall time the triggering scan's file was closed (its
+                                 * mtime) or, for a file older than the daemon's start,
+                                 * taken in; 0 = unknown */
+    int scan_from_intake;         /* scan_closed is the intake time, not the mtime */
     atomic_int stage;           /* IMPA_STAGE_*: where the worker is */
     atomic_int cancel;          /* set by the loop at a stop: give up at the next stage */
 } impa_cycle_job_t;
@@ -78,6 +82,13 @@ struct impa_service {
     impa_candidate_t *cand;     /* scans read before the grid is confirmed */
     int n_cand;
     double last_flow;           /* monotonic time of the last new scan used (or of the start) */
+    double start_wall;          /* wall time of impa_service_create */
+    double scan_closed;         /* of the last scan that asked for a cycle (job.scan_closed) */
+    int scan_from_intake;
+    /* scan-to-alert of the cycles run (cyclerun.c): sum, max, count; and how many
+     * of them counted from the intake (files older than the start: a replay) */
+    double s2a_sum, s2a_max;
+    uint64_t s2a_n, s2a_from_intake;
     int quiet_logged;           /* the quiet period's end was logged */
     int input_missing;          /* the input directory is gone (watch.c re-establishes it) */
     /* cyclerun.c */

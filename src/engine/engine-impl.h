@@ -52,6 +52,11 @@ struct impa_model {
     impa_conv_param_t readout;     /* [1][S][1][1] */
 };
 
+/* forward.c: the translator runs on all threads when its latent plane has at
+ * least min_hw pixels (default IMPA_TRANS_PAR_MIN, 4096), else on one; the tests
+ * set 0 to run the split path on small grids. A tiled engine passes it on. */
+void impa_engine_set_translator_split(impa_engine_t *e, int min_hw);
+
 /* ---- kernels.c: how to compute; no allocation, no I/O ---------------------- */
 
 /* Activation applied after a GroupNorm (fused into its write pass). */
@@ -91,6 +96,27 @@ void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, i
                        const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                        float *col, double *mean_c, double *m2_c);
 
+/* Columns c0..c0+n-1 of a 1x1 stride-1 convolution on [cin][plane] -> [cout][plane]
+ * (out = or += bias + W in), on the calling thread: the translator's threads
+ * each take a slice of the pixels. */
+void impa_conv1x1_cols(const float *in, int cin, int plane, float *out, int cout,
+                       const impa_conv_param_t *p, int c0, int n, int accumulate);
+
+/* A per-channel normalisation not yet applied to a tensor: x = act(x * scale[c] +
+ * shift[c]) (silu: 0 none, 1 SiLU); scale, shift: [c] (impa_groupnorm_affine). */
+typedef struct {
+    const float *scale, *shift;
+    int silu;
+} impa_pre_t;
+
+/* impa_conv2d_stats on the input normalised by pre, which is applied to `in`
+ * in place, row band by row band just before the tiles' im2col reads them (in
+ * cache), instead of in a pass of its own over the planes; on return all of
+ * `in` is normalised, as impa_groupnorm_apply would have left it. */
+void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int cout,
+                           const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                           float *col, const impa_pre_t *pre, double *mean_c, double *m2_c);
+
 /* Output side of a convolution. */
 int impa_conv_out_size(int n, int k, int stride, int pad, int dilation);
 
@@ -99,6 +125,12 @@ int impa_conv_out_size(int n, int k, int stride, int pad, int dilation);
  * w: [c][1][k][k], b: [c]. If accumulate, out += result. */
 void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
                    const impa_conv_param_t *p, int k, int dilation, int accumulate);
+
+/* impa_dwconv2d for output rows r0..r1-1 of every channel only (reads the rows
+ * of `in` their receptive fields cover), on the calling thread. */
+void impa_dwconv2d_rows(const float *in, float *out, int c, int h, int w,
+                        const impa_conv_param_t *p, int k, int dilation, int accumulate, int r0,
+                        int r1);
 
 /* GroupNorm over [c][hw] with `groups` groups (biased variance, eps), affine,
  * then `act`, then, if add is not NULL, + add[c][hw]. In place is allowed
@@ -111,6 +143,36 @@ void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, floa
 void impa_groupnorm_apply(const float *in, float *out, int c, int hw, int groups, float eps,
                           const impa_norm_param_t *p, impa_act_t act, const float *add,
                           const double *mean_c, const double *m2_c);
+
+/* The pieces of a GroupNorm split over pixel slices (the translator's
+ * threads), each on the calling thread:
+ * - impa_channel_stats_cols: mean and sum of squared deviations of columns
+ *   c0..c0+n-1 of each of c planes of `plane` floats (n = 0 gives zeros);
+ * - impa_stats_combine: the statistics of `parts` slices of count_p[k] values
+ *   each (mean_p, m2_p: [parts][c]) combined per channel (Chan et al.);
+ * - impa_groupnorm_affine: per-channel scale/shift of the GroupNorm from
+ *   per-channel statistics over hw values each (what impa_groupnorm_apply uses);
+ * - impa_channel_apply_cols: out = act(in * scale + shift) (+ add) on columns
+ *   c0..c0+n-1 of every channel (in place allowed). */
+void impa_channel_stats_cols(const float *x, int c, int plane, int c0, int n, double *mean_c,
+                             double *m2_c);
+void impa_stats_combine(int parts, const double *mean_p, const double *m2_p, const int *count_p,
+                        int c, double *mean_c, double *m2_c);
+void impa_groupnorm_affine(const double *mean_c, const double *m2_c, int c, int groups,
+                           int hw, float eps, const impa_norm_param_t *p, float *scale,
+                           float *shift);
+void impa_channel_apply_cols(const float *in, float *out, int c, int plane, int c0, int n,
+                             const float *scale, const float *shift, impa_act_t act,
+                             const float *add);
+
+/* impa_groupnorm_apply (+ act) followed by a 1x1 convolution to one channel
+ * (the readout, ro: w [1][c], b [1]) and + add[hw] if add is not NULL, in one
+ * pass: y[i] = b + sum_ch w[ch] * act(norm(in)[ch][i]) (+ add[i]). The normalised
+ * [c][hw] planes are never written. in: [c][hw]; y, add: [hw]. */
+void impa_groupnorm_apply_readout(const float *in, int c, int hw, int groups, float eps,
+                                  const impa_norm_param_t *p, impa_act_t act,
+                                  const double *mean_c, const double *m2_c,
+                                  const impa_conv_param_t *ro, const float *add, float *y);
 
 /* Per-pixel GroupNorm (norm_local = 1): at every pixel, mean and biased
  * variance over the c/groups channels of each group only (groups = 1: a channel
@@ -154,6 +216,11 @@ void impa_mixer_inverse(const float *in, float *out, int c, int h, int w);
 /* mean over the plane: out[ch] = mean(in[ch][0..hw)). */
 void impa_mean_hw(const float *in, float *out, int c, int hw);
 
+/* The SE gate from pooled means: gate = sigmoid(fc2(silu(fc1(pooled)))).
+ * pooled, gate: [t]; hid: [tr] scratch. */
+void impa_se_gate(const float *pooled, int t, int tr, const impa_conv_param_t *fc1,
+                  const impa_conv_param_t *fc2, float *hid, float *gate);
+
 /* Squeeze-and-excitation with residual: u += c * sigmoid(fc2(silu(fc1(mean_hw(c))))).
  * c_in: [t][hw]; u: [t][hw]; scratch: 2*t + tr floats. */
 void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv_param_t *fc1,
@@ -174,6 +241,25 @@ void impa_box_mean(const float *in, float *out, int c, int h, int w, int k, floa
 void impa_se_local(const float *c_in, float *u, int t, int tr, int h, int w, int k,
                    const impa_conv_param_t *fc1, const impa_conv_param_t *fc2, float *pooled,
                    float *hid);
+
+/* Runtime ISA dispatch (kernels.c, the kernels compiled per ISA: the GroupNorm
+ * apply and the fused readout). GENERIC is the build's own code (x86-64
+ * baseline in the default build; the -march=native build has only that one,
+ * named "build"); AVX2 = x86-64-v3 (AVX2, FMA), AVX512 = x86-64-v4 (AVX-512
+ * F/BW/CD/DQ/VL). At load the best the CPU supports is chosen
+ * (impa_kernels_isa_best, by __builtin_cpu_supports). set_isa returns -1 and
+ * changes nothing for an ISA this CPU or build lacks; process-wide, not to be
+ * called while a forward runs (tests). */
+typedef enum {
+    IMPA_ISA_GENERIC = 0,
+    IMPA_ISA_AVX2 = 1,
+    IMPA_ISA_AVX512 = 2,
+} impa_isa_t;
+int impa_kernels_isa_supported(impa_isa_t isa);
+int impa_kernels_set_isa(impa_isa_t isa);
+impa_isa_t impa_kernels_isa_best(void);
+impa_isa_t impa_kernels_isa(void);
+const char *impa_kernels_isa_name(impa_isa_t isa);
 
 /* on = 1: kernels called from this thread run on it alone until reset with 0
  * (thread-local; forward.c uses it for the small translator tensors). */

@@ -77,6 +77,12 @@ struct impa_engine {
     float *se_hid;  /* se_window > 0: [Tr][h][w] fc1 output (first the box filter's
                      * [h][w] scratch) */
     float *zo;     /* [Tout*S][h][w] trans.out: latents per lead */
+    /* the translator on several threads (translator_par): per-slice GroupNorm
+     * statistics [3 norms][mean, m2][threads][T] and per-thread scratch */
+    int trans_par_min; /* smallest h*w split (IMPA_TRANS_PAR_MIN; tests lower it) */
+    double *tpart;
+    double *tcomb; /* [threads][mean, m2][T] combined statistics */
+    float *tscr;   /* [threads][4T + Tr] scale, shift, pooled, gate, SE hidden */
     impa_worker_t *work; /* [threads] (owned, buffers in the arena) */
     impa_stage_times_t times; /* of the last forward */
 };
@@ -93,6 +99,12 @@ static double mono_s(void)
 /* GroupNorm statistics on the stack: at most this many conv output channels
  * (4 * hid_s; create refuses wider models). */
 #define IMPA_MAX_NORM_CH (4 * 1024)
+
+/* Smallest latent plane h*w the translator splits over the threads (64 x 64, a
+ * 256 x 256 grid). Below, its ~10 barriers cost more than the halved work: the
+ * daemon's 80 x 80 windows (20 x 20 latents) ran 1.6x slower with the split on the
+ * loaded 2-core machine. The tests lower it (impa_engine_set_translator_split). */
+#define IMPA_TRANS_PAR_MIN 4096
 
 /* Upper bound on worker threads (each has its own full-resolution buffers). */
 #define IMPA_ENGINE_MAX_THREADS 64
@@ -226,6 +238,14 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
         free(e);
         return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
     }
+    e->trans_par_min = IMPA_TRANS_PAR_MIN;
+    e->tpart = calloc(6 * nth * T, sizeof(double));
+    e->tcomb = calloc(2 * nth * T, sizeof(double));
+    e->tscr = calloc(nth * (4 * T + Tr), sizeof(float));
+    if (!e->tpart || !e->tcomb || !e->tscr) {
+        impa_engine_destroy(&e);
+        return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
+    }
     typedef struct {
         float **p;
         size_t n;
@@ -264,8 +284,7 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
         total += (plan[i].n + 15) / 16 * 16;
     e->arena = arena_alloc(total, &e->arena_base);
     if (!e->arena) {
-        free(e->work);
-        free(e);
+        impa_engine_destroy(&e);
         return impa_err(err, errlen, IMPA_ENOMEM, "engine: cannot allocate %zu MiB workspace",
                         total * sizeof(float) >> 20);
     }
@@ -524,6 +543,9 @@ void impa_engine_destroy(impa_engine_t **engine)
     impa_engine_destroy(&(*engine)->inner);
     free((*engine)->arena_base);
     free((*engine)->work);
+    free((*engine)->tpart);
+    free((*engine)->tcomb);
+    free((*engine)->tscr);
     free(*engine);
     *engine = NULL;
 }
@@ -546,6 +568,11 @@ const char *impa_engine_blas_core(void)
 const char *impa_engine_blas_config(void)
 {
     return openblas_get_config();
+}
+
+const char *impa_engine_kernel_isa(void)
+{
+    return impa_kernels_isa_name(impa_kernels_isa());
 }
 
 void impa_engine_stage_times(const impa_engine_t *e, impa_stage_times_t *out)
@@ -652,6 +679,42 @@ static void enc0(const impa_engine_t *e, impa_worker_t *wk, const float *x, floa
     conv_norm(e, wk, x, C, H, W, e0, S, 1, &M->enc_conv[0], &M->enc_norm[0]);
 }
 
+/* The encoder of one frame with GroupNorm (steps 1-2): x [C][H][W] -> e0
+ * [S][H][W] (enc.0, normalised on return) -> wk->half -> z [S][h][w]. Each
+ * norm + SiLU but the last is applied by the next convolution, band by band as
+ * its im2col reads the rows (impa_conv2d_stats_pre), not in a pass of its own. */
+static void encoder_frame(const impa_engine_t *e, impa_worker_t *wk, const float *x, float *e0,
+                          float *z)
+{
+    const impa_model_t *M = e->model;
+    const impa_model_info_t *mi = &M->info;
+    int C = mi->n_fields, S = mi->hid_s, H = e->H, W = e->W;
+    double mean[IMPA_MAX_NORM_CH / 4], m2[IMPA_MAX_NORM_CH / 4];
+    float scale[2][IMPA_MAX_NORM_CH / 4], shift[2][IMPA_MAX_NORM_CH / 4];
+    impa_pre_t pre0 = {scale[0], shift[0], 1}, pre1 = {scale[1], shift[1], 1};
+    double t0 = mono_s();
+    if (mi->spatial_mixer) {
+        impa_mixer(x, wk->mix, C, H, W);
+        x = wk->mix;
+    }
+    impa_conv2d_stats(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, mean, m2);
+    impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H * W, mi->gn_eps, &M->enc_norm[0],
+                          scale[0], shift[0]);
+    impa_conv2d_stats_pre(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col, &pre0,
+                          mean, m2);
+    int H2 = impa_conv_out_size(H, 3, 2, 1, 1), W2 = impa_conv_out_size(W, 3, 2, 1, 1);
+    impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H2 * W2, mi->gn_eps, &M->enc_norm[1],
+                          scale[1], shift[1]);
+    impa_conv2d_stats_pre(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col,
+                          &pre1, mean, m2);
+    double t1 = mono_s();
+    int hw = impa_conv_out_size(H2, 3, 2, 1, 1) * impa_conv_out_size(W2, 3, 2, 1, 1);
+    impa_groupnorm_apply(z, z, S, hw, mi->norm_groups, mi->gn_eps, &M->enc_norm[2],
+                         IMPA_ACT_SILU, NULL, mean, m2);
+    wk->conv_s += t1 - t0; /* the two fused norms count as convolution time */
+    wk->elem_s += mono_s() - t1;
+}
+
 /* IMPA translator block i on e->u: [T][h][w] (docs/model.md step 4). */
 static void impa_block(impa_engine_t *e, const impa_block_param_t *B, int h, int w)
 {
@@ -686,6 +749,136 @@ static void impa_block(impa_engine_t *e, const impa_block_param_t *B, int h, int
     impa_conv2d(e->m2, Tm, h, w, e->u, T, &B->mlp_fc2, 1, 1, 0, 1, NULL, 1);
 }
 
+#if IMPA_HAVE_OPENMP
+/* One thread's share of the parallel translator: rows r0..r1-1 of every
+ * [.][h][w] tensor, i.e. columns c0..c0+n-1 of each channel plane. */
+typedef struct {
+    int id, nt;          /* thread number, team size */
+    int h, w, r0, r1, c0, n;
+    int count[IMPA_ENGINE_MAX_THREADS]; /* pixels of each thread's slice */
+    double *mean, *m2;   /* [T] combined statistics (this thread's) */
+    float *scale, *shift, *pooled, *gate, *hid; /* [T] x 4, [Tr] */
+} tslice_t;
+
+/* GroupNorm of x into out on this thread's slice: slice statistics into slot
+ * `which`, a barrier, every thread combines all slices itself (T values, cheaper
+ * than a second barrier) and applies the affine to its own columns. */
+static void norm_par(impa_engine_t *e, tslice_t *ts, int which, const float *x, float *out,
+                     const impa_norm_param_t *np)
+{
+    const impa_model_info_t *mi = &e->model->info;
+    int T = mi->hid_t, hw = ts->h * ts->w;
+    size_t nt_max = (size_t)e->threads;
+    double *pm = e->tpart + (size_t)(2 * which) * nt_max * T;
+    double *pq = pm + nt_max * T;
+    impa_channel_stats_cols(x, T, hw, ts->c0, ts->n, pm + (size_t)ts->id * T,
+                            pq + (size_t)ts->id * T);
+#pragma omp barrier
+    impa_stats_combine(ts->nt, pm, pq, ts->count, T, ts->mean, ts->m2);
+    impa_groupnorm_affine(ts->mean, ts->m2, T, mi->norm_groups, hw, mi->gn_eps, np, ts->scale,
+                          ts->shift);
+    impa_channel_apply_cols(x, out, T, hw, ts->c0, ts->n, ts->scale, ts->shift, IMPA_ACT_NONE,
+                            NULL);
+}
+
+/* impa_block on this thread's slice (the same operations in the same order;
+ * GroupNorm models with the grid-mean SE only). Each norm reads u's statistics
+ * after a barrier; each depthwise conv reads its neighbours' rows after one.
+ * The SE's pooled mean of c = norm2(u) comes from u's statistics
+ * (mean(c) = scale * mean(u) + shift), so the SE needs no pass of its own. */
+static void block_par(impa_engine_t *e, tslice_t *ts, const impa_block_param_t *B)
+{
+    const impa_model_info_t *mi = &e->model->info;
+    int T = mi->hid_t, Tm = T * mi->mlp_ratio, Tr = T / mi->se_reduction;
+    int h = ts->h, w = ts->w, hw = h * w, c0 = ts->c0, n = ts->n;
+
+    norm_par(e, ts, 0, e->u, e->a, &B->norm1);
+    impa_conv1x1_cols(e->a, T, hw, e->v, T, &B->attn_v, c0, n, 0);
+    for (int ch = 0; ch < T && n > 0; ch++)
+        impa_silu(e->v + (size_t)ch * hw + c0, (size_t)n);
+#pragma omp barrier
+    for (int j = 0; j < mi->n_branches; j++)
+        impa_dwconv2d_rows(e->v, e->s, T, h, w, &B->branch[j], mi->branch_kernels[j],
+                           mi->branch_dilations[j], j > 0, ts->r0, ts->r1);
+    impa_conv1x1_cols(e->s, T, hw, e->a, T, &B->attn_fuse, c0, n, 0);
+    for (int ch = 0; ch < T && n > 0; ch++)
+        impa_gate(e->v + (size_t)ch * hw + c0, e->a + (size_t)ch * hw + c0, (size_t)n);
+    impa_conv1x1_cols(e->a, T, hw, e->u, T, &B->attn_proj, c0, n, 1);
+
+    norm_par(e, ts, 1, e->u, e->a, &B->norm2);
+    for (int ch = 0; ch < T; ch++)
+        ts->pooled[ch] = (float)(ts->scale[ch] * ts->mean[ch] + ts->shift[ch]);
+    impa_se_gate(ts->pooled, T, Tr, &B->se_fc1, &B->se_fc2, ts->hid, ts->gate);
+    for (int ch = 0; ch < T && n > 0; ch++) {
+        const float *cc = e->a + (size_t)ch * hw + c0;
+        float *uu = e->u + (size_t)ch * hw + c0, g = ts->gate[ch];
+        for (int i = 0; i < n; i++)
+            uu[i] += cc[i] * g;
+    }
+
+    norm_par(e, ts, 2, e->u, e->a, &B->norm3);
+    impa_conv1x1_cols(e->a, T, hw, e->m1, Tm, &B->mlp_fc1, c0, n, 0);
+#pragma omp barrier
+    impa_dwconv2d_rows(e->m1, e->m2, Tm, h, w, &B->mlp_dw, 3, 1, 0, ts->r0, ts->r1);
+    for (int ch = 0; ch < Tm && n > 0; ch++)
+        impa_gelu(e->m2 + (size_t)ch * hw + c0, (size_t)n);
+    impa_conv1x1_cols(e->m2, Tm, hw, e->u, T, &B->mlp_fc2, c0, n, 1);
+}
+#endif
+
+/* Steps 3-4: [F*S][h][w] latents u0 -> trans.inp -> blocks -> trans.out zo.
+ * With several threads and a GroupNorm + grid-mean SE model, one parallel
+ * region in which each thread owns a band of rows (block_par); otherwise on
+ * the calling thread: ~6 % of the FLOPs in ~40 small kernels, and splitting
+ * each kernel over the threads cost more in fork-joins than it saved on the
+ * loaded 2-core machine (CPU time per forward 0.55 s vs 0.30 s at 256x256). */
+static void translator(impa_engine_t *e, int h, int w)
+{
+    const impa_model_t *M = e->model;
+    const impa_model_info_t *mi = &M->info;
+    int S = mi->hid_s, T = mi->hid_t, Tout = mi->t_out, F = impa_model_input_frames(M);
+#if IMPA_HAVE_OPENMP
+    if (e->threads > 1 && h * w >= e->trans_par_min && !mi->norm_local &&
+        mi->se_window == 0) {
+        int hw = h * w, Tr = T / mi->se_reduction;
+#pragma omp parallel num_threads(e->threads)
+        {
+            tslice_t ts;
+            ts.id = omp_get_thread_num();
+            ts.nt = omp_get_num_threads();
+            ts.h = h;
+            ts.w = w;
+            for (int k = 0; k < ts.nt; k++)
+                ts.count[k] = (h * (k + 1) / ts.nt - h * k / ts.nt) * w;
+            ts.r0 = h * ts.id / ts.nt;
+            ts.r1 = h * (ts.id + 1) / ts.nt;
+            ts.c0 = ts.r0 * w;
+            ts.n = (ts.r1 - ts.r0) * w;
+            ts.mean = e->tcomb + (size_t)ts.id * 2 * T;
+            ts.m2 = ts.mean + T;
+            ts.scale = e->tscr + (size_t)ts.id * (4 * T + Tr);
+            ts.shift = ts.scale + T;
+            ts.pooled = ts.shift + T;
+            ts.gate = ts.pooled + T;
+            ts.hid = ts.gate + T;
+            impa_kernels_serial(1);
+            impa_conv1x1_cols(e->u0, F * S, hw, e->u, T, &M->trans_inp, ts.c0, ts.n, 0);
+            for (int b = 0; b < mi->n_blocks; b++)
+                block_par(e, &ts, &M->blocks[b]);
+            impa_conv1x1_cols(e->u, T, hw, e->zo, Tout * S, &M->trans_out, ts.c0, ts.n, 0);
+            impa_kernels_serial(0);
+        }
+        return;
+    }
+#endif
+    impa_kernels_serial(1);
+    impa_conv2d(e->u0, F * S, h, w, e->u, T, &M->trans_inp, 1, 1, 0, 1, NULL, 0);
+    for (int b = 0; b < mi->n_blocks; b++)
+        impa_block(e, &M->blocks[b], h, w);
+    impa_conv2d(e->u, T, h, w, e->zo, Tout * S, &M->trans_out, 1, 1, 0, 1, NULL, 0);
+    impa_kernels_serial(0);
+}
+
 int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err,
                         size_t errlen)
 {
@@ -695,7 +888,7 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         return forward_tiled(e, in, out, err, errlen);
     const impa_model_t *M = e->model;
     const impa_model_info_t *mi = &M->info;
-    int C = mi->n_fields, S = mi->hid_s, T = mi->hid_t;
+    int C = mi->n_fields, S = mi->hid_s;
     int Tin = mi->t_in, Tout = mi->t_out, F = impa_model_input_frames(M);
     int H = e->H, W = e->W, H2 = H / 2, W2 = W / 2, h = H / 4, w = W / 4;
     size_t HW = (size_t)H * W, hw = (size_t)h * w;
@@ -722,6 +915,10 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         if (!mi->advection && t == Tin - 1)
             e0 = e->skip;
         float *z = e->u0 + (size_t)t * S * hw;              /* [S][h][w] */
+        if (!mi->norm_local) {
+            encoder_frame(e, wk, x, e0, z);
+            continue;
+        }
         enc0(e, wk, x, e0);
         conv_norm(e, wk, e0, S, H, W, wk->half, S, 2, &M->enc_conv[1], &M->enc_norm[1]);
         conv_norm(e, wk, wk->half, S, H2, W2, z, S, 2, &M->enc_conv[2], &M->enc_norm[2]);
@@ -730,16 +927,8 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
     if (e->progress)
         e->progress(e->progress_ctx);
 
-    /* 3-4. Translator on [F*S][h][w] -> [T][h][w] -> blocks -> [Tout*S][h][w].
-     * Serial: ~6 % of the FLOPs in ~40 small kernels; splitting each over the
-     * threads cost more in barriers than it saved on the loaded 2-core machine
-     * (CPU time per forward 0.55 s parallel vs 0.30 s serial at 256x256). */
-    impa_kernels_serial(1);
-    impa_conv2d(e->u0, F * S, h, w, e->u, T, &M->trans_inp, 1, 1, 0, 1, NULL, 0);
-    for (int b = 0; b < mi->n_blocks; b++)
-        impa_block(e, &M->blocks[b], h, w);
-    impa_conv2d(e->u, T, h, w, e->zo, Tout * S, &M->trans_out, 1, 1, 0, 1, NULL, 0);
-    impa_kernels_serial(0);
+    /* 3-4. Translator on [F*S][h][w] -> [T][h][w] -> blocks -> [Tout*S][h][w]. */
+    translator(e, h, w);
     double ts2 = mono_s();
     if (e->progress)
         e->progress(e->progress_ctx);
@@ -781,6 +970,20 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
                 wk->full[i] += wk->pre[i];
         }
         float *d2 = wk->pre; /* [S][H][W] dec.2 output */
+        if (!mi->norm_local) {
+            /* dec.2's norm + SiLU, the readout and the residual in one pass over d2 */
+            double mean[IMPA_MAX_NORM_CH], m2[IMPA_MAX_NORM_CH];
+            double t5 = mono_s();
+            impa_conv2d_stats(wk->full, S, H, W, d2, S, &M->dec_conv[2], 3, 1, 1, 1, wk->col,
+                              mean, m2);
+            double t6 = mono_s();
+            impa_groupnorm_apply_readout(d2, S, (int)HW, mi->norm_groups, mi->gn_eps,
+                                         &M->dec_norm[2], IMPA_ACT_SILU, mean, m2, &M->readout,
+                                         mi->residual ? base : NULL, y);
+            wk->conv_s += t6 - t5;
+            wk->elem_s += mono_s() - t6;
+            continue;
+        }
         conv_norm(e, wk, wk->full, S, H, W, d2, S, 1, &M->dec_conv[2], &M->dec_norm[2]);
         double t6 = mono_s();
         impa_conv2d(d2, S, H, W, y, 1, &M->readout, 1, 1, 0, 1, NULL, 0);
@@ -889,6 +1092,14 @@ int impa_engine_forecast(impa_engine_t *e, const float *const *dbz,
         }
     }
     return 0;
+}
+
+void impa_engine_set_translator_split(impa_engine_t *e, int min_hw)
+{
+    if (e)
+        e->trans_par_min = min_hw;
+    if (e && e->inner)
+        e->inner->trans_par_min = min_hw;
 }
 
 int impa_engine_threads(const impa_engine_t *e)

@@ -25,6 +25,16 @@
 
 static int g_threads = 1;
 
+/* The ISA variants in use (see "Runtime ISA dispatch" below; filled before main). */
+static struct {
+    void (*channel_apply)(const float *x, float *y, const float *add, int hw, float sc, float sh,
+                          int silu);
+    void (*readout_block)(const float *x, int c, int hw, int n, const float *scale,
+                          const float *shift, const float *rw, float rb, int silu,
+                          const float *add, float *y);
+} g_isa_fn;
+static impa_isa_t g_isa = IMPA_ISA_GENERIC;
+
 int impa_kernels_set_threads(int threads)
 {
     if (threads <= 0) {
@@ -106,6 +116,15 @@ int impa_kernels_threads(void)
     return g_threads;
 }
 
+/* d[i] = s[2 i]: with the stride a constant and restrict, GCC vectorises it
+ * (the generic strided loop was a scalar load per element, a third of im2col's
+ * time in the stride-2 encoder convolutions). */
+static void copy_stride2(float *restrict d, const float *restrict s, int n)
+{
+    for (int i = 0; i < n; i++)
+        d[i] = s[2 * i];
+}
+
 /* col: [cin*k*k][(r1-r0)*wout], the receptive fields of output rows r0..r1-1. */
 static void im2col_rows(const float *in, int cin, int hin, int win, int k, int stride,
                         int pad, int dilation, int wout, int r0, int r1, float *col)
@@ -138,6 +157,8 @@ static void im2col_rows(const float *in, int cin, int hin, int win, int k, int s
                 d[ox] = 0.0f;
             if (stride == 1) {
                 memcpy(d + lo, src + lo + off, sizeof(float) * (size_t)(hi - lo));
+            } else if (stride == 2) {
+                copy_stride2(d + lo, src + 2 * lo + off, hi - lo);
             } else {
                 for (int ox = lo; ox < hi; ox++)
                     d[ox] = src[ox * stride + off];
@@ -193,9 +214,36 @@ static void tile_stats_add(const float *out, int cout, int n, int plane, long do
     }
 }
 
+void impa_conv1x1_cols(const float *in, int cin, int plane, float *out, int cout,
+                       const impa_conv_param_t *p, int c0, int n, int accumulate)
+{
+    if (n <= 0)
+        return;
+    bias_init(out + c0, cout, n, plane, p->b, accumulate);
+    impa_gemm(cout, n, cin, 1.0f, p->w, cin, in + c0, plane, 1.0f, out + c0, plane);
+}
+
+/* The input rows [*done, hi) of every channel normalised in place (pre; in_pre
+ * is the input, writable); *done advances to hi. */
+static void pre_rows(float *in_pre, int cin, int hin, int win, const impa_pre_t *pre, int *done,
+                     int hi)
+{
+    if (hi > hin)
+        hi = hin;
+    if (hi <= *done)
+        return;
+    size_t plane = (size_t)hin * win, o = (size_t)*done * win;
+    int n = (hi - *done) * win;
+    for (int ci = 0; ci < cin; ci++)
+        g_isa_fn.channel_apply(in_pre + ci * plane + o, in_pre + ci * plane + o, NULL, n,
+                               pre->scale[ci], pre->shift[ci], pre->silu);
+    *done = hi;
+}
+
 static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, int cout,
                         const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
-                        float *col, int accumulate, double *mean_c, double *m2_c)
+                        float *col, int accumulate, double *mean_c, double *m2_c,
+                        float *in_pre, const impa_pre_t *pre)
 {
     int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
     int wout = impa_conv_out_size(win, k, stride, pad, dilation);
@@ -209,10 +257,7 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
 #endif
         for (int t = 0; t < nth; t++) {
             int c0 = t * chunk, n = plane - c0 < chunk ? plane - c0 : chunk;
-            if (n <= 0)
-                continue;
-            bias_init(out + c0, cout, n, plane, p->b, accumulate);
-            impa_gemm(cout, n, cin, 1.0f, p->w, cin, in + c0, plane, 1.0f, out + c0, plane);
+            impa_conv1x1_cols(in, cin, plane, out, cout, p, c0, n, accumulate);
         }
         return;
     }
@@ -221,10 +266,13 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
     int ntiles = (hout + rows - 1) / rows;
     size_t colsz = (size_t)kk * (size_t)rows * (size_t)wout;
     int par = ntiles > 1 && !in_parallel() && g_threads > 1;
+    int done = 0; /* input rows normalised so far (pre) */
+    if (pre && par) /* tiles out of order: the whole input first */
+        pre_rows(in_pre, cin, hin, win, pre, &done, hin);
     if (mean_c && par) {
         /* tiles on several threads: the statistics afterwards, over the planes */
         conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                    NULL, NULL);
+                    NULL, NULL, NULL, NULL);
         for (int ch = 0; ch < cout; ch++)
             channel_stats(out + (size_t)ch * plane, plane, &mean_c[ch], &m2_c[ch]);
         return;
@@ -243,6 +291,9 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
 #else
         float *c = col;
 #endif
+        if (pre && !par) /* the rows this tile reads, just before im2col reads them */
+            pre_rows(in_pre, cin, hin, win, pre, &done,
+                     (r1 - 1) * stride - pad + (k - 1) * dilation + 1);
         im2col_rows(in, cin, hin, win, k, stride, pad, dilation, wout, r0, r1, c);
         float *o = out + (size_t)r0 * wout;
         bias_init(o, cout, n, plane, p->b, accumulate);
@@ -250,6 +301,8 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
         if (mean_c) /* serial here: tiles in order */
             tile_stats_add(o, cout, n, plane, (long)r0 * wout, mean_c, m2_c);
     }
+    if (pre) /* rows no output reads (none for the shapes of this model) */
+        pre_rows(in_pre, cin, hin, win, pre, &done, hin);
 }
 
 void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -257,7 +310,7 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
                  float *col, int accumulate)
 {
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                NULL, NULL);
+                NULL, NULL, NULL, NULL);
 }
 
 void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -273,46 +326,81 @@ void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, i
         return;
     }
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
-                m2_c);
+                m2_c, NULL, NULL);
+}
+
+void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int cout,
+                           const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                           float *col, const impa_pre_t *pre, double *mean_c, double *m2_c)
+{
+    if (k == 1 && stride == 1 && pad == 0) {
+        int done = 0;
+        pre_rows(in, cin, hin, win, pre, &done, hin);
+        impa_conv2d_stats(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, mean_c,
+                          m2_c);
+        return;
+    }
+    conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
+                m2_c, in, pre);
+}
+
+/* Output rows r0..r1-1 of one depthwise plane: dst = b (+ dst) + conv(src). */
+static void dw_plane_rows(const float *src, float *dst, int h, int w, const float *wk, float b,
+                          int k, int dilation, int accumulate, int r0, int r1)
+{
+    int pad = dilation * (k - 1) / 2;
+    float *d0 = dst + (size_t)r0 * w;
+    size_t n = (size_t)(r1 - r0) * w;
+    if (accumulate) {
+        for (size_t i = 0; i < n; i++)
+            d0[i] += b;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d0[i] = b;
+    }
+    for (int ky = 0; ky < k; ky++) {
+        int dy = ky * dilation - pad;
+        int y0 = dy < 0 ? -dy : 0;
+        int y1 = dy > 0 ? h - dy : h;
+        if (y0 < r0)
+            y0 = r0;
+        if (y1 > r1)
+            y1 = r1;
+        for (int kx = 0; kx < k; kx++) {
+            int dx = kx * dilation - pad;
+            int x0 = dx < 0 ? -dx : 0;
+            int x1 = dx > 0 ? w - dx : w;
+            float wv = wk[ky * k + kx];
+            for (int y = y0; y < y1; y++) {
+                float *o = dst + (size_t)y * w;
+                const float *s = src + (size_t)(y + dy) * w + dx;
+                for (int x = x0; x < x1; x++)
+                    o[x] += wv * s[x];
+            }
+        }
+    }
 }
 
 void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
                    const impa_conv_param_t *p, int k, int dilation, int accumulate)
 {
-    int pad = dilation * (k - 1) / 2;
 #if IMPA_HAVE_OPENMP
 #pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
-    for (int ch = 0; ch < c; ch++) {
-        const float *src = in + (size_t)ch * h * w;
-        float *dst = out + (size_t)ch * h * w;
-        const float *wk = p->w + (size_t)ch * k * k;
-        float b = p->b[ch];
-        if (accumulate) {
-            for (int i = 0; i < h * w; i++)
-                dst[i] += b;
-        } else {
-            for (int i = 0; i < h * w; i++)
-                dst[i] = b;
-        }
-        for (int ky = 0; ky < k; ky++) {
-            int dy = ky * dilation - pad;
-            int y0 = dy < 0 ? -dy : 0;
-            int y1 = dy > 0 ? h - dy : h;
-            for (int kx = 0; kx < k; kx++) {
-                int dx = kx * dilation - pad;
-                int x0 = dx < 0 ? -dx : 0;
-                int x1 = dx > 0 ? w - dx : w;
-                float wv = wk[ky * k + kx];
-                for (int y = y0; y < y1; y++) {
-                    float *o = dst + (size_t)y * w;
-                    const float *s = src + (size_t)(y + dy) * w + dx;
-                    for (int x = x0; x < x1; x++)
-                        o[x] += wv * s[x];
-                }
-            }
-        }
-    }
+    for (int ch = 0; ch < c; ch++)
+        dw_plane_rows(in + (size_t)ch * h * w, out + (size_t)ch * h * w, h, w,
+                      p->w + (size_t)ch * k * k, p->b[ch], k, dilation, accumulate, 0, h);
+}
+
+void impa_dwconv2d_rows(const float *in, float *out, int c, int h, int w,
+                        const impa_conv_param_t *p, int k, int dilation, int accumulate, int r0,
+                        int r1)
+{
+    if (r1 <= r0)
+        return;
+    for (int ch = 0; ch < c; ch++)
+        dw_plane_rows(in + (size_t)ch * h * w, out + (size_t)ch * h * w, h, w,
+                      p->w + (size_t)ch * k * k, p->b[ch], k, dilation, accumulate, r0, r1);
 }
 
 /* e^-a for a in [0, 87], written so that GCC vectorises the loops that call
@@ -372,6 +460,26 @@ static inline float silu1(float x)
 #define IMPA_HOT
 #endif
 
+/* Runtime ISA dispatch of the kernels written for it (channel_apply,
+ * readout_block): the body is compiled three times, for the baseline, for
+ * x86-64-v3 (AVX2 + FMA) and for x86-64-v4 (AVX-512), and a table of pointers
+ * picks one at load time from __builtin_cpu_supports (impa_kernels_set_isa
+ * overrides it, for the tests). Without the variants (-march=native or not
+ * x86-64 GCC) only the build's own code exists and the table points at it. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__AVX2__)
+#define IMPA_HAVE_ISA_VARIANTS 1
+#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
+    static void name##_generic params { name##_body args; }                                      \
+    __attribute__((target("arch=x86-64-v3"))) static void name##_avx2 params { name##_body args; } \
+    __attribute__((target("arch=x86-64-v4"))) static void name##_avx512 params                   \
+    {                                                                                            \
+        name##_body args;                                                                        \
+    }
+#else
+#define IMPA_HAVE_ISA_VARIANTS 0
+#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
+    static void name##_generic params { name##_body args; }
+#endif
 /* Channel statistics in two passes (mean, then squared deviations: no
  * E[x^2] - E[x]^2 cancellation); float partial sums over blocks of 1024
  * (vectorised), added in double. */
@@ -405,8 +513,9 @@ IMPA_HOT static void channel_stats(const float *x, int hw, double *mean_out, dou
 
 /* y = act(x * sc + sh) (+ add). y may be x: element i reads x[i] before
  * writing y[i]. */
-IMPA_HOT static void channel_apply(const float *x, float *y, const float *add, int hw, float sc,
-                                   float sh, int silu)
+static inline __attribute__((always_inline)) void
+channel_apply_body(const float *x, float *y, const float *add, int hw, float sc, float sh,
+                   int silu)
 {
     if (silu) {
 #if IMPA_HAVE_OPENMP
@@ -423,6 +532,10 @@ IMPA_HOT static void channel_apply(const float *x, float *y, const float *add, i
             y[i] += add[i];
     }
 }
+IMPA_ISA_VARIANTS(channel_apply,
+                  (const float *x, float *y, const float *add, int hw, float sc, float sh,
+                   int silu),
+                  (x, y, add, hw, sc, sh, silu))
 
 /* Per-channel affine (y = x*scale + shift) of a GroupNorm from statistics of
  * `planes` planes per channel (1, or 4 for the fused pixel shuffle, where output
@@ -460,9 +573,120 @@ void impa_groupnorm_apply(const float *in, float *out, int c, int hw, int groups
 #pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
     for (int ch = 0; ch < c; ch++)
-        channel_apply(in + (size_t)ch * hw, out + (size_t)ch * hw,
+        g_isa_fn.channel_apply(in + (size_t)ch * hw, out + (size_t)ch * hw,
                       add ? add + (size_t)ch * hw : NULL, hw, scale[ch], shift[ch],
                       act == IMPA_ACT_SILU);
+}
+
+void impa_groupnorm_affine(const double *mean_c, const double *m2_c, int c, int groups,
+                           int hw, float eps, const impa_norm_param_t *p, float *scale,
+                           float *shift)
+{
+    group_affine(mean_c, m2_c, 1, c, groups, hw, eps, p, scale, shift);
+}
+
+void impa_channel_stats_cols(const float *x, int c, int plane, int c0, int n, double *mean_c,
+                             double *m2_c)
+{
+    for (int ch = 0; ch < c; ch++) {
+        if (n > 0) {
+            channel_stats(x + (size_t)ch * plane + c0, n, &mean_c[ch], &m2_c[ch]);
+        } else {
+            mean_c[ch] = 0.0;
+            m2_c[ch] = 0.0;
+        }
+    }
+}
+
+void impa_stats_combine(int parts, const double *mean_p, const double *m2_p, const int *count_p,
+                        int c, double *mean_c, double *m2_c)
+{
+    for (int ch = 0; ch < c; ch++) {
+        double n = 0.0, mean = 0.0, m2 = 0.0;
+        for (int k = 0; k < parts; k++) {
+            double nb = (double)count_p[k];
+            if (nb <= 0.0)
+                continue;
+            double mb = mean_p[(size_t)k * c + ch], d = mb - mean;
+            mean += d * nb / (n + nb);
+            m2 += m2_p[(size_t)k * c + ch] + d * d * n * nb / (n + nb);
+            n += nb;
+        }
+        mean_c[ch] = mean;
+        m2_c[ch] = m2;
+    }
+}
+
+void impa_channel_apply_cols(const float *in, float *out, int c, int plane, int c0, int n,
+                             const float *scale, const float *shift, impa_act_t act,
+                             const float *add)
+{
+    if (n <= 0)
+        return;
+    for (int ch = 0; ch < c; ch++) {
+        size_t o = (size_t)ch * plane + c0;
+        g_isa_fn.channel_apply(in + o, out + o, add ? add + o : NULL, n, scale[ch], shift[ch],
+                      act == IMPA_ACT_SILU);
+    }
+}
+
+/* Pixels per block of the fused readout: the block's accumulator stays in L1. */
+#define IMPA_READOUT_BLOCK 512
+
+/* y[0..n) = rb + sum_ch rw[ch] * act(x[ch][i] * scale[ch] + shift[ch]) (+ add[i]),
+ * x with a plane stride of hw. */
+static inline __attribute__((always_inline)) void
+readout_block_body(const float *x, int c, int hw, int n, const float *scale, const float *shift,
+                   const float *rw, float rb, int silu, const float *add, float *y)
+{
+    float acc[IMPA_READOUT_BLOCK];
+    for (int i = 0; i < n; i++)
+        acc[i] = rb;
+    for (int ch = 0; ch < c; ch++) {
+        const float *xc = x + (size_t)ch * hw;
+        float sc = scale[ch], sh = shift[ch], w = rw[ch];
+        if (silu) {
+#if IMPA_HAVE_OPENMP
+#pragma omp simd
+#endif
+            for (int i = 0; i < n; i++)
+                acc[i] += w * silu1(xc[i] * sc + sh);
+        } else {
+            for (int i = 0; i < n; i++)
+                acc[i] += w * (xc[i] * sc + sh);
+        }
+    }
+    if (add) {
+        for (int i = 0; i < n; i++)
+            y[i] = acc[i] + add[i];
+    } else {
+        for (int i = 0; i < n; i++)
+            y[i] = acc[i];
+    }
+}
+
+IMPA_ISA_VARIANTS(readout_block,
+                  (const float *x, int c, int hw, int n, const float *scale, const float *shift,
+                   const float *rw, float rb, int silu, const float *add, float *y),
+                  (x, c, hw, n, scale, shift, rw, rb, silu, add, y))
+
+void impa_groupnorm_apply_readout(const float *in, int c, int hw, int groups, float eps,
+                                  const impa_norm_param_t *p, impa_act_t act,
+                                  const double *mean_c, const double *m2_c,
+                                  const impa_conv_param_t *ro, const float *add, float *y)
+{
+    float scale[IMPA_GN_MAX_CHANNELS], shift[IMPA_GN_MAX_CHANNELS];
+    group_affine(mean_c, m2_c, 1, c, groups, hw, eps, p, scale, shift);
+    int nblk = (hw + IMPA_READOUT_BLOCK - 1) / IMPA_READOUT_BLOCK;
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(g_threads) schedule(static) if (nblk > 1 && !in_parallel())
+#endif
+    for (int b = 0; b < nblk; b++) {
+        int i0 = b * IMPA_READOUT_BLOCK;
+        int n = hw - i0 < IMPA_READOUT_BLOCK ? hw - i0 : IMPA_READOUT_BLOCK;
+        g_isa_fn.readout_block(in + i0, c, hw, n, scale, shift, ro->w, ro->b[0], act == IMPA_ACT_SILU,
+                      add ? add + i0 : NULL, y + i0);
+    }
 }
 
 void impa_groupnorm(const float *in, float *out, int c, int hw, int groups, float eps,
@@ -715,7 +939,10 @@ void impa_pixel_unshuffle(const float *in, float *out, int c, int h, int w, int 
 
 /* The mixer as one gather (docs/model.md step 1): mixed channel cm at sub-pixel
  * km = (y%2)*2 + x%2 holds field j % c from sub-pixel j / c, j = cm*4 + km, of
- * the same 2x2 block. `inverse` swaps source and destination. */
+ * the same 2x2 block. `inverse` swaps source and destination. For one mixed
+ * channel and one row the even and the odd columns each read one fixed source
+ * row, so the loops run over column pairs with no index arithmetic per pixel
+ * (the per-pixel divisions made the mixer 4 % of a forward). */
 static void mixer_map(const float *in, float *out, int c, int h, int w, int inverse)
 {
 #if IMPA_HAVE_OPENMP
@@ -723,15 +950,26 @@ static void mixer_map(const float *in, float *out, int c, int h, int w, int inve
 #endif
     for (int cm = 0; cm < c; cm++) {
         for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                int j = cm * 4 + (y % 2) * 2 + (x % 2);
+            const float *src[2];
+            float *dst[2];
+            size_t mixed = ((size_t)cm * h + y) * w;
+            for (int px = 0; px < 2; px++) {
+                int j = cm * 4 + (y % 2) * 2 + px;
                 int cs = j % c, ks = j / c;
-                size_t mixed = ((size_t)cm * h + y) * w + x;
-                size_t orig = ((size_t)cs * h + (y & ~1) + ks / 2) * w + (x & ~1) + ks % 2;
-                if (inverse)
-                    out[orig] = in[mixed];
-                else
-                    out[mixed] = in[orig];
+                /* the source pixel of column x = 2i + px is 2i + ks % 2 */
+                size_t orig = ((size_t)cs * h + (y & ~1) + ks / 2) * w + ks % 2;
+                if (inverse) {
+                    src[px] = in + mixed + px;
+                    dst[px] = out + orig;
+                } else {
+                    src[px] = in + orig;
+                    dst[px] = out + mixed + px;
+                }
+            }
+            int half = w / 2;
+            for (int i = 0; i < half; i++) {
+                dst[0][2 * i] = src[0][2 * i];
+                dst[1][2 * i] = src[1][2 * i];
             }
         }
     }
@@ -761,6 +999,25 @@ void impa_mean_hw(const float *in, float *out, int c, int hw)
     }
 }
 
+void impa_se_gate(const float *pooled, int t, int tr, const impa_conv_param_t *fc1,
+                  const impa_conv_param_t *fc2, float *hid, float *gate)
+{
+    for (int j = 0; j < tr; j++) {
+        const float *wr = fc1->w + (size_t)j * t;
+        float s = fc1->b[j];
+        for (int ch = 0; ch < t; ch++)
+            s += wr[ch] * pooled[ch];
+        hid[j] = silu1(s);
+    }
+    for (int ch = 0; ch < t; ch++) {
+        const float *wr = fc2->w + (size_t)ch * tr;
+        float s = fc2->b[ch];
+        for (int j = 0; j < tr; j++)
+            s += wr[j] * hid[j];
+        gate[ch] = sigmoid1(s);
+    }
+}
+
 void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv_param_t *fc1,
              const impa_conv_param_t *fc2, float *scratch)
 {
@@ -768,15 +1025,12 @@ void impa_se(const float *c_in, float *u, int t, int tr, int hw, const impa_conv
     float *hid = scratch + t;   /* [tr] */
     float *g = hid + tr;        /* [t] */
     impa_mean_hw(c_in, pooled, t, hw);
-    impa_conv2d(pooled, t, 1, 1, hid, tr, fc1, 1, 1, 0, 1, NULL, 0);
-    for (int i = 0; i < tr; i++)
-        hid[i] = silu1(hid[i]);
-    impa_conv2d(hid, tr, 1, 1, g, t, fc2, 1, 1, 0, 1, NULL, 0);
+    impa_se_gate(pooled, t, tr, fc1, fc2, hid, g);
 #if IMPA_HAVE_OPENMP
 #pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
     for (int ch = 0; ch < t; ch++) {
-        float gc = sigmoid1(g[ch]);
+        float gc = g[ch];
         const float *cc = c_in + (size_t)ch * hw;
         float *uu = u + (size_t)ch * hw;
         for (int i = 0; i < hw; i++)
@@ -838,4 +1092,72 @@ void impa_se_local(const float *c_in, float *u, int t, int tr, int h, int w, int
         for (int i = 0; i < hw; i++)
             uu[i] += cc[i] * sigmoid1(gg[i]);
     }
+}
+
+/* ---- the ISA table ---------------------------------------------------------- */
+
+int impa_kernels_isa_supported(impa_isa_t isa)
+{
+    switch (isa) {
+    case IMPA_ISA_GENERIC:
+        return 1;
+#if IMPA_HAVE_ISA_VARIANTS
+    case IMPA_ISA_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("x86-64-v3") > 0;
+    case IMPA_ISA_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("x86-64-v4") > 0;
+#endif
+    default:
+        return 0;
+    }
+}
+
+int impa_kernels_set_isa(impa_isa_t isa)
+{
+    if (!impa_kernels_isa_supported(isa))
+        return -1;
+    g_isa = isa;
+    g_isa_fn.channel_apply = channel_apply_generic;
+    g_isa_fn.readout_block = readout_block_generic;
+#if IMPA_HAVE_ISA_VARIANTS
+    if (isa == IMPA_ISA_AVX2) {
+        g_isa_fn.channel_apply = channel_apply_avx2;
+        g_isa_fn.readout_block = readout_block_avx2;
+    } else if (isa == IMPA_ISA_AVX512) {
+        g_isa_fn.channel_apply = channel_apply_avx512;
+        g_isa_fn.readout_block = readout_block_avx512;
+    }
+#endif
+    return 0;
+}
+
+impa_isa_t impa_kernels_isa_best(void)
+{
+    if (impa_kernels_isa_supported(IMPA_ISA_AVX512))
+        return IMPA_ISA_AVX512;
+    if (impa_kernels_isa_supported(IMPA_ISA_AVX2))
+        return IMPA_ISA_AVX2;
+    return IMPA_ISA_GENERIC;
+}
+
+impa_isa_t impa_kernels_isa(void)
+{
+    return g_isa;
+}
+
+const char *impa_kernels_isa_name(impa_isa_t isa)
+{
+    switch (isa) {
+    case IMPA_ISA_AVX2: return "avx2";
+    case IMPA_ISA_AVX512: return "avx512";
+    default: return IMPA_HAVE_ISA_VARIANTS ? "generic" : "build";
+    }
+}
+
+/* Before main: the kernels never run with an empty table. */
+__attribute__((constructor)) static void isa_init(void)
+{
+    impa_kernels_set_isa(impa_kernels_isa_best());
 }

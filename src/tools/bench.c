@@ -346,6 +346,32 @@ static int bench_tiled(const impa_model_t *model, int ny, int nx, int tile, int 
     return 0;
 }
 
+/* Per-stage medians of n runs' stage times (each field sorted on its own;
+ * the runs of one forward vary together on a loaded machine, the median of
+ * each stage is steadier than the last run). Sorts in place. */
+static void stage_medians(impa_stage_times_t *st, int n, impa_stage_times_t *out)
+{
+    double v[5][1024];
+    int m = n < 1024 ? n : 1024;
+    for (int i = 0; i < m; i++) {
+        v[0][i] = st[i].encoder_s;
+        v[1][i] = st[i].translator_s;
+        v[2][i] = st[i].decoder_s;
+        v[3][i] = st[i].conv_s;
+        v[4][i] = st[i].elementwise_s;
+    }
+    double med[5];
+    for (int k = 0; k < 5; k++) {
+        qsort(v[k], (size_t)m, sizeof(double), cmp_double);
+        med[k] = m % 2 ? v[k][m / 2] : 0.5 * (v[k][m / 2 - 1] + v[k][m / 2]);
+    }
+    out->encoder_s = med[0];
+    out->translator_s = med[1];
+    out->decoder_s = med[2];
+    out->conv_s = med[3];
+    out->elementwise_s = med[4];
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: impa-bench [--weights FILE] [--grid NYxNX]... [--threads N] "
@@ -424,14 +450,16 @@ int main(int argc, char **argv)
            info->model_version);
     char cpu[256];
     cpu_model(cpu, sizeof cpu);
-    printf("machine: %s, %s, %ld online CPUs, load average %s; OpenBLAS core %s (%s)\n", cpu,
-           cpu_isa(), sysconf(_SC_NPROCESSORS_ONLN), loadavg_str(), impa_engine_blas_core(),
-           impa_engine_blas_config());
+    printf("machine: %s, %s, %ld online CPUs, load average %s; OpenBLAS core %s (%s); engine "
+           "kernels %s\n", cpu, cpu_isa(), sysconf(_SC_NPROCESSORS_ONLN), loadavg_str(),
+           impa_engine_blas_core(), impa_engine_blas_config(), impa_engine_kernel_isa());
     double *times = malloc(sizeof(double) * (size_t)runs);
     double *cpus = malloc(sizeof(double) * (size_t)runs);
-    if (!times || !cpus) {
+    impa_stage_times_t *stages = malloc(sizeof(*stages) * (size_t)runs);
+    if (!times || !cpus || !stages) {
         free(times);
         free(cpus);
+        free(stages);
         impa_model_destroy(&model);
         return 1;
     }
@@ -480,6 +508,7 @@ int main(int argc, char **argv)
             rc = impa_engine_forward(eng, in, out, err, sizeof(err));
             times[r] = now_s() - t0;
             cpus[r] = cpu_s() - c0;
+            impa_engine_stage_times(eng, &stages[r]);
         }
         if (rc) {
             fprintf(stderr, "impa-bench: %s\n", err);
@@ -502,9 +531,9 @@ int main(int argc, char **argv)
                    "all threads); %.2f GFLOP/forward, %.1f GFLOP/s; peak RSS %.1f MiB\n",
                    med, times[0], runs, cpu_med, gflop, gflop / med, rss_mib);
             impa_stage_times_t st;
-            impa_engine_stage_times(eng, &st);
+            stage_medians(stages, runs, &st);
             int nth = impa_engine_threads(eng);
-            printf("  stages (last run): encoder %.4f s, translator %.4f s, decoder %.4f s; "
+            printf("  stages (median of the runs): encoder %.4f s, translator %.4f s, decoder %.4f s; "
                    "inside encoder + decoder: convolutions %.4f s, element-wise (norms, "
                    "activations, shuffles, residual) %.4f s (thread-seconds / %d threads)\n",
                    st.encoder_s, st.translator_s, st.decoder_s, st.conv_s / nth,
@@ -529,9 +558,11 @@ int main(int argc, char **argv)
                    ny, nx, impa_engine_threads(eng), med, times[0], gflop / med, rss_mib,
                    ws_mib, gflop, cpu_med, impa_engine_blas_core());
             printf(" sgemm_conv_gflops=%.1f sgemm_square_gflops=%.1f frac_conv=%.3f "
-                   "frac_square=%.3f enc_s=%.4f trans_s=%.4f dec_s=%.4f elem_s=%.4f isa=%s",
+                   "frac_square=%.3f enc_s=%.4f trans_s=%.4f dec_s=%.4f elem_s=%.4f isa=%s "
+                   "kernels=%s",
                    g_conv, g_sq, gflop / med / g_conv, gflop / med / g_sq, st.encoder_s,
-                   st.translator_s, st.decoder_s, st.elementwise_s / nth, cpu_isa());
+                   st.translator_s, st.decoder_s, st.elementwise_s / nth, cpu_isa(),
+                   impa_engine_kernel_isa());
             if (info->advection)
                 printf(" advection=1 extrap_median_s=%.4f calib_median_s=%.4f "
                        "total_median_s=%.4f", ext_med, cal_med, ext_med + med + cal_med);
@@ -549,6 +580,7 @@ int main(int argc, char **argv)
     }
     free(times);
     free(cpus);
+    free(stages);
     impa_model_destroy(&model);
     return status;
 }

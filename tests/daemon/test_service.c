@@ -96,6 +96,26 @@ static int log_has(fixture_t *f, const char *text)
     return found;
 }
 
+/* The forecast, whole-cycle and scan-to-alert seconds of the last cycle line in
+ * the log; 0 when there is none. */
+static int last_cycle_times(fixture_t *f, double *forecast, double *total, double *s2a)
+{
+    fflush(f->logf);
+    FILE *r = fopen(f->log, "r");
+    char line[4096];
+    int found = 0;
+    while (r && fgets(line, sizeof line, r)) {
+        const char *p = strstr(line, " total ");
+        const char *q = strstr(line, " forecast ");
+        if (p && q && sscanf(p, " total %lf s, scan-to-alert %lf s", total, s2a) == 2 &&
+            sscanf(q, " forecast %lf s", forecast) == 1)
+            found = 1;
+    }
+    if (r)
+        fclose(r);
+    return found;
+}
+
 static impa_service_t *start(fixture_t *f, const char *extra)
 {
     write_config(f, extra);
@@ -205,6 +225,14 @@ static void test_recovery(void **state)
     /* the next scan runs a cycle straight away */
     assert_int_equal(drop(svc, f, T0 + 6 * 600, N), 0);
     assert_int_equal(n->cycles, 1);
+    /* written after the start: its clock starts at its mtime, before the read, so
+     * the scan-to-alert time covers the forecast (the cycle's total also counts the
+     * verification after the publication) and not much more than the cycle */
+    double forecast = -1, total = -1, s2a = -1;
+    assert_true(last_cycle_times(f, &forecast, &total, &s2a));
+    assert_true(s2a >= forecast);
+    assert_true(s2a < total + 30.0);
+    assert_false(log_has(f, "(from the intake)"));
     char method[32];
     int n_leads;
     read_archive(f, T0 + 3600, method, &n_leads);
@@ -318,6 +346,9 @@ static void test_replay(void **state)
     snprintf(csv, sizeof csv, "%s/verification.csv", f->out);
     assert_int_equal(access(csv, F_OK), 0);
     assert_true(log_has(f, "replay "));
+    /* files older than the replay: each cycle's clock starts at its scan's intake */
+    assert_true(log_has(f, "over 3 cycles (3 from the intake)"));
+    assert_true(log_has(f, "MiB"));
     impa_service_destroy(&svc);
     chmod(f->in, 0755);
 }

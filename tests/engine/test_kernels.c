@@ -652,6 +652,255 @@ static void test_box_mean_se_local(void **state)
     free(hid);
 }
 
+/* The translator's slice kernels (several threads, each on a band of rows)
+ * against the whole-plane kernels and the naive references: the slices put
+ * together give the whole result. */
+static void test_slices(void **state)
+{
+    (void)state;
+    int c = 8, h = 11, w = 13, hw = h * w, cout = 6, groups = 2;
+    size_t n = (size_t)c * hw;
+    float *in = rnd(n, 31, -2, 3), *ref = malloc((size_t)cout * hw * sizeof(float));
+    float *out = malloc(n * sizeof(float)), *out2 = malloc(n * sizeof(float));
+    for (int i = 0; i < c * hw; i += hw)
+        in[i] += 2.0f * (float)(i / hw);
+    const int cuts[] = {0, 3, 4, 11}; /* three bands of rows, one of one row */
+    /* 1x1 convolution by column slices, plain and accumulating */
+    float *wt = rnd((size_t)cout * c, 32, -1, 1), *b = rnd((size_t)cout, 33, -1, 1);
+    impa_conv_param_t p1 = {wt, b};
+    naive_conv(in, c, h, w, ref, cout, wt, b, 1, 1, 0, 1, 1);
+    for (int s = 0; s < 3; s++)
+        impa_conv1x1_cols(in, c, hw, out, cout, &p1, cuts[s] * w, (cuts[s + 1] - cuts[s]) * w, 0);
+    assert_true(max_abs_diff(out, ref, (size_t)cout * hw) < 1e-5);
+    for (int s = 0; s < 3; s++)
+        impa_conv1x1_cols(in, c, hw, out, cout, &p1, cuts[s] * w, (cuts[s + 1] - cuts[s]) * w, 1);
+    for (size_t i = 0; i < (size_t)cout * hw; i++)
+        ref[i] *= 2.0f;
+    assert_true(max_abs_diff(out, ref, (size_t)cout * hw) < 1e-5);
+    /* depthwise by row bands == the whole-plane kernel (and so the naive one) */
+    const int ks[] = {3, 7}, ds[] = {1, 3};
+    for (int j = 0; j < 2; j++) {
+        float *dw = rnd((size_t)c * ks[j] * ks[j], 34 + (uint32_t)j, -1, 1);
+        float *db = rnd((size_t)c, 36 + (uint32_t)j, -1, 1);
+        impa_conv_param_t pd = {dw, db};
+        memcpy(out, in, n * sizeof(float));
+        memcpy(out2, in, n * sizeof(float));
+        impa_dwconv2d(in, out, c, h, w, &pd, ks[j], ds[j], j);
+        for (int s = 0; s < 3; s++)
+            impa_dwconv2d_rows(in, out2, c, h, w, &pd, ks[j], ds[j], j, cuts[s], cuts[s + 1]);
+        assert_memory_equal(out, out2, n * sizeof(float));
+        free(dw);
+        free(db);
+    }
+    /* GroupNorm from slice statistics == impa_groupnorm */
+    float *gw = rnd((size_t)c, 38, 0.5f, 1.5f), *gb = rnd((size_t)c, 39, -0.5f, 0.5f);
+    impa_norm_param_t pn = {gw, gb};
+    double pm[3 * 8], pq[3 * 8], mean[8], m2[8];
+    int count[3];
+    for (int s = 0; s < 3; s++) {
+        count[s] = (cuts[s + 1] - cuts[s]) * w;
+        impa_channel_stats_cols(in, c, hw, cuts[s] * w, count[s], pm + s * c, pq + s * c);
+    }
+    impa_stats_combine(3, pm, pq, count, c, mean, m2);
+    for (int ch = 0; ch < c; ch++) {
+        double sm = 0, sq = 0;
+        for (int i = 0; i < hw; i++)
+            sm += in[ch * hw + i];
+        sm /= hw;
+        for (int i = 0; i < hw; i++)
+            sq += (in[ch * hw + i] - sm) * (in[ch * hw + i] - sm);
+        assert_float_equal(mean[ch], sm, 1e-6);
+        assert_float_equal(m2[ch], sq, 1e-4 * sq);
+    }
+    float scale[8], shift[8];
+    impa_groupnorm_affine(mean, m2, c, groups, hw, 1e-5f, &pn, scale, shift);
+    impa_groupnorm(in, out, c, hw, groups, 1e-5f, &pn, IMPA_ACT_NONE, NULL);
+    for (int s = 0; s < 3; s++)
+        impa_channel_apply_cols(in, out2, c, hw, cuts[s] * w, count[s], scale, shift,
+                                IMPA_ACT_NONE, NULL);
+    assert_true(max_abs_diff(out, out2, n) < 1e-5);
+    /* the SE gate from pooled means == the one impa_se applies (u += c * gate) */
+    int tr = 2;
+    float *w1 = rnd((size_t)tr * c, 40, -1, 1), *b1 = rnd((size_t)tr, 41, -1, 1);
+    float *w2 = rnd((size_t)c * tr, 42, -1, 1), *b2 = rnd((size_t)c, 43, -1, 1);
+    impa_conv_param_t f1 = {w1, b1}, f2 = {w2, b2};
+    float pooled[8], hid[2], gate[8], scratch[2 * 8 + 2];
+    impa_mean_hw(in, pooled, c, hw);
+    impa_se_gate(pooled, c, tr, &f1, &f2, hid, gate);
+    for (int ch = 0; ch < c; ch++) {
+        double hs[2];
+        for (int j = 0; j < tr; j++) {
+            double a = b1[j];
+            for (int k = 0; k < c; k++)
+                a += (double)w1[j * c + k] * pooled[k];
+            hs[j] = a / (1 + exp(-a));
+        }
+        double g = b2[ch];
+        for (int j = 0; j < tr; j++)
+            g += (double)w2[ch * tr + j] * hs[j];
+        assert_float_equal(gate[ch], 1 / (1 + exp(-g)), 1e-6);
+    }
+    memset(out, 0, n * sizeof(float));
+    impa_se(in, out, c, tr, hw, &f1, &f2, scratch);
+    for (int ch = 0; ch < c; ch++)
+        assert_float_equal(out[ch * hw + 5], in[ch * hw + 5] * gate[ch], 1e-6);
+    free(in);
+    free(ref);
+    free(out);
+    free(out2);
+    free(wt);
+    free(b);
+    free(gw);
+    free(gb);
+    free(w1);
+    free(b1);
+    free(w2);
+    free(b2);
+}
+
+/* GroupNorm + SiLU + readout (1x1 to one channel) + add in one pass == the
+ * kernels in turn: impa_groupnorm then the naive 1x1 convolution. */
+static void test_apply_readout(void **state)
+{
+    (void)state;
+    int c = 8, hw = 1300, groups = 4; /* 1300: two full blocks of 512 and a partial */
+    size_t n = (size_t)c * hw;
+    float *in = rnd(n, 51, -2, 3), *add = rnd((size_t)hw, 52, -1, 1);
+    float *gw = rnd((size_t)c, 53, 0.5f, 1.5f), *gb = rnd((size_t)c, 54, -0.5f, 0.5f);
+    float *rw = rnd((size_t)c, 55, -1, 1), rb = 0.25f;
+    float *normed = malloc(n * sizeof(float)), *ref = malloc((size_t)hw * sizeof(float));
+    float *y = malloc((size_t)hw * sizeof(float));
+    impa_norm_param_t pn = {gw, gb};
+    impa_conv_param_t ro = {rw, &rb};
+    double mean[8], m2[8];
+    for (int ch = 0; ch < c; ch++)
+        in[(size_t)ch * hw] += (float)ch; /* different statistics per channel */
+    impa_channel_stats_cols(in, c, hw, 0, hw, mean, m2);
+    for (int mode = 0; mode < 3; mode++) {
+        impa_act_t act = mode == 0 ? IMPA_ACT_NONE : IMPA_ACT_SILU;
+        const float *a = mode == 2 ? add : NULL;
+        impa_groupnorm(in, normed, c, hw, groups, 1e-5f, &pn, act, NULL);
+        naive_conv(normed, c, 1, hw, ref, 1, rw, &rb, 1, 1, 0, 1, 1);
+        if (a)
+            for (int i = 0; i < hw; i++)
+                ref[i] += a[i];
+        impa_groupnorm_apply_readout(in, c, hw, groups, 1e-5f, &pn, act, mean, m2, &ro, a, y);
+        double e = max_abs_diff(y, ref, (size_t)hw);
+        if (e > 1e-5)
+            fail_msg("apply_readout mode %d: max abs error %g", mode, e);
+    }
+    free(in);
+    free(add);
+    free(gw);
+    free(gb);
+    free(rw);
+    free(normed);
+    free(ref);
+    free(y);
+}
+
+/* The dispatcher chose the best ISA this CPU has (here, a Zen 3 without
+ * AVX-512: AVX2), and the kernels compiled per ISA give the reference results
+ * under each variant the CPU can run. */
+static void run_isa_kernels(impa_isa_t isa)
+{
+    assert_int_equal(impa_kernels_set_isa(isa), 0);
+    assert_int_equal(impa_kernels_isa(), isa);
+    printf("ISA variant %s: GroupNorm apply and fused readout against the references\n",
+           impa_kernels_isa_name(isa));
+    test_groupnorm(NULL);
+    test_apply_readout(NULL);
+    test_slices(NULL);
+    assert_int_equal(impa_kernels_set_isa(impa_kernels_isa_best()), 0);
+}
+
+static void test_isa_dispatch(void **state)
+{
+    (void)state;
+    impa_isa_t best = impa_kernels_isa_best();
+    assert_int_equal(impa_kernels_isa(), best); /* chosen at load */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__AVX2__)
+    __builtin_cpu_init();
+    impa_isa_t want = __builtin_cpu_supports("x86-64-v4")   ? IMPA_ISA_AVX512
+                      : __builtin_cpu_supports("x86-64-v3") ? IMPA_ISA_AVX2
+                                                             : IMPA_ISA_GENERIC;
+    assert_int_equal(best, want);
+    assert_int_equal(impa_kernels_isa_supported(IMPA_ISA_AVX2),
+                     __builtin_cpu_supports("x86-64-v3") > 0);
+#endif
+    printf("dispatch: %s chosen\n", impa_kernels_isa_name(best));
+    run_isa_kernels(IMPA_ISA_GENERIC);
+    if (impa_kernels_isa_supported(IMPA_ISA_AVX2))
+        run_isa_kernels(IMPA_ISA_AVX2);
+    /* an ISA the CPU lacks is refused and leaves the choice alone */
+    if (!impa_kernels_isa_supported(IMPA_ISA_AVX512)) {
+        assert_int_equal(impa_kernels_set_isa(IMPA_ISA_AVX512), -1);
+        assert_int_equal(impa_kernels_isa(), best);
+    }
+}
+
+static void test_isa_avx512(void **state)
+{
+    (void)state;
+    if (!impa_kernels_isa_supported(IMPA_ISA_AVX512)) {
+        printf("AVX-512 variant: skipped, this CPU (or build) has no x86-64-v4\n");
+        skip();
+    }
+    run_isa_kernels(IMPA_ISA_AVX512);
+}
+
+/* A convolution whose input's norm + SiLU is applied band by band inside it
+ * (impa_conv2d_stats_pre) == impa_groupnorm_apply then impa_conv2d_stats, for
+ * the output, its statistics and the input left normalised; several im2col
+ * tiles (cin 8, 64 x 64), stride 1 and 2, SiLU and none. */
+static void test_conv_pre(void **state)
+{
+    (void)state;
+    int cin = 8, cout = 6, h = 64, w = 64, groups = 2;
+    size_t n = (size_t)cin * h * w;
+    float *x0 = rnd(n, 61, -2, 3), *x1 = malloc(n * sizeof(float)), *x2 = malloc(n * sizeof(float));
+    float *wt = rnd((size_t)cout * cin * 9, 62, -0.3f, 0.3f), *b = rnd((size_t)cout, 63, -1, 1);
+    float *gw = rnd((size_t)cin, 64, 0.5f, 1.5f), *gb = rnd((size_t)cin, 65, -0.5f, 0.5f);
+    float *o1 = malloc((size_t)cout * h * w * sizeof(float)), *o2 = malloc((size_t)cout * h * w * sizeof(float));
+    size_t colf = impa_conv2d_col_floats(cin, h, w, 3, 1, 1, 1);
+    float *col = malloc(colf * (size_t)impa_kernels_threads() * sizeof(float));
+    assert_true(colf < (size_t)cin * 9 * h * w); /* more than one tile */
+    impa_conv_param_t pc = {wt, b};
+    impa_norm_param_t pn = {gw, gb};
+    double mx[8], qx[8], m1[6], q1[6], m2[6], q2[6];
+    float scale[8], shift[8];
+    impa_channel_stats_cols(x0, cin, h * w, 0, h * w, mx, qx);
+    impa_groupnorm_affine(mx, qx, cin, groups, h * w, 1e-5f, &pn, scale, shift);
+    for (int stride = 1; stride <= 2; stride++)
+        for (int silu = 0; silu <= 1; silu++) {
+            memcpy(x1, x0, n * sizeof(float));
+            memcpy(x2, x0, n * sizeof(float));
+            impa_groupnorm_apply(x1, x1, cin, h * w, groups, 1e-5f, &pn,
+                                 silu ? IMPA_ACT_SILU : IMPA_ACT_NONE, NULL, mx, qx);
+            impa_conv2d_stats(x1, cin, h, w, o1, cout, &pc, 3, stride, 1, 1, col, m1, q1);
+            impa_pre_t pre = {scale, shift, silu};
+            impa_conv2d_stats_pre(x2, cin, h, w, o2, cout, &pc, 3, stride, 1, 1, col, &pre, m2,
+                                  q2);
+            int ho = impa_conv_out_size(h, 3, stride, 1, 1);
+            assert_memory_equal(x1, x2, n * sizeof(float)); /* the same kernel on the same values */
+            assert_true(max_abs_diff(o1, o2, (size_t)cout * ho * ho) < 1e-5);
+            for (int c = 0; c < cout; c++) {
+                assert_float_equal(m1[c], m2[c], 1e-6);
+                assert_float_equal(q1[c], q2[c], 1e-6 * q1[c] + 1e-6);
+            }
+        }
+    free(x0);
+    free(x1);
+    free(x2);
+    free(wt);
+    free(b);
+    free(gw);
+    free(gb);
+    free(o1);
+    free(o2);
+    free(col);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -660,6 +909,11 @@ int main(void)
         cmocka_unit_test(test_pixel_shuffle),  cmocka_unit_test(test_mixer),
         cmocka_unit_test(test_se_mean),        cmocka_unit_test(test_groupnorm_shuffle),
         cmocka_unit_test(test_groupnorm_local), cmocka_unit_test(test_box_mean_se_local),
+        cmocka_unit_test(test_slices),
+        cmocka_unit_test(test_apply_readout),
+        cmocka_unit_test(test_conv_pre),
+        cmocka_unit_test(test_isa_dispatch),
+        cmocka_unit_test(test_isa_avx512),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

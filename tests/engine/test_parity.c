@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/engine-impl.h"
 #include "impa/engine.h"
 #include "testutil.h"
 
@@ -108,16 +109,21 @@ static void test_golden(void **state)
         size_t nout = (size_t)I->t_out * ny * nx;
         float *out1 = malloc(nout * sizeof(float)), *out2 = malloc(nout * sizeof(float));
         impa_engine_t *e = NULL;
-        for (int threads = 1; threads <= 2; threads++) {
+        /* run 3: 2 threads with the translator split over them (a golden grid is
+         * below the size where it splits by default) */
+        for (int run = 1; run <= 3; run++) {
+            int threads = run == 1 ? 1 : 2;
             if (impa_engine_create(m, ny, nx, threads, &e, err, sizeof(err)) != 0)
                 fail_msg("golden %c: %s", *c, err);
+            if (run == 3)
+                impa_engine_set_translator_split(e, 0);
             assert_int_equal(impa_engine_input_frames(e), (int)il[0]);
             float *o = threads == 1 ? out1 : out2;
             assert_int_equal(impa_engine_forward(e, in, o, err, sizeof(err)), 0);
             double mean, mx = max_abs(o, ref, nout, &mean);
-            printf("golden %c (%s, %dx%d, threads %d): max abs error %.3g, mean %.3g "
-                   "(tolerance %.0e)\n", *c, I->model_name, ny, nx, threads, mx, mean,
-                   PARITY_TOL);
+            printf("golden %c (%s, %dx%d, threads %d%s): max abs error %.3g, mean %.3g "
+                   "(tolerance %.0e)\n", *c, I->model_name, ny, nx, threads,
+                   run == 3 ? ", translator split" : "", mx, mean, PARITY_TOL);
             if (!(mx <= PARITY_TOL))
                 fail_msg("golden %c: max abs error %g > %g", *c, mx, PARITY_TOL);
             impa_engine_destroy(&e);
