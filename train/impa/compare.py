@@ -28,7 +28,11 @@ the last input have radar data, a forecast pixel with no value (advected in
 from outside) is "no echo"; contingency counts summed over the starts of an
 event per lead, then HSS, CSI, POD, FAR and frequency bias per lead and their
 mean over leads 10..120 min. The "mean" row averages the per-event means (every
-event one sample of weather).
+event one sample of weather), at each threshold over the events with echo there
+(MIN_ECHO_KM2; the others are marked *). Differences to pySTEPS come with a
+paired block bootstrap over starts (bootstrap_diff). Besides impa.data.EVENTS:
+knmi-2021 (EXTRA_EVENTS: the winter evenings with rain), and MeteoNet SE
+2016-08-28 scored apart at short leads (SHORT_*: 5-min steps, leads 5-30 min).
 
 Per event and method the contingency tables are cached in --cache (default
 $IMPA_EXTRAP_CACHE, else /work/extrap-cache, else train/cache/compare), keyed
