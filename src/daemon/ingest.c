@@ -77,7 +77,10 @@ static void log_prob_scores(const impa_verifier_t *v, const char *siso)
                              (l + 1) * tab.step_minutes, s.bs, s.bss_clim, s.bss_det, s.roc_area);
             if (w > 0 && lu + (size_t)w < sizeof leads)
                 lu += (size_t)w;
+            /* an empty bin's frequency is NaN: it adds nothing (and NaN has no int64) */
             for (int b = 0; b < IMPA_PROB_REL_BINS; b++) {
+                if (s.rel_n[b] <= 0)
+                    continue;
                 pooled.pairs[b * 10] += s.rel_n[b];
                 pooled.events[b * 10] += (int64_t)(s.rel_freq[b] * (double)s.rel_n[b] + 0.5);
             }
