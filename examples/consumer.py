@@ -36,10 +36,21 @@ def print_message(header: dict, payload: bytes) -> None:
         mx = float(np.nanmax(dbz)) if np.isfinite(dbz).any() else float("nan")
         print("frame lead=+%dmin valid=%s shape=%s max=%.1f dBZ method=%s"
               % (header["lead_minutes"], header["valid_time"], dbz.shape, mx, header["method"]))
+    elif kind == "prob":
+        p = decode_frame(header, payload)  # uint8 percent: gain 0.01, offset 0
+        mx = float(np.nanmax(p)) if np.isfinite(p).any() else float("nan")
+        print("prob >=%.0f dBZ lead=+%dmin valid=%s max=%.2f radius=%.1f km"
+              % (header["threshold_dbz"], header["lead_minutes"], header["valid_time"], mx,
+                 header["radius_km"]))
     elif kind == "alert":
         fc = json.loads(payload)
         for f in fc["features"]:
             p = f["properties"]
+            if p.get("kind") == "watch_region":  # max P per lead over the region, its alert
+                probs = ",".join("-" if v is None else "%.2f" % v for v in p["probability"] or [])
+                alert = p["alert"]["event"] if p["alert"] else "-"
+                print("region %s p=%s alert=%s" % (p["region"], probs or "-", alert))
+                continue
             regions = ",".join(r["name"] for r in p["regions"]) or "-"
             print("alert cell=%d event=%s lead=+%dmin area=%.1f km2 max=%.1f dBZ lat=%s lon=%s regions=%s"
                   % (p["cell_id"], p["event"], p["lead_minutes"], p["area_km2"], p["max_dbz"],

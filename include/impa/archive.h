@@ -30,6 +30,16 @@ IMPA_API int impa_archive_read(const char *path, impa_grid_t *grid, int64_t *iss
                                int *step_minutes, int *n_leads, float **dbz,
                                char *method, size_t method_len, char *err, size_t errlen);
 
+/* Reads the exceedance probabilities of an archive file back (variable
+ * reflectivity_probability [threshold][lead_time][y][x] and its threshold
+ * coordinate): *p malloc'ed [n_thr][n_leads][ny][nx] (caller frees; NAN where
+ * the forecast had no value), thr[0..*n_thr) in dBZ (at most max_thr are read).
+ * IMPA_ENOTFOUND when the file has no probabilities (written with the product
+ * off), IMPA_EFORMAT, IMPA_EIO, IMPA_ENOMEM. */
+IMPA_API int impa_archive_read_prob(const char *path, float *thr, int max_thr, int *n_thr,
+                                    int *n_leads, int *ny, int *nx, float **p, char *err,
+                                    size_t errlen);
+
 /* Deletes archive files in dir (matching prefix*.nc) whose issue time is older
  * than now - retention_s. Returns the number removed (>= 0) or a negative code. */
 IMPA_API int impa_archive_prune(const char *dir, const char *prefix, int64_t now,

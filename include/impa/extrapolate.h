@@ -23,14 +23,14 @@ typedef enum {
 } impa_extrap_scheme_t;
 
 /* The best measured scheme (docs/nowcast.md, every event): what impa-bench-extrap
- * times. The daemon's fallback shares the guidance's extrapolator
- * (src/daemon/cycle.c), so it runs IMPA_EXTRAP_GUIDED until the network is
- * retrained on this one. */
+ * times and the default of the daemon's extrapolation.scheme (its published
+ * extrapolation: method extrapolation and the fallback). The network's guidance
+ * computes whatever scheme its model file records, whatever this says
+ * (impa/guided.h). */
 #define IMPA_EXTRAP_BEST IMPA_EXTRAP_SCHEME_3
-/* The scheme the network's guidance computes (impa_guided_extrap_opts): the one
- * the shipped weights were trained on. A model recording another is refused at
- * start-up (src/daemon/startup.c). */
-#define IMPA_EXTRAP_GUIDED IMPA_EXTRAP_SCHEME_1
+/* Every scheme name of this build, '|'-separated in scheme order (the daemon's
+ * configuration choice list; tests check it against impa_extrap_scheme_name). */
+#define IMPA_EXTRAP_SCHEME_CHOICES "impa-extrap-1|impa-extrap-2|impa-extrap-3"
 
 typedef struct {
     int n_frames;      /* frames used for motion (>= 2), default 3 */
@@ -56,10 +56,16 @@ IMPA_API impa_extrap_opts_t impa_extrap_opts_scheme(impa_extrap_scheme_t scheme)
  * parse returns IMPA_EINVAL for an unknown name. */
 IMPA_API const char *impa_extrap_scheme_name(int scheme);
 IMPA_API int impa_extrap_scheme_parse(const char *name, int *scheme);
+/* "impa-extrap-1, impa-extrap-2, impa-extrap-3": the schemes this build knows,
+ * for messages (static storage). */
+IMPA_API const char *impa_extrap_scheme_known(void);
 
 IMPA_API int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *opts,
                                 impa_extrap_t **out, char *err, size_t errlen);
 IMPA_API void impa_extrap_destroy(impa_extrap_t **ex);
+/* The options ex was created with, scheme 0 resolved to IMPA_EXTRAP_SCHEME_1
+ * (borrowed, valid while ex lives). */
+IMPA_API const impa_extrap_opts_t *impa_extrap_get_opts(const impa_extrap_t *ex);
 
 /* Motion field from n frames (dBZ, oldest first, NAN = no data, consecutive at
  * the forecast step; when n > opts.n_frames the newest n_frames are used), in

@@ -32,7 +32,22 @@ typedef struct {
     char name[64];
     int n_vertices;
     double lat[IMPA_ALERT_MAX_VERTICES], lon[IMPA_ALERT_MAX_VERTICES];
+    /* Probability alert of the region (docs/protocol.md, "Watch regions"): raised
+     * while P(dBZ >= the alert threshold) reaches alert_probability somewhere in
+     * the region at a lead of at most alert_within_minutes. 0 / 0 = off. */
+    double alert_probability;      /* (0, 1] */
+    int alert_within_minutes;      /* >= 1 */
 } impa_watch_region_t;
+
+/* A watch region's probability alert in one cycle (impa_alerts_t.region_alerts). */
+typedef struct {
+    int event;          /* -1: none (off, or neither raised now nor last cycle); else an
+                         * impa_alert_event_t: NEW raised in this cycle, UPDATED raised in
+                         * this and the last cycle, ENDED raised last cycle, not now */
+    double probability; /* max P over the leads within the window; -1: unknown */
+    int first_lead;     /* first lead index (0-based) with P >= alert_probability, -1 none */
+    int64_t since;      /* issue time of the cycle that raised it (0 when none) */
+} impa_region_alert_t;
 
 typedef enum {
     IMPA_ALERT_NEW = 0,     /* track not present in the previous cycle */
@@ -97,6 +112,14 @@ typedef struct {
     int lonlat;                        /* outlines/centroids have lat/lon (grid has a projection) */
     int n_regions;
     const impa_watch_region_t *regions;
+    /* With the probability product at threshold_dbz (impa_forecast_t.prob; else
+     * n_region_leads = 0 and both NULL): per region r and lead k, the maximum
+     * P(dBZ >= threshold_dbz) over the region's pixel centres,
+     * region_prob[r * n_region_leads + k] (-1: no pixel centre of the grid lies in
+     * the region), and each region's probability alert. */
+    int n_region_leads;
+    const double *region_prob;
+    const impa_region_alert_t *region_alerts;
     /* pixel indices (row*nx+col) of the cells (cells[i].pix_off ..) and of the ended
      * cells (ended[i].pix_off .., the previous cycle's list); the cells' exact masks,
      * from which the publisher builds their geometry */
@@ -129,6 +152,10 @@ typedef struct {
     const float *dbz;           /* [n_leads][ny][nx] forecast dBZ, NAN = no data */
     impa_method_t method;       /* what produced this forecast */
     const char *fallback_reason;/* NULL, or why the primary method was not used */
+    const char *extrapolation;  /* scheme name ("impa-extrap-3") of the optical-flow
+                                 * extrapolation in this forecast: the network's
+                                 * advection input (impanet) or the forecast itself
+                                 * (extrapolation); NULL when none was used */
     /* provenance */
     const char *model_name;
     const char *model_version;

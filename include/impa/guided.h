@@ -4,10 +4,13 @@
  * optical-flow extrapolation of the last observed frame. This is the ONE place
  * those frames are made, for the daemon, impa-infer and impa-bench alike, and it
  * makes them exactly as impa-extrapolate (which made the training data) does:
- * default options (impa_extrap_opts_default), motion from all t_in observed
- * frames (the extrapolator keeps the newest opts.n_frames), then t_out leads
- * from the last observed frame. For a model with advection = 0 it only runs the
- * engine.
+ * the defaults of the scheme the model file records (attribute `extrapolation`,
+ * absent = impa-extrap-1; impa_guided_model_scheme) at the model's step, motion
+ * from all t_in observed frames (the extrapolator keeps the newest
+ * opts.n_frames), then t_out leads from the last observed frame. The scheme is
+ * chosen at run time from the file: a model trained on impa-extrap-3 runs with
+ * no change to the code, and a scheme this build does not know is refused. For
+ * a model with advection = 0 it only runs the engine.
  *
  * Ownership: the engine is borrowed and must outlive the helper; the
  * extrapolator is borrowed when given, else the helper creates and owns one.
@@ -39,17 +42,30 @@ IMPA_API const char *impa_calibration_name(impa_calibration_t mode);
 
 typedef struct impa_guided impa_guided_t;
 
-/* Options of the extrapolator the guidance must use: impa_extrap_opts_default()
- * with `threads` (the thread count changes timing, not values). Use them when
- * creating an extrapolator to pass to impa_guided_create. */
-IMPA_API impa_extrap_opts_t impa_guided_extrap_opts(int threads);
+/* The extrapolation scheme (impa_extrap_scheme_t) the model was trained on: its
+ * `extrapolation` attribute (absent = impa-extrap-1). IMPA_EINVAL for a scheme
+ * this build does not know, with a message naming it and the known ones (the
+ * daemon's start-up check and impa_guided_create give this message). */
+IMPA_API int impa_guided_model_scheme(const impa_model_info_t *mi, int *scheme, char *err,
+                                      size_t errlen);
+
+/* Options of the extrapolator the guidance of model mi must use: the defaults
+ * of its scheme (impa_guided_model_scheme; its errors), the model's step in
+ * minutes, grid spacing pixel_km (<= 0: 1 km; schemes 2 and 3 read their
+ * windows in km, scheme 1 ignores it) and `threads` (the thread count changes
+ * timing, not values). Use them when creating an extrapolator to pass to
+ * impa_guided_create. */
+IMPA_API int impa_guided_extrap_opts(const impa_model_info_t *mi, float pixel_km, int threads,
+                                     impa_extrap_opts_t *out, char *err, size_t errlen);
 
 /* engine: any engine (plain or tiled) of an ny x nx grid. extrap: NULL, or an
  * extrapolator for the same grid with at least t_out leads created with
- * impa_guided_extrap_opts (the daemon shares its fallback's); NULL: one is
- * created here with `threads`. Allocates every buffer (the t_out extrapolated
- * frames). An advection model with t_in < 2 is refused (no motion from one
- * frame). */
+ * impa_guided_extrap_opts (the daemon shares its fallback's when the schemes
+ * agree); NULL: one is created here with `threads` and a 1 km grid spacing
+ * (impa-extrapolate's default). An advection model is refused when its scheme
+ * is unknown, when extrap computes another scheme or another step than the
+ * model's, or with t_in < 2 (no motion from one frame). Allocates every buffer
+ * (the t_out extrapolated frames). */
 IMPA_API int impa_guided_create(impa_engine_t *engine, impa_extrap_t *extrap, int threads,
                                 impa_guided_t **out, char *err, size_t errlen);
 IMPA_API void impa_guided_destroy(impa_guided_t **g);

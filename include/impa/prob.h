@@ -51,11 +51,15 @@ typedef struct {
     int n_rows;
     impa_prob_row_t rows[IMPA_PROB_MAX_ROWS];
     char name[128];                /* what it is: the file's `name` line, or set by the caller */
+    /* the extrapolation scheme of the forecasts it was fitted on (the file's
+     * `scheme` line; a table without one was fitted on "impa-extrap-1") */
+    char scheme[32];
 } impa_prob_table_t;
 
 /* Reads a calibration table (text; the format is in docs/nowcast.md and in the
  * header of models/prob-calibration.txt): a first line `impa-prob-calibration 1`,
- * `name TEXT`, `knots K`, optionally `trend RATIO` (> 1, or 0 = none), then
+ * `name TEXT`, `knots K`, optionally `trend RATIO` (> 1, or 0 = none) and
+ * `scheme NAME` (an impa-extrapolate scheme, impa/extrapolate.h), then
  * one row per line `THRESHOLD LEAD_MIN TREND RADIUS_KM p_0 .. p_{K-1}` (TREND
  * -1, 0 or 1); `#` starts a comment. Checks every value (knots non-decreasing
  * in [0, 1], radius 0..500 km, no duplicate threshold/lead/trend);
@@ -105,5 +109,56 @@ IMPA_API int impa_prob_threshold_index(const impa_prob_field_t *f, float thr_dbz
  * pix[0..n) (row * nx + col; NAN pixels skipped); 0 when none is finite. */
 IMPA_API float impa_prob_max_over(const impa_prob_field_t *f, int ti, int lead,
                                   const int32_t *pix, int n);
+
+/* ---- verification of the probabilities (prob_verify.c) --------------------
+ * Per threshold and lead: the Brier score BS = mean (P - o)^2 over the pairs
+ * (forecast pixel with a probability, observation with a value; o = observed
+ * dBZ >= threshold), its skill against the climatological base rate c
+ * (BSS_clim = 1 - BS / BS_clim, BS_clim = mean (c - o)^2; c is given by the
+ * caller: the online verifier's running base rate of every observation it has
+ * scored, this one included) and against the deterministic forecast as 0/1
+ * (BSS_det = 1 - BS / BS_det, d = forecast dBZ >= threshold), a reliability
+ * table of IMPA_PROB_REL_BINS bins (P in [b/10, (b+1)/10), the last bin closed;
+ * forecast mean, observed frequency, count) and the ROC area (hit rate against
+ * false-alarm rate at the 101 probability levels P >= j %, trapezoids).
+ *
+ * Forecasts are scored as published: P as whole percent (the probability
+ * frames' encoding). One byte per pixel holds it (impa_prob_verify_encode): bits
+ * 0-6 the percent 0..100, bit 7 the deterministic forecast's exceedance,
+ * IMPA_PROB_VERIFY_MISSING where either has no value. */
+#define IMPA_PROB_REL_BINS 10
+#define IMPA_PROB_LEVELS 101
+#define IMPA_PROB_VERIFY_MISSING 255u
+#define IMPA_PROB_VERIFY_DET 128u
+
+typedef struct {
+    int64_t n, n_events;                  /* pairs; observed events among them */
+    double bs, bs_clim, bs_det;           /* sums of the squared errors */
+    int64_t events[IMPA_PROB_LEVELS];     /* pairs per forecast percent: observed events */
+    int64_t pairs[IMPA_PROB_LEVELS];      /* ... all pairs */
+} impa_prob_verify_t;                     /* 1.7 KB; zero it to start */
+
+typedef struct {
+    int64_t n, n_events;
+    double bs, bs_clim, bs_det;           /* means; NAN without pairs */
+    double bss_clim, bss_det;             /* NAN when the reference's BS is 0 */
+    double base_rate;                     /* observed frequency of the pairs */
+    double roc_area;                      /* NAN without both events and non-events */
+    double rel_mean[IMPA_PROB_REL_BINS];  /* forecast mean per bin (NAN when empty) */
+    double rel_freq[IMPA_PROB_REL_BINS];  /* observed frequency per bin (NAN when empty) */
+    int64_t rel_n[IMPA_PROB_REL_BINS];
+} impa_prob_scores_t;
+
+/* The bytes the scores read (see above) of a probability field p [n] (0..1, NAN
+ * = none) and its deterministic forecast dbz [n] at threshold thr. */
+IMPA_API void impa_prob_verify_encode(const float *p, const float *dbz, size_t n, float thr,
+                                      uint8_t *out);
+/* Adds the pairs of one encoded forecast fc [n] against obs [n] (dBZ, NAN =
+ * missing) at thr; c: the climatological base rate the reference forecasts. */
+IMPA_API void impa_prob_verify_add(impa_prob_verify_t *a, const uint8_t *fc, const float *obs,
+                                   size_t n, float thr, double c);
+/* Sums b into a. */
+IMPA_API void impa_prob_verify_merge(impa_prob_verify_t *a, const impa_prob_verify_t *b);
+IMPA_API impa_prob_scores_t impa_prob_verify_scores(const impa_prob_verify_t *a);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "impa/error.h"
 #include "impa/forecast.h"
+#include "impa/prob.h"
 
 #define IMPA_VERIFY_MAX_THRESH 8
 #define IMPA_VERIFY_MAX_LEADS 64
@@ -64,7 +65,8 @@ typedef struct impa_verifier impa_verifier_t;
 #define IMPA_VERIFIER_N_METHODS 3 /* impa_method_t values */
 /* A JSON buffer size always large enough for impa_verifier_observe. */
 #define IMPA_VERIFIER_JSON_MAX(n_leads, n_thresh) \
-    (3072 + IMPA_VERIFIER_N_METHODS * (size_t)(n_leads) * (128 + 128 * (size_t)(n_thresh)))
+    (3072 + IMPA_VERIFIER_N_METHODS * (size_t)(n_leads) * (128 + 128 * (size_t)(n_thresh)) + \
+     1024 + 4 * (size_t)(n_leads) * 1280) /* + the probabilities (4 thresholds at most) */
 
 /* thresholds: n_thresh (1..IMPA_VERIFY_MAX_THRESH) finite dBZ values, any order; n_leads
  * 1..IMPA_VERIFY_MAX_LEADS. state_dir: directory of the log (created if missing;
@@ -113,6 +115,29 @@ IMPA_API int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const f
 
 /* Alert scoring of the online verifier: impa_verifier_enable_alerts in
  * impa/alertverify.h. */
+
+/* Probability scoring of the online verifier (impa/prob.h, "verification of
+ * the probabilities"): from now on each cycle's probabilities at the thresholds
+ * thr[0..n) (those of impa_forecast_t.prob; n <= IMPA_PROB_MAX_THRESHOLDS) are
+ * kept with the cycle's forecast and scored against every observation valid at
+ * their leads: per threshold and lead the Brier score, its skill against the
+ * running base rate of the observations scored (all pixels of every one so far,
+ * this one included) and against the forecast as 0/1, the reliability table and
+ * the ROC area, since start and for the latest observation, in the JSON summary
+ * ("probability") and through impa_verifier_prob_scores. Not kept across a
+ * restart. Memory, at this call: n * n_leads^2 * ny * nx bytes (the rings; 72
+ * MiB for 2 thresholds, 12 leads, 512 x 512) plus 2 * n * n_leads accumulators of
+ * 1.7 KB. IMPA_EINVAL, IMPA_ESTATE (enabled already), IMPA_ENOMEM. */
+IMPA_API int impa_verifier_enable_prob(impa_verifier_t *v, const float *thr, int n, char *err,
+                                       size_t errlen);
+/* Scores of threshold index ti (in the order given at enable_prob) at lead
+ * (0-based): now = 1 the latest observation's pairs, 0 since start. The
+ * threshold's running base rate in *base_rate when not NULL. IMPA_EINVAL when
+ * probabilities are not scored or the indices are out of range. */
+IMPA_API int impa_verifier_prob_scores(const impa_verifier_t *v, int ti, int lead, int now,
+                                       impa_prob_scores_t *scores, double *base_rate);
+/* Thresholds scored (enable_prob), 0 when off; *thr points at them. */
+IMPA_API int impa_verifier_prob_thresholds(const impa_verifier_t *v, const float **thr);
 
 /* Copies an aggregate table of method m: window 0 = since start (log included),
  * 1 = last 24 h before the latest observation. */

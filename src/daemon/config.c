@@ -13,6 +13,7 @@
 
 #include "daemon/privilege.h"
 #include "impa/error.h"
+#include "impa/extrapolate.h"
 #include "impa/sha256.h"
 #include "impa_build_config.h"
 
@@ -112,6 +113,9 @@ static const cfg_key_t keys[] = {
      "Probability matching of the network's forecast: extrapolation = each lead takes the intensity distribution of that lead's optical-flow extrapolation (the network keeps where the echo is, the extrapolation sets how much of it is how strong; without it the shipped model's >= 45 dBZ area is 2-3 times too large). auto = extrapolation for advection-guided models, none for plain ones. Scores with and without: models/README.md."},
     {"model.method", K_ENUM, OFF(method), 0, 0, 0, "impa-net", "impa-net|extrapolation", 0,
      "Primary method; extrapolation skips the network entirely."},
+    {"extrapolation.scheme", K_ENUM, OFF(extrap_scheme), 0, IMPA_EXTRAP_SCHEME_1, 0,
+     "impa-extrap-3", IMPA_EXTRAP_SCHEME_CHOICES, 0,
+     "Optical-flow extrapolation the service publishes: model.method extrapolation, the fallback when the network cannot run (window gap, no model, inference error), and so the extrapolation rows of the online verification (docs/nowcast.md, \"Every event\": impa-extrap-3 is the best on every radar). The network's own advection input does not follow this key: it is always the scheme its weights file records (attribute extrapolation, absent = impa-extrap-1); when the two differ both are computed, each only when its product needs it, and the cycle log names the scheme of each forecast."},
     {"output.directory", K_PATH, OFF(output_dir), SZ(output_dir), 0, 0,
      "/var/lib/impa-nowcast/forecasts", NULL, 0, "Forecast archive directory (created if missing)."},
     {"output.prefix", K_STRING, OFF(output_prefix), SZ(output_prefix), 0, 0, "impa_", NULL, 0,
@@ -168,7 +172,13 @@ static const cfg_key_t keys[] = {
      "Hysteresis before Cancel: an alerted track no longer forecast is held (no message; matched again if it returns) and cancelled only once it has been missing for longer than this; 0 = cancel at once."},
     {"publish.alerts.regions", K_REGIONS, OFF(alerts.regions), 0, 0, IMPA_ALERT_MAX_REGIONS,
      "", NULL, OFF(alerts.n_regions),
-     "Watch regions: list of {name, polygon: [[lat, lon], ...]} (3 to 64 vertices)."},
+     "Watch regions: list of {name, polygon: [[lat, lon], ...]} (3 to 64 vertices), each "
+     "optionally with alert_probability (above 0, at most 1) and alert_within_minutes (1 to "
+     "1440), together: the region alerts (GeoJSON region feature, CAP) while the probability "
+     "of >= publish.alerts.threshold_dbz reaches alert_probability in it at a lead of at most "
+     "alert_within_minutes (needs prob.enabled, the threshold in prob.thresholds, and at least "
+     "one lead within the window). Every region's maximum probability per lead is published "
+     "with the alerts."},
     {"publish.cap.enabled", K_BOOL, OFF(publish.cap_enabled), 0, 0, 0, "false", NULL, 0,
      "Write CAP 1.2 alert messages."},
     {"publish.cap.directory", K_PATH, OFF(publish.cap_dir), SZ(publish.cap_dir), 0, 0, "", NULL,
@@ -533,8 +543,28 @@ static void parse_regions(ctx_t *c, yaml_document_t *doc, const cfg_key_t *k, ya
                             nv);
                 else if (!bad)
                     reg->n_vertices = nv, have_poly = 1;
+            } else if (!strcmp(name, "alert_probability")) {
+                double pv;
+                if (vn->type != YAML_SCALAR_NODE || parse_double(scalar(vn), &pv) || !(pv > 0) ||
+                    pv > 1)
+                    add_err(c, line_of(vn), sub,
+                            "expected a probability above 0 and at most 1 (e.g. 0.3), got '%s'",
+                            vn->type == YAML_SCALAR_NODE ? scalar(vn) : node_kind(vn));
+                else
+                    reg->alert_probability = pv;
+            } else if (!strcmp(name, "alert_within_minutes")) {
+                long m;
+                if (vn->type != YAML_SCALAR_NODE || parse_long(scalar(vn), &m) || m < 1 ||
+                    m > 1440)
+                    add_err(c, line_of(vn), sub,
+                            "expected whole minutes from 1 to 1440 (e.g. 60), got '%s'",
+                            vn->type == YAML_SCALAR_NODE ? scalar(vn) : node_kind(vn));
+                else
+                    reg->alert_within_minutes = (int)m;
             } else {
-                add_err(c, line_of(kn), sub, "unknown key (expected name or polygon)");
+                add_err(c, line_of(kn), sub,
+                        "unknown key (expected name, polygon, alert_probability or "
+                        "alert_within_minutes)");
             }
         }
         if (!have_name && !have_poly)
@@ -543,6 +573,10 @@ static void parse_regions(ctx_t *c, yaml_document_t *doc, const cfg_key_t *k, ya
             add_err(c, line_of(r), key, "missing 'name'");
         if (!have_poly)
             add_err(c, line_of(r), key, "missing 'polygon'");
+        if ((reg->alert_probability > 0) != (reg->alert_within_minutes > 0))
+            add_err(c, line_of(r), key,
+                    "alert_probability and alert_within_minutes go together (a region alerts "
+                    "when P >= alert_probability within alert_within_minutes)");
         if (have_name && have_poly)
             (*count)++;
     }
@@ -687,6 +721,24 @@ int impa_config_parse(const char *text, size_t len, const char *name, const char
     if (cfg->n_prob_thresholds > IMPA_PROB_MAX_THRESHOLDS)
         add_err(&c, 0, "prob.thresholds", "%d values, at most %d", cfg->n_prob_thresholds,
                 IMPA_PROB_MAX_THRESHOLDS);
+    for (int r = 0; r < cfg->alerts.n_regions; r++) {
+        const impa_watch_region_t *reg = &cfg->alerts.regions[r];
+        if (!(reg->alert_probability > 0))
+            continue;
+        char key[96];
+        snprintf(key, sizeof key, "publish.alerts.regions[%d].alert_probability", r);
+        int listed = 0;
+        for (int t = 0; t < cfg->n_prob_thresholds && t < IMPA_PROB_MAX_THRESHOLDS; t++)
+            listed |= (float)cfg->prob_thresholds[t] == (float)cfg->alerts.threshold_dbz;
+        if (!cfg->prob_enabled)
+            add_err(&c, 0, key, "region '%s' alerts on the probability, which needs prob.enabled",
+                    reg->name);
+        else if (!listed)
+            add_err(&c, 0, key,
+                    "region '%s' alerts on P(dBZ >= %g) (publish.alerts.threshold_dbz), which "
+                    "prob.thresholds does not list",
+                    reg->name, (double)cfg->alerts.threshold_dbz);
+    }
     if (!impa_priv_user_name_valid(cfg->daemon_user))
         add_err(&c, 0, "daemon.user", "'%s' is not a user name ([A-Za-z0-9._-], not starting with '-')",
                 cfg->daemon_user);

@@ -47,6 +47,8 @@ typedef struct {
     int tile_overlap;             /* pixels shared by neighbouring windows, <= tile/2 (blended) */
     int method;                   /* impa_cfg_method_t */
     int calibration;              /* impa_calibration_t (impa/guided.h) */
+    /* extrapolation */
+    int extrap_scheme;            /* impa_extrap_scheme_t of the published extrapolation */
     /* output */
     char output_dir[PATH_MAX];
     char output_prefix[64];

@@ -16,7 +16,12 @@ struct impa_cycle {
     impa_window_t *window;
     impa_engine_t *engine;        /* NULL: network unavailable for this grid */
     char engine_note[640];        /* why engine is NULL */
-    impa_extrap_t *extrap;        /* the fallback; also makes an advection model's input */
+    impa_extrap_t *extrap;        /* the published extrapolation (extrapolation.scheme):
+                                   * method extrapolation and the fallback; also makes an
+                                   * advection model's input when gextrap is NULL */
+    impa_extrap_t *gextrap;       /* the guidance's own, when the model's scheme differs */
+    const char *pub_scheme;       /* scheme names of extrap and of the guidance (NULL: */
+    const char *guide_scheme;     /*   no advection network) */
     impa_guided_t *guided;        /* engine + advection guidance; NULL with engine */
     impa_verifier_t *verifier;
     impa_prob_t *prob;            /* NULL: no probability product */
@@ -29,6 +34,28 @@ struct impa_cycle {
     const char *paths[IMPA_MAX_INPUTS];
     int64_t times[IMPA_MAX_INPUTS];
 };
+
+/* The extrapolator an advection model's guidance reads: the published one when
+ * the model was trained on the same scheme (one motion field and one set of
+ * leads serve both), else one of its own (c->gextrap), computed only when the
+ * network runs. Plain models read none. */
+static int guidance_extrap(impa_cycle_t *c, const impa_model_info_t *mi, float pixel_km,
+                           int threads, char *err, size_t errlen)
+{
+    if (!mi->advection)
+        return 0;
+    impa_extrap_opts_t go;
+    int rc = impa_guided_extrap_opts(mi, pixel_km, threads, &go, err, errlen);
+    if (rc)
+        return rc;
+    c->guide_scheme = impa_extrap_scheme_name(go.scheme);
+    const impa_extrap_opts_t *po = impa_extrap_get_opts(c->extrap);
+    if (go.scheme == po->scheme && go.step_min == po->step_min && go.pixel_km == po->pixel_km &&
+        go.n_frames == po->n_frames)
+        return 0;
+    return impa_extrap_create(c->grid.ny, c->grid.nx, c->shape.t_out, &go, &c->gextrap, err,
+                              errlen);
+}
 
 int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model,
                       const impa_cycle_shape_t *shape, const impa_grid_t *grid,
@@ -58,11 +85,19 @@ int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model
                       shape->t_out, grid->ny, grid->nx);
         goto fail;
     }
-    /* the guidance's options: an advection model shares this extrapolator */
-    impa_extrap_opts_t eo = impa_guided_extrap_opts(cfg->threads);
+    /* The published extrapolation: the configured scheme on this grid and step
+     * (schemes 2 and 3 read their parameters in km and minutes). */
+    float pixel_km = (float)sqrt(impa_grid_cell_area_km2(grid));
+    if (!(pixel_km > 0) || !isfinite(pixel_km))
+        pixel_km = 1.0f;
+    impa_extrap_opts_t eo = impa_extrap_opts_scheme((impa_extrap_scheme_t)cfg->extrap_scheme);
+    eo.pixel_km = pixel_km;
+    eo.step_min = (float)shape->step_minutes;
+    eo.threads = cfg->threads;
     rc = impa_extrap_create(grid->ny, grid->nx, shape->t_out, &eo, &c->extrap, err, errlen);
     if (rc)
         goto fail;
+    c->pub_scheme = impa_extrap_scheme_name(eo.scheme);
     if (model && cfg->method == IMPA_CFG_METHOD_IMPANET) {
         char why[512];
         int tile = impa_model_effective_tile(model, cfg->tile);
@@ -70,9 +105,13 @@ int impa_cycle_create(const impa_daemon_config_t *cfg, const impa_model_t *model
                                      cfg->threads, &c->engine, why, sizeof why)) {
             snprintf(c->engine_note, sizeof c->engine_note, "network unavailable: %s", why);
             c->engine = NULL;
-        } else if (impa_guided_create(c->engine, c->extrap, cfg->threads, &c->guided, why,
-                                      sizeof why)) {
+        } else if (guidance_extrap(c, impa_model_info(model), pixel_km, cfg->threads, why,
+                                   sizeof why) ||
+                   impa_guided_create(c->engine, c->gextrap ? c->gextrap : c->extrap,
+                                      cfg->threads, &c->guided, why, sizeof why)) {
             snprintf(c->engine_note, sizeof c->engine_note, "network unavailable: %s", why);
+            c->guide_scheme = NULL;
+            impa_extrap_destroy(&c->gextrap);
             impa_engine_destroy(&c->engine);
         } else if ((rc = impa_guided_set_calibration(c->guided,
                                                      (impa_calibration_t)cfg->calibration, why,
@@ -108,6 +147,16 @@ impa_calibration_t impa_cycle_calibration(const impa_cycle_t *c)
     return c && c->guided ? impa_guided_calibration(c->guided) : IMPA_CALIBRATION_NONE;
 }
 
+int impa_cycle_extrapolation(const impa_cycle_t *c, const char **published,
+                             const char **guidance)
+{
+    if (published)
+        *published = c ? c->pub_scheme : NULL;
+    if (guidance)
+        *guidance = c && c->guided ? c->guide_scheme : NULL;
+    return c ? 1 + (c->gextrap != NULL) : 0;
+}
+
 void impa_cycle_set_progress(impa_cycle_t *c, impa_progress_fn fn, void *ctx)
 {
     if (c && c->engine)
@@ -122,6 +171,7 @@ void impa_cycle_destroy(impa_cycle_t **c)
     impa_guided_destroy(&(*c)->guided);
     impa_engine_destroy(&(*c)->engine);
     impa_extrap_destroy(&(*c)->extrap);
+    impa_extrap_destroy(&(*c)->gextrap);
     impa_verifier_destroy(&(*c)->verifier);
     impa_prob_destroy(&(*c)->prob);
     free((*c)->out);
@@ -133,9 +183,14 @@ int impa_cycle_set_prob(impa_cycle_t *c, const impa_prob_table_t *t, const float
                         char *err, size_t errlen)
 {
     impa_prob_destroy(&c->prob);
-    return impa_prob_create(t, thr, n, c->shape.t_out, c->shape.step_minutes, c->grid.ny,
-                            c->grid.nx, sqrt(impa_grid_cell_area_km2(&c->grid)), &c->prob, err,
-                            errlen);
+    int rc = impa_prob_create(t, thr, n, c->shape.t_out, c->shape.step_minutes, c->grid.ny,
+                              c->grid.nx, sqrt(impa_grid_cell_area_km2(&c->grid)), &c->prob, err,
+                              errlen);
+    /* the online verifier scores what is published (impa_verifier_enable_prob) */
+    if (!rc && c->verifier && !impa_verifier_prob_thresholds(c->verifier, NULL) &&
+        (rc = impa_verifier_enable_prob(c->verifier, thr, n, err, errlen)) != 0)
+        impa_prob_destroy(&c->prob);
+    return rc;
 }
 
 int impa_cycle_prob(impa_cycle_t *c, impa_forecast_t *fc, double *prob_s, char *err,
@@ -227,6 +282,7 @@ int impa_cycle_forecast(impa_cycle_t *c, impa_forecast_t *fc, double *forecast_s
         int rc = impa_guided_forecast(c->guided, c->frames, NULL, c->out, why, sizeof why);
         if (rc == 0) {
             fc->method = IMPA_METHOD_IMPANET;
+            fc->extrapolation = c->guide_scheme;
             *forecast_s = impa_time_monotonic() - t0;
             return 0;
         }
@@ -243,6 +299,7 @@ int impa_cycle_forecast(impa_cycle_t *c, impa_forecast_t *fc, double *forecast_s
             rc = impa_extrap_forecast(c->extrap, last, c->shape.t_out, c->out, why, sizeof why);
         if (rc == 0) {
             fc->method = IMPA_METHOD_EXTRAPOLATION;
+            fc->extrapolation = c->pub_scheme;
             *forecast_s = impa_time_monotonic() - t0;
             return 0;
         }

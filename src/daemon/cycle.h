@@ -42,6 +42,14 @@ impa_verifier_t *impa_cycle_verifier(impa_cycle_t *c);
 const impa_grid_t *impa_cycle_grid(const impa_cycle_t *c);
 /* The network's calibration in effect (NONE when the network is unavailable). */
 impa_calibration_t impa_cycle_calibration(const impa_cycle_t *c);
+/* Scheme names of the extrapolations: *published the configured one
+ * (extrapolation.scheme: method extrapolation and the fallback), *guidance the
+ * one the network's advection input computes (its model file's; NULL without an
+ * advection network). Returns the number of extrapolators: 1 when the
+ * guidance shares the published one (equal schemes: one motion field, one set
+ * of leads), 2 when it has its own (computed only when the network runs). */
+int impa_cycle_extrapolation(const impa_cycle_t *c, const char **published,
+                             const char **guidance);
 /* impa_engine_set_progress on the cycle's network (no-op without one). */
 void impa_cycle_set_progress(impa_cycle_t *c, impa_progress_fn fn, void *ctx);
 

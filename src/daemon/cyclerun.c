@@ -236,10 +236,15 @@ void impa_cycles_finish(impa_service_t *svc)
         impa_log(IMPA_LOG_WARNING, "cycle %s: fallback to %s: %s", j->iso, svc->last_method,
                  fc->fallback_reason);
     }
+    /* which extrapolation the product used: the network's input or the forecast */
+    char scheme[64] = "";
+    if (fc->extrapolation)
+        snprintf(scheme, sizeof scheme, " (%s %s)",
+                 fc->method == IMPA_METHOD_IMPANET ? "input" : "scheme", fc->extrapolation);
     impa_log(IMPA_LOG_INFO,
-             "cycle %s: %s, %d leads from %d frames, forecast %.3f s, prob %.3f s, alerts %.3f s, "
+             "cycle %s: %s%s, %d leads from %d frames, forecast %.3f s, prob %.3f s, alerts %.3f s, "
              "archive %.3f s, publish+verify %.3f s, total %.3f s, scan-to-alert %.3f s%s -> %s",
-             j->iso, svc->last_method, fc->n_leads, fc->n_inputs, j->forecast_s, j->prob_s,
+             j->iso, svc->last_method, scheme, fc->n_leads, fc->n_inputs, j->forecast_s, j->prob_s,
              j->alerts_s,
              j->archive_s, impa_time_monotonic() - tp, total, s2a,
              j->scan_from_intake ? " (from the intake)" : "",

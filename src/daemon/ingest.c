@@ -46,6 +46,64 @@ static void log_alert_scores(const impa_verifier_t *v, const char *siso)
              s.csi, all->warned ? (double)all->lead_time_sum_s / 60.0 / (double)all->warned : 0.0);
 }
 
+/* One line per probability threshold: per lead the Brier score, its skill
+ * against the running base rate and against the 0/1 forecast and the ROC area
+ * (since start), then the reliability table pooled over leads (forecast mean /
+ * observed frequency (pairs) per bin). */
+static void log_prob_scores(const impa_verifier_t *v, const char *siso)
+{
+    const float *thr = NULL;
+    int n_thr = impa_verifier_prob_thresholds(v, &thr);
+    static impa_verify_table_t tab; /* for the step only; the event loop's thread */
+    if (n_thr && impa_verifier_table(v, IMPA_METHOD_PERSISTENCE, 0, &tab))
+        return;
+    for (int t = 0; t < n_thr; t++) {
+        char leads[1536] = "", rel[768] = "";
+        size_t lu = 0, ru = 0;
+        impa_prob_verify_t pooled;
+        memset(&pooled, 0, sizeof pooled);
+        double c = NAN;
+        int64_t n_now = 0;
+        for (int l = 0; l < IMPA_VERIFY_MAX_LEADS; l++) {
+            impa_prob_scores_t s, sn;
+            if (impa_verifier_prob_scores(v, t, l, 0, &s, &c) ||
+                impa_verifier_prob_scores(v, t, l, 1, &sn, NULL))
+                break;
+            n_now += sn.n;
+            if (!s.n)
+                continue;
+            int w = snprintf(leads + lu, sizeof leads - lu,
+                             "%s%d: BS %.4f BSS %.2f/%.2f ROC %.2f", lu ? "; " : "",
+                             (l + 1) * tab.step_minutes, s.bs, s.bss_clim, s.bss_det, s.roc_area);
+            if (w > 0 && lu + (size_t)w < sizeof leads)
+                lu += (size_t)w;
+            /* an empty bin's frequency is NaN: it adds nothing (and NaN has no int64) */
+            for (int b = 0; b < IMPA_PROB_REL_BINS; b++) {
+                if (s.rel_n[b] <= 0)
+                    continue;
+                pooled.pairs[b * 10] += s.rel_n[b];
+                pooled.events[b * 10] += (int64_t)(s.rel_freq[b] * (double)s.rel_n[b] + 0.5);
+            }
+        }
+        if (!n_now)
+            continue;
+        for (int b = 0; b < IMPA_PROB_REL_BINS; b++) {
+            int64_t n = pooled.pairs[b * 10];
+            int w = n ? snprintf(rel + ru, sizeof rel - ru, "%s%d-%d%%: %.3f (%lld)",
+                                 ru ? ", " : "", 10 * b, 10 * b + 10,
+                                 (double)pooled.events[b * 10] / (double)n, (long long)n)
+                      : 0;
+            if (w > 0 && ru + (size_t)w < sizeof rel)
+                ru += (size_t)w;
+        }
+        impa_log(IMPA_LOG_INFO,
+                 "probabilities verified at %s, P(>= %g dBZ), base rate %.4f, since start per "
+                 "lead (min: BS, BSS vs base rate/vs 0-1 forecast, ROC area): %s; reliability "
+                 "(observed frequency per forecast bin, pairs): %s",
+                 siso, (double)thr[t], c, lu ? leads : "-", ru ? rel : "-");
+    }
+}
+
 static void quarantine(impa_service_t *svc, const char *path, const char *reason)
 {
     svc->n.quarantined++;
@@ -169,6 +227,16 @@ static int setup_grid(impa_service_t *svc, const char *path, const impa_scan_t *
         impa_log(IMPA_LOG_NOTICE, "network forecasts calibrated: %s (model.calibration %s)",
                  impa_calibration_name(impa_cycle_calibration(rt->cycle)),
                  impa_calibration_name((impa_calibration_t)cfg->calibration));
+    const char *pub, *guide;
+    int n_extrap = impa_cycle_extrapolation(rt->cycle, &pub, &guide);
+    if (guide)
+        impa_log(IMPA_LOG_NOTICE,
+                 "extrapolation: the network's input %s (its model file's), the published "
+                 "extrapolation %s (extrapolation.scheme)%s", guide, pub,
+                 n_extrap > 1 ? ", two extrapolators" : ", one shared extrapolator");
+    else
+        impa_log(IMPA_LOG_NOTICE, "extrapolation: the published extrapolation %s "
+                 "(extrapolation.scheme)", pub);
     return 0;
 }
 
@@ -471,8 +539,10 @@ static int ingest_scan(impa_service_t *svc, const char *path, const impa_scan_t 
             else if (scored > 0 && rt->pub &&
                      impa_publisher_send_verification(rt->pub, svc->vjson, err, sizeof err))
                 impa_log(IMPA_LOG_WARNING, "scan %s: publish verification: %s", path, err);
-            if (scored >= 0)
+            if (scored >= 0) {
                 log_alert_scores(v, siso);
+                log_prob_scores(v, siso);
+            }
         }
         *act = 1;
         break;

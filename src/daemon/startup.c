@@ -13,6 +13,7 @@
 #include "impa/engine.h"
 #include "impa/extrapolate.h"
 #include "impa/fileperm.h"
+#include "impa/guided.h"
 #include "impa/verify.h"
 #include "impa_build_config.h"
 
@@ -134,13 +135,19 @@ static int check_model(impa_startup_t *s, char *notes, size_t noteslen, char *er
         if (mi->t_out > IMPA_VERIFY_MAX_LEADS && cfg->verify_enabled)
             return impa_err(err, errlen, IMPA_ECONFIG, "model t_out %d above the verifier's %d",
                             mi->t_out, IMPA_VERIFY_MAX_LEADS);
-        const char *guided = impa_extrap_scheme_name(IMPA_EXTRAP_GUIDED);
-        if (mi->advection && strcmp(mi->extrapolation, guided) != 0)
-            return impa_err(err, errlen, IMPA_ECONFIG,
-                            "%s: key 'model.weights': %s was trained on extrapolation '%s', but "
-                            "this build feeds the network '%s' (the advection input would mean "
-                            "something else to it); use a model trained on '%s'",
-                            file, cfg->weights, mi->extrapolation, guided, guided);
+        /* the guidance computes the model's own scheme; one this build does not
+         * know cannot be computed */
+        int scheme;
+        if (mi->advection && impa_guided_model_scheme(mi, &scheme, why, sizeof why))
+            return impa_err(err, errlen, IMPA_ECONFIG, "%s: key 'model.weights': %s: %s", file,
+                            cfg->weights, why);
+        if (mi->advection && cfg->method == IMPA_CFG_METHOD_IMPANET)
+            note(notes, noteslen, IMPA_LOG_NOTICE,
+                 "extrapolation: the network reads %s (recorded in %s), the service "
+                 "publishes %s (extrapolation.scheme)%s",
+                 impa_extrap_scheme_name(scheme), cfg->weights,
+                 impa_extrap_scheme_name(cfg->extrap_scheme),
+                 scheme == cfg->extrap_scheme ? "" : "; both are computed, each when needed");
         if (cfg->method == IMPA_CFG_METHOD_IMPANET &&
             cfg->calibration == IMPA_CALIBRATION_EXTRAPOLATION && !mi->advection)
             return impa_err(err, errlen, IMPA_ECONFIG,
@@ -155,6 +162,17 @@ static int check_model(impa_startup_t *s, char *notes, size_t noteslen, char *er
     return 0;
 }
 
+/* The extrapolation scheme of the forecasts the probabilities are computed
+ * from: the advection network's input (its model file's scheme) or the
+ * published extrapolation (method extrapolation, the fallback). */
+static const char *forecast_scheme(const impa_startup_t *s)
+{
+    if (s->model && s->cfg.method == IMPA_CFG_METHOD_IMPANET &&
+        impa_model_info(s->model)->advection)
+        return impa_model_info(s->model)->extrapolation;
+    return impa_extrap_scheme_name(s->cfg.extrap_scheme);
+}
+
 /* prob.calibration: a table named in the file must load and cover every
  * threshold and lead of the shape; the default one (MODELDIR, else the
  * checkout's models/ beside the configuration's etc/) may be absent, which
@@ -166,6 +184,18 @@ static int check_prob(impa_startup_t *s, const char *config_path, char *notes, s
     const char *file = cfg->path[0] ? cfg->path : "<defaults>";
     if (!cfg->prob_enabled)
         return 0;
+    int region_alerts = 0;
+    for (int r = 0; r < cfg->alerts.n_regions; r++) {
+        const impa_watch_region_t *reg = &cfg->alerts.regions[r];
+        if (!(reg->alert_probability > 0))
+            continue;
+        region_alerts++;
+        if (reg->alert_within_minutes < s->shape.step_minutes)
+            return impa_err(err, errlen, IMPA_ECONFIG,
+                            "%s: key 'publish.alerts.regions[%d].alert_within_minutes': %d "
+                            "minutes holds no lead (the first is %d minutes after issue)",
+                            file, r, reg->alert_within_minutes, s->shape.step_minutes);
+    }
     char path[PATH_MAX];
     int named = cfg->prob_calibration[0] != '\0';
     if (named) {
@@ -182,6 +212,11 @@ static int check_prob(impa_startup_t *s, const char *config_path, char *notes, s
                  "prob: no calibration table installed (%s/prob-calibration.txt); the "
                  "probability product is off",
                  IMPA_MODELDIR);
+            if (region_alerts)
+                note(notes, noteslen, IMPA_LOG_WARNING,
+                     "prob: without the probability product the %d watch region probability "
+                     "alert(s) (alert_probability) never fire",
+                     region_alerts);
             return 0;
         }
     }
@@ -199,6 +234,13 @@ static int check_prob(impa_startup_t *s, const char *config_path, char *notes, s
     }
     impa_prob_destroy(&p);
     snprintf(cfg->prob_calibration, sizeof cfg->prob_calibration, "%s", path);
+    const char *fs = forecast_scheme(s);
+    if (fs && strcmp(fs, s->prob->scheme) != 0)
+        note(notes, noteslen, IMPA_LOG_WARNING,
+             "prob: the calibration table %s was fitted on forecasts of extrapolation '%s', "
+             "but the daemon's forecasts come from '%s': the probabilities may be "
+             "miscalibrated (refit: train/impa/prob.py --scheme %s)",
+             path, s->prob->scheme, fs, fs);
     return 0;
 }
 

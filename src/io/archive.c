@@ -377,6 +377,65 @@ done:
     return rc;
 }
 
+int impa_archive_read_prob(const char *path, float *thr, int max_thr, int *n_thr, int *n_leads,
+                           int *ny, int *nx, float **p, char *err, size_t errlen)
+{
+    if (!path || !thr || max_thr < 1 || !n_thr || !n_leads || !ny || !nx || !p)
+        return impa_err(err, errlen, IMPA_EINVAL, "archive: NULL argument");
+    *p = NULL;
+    int ncid, nrc = nc_open(path, NC_NOWRITE, &ncid);
+    if (nrc != NC_NOERR)
+        return impa_err(err, errlen, nrc > 0 ? IMPA_EIO : IMPA_EFORMAT,
+                        "%s: cannot open archive: %s", path, nc_strerror(nrc));
+    int rc = IMPA_OK, v_prob, v_thr, dims[4], nd = 0;
+    size_t len[4];
+    float *data = NULL;
+    if (nc_inq_varid(ncid, "reflectivity_probability", &v_prob) != NC_NOERR) {
+        rc = impa_err(err, errlen, IMPA_ENOTFOUND, "%s: no reflectivity_probability", path);
+        goto done;
+    }
+    if (nc_inq_varndims(ncid, v_prob, &nd) || nd != 4 || nc_inq_vardimid(ncid, v_prob, dims) ||
+        nc_inq_varid(ncid, "threshold", &v_thr)) {
+        rc = impa_err(err, errlen, IMPA_EFORMAT,
+                      "%s: reflectivity_probability is not [threshold][lead_time][y][x]", path);
+        goto done;
+    }
+    for (int i = 0; i < 4; i++)
+        nc_inq_dimlen(ncid, dims[i], &len[i]);
+    if (len[0] < 1 || len[0] > 64 || len[1] < 1 || len[1] > 10000 || len[2] < 1 ||
+        len[3] < 1 || len[2] > IMPA_IO_MAX_SIDE || len[3] > IMPA_IO_MAX_SIDE) {
+        rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: absurd probability shape", path);
+        goto done;
+    }
+    float all_thr[64];
+    size_t n = len[0] * len[1] * len[2] * len[3];
+    data = malloc(n * sizeof *data);
+    if (!data) {
+        rc = impa_err(err, errlen, IMPA_ENOMEM, "%s: no memory", path);
+        goto done;
+    }
+    if (nc_get_var_float(ncid, v_thr, all_thr) || nc_get_var_float(ncid, v_prob, data)) {
+        rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: reading reflectivity_probability failed",
+                      path);
+        goto done;
+    }
+    int f;
+    float fill = (float)impa_io_att_double(ncid, v_prob, "_FillValue", ARCHIVE_FILL, &f);
+    for (size_t i = 0; i < n; i++)
+        if (data[i] == fill || !isfinite(data[i]))
+            data[i] = NAN;
+    *n_thr = (int)len[0] < max_thr ? (int)len[0] : max_thr;
+    for (int i = 0; i < *n_thr; i++)
+        thr[i] = all_thr[i];
+    *n_leads = (int)len[1], *ny = (int)len[2], *nx = (int)len[3];
+    *p = data;
+    data = NULL;
+done:
+    free(data);
+    nc_close(ncid);
+    return rc;
+}
+
 int impa_archive_read(const char *path, impa_grid_t *grid, int64_t *issue_time, int *step_minutes, int *n_leads,
                       float **dbz, char *method, size_t method_len, char *err, size_t errlen)
 {

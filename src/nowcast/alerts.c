@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "impa/error.h"
+#include "impa/prob.h"
 #include "impa/timeutil.h"
 
 struct impa_alert_tracker {
@@ -51,6 +52,13 @@ struct impa_alert_tracker {
     int prev_valid;            /* prev[] holds a cycle on the same grid */
     int restored;              /* cells[] came from impa_alert_tracker_state_read */
     impa_alerts_t view;        /* the last update as a product (impa_alert_tracker_alerts) */
+
+    /* Probabilities over the watch regions (impa_alerts_t.region_prob/_alerts). */
+    int region_npix[IMPA_ALERT_MAX_REGIONS]; /* pixel centres inside each region */
+    double *region_prob;       /* [n_regions * cap_region_leads] */
+    int cap_region_leads;
+    impa_region_alert_t ralert[IMPA_ALERT_MAX_REGIONS];
+    int ralert_on[IMPA_ALERT_MAX_REGIONS];   /* raised in the last update */
 };
 
 void impa_alert_config_default(impa_alert_config_t *cfg)
@@ -143,6 +151,7 @@ void impa_alert_tracker_destroy(impa_alert_tracker_t **trp)
     free(tr->pub);
     free(tr->pix);
     free(tr->pix_prev);
+    free(tr->region_prob);
     free(tr);
     *trp = NULL;
 }
@@ -213,9 +222,14 @@ static int setup_grid(impa_alert_tracker_t *tr, const impa_grid_t *g, char *err,
         if (rc == 0)
             rc = impa_alert_region_masks(tr->cfg.regions, tr->cfg.n_regions, plat, plon, n, 1,
                                          tr->pix_regions, err, errlen);
-        for (size_t i = 0; i < n && rc == 0; i++)
+        for (int r = 0; r < IMPA_ALERT_MAX_REGIONS; r++)
+            tr->region_npix[r] = 0;
+        for (size_t i = 0; i < n && rc == 0; i++) {
             if (!ok[i])
                 tr->pix_regions[i] = 0;
+            for (int r = 0; r < tr->cfg.n_regions; r++)
+                tr->region_npix[r] += (tr->pix_regions[i] >> r) & 1u;
+        }
         free(plat);
         free(plon);
         free(ok);
@@ -862,6 +876,76 @@ static void find_ended(impa_alert_tracker_t *tr)
 
 /* The product of the last update; counts per track (a track has one cell per lead
  * it is forecast at, all with the same event). */
+/* The watch regions' maximum probability per lead and their probability
+ * alerts (impa_alerts_t.region_prob, .region_alerts), from fc->prob at the
+ * alert threshold. Without it (or without regions) the view has none, and a
+ * region alert raised in the last update ends. Allocates only when the number
+ * of leads grows. */
+static int region_probabilities(impa_alert_tracker_t *tr, const impa_forecast_t *fc, char *err,
+                                size_t errlen)
+{
+    impa_alerts_t *v = &tr->view;
+    int nr = tr->cfg.n_regions, nl = fc->n_leads;
+    const impa_prob_field_t *pf = fc->prob;
+    int ti = impa_prob_threshold_index(pf, tr->cfg.threshold_dbz);
+    int have = nr > 0 && ti >= 0 && tr->pix_regions && pf->n_leads == nl &&
+               pf->nx == fc->grid->nx && pf->ny == fc->grid->ny;
+    v->n_region_leads = 0;
+    v->region_prob = NULL;
+    v->region_alerts = nr > 0 ? tr->ralert : NULL;
+    if (have && nl > tr->cap_region_leads) {
+        double *np = realloc(tr->region_prob, (size_t)nr * (size_t)nl * sizeof *np);
+        if (!np)
+            return impa_err(err, errlen, IMPA_ENOMEM, "alert tracker: out of memory");
+        tr->region_prob = np, tr->cap_region_leads = nl;
+    }
+    if (have) {
+        size_t plane = (size_t)fc->grid->nx * fc->grid->ny;
+        for (int r = 0; r < nr; r++)
+            for (int k = 0; k < nl; k++)
+                tr->region_prob[r * nl + k] = tr->region_npix[r] > 0 ? 0.0 : -1.0;
+        for (int k = 0; k < nl; k++) {
+            const float *q = pf->p + ((size_t)ti * nl + k) * plane;
+            for (size_t i = 0; i < plane; i++) {
+                uint32_t m = tr->pix_regions[i];
+                float pv = q[i];
+                if (!m || !(pv > 0.0f)) /* also skips NAN */
+                    continue;
+                for (int r = 0; r < nr; r++)
+                    if ((m >> r) & 1u && pv > tr->region_prob[r * nl + k])
+                        tr->region_prob[r * nl + k] = pv;
+            }
+        }
+        v->n_region_leads = nl;
+        v->region_prob = tr->region_prob;
+    }
+    for (int r = 0; r < nr; r++) {
+        const impa_watch_region_t *reg = &tr->cfg.regions[r];
+        impa_region_alert_t *a = &tr->ralert[r];
+        int was = tr->ralert_on[r], on = 0;
+        a->probability = -1, a->first_lead = -1;
+        if (have && reg->alert_probability > 0) {
+            a->probability = 0;
+            for (int k = 0; k < nl && (k + 1) * fc->step_minutes <= reg->alert_within_minutes;
+                 k++) {
+                double pv = tr->region_prob[r * nl + k];
+                if (pv > a->probability)
+                    a->probability = pv;
+                if (a->first_lead < 0 && pv >= reg->alert_probability)
+                    a->first_lead = k;
+            }
+            on = a->first_lead >= 0;
+        }
+        a->event = on ? (was ? IMPA_ALERT_UPDATED : IMPA_ALERT_NEW) : was ? IMPA_ALERT_ENDED : -1;
+        if (on && !was)
+            a->since = fc->issue_time;
+        else if (!on)
+            a->since = 0;
+        tr->ralert_on[r] = on;
+    }
+    return 0;
+}
+
 static void fill_view(impa_alert_tracker_t *tr)
 {
     impa_alerts_t *v = &tr->view;
@@ -980,7 +1064,7 @@ int impa_alert_tracker_update(impa_alert_tracker_t *tr, const impa_forecast_t *f
     find_ended(tr);
     tr->prev_valid = 1;
     fill_view(tr);
-    return 0;
+    return region_probabilities(tr, fc, err, errlen);
 }
 
 /* ---- state across restarts ------------------------------------------------

@@ -29,8 +29,13 @@
 /* dynamic: when the cores are shared, a descheduled thread's static share would
  * hold up the whole pass; with small dynamic chunks the running thread takes it */
 #define OMP_FOR(nth) PRAGMA_(omp parallel for num_threads(nth) schedule(dynamic, 4))
+#define OMP_FOR_MAX(nth, var) \
+    PRAGMA_(omp parallel for num_threads(nth) schedule(dynamic, 4) reduction(max : var))
+#define THREAD_NUM() omp_get_thread_num()
 #else
 #define OMP_FOR(nth)
+#define OMP_FOR_MAX(nth, var)
+#define THREAD_NUM() 0
 #endif
 
 #define MAX_LEVELS 8
@@ -42,7 +47,13 @@
 #define MAX_STEP 1.0f       /* largest update per iteration, cells of the level */
 #define FINE_SMOOTH_R 3     /* normalised smoothing radius at finer levels (cells) */
 #define MIN_COARSE_SIDE 24  /* coarsest level is at least this many cells */
-#define PAR_MIN_CELLS 32768 /* smaller passes run on one thread */
+/* Smaller passes run on one thread: at 512 x 512 only level 0 is parallel. On
+ * shared cores every barrier can wait a scheduler slice for a descheduled peer,
+ * which costs more than level 1's 65536 cells save (measured under load 6-10:
+ * 1.06-1.21 s against 1.34-1.71 s with level 1 parallel). Values do not depend
+ * on it. */
+#define PAR_MIN_CELLS 65537
+#define WARP_ROWS 16        /* rows per job of the fused warp + structure tensor pass */
 
 struct impa_extrap {
     int ny, nx, max_leads, n_frames, n_levels, threads;
@@ -60,10 +71,12 @@ struct impa_extrap {
     float *pyr;    /* [n_frames][pyr_size] preprocessed intensity pyramids */
     float *u, *v;  /* [pyr_size] flow per level; level 0 is the result */
     float *a11, *a12, *a22, *b1, *b2; /* [npix] structure tensor / mismatch sums */
-    float *warp;   /* [npix] warped next frame */
+    float *wrows;  /* [threads][WARP_ROWS + 4][nx] rows of one job, per thread (the
+                    * warped rows of the tensor pass, the filtered rows of preprocess) */
     float *tmp;    /* [5][npix] box-filter and preprocessing scratch */
     float *cu, *cv, *conf; /* [npix] normalised smoothing scratch */
     int have_motion;
+    impa_extrap_opts_t opts; /* as created, scheme resolved */
 };
 
 impa_extrap_opts_t impa_extrap_opts_default(void)
@@ -149,13 +162,24 @@ int impa_extrap_scheme_parse(const char *name, int *scheme)
     return IMPA_EINVAL;
 }
 
+const char *impa_extrap_scheme_known(void)
+{
+    /* test_extrapolate checks it against impa_extrap_scheme_name */
+    return "impa-extrap-1, impa-extrap-2, impa-extrap-3";
+}
+
+const impa_extrap_opts_t *impa_extrap_get_opts(const impa_extrap_t *ex)
+{
+    return ex ? &ex->opts : NULL;
+}
+
 void impa_extrap_destroy(impa_extrap_t **exp)
 {
     if (!exp || !*exp)
         return;
     impa_extrap_t *ex = *exp;
     float *bufs[] = {ex->pyr, ex->u,    ex->v,   ex->a11,  ex->a12, ex->a22, ex->b1, ex->b2,
-                     ex->warp, ex->tmp, ex->cu,  ex->cv,   ex->conf};
+                     ex->wrows, ex->tmp, ex->cu, ex->cv,   ex->conf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(ex);
@@ -192,6 +216,7 @@ int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *
     impa_extrap_t *ex = calloc(1, sizeof(*ex));
     if (!ex)
         return impa_err(err, errlen, IMPA_ENOMEM, "extrapolation: out of memory");
+    ex->opts = o;
     ex->ny = ny;
     ex->nx = nx;
     ex->max_leads = max_leads;
@@ -250,10 +275,11 @@ int impa_extrap_create(int ny, int nx, int max_leads, const impa_extrap_opts_t *
     ex->pyr = malloc(sizeof(float) * off * (size_t)o.n_frames);
     ex->u = malloc(sizeof(float) * off);
     ex->v = malloc(sizeof(float) * off);
-    float **bufs[] = {&ex->a11, &ex->a12, &ex->a22, &ex->b1, &ex->b2, &ex->warp,
+    float **bufs[] = {&ex->a11, &ex->a12, &ex->a22, &ex->b1, &ex->b2,
                       &ex->cu,  &ex->cv,  &ex->conf};
     ex->tmp = malloc(sizeof(float) * n * 5);
-    int ok = ex->pyr && ex->u && ex->v && ex->tmp;
+    ex->wrows = malloc(sizeof(float) * (size_t)ex->threads * (WARP_ROWS + 4) * (size_t)nx);
+    int ok = ex->pyr && ex->u && ex->v && ex->tmp && ex->wrows;
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         *bufs[i] = malloc(sizeof(float) * n);
         ok = ok && *bufs[i];
@@ -351,38 +377,48 @@ static int threads_for(const impa_extrap_t *ex, size_t n)
     return n >= PAR_MIN_CELLS ? ex->threads : 1;
 }
 
-/* Level-0 intensity of one frame: clip, missing -> no echo, binomial smoothing. */
-static void preprocess(impa_extrap_t *ex, const float *dbz, float *dst)
+/* Level-0 intensity of frames src[0..nfr) into dst[f]: clip, missing -> no
+ * echo, separable 5-tap binomial smoothing (rows, then columns, edges clamped).
+ * One pass for all frames, jobs of WARP_ROWS rows of one frame: each filters
+ * the rows it needs (its own and two either side) along x into its thread's
+ * buffer, then along y; the same values as two whole-grid passes per frame,
+ * with one barrier instead of two per frame. */
+static void preprocess(impa_extrap_t *ex, const float *const *src, int nfr, float *const *dst)
 {
     int w = ex->nx, h = ex->ny, nth = ex->threads;
-    float *t = ex->tmp;
     const float clip = ex->clip, edge = ex->edge;
     static const float k[5] = {1.f / 16, 4.f / 16, 6.f / 16, 4.f / 16, 1.f / 16};
+    int nblk = (h + WARP_ROWS - 1) / WARP_ROWS, jobs = nfr * nblk;
     OMP_FOR(nth)
-    for (int y = 0; y < h; y++) {
-        const float *s = dbz + (size_t)y * w;
-        float *d = t + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            float acc = 0;
-            for (int j = -2; j <= 2; j++) {
-                int xx = x + j < 0 ? 0 : (x + j >= w ? w - 1 : x + j);
-                float a = s[xx];
-                a = (!isfinite(a) || a < clip) ? 0.f : a - clip + edge; /* inf: garbage, no echo */
-                acc += k[j + 2] * a;
+    for (int job = 0; job < jobs; job++) {
+        int f = job / nblk, ya = (job % nblk) * WARP_ROWS;
+        int yb = ya + WARP_ROWS < h ? ya + WARP_ROWS : h;
+        int ra = ya - 2 > 0 ? ya - 2 : 0, rb = yb + 2 < h ? yb + 2 : h; /* rows [ra, rb) */
+        float *t = ex->wrows + (size_t)THREAD_NUM() * (WARP_ROWS + 4) * (size_t)w;
+        for (int y = ra; y < rb; y++) {
+            const float *s = src[f] + (size_t)y * w;
+            float *d = t + (size_t)(y - ra) * w;
+            for (int x = 0; x < w; x++) {
+                float acc = 0;
+                for (int j = -2; j <= 2; j++) {
+                    int xx = x + j < 0 ? 0 : (x + j >= w ? w - 1 : x + j);
+                    float a = s[xx];
+                    a = (!isfinite(a) || a < clip) ? 0.f : a - clip + edge; /* inf: garbage */
+                    acc += k[j + 2] * a;
+                }
+                d[x] = acc;
             }
-            d[x] = acc;
         }
-    }
-    OMP_FOR(nth)
-    for (int y = 0; y < h; y++) {
-        float *d = dst + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            float acc = 0;
-            for (int j = -2; j <= 2; j++) {
-                int yy = y + j < 0 ? 0 : (y + j >= h ? h - 1 : y + j);
-                acc += k[j + 2] * t[(size_t)yy * w + x];
+        for (int y = ya; y < yb; y++) {
+            float *d = dst[f] + (size_t)y * w;
+            for (int x = 0; x < w; x++) {
+                float acc = 0;
+                for (int j = -2; j <= 2; j++) {
+                    int yy = y + j < 0 ? 0 : (y + j >= h ? h - 1 : y + j);
+                    acc += k[j + 2] * t[(size_t)(yy - ra) * w + x];
+                }
+                d[x] = acc;
             }
-            d[x] = acc;
         }
     }
 }
@@ -425,36 +461,48 @@ static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *le
     memset(ex->a22, 0, n * sizeof(float));
     memset(ex->b1, 0, n * sizeof(float));
     memset(ex->b2, 0, n * sizeof(float));
-    for (int p = 0; p + 1 < nfr; p++) {
-        const float *i0 = lev[p], *i1 = lev[p + 1];
-        float *wp = ex->warp;
-        OMP_FOR(nth)
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                size_t i = (size_t)y * w + x;
-                wp[i] = sample_clamped(i1, w, h, (float)x + u[i], (float)y + v[i]);
-            }
-        OMP_FOR(nth)
-        for (int y = 0; y < h; y++) {
-            int ym = y > 0 ? y - 1 : y, yp = y + 1 < h ? y + 1 : y;
-            float sy = 1.f / (float)(yp - ym > 0 ? yp - ym : 1);
-            for (int x = 0; x < w; x++) {
-                int xm = x > 0 ? x - 1 : x, xp = x + 1 < w ? x + 1 : x;
-                float sx = 1.f / (float)(xp - xm > 0 ? xp - xm : 1);
-                size_t i = (size_t)y * w + x;
-                /* gradient averaged over template and warped frame (symmetric LK) */
-                float gx = 0.5f * sx *
-                           (i0[(size_t)y * w + xp] - i0[(size_t)y * w + xm] +
-                            wp[(size_t)y * w + xp] - wp[(size_t)y * w + xm]);
-                float gy = 0.5f * sy *
-                           (i0[(size_t)yp * w + x] - i0[(size_t)ym * w + x] +
-                            wp[(size_t)yp * w + x] - wp[(size_t)ym * w + x]);
-                float gt = wp[i] - i0[i];
-                ex->a11[i] += gx * gx;
-                ex->a12[i] += gx * gy;
-                ex->a22[i] += gy * gy;
-                ex->b1[i] += gx * gt;
-                ex->b2[i] += gy * gt;
+    /* One pass for all pairs, jobs of WARP_ROWS rows: each warps the rows it
+     * needs (its own and one either side, for the gradient) into its thread's
+     * buffer, pair by pair, and adds the pair's terms; per cell the pairs add in
+     * order, as pair-by-pair passes over the whole grid would (same values),
+     * with one barrier instead of two per pair. */
+    int jobs = (h + WARP_ROWS - 1) / WARP_ROWS;
+    OMP_FOR(nth)
+    for (int job = 0; job < jobs; job++) {
+        int ya = job * WARP_ROWS, yb = ya + WARP_ROWS < h ? ya + WARP_ROWS : h;
+        int ra = ya > 0 ? ya - 1 : 0, rb = yb < h ? yb + 1 : h; /* warped rows [ra, rb) */
+        float *wb = ex->wrows + (size_t)THREAD_NUM() * (WARP_ROWS + 4) * (size_t)w;
+        for (int p = 0; p + 1 < nfr; p++) {
+            const float *i0 = lev[p], *i1 = lev[p + 1];
+            for (int y = ra; y < rb; y++)
+                for (int x = 0; x < w; x++) {
+                    size_t i = (size_t)y * w + x;
+                    wb[(size_t)(y - ra) * w + x] =
+                        sample_clamped(i1, w, h, (float)x + u[i], (float)y + v[i]);
+                }
+            for (int y = ya; y < yb; y++) {
+                int ym = y > 0 ? y - 1 : y, yp = y + 1 < h ? y + 1 : y;
+                float sy = 1.f / (float)(yp - ym > 0 ? yp - ym : 1);
+                const float *wc = wb + (size_t)(y - ra) * w, *wm = wb + (size_t)(ym - ra) * w,
+                            *wq = wb + (size_t)(yp - ra) * w;
+                for (int x = 0; x < w; x++) {
+                    int xm = x > 0 ? x - 1 : x, xp = x + 1 < w ? x + 1 : x;
+                    float sx = 1.f / (float)(xp - xm > 0 ? xp - xm : 1);
+                    size_t i = (size_t)y * w + x;
+                    /* gradient averaged over template and warped frame (symmetric LK) */
+                    float gx = 0.5f * sx *
+                               (i0[(size_t)y * w + xp] - i0[(size_t)y * w + xm] + wc[xp] -
+                                wc[xm]);
+                    float gy = 0.5f * sy *
+                               (i0[(size_t)yp * w + x] - i0[(size_t)ym * w + x] + wq[x] -
+                                wm[x]);
+                    float gt = wc[x] - i0[i];
+                    ex->a11[i] += gx * gx;
+                    ex->a12[i] += gx * gy;
+                    ex->a22[i] += gy * gy;
+                    ex->b1[i] += gx * gt;
+                    ex->b2[i] += gy * gt;
+                }
             }
         }
     }
@@ -470,51 +518,55 @@ static void lk_iterate(impa_extrap_t *ex, int l, int nfr, const float *const *le
         }
     }
     float damp = (float)(ntr ? DAMP_FRAC * tr / (double)ntr : 0.0) + 1e-6f;
-    OMP_FOR(nth)
-    for (size_t i = 0; i < n; i++) {
-        float a11 = ex->a11[i] > 0 ? ex->a11[i] : 0, a22 = ex->a22[i] > 0 ? ex->a22[i] : 0;
-        float a = a11 + damp, b = ex->a12[i], d = a22 + damp;
-        float det = a * d - b * b;
-        float du = (-d * ex->b1[i] + b * ex->b2[i]) / det;
-        float dv = (b * ex->b1[i] - a * ex->b2[i]) / det;
-        du = du > MAX_STEP ? MAX_STEP : (du < -MAX_STEP ? -MAX_STEP : du);
-        dv = dv > MAX_STEP ? MAX_STEP : (dv < -MAX_STEP ? -MAX_STEP : dv);
-        /* confidence: the smaller eigenvalue of the tensor (aperture problem) */
-        float ta = a11, td = a22;
-        float half = 0.5f * (ta + td), disc = sqrtf(0.25f * (ta - td) * (ta - td) + b * b);
-        float c = half - disc;
-        u[i] += du;
-        v[i] += dv;
-        ex->conf[i] = c > 0 ? c : 0;
-        ex->cu[i] = ex->conf[i] * u[i];
-        ex->cv[i] = ex->conf[i] * v[i];
-    }
-    float *const cmaps[3] = {ex->conf, ex->cu, ex->cv};
     /* the rounding residue of the running sums grows with the total summed
-     * along a row/column: about float epsilon times the largest window sum */
+     * along a row/column: about float epsilon times the largest window sum
+     * (cmax, scheme 3; a max, so the same whatever the order) */
     float cmax = 0;
-    if (ex->residue_floor)
-        for (size_t i = 0; i < n; i++)
-            cmax = ex->conf[i] > cmax ? ex->conf[i] : cmax;
+    const int floor_on = ex->residue_floor;
+    /* by rows: one chunk grab per 4 rows, not per 4 cells */
+    OMP_FOR_MAX(nth, cmax)
+    for (int y = 0; y < h; y++)
+        for (size_t i = (size_t)y * w; i < (size_t)(y + 1) * w; i++) {
+            float a11 = ex->a11[i] > 0 ? ex->a11[i] : 0, a22 = ex->a22[i] > 0 ? ex->a22[i] : 0;
+            float a = a11 + damp, b = ex->a12[i], d = a22 + damp;
+            float det = a * d - b * b;
+            float du = (-d * ex->b1[i] + b * ex->b2[i]) / det;
+            float dv = (b * ex->b1[i] - a * ex->b2[i]) / det;
+            du = du > MAX_STEP ? MAX_STEP : (du < -MAX_STEP ? -MAX_STEP : du);
+            dv = dv > MAX_STEP ? MAX_STEP : (dv < -MAX_STEP ? -MAX_STEP : dv);
+            /* confidence: the smaller eigenvalue of the tensor (aperture problem) */
+            float ta = a11, td = a22;
+            float half = 0.5f * (ta + td), disc = sqrtf(0.25f * (ta - td) * (ta - td) + b * b);
+            float c = half - disc;
+            u[i] += du;
+            v[i] += dv;
+            ex->conf[i] = c > 0 ? c : 0;
+            ex->cu[i] = ex->conf[i] * u[i];
+            ex->cv[i] = ex->conf[i] * v[i];
+            if (floor_on)
+                cmax = ex->conf[i] > cmax ? ex->conf[i] : cmax;
+        }
+    float *const cmaps[3] = {ex->conf, ex->cu, ex->cv};
     box_sum_n(cmaps, 3, ex->tmp, w, h, sr, nth);
     float floor_c = ex->residue_floor ? cmax * (float)(2 * sr + 1) * (float)(2 * sr + 1) * 1e-5f
                                       : 0.f;
     /* eps keeps the current flow where no cell nearby has texture */
     float eps = damp * 1e-3f;
     OMP_FOR(nth)
-    for (size_t i = 0; i < n; i++) {
-        /* running sums leave rounding residue: a sum of non-negatives may come
-         * out slightly negative, which must not flip the division, and in a
-         * window without texture the residues of c and c*u are noise whose
-         * ratio can be anything (scheme 3's wide windows: tens of cells/step) */
-        float c = ex->conf[i] > floor_c ? ex->conf[i] : 0;
-        if (c == 0 && floor_c > 0) {
-            ex->cu[i] = 0;
-            ex->cv[i] = 0;
+    for (int y = 0; y < h; y++)
+        for (size_t i = (size_t)y * w; i < (size_t)(y + 1) * w; i++) {
+            /* running sums leave rounding residue: a sum of non-negatives may come
+             * out slightly negative, which must not flip the division, and in a
+             * window without texture the residues of c and c*u are noise whose
+             * ratio can be anything (scheme 3's wide windows: tens of cells/step) */
+            float c = ex->conf[i] > floor_c ? ex->conf[i] : 0;
+            if (c == 0 && floor_c > 0) {
+                ex->cu[i] = 0;
+                ex->cv[i] = 0;
+            }
+            u[i] = (ex->cu[i] + eps * u[i]) / (c + eps);
+            v[i] = (ex->cv[i] + eps * v[i]) / (c + eps);
         }
-        u[i] = (ex->cu[i] + eps * u[i]) / (c + eps);
-        v[i] = (ex->cv[i] + eps * v[i]) / (c + eps);
-    }
 }
 
 int impa_extrap_motion(impa_extrap_t *ex, const float *const *dbz, int n, char *err,
@@ -528,9 +580,12 @@ int impa_extrap_motion(impa_extrap_t *ex, const float *const *dbz, int n, char *
     for (int f = 0; f < nfr; f++)
         if (!src[f])
             return impa_err(err, errlen, IMPA_EINVAL, "extrapolation: frame %d is NULL", f);
+    float *lev0[MAX_FRAMES];
+    for (int f = 0; f < nfr; f++)
+        lev0[f] = ex->pyr + (size_t)f * ex->pyr_size;
+    preprocess(ex, src, nfr, lev0);
     for (int f = 0; f < nfr; f++) {
-        float *pyr = ex->pyr + (size_t)f * ex->pyr_size;
-        preprocess(ex, src[f], pyr);
+        float *pyr = lev0[f];
         for (int l = 1; l < ex->n_levels; l++)
             downsample(pyr + ex->loff[l - 1], ex->lw[l - 1], ex->lh[l - 1], pyr + ex->loff[l],
                        ex->lw[l], ex->lh[l], threads_for(ex, (size_t)ex->lw[l] * ex->lh[l]));

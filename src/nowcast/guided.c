@@ -28,11 +28,35 @@ struct impa_guided {
     const float *frames[GUIDED_MAX_FRAMES]; /* obs then ext, for impa_engine_forecast */
 };
 
-impa_extrap_opts_t impa_guided_extrap_opts(int threads)
+int impa_guided_model_scheme(const impa_model_info_t *mi, int *scheme, char *err,
+                             size_t errlen)
 {
-    impa_extrap_opts_t o = impa_extrap_opts_default();
-    o.threads = threads;
-    return o;
+    if (!mi || !scheme)
+        return impa_err(err, errlen, IMPA_EINVAL, "impa_guided_model_scheme: NULL argument");
+    const char *name = mi->extrapolation[0] ? mi->extrapolation : "impa-extrap-1";
+    if (impa_extrap_scheme_parse(name, scheme))
+        return impa_err(err, errlen, IMPA_EINVAL,
+                        "the model was trained on extrapolation '%s', which this build does not "
+                        "know (it knows %s); use a build that knows it or a model trained on "
+                        "one of these", name, impa_extrap_scheme_known());
+    return 0;
+}
+
+int impa_guided_extrap_opts(const impa_model_info_t *mi, float pixel_km, int threads,
+                            impa_extrap_opts_t *out, char *err, size_t errlen)
+{
+    int scheme;
+    int rc = impa_guided_model_scheme(mi, &scheme, err, errlen);
+    if (rc)
+        return rc;
+    if (!out)
+        return impa_err(err, errlen, IMPA_EINVAL, "impa_guided_extrap_opts: NULL argument");
+    *out = impa_extrap_opts_scheme((impa_extrap_scheme_t)scheme);
+    out->step_min = (float)mi->step_minutes;
+    if (pixel_km > 0)
+        out->pixel_km = pixel_km;
+    out->threads = threads;
+    return 0;
 }
 
 int impa_guided_create(impa_engine_t *engine, impa_extrap_t *extrap, int threads,
@@ -56,12 +80,24 @@ int impa_guided_create(impa_engine_t *engine, impa_extrap_t *extrap, int threads
         return 0;
     }
     int rc = 0;
-    const char *scheme = impa_extrap_scheme_name(IMPA_EXTRAP_GUIDED);
-    if (strcmp(mi->extrapolation, scheme) != 0) {
-        rc = impa_err(err, errlen, IMPA_EINVAL,
-                      "guided: the model was trained on extrapolation '%s', the guidance "
-                      "computes '%s'", mi->extrapolation, scheme);
+    impa_extrap_opts_t want;
+    char why[512];
+    if ((rc = impa_guided_extrap_opts(mi, 0, threads, &want, why, sizeof why)) != 0) {
+        rc = impa_err(err, errlen, rc, "guided: %s", why);
         goto fail;
+    }
+    if (extrap) {
+        /* scheme 1 works in cells and frames: its step does not enter */
+        const impa_extrap_opts_t *have = impa_extrap_get_opts(extrap);
+        if (have->scheme != want.scheme ||
+            (want.scheme != IMPA_EXTRAP_SCHEME_1 && have->step_min != want.step_min)) {
+            rc = impa_err(err, errlen, IMPA_EINVAL,
+                          "guided: the model was trained on extrapolation '%s' at %g min, the "
+                          "extrapolator given computes '%s' at %g min",
+                          impa_extrap_scheme_name(want.scheme), want.step_min,
+                          impa_extrap_scheme_name(have->scheme), have->step_min);
+            goto fail;
+        }
     }
     if (g->t_in < 2 || g->t_in + g->t_out > GUIDED_MAX_FRAMES) {
         rc = impa_err(err, errlen, IMPA_EINVAL,
@@ -83,8 +119,7 @@ int impa_guided_create(impa_engine_t *engine, impa_extrap_t *extrap, int threads
     if (extrap) {
         g->extrap = extrap;
     } else {
-        impa_extrap_opts_t o = impa_guided_extrap_opts(threads);
-        rc = impa_extrap_create(g->ny, g->nx, g->t_out, &o, &g->extrap, err, errlen);
+        rc = impa_extrap_create(g->ny, g->nx, g->t_out, &want, &g->extrap, err, errlen);
         if (rc)
             goto fail;
         g->own_extrap = 1;

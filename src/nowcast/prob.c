@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "impa/extrapolate.h"
+
 #define MAX_LEADS 64
 
 struct impa_prob {
@@ -151,6 +153,17 @@ int impa_prob_table_load(const char *path, impa_prob_table_t *t, char *err, size
             have_magic = 1;
         } else if (strncmp(s, "name ", 5) == 0) {
             snprintf(t->name, sizeof t->name, "%s", skip_ws(s + 5));
+        } else if (strncmp(s, "scheme ", 7) == 0) {
+            int sc;
+            const char *name = skip_ws(s + 7);
+            if (impa_extrap_scheme_parse(name, &sc) || t->n_rows) {
+                rc = impa_err(err, errlen, IMPA_EFORMAT,
+                              "%s:%d: scheme '%s' is not an extrapolation scheme "
+                              "(impa-extrap-1 .. -%d) or comes after the rows",
+                              path, line, name, IMPA_EXTRAP_SCHEME_LAST);
+                goto done;
+            }
+            snprintf(t->scheme, sizeof t->scheme, "%s", impa_extrap_scheme_name(sc));
         } else if (strncmp(s, "knots ", 6) == 0) {
             char *end;
             long k = strtol(s + 6, &end, 10);
@@ -182,6 +195,8 @@ int impa_prob_table_load(const char *path, impa_prob_table_t *t, char *err, size
     }
     if (!t->n_rows)
         rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: no rows", path);
+    if (!t->scheme[0]) /* tables before the scheme line: fitted on scheme 1 */
+        snprintf(t->scheme, sizeof t->scheme, "%s", impa_extrap_scheme_name(IMPA_EXTRAP_SCHEME_1));
 done:
     fclose(f);
     return rc;

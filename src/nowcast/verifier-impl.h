@@ -49,7 +49,19 @@ struct impa_verifier {
     impa_alert_verifier_t *alerts;
     impa_grid_t alert_grid;
     impa_alert_table_t alerts_now; /* the latest observation's counts */
+    /* probabilities (impa_verifier_enable_prob, verifier_prob.c); NULL = not scored */
+    struct impa_vprob *prob;
 };
+
+/* ---- probabilities (verifier_prob.c) ---- */
+
+/* Keeps the cycle's probabilities (fc->prob, encoded with its forecast); a cycle
+ * without them takes no slot. */
+void impa_vprob_add_cycle(impa_verifier_t *v, const impa_forecast_t *fc);
+/* Scores every kept probability forecast valid at obs_time against obs (into
+ * the since-start and this observation's accumulators). */
+void impa_vprob_observe(impa_verifier_t *v, int64_t obs_time, const float *obs);
+void impa_vprob_destroy(impa_verifier_t *v);
 
 /* ---- aggregates (verifier_tables.c) ---- */
 

@@ -156,6 +156,7 @@ void impa_verifier_destroy(impa_verifier_t **vp)
     free(v->bucket);
     impa_vlog_close(v);
     impa_alert_verifier_destroy(&v->alerts);
+    impa_vprob_destroy(v);
     free(v);
     *vp = NULL;
 }
@@ -193,6 +194,7 @@ int impa_verifier_add_cycle(impa_verifier_t *v, const impa_forecast_t *fc, char 
         if (rc)
             return rc;
     }
+    impa_vprob_add_cycle(v, fc); /* the probabilities published, whatever made them */
     if (fc->method == IMPA_METHOD_PERSISTENCE)
         return IMPA_OK; /* derived from the observations kept, never stored twice */
     return impa_verifier_add_forecast(v, fc->method, fc->issue_time, fc->dbz, err, errlen);
@@ -284,6 +286,50 @@ static void jkey(jbuf_t *j, const char *key, double x)
 {
     jput(j, ",\"%s\":", key);
     jnum(j, x);
+}
+
+/* The probability scores (verifier_prob.c): per threshold, the running base
+ * rate and per lead the scores of this observation's pairs ("now") and since
+ * start, with the reliability table as [forecast mean, observed frequency,
+ * count] per bin. */
+static void json_prob(jbuf_t *j, const impa_verifier_t *v)
+{
+    const float *thr = NULL;
+    int n_thr = impa_verifier_prob_thresholds(v, &thr);
+    jput(j, ",\"probability\":[");
+    for (int t = 0; t < n_thr; t++) {
+        double c = NAN;
+        impa_prob_scores_t s;
+        impa_verifier_prob_scores(v, t, 0, 0, &s, &c);
+        jput(j, "%s{\"threshold\":%g", t ? "," : "", (double)thr[t]);
+        jkey(j, "base_rate", c);
+        jput(j, ",\"leads\":[");
+        for (int l = 0; l < v->n_leads; l++) {
+            for (int now = 1; now >= 0; now--) {
+                impa_verifier_prob_scores(v, t, l, now, &s, NULL);
+                if (now)
+                    jput(j, "%s{\"lead_min\":%d,\"now\":{\"n\":%" PRId64, l ? "," : "",
+                         (l + 1) * v->step_min, s.n);
+                else
+                    jput(j, "},\"since_start\":{\"n\":%" PRId64, s.n);
+                jkey(j, "bs", s.bs);
+                jkey(j, "bss_clim", s.bss_clim);
+                jkey(j, "bss_det", s.bss_det);
+                jkey(j, "roc_area", s.roc_area);
+            }
+            jput(j, ",\"reliability\":[");
+            for (int b = 0; b < IMPA_PROB_REL_BINS; b++) {
+                jput(j, "%s[", b ? "," : "");
+                jnum(j, s.rel_mean[b]);
+                jput(j, ",");
+                jnum(j, s.rel_freq[b]);
+                jput(j, ",%" PRId64 "]", s.rel_n[b]);
+            }
+            jput(j, "]}}");
+        }
+        jput(j, "]}");
+    }
+    jput(j, "]");
 }
 
 /* Alerts as objects, pooled over leads (alertverify.h). */
@@ -379,6 +425,8 @@ int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs
         if (log_rc == IMPA_OK)
             log_rc = frc;
     }
+    if (score)
+        impa_vprob_observe(v, obs_time, obs);
     int arc = IMPA_OK;
     memset(&v->alerts_now, 0, sizeof v->alerts_now);
     if (v->alerts && score)
@@ -397,6 +445,8 @@ int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const float *obs
         json_alerts(&j, impa_alert_verifier_table(v->alerts));
         jput(&j, "}");
     }
+    if (v->prob)
+        json_prob(&j, v);
     jput(&j, "}");
     if (json && jsonlen && j.pos >= jsonlen) /* cut JSON is useless: say so instead */
         snprintf(json, jsonlen, "%s", jsonlen > 18 ? "{\"truncated\":true}" : "");

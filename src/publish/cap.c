@@ -110,6 +110,19 @@ static int polygons(xmlTextWriterPtr w, const impa_cap_event_t *ev)
     return ok;
 }
 
+/* A watch region's polygon as one CAP <polygon> ("lat,lon" pairs, closed). */
+static int region_polygon(xmlTextWriterPtr w, const impa_watch_region_t *r)
+{
+    int ok = 1, n = r->n_vertices;
+    int closed = r->lat[0] == r->lat[n - 1] && r->lon[0] == r->lon[n - 1];
+    W(xmlTextWriterStartElement(w, BAD_CAST "polygon"));
+    for (int i = 0; i <= (closed ? n - 1 : n) && ok; i++)
+        W(xmlTextWriterWriteFormatString(w, "%s%.6f,%.6f", i ? " " : "", r->lat[i % n],
+                                         r->lon[i % n]));
+    W(xmlTextWriterEndElement(w));
+    return ok;
+}
+
 static void parameter(xmlTextWriterPtr w, int *okp, const char *name, const char *value)
 {
     int ok = 1;
@@ -128,8 +141,13 @@ int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *
     char sd[128], sn[128], tb[32], onset[32], expires[32], issue_s[32], v[256];
     safe_token(sd, sizeof sd, domain);
     safe_token(sn, sizeof sn, sender && *sender ? sender : "impa-nowcast");
-    snprintf(ident, 192, "impa-%s-%s-cell%lld-%s", sd, run_id, (long long)ev->cell_id,
-             impa_time_compact(issue, tb, sizeof tb));
+    const impa_watch_region_t *reg = ev->region;
+    if (reg)
+        snprintf(ident, 192, "impa-%s-%s-region%d-%s", sd, run_id, ev->region_index + 1,
+                 impa_time_compact(issue, tb, sizeof tb));
+    else
+        snprintf(ident, 192, "impa-%s-%s-cell%lld-%s", sd, run_id, (long long)ev->cell_id,
+                 impa_time_compact(issue, tb, sizeof tb));
     impa_cap_time(sent, sent_out, 32);
     impa_cap_time(issue, issue_s, sizeof issue_s);
     impa_cap_time(ev->onset, onset, sizeof onset);
@@ -164,7 +182,9 @@ int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *
     W(xmlTextWriterStartElement(w, BAD_CAST "info"));
     W(xmlTextWriterWriteElement(w, BAD_CAST "language", BAD_CAST "en"));
     W(xmlTextWriterWriteElement(w, BAD_CAST "category", BAD_CAST "Met"));
-    W(xmlTextWriterWriteElement(w, BAD_CAST "event", BAD_CAST "Severe convective echo"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "event",
+                                BAD_CAST(reg ? "Probability of severe convective echo"
+                                             : "Severe convective echo")));
     W(xmlTextWriterWriteElement(w, BAD_CAST "responseType", BAD_CAST(cancel ? "AllClear" : "Monitor")));
     /* A Cancel says the hazard is over: urgency Past, and CAP 1.2's own words for
      * severity Minor ("minimal to no known threat to life or property") and
@@ -172,7 +192,9 @@ int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *
     W(xmlTextWriterWriteElement(w, BAD_CAST "urgency",
                                 BAD_CAST(cancel ? "Past" : impa_cap_urgency(ev->first_lead_minutes))));
     W(xmlTextWriterWriteElement(w, BAD_CAST "severity",
-                                BAD_CAST(cancel ? "Minor" : impa_cap_severity(ev->max_dbz))));
+                                BAD_CAST(cancel ? "Minor"
+                                                : impa_cap_severity(reg ? ev->threshold_dbz
+                                                                        : ev->max_dbz))));
     W(xmlTextWriterWriteElement(w, BAD_CAST "certainty",
                                 BAD_CAST(cancel            ? "Unlikely"
                                          : ev->has_prob ? impa_cap_certainty_prob(ev->prob)
@@ -180,14 +202,31 @@ int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *
     W(xmlTextWriterWriteElement(w, BAD_CAST "onset", BAD_CAST onset));
     W(xmlTextWriterWriteElement(w, BAD_CAST "expires", BAD_CAST expires));
     W(xmlTextWriterWriteElement(w, BAD_CAST "senderName", BAD_CAST "impa-nowcast radar nowcast"));
-    if (cancel)
+    if (reg && cancel)
+        snprintf(v, sizeof v, "Severe convective echo over %s no longer likely enough",
+                 reg->name);
+    else if (reg)
+        snprintf(v, sizeof v, "%.0f %% chance of >= %.0f dBZ echo over %s within %d min",
+                 100.0 * ev->prob, ev->threshold_dbz, reg->name, reg->alert_within_minutes);
+    else if (cancel)
         snprintf(v, sizeof v, "Severe convective echo cell %lld no longer forecast",
                  (long long)ev->cell_id);
     else
         snprintf(v, sizeof v, "Severe convective echo (max %.0f dBZ) forecast in %d min",
                  ev->max_dbz, ev->first_lead_minutes);
     W(xmlTextWriterWriteElement(w, BAD_CAST "headline", BAD_CAST v));
-    if (cancel)
+    if (reg && cancel)
+        snprintf(v, sizeof v, "Watch region %s: the radar nowcast's probability of >= %.0f dBZ "
+                 "within %d minutes is below %.0f %% now; the earlier message is cancelled.",
+                 reg->name, ev->threshold_dbz, reg->alert_within_minutes,
+                 100.0 * reg->alert_probability);
+    else if (reg)
+        snprintf(v, sizeof v, "Watch region %s: the radar nowcast gives a probability of %.0f %% "
+                 "for reflectivity >= %.0f dBZ somewhere in the region within %d minutes of "
+                 "issue (alert level %.0f %%), first reached %d minutes after issue.",
+                 reg->name, 100.0 * ev->prob, ev->threshold_dbz, reg->alert_within_minutes,
+                 100.0 * reg->alert_probability, ev->first_lead_minutes);
+    else if (cancel)
         snprintf(v, sizeof v, "Radar nowcast cell %lld is no longer forecast; the earlier "
                  "message is cancelled.", (long long)ev->cell_id);
     else
@@ -196,22 +235,35 @@ int impa_cap_format(const impa_cap_event_t *ev, const char *sender, const char *
                  (long long)ev->cell_id, ev->max_dbz, ev->area_km2, ev->first_lead_minutes);
     W(xmlTextWriterWriteElement(w, BAD_CAST "description", BAD_CAST v));
     if (!cancel) {
-        snprintf(v, sizeof v, "%.1f", ev->max_dbz);
-        parameter(w, &ok, "max_dbz", v);
+        if (!reg) {
+            snprintf(v, sizeof v, "%.1f", ev->max_dbz);
+            parameter(w, &ok, "max_dbz", v);
+        }
         if (ev->has_prob) {
             snprintf(v, sizeof v, "%.2f", ev->prob);
             parameter(w, &ok, "probability", v);
         }
     }
-    snprintf(v, sizeof v, "%lld", (long long)ev->cell_id);
-    parameter(w, &ok, "cell_id", v);
+    if (reg) {
+        parameter(w, &ok, "region", reg->name);
+        snprintf(v, sizeof v, "%.1f", ev->threshold_dbz);
+        parameter(w, &ok, "threshold_dbz", v);
+        snprintf(v, sizeof v, "%d", reg->alert_within_minutes);
+        parameter(w, &ok, "within_minutes", v);
+    } else {
+        snprintf(v, sizeof v, "%lld", (long long)ev->cell_id);
+        parameter(w, &ok, "cell_id", v);
+    }
     /* the scan time the forecast was issued from (sent is the time of sending) */
     parameter(w, &ok, "issue_time", issue_s);
     W(xmlTextWriterStartElement(w, BAD_CAST "area"));
-    snprintf(v, sizeof v, "%s: forecast outline of radar cell %lld", domain ? domain : "",
-             (long long)ev->cell_id);
+    if (reg)
+        snprintf(v, sizeof v, "%s: watch region %s", domain ? domain : "", reg->name);
+    else
+        snprintf(v, sizeof v, "%s: forecast outline of radar cell %lld", domain ? domain : "",
+                 (long long)ev->cell_id);
     W(xmlTextWriterWriteElement(w, BAD_CAST "areaDesc", BAD_CAST v));
-    if (ok && !polygons(w, ev))
+    if (ok && !(reg ? region_polygon(w, reg) : polygons(w, ev)))
         ok = 0;
     W(xmlTextWriterEndElement(w)); /* area */
     W(xmlTextWriterEndElement(w)); /* info */

@@ -94,6 +94,7 @@ static void feature(impa_json_t *j, impa_outline_ctx_t *o, const impa_forecast_t
     if (geom)
         GEOSGeom_destroy_r(o->h, geom);
     impa_json_obj_begin(j, "properties");
+    impa_json_str(j, "kind", "cell");
     impa_json_int(j, "cell_id", c->id);
     impa_json_str(j, "event", impa_alert_event_name(c->event));
     impa_json_int(j, "lead_index", c->lead);
@@ -148,6 +149,105 @@ static void feature(impa_json_t *j, impa_outline_ctx_t *o, const impa_forecast_t
     impa_json_obj_end(j);
 }
 
+int impa_alerts_region_features(const impa_alerts_t *a)
+{
+    int any = a->n_region_leads > 0;
+    for (int r = 0; r < a->n_regions && !any && a->region_alerts; r++)
+        any = a->region_alerts[r].event >= 0;
+    return any ? a->n_regions : 0;
+}
+
+/* Watch region r as a feature (kind watch_region): its polygon (lon, lat; ring
+ * closed, counterclockwise as RFC 7946 asks), the maximum probability over it per
+ * lead, its probability alert. */
+static void region_feature(impa_json_t *j, const impa_forecast_t *fc, int r)
+{
+    const impa_alerts_t *a = fc->alerts;
+    const impa_watch_region_t *reg = &a->regions[r];
+    char tb[32], idb[96];
+    int n = reg->n_vertices;
+    int closed = reg->lat[0] == reg->lat[n - 1] && reg->lon[0] == reg->lon[n - 1];
+    int m = closed ? n - 1 : n; /* distinct vertices */
+    double area2 = 0;
+    for (int i = 0; i < m; i++) {
+        int k = (i + 1) % m;
+        area2 += reg->lon[i] * reg->lat[k] - reg->lon[k] * reg->lat[i];
+    }
+    impa_json_obj_begin(j, NULL);
+    impa_json_str(j, "type", "Feature");
+    snprintf(idb, sizeof idb, "region-%d", r + 1);
+    impa_json_str(j, "id", idb);
+    impa_json_obj_begin(j, "geometry");
+    impa_json_str(j, "type", "Polygon");
+    impa_json_arr_begin(j, "coordinates");
+    impa_json_arr_begin(j, NULL);
+    for (int i = 0; i <= m; i++) {
+        int k = area2 >= 0 ? i % m : (m - i) % m;
+        impa_json_arr_begin(j, NULL);
+        impa_json_num(j, NULL, round(reg->lon[k] * 1e6) / 1e6);
+        impa_json_num(j, NULL, round(reg->lat[k] * 1e6) / 1e6);
+        impa_json_arr_end(j);
+    }
+    impa_json_arr_end(j);
+    impa_json_arr_end(j);
+    impa_json_obj_end(j);
+    impa_json_obj_begin(j, "properties");
+    impa_json_str(j, "kind", "watch_region");
+    impa_json_str(j, "region", reg->name);
+    impa_json_num(j, "threshold_dbz", a->threshold_dbz);
+    int nl = a->n_region_leads;
+    double mx = -1;
+    if (nl > 0) {
+        impa_json_arr_begin(j, "lead_minutes");
+        for (int k = 0; k < nl; k++)
+            impa_json_int(j, NULL, (int64_t)(k + 1) * fc->step_minutes);
+        impa_json_arr_end(j);
+        impa_json_arr_begin(j, "probability");
+        for (int k = 0; k < nl; k++) {
+            double v = a->region_prob[r * nl + k];
+            if (v >= 0)
+                impa_json_num(j, NULL, round(v * 1e4) / 1e4);
+            else
+                impa_json_null(j, NULL);
+            mx = v > mx ? v : mx;
+        }
+        impa_json_arr_end(j);
+    } else {
+        impa_json_null(j, "lead_minutes");
+        impa_json_null(j, "probability");
+    }
+    if (mx >= 0)
+        impa_json_num(j, "max_probability", round(mx * 1e4) / 1e4);
+    else
+        impa_json_null(j, "max_probability");
+    const impa_region_alert_t *ra = a->region_alerts ? &a->region_alerts[r] : NULL;
+    if (ra && reg->alert_probability > 0) {
+        impa_json_obj_begin(j, "alert");
+        impa_json_num(j, "min_probability", reg->alert_probability);
+        impa_json_int(j, "within_minutes", reg->alert_within_minutes);
+        impa_json_bool(j, "raised", ra->event == IMPA_ALERT_NEW || ra->event == IMPA_ALERT_UPDATED);
+        impa_json_str(j, "event", ra->event >= 0 ? impa_alert_event_name(ra->event) : NULL);
+        if (ra->probability >= 0)
+            impa_json_num(j, "probability", round(ra->probability * 1e4) / 1e4);
+        else
+            impa_json_null(j, "probability");
+        if (ra->first_lead >= 0) {
+            int64_t t = fc->issue_time + (int64_t)(ra->first_lead + 1) * fc->step_minutes * 60;
+            impa_json_int(j, "first_lead_minutes", (int64_t)(ra->first_lead + 1) * fc->step_minutes);
+            impa_json_str(j, "first_valid_time", impa_time_iso(t, tb, sizeof tb));
+        } else {
+            impa_json_null(j, "first_lead_minutes");
+            impa_json_null(j, "first_valid_time");
+        }
+        impa_json_str(j, "since", ra->since ? impa_time_iso(ra->since, tb, sizeof tb) : NULL);
+        impa_json_obj_end(j);
+    } else {
+        impa_json_null(j, "alert");
+    }
+    impa_json_obj_end(j);
+    impa_json_obj_end(j);
+}
+
 int impa_alerts_geojson(impa_json_t *j, const impa_forecast_t *fc)
 {
     const impa_alerts_t *a = fc->alerts;
@@ -168,6 +268,8 @@ int impa_alerts_geojson(impa_json_t *j, const impa_forecast_t *fc)
         feature(j, &o, fc, &a->cells[i], a->pixels, fc->issue_time);
     for (int i = 0; i < a->n_ended; i++)
         feature(j, &o, fc, &a->ended[i], a->ended_pixels, a->prev_issue_time);
+    for (int r = 0; r < impa_alerts_region_features(a); r++)
+        region_feature(j, fc, r);
     impa_json_arr_end(j);
     impa_json_obj_end(j);
     impa_outline_deinit(&o);

@@ -18,6 +18,10 @@
 /* Writes the FeatureCollection of fc->alerts (schema: docs/protocol.md) into j
  * (reset first, finished after). 0, IMPA_EINVAL (no alerts) or IMPA_ENOMEM. */
 int impa_alerts_geojson(impa_json_t *j, const impa_forecast_t *fc);
+/* Watch-region features the collection ends with (kind watch_region, one per
+ * region): every region when the cycle has region probabilities or a region
+ * alert event, else 0. */
+int impa_alerts_region_features(const impa_alerts_t *a);
 
 /* ---- CURVE (curve.c) ---- */
 
@@ -84,6 +88,13 @@ typedef struct {
     const int32_t *pixels;      /* the pixel list shape->pix_off indexes (NULL: its ring) */
     const impa_grid_t *grid;    /* grid of the pixels */
     const char *references;     /* "sender,identifier,sent" of the previous message or NULL */
+    /* Set: the message is a watch region's probability alert (docs/protocol.md,
+     * "CAP for watch regions"): region_index (0-based), the probability (has_prob,
+     * prob), first_lead_minutes, onset/expires and threshold_dbz are read; cell_id,
+     * shape, pixels, max_dbz and area_km2 are not. */
+    const impa_watch_region_t *region;
+    int region_index;
+    double threshold_dbz;
 } impa_cap_event_t;
 
 /* Urgency/severity/certainty mapping (documented in docs/protocol.md). */

@@ -27,8 +27,12 @@
 #define UINT8_NODATA 255
 #define CAP_XML_MAX 16384
 
-enum { T_FRAME, T_CYCLE, T_ALERT, T_CAP, T_STATUS, T_VERIFY, T_COUNT };
-static const char *const topic_kind[T_COUNT] = {"frame", "cycle", "alert", "cap", "status", "verify"};
+enum { T_FRAME, T_CYCLE, T_ALERT, T_CAP, T_STATUS, T_VERIFY, T_PROB, T_COUNT };
+static const char *const topic_kind[T_COUNT] = {"frame", "cycle", "alert", "cap",
+                                                "status", "verify", "prob"};
+/* Probability frames (topic prob): uint8 percent, P = PROB_GAIN * q. */
+#define PROB_GAIN 0.01
+#define PROB_NODATA 255
 
 /* One complete cycle as served to late joiners; two of them alternate (the one
  * being built, the last complete one) so building never disturbs a reply. */
@@ -63,11 +67,22 @@ struct impa_publisher {
     impa_subwatch_t *subwatch; /* slow subscribers (subscribers.c) */
     int hwm;                   /* SNDHWM for new connections */
     size_t hwm_frame_bytes;    /* frame size hwm was derived from; 0 = none yet */
+    int hwm_msgs;              /* frame messages a cycle (forecast + probability) it assumed */
     cycle_buf_t cb[2];
     int building;              /* index of cb being built; the other is the snapshot */
     impa_json_t hdr;           /* scratch header for single messages */
+    unsigned char *prob_buf;   /* [ny*nx] payload of one probability frame */
+    size_t prob_cap;
     cap_ref_t *refs, *refs_next;
     int n_refs, cap_refs;
+    /* the last CAP message of each watch region's probability alert ("" = none):
+     * reference, and what it said */
+    struct {
+        char ref[400];
+        double prob;
+        int first_lead_minutes;
+        int64_t expires;
+    } region_refs[IMPA_ALERT_MAX_REGIONS];
     char cap_xml[CAP_XML_MAX];
 };
 
@@ -270,6 +285,7 @@ void impa_publisher_destroy(impa_publisher_t **pp)
     for (int b = 0; b < 2; b++)
         cycle_buf_deinit(&p->cb[b]);
     impa_json_deinit(&p->hdr);
+    free(p->prob_buf);
     free(p->refs);
     free(p->refs_next);
     free(p);
@@ -363,22 +379,52 @@ static void grid_json(impa_json_t *j, const impa_grid_t *g)
     impa_json_obj_end(j);
 }
 
-static void frame_header(impa_publisher_t *p, impa_json_t *j, const impa_forecast_t *fc, int k)
+static const char *trend_name(int t)
+{
+    return t < 0 ? "decaying" : t > 0 ? "growing" : "steady";
+}
+
+/* The header of lead k's forecast frame (ti < 0) or of its probability frame of
+ * threshold index ti (topic prob; docs/protocol.md, "Probability frames"): the
+ * same time, grid, method and provenance fields, its own encoding. */
+static void frame_header(impa_publisher_t *p, impa_json_t *j, const impa_forecast_t *fc, int k,
+                         int ti)
 {
     char tb[32];
     int64_t valid = fc->issue_time + (int64_t)(k + 1) * fc->step_minutes * 60;
     impa_json_reset(j);
     impa_json_obj_begin(j, NULL);
-    common_header(p, j, T_FRAME, "frame");
+    common_header(p, j, ti < 0 ? T_FRAME : T_PROB, ti < 0 ? "frame" : "prob");
     impa_json_str(j, "issue_time", impa_time_iso(fc->issue_time, tb, sizeof tb));
     impa_json_str(j, "valid_time", impa_time_iso(valid, tb, sizeof tb));
     impa_json_int(j, "lead_minutes", (int64_t)(k + 1) * fc->step_minutes);
     impa_json_int(j, "lead_index", k);
     impa_json_int(j, "n_leads", fc->n_leads);
     impa_json_int(j, "step_minutes", fc->step_minutes);
+    if (ti >= 0) {
+        const impa_prob_field_t *pf = fc->prob;
+        impa_json_num(j, "threshold_dbz", pf->thresholds[ti]);
+        impa_json_int(j, "threshold_index", ti);
+        impa_json_int(j, "n_thresholds", pf->n_thresholds);
+        impa_json_arr_begin(j, "thresholds_dbz");
+        for (int t = 0; t < pf->n_thresholds; t++)
+            impa_json_num(j, NULL, pf->thresholds[t]);
+        impa_json_arr_end(j);
+        impa_json_num(j, "radius_km", pf->radius_km[(size_t)ti * pf->n_leads + k]);
+        impa_json_str(j, "trend", trend_name(pf->trend[ti]));
+        impa_json_str(j, "calibration", pf->calibration);
+    }
     grid_json(j, fc->grid);
     impa_json_obj_begin(j, "encoding");
-    if (p->cfg.encoding == IMPA_ENCODING_UINT8) {
+    if (ti >= 0) {
+        impa_json_str(j, "dtype", "uint8");
+        impa_json_num(j, "gain", PROB_GAIN);
+        impa_json_num(j, "offset", 0);
+        impa_json_int(j, "nodata", PROB_NODATA);
+        impa_json_int(j, "max", 100);
+        impa_json_str(j, "order", "row-major [ny][nx], row 0 = y0");
+        impa_json_str(j, "units", "1");
+    } else if (p->cfg.encoding == IMPA_ENCODING_UINT8) {
         impa_json_str(j, "dtype", "uint8");
         impa_json_num(j, "gain", UINT8_GAIN);
         impa_json_num(j, "offset", UINT8_OFFSET);
@@ -389,8 +435,10 @@ static void frame_header(impa_publisher_t *p, impa_json_t *j, const impa_forecas
         impa_json_str(j, "byte_order", "little");
         impa_json_str(j, "nodata", "NaN");
     }
-    impa_json_str(j, "order", "row-major [ny][nx], row 0 = y0");
-    impa_json_str(j, "units", "dBZ");
+    if (ti < 0) {
+        impa_json_str(j, "order", "row-major [ny][nx], row 0 = y0");
+        impa_json_str(j, "units", "dBZ");
+    }
     impa_json_obj_end(j);
     impa_json_str(j, "method", impa_method_name(fc->method));
     impa_json_str(j, "fallback_reason", fc->fallback_reason);
@@ -436,6 +484,49 @@ static void encode(impa_encoding_t enc, const float *src, size_t n, unsigned cha
 #else
     memcpy(dst, src, n * 4);
 #endif
+}
+
+/* P in [0, 1] as uint8 percent (rounded), NAN as PROB_NODATA. */
+static void encode_prob(const float *src, size_t n, unsigned char *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = src[i];
+        if (isnan(v)) {
+            dst[i] = PROB_NODATA;
+            continue;
+        }
+        double q = floor(v / PROB_GAIN + 0.5);
+        dst[i] = (unsigned char)(q < 0 ? 0 : q > 100 ? 100 : q);
+    }
+}
+
+/* The probability frames of a cycle: one per threshold and lead, threshold
+ * order then lead order. Nothing without fc->prob. */
+static int send_prob_frames(impa_publisher_t *p, const impa_forecast_t *fc, char *err,
+                            size_t errlen)
+{
+    const impa_prob_field_t *pf = fc->prob;
+    size_t n = (size_t)fc->grid->nx * fc->grid->ny;
+    if (!pf || pf->nx != fc->grid->nx || pf->ny != fc->grid->ny || pf->n_leads != fc->n_leads)
+        return 0;
+    if (n > p->prob_cap) {
+        unsigned char *nb = realloc(p->prob_buf, n);
+        if (!nb)
+            return impa_err(err, errlen, IMPA_ENOMEM, "probability frames: out of memory");
+        p->prob_buf = nb, p->prob_cap = n;
+    }
+    for (int t = 0; t < pf->n_thresholds; t++)
+        for (int k = 0; k < fc->n_leads; k++) {
+            impa_json_t *j = &p->hdr;
+            frame_header(p, j, fc, k, t);
+            int rc = impa_json_finish(j);
+            if (rc)
+                return impa_err(err, errlen, rc, "probability frame header: out of memory");
+            encode_prob(pf->p + ((size_t)t * pf->n_leads + k) * n, n, p->prob_buf);
+            if ((rc = send_msg(p, T_PROB, j->buf, j->len, p->prob_buf, n, err, errlen)) != 0)
+                return rc;
+        }
+    return 0;
 }
 
 static int cycle_buf_reserve(cycle_buf_t *b, int n_frames, size_t frame_bytes)
@@ -532,6 +623,119 @@ static int reserve_refs(impa_publisher_t *p, int need, char *err, size_t errlen)
     return 0;
 }
 
+/* Publishes the CAP message in p->cap_xml (header: identifier, the cell's id
+ * or the region's name, event) and writes its file when publish.cap.directory
+ * is set. */
+static int emit_cap(impa_publisher_t *p, const char *ident, size_t len, int64_t cell_id,
+                    const char *region, impa_alert_event_t event, char *err, size_t errlen)
+{
+    impa_json_t *j = &p->hdr;
+    impa_json_reset(j);
+    impa_json_obj_begin(j, NULL);
+    common_header(p, j, T_CAP, "cap");
+    impa_json_str(j, "identifier", ident);
+    if (region)
+        impa_json_str(j, "region", region);
+    else
+        impa_json_int(j, "cell_id", cell_id);
+    impa_json_str(j, "event", impa_alert_event_name(event));
+    impa_json_obj_end(j);
+    int rc = impa_json_finish(j);
+    if (!rc)
+        rc = send_msg(p, T_CAP, j->buf, j->len, p->cap_xml, len, err, errlen);
+    if (!rc && p->cfg.cap_dir[0])
+        rc = write_cap_file(p->cfg.cap_dir, ident, p->cap_xml, len, err, errlen);
+    p->cap_count++;
+    return rc;
+}
+
+/* The CAP XML of ev into p->cap_xml, sent now (impa_cap_format). */
+static int format_cap(impa_publisher_t *p, const impa_cap_event_t *ev, int64_t issue,
+                      char ident[192], char sent[32])
+{
+    return impa_cap_format(ev, p->cfg.cap_sender, p->cfg.domain, p->run_id, issue,
+                           (int64_t)time(NULL), ident, sent, p->cap_xml, sizeof p->cap_xml);
+}
+
+/* "sender,identifier,sent" of a message (CAP <references>). */
+static void cap_reference(const impa_publisher_t *p, const char *ident, const char *sent,
+                          char *ref, size_t reflen)
+{
+    char sn[128];
+    snprintf(sn, sizeof sn, "%s", p->cfg.cap_sender[0] ? p->cfg.cap_sender : "impa-nowcast");
+    for (char *s = sn; *s; s++)
+        if (*s == ' ' || *s == ',' || *s == '<' || *s == '&' || *s == '>' || *s == '"' ||
+            *s == '\'' || *s == '/')
+            *s = '_';
+    snprintf(ref, reflen, "%s,%s,%s", sn, ident, sent);
+}
+
+/* The watch regions' probability alerts as CAP: Alert when raised, Update
+ * while raised only when its certainty or urgency changed, its probability moved
+ * by 0.1 or more or its last message expires within cap_update_minutes (all
+ * cap_update_* 0: every cycle), Cancel when it ends. */
+static int send_region_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err,
+                           size_t errlen)
+{
+    const impa_alerts_t *a = fc->alerts;
+    int rc = 0;
+    for (int r = 0; r < a->n_regions && a->region_alerts; r++) {
+        const impa_region_alert_t *ra = &a->region_alerts[r];
+        if (ra->event < 0)
+            continue;
+        const impa_watch_region_t *reg = &a->regions[r];
+        impa_cap_event_t ev = {0};
+        ev.event = (impa_alert_event_t)ra->event;
+        ev.region = reg;
+        ev.region_index = r;
+        ev.threshold_dbz = a->threshold_dbz;
+        ev.references = p->region_refs[r].ref[0] ? p->region_refs[r].ref : NULL;
+        ev.has_prob = ra->probability >= 0;
+        ev.prob = ra->probability;
+        if (ra->event == IMPA_ALERT_ENDED) {
+            ev.onset = fc->issue_time, ev.expires = fc->issue_time + 60;
+        } else {
+            ev.first_lead_minutes = (ra->first_lead + 1) * fc->step_minutes;
+            ev.onset = fc->issue_time + (int64_t)ev.first_lead_minutes * 60;
+            ev.expires = fc->issue_time + (int64_t)reg->alert_within_minutes * 60;
+        }
+        const impa_publish_config_t *k = &p->cfg;
+        int every = k->cap_update_area_percent == 0 && k->cap_update_dbz == 0 &&
+                    k->cap_update_km == 0 && k->cap_update_minutes == 0;
+        if (ra->event == IMPA_ALERT_UPDATED && ev.references && !every) {
+            double lp = p->region_refs[r].prob;
+            int ll = p->region_refs[r].first_lead_minutes;
+            int changed =
+                strcmp(impa_cap_certainty_prob(lp), impa_cap_certainty_prob(ev.prob)) != 0 ||
+                strcmp(impa_cap_urgency(ll), impa_cap_urgency(ev.first_lead_minutes)) != 0 ||
+                fabs(lp - ev.prob) >= 0.1 ||
+                p->region_refs[r].expires - fc->issue_time <= (int64_t)k->cap_update_minutes * 60;
+            if (!changed) {
+                p->cap_unchanged++;
+                continue;
+            }
+        }
+        char ident[192], sent[32];
+        int len = format_cap(p, &ev, fc->issue_time, ident, sent);
+        if (len < 0) {
+            rc = impa_err(err, errlen, len, "CAP message for region %s too large", reg->name);
+            continue;
+        }
+        if (ra->event == IMPA_ALERT_ENDED) {
+            p->region_refs[r].ref[0] = '\0';
+        } else {
+            cap_reference(p, ident, sent, p->region_refs[r].ref, sizeof p->region_refs[r].ref);
+            p->region_refs[r].prob = ev.prob;
+            p->region_refs[r].first_lead_minutes = ev.first_lead_minutes;
+            p->region_refs[r].expires = ev.expires;
+        }
+        int r2 = emit_cap(p, ident, (size_t)len, 0, reg->name, ev.event, err, errlen);
+        if (r2)
+            rc = r2;
+    }
+    return rc;
+}
+
 static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, size_t errlen)
 {
     const impa_alerts_t *a = fc->alerts;
@@ -591,8 +795,7 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
             continue;
         }
         char ident[192], sent[32];
-        int len = impa_cap_format(&ev, p->cfg.cap_sender, p->cfg.domain, p->run_id, fc->issue_time,
-                                  (int64_t)time(NULL), ident, sent, p->cap_xml, sizeof p->cap_xml);
+        int len = format_cap(p, &ev, fc->issue_time, ident, sent);
         if (len < 0) {
             rc = impa_err(err, errlen, len, "CAP message for cell %lld too large", (long long)c->id);
             continue;
@@ -600,33 +803,14 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
         if (c->event != IMPA_ALERT_ENDED) {
             cap_ref_t *r = &p->refs_next[n_next++];
             r->id = c->id;
-            char sn[128];
-            snprintf(sn, sizeof sn, "%s", p->cfg.cap_sender[0] ? p->cfg.cap_sender : "impa-nowcast");
-            for (char *s = sn; *s; s++)
-                if (*s == ' ' || *s == ',' || *s == '<' || *s == '&' || *s == '>' || *s == '"' ||
-                    *s == '\'' || *s == '/')
-                    *s = '_';
-            snprintf(r->ref, sizeof r->ref, "%s,%s,%s", sn, ident, sent);
+            cap_reference(p, ident, sent, r->ref, sizeof r->ref);
             r->area_km2 = ev.area_km2, r->max_dbz = ev.max_dbz, r->x_km = x_km, r->y_km = y_km;
             r->onset = ev.onset, r->expires = ev.expires;
             r->first_lead_minutes = ev.first_lead_minutes;
         }
-        impa_json_t *j = &p->hdr;
-        impa_json_reset(j);
-        impa_json_obj_begin(j, NULL);
-        common_header(p, j, T_CAP, "cap");
-        impa_json_str(j, "identifier", ident);
-        impa_json_int(j, "cell_id", c->id);
-        impa_json_str(j, "event", impa_alert_event_name(c->event));
-        impa_json_obj_end(j);
-        int r2 = impa_json_finish(j);
-        if (!r2)
-            r2 = send_msg(p, T_CAP, j->buf, j->len, p->cap_xml, (size_t)len, err, errlen);
-        if (!r2 && p->cfg.cap_dir[0])
-            r2 = write_cap_file(p->cfg.cap_dir, ident, p->cap_xml, (size_t)len, err, errlen);
+        int r2 = emit_cap(p, ident, (size_t)len, c->id, NULL, c->event, err, errlen);
         if (r2)
             rc = r2;
-        p->cap_count++;
     }
     /* held tracks send nothing; their last message stays the one referenced */
     for (int i = 0; i < a->n_held; i++) {
@@ -642,7 +826,8 @@ static int send_cap(impa_publisher_t *p, const impa_forecast_t *fc, char *err, s
     p->refs = p->refs_next;
     p->refs_next = t;
     p->n_refs = n_next;
-    return rc;
+    int r3 = send_region_cap(p, fc, err, errlen);
+    return r3 ? r3 : rc;
 }
 
 int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, char *err,
@@ -660,10 +845,13 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
         return impa_err(err, errlen, rc, "send_cycle: out of memory for %d frames of %zu bytes",
                         fc->n_leads, n * elem);
     b->complete = 0;
-    if (b->frame_bytes != p->hwm_frame_bytes) {
+    /* probability frames are messages of the burst too (no larger than frames) */
+    int n_msgs = fc->n_leads * (1 + (fc->prob ? fc->prob->n_thresholds : 0));
+    if (b->frame_bytes != p->hwm_frame_bytes || n_msgs != p->hwm_msgs) {
         /* the real frame size: for subscribers connecting from now on */
         p->hwm_frame_bytes = b->frame_bytes;
-        p->hwm = impa_publish_queue_hwm(&p->cfg, fc->n_leads, b->frame_bytes);
+        p->hwm_msgs = n_msgs;
+        p->hwm = impa_publish_queue_hwm(&p->cfg, n_msgs, b->frame_bytes);
         zmq_setsockopt(p->pub, ZMQ_SNDHWM, &p->hwm, sizeof p->hwm);
     }
     const impa_alerts_t *al = fc->alerts;
@@ -671,7 +859,7 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
 
     for (int k = 0; k < fc->n_leads; k++) {
         impa_json_t *j = &b->hdr[k];
-        frame_header(p, j, fc, k);
+        frame_header(p, j, fc, k, -1);
         if ((rc = impa_json_finish(j)) != 0)
             return impa_err(err, errlen, rc, "frame header: out of memory");
         unsigned char *pl = b->payload + (size_t)k * b->frame_bytes;
@@ -680,6 +868,10 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
             return rc;
     }
     b->n_frames = fc->n_leads;
+    uint64_t prob_seq0 = p->seq[T_PROB];
+    if ((rc = send_prob_frames(p, fc, err, errlen)) != 0)
+        return rc;
+    uint64_t n_prob = p->seq[T_PROB] - prob_seq0;
 
     char tb[32];
     int n_features = 0;
@@ -705,6 +897,7 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
         impa_json_num(j, "min_area_km2", al->min_area_km2);
         impa_json_str(j, "coordinates", al->lonlat ? "lonlat" : "grid");
         impa_json_int(j, "n_cells", al->n_cells);
+        impa_json_int(j, "n_region_features", impa_alerts_region_features(al));
         impa_json_obj_end(j);
         if ((rc = impa_json_finish(j)) != 0)
             return impa_err(err, errlen, rc, "alert header: out of memory");
@@ -723,6 +916,9 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
     impa_json_uint(j, "first_frame_seq", p->seq[T_FRAME] - (uint64_t)fc->n_leads + 1);
     impa_json_uint(j, "last_frame_seq", p->seq[T_FRAME]);
     impa_json_uint(j, "alert_seq", al ? p->seq[T_ALERT] : 0);
+    impa_json_uint(j, "n_prob_frames", n_prob);
+    impa_json_uint(j, "first_prob_seq", n_prob ? prob_seq0 + 1 : 0);
+    impa_json_uint(j, "last_prob_seq", n_prob ? p->seq[T_PROB] : 0);
     impa_json_int(j, "n_alert_features", n_features);
     impa_json_int(j, "n_new", al ? al->n_new : 0);
     impa_json_int(j, "n_updated", al ? al->n_updated : 0);

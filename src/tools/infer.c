@@ -2,6 +2,7 @@
  *
  *   impa-infer --weights FILE --input IN.nc --output OUT.nc [--threads N] [--tile N]
  *              [--tile-overlap N] [--calibration auto|none|extrapolation] [--normalised]
+ *              [--pixel-km KM]
  *
  * Default mode: IN.nc holds dbz(sample, t_in, y, x) float32 dBZ, NaN = no data;
  * OUT.nc receives dbz(sample, t_out, y, x), the forecast of impa_guided_forecast
@@ -35,7 +36,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: impa-infer --weights FILE --input IN.nc --output OUT.nc "
                "[--threads N] [--tile N] [--tile-overlap N]\n"
-               "       [--calibration auto|none|extrapolation] [--normalised]\n"
+               "       [--calibration auto|none|extrapolation] [--normalised] [--pixel-km KM]\n"
                "       impa-infer --version | --help\n"
                "  --tile N: N x N windows for size-dependent models (0 = whole grid, the\n"
                "    default); size-independent models (norm_local, se_window) always\n"
@@ -48,6 +49,9 @@ static void usage(FILE *f)
                "  --calibration: match each lead of an advection model to the distribution\n"
                "    of its extrapolated frame (extrapolation; auto = that for advection\n"
                "    models, none for plain ones; the daemon's model.calibration)\n"
+               "  --pixel-km KM: grid spacing for the extrapolated input of a model trained\n"
+               "    on impa-extrap-2 or -3 (their windows are in km; default 1, as\n"
+               "    impa-extrapolate; the daemon takes it from the grid)\n"
                "  default: dbz(sample,t_in,y,x) dBZ -> dbz(sample,t_out,y,x) dBZ\n"
                "    (advection models: the extrapolated input frames are computed here)\n"
                "  --normalised: input(frames,field,y,x) -> output(t_out,y,x), raw forward\n"
@@ -92,13 +96,15 @@ int main(int argc, char **argv)
     int threads = 0, tile = 0, overlap = 0, normalised = 0, status = 1;
     impa_calibration_t calibration = IMPA_CALIBRATION_AUTO;
     char err[512];
-    enum { O_TILE_OVERLAP = 256, O_CALIBRATION, O_NORMALISED };
+    float pixel_km = 1.0f;
+    enum { O_TILE_OVERLAP = 256, O_CALIBRATION, O_NORMALISED, O_PIXEL_KM };
     static const struct option longopts[] = {
         {"weights", required_argument, NULL, 'w'},       {"input", required_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'},        {"threads", required_argument, NULL, 't'},
         {"tile", required_argument, NULL, 'T'},          {"tile-overlap", required_argument, NULL, O_TILE_OVERLAP},
         {"calibration", required_argument, NULL, O_CALIBRATION},
         {"normalised", no_argument, NULL, O_NORMALISED}, {"help", no_argument, NULL, 'h'},
+        {"pixel-km", required_argument, NULL, O_PIXEL_KM},
         {"version", no_argument, NULL, IMPA_CLI_VERSION}, {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -123,6 +129,13 @@ int main(int argc, char **argv)
                 return impa_cli_usage_error("impa-infer", "--calibration: %s", err);
             break;
         case O_NORMALISED: normalised = 1; break;
+        case O_PIXEL_KM: {
+            char *end;
+            pixel_km = strtof(optarg, &end);
+            if (end == optarg || *end || !(pixel_km > 0 && pixel_km < 1000))
+                return impa_cli_usage_error("impa-infer", "--pixel-km: a positive number");
+            break;
+        }
         default: return impa_cli_default(c, "impa-infer", usage);
         }
     }
@@ -133,6 +146,7 @@ int main(int argc, char **argv)
     impa_model_t *model = NULL;
     impa_engine_t *eng = NULL;
     impa_guided_t *guided = NULL;
+    impa_extrap_t *extrap = NULL;
     float *in = NULL, *out = NULL;
     int inid = -1, outid = -1;
     if (impa_model_load(weights, &model, err, sizeof(err)) != 0) {
@@ -163,7 +177,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "impa-infer: %s\n", err);
         goto done;
     }
-    if (!normalised && (impa_guided_create(eng, NULL, threads, &guided, err, sizeof(err)) != 0 ||
+    /* the guidance's extrapolator: the model's scheme on this grid spacing */
+    impa_extrap_opts_t eo;
+    if (!normalised && I->advection &&
+        (impa_guided_extrap_opts(I, pixel_km, threads, &eo, err, sizeof err) != 0 ||
+         impa_extrap_create(ny, nx, I->t_out, &eo, &extrap, err, sizeof err) != 0)) {
+        fprintf(stderr, "impa-infer: %s\n", err);
+        goto done;
+    }
+    if (!normalised && (impa_guided_create(eng, extrap, threads, &guided, err, sizeof(err)) != 0 ||
                         impa_guided_set_calibration(guided, calibration, err, sizeof err) != 0)) {
         fprintf(stderr, "impa-infer: %s\n", err);
         goto done;
@@ -227,6 +249,7 @@ done:
     free(in);
     free(out);
     impa_guided_destroy(&guided);
+    impa_extrap_destroy(&extrap);
     impa_engine_destroy(&eng);
     impa_model_destroy(&model);
     return status;

@@ -259,6 +259,83 @@ static void handle_frame(const opts_t *o, const impa_json_node_t *h, int root, c
     free(dbz);
 }
 
+/* A probability frame (topic prob): uint8 percent per pixel, P = gain * q, q =
+ * nodata where the forecast has no value. One line: threshold, lead, largest P,
+ * the share of the grid with P >= 50 %, the window radius and trend class. */
+static void handle_prob(const impa_json_node_t *h, int root, const void *payload, size_t plen)
+{
+    char valid[32], trend[16];
+    int g = impa_json_get(h, root, "grid"), enc = impa_json_get(h, root, "encoding");
+    int ny = (int)impa_json_get_num(h, g, "ny", 0), nx = (int)impa_json_get_num(h, g, "nx", 0);
+    size_t n = (size_t)nx * (size_t)ny;
+    double gain = impa_json_get_num(h, enc, "gain", 0.01);
+    int nodata = (int)impa_json_get_num(h, enc, "nodata", 255);
+    double mx = NAN;
+    size_t n_half = 0, n_valid = 0;
+    int ok = n > 0 && plen == n;
+    const unsigned char *q = payload;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (q[i] == nodata)
+            continue;
+        double v = gain * q[i];
+        n_valid++;
+        n_half += v >= 0.5;
+        if (isnan(mx) || v > mx)
+            mx = v;
+    }
+    printf("prob seq=%.0f threshold=%.1fdBZ lead=+%.0fmin (%.0f/%.0f) valid=%s %dx%d max=%.2f "
+           "p50=%.2f%% radius=%.1fkm trend=%s%s\n",
+           impa_json_get_num(h, root, "seq", 0), impa_json_get_num(h, root, "threshold_dbz", NAN),
+           impa_json_get_num(h, root, "lead_minutes", 0),
+           impa_json_get_num(h, root, "lead_index", 0) + 1, impa_json_get_num(h, root, "n_leads", 0),
+           impa_json_get_str(h, root, "valid_time", valid, sizeof valid, "?"), ny, nx, mx,
+           n_valid ? 100.0 * (double)n_half / (double)n_valid : 0.0,
+           impa_json_get_num(h, root, "radius_km", NAN),
+           impa_json_get_str(h, root, "trend", trend, sizeof trend, "?"),
+           ok ? "" : " (payload does not match the header)");
+}
+
+/* Whether feature f is a watch region's (kind watch_region), not a cell's. */
+static int is_region(const impa_json_node_t *h, int f)
+{
+    char kind[32];
+    impa_json_get_str(h, impa_json_get(h, f, "properties"), "kind", kind, sizeof kind, "cell");
+    return strcmp(kind, "watch_region") == 0;
+}
+
+/* One line per watch region feature: its maximum probability per lead and its
+ * probability alert (event, level, window, the probability within it). */
+static void print_regions(const impa_json_node_t *h, int feats)
+{
+    for (int f = feats >= 0 ? h[feats].first_child : -1; f >= 0; f = h[f].next) {
+        if (!is_region(h, f))
+            continue;
+        int p = impa_json_get(h, f, "properties"), pr = impa_json_get(h, p, "probability");
+        char name[64], list[1024] = "", alert[160] = "-";
+        size_t used = 0;
+        for (int e = pr >= 0 ? h[pr].first_child : -1; e >= 0; e = h[e].next) {
+            int w = h[e].type == IMPA_JSON_NUM
+                        ? snprintf(list + used, sizeof list - used, "%s%.2f", used ? "," : "", h[e].num)
+                        : snprintf(list + used, sizeof list - used, "%s-", used ? "," : "");
+            if (w > 0 && used + (size_t)w < sizeof list)
+                used += (size_t)w;
+        }
+        int al = impa_json_get(h, p, "alert");
+        if (al >= 0 && h[al].type == IMPA_JSON_OBJ) {
+            char ev[16];
+            impa_json_get_str(h, al, "event", ev, sizeof ev, "none");
+            snprintf(alert, sizeof alert, "%s(P>=%.2f within %.0fmin: %.2f)", ev,
+                     impa_json_get_num(h, al, "min_probability", NAN),
+                     impa_json_get_num(h, al, "within_minutes", NAN),
+                     impa_json_get_num(h, al, "probability", NAN));
+        }
+        printf("region name=%s threshold=%.1fdBZ p=%s max=%.2f alert=%s\n",
+               impa_json_get_str(h, p, "region", name, sizeof name, "?"),
+               impa_json_get_num(h, p, "threshold_dbz", NAN), used ? list : "-",
+               impa_json_get_num(h, p, "max_probability", NAN), alert);
+    }
+}
+
 /* One line per storm (track) of the cycle: event (new / continues / ends), the
  * largest area and the highest max dBZ over its leads, the first and last lead
  * it is forecast at, the regions it will touch. Features are in lead order. */
@@ -268,6 +345,8 @@ static void print_storms(const impa_json_node_t *h, int feats)
     static double ids[MAXS];
     int ns = 0;
     for (int f = feats >= 0 ? h[feats].first_child : -1; f >= 0; f = h[f].next) {
+        if (is_region(h, f))
+            continue;
         double id = impa_json_get_num(h, impa_json_get(h, f, "properties"), "cell_id", 0);
         int seen = 0;
         for (int i = 0; i < ns && !seen; i++)
@@ -321,7 +400,10 @@ static void handle_alerts(const char *text, size_t len, int verbose)
     }
     int feats = impa_json_get(h, 0, "features");
     print_storms(h, feats);
+    print_regions(h, feats);
     for (int f = verbose && feats >= 0 ? h[feats].first_child : -1; f >= 0; f = h[f].next) {
+        if (is_region(h, f))
+            continue;
         int p = impa_json_get(h, f, "properties"), c = impa_json_get(h, p, "centroid");
         char ev[16], valid[32], regions[512] = "";
         int rs = impa_json_get(h, p, "regions");
@@ -365,13 +447,17 @@ static int handle(const opts_t *o, const char *topic, const char *hdr, size_t hl
     int end = 0;
     if (strcmp(type, "frame") == 0) {
         handle_frame(o, h, 0, payload, plen);
+    } else if (strcmp(type, "prob") == 0) {
+        handle_prob(h, 0, payload, plen);
     } else if (strcmp(type, "alert") == 0) {
         handle_alerts(payload, plen, o->verbose);
     } else if (strcmp(type, "cycle_end") == 0) {
         char issue[32];
-        printf("cycle issue=%s frames=%.0f alerts=%.0f new=%.0f updated=%.0f ended=%.0f dropped=%.0f\n",
+        printf("cycle issue=%s frames=%.0f prob_frames=%.0f alerts=%.0f new=%.0f updated=%.0f "
+               "ended=%.0f dropped=%.0f\n",
                impa_json_get_str(h, 0, "issue_time", issue, sizeof issue, "?"),
-               impa_json_get_num(h, 0, "n_frames", 0), impa_json_get_num(h, 0, "n_alert_features", 0),
+               impa_json_get_num(h, 0, "n_frames", 0), impa_json_get_num(h, 0, "n_prob_frames", 0),
+               impa_json_get_num(h, 0, "n_alert_features", 0),
                impa_json_get_num(h, 0, "n_new", 0), impa_json_get_num(h, 0, "n_updated", 0),
                impa_json_get_num(h, 0, "n_ended", 0), impa_json_get_num(h, 0, "dropped", 0));
         end = 1;
@@ -382,10 +468,15 @@ static int handle(const opts_t *o, const char *topic, const char *hdr, size_t hl
                impa_json_get_num(h, 0, "cycles", 0), impa_json_get_num(h, 0, "scans", 0),
                impa_json_get_num(h, 0, "publisher_dropped", 0));
     } else if (strcmp(type, "cap") == 0) {
-        char id[192], ev[16];
-        printf("cap %s event=%s (%zu bytes XML)\n",
-               impa_json_get_str(h, 0, "identifier", id, sizeof id, "?"),
-               impa_json_get_str(h, 0, "event", ev, sizeof ev, "?"), plen);
+        char id[192], ev[16], region[64];
+        if (impa_json_get_str(h, 0, "region", region, sizeof region, NULL))
+            printf("cap %s region=%s event=%s (%zu bytes XML)\n",
+                   impa_json_get_str(h, 0, "identifier", id, sizeof id, "?"), region,
+                   impa_json_get_str(h, 0, "event", ev, sizeof ev, "?"), plen);
+        else
+            printf("cap %s event=%s (%zu bytes XML)\n",
+                   impa_json_get_str(h, 0, "identifier", id, sizeof id, "?"),
+                   impa_json_get_str(h, 0, "event", ev, sizeof ev, "?"), plen);
     } else if (strcmp(type, "verification") == 0) {
         printf("verification %.*s\n", (int)(plen < 300 ? plen : 300), (const char *)payload);
     } else {

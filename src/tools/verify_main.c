@@ -1,7 +1,8 @@
 /* impa-verify: offline verification with the same tables as the daemon.
  *
  *   impa-verify --forecasts DIR --observations DIR [--thresholds 20,35,45]
- *               [--method-filter NAME] [--persistence] [--domain XOFF,YOFF,NX,NY,BLOCK]
+ *               [--method-filter NAME] [--persistence] [--probability]
+ *               [--domain XOFF,YOFF,NX,NY,BLOCK]
  *   impa-verify --extrapolation-vs-persistence --observations DIR [--t-in 3]
  *               [--leads 12] [--every N] [--from ISO] [--to ISO] [--threads 2]
  *               [--thresholds ...] [--domain ...]
@@ -36,6 +37,7 @@
 #include "impa/cli.h"
 #include "impa/domain.h"
 #include "impa/extrapolate.h"
+#include "impa/prob.h"
 #include "impa/reader.h"
 #include "impa/timeutil.h"
 #include "impa/verify.h"
@@ -57,7 +59,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: impa-verify --forecasts DIR --observations DIR [--thresholds 20,35,45]\n"
-            "                   [--method-filter NAME] [--persistence]\n"
+            "                   [--method-filter NAME] [--persistence] [--probability]\n"
             "                   [--domain XOFF,YOFF,NX,NY,BLOCK]\n"
             "       impa-verify --extrapolation-vs-persistence --observations DIR [--t-in 3]\n"
             "                   [--leads 12] [--every N] [--from ISO] [--to ISO] [--threads 2]\n"
@@ -202,9 +204,94 @@ static void print_summary(const impa_verify_table_t *t, const char *name)
     printf("\n");
 }
 
+/* --probability: the archives' probabilities scored as the online verifier
+ * scores them (impa/prob.h), against the base rate of all the observations
+ * (the sample climatology: offline there is no "so far"). */
+typedef struct {
+    int n_thr, n_leads, step, files;
+    float thr[IMPA_PROB_MAX_THRESHOLDS];
+    double base_rate[IMPA_PROB_MAX_THRESHOLDS];
+    impa_prob_verify_t acc[IMPA_PROB_MAX_THRESHOLDS][IMPA_VERIFY_MAX_LEADS];
+} prob_run_t;
+
+static void prob_add_file(prob_run_t *pr, const char *path, const obs_set_t *obs, int64_t issue,
+                          int step, const float *dbz, int nl)
+{
+    float thr[IMPA_PROB_MAX_THRESHOLDS];
+    int n_thr, pl, ny, nx;
+    float *p = NULL;
+    char err[512];
+    int rc = impa_archive_read_prob(path, thr, IMPA_PROB_MAX_THRESHOLDS, &n_thr, &pl, &ny, &nx,
+                                    &p, err, sizeof err);
+    if (rc) {
+        if (rc != IMPA_ENOTFOUND)
+            fprintf(stderr, "impa-verify: probabilities skipped: %s\n", err);
+        return;
+    }
+    size_t npix = (size_t)obs->ny * (size_t)obs->nx;
+    if (ny != obs->ny || nx != obs->nx || pl != nl) {
+        free(p);
+        return;
+    }
+    if (!pr->n_thr) { /* the first file's thresholds; base rates of all observations */
+        pr->n_thr = n_thr, pr->step = step;
+        pr->n_leads = nl < IMPA_VERIFY_MAX_LEADS ? nl : IMPA_VERIFY_MAX_LEADS;
+        memcpy(pr->thr, thr, sizeof thr);
+        for (int t = 0; t < n_thr; t++) {
+            int64_t n = 0, e = 0;
+            for (int i = 0; i < obs->n; i++)
+                for (size_t k = 0; k < npix; k++)
+                    if (!isnan(obs->o[i].dbz[k]))
+                        n++, e += obs->o[i].dbz[k] >= thr[t];
+            pr->base_rate[t] = n ? (double)e / (double)n : 0.0;
+        }
+    }
+    uint8_t *enc = malloc(npix);
+    for (int t = 0; t < pr->n_thr && enc; t++) {
+        int ti = -1;
+        for (int j = 0; j < n_thr; j++)
+            if (thr[j] == pr->thr[t])
+                ti = j;
+        for (int k = 0; ti >= 0 && k < pr->n_leads; k++) {
+            const float *o = find_obs(obs, issue + (int64_t)(k + 1) * step * 60);
+            if (!o)
+                continue;
+            impa_prob_verify_encode(p + ((size_t)ti * nl + k) * npix, dbz + (size_t)k * npix,
+                                    npix, pr->thr[t], enc);
+            impa_prob_verify_add(&pr->acc[t][k], enc, o, npix, pr->thr[t], pr->base_rate[t]);
+        }
+    }
+    pr->files++;
+    free(enc);
+    free(p);
+}
+
+static void prob_print(const prob_run_t *pr)
+{
+    printf("probability files used: %d\n", pr->files);
+    for (int t = 0; t < pr->n_thr; t++) {
+        printf("probability >= %g dBZ (base rate of the observations %.5f)\n",
+               (double)pr->thr[t], pr->base_rate[t]);
+        printf("lead_min          n        BS  BSS_clim   BSS_det  ROC_area\n");
+        for (int k = 0; k < pr->n_leads; k++) {
+            impa_prob_scores_t s = impa_prob_verify_scores(&pr->acc[t][k]);
+            printf("%8d %10lld %9.6f %9.3f %9.3f %9.3f\n", (k + 1) * pr->step, (long long)s.n,
+                   s.bs, s.bss_clim, s.bss_det, s.roc_area);
+        }
+        for (int k = 0; k < pr->n_leads; k++) {
+            impa_prob_scores_t s = impa_prob_verify_scores(&pr->acc[t][k]);
+            printf("reliability >= %g dBZ +%d min (bin: forecast mean / observed frequency / n):",
+                   (double)pr->thr[t], (k + 1) * pr->step);
+            for (int b = 0; b < IMPA_PROB_REL_BINS; b++)
+                printf(" %.3f/%.3f/%lld", s.rel_mean[b], s.rel_freq[b], (long long)s.rel_n[b]);
+            printf("\n");
+        }
+    }
+}
+
 /* Forecast archives against observations. */
 static int run_archives(const char *fdir, const obs_set_t *obs, const float *th, int nth,
-                        const char *filter, int persistence)
+                        const char *filter, int persistence, prob_run_t *pr)
 {
     char **names = NULL;
     int nf = list_dir(fdir, &names);
@@ -262,6 +349,8 @@ static int run_archives(const char *fdir, const obs_set_t *obs, const float *th,
             if (o)
                 impa_verify_table_add(&tabs[m], k, dbz + (size_t)k * npix, o, npix);
         }
+        if (pr)
+            prob_add_file(pr, names[i], obs, issue, step, dbz, nl);
         n_used++;
         if (persistence) {
             int seen = 0;
@@ -295,6 +384,8 @@ static int run_archives(const char *fdir, const obs_set_t *obs, const float *th,
         impa_verify_table_print(pers, "persistence", stdout);
         print_summary(pers, "persistence");
     }
+    if (pr)
+        prob_print(pr);
     free(tabs);
     free(pers_done);
     return n_used > 0 ? 0 : 1;
@@ -536,7 +627,7 @@ done:
 int main(int argc, char **argv)
 {
     const char *fdir = NULL, *odir = NULL, *filter = NULL;
-    int persistence = 0, evp = 0, alerts = 0, t_in = 3, leads = 12, every = 1, threads = 2;
+    int persistence = 0, probability = 0, evp = 0, alerts = 0, t_in = 3, leads = 12, every = 1, threads = 2;
     float th[IMPA_VERIFY_MAX_THRESH] = {20, 35, 45};
     int nth = 3;
     impa_domain_t dom = {0, 0, 0, 0, 1, 1};
@@ -547,12 +638,13 @@ int main(int argc, char **argv)
     double athr = acfg.threshold_dbz, aarea = acfg.min_area_km2, carea = acfg.confirm_area_km2,
            cdbz = acfg.confirm_dbz;
     enum { O_FC = 256, O_OBS, O_FILTER, O_PERS, O_EVP, O_TIN, O_LEADS, O_EVERY, O_THREADS, O_ACCUM,
-           O_VAR, O_FROM, O_TO, O_THRESH, O_DOMAIN, O_ALERTS, O_ATHR, O_AAREA, O_CMIN, O_CAGE, O_CAREA, O_CDBZ, O_CANCEL, O_CLUSTER };
+           O_VAR, O_FROM, O_TO, O_THRESH, O_DOMAIN, O_ALERTS, O_ATHR, O_AAREA, O_CMIN, O_CAGE, O_CAREA, O_CDBZ, O_CANCEL, O_CLUSTER, O_PROB };
     static const struct option longopts[] = {
         {"forecasts", required_argument, NULL, O_FC},
         {"observations", required_argument, NULL, O_OBS},
         {"method-filter", required_argument, NULL, O_FILTER},
         {"persistence", no_argument, NULL, O_PERS},
+        {"probability", no_argument, NULL, O_PROB},
         {"extrapolation-vs-persistence", no_argument, NULL, O_EVP},
         {"t-in", required_argument, NULL, O_TIN},
         {"leads", required_argument, NULL, O_LEADS},
@@ -584,6 +676,7 @@ int main(int argc, char **argv)
         case O_OBS: odir = optarg; break;
         case O_FILTER: filter = optarg; break;
         case O_PERS: persistence = 1; break;
+        case O_PROB: probability = 1; break;
         case O_EVP: evp = 1; break;
         case O_TIN:
             if (impa_cli_int(prog, "--t-in", optarg, 2, 16, &t_in))
@@ -675,9 +768,12 @@ int main(int argc, char **argv)
     acfg.min_area_km2 = (float)aarea;
     acfg.confirm_area_km2 = (float)carea;
     acfg.confirm_dbz = (float)cdbz;
+    prob_run_t *pr = probability ? calloc(1, sizeof *pr) : NULL; /* 200 KB */
     int rc = evp      ? run_extrap_vs_pers(&obs, th, nth, t_in, leads, every, from, to, threads)
              : alerts ? run_alerts(fdir, &obs, &acfg)
-                      : run_archives(fdir, &obs, th, nth, filter, persistence);
+                      : run_archives(fdir, &obs, th, nth, filter, persistence,
+                                     pr);
+    free(pr);
     for (int i = 0; i < obs.n; i++)
         free(obs.o[i].dbz);
     free(obs.o);

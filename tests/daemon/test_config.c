@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "daemon/config.h"
+#include "impa/extrapolate.h"
 #include "impa/guided.h"
 #include "daemon/service.h"
 #include "impa/error.h"
@@ -69,6 +70,27 @@ static void test_calibration(void **state)
     assert_non_null(strstr(err, "model.calibration"));
     if (!strstr(err, "auto") || !strstr(err, "extrapolation"))
         fail_msg("error without the choices: %s", err);
+}
+
+/* extrapolation.scheme: every scheme name of this build maps onto its
+ * impa_extrap_scheme_t, the default is the best measured one, anything else is
+ * refused with the choices. */
+static void test_extrapolation_scheme(void **state)
+{
+    (void)state;
+    impa_daemon_config_t cfg;
+    char err[1024], text[128];
+    impa_config_defaults(&cfg);
+    assert_int_equal(cfg.extrap_scheme, IMPA_EXTRAP_BEST);
+    for (int k = IMPA_EXTRAP_SCHEME_1; k <= IMPA_EXTRAP_SCHEME_LAST; k++) {
+        snprintf(text, sizeof text, "extrapolation:\n  scheme: %s\n", impa_extrap_scheme_name(k));
+        assert_int_equal(parse(text, &cfg, err, sizeof err), 0);
+        assert_int_equal(cfg.extrap_scheme, k);
+    }
+    assert_int_equal(parse("extrapolation:\n  scheme: pysteps\n", &cfg, err, sizeof err),
+                     IMPA_ECONFIG);
+    assert_string_equal(err, "t.yaml:2: key 'extrapolation.scheme': 'pysteps' is not one of "
+                             "impa-extrap-1/impa-extrap-2/impa-extrap-3");
 }
 
 /* model.tile_overlap: in range, its own bounds, and at most half of model.tile
@@ -214,6 +236,47 @@ static void test_every_error_reported(void **state)
              "vertices, got 2\n"
              "t.yaml:8: key 'publish.alerts.regions[0]': missing 'polygon'\n"
              "t.yaml:12: key 'window.jitter_s': given more than once");
+    (void)state;
+}
+
+/* Region probability alerts: both keys read; bad values, one key without the
+ * other, and a threshold that prob.thresholds does not list are clear errors. */
+static void test_region_alert_keys(void **state)
+{
+    impa_daemon_config_t cfg;
+    char err[2048];
+    const char *ok = "publish:\n  alerts:\n    regions:\n      - name: city\n"
+                     "        polygon: [[-27.4, 153.0], [-27.5, 153.1], [-27.3, 153.2]]\n"
+                     "        alert_probability: 0.3\n        alert_within_minutes: 60\n";
+    assert_int_equal(parse(ok, &cfg, err, sizeof err), 0);
+    assert_true(cfg.alerts.regions[0].alert_probability == 0.3);
+    assert_int_equal(cfg.alerts.regions[0].alert_within_minutes, 60);
+    const char *bad = "publish:\n  alerts:\n    regions:\n      - name: a\n"
+                      "        polygon: [[1, 2], [3, 4], [5, 5]]\n"
+                      "        alert_probability: 1.5\n"
+                      "      - name: b\n"
+                      "        polygon: [[1, 2], [3, 4], [5, 5]]\n"
+                      "        alert_within_minutes: 0\n"
+                      "      - name: c\n"
+                      "        polygon: [[1, 2], [3, 4], [5, 5]]\n"
+                      "        alert_within_minutes: 30\n";
+    assert_int_equal(parse(bad, &cfg, err, sizeof err), IMPA_ECONFIG);
+    assert_string_equal(
+        err, "t.yaml:6: key 'publish.alerts.regions[0].alert_probability': expected a "
+             "probability above 0 and at most 1 (e.g. 0.3), got '1.5'\n"
+             "t.yaml:9: key 'publish.alerts.regions[1].alert_within_minutes': expected whole "
+             "minutes from 1 to 1440 (e.g. 60), got '0'\n"
+             "t.yaml:10: key 'publish.alerts.regions[2]': alert_probability and "
+             "alert_within_minutes go together (a region alerts when P >= alert_probability "
+             "within alert_within_minutes)");
+    const char *unlisted = "prob:\n  thresholds: [35]\n"
+                           "publish:\n  alerts:\n    regions:\n      - name: city\n"
+                           "        polygon: [[-27.4, 153.0], [-27.5, 153.1], [-27.3, 153.2]]\n"
+                           "        alert_probability: 0.3\n        alert_within_minutes: 60\n";
+    assert_int_equal(parse(unlisted, &cfg, err, sizeof err), IMPA_ECONFIG);
+    assert_string_equal(err, "t.yaml: key 'publish.alerts.regions[0].alert_probability': region "
+                             "'city' alerts on P(dBZ >= 45) (publish.alerts.threshold_dbz), which "
+                             "prob.thresholds does not list");
     (void)state;
 }
 
@@ -393,7 +456,9 @@ int main(void)
         cmocka_unit_test(test_tile_overlap),
         cmocka_unit_test(test_every_error_reported),
         cmocka_unit_test(test_syntax_error),
+        cmocka_unit_test(test_region_alert_keys),
         cmocka_unit_test(test_prepare_dirs),
+        cmocka_unit_test(test_extrapolation_scheme),
         cmocka_unit_test(test_shipped_config),
         cmocka_unit_test(test_shipped_config_is_defaults),
         cmocka_unit_test(test_missing_file),

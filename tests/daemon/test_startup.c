@@ -23,8 +23,12 @@
 
 static char g_root[4096], g_weights[4200], g_dir[64];
 /* XTRAP in a case: an advection model whose `extrapolation` attribute names a
- * scheme the guidance does not compute */
-static char g_xweights[128];
+ * scheme this build does not know; XTRA3: one trained on impa-extrap-3 (runs
+ * with no change: the guidance computes the model file's scheme) */
+static char g_xweights[128], g_x3weights[128];
+/* TABLE3 in a case: the shipped probability table marked as fitted on impa-extrap-2 (the
+ * published extrapolation is impa-extrap-3 by default) */
+static char g_table3[128];
 
 /* Everything under dir (recursively), with types, sizes, modes and mtimes, as
  * text: equal before and after means nothing was created, removed or changed. */
@@ -85,9 +89,16 @@ static const case_t cases[] = {
      "key 'model.calibration': extrapolation needs an advection-guided model"},
     {"jitter above half the step", "model: {weights: WEIGHTS}\nwindow: {jitter_s: 300}\n", 0,
      "key 'window.jitter_s': 300 must be below half the model step (600 s)"},
-    {"model trained on another extrapolation", "model: {weights: XTRAP}\n", 0,
-     "was trained on extrapolation 'impa-extrap-2', but this build feeds the network "
-     "'impa-extrap-1'"},
+    {"model trained on an unknown extrapolation", "model: {weights: XTRAP}\n", 0,
+     "was trained on extrapolation 'impa-extrap-9', which this build does not know (it knows "
+     "impa-extrap-1, impa-extrap-2, impa-extrap-3)"},
+    {"model trained on impa-extrap-3", "model: {weights: XTRA3}\n", 1, NULL},
+    {"published extrapolation impa-extrap-1",
+     "model: {weights: XTRA3}\nextrapolation: {scheme: impa-extrap-1}\n", 1, NULL},
+    {"unknown published extrapolation",
+     "model: {weights: WEIGHTS}\nextrapolation: {scheme: impa-extrap-4}\n", 0,
+     "key 'extrapolation.scheme': 'impa-extrap-4' is not one of "
+     "impa-extrap-1/impa-extrap-2/impa-extrap-3"},
     {"weights missing", "model: {weights: nothere.nc}\n", 0,
      "key 'model.weights': cannot read"},
     {"weights not a model", "model: {weights: impa.yaml}\n", 0, "key 'model.weights': "},
@@ -100,10 +111,29 @@ static const case_t cases[] = {
      0, "key 'foo': unknown key"},
     {"curve without a key", "model: {weights: WEIGHTS}\npublish: {curve: {enabled: true}}\n", 0,
      "key 'publish.curve.secret_key_file': required"},
+    {"probability table of another scheme",
+     "model: {method: extrapolation, weights: none.nc}\nprob: {calibration: TABLE3}\n", 1, NULL},
     {"writable config refused",
      "model: {weights: WEIGHTS}\nsecurity: {permissions: refuse}\n", 0,
      "(security.permissions: refuse)"},
 };
+
+/* What the check's report of a valid case must say (a warning), by case name. */
+static const struct {
+    const char *name, *report;
+} reports[] = {
+    {"probability table of another scheme",
+     "was fitted on forecasts of extrapolation 'impa-extrap-2', but the daemon's forecasts "
+     "come from 'impa-extrap-3'"},
+};
+
+static const char *report_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
+        if (!strcmp(reports[i].name, name))
+            return reports[i].report;
+    return NULL;
+}
 
 static void case_dir(int i, char *dir, size_t len)
 {
@@ -116,9 +146,14 @@ static void write_case(int i, char *cfg, size_t len)
     char dir[128], text[16384], body[8192];
     case_dir(i, dir, sizeof dir);
     /* WEIGHTS in a case: the test model */
-    const char *y = cases[i].yaml, *at = strstr(y, "WEIGHTS"), *xt = strstr(y, "XTRAP");
-    if (xt)
+    const char *y = cases[i].yaml, *at = strstr(y, "WEIGHTS"), *xt = strstr(y, "XTRAP"),
+               *x3 = strstr(y, "XTRA3"), *t3 = strstr(y, "TABLE3");
+    if (t3)
+        snprintf(body, sizeof body, "%.*s%s%s", (int)(t3 - y), y, g_table3, t3 + 6);
+    else if (xt)
         snprintf(body, sizeof body, "%.*s%s%s", (int)(xt - y), y, g_xweights, xt + 5);
+    else if (x3)
+        snprintf(body, sizeof body, "%.*s%s%s", (int)(x3 - y), y, g_x3weights, x3 + 5);
     else if (at)
         snprintf(body, sizeof body, "%.*s%s%s", (int)(at - y), y, g_weights, at + 7);
     else
@@ -171,6 +206,9 @@ static void test_check_agrees_with_startup(void **state)
             char in[160];
             snprintf(in, sizeof in, "%s/in", dir);
             assert_non_null(strstr(report, "does not exist; start-up creates it"));
+            const char *want = report_of(cases[i].name);
+            if (want && !strstr(report, want))
+                fail_msg("%s: '%s' not in the report '%s'", cases[i].name, want, report);
             assert_int_equal(access(in, F_OK), 0);
         } else {
             assert_null(svc);
@@ -225,15 +263,32 @@ int main(void)
     snprintf(g_dir, sizeof g_dir, "/tmp/impa-startup-XXXXXX");
     if (!mkdtemp(g_dir))
         return 1;
-    /* the advection golden model, marked as trained on impa-extrap-2 */
+    /* the advection golden model, marked as trained on an unknown scheme and on
+     * impa-extrap-3 */
     snprintf(g_xweights, sizeof g_xweights, "%s/xtrap.nc", g_dir);
+    snprintf(g_x3weights, sizeof g_x3weights, "%s/xtrap3.nc", g_dir);
+    const char *copies[2] = {g_xweights, g_x3weights}, *schemes[2] = {"impa-extrap-9",
+                                                                       "impa-extrap-3"};
+    for (int k = 0; k < 2; k++) {
+        char cp[8400];
+        snprintf(cp, sizeof cp, "cp '%s/tests/data/golden_d_weights.nc' '%s'", g_root,
+                 copies[k]);
+        int ncid;
+        if (system(cp) || nc_open(copies[k], NC_WRITE, &ncid) != NC_NOERR || nc_redef(ncid) ||
+            nc_put_att_text(ncid, NC_GLOBAL, "extrapolation", strlen(schemes[k]), schemes[k]) ||
+            nc_close(ncid)) {
+            printf("cannot make %s\n", copies[k]);
+            return 1;
+        }
+    }
+    snprintf(g_table3, sizeof g_table3, "%s/table3.txt", g_dir);
     char cp[8400];
-    snprintf(cp, sizeof cp, "cp '%s/tests/data/golden_d_weights.nc' '%s'", g_root, g_xweights);
-    int ncid;
-    if (system(cp) || nc_open(g_xweights, NC_WRITE, &ncid) != NC_NOERR || nc_redef(ncid) ||
-        nc_put_att_text(ncid, NC_GLOBAL, "extrapolation", 13, "impa-extrap-2") ||
-        nc_close(ncid)) {
-        printf("cannot make %s\n", g_xweights);
+    snprintf(cp, sizeof cp,
+             "sed -e '/^scheme /d' -e 's/^knots /scheme impa-extrap-2\\nknots /' "
+             "'%s/models/prob-calibration.txt' > '%s'",
+             g_root, g_table3);
+    if (system(cp)) {
+        printf("cannot make %s\n", g_table3);
         return 1;
     }
     FILE *logf = fopen("/dev/null", "w");

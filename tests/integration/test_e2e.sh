@@ -6,7 +6,14 @@
 # Skips (77) when a binary, the model or python3-zmq is missing.
 # Environment (meson's test_env): IMPA_BUILD_ROOT, IMPA_SOURCE_ROOT, IMPA_PYTHON.
 # IMPA_E2E_METHOD=extrapolation runs the daemon without the network.
+# --prob (test e2e_prob): the probability product end to end as well: the shipped
+# calibration table, a watch region over the whole domain with a probability
+# alert, CAP on; the subscriber checks the probability frames, the cells' and the
+# region's probabilities against them, the region alert and its CAP message
+# (validated against the CAP 1.2 schema, $IMPA_CAP_XSD or the tests' copy).
 set -u
+PROB=0
+[ "${1:-}" = "--prob" ] && PROB=1
 B=${IMPA_BUILD_ROOT:?}
 S=${IMPA_SOURCE_ROOT:?}
 PY=${IMPA_PYTHON:-/usr/bin/python3}
@@ -69,6 +76,21 @@ verification:
 log:
   level: info
 YAML
+SUB_ARGS=""
+if [ $PROB -eq 1 ]; then
+    XSD=${IMPA_CAP_XSD:-$S/tests/publish/schemas/CAP-v1.2.xsd}
+    "$PY" -c 'import lxml.etree' 2>/dev/null || skip "$PY has no lxml (Debian: python3-lxml)"
+    mkdir -p "$tmp/cap"
+    # the simulated radar is at 47.5 N 10 E; 128 x 128 cells of 2 km lie inside
+    cat >> "$tmp/e2e.yaml" <<YAML
+prob:
+  enabled: true
+  calibration: $S/models/prob-calibration.txt
+  thresholds: [35, 45]
+YAML
+    sed -i "s|^    min_area_km2: 4$|    min_area_km2: 4\n    regions:\n      - name: everywhere\n        polygon: [[46, 7.5], [46, 12.5], [49, 12.5], [49, 7.5]]\n        alert_probability: 0.05\n        alert_within_minutes: 60\n  cap:\n    enabled: true\n    directory: $tmp/cap|" "$tmp/e2e.yaml"
+    SUB_ARGS="--prob --region everywhere --cap-xsd $XSD"
+fi
 
 "$DAEMON" --config "$tmp/e2e.yaml" > "$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
@@ -82,7 +104,7 @@ if ! kill -0 "$daemon_pid" 2>/dev/null; then
 fi
 
 "$PY" "$SUBSCRIBER" --endpoint "$PUB" --timeout 80 --min-cycles 1 --alert-dbz 45 --near 8 \
-    --ready "$tmp/sub.ready" > "$tmp/sub.json" 2> "$tmp/sub.err" &
+    --ready "$tmp/sub.ready" $SUB_ARGS > "$tmp/sub.json" 2> "$tmp/sub.err" &
 sub_pid=$!
 n=0
 while [ ! -f "$tmp/sub.ready" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -516,9 +517,18 @@ static void test_schemes(void **state)
     assert_int_equal(o3.n_frames, 4);
     assert_true(o3.window_km > o2.window_km && o3.smooth_km > o2.smooth_km);
     assert_int_equal(IMPA_EXTRAP_BEST, IMPA_EXTRAP_SCHEME_3);
-    /* the default stays scheme 1: the network's guidance */
+    /* the library default stays scheme 1: what models without an `extrapolation`
+     * attribute were trained on */
     assert_int_equal(impa_extrap_opts_default().scheme, IMPA_EXTRAP_SCHEME_1);
-    assert_int_equal(IMPA_EXTRAP_GUIDED, IMPA_EXTRAP_SCHEME_1);
+    /* the choice list and the list for messages name every scheme, in order */
+    char choices[256] = "", known[256] = "";
+    for (int k = IMPA_EXTRAP_SCHEME_1; k <= IMPA_EXTRAP_SCHEME_LAST; k++) {
+        size_t c = strlen(choices), n = strlen(known);
+        snprintf(choices + c, sizeof choices - c, "%s%s", c ? "|" : "", impa_extrap_scheme_name(k));
+        snprintf(known + n, sizeof known - n, "%s%s", n ? ", " : "", impa_extrap_scheme_name(k));
+    }
+    assert_string_equal(IMPA_EXTRAP_SCHEME_CHOICES, choices);
+    assert_string_equal(impa_extrap_scheme_known(), known);
     impa_extrap_opts_t o = impa_extrap_opts_scheme(IMPA_EXTRAP_SCHEME_2);
     o.pixel_km = 0;
     impa_extrap_t *ex = NULL;
@@ -529,6 +539,19 @@ static void test_schemes(void **state)
     o.scheme = 9;
     assert_int_equal(impa_extrap_create(64, 64, 12, &o, &ex, err, sizeof err), IMPA_EINVAL);
     assert_null(ex);
+    /* an extrapolator tells its options, scheme 0 resolved */
+    o = impa_extrap_opts_scheme(IMPA_EXTRAP_SCHEME_3);
+    o.pixel_km = 0.5f;
+    assert_int_equal(impa_extrap_create(64, 64, 12, &o, &ex, err, sizeof err), 0);
+    assert_int_equal(impa_extrap_get_opts(ex)->scheme, IMPA_EXTRAP_SCHEME_3);
+    assert_float_equal(impa_extrap_get_opts(ex)->pixel_km, 0.5, 0);
+    impa_extrap_destroy(&ex);
+    o = impa_extrap_opts_default();
+    o.scheme = 0;
+    assert_int_equal(impa_extrap_create(64, 64, 12, &o, &ex, err, sizeof err), 0);
+    assert_int_equal(impa_extrap_get_opts(ex)->scheme, IMPA_EXTRAP_SCHEME_1);
+    impa_extrap_destroy(&ex);
+    assert_null(impa_extrap_get_opts(NULL));
 }
 
 int main(void)

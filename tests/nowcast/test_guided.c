@@ -39,6 +39,9 @@
 static const char *build;
 static float obs[NS][TIN][NPIX]; /* dBZ, NaN = no data */
 static char in_nc[512], extrap_nc[512], w_zero[512], w_plain[512], w_adv[512];
+/* the zero-readout model recording impa-extrap-3 / an unknown scheme, and the
+ * training data's way of making impa-extrap-3 frames */
+static char w_zero3[512], w_zero9[512], extrap3_nc[512];
 
 /* Two blobs moving (+1.5, +0.75) cells per frame (sample 1: the other way), a
  * NaN patch in the last frame and one in an older frame. */
@@ -97,6 +100,18 @@ static int sh(const char *cmd)
     return st;
 }
 
+/* Sets the `extrapolation` attribute of the weights file at path. */
+static int set_scheme_attribute(const char *path, const char *scheme)
+{
+    int nc;
+    if (nc_open(path, NC_WRITE, &nc) != NC_NOERR)
+        return -1;
+    int st = nc_redef(nc);
+    if (st == NC_NOERR)
+        st = nc_put_att_text(nc, NC_GLOBAL, "extrapolation", strlen(scheme), scheme);
+    return nc_close(nc) != NC_NOERR || st != NC_NOERR ? -1 : 0;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -125,6 +140,17 @@ static int setup(void **state)
     c.advection = -1;
     c.zero_readout = 0;
     if (tu_write_weights(w_plain, &c, 12u))
+        return -1;
+    snprintf(w_zero3, sizeof w_zero3, "%s", tu_path("zero_readout3.nc"));
+    snprintf(w_zero9, sizeof w_zero9, "%s", tu_path("zero_readout9.nc"));
+    snprintf(extrap3_nc, sizeof extrap3_nc, "%s", tu_path("extrap3.nc"));
+    c = tu_advection_config(TIN, TOUT, 1);
+    if (tu_write_weights(w_zero3, &c, 11u) || set_scheme_attribute(w_zero3, "impa-extrap-3") ||
+        tu_write_weights(w_zero9, &c, 11u) || set_scheme_attribute(w_zero9, "impa-extrap-9"))
+        return -1;
+    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-extrapolate' --input '%s' --output '%s' "
+             "--leads %d --threads 1 --scheme impa-extrap-3", build, in_nc, extrap3_nc, TOUT);
+    if (sh(cmd))
         return -1;
     return 0;
 }
@@ -266,18 +292,24 @@ static void test_zero_readout_forecasts_extrapolation(void **state)
     free(tool);
 }
 
+/* impa-infer on the test input: its dbz output, n floats (extra: more options) */
+static float *run_infer(const char *weights, const char *name, const char *extra, size_t n)
+{
+    char out[512], cmd[2048];
+    snprintf(out, sizeof out, "%s", tu_path(name));
+    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-infer' --weights '%s' --input '%s' "
+             "--output '%s' %s", build, weights, in_nc, out, extra);
+    assert_int_equal(sh(cmd), 0);
+    return read_dbz(out, n);
+}
+
 /* impa-infer computes the extrapolated frames itself from the t_in observed
  * frames (evaluate.py calls it unchanged) */
 static void test_impa_infer(void **state)
 {
     (void)state;
-    char out[512], cmd[2048];
-    snprintf(out, sizeof out, "%s", tu_path("infer.nc"));
-    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-infer' --weights '%s' --input '%s' "
-             "--output '%s' --threads 2", build, w_zero, in_nc, out);
-    assert_int_equal(sh(cmd), 0);
     float *tool = read_dbz(extrap_nc, (size_t)NS * TOUT * NPIX);
-    float *fc = read_dbz(out, (size_t)NS * TOUT * NPIX);
+    float *fc = run_infer(w_zero, "infer.nc", "--threads 2", (size_t)NS * TOUT * NPIX);
     check_forecast(fc, tool, obs[0][TIN - 1], "impa-infer, sample 0");
     for (size_t i = 0; i < (size_t)TOUT * NPIX; i++)
         assert_float_equal(fc[(size_t)TOUT * NPIX + i],
@@ -476,6 +508,94 @@ static void test_calibrated_forecast(void **state)
     impa_model_destroy(&m);
 }
 
+/* The scheme is the model file's: a model recording impa-extrap-3 gets frames
+ * bit-identical to impa-extrapolate --scheme impa-extrap-3 (which differ from
+ * scheme 1's), through the helper and impa-infer, with no option anywhere; an
+ * extrapolator of another scheme is refused, and so is a scheme this build
+ * does not know, naming it and the known ones. */
+static void test_model_scheme_drives_guidance(void **state)
+{
+    (void)state;
+    float *tool1 = read_dbz(extrap_nc, (size_t)NS * TOUT * NPIX);
+    float *tool3 = read_dbz(extrap3_nc, (size_t)NS * TOUT * NPIX);
+    size_t differ = 0;
+    for (size_t i = 0; i < (size_t)NS * TOUT * NPIX; i++)
+        differ += !isnan(tool1[i]) && !isnan(tool3[i]) && fabsf(tool1[i] - tool3[i]) > 0.01f;
+    printf("impa-extrap-3 vs impa-extrap-1 frames: %zu values differ\n", differ);
+    assert_true(differ > 100);
+    impa_model_t *m = load(w_zero3);
+    int scheme = 0;
+    char err[512];
+    assert_int_equal(impa_guided_model_scheme(impa_model_info(m), &scheme, err, sizeof err), 0);
+    assert_int_equal(scheme, IMPA_EXTRAP_SCHEME_3);
+    impa_engine_t *e = NULL;
+    impa_guided_t *g = NULL;
+    assert_int_equal(impa_engine_create(m, NY, NX, 2, &e, err, sizeof err), 0);
+    assert_int_equal(impa_guided_create(e, NULL, 2, &g, err, sizeof err), 0);
+    for (int s = 0; s < NS; s++) {
+        const float *fr[TIN];
+        for (int t = 0; t < TIN; t++)
+            fr[t] = obs[s][t];
+        assert_int_equal(impa_guided_extrapolate(g, fr, err, sizeof err), 0);
+        char what[80];
+        snprintf(what, sizeof what, "sample %d: scheme-3 model vs impa-extrapolate", s);
+        assert_same_frames(impa_guided_extrapolation(g), tool3 + (size_t)s * TOUT * NPIX,
+                           (size_t)TOUT * NPIX, what);
+    }
+    impa_guided_destroy(&g);
+    /* a scheme-1 extrapolator for a scheme-3 model: refused */
+    impa_extrap_opts_t o1 = impa_extrap_opts_default();
+    impa_extrap_t *x1 = NULL;
+    assert_int_equal(impa_extrap_create(NY, NX, TOUT, &o1, &x1, err, sizeof err), 0);
+    assert_int_equal(impa_guided_create(e, x1, 1, &g, err, sizeof err), IMPA_EINVAL);
+    assert_null(g);
+    assert_non_null(strstr(err, "'impa-extrap-3'"));
+    assert_non_null(strstr(err, "computes 'impa-extrap-1'"));
+    impa_extrap_destroy(&x1);
+    impa_engine_destroy(&e);
+    impa_model_destroy(&m);
+
+    /* impa-infer with the scheme-3 model: its forecast is the scheme-3 extrapolation */
+    float *fc = run_infer(w_zero3, "infer3.nc", "--threads 1", (size_t)NS * TOUT * NPIX);
+    check_forecast(fc, tool3, obs[0][TIN - 1], "impa-infer, scheme-3 model, sample 0");
+    free(fc);
+
+    /* --pixel-km: scheme 3's windows are in km; the tool's frames at 0.5 km */
+    char x05[512], cmd[2048];
+    snprintf(x05, sizeof x05, "%s", tu_path("extrap3_05.nc"));
+    snprintf(cmd, sizeof cmd, "'%s/src/tools/impa-extrapolate' --input '%s' --output '%s' "
+             "--leads %d --threads 1 --scheme impa-extrap-3 --pixel-km 0.5", build, in_nc, x05,
+             TOUT);
+    assert_int_equal(sh(cmd), 0);
+    float *t05 = read_dbz(x05, (size_t)NS * TOUT * NPIX);
+    fc = run_infer(w_zero3, "infer3_05.nc", "--threads 1 --pixel-km 0.5",
+                   (size_t)NS * TOUT * NPIX);
+    check_forecast(fc, t05, obs[0][TIN - 1], "impa-infer --pixel-km 0.5, scheme-3 model");
+    size_t d05 = 0;
+    for (size_t i = 0; i < (size_t)TOUT * NPIX; i++)
+        d05 += !isnan(t05[i]) && !isnan(tool3[i]) && fabsf(t05[i] - tool3[i]) > 0.01f;
+    printf("impa-extrap-3 at 0.5 km vs 1 km: %zu values differ\n", d05);
+    assert_true(d05 > 10);
+    free(fc);
+    free(t05);
+
+    /* a scheme this build does not know */
+    m = load(w_zero9);
+    assert_int_equal(impa_guided_model_scheme(impa_model_info(m), &scheme, err, sizeof err),
+                     IMPA_EINVAL);
+    assert_non_null(strstr(err, "'impa-extrap-9', which this build does not know (it knows "
+                                "impa-extrap-1, impa-extrap-2, impa-extrap-3)"));
+    assert_int_equal(impa_engine_create(m, NY, NX, 1, &e, err, sizeof err), 0);
+    assert_int_equal(impa_guided_create(e, NULL, 1, &g, err, sizeof err), IMPA_EINVAL);
+    printf("unknown scheme: %s\n", err);
+    assert_non_null(strstr(err, "'impa-extrap-9'"));
+    assert_null(g);
+    impa_engine_destroy(&e);
+    impa_model_destroy(&m);
+    free(tool1);
+    free(tool3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_calibration_modes),
         cmocka_unit_test(test_calibrated_forecast),
+        cmocka_unit_test(test_model_scheme_drives_guidance),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

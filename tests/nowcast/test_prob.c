@@ -255,6 +255,13 @@ static void test_table_file(void **state)
     assert_int_equal(t.rows[1].lead_min, 20);
     assert_float_equal(t.rows[1].radius_km, 3.0f, 0);
     assert_float_equal(t.rows[1].p[2], 0.8f, 1e-7);
+    assert_string_equal(t.scheme, "impa-extrap-1"); /* no scheme line: fitted on scheme 1 */
+    write_file(path, "impa-prob-calibration 1\nscheme impa-extrap-3\nknots 2\n45 10 0 1 0 1\n");
+    assert_int_equal(impa_prob_table_load(path, &t, err, sizeof err), 0);
+    assert_string_equal(t.scheme, "impa-extrap-3");
+    write_file(path, "# a comment\nimpa-prob-calibration 1\nname unit test\nknots 3\n"
+                     "45 10 0 1.5 0 0.5 1   # row\n45 20 0 3 0.01 0.4 0.8\n");
+    assert_int_equal(impa_prob_table_load(path, &t, err, sizeof err), 0);
 
     /* a threshold or lead the table lacks is a configuration error */
     static const float thr45[1] = {45.0f}, thr35[1] = {35.0f};
@@ -281,6 +288,8 @@ static void test_table_file(void **state)
         {"impa-prob-calibration 1\nknots 2\n45 10 0 1 0 x\n", "not a number"},
         {"impa-prob-calibration 1\nknots 2\ntrend 0.5\n45 10 0 1 0 1\n", "trend must be"},
         {"impa-prob-calibration 1\nknots 2\n", "no rows"},
+        {"impa-prob-calibration 1\nscheme pysteps\nknots 2\n45 10 0 1 0 1\n",
+         "scheme 'pysteps' is not an extrapolation scheme"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_file(path, bad[i].text);
@@ -310,13 +319,85 @@ static void test_shipped_table(void **state)
     impa_prob_destroy(&p);
 }
 
+/* ---- verification of the probabilities ---- */
+
+static impa_prob_scores_t score_case(const float *p, const float *dbz, const float *obs, size_t n,
+                                     double c)
+{
+    uint8_t enc[64];
+    assert_true(n <= sizeof enc);
+    impa_prob_verify_encode(p, dbz, n, 45.0f, enc);
+    impa_prob_verify_t a;
+    memset(&a, 0, sizeof a);
+    impa_prob_verify_add(&a, enc, obs, n, 45.0f, c);
+    return impa_prob_verify_scores(&a);
+}
+
+/* Known answers: a perfect forecast (BS 0, skill 1, ROC area 1), a climatology
+ * forecast (P = base rate: BSS 0 against it, ROC area 0.5, one reliability bin
+ * on the diagonal), a small hand-computed case, missing pairs left out. */
+static void test_verify_known(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    float p[N], dbz[N], obs[N];
+    for (int i = 0; i < N; i++) {
+        obs[i] = i % 4 == 0 ? 50.0f : 20.0f; /* base rate 0.25 */
+        p[i] = obs[i] >= 45 ? 1.0f : 0.0f;
+        dbz[i] = i % 8 == 0 ? 50.0f : 20.0f; /* the 0/1 forecast misses half the events */
+    }
+    impa_prob_scores_t s = score_case(p, dbz, obs, N, 0.25);
+    assert_int_equal(s.n, N);
+    assert_int_equal(s.n_events, 10);
+    assert_true(s.bs == 0.0);
+    assert_true(fabs(s.bss_clim - 1.0) < 1e-12);
+    assert_true(fabs(s.bss_det - 1.0) < 1e-12);
+    assert_true(fabs(s.bs_det - 5.0 / N) < 1e-12);
+    assert_true(fabs(s.roc_area - 1.0) < 1e-12);
+    assert_true(fabs(s.base_rate - 0.25) < 1e-12);
+    assert_int_equal(s.rel_n[0], 30);
+    assert_int_equal(s.rel_n[9], 10);
+    assert_true(s.rel_freq[9] == 1.0 && s.rel_freq[0] == 0.0);
+
+    for (int i = 0; i < N; i++)
+        p[i] = 0.25f;
+    s = score_case(p, dbz, obs, N, 0.25);
+    assert_true(fabs(s.bs - 0.1875) < 1e-12);
+    assert_true(fabs(s.bss_clim) < 1e-12);
+    assert_true(fabs(s.roc_area - 0.5) < 1e-12);
+    assert_int_equal(s.rel_n[2], N);
+    assert_true(fabs(s.rel_mean[2] - 0.25) < 1e-12 && fabs(s.rel_freq[2] - 0.25) < 1e-12);
+    assert_true(isnan(s.rel_mean[5]));
+
+    /* p .9 .2 .1 .6, o 1 0 1 0, d 1 0 1 1: BS (.01+.04+.81+.36)/4 = .305,
+     * BS_det 1/4, BS_clim (c = .5) .25, ROC area (Mann-Whitney) 2/4 */
+    const float p4[4] = {0.9f, 0.2f, 0.1f, 0.6f}, o4[4] = {50, 10, 46, 30},
+                d4[4] = {47, 10, 45, 60};
+    s = score_case(p4, d4, o4, 4, 0.5);
+    assert_true(fabs(s.bs - 0.305) < 1e-9);
+    assert_true(fabs(s.bss_det - (1 - 0.305 / 0.25)) < 1e-9);
+    assert_true(fabs(s.bss_clim - (1 - 0.305 / 0.25)) < 1e-9);
+    assert_true(fabs(s.roc_area - 0.5) < 1e-12);
+
+    /* missing: a NAN probability, forecast or observation drops the pair */
+    const float pm[4] = {NAN, 0.5f, 0.5f, 0.5f}, dm[4] = {50, NAN, 50, 50},
+                om[4] = {50, 50, NAN, 50};
+    s = score_case(pm, dm, om, 4, 0.5);
+    assert_int_equal(s.n, 1);
+    assert_true(fabs(s.bs - 0.25) < 1e-12);
+    /* no pair: every score NAN */
+    s = score_case(pm, dm, om, 3, 0.5);
+    assert_int_equal(s.n, 0);
+    assert_true(isnan(s.bs) && isnan(s.bss_clim) && isnan(s.roc_area));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uniform),      cmocka_unit_test(test_disk),
         cmocka_unit_test(test_missing),      cmocka_unit_test(test_calibrated),
         cmocka_unit_test(test_table_file),   cmocka_unit_test(test_trend),
-        cmocka_unit_test(test_shipped_table),
+        cmocka_unit_test(test_shipped_table), cmocka_unit_test(test_verify_known),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

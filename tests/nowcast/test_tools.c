@@ -292,11 +292,73 @@ static void test_extrapolate_tool(void **state)
     assert_true(fabs(sy / n - 16) < 1.0);
 }
 
+/* impa-verify --probability: the archive's probabilities scored as the online
+ * verifier scores them. P(>= 40) perfect (1 on the disc, 0 off it): BS 0, BSS 1,
+ * ROC area 1; P(>= 20) = 0.5 everywhere: BS 0.25, ROC area 0.5. */
+static void test_verify_probability(void **state)
+{
+    (void)state;
+    for (int k = 0; k < NT; k++)
+        write_obs(k);
+    char pdir[160];
+    snprintf(pdir, sizeof pdir, "%s/fcp", root);
+    mkdir(pdir, 0755);
+    impa_grid_t g;
+    memset(&g, 0, sizeof g);
+    g.nx = NX, g.ny = NY, g.dx = g.dy = 1;
+    strcpy(g.x_units, "km");
+    static float fc[3 * NY * NX], pv[2 * 3 * NY * NX];
+    for (int k = 0; k < 3; k++)
+        blob(fc + k * NY * NX, 3 + k);
+    for (int i = 0; i < 3 * NY * NX; i++) {
+        pv[i] = fc[i] >= 40 ? 1.0f : 0.0f;
+        pv[3 * NY * NX + i] = 0.5f;
+    }
+    float radius[6] = {1, 2, 3, 1, 2, 3};
+    impa_prob_field_t pf = {.n_thresholds = 2, .thresholds = {40, 20}, .n_leads = 3, .ny = NY,
+                            .nx = NX, .p = pv, .radius_km = radius, .calibration = "t"};
+    impa_forecast_t f;
+    memset(&f, 0, sizeof f);
+    f.domain = "test", f.issue_time = T0 + 2 * STEP, f.step_minutes = STEP / 60, f.n_leads = 3;
+    f.grid = &g, f.dbz = fc, f.method = IMPA_METHOD_EXTRAPOLATION, f.model_name = "none";
+    f.model_version = "0", f.weights_sha256 = "", f.config_version = "test", f.prob = &pf;
+    char err[512] = "", cmd[1024];
+    assert_int_equal(impa_archive_write(pdir, "fc_", &f, NULL, err, sizeof err), 0);
+    snprintf(cmd, sizeof cmd,
+             "'%s/src/tools/impa-verify' --forecasts '%s' --observations '%s' --thresholds 40 "
+             "--probability",
+             build, pdir, obsdir);
+    int st;
+    char *out = run(cmd, &st);
+    print_message("%s", out);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(out, "probability files used: 1"));
+    const char *p40 = strstr(out, "probability >= 40 dBZ"), *p20 = strstr(out, "probability >= 20 dBZ");
+    assert_non_null(p40);
+    assert_non_null(p20);
+    int lead;
+    long long n;
+    double bs, bssc, roc;
+    char det[32];
+    const char *row = strstr(p40, "\n      10 ");
+    assert_non_null(row);
+    assert_int_equal(sscanf(row, " %d %lld %lf %lf %31s %lf", &lead, &n, &bs, &bssc, det, &roc), 6);
+    assert_int_equal(n, NY * NX);
+    assert_true(bs == 0.0 && fabs(bssc - 1) < 1e-9 && fabs(roc - 1) < 1e-9);
+    row = strstr(p20, "\n      30 ");
+    assert_non_null(row);
+    assert_int_equal(sscanf(row, " %d %lld %lf %lf %31s %lf", &lead, &n, &bs, &bssc, det, &roc), 6);
+    assert_true(fabs(bs - 0.25) < 1e-9 && fabs(roc - 0.5) < 1e-9);
+    assert_non_null(strstr(out, "reliability >= 20 dBZ +10 min"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_archives),
         cmocka_unit_test(test_extrapolate_tool),
+        cmocka_unit_test(test_verify_probability),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -193,13 +193,26 @@ static void test_json_worst_case(void **state)
     char err[256];
     static char json[IMPA_VERIFIER_JSON_MAX(L, T)];
     assert_int_equal(impa_verifier_create(1, 2, L, 10, th, T, NULL, &v, err, sizeof err), 0);
-    static float fc[L * 2];
+    /* and the probabilities at the most thresholds, with long numbers */
+    const float pth[IMPA_PROB_MAX_THRESHOLDS] = {25, 35, 45, 55};
+    assert_int_equal(impa_verifier_enable_prob(v, pth, IMPA_PROB_MAX_THRESHOLDS, err, sizeof err),
+                     0);
+    static float fc[L * 2], pv[IMPA_PROB_MAX_THRESHOLDS * L * 2], radius[IMPA_PROB_MAX_THRESHOLDS * L];
     const float o[2] = {30, 50};
     for (int i = 0; i < L * 2; i++)
         fc[i] = (float)(i % 7) * 8;
+    for (int i = 0; i < IMPA_PROB_MAX_THRESHOLDS * L * 2; i++)
+        pv[i] = (float)((i * 37) % 101) / 100.0f;
+    impa_prob_field_t pf = {.n_thresholds = IMPA_PROB_MAX_THRESHOLDS,
+                            .thresholds = {25, 35, 45, 55}, .n_leads = L, .ny = 1, .nx = 2,
+                            .p = pv, .radius_km = radius};
     for (int k = 0; k < L; k++) {
         int64_t t = 1000000000LL + 600LL * k;
-        assert_int_equal(impa_verifier_add_forecast(v, IMPA_METHOD_IMPANET, t, fc, err, sizeof err), 0);
+        impa_forecast_t cyc;
+        memset(&cyc, 0, sizeof cyc);
+        cyc.issue_time = t, cyc.step_minutes = 10, cyc.n_leads = L, cyc.dbz = fc;
+        cyc.method = IMPA_METHOD_IMPANET, cyc.prob = &pf;
+        assert_int_equal(impa_verifier_add_cycle(v, &cyc, err, sizeof err), 0);
         assert_int_equal(impa_verifier_add_forecast(v, IMPA_METHOD_EXTRAPOLATION, t, fc, err,
                                                     sizeof err), 0);
         impa_verifier_observe(v, t, o, NULL, 0, err, sizeof err);
@@ -210,14 +223,16 @@ static void test_json_worst_case(void **state)
     print_message("worst-case JSON: %zu of %zu bytes\n", strlen(json), sizeof json);
     const char *py = getenv("IMPA_PYTHON");
     if (py) {
-        char jp[64] = "/tmp/impa_vjson_XXXXXX", cmd[256];
+        char jp[64] = "/tmp/impa_vjson_XXXXXX", cmd[1024];
         int fd = mkstemp(jp);
         assert_true(fd >= 0);
         assert_int_equal(write(fd, json, strlen(json)), (ssize_t)strlen(json));
         close(fd);
         snprintf(cmd, sizeof cmd,
-                 "%s -c \"import json; d = json.load(open('%s')); assert len(d['pairs']) == %d\"",
-                 py, jp, 3 * L);
+                 "%s -c \"import json; d = json.load(open('%s')); assert len(d['pairs']) == %d; "
+                 "p = d['probability']; assert len(p) == 4 and all(len(t['leads']) == %d for t in p); "
+                 "assert all(len(l['since_start']['reliability']) == 10 for t in p for l in t['leads'])\"",
+                 py, jp, 3 * L, L);
         assert_int_equal(system(cmd), 0);
         unlink(jp);
     }
@@ -375,11 +390,75 @@ static void test_monthly_rotation(void **state)
     impa_verifier_destroy(&ref);
 }
 
+/* The probabilities through the online verifier: kept with their cycle,
+ * scored at the observation valid at their lead against the running base rate
+ * and the 0/1 forecast; in the JSON summary. A perfect forecast at lead 1, a
+ * climatology one (P = the base rate) at lead 2. */
+static void test_probabilities(void **state)
+{
+    (void)state;
+    const float th[] = {45};
+    impa_verifier_t *v = NULL;
+    char err[256] = "";
+    static char json[IMPA_VERIFIER_JSON_MAX(NL, 1)];
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 1, NULL, &v, err, sizeof err), 0);
+    const float pthr[] = {45};
+    assert_int_equal(impa_verifier_enable_prob(v, pthr, 1, err, sizeof err), 0);
+    assert_int_equal(impa_verifier_enable_prob(v, pthr, 1, err, sizeof err), IMPA_ESTATE);
+    const int64_t t0 = 1604102400;
+    /* observations: 2 of 4 valid pixels >= 45 (NP = 6: one NAN, one 35) */
+    const float o1[NP] = {50, 50, 10, 10, NAN, 10};
+    const float o2[NP] = {50, 10, 50, 10, 10, 10};
+    static float dbz[NL * NP] = {50, 10, 10, 10, 50, 10, /* lead 1: one hit, one miss */
+                                 50, 50, 50, 50, 50, 50};
+    static float pv[NL * NP] = {1, 1, 0, 0, 0.3f, 0,     /* lead 1: perfect */
+                                0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < NP; i++)
+        pv[NP + i] = 2.0f / 6.0f; /* filled below with the running base rate */
+    float radius[NL] = {1, 2};
+    impa_prob_field_t pf = {.n_thresholds = 1, .thresholds = {45.0f}, .n_leads = NL,
+                            .ny = NY, .nx = NX, .p = pv, .radius_km = radius};
+    impa_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.issue_time = t0, fc.step_minutes = 10, fc.n_leads = NL, fc.dbz = dbz;
+    fc.method = IMPA_METHOD_EXTRAPOLATION, fc.prob = &pf;
+    /* running base rate at t0+20: o1 2 of 5, o2 2 of 6 -> 4/11; 36 % as a percent */
+    for (int i = 0; i < NP; i++)
+        pv[NP + i] = 0.36f;
+    assert_int_equal(impa_verifier_add_cycle(v, &fc, err, sizeof err), 0);
+    assert_true(impa_verifier_observe(v, t0 + 600, o1, json, sizeof json, err, sizeof err) > 0);
+    impa_prob_scores_t s;
+    double c;
+    assert_int_equal(impa_verifier_prob_scores(v, 0, 0, 1, &s, &c), 0);
+    assert_int_equal(s.n, 5);
+    assert_true(s.bs == 0.0 && fabs(s.bss_clim - 1) < 1e-12 && fabs(s.bss_det - 1) < 1e-12);
+    assert_true(fabs(s.bs_det - 1.0 / 5.0) < 1e-12); /* the miss at pixel 1 */
+    assert_true(fabs(c - 0.4) < 1e-12);
+    assert_non_null(strstr(json, "\"probability\":[{\"threshold\":45,\"base_rate\":0.4000"));
+    assert_non_null(strstr(json, "\"lead_min\":10,\"now\":{\"n\":5,\"bs\":0.0000,"
+                                 "\"bss_clim\":1.0000,\"bss_det\":1.0000,\"roc_area\":1.0000}"));
+    assert_true(impa_verifier_observe(v, t0 + 1200, o2, json, sizeof json, err, sizeof err) > 0);
+    assert_int_equal(impa_verifier_prob_scores(v, 0, 1, 1, &s, &c), 0);
+    assert_int_equal(s.n, 6);
+    assert_true(fabs(c - 4.0 / 11.0) < 1e-12);
+    /* P 0.36 against c = 4/11 = 0.3636: BSS within 1e-3 of 0 */
+    assert_true(fabs(s.bss_clim) < 1e-3);
+    assert_true(fabs(s.roc_area - 0.5) < 1e-12);
+    /* the 0/1 forecast (all 50) has BS 4/6 */
+    assert_true(fabs(s.bs_det - 4.0 / 6.0) < 1e-12);
+    assert_int_equal(impa_verifier_prob_scores(v, 0, 0, 0, &s, NULL), 0);
+    assert_int_equal(s.n, 5); /* since start: lead 1 scored once */
+    assert_int_equal(impa_verifier_prob_scores(v, 1, 0, 0, &s, NULL), IMPA_EINVAL);
+    assert_null(strstr(json, "truncated"));
+    impa_verifier_destroy(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_forecast_then_observation, setup, teardown),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_probabilities),
         cmocka_unit_test(test_json_worst_case),
         cmocka_unit_test(test_levels_match_float_scores),
         cmocka_unit_test_setup_teardown(test_monthly_rotation, setup, teardown),

@@ -19,6 +19,7 @@
 #include <libxml/xmlschemas.h>
 
 #include "impa/alerts.h"
+#include "publish/json.h"
 #include "publish/publish-impl.h"
 #include "pubtest.h"
 
@@ -314,6 +315,127 @@ static void test_cap_update_only_on_change(void **state)
     impa_publisher_destroy(&pub);
 }
 
+/* A watch region's probability alert end to end through the tracker and the
+ * publisher: the maximum P(>= 45) over the region per lead (a higher P outside
+ * the region and beyond the 20-min window does not count), in the GeoJSON region
+ * feature; CAP Alert when P >= 0.5 within 20 min, nothing while it stays (0.70 ->
+ * 0.72), Cancel (referencing the Alert) when it drops, a new Alert after; every
+ * message validates against the CAP 1.2 schema. */
+static void test_cap_region_alerts(void **state)
+{
+    (void)state;
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    cfg.cap_enabled = 1;
+    cfg.cap_update_minutes = 5; /* the 20-min window's message is not renewed after 10 min */
+    impa_publisher_t *pub = NULL;
+    char err[256], buf[64];
+    void *ctx = NULL, *sub = NULL;
+    open_pub(&cfg, &pub, &ctx, &sub);
+    impa_grid_t g = pt_latlon_grid(NX, NY);
+    impa_alert_config_t ac;
+    impa_alert_config_default(&ac);
+    impa_alert_config_immediate(&ac);
+    ac.n_regions = 1;
+    impa_watch_region_t *reg = &ac.regions[0];
+    snprintf(reg->name, sizeof reg->name, "town");
+    const double la[4] = {-27.05, -27.05, -27.30, -27.30}, lo[4] = {150.05, 150.30, 150.30, 150.05};
+    for (int i = 0; i < 4; i++)
+        reg->lat[i] = la[i], reg->lon[i] = lo[i];
+    reg->n_vertices = 4;
+    reg->alert_probability = 0.5;
+    reg->alert_within_minutes = 20;
+    impa_alert_tracker_t *tr = NULL;
+    assert_int_equal(impa_alert_tracker_create(&ac, &tr, err, sizeof err), 0);
+    static float pv[NL * NY * NX];
+    float radius[NL] = {1, 2, 3};
+    impa_prob_field_t pf = {.n_thresholds = 1, .thresholds = {45.0f}, .n_leads = NL, .ny = NY,
+                            .nx = NX, .p = pv, .radius_km = radius, .calibration = "t"};
+    /* in-region P at lead 1 (20 min) per cycle, and the event it gives */
+    const float in_p[4] = {0.70f, 0.72f, 0.10f, 0.60f};
+    const char *events[4] = {"new", "updated", "ended", "new"};
+    const char *msg[3] = {"<msgType>Alert</msgType>", "<msgType>Cancel</msgType>",
+                          "<msgType>Alert</msgType>"};
+    impa_forecast_t fc;
+    impa_json_t j;
+    impa_json_init(&j);
+    for (int cyc = 0; cyc < 4; cyc++) {
+        for (size_t i = 0; i < (size_t)NL * NX * NY; i++)
+            g_dbz[i] = 10.0f, pv[i] = 0.05f;
+        pv[(size_t)1 * NX * NY + 15 * NX + 15] = in_p[cyc];       /* row 15 col 15: inside */
+        pv[(size_t)1 * NX * NY + 40 * NX + 50] = 0.99f;           /* outside the region */
+        pv[(size_t)2 * NX * NY + 10 * NX + 10] = 0.95f;           /* inside, at 30 min */
+        pv[(size_t)0 * NX * NY + 12 * NX + 12] = NAN;
+        pt_forecast(&fc, &g, g_dbz, NL, 1700000000 + 600 * cyc);
+        fc.prob = &pf;
+        assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
+        const impa_alerts_t *a = impa_alert_tracker_alerts(tr);
+        assert_int_equal(a->n_region_leads, NL);
+        assert_true(fabs(a->region_prob[0] - 0.05) < 1e-6);
+        assert_true(fabs(a->region_prob[1] - in_p[cyc]) < 1e-6);
+        assert_true(fabs(a->region_prob[2] - 0.95) < 1e-6);
+        assert_string_equal(impa_alert_event_name(a->region_alerts[0].event), events[cyc]);
+        assert_true(fabs(a->region_alerts[0].probability - in_p[cyc]) < 1e-6);
+        assert_int_equal(a->region_alerts[0].first_lead, in_p[cyc] >= 0.5f ? 1 : -1);
+        /* the GeoJSON region feature */
+        fc.alerts = a;
+        assert_int_equal(impa_alerts_geojson(&j, &fc), 0);
+        impa_json_node_t *h = malloc(8192 * sizeof *h);
+        assert_true(impa_json_parse(j.buf, j.len, h, 8192) > 0);
+        int feats = impa_json_get(h, 0, "features"), rf = -1;
+        for (int f = h[feats].first_child; f >= 0; f = h[f].next) {
+            int p = impa_json_get(h, f, "properties");
+            if (strcmp(impa_json_get_str(h, p, "kind", buf, sizeof buf, ""), "watch_region") == 0)
+                rf = f;
+        }
+        assert_true(rf >= 0);
+        int p = impa_json_get(h, rf, "properties"), pr = impa_json_get(h, p, "probability");
+        assert_string_equal(impa_json_get_str(h, p, "region", buf, sizeof buf, ""), "town");
+        assert_int_equal(h[pr].n_children, NL);
+        int e = h[h[pr].first_child].next; /* lead 1 */
+        assert_true(fabs(h[e].num - in_p[cyc]) < 1e-4);
+        assert_true(fabs(impa_json_get_num(h, p, "max_probability", 0) - 0.95) < 1e-4);
+        int al = impa_json_get(h, p, "alert");
+        assert_string_equal(impa_json_get_str(h, al, "event", buf, sizeof buf, ""), events[cyc]);
+        assert_true(impa_json_get_num(h, al, "min_probability", 0) == 0.5);
+        assert_int_equal((int)impa_json_get_num(h, al, "within_minutes", 0), 20);
+        int geom = impa_json_get(h, rf, "geometry"), co = impa_json_get(h, geom, "coordinates");
+        assert_int_equal(h[h[co].first_child].n_children, 5); /* closed ring */
+        impa_json_parse_free(h), free(h);
+    }
+    impa_json_deinit(&j);
+    assert_int_equal(impa_publisher_cap_unchanged(pub), 1);
+    char *got[3];
+    int n = 0;
+    pt_msg_t m;
+    while (n < 3 && pt_recv(sub, 500, &m)) {
+        if (strcmp(m.topic, "impa.cap.test") == 0 && strstr(m.hdr, "\"region\":\"town\"")) {
+            assert_int_equal(validate((char *)m.payload), 0);
+            got[n++] = strdup((char *)m.payload);
+        }
+        pt_msg_free(&m);
+    }
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++)
+        assert_non_null(strstr(got[i], msg[i]));
+    assert_non_null(strstr(got[0], "<certainty>Likely</certainty>"));
+    assert_non_null(strstr(got[0], "<value>0.70</value>"));
+    assert_non_null(strstr(got[0], "<areaDesc>test: watch region town</areaDesc>"));
+    assert_non_null(strstr(got[0], "<polygon>-27.050000,150.050000 -27.050000,150.300000"));
+    assert_non_null(strstr(got[0], "<valueName>within_minutes</valueName>"));
+    char *id0 = strstr(got[0], "<identifier>"), ident[192];
+    assert_int_equal(sscanf(id0 + 12, "%191[^<]", ident), 1);
+    assert_non_null(strstr(ident, "-region1-"));
+    assert_non_null(strstr(strstr(got[1], "<references>"), ident));
+    assert_null(strstr(got[2], "<references>"));
+    for (int i = 0; i < 3; i++)
+        free(got[i]);
+    impa_alert_tracker_destroy(&tr);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    impa_publisher_destroy(&pub);
+}
+
 int main(void)
 {
     const char *src = getenv("IMPA_SOURCE_ROOT"), *xsd = getenv("IMPA_CAP_XSD");
@@ -342,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_cap_probability),
         cmocka_unit_test(test_cap_sequence),
         cmocka_unit_test(test_cap_update_only_on_change),
+        cmocka_unit_test(test_cap_region_alerts),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (g_xsd)

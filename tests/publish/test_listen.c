@@ -62,6 +62,16 @@ static int publish_until_exit(impa_publisher_t *pub, pid_t pid, double max_s, in
             for (int k = 0; k < NL; k++)
                 pt_disk(g_dbz + (size_t)k * NX * NY, NX, NY, 20 + 2 * k, 20, 8);
             pt_forecast(&fc, &g, g_dbz, NL, issue);
+            /* probability frames: P = 0.8 on the storm's disk, 0 elsewhere, one NAN */
+            static float pv[NL * NY * NX];
+            static float radius[NL] = {2, 4, 6};
+            for (size_t i = 0; i < (size_t)NL * NX * NY; i++)
+                pv[i] = g_dbz[i] >= 45.0f ? 0.8f : 0.0f;
+            pv[0] = NAN;
+            impa_prob_field_t pf = {.n_thresholds = 1, .thresholds = {45.0f}, .n_leads = NL,
+                                    .ny = NY, .nx = NX, .p = pv, .radius_km = radius,
+                                    .calibration = "listen-test"};
+            fc.prob = &pf;
             issue += 600;
             assert_int_equal(pt_send_cycle(pub, tr, &fc, NULL, 0), 0);
             last = now;
@@ -121,6 +131,12 @@ static void test_listen_live(void **state)
     assert_non_null(strstr(s, "max=55.0dBZ leads=+10..+30min regions="));
     assert_int_equal(count_of(s, "cycle issue="), 2);
     assert_null(strstr(s, "LOST"));
+    /* probability frames decoded: one per lead, max 0.80, the cycle counts them */
+    assert_true(count_of(s, "prob seq=") >= NL);
+    assert_non_null(strstr(s, "threshold=45.0dBZ lead=+10min (1/3)"));
+    assert_non_null(strstr(s, "max=0.80 p50="));
+    assert_non_null(strstr(s, "radius=4.0km trend=steady"));
+    assert_non_null(strstr(s, "prob_frames=3 alerts="));
     /* a frame written to NetCDF reads back with the storm peak */
     const char *w = strstr(s, "wrote ");
     assert_non_null(w);

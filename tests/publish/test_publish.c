@@ -162,6 +162,113 @@ static void test_frames_alerts_seq(void **state)
     assert_null(pub);
 }
 
+/* Probability frames (topic prob): one per threshold and lead after the
+ * forecast frames, uint8 percent (NAN = 255), header fields, and the cycle_end
+ * seq range that names them. */
+static void test_prob_frames(void **state)
+{
+    (void)state;
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    impa_publisher_t *pub = NULL;
+    char err[256], buf[64];
+    assert_int_equal(impa_publisher_create(&cfg, &pub, NULL, 0, err, sizeof err), 0);
+    void *ctx = zmq_ctx_new();
+    void *sub = pt_sub(ctx, impa_publisher_endpoint(pub, 0));
+    assert_true(pt_wait_ready(pub, sub, 3.0));
+    impa_grid_t g = pt_latlon_grid(NX, NY);
+    impa_forecast_t fc;
+    impa_alert_tracker_t *tr = pt_tracker();
+    make_storm(20, 4);
+    static float pv[2 * NL * NY * NX];
+    float radius[2 * NL];
+    for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++)
+        pv[i] = (float)(i % 1001) / 1000.0f; /* 0 .. 1 in steps of 0.001 */
+    pv[5] = NAN;
+    for (int i = 0; i < 2 * NL; i++)
+        radius[i] = 2.0f + (float)i;
+    impa_prob_field_t pf = {.n_thresholds = 2, .thresholds = {35.0f, 45.0f}, .n_leads = NL,
+                            .ny = NY, .nx = NX, .p = pv, .radius_km = radius,
+                            .trend = {0, -1}, .calibration = "test-table"};
+    pt_forecast(&fc, &g, g_dbz, NL, 1700000000);
+    fc.prob = &pf;
+    assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
+    pt_msg_t m;
+    for (int k = 0; k < NL; k++) {
+        assert_true(pt_recv(sub, 2000, &m));
+        assert_string_equal(m.topic, "impa.frame.test");
+        pt_msg_free(&m);
+    }
+    size_t n = (size_t)NX * NY;
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < NL; k++) {
+            assert_true(pt_recv(sub, 2000, &m));
+            assert_int_equal(m.n_parts, 3);
+            assert_string_equal(m.topic, "impa.prob.test");
+            impa_json_node_t *h = parse(m.hdr, m.hlen);
+            assert_string_equal(impa_json_get_str(h, 0, "type", buf, sizeof buf, ""), "prob");
+            assert_int_equal((int)impa_json_get_num(h, 0, "seq", 0), t * NL + k + 1);
+            assert_int_equal((int)impa_json_get_num(h, 0, "lead_index", -1), k);
+            assert_int_equal((int)impa_json_get_num(h, 0, "lead_minutes", -1), 10 * (k + 1));
+            assert_true(impa_json_get_num(h, 0, "threshold_dbz", 0) == (t ? 45.0 : 35.0));
+            assert_int_equal((int)impa_json_get_num(h, 0, "threshold_index", -1), t);
+            assert_true(impa_json_get_num(h, 0, "radius_km", 0) == radius[t * NL + k]);
+            assert_string_equal(impa_json_get_str(h, 0, "trend", buf, sizeof buf, ""),
+                                t ? "decaying" : "steady");
+            assert_string_equal(impa_json_get_str(h, 0, "calibration", buf, sizeof buf, ""),
+                                "test-table");
+            int gr = impa_json_get(h, 0, "grid"), enc = impa_json_get(h, 0, "encoding");
+            assert_int_equal((int)impa_json_get_num(h, gr, "nx", 0), NX);
+            assert_string_equal(impa_json_get_str(h, enc, "dtype", buf, sizeof buf, ""), "uint8");
+            assert_true(impa_json_get_num(h, enc, "gain", 0) == 0.01);
+            assert_int_equal((int)impa_json_get_num(h, enc, "nodata", 0), 255);
+            assert_string_equal(impa_json_get_str(h, enc, "units", buf, sizeof buf, ""), "1");
+            impa_json_parse_free(h), free(h);
+            assert_int_equal(m.plen, n);
+            const float *src = pv + ((size_t)t * NL + k) * n;
+            for (size_t i = 0; i < n; i++) {
+                if (isnan(src[i]))
+                    assert_int_equal(m.payload[i], 255);
+                else
+                    assert_true(fabs(m.payload[i] * 0.01 - src[i]) <= 0.005 + 1e-6);
+            }
+            pt_msg_free(&m);
+        }
+    assert_true(pt_recv(sub, 2000, &m));
+    assert_string_equal(m.topic, "impa.alert.test");
+    pt_msg_free(&m);
+    assert_true(pt_recv(sub, 2000, &m));
+    assert_string_equal(m.topic, "impa.cycle.test");
+    impa_json_node_t *h = parse(m.hdr, m.hlen);
+    assert_int_equal((int)impa_json_get_num(h, 0, "n_prob_frames", 0), 2 * NL);
+    assert_int_equal((int)impa_json_get_num(h, 0, "first_prob_seq", 0), 1);
+    assert_int_equal((int)impa_json_get_num(h, 0, "last_prob_seq", 0), 2 * NL);
+    impa_json_parse_free(h), free(h);
+    pt_msg_free(&m);
+    /* without the product: no probability frame, the range is 0 */
+    fc.prob = NULL;
+    fc.issue_time += 600;
+    assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
+    int n_prob = 0, got_end = 0;
+    while (!got_end && pt_recv(sub, 2000, &m)) {
+        n_prob += strcmp(m.topic, "impa.prob.test") == 0;
+        if (strcmp(m.topic, "impa.cycle.test") == 0) {
+            got_end = 1;
+            h = parse(m.hdr, m.hlen);
+            assert_int_equal((int)impa_json_get_num(h, 0, "n_prob_frames", -1), 0);
+            assert_int_equal((int)impa_json_get_num(h, 0, "first_prob_seq", -1), 0);
+            impa_json_parse_free(h), free(h);
+        }
+        pt_msg_free(&m);
+    }
+    assert_true(got_end);
+    assert_int_equal(n_prob, 0);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    impa_publisher_destroy(&pub);
+    impa_alert_tracker_destroy(&tr);
+}
+
 /* Sends req on a REQ socket and serves it from the publisher; returns parts. */
 static int request(impa_publisher_t *pub, void *req, const char *what, pt_msg_t *parts, int max)
 {
@@ -621,6 +728,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frames_alerts_seq), cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_prob_frames),
         cmocka_unit_test(test_curve),             cmocka_unit_test(test_warn_and_errors),
         cmocka_unit_test(test_hwm_drop),          cmocka_unit_test(test_stalled_subscriber),
         cmocka_unit_test(test_state_across_restart),

@@ -36,6 +36,7 @@ import datetime as _dt
 import gzip
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -216,6 +217,256 @@ def read_knmi(path: str | Path) -> Tuple[np.ndarray, int]:
     return rate_to_dbz(acc * 12.0), int(t.timestamp())
 
 
+def read_knmi2021(path: str | Path) -> Tuple[np.ndarray, int]:
+    """KNMI RAD_NL25_PCP_NA HDF5 of ../shared/data/knmi-2021 -> (dBZ [y, x], time s).
+
+    image1/image_data uint8 with `GEO = gain * PV + offset` dBZ in
+    image1/calibration; PV 0 = no echo (or missing: the product does not tell
+    them apart) -> 0 dBZ, PV 255 = outside the image -> NaN. Time from the name
+    (YYYYMMDDHHMM)."""
+    import netCDF4
+
+    with netCDF4.Dataset(str(path)) as ds:
+        img = ds["image1"]
+        var = img.variables["image_data"]
+        var.set_auto_maskandscale(False)
+        pv = np.array(var[:])
+        f = str(img["calibration"].getncattr("calibration_formulas"))
+    mm = re.search(r"=\s*([-0-9.eE]+)\s*\*\s*PV\s*\+\s*([-0-9.eE]+)", f)
+    if not mm:
+        raise ValueError(f"{path}: calibration formula not understood: {f!r}")
+    gain, off = float(mm.group(1)), float(mm.group(2))
+    dbz = np.maximum(pv.astype(np.float32) * gain + off, 0.0)
+    dbz[pv == 0] = 0.0
+    dbz[pv == 255] = np.nan
+    m = re.search(r"(\d{12})", Path(path).name)
+    if not m:
+        raise ValueError(f"{path}: no time in the name")
+    t = _dt.datetime.strptime(m.group(1), "%Y%m%d%H%M").replace(tzinfo=_dt.timezone.utc)
+    return dbz.astype(np.float32), int(t.timestamp())
+
+
+# Evenings of knmi-2021 with echo: mean fraction of >= 20 dBZ cells over the
+# evening's frames at least this (0.1 %, about 500 km2 of rain on the 765 x 700
+# km grid; fixed before scoring). 7 of the 20 evenings pass.
+KNMI2021_MIN_ECHO = 0.001
+
+
+def load_knmi2021(data_dir: Path, min_echo: float = KNMI2021_MIN_ECHO) -> Event:
+    """The winter evenings of ../shared/data/knmi-2021 that have echo, as one
+    event on the 10-min clock: each evening resampled alone (every second 5-min
+    frame), evenings joined with one NaN frame between them (no start spans
+    two), float16-rounded as load_event's cache. Dry evenings are left out."""
+    parts: List[np.ndarray] = []
+    times: List[np.ndarray] = []
+    for day in sorted(p for p in Path(data_dir).iterdir() if p.is_dir()):
+        files = sorted(day.glob("*.hf5"))
+        if not files:
+            continue
+        fr, ts = zip(*(read_knmi2021(f) for f in files))
+        clock, idx = resample_times(ts, STEP_MIN, tol_s=0)
+        ev = np.full((len(clock),) + fr[0].shape, np.nan, np.float32)
+        for k, j in enumerate(idx):
+            if j >= 0:
+                ev[k] = fr[j]
+        with np.errstate(invalid="ignore"):
+            frac = float(np.nanmean([(f >= 20.0).mean() for f in ev if np.isfinite(f).any()]))
+        if frac < min_echo:
+            continue
+        if parts:
+            parts.append(np.full((1,) + ev.shape[1:], np.nan, np.float32))
+            times.append(np.array([times[-1][-1] + STEP_MIN * 60], np.int64))
+        parts.append(ev)
+        times.append(clock)
+    if not parts:
+        raise FileNotFoundError(f"{data_dir}: no evening with echo")
+    dbz = np.concatenate(parts).astype(np.float16).astype(np.float32)
+    return Event("knmi-2021", dbz, np.concatenate(times), "winter stratiform evenings")
+
+
+def load_meteonet_runs(data_dir: Path, zone: str = "SE", min_frames: int = 10) -> Tuple[List[np.ndarray], float]:
+    """The contiguous 5-min runs of MeteoNet rainfall (../shared/data/meteonet,
+    rainfall_<zone>_2016_08.3.npz) with at least min_frames frames, as dBZ
+    [T, y, x] each (float16-rounded as load_event's cache), and the grid spacing
+    in km (square root of the mean cell area of the 0.01 deg lat/lon grid).
+
+    `data` is the 5-min accumulation in 1/100 mm, -1 = missing -> NaN; R = 12 A
+    mm/h, Marshall-Palmer. The sample is sparse in time (45 frames over 11
+    days); SE has 2016-08-28 10:00-11:10 (15 frames) and 13:00-13:55 (12)."""
+    d = np.load(Path(data_dir) / f"rainfall_{zone}_2016_08.3.npz", allow_pickle=True)
+    acc, dates = d["data"], list(d["dates"])
+    c = np.load(Path(data_dir) / f"radar_coords_{zone}.npz")
+    lat, lon = c["lats"], c["lons"]
+    dy = float(np.abs(np.diff(lat, axis=0)).mean()) * 111.2
+    dx = float(np.abs(np.diff(lon, axis=1)).mean()) * 111.2 * float(np.cos(np.deg2rad(lat.mean())))
+    runs, cur = [], [0]
+    for k in range(1, len(dates)):
+        if (dates[k] - dates[k - 1]).total_seconds() == 300:
+            cur.append(k)
+        else:
+            runs.append(cur)
+            cur = [k]
+    runs.append(cur)
+    out = []
+    for r in runs:
+        if len(r) < min_frames:
+            continue
+        a = acc[r].astype(np.float64)
+        rate = np.where(a < 0, np.nan, a / 100.0 * 12.0)
+        out.append(rate_to_dbz(rate).astype(np.float16).astype(np.float32))
+    return out, float(np.sqrt(dx * dy))
+
+
+def data_root(radar_root: Optional[Path] = None) -> Optional[Path]:
+    """../shared/data (the folder holding pysteps-data/, knmi-2021/, meteonet/)."""
+    r = radar_root or shared_data_root()
+    return None if r is None else Path(r).parent.parent
+
+
+def regrid_latlon_km(field: np.ndarray, lats: np.ndarray, lons: np.ndarray,
+                     km: float = 1.0) -> np.ndarray:
+    """A field on a regular latitude/longitude grid (rows of constant latitude,
+    columns of constant longitude, as MeteoNet's) -> the same area on a square
+    grid of `km` spacing (local equirectangular plane at the centre latitude,
+    north-up), bilinear. NaN = no data: a target pixel is valid where at least
+    half of its bilinear weight falls on valid source pixels, its value the
+    weighted mean of those. Works on [..., ny, nx]."""
+    from scipy import ndimage
+
+    lat = lats[:, 0].astype(np.float64)
+    lon = lons[0, :].astype(np.float64)
+    dlat, dlon = float(lat[1] - lat[0]), float(lon[1] - lon[0])
+    kmy = 111.195 * abs(dlat)                     # km per source row
+    kmx = 111.195 * abs(dlon) * math.cos(math.radians(float(lat.mean())))
+    ny = int(round((len(lat) - 1) * kmy / km)) + 1
+    nx = int(round((len(lon) - 1) * kmx / km)) + 1
+    # source row/column of each target pixel; rows north-up (decreasing latitude)
+    rr = np.arange(ny) * km / kmy
+    if dlat > 0:
+        rr = (len(lat) - 1) - rr
+    cc = np.arange(nx) * km / kmx
+    if dlon < 0:
+        cc = (len(lon) - 1) - cc
+    R, C = np.meshgrid(rr, cc, indexing="ij")
+    a = np.asarray(field, dtype=np.float64)
+    flat = a.reshape((-1,) + a.shape[-2:])
+    out = np.empty((flat.shape[0], ny, nx), dtype=np.float32)
+    for i, f in enumerate(flat):
+        ok = np.isfinite(f)
+        v = ndimage.map_coordinates(np.where(ok, f, 0.0), [R, C], order=1, mode="nearest")
+        w = ndimage.map_coordinates(ok.astype(np.float64), [R, C], order=1, mode="nearest")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[i] = np.where(w >= 0.5, v / w, np.nan)
+    return out.reshape(a.shape[:-2] + (ny, nx))
+
+
+def read_meteonet(zone: str = "SE", first: str = "2016-08-28 10:00",
+                  last: str = "2016-08-28 11:10", root: Optional[Path] = None,
+                  km: float = 1.0) -> Event:
+    """MeteoNet sample (../shared/data/meteonet, README there): the 5-min rain
+    accumulation `data` (int16, 1/100 mm, -1 = missing) of the frames in
+    [first, last] UTC -> dBZ (R = 12 A mm/h, Marshall-Palmer), regridded from
+    0.01 deg to `km` (regrid_latlon_km), on the 10-min clock (every second
+    frame; clock times without a frame are NaN frames). The only contiguous
+    convective run is SE 2016-08-28 10:00-11:10 UTC: 8 frames at 10 min, so
+    4 scans in and at most 4 leads (40 min) to score."""
+    base = data_root(root)
+    if base is None or not (base / "meteonet").is_dir():
+        raise FileNotFoundError("meteonet sample absent (../shared/data/meteonet)")
+    d = np.load(base / "meteonet" / f"rainfall_{zone}_2016_08.3.npz", allow_pickle=True)
+    c = np.load(base / "meteonet" / f"radar_coords_{zone}.npz")
+    t0, t1 = (_dt.datetime.strptime(x, "%Y-%m-%d %H:%M") for x in (first, last))
+    dates = list(d["dates"])
+    sel = [i for i, t in enumerate(dates) if t0 <= t <= t1]
+    if not sel:
+        raise ValueError(f"meteonet {zone}: no frame in {first} .. {last}")
+    times = [int(dates[i].replace(tzinfo=_dt.timezone.utc).timestamp()) for i in sel]
+    clock, idx = resample_times(times, STEP_MIN, tol_s=0)
+    acc = d["data"][sel].astype(np.float64)
+    acc[d["data"][sel] < 0] = np.nan
+    dbz = rate_to_dbz(acc / 100.0 * 12.0)
+    grid = regrid_latlon_km(dbz, c["lats"], c["lons"], km)
+    out = np.full((len(clock),) + grid.shape[1:], np.nan, dtype=np.float32)
+    for k, j in enumerate(idx):
+        if j >= 0:
+            out[k] = grid[j]
+    return Event(f"meteonet-{zone.lower()}-{t0:%Y%m%d}", out, clock, "summer convection")
+
+
+def read_odim_composite(path: str | Path) -> Tuple[np.ndarray, int]:
+    """ODIM_H5 composite (OPERA CIRRUS: dataset1/data1 DBZH) -> (dBZ [y, x]
+    float32, time s from /what date+time). gain/offset applied; `nodata` -> NaN,
+    `undetect` -> 0 dBZ (observed, no echo); below 0 dBZ -> 0. Rows as stored
+    (ODIM composites are north-up)."""
+    import netCDF4
+
+    with netCDF4.Dataset(str(path)) as ds:
+        g = ds["dataset1"]["data1"]
+        v = g.variables["data"]
+        v.set_auto_maskandscale(False)
+        raw = np.array(v[:], dtype=np.float64)
+        w = g["what"]
+        gain, off = float(w.getncattr("gain")), float(w.getncattr("offset"))
+        nodata, undetect = float(w.getncattr("nodata")), float(w.getncattr("undetect"))
+        quantity = str(w.getncattr("quantity"))
+        wt = ds["what"]
+        t = _dt.datetime.strptime(str(wt.getncattr("date")) + str(wt.getncattr("time"))[:4],
+                                  "%Y%m%d%H%M").replace(tzinfo=_dt.timezone.utc)
+    if quantity not in ("DBZH", "TH", "DBZV"):
+        raise ValueError(f"{path}: quantity {quantity}, expected reflectivity (DBZH)")
+    dbz = raw * gain + off
+    dbz = np.maximum(dbz, 0.0)
+    dbz[raw == undetect] = 0.0
+    dbz[raw == nodata] = np.nan
+    return dbz.astype(np.float32), int(t.timestamp())
+
+
+def opera_crops(frames: np.ndarray, size: int = 512, n: int = 4,
+                min_valid: float = 0.9) -> List[Tuple[int, int]]:
+    """Top-left corners of up to n disjoint size x size windows of a continental
+    composite [T, H, W] with the most >= 35 dBZ pixels (then >= 20 dBZ) over all
+    frames, each with radar data on at least min_valid of it: crops of a 1 km
+    composite the model's 10-min/1 km clock and grid need no resampling for."""
+    T, H, W = frames.shape
+    s35 = (np.nan_to_num(frames, nan=0.0) >= 35.0).sum(0).astype(np.float64)
+    s20 = (np.nan_to_num(frames, nan=0.0) >= 20.0).sum(0).astype(np.float64)
+    valid = np.isfinite(frames).all(0).astype(np.float64)
+    step = size // 2
+    cands = []
+    for y in range(0, H - size + 1, step):
+        for x in range(0, W - size + 1, step):
+            win = (slice(y, y + size), slice(x, x + size))
+            if valid[win].mean() < min_valid:
+                continue
+            cands.append((s35[win].sum() * 1e6 + s20[win].sum(), y, x))
+    cands.sort(reverse=True)
+    out: List[Tuple[int, int]] = []
+    for score, y, x in cands:
+        if score <= 0 or len(out) >= n:
+            break
+        if all(abs(y - a) >= size or abs(x - b) >= size for a, b in out):
+            out.append((y, x))
+    return out
+
+
+def read_opera(root: Optional[Path] = None, size: int = 512, n: int = 4) -> List[Event]:
+    """The OPERA CIRRUS hour (pysteps-data OPERA/20241126/CIRRUS, 5 min, 1 km) on
+    the 10-min clock (7 frames: 4 scans in, 3 leads to score), cut into the
+    opera_crops windows; one Event per window, named opera-20241126-y<Y>x<X>."""
+    r = root or shared_data_root()
+    if r is None:
+        raise FileNotFoundError("radar sample data absent")
+    files = sorted((Path(r) / "OPERA" / "20241126" / "CIRRUS").glob("*.hdf"))
+    if not files:
+        raise FileNotFoundError("OPERA/20241126/CIRRUS absent")
+    read = [read_odim_composite(f) for f in files]
+    clock, idx = resample_times([t for _, t in read], STEP_MIN, tol_s=0)
+    frames = np.stack([read[j][0] if j >= 0 else np.full_like(read[0][0], np.nan) for j in idx])
+    return [Event(f"opera-20241126-y{y}x{x}", frames[:, y:y + size, x:x + size].copy(), clock,
+                  "November night, continental composite")
+            for y, x in opera_crops(frames, size, n)]
+
+
 # ----------------------------------------------------------------- events ----
 
 @dataclass(frozen=True)
@@ -234,6 +485,7 @@ READERS: Dict[str, Callable[[str | Path], Tuple[np.ndarray, int]]] = {
     "fmi": read_fmi_pgm,
     "mch": read_mch_gif,
     "knmi": read_knmi,
+    "knmi-dbz": read_knmi2021,
 }
 
 EVENTS: List[EventSpec] = [
@@ -246,7 +498,27 @@ EVENTS: List[EventSpec] = [
     EventSpec("mch-20170131", "mch/20170131", "*.gif", "mch", 5, "winter"),
     EventSpec("knmi-20100826", "KNMI/2010/08", "*.h5", "knmi", 5, "summer"),
 ]
-EVENT_BY_NAME = {e.name: e for e in EVENTS}
+# Beyond pysteps-data (../shared/data/README.md): KNMI 2021, 20 winter evenings of
+# the reflectivity composite (1 km, 5 min, 20:05-23:00 UTC: 18 frames on the
+# 10-min clock, 3 sample starts). Not in EVENTS: neither training nor the
+# split reads them; they are scored as events from a season the networks never
+# saw (impa.evalnet). Paths are relative to the pysteps radar root.
+KNMI_2021_DAYS = tuple(f"202101{d:02d}" for d in range(1, 11)) + \
+    tuple(f"202102{d:02d}" for d in range(1, 11))
+KNMI_2021_EVENTS: List[EventSpec] = [
+    EventSpec(f"knmi-{d}", f"../../knmi-2021/{d}", "*.hf5", "knmi-dbz", 5, "winter stratiform")
+    for d in KNMI_2021_DAYS]
+EVENT_BY_NAME = {e.name: e for e in EVENTS + KNMI_2021_EVENTS}
+
+# Grid spacing (km) of the products that are not on 1 km (BoM radars 66 and 2:
+# x/y every 0.5 km); the extrapolation schemes 2 and 3 take their parameters in km.
+EVENT_PIXEL_KM = {"bom-brisbane-20201031": 0.5, "bom-melbourne-20180616": 0.5}
+
+
+def pixel_km(name: str) -> float:
+    """Grid spacing of event `name` (a time-reversed copy: its original's), km."""
+    base = name[:-len(REVERSED)] if name.endswith(REVERSED) else name
+    return EVENT_PIXEL_KM.get(base, 1.0)
 
 
 @dataclass

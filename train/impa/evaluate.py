@@ -138,10 +138,11 @@ def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads:
                    t_out: int, tile: int = 0,
                    extrap: Optional[str] = None,
                    tile_overlap: int = 0,
-                   calibration: str = "auto") -> Tuple[np.ndarray, str]:
+                   calibration: str = "auto", name: str = "") -> Tuple[np.ndarray, str]:
     """Forecasts of a weights file for inp [N, Tin, H, W]. The C tool computes the
     extrapolated frames of an advection-guided model itself (impa_guided); the
-    PyTorch path takes them from impa-extrapolate, as training did.
+    PyTorch path takes them from impa-extrapolate, as training did (the scheme
+    the model records, with the grid spacing of event `name`).
 
     `tile` applies to size-dependent models only: windows are the workaround
     for norms whose statistics see the whole input; a size-independent model
@@ -182,7 +183,10 @@ def model_forecast(weights: str, inp: np.ndarray, infer: Optional[str], threads:
         if not extrap:
             raise SystemExit(f"evaluate: {weights} is advection-guided and needs "
                              "impa-extrapolate for its input frames (not found)")
-        xf = run_tool([extrap, "--leads", str(cfg.t_out)], inp, cfg.t_out)
+        from .advect import model_scheme, scheme_args
+
+        xf = run_tool([extrap, "--leads", str(cfg.t_out)]
+                      + scheme_args(model_scheme(weights), name), inp, cfg.t_out)
         frames = np.concatenate([inp, xf], axis=1)
     out = np.empty((inp.shape[0], cfg.t_out) + inp.shape[2:], dtype=np.float32)
     with torch.no_grad():
@@ -288,16 +292,64 @@ def bootstrap_difference(per_a: Dict[str, np.ndarray], per_b: Dict[str, np.ndarr
         sa = 0
         sb = 0
         for g, a in per_a.items():
-            L = a.shape[0]
-            bl = max(1, min(block, L // 2))
-            starts = rng.integers(0, L, int(math.ceil(L / bl)))
-            idx = np.concatenate([(s0 + np.arange(bl)) % L for s0 in starts])[:L]
+            idx = _block_draw(rng, a.shape[0], block)
             sa = sa + a[idx].sum(0)
             sb = sb + per_b[g][idx].sum(0)
         diffs[r] = hss_mean_over_leads(sa) - hss_mean_over_leads(sb)
     return {"point": point.tolist(), "lo": np.nanquantile(diffs, 0.05, axis=0).tolist(),
             "hi": np.nanquantile(diffs, 0.95, axis=0).tolist(),
             "p_gt0": np.mean(diffs > 0, axis=0).tolist()}
+
+
+def _block_draw(rng: np.random.Generator, L: int, block: int) -> np.ndarray:
+    """Indices of one circular block-bootstrap draw of L consecutive starts, blocks
+    `block` long but at most L // 2 (bootstrap_difference's rule)."""
+    bl = max(1, min(block, L // 2))
+    starts = rng.integers(0, L, int(math.ceil(L / bl)))
+    return np.concatenate([(s0 + np.arange(bl)) % L for s0 in starts])[:L]
+
+
+def bootstrap_events(per_a: Dict[str, np.ndarray], per_b: Dict[str, np.ndarray],
+                     n: int, block: int, seed: int = 0) -> Dict[str, dict]:
+    """HSS(a) - HSS(b) (mean over leads, per threshold) per event and for the
+    mean over events, by a circular block bootstrap over the start times of each
+    event (the same draw for a and b; events resampled independently of each
+    other, blocks as bootstrap_difference). per_x: event -> [start, thr, lead, 4].
+    The mean over events weighs every event alike (an event is one sample of
+    weather), unlike bootstrap_difference, which pools the tables.
+    Returns {"events": {event: stats}, "mean": stats}, stats = point difference,
+    "lo"/"hi" the 5 % / 95 % quantiles and "p_gt0" the share of draws > 0, each a
+    list over thresholds."""
+    names = [g for g in per_a if per_a[g].shape[0] > 0]
+    for g in names:
+        if per_b[g].shape != per_a[g].shape:
+            raise ValueError(f"bootstrap_events: {g}: {per_a[g].shape} vs {per_b[g].shape}")
+    rng = np.random.default_rng(seed)
+    point = {g: hss_mean_over_leads(per_a[g].sum(0)) - hss_mean_over_leads(per_b[g].sum(0))
+             for g in names}
+    draws = {g: np.empty((n, per_a[g].shape[1])) for g in names}
+    for r in range(n):
+        for g in names:
+            idx = _block_draw(rng, per_a[g].shape[0], block)
+            draws[g][r] = (hss_mean_over_leads(per_a[g][idx].sum(0))
+                           - hss_mean_over_leads(per_b[g][idx].sum(0)))
+
+    def stats(pt: np.ndarray, d: np.ndarray) -> dict:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return {"point": np.asarray(pt, float).tolist(),
+                    "lo": np.nanquantile(d, 0.05, axis=0).tolist(),
+                    "hi": np.nanquantile(d, 0.95, axis=0).tolist(),
+                    "p_gt0": np.mean(d > 0, axis=0).tolist()}
+
+    out = {"events": {g: stats(point[g], draws[g]) for g in names}}
+    if names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mp = np.nanmean(np.stack([point[g] for g in names]), axis=0)
+            md = np.nanmean(np.stack([draws[g] for g in names]), axis=0)
+        out["mean"] = stats(mp, md)
+    return out
 
 
 def mean_over_leads(tab: np.ndarray, key: str) -> float:
@@ -557,7 +609,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 fc, how = model_forecast(w, inp, infer, args.threads, cfg.t_out, args.tile,
                                          extrap or find_tool("impa-extrapolate", args.extrapolate,
                                                              "nowcast"),
-                                         args.tile_overlap, args.calibration)
+                                         args.tile_overlap, args.calibration, g)
                 how += f", weights {os.path.relpath(w, D.TRAIN_DIR.parent)}"
             else:
                 raise SystemExit(f"evaluate: unknown method {m!r}")

@@ -7,8 +7,9 @@ running `impa.train --pack DIR --device cuda`, docs/training.md).
 
 Layout (format 1):
 
-    index.json                  quantisation, t_in/t_out, per event: shape,
-                                 the extrapolated starts it holds
+    index.json                  quantisation, t_in/t_out, the extrapolation scheme
+                                 ("extrapolation", absent = impa-extrap-1), per
+                                 event: shape, the extrapolated starts it holds
     <event>.events.u8.xz        uint8 [T, H, W]
     <event>.extrap.u8.xz        uint8 [n, t_out, H, W], n = len(extrap_starts)
 
@@ -77,13 +78,16 @@ def _read_xz(path: Path, shape: Tuple[int, ...]) -> np.ndarray:
 
 def write_pack(out: Path, events: Dict[str, np.ndarray],
                extrap: Optional[Dict[str, np.ndarray]], t_in: int, t_out: int,
-               quiet: bool = False) -> Dict[str, int]:
-    """Writes the pack; returns bytes written per file."""
+               quiet: bool = False, scheme: str = "impa-extrap-1") -> Dict[str, int]:
+    """Writes the pack; returns bytes written per file. `scheme`: the extrapolation
+    scheme of `extrap`, recorded as index key "extrapolation" (impa.train checks it)."""
     out.mkdir(parents=True, exist_ok=True)
     L = t_in + t_out
     blocks = D.make_blocks({k: v.shape[0] for k, v in events.items()}, t_in, t_out)
     index = {"format": FORMAT, "quant_db": QUANT_DB, "t_in": t_in, "t_out": t_out,
              "events": {}}
+    if extrap is not None:
+        index["extrapolation"] = scheme
     sizes: Dict[str, int] = {}
     for name, dbz in events.items():
         mine = [b for b in blocks if b.event == name]
@@ -139,6 +143,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--t-out", type=int, default=12)
     ap.add_argument("--reverse-time", action="store_true",
                     help="also pack the time-reversed training events (impa.train --reverse-time)")
+    ap.add_argument("--scheme", default="impa-extrap-1",
+                    choices=("impa-extrap-1", "impa-extrap-2", "impa-extrap-3"),
+                    help="extrapolation scheme (impa-extrapolate --scheme; impa.train --scheme)")
     args = ap.parse_args(argv)
     root = D.shared_data_root()
     if root is None:
@@ -149,8 +156,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     extrap = None
     if not args.no_extrap:
         from .advect import all_extrapolations
-        extrap = all_extrapolations(events, args.t_in, args.t_out, args.extrapolate, args.threads)
-    sizes = write_pack(Path(args.out), events, extrap, args.t_in, args.t_out)
+        extrap = all_extrapolations(events, args.t_in, args.t_out, args.extrapolate, args.threads,
+                                    scheme=args.scheme)
+    sizes = write_pack(Path(args.out), events, extrap, args.t_in, args.t_out, scheme=args.scheme)
     print(f"pack: {args.out}: {len(sizes)} files, {sum(sizes.values()) / 1e6:.1f} MB")
     return 0
 

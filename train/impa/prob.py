@@ -85,6 +85,49 @@ def radius_px(radius_km: float, px_km: float) -> int:
     return int(np.floor(radius_km / px_km + 0.5))
 
 
+# ------------------------------------------------------------- the forecasts ----
+
+SCHEMES = ("impa-extrap-1", "impa-extrap-2", "impa-extrap-3")
+
+
+def scheme_extrapolations(events: Dict[str, np.ndarray], scheme: str,
+                          tool: Optional[str]) -> Dict[str, np.ndarray]:
+    """The deterministic forecasts the table is fitted on: impa-extrapolate of
+    `scheme` for every start of every event. impa-extrap-1 through impa.advect's
+    cache; the others (physical units: the event's --pixel-km, the 10-min step)
+    cached beside it under a name that holds the scheme."""
+    from .advect import _tool_sha, all_extrapolations, find_extrapolate
+    from .ctools import run_tool
+
+    if scheme not in SCHEMES:
+        raise SystemExit(f"prob: unknown scheme {scheme!r} (one of {', '.join(SCHEMES)})")
+    if scheme == SCHEMES[0]:
+        return all_extrapolations(events, T_IN, T_OUT, tool, quiet=True)
+    import hashlib
+
+    tool = find_extrapolate(tool)
+    out: Dict[str, np.ndarray] = {}
+    for name, dbz in events.items():
+        n = dbz.shape[0] - (T_IN + T_OUT) + 1
+        args = ["--scheme", scheme, "--pixel-km", repr(pixel_km(name)), "--step-min", str(STEP_MIN)]
+        key = hashlib.sha256(np.ascontiguousarray(dbz[:, ::7, ::7]).tobytes()).hexdigest()[:10]
+        path = D.CACHE_DIR / f"{name}-{key}-extrap-{T_IN}-{T_OUT}-{_tool_sha(tool)}-{scheme}.npy"
+        if path.exists():
+            out[name] = np.load(path, mmap_mode="r")
+            continue
+        a = np.empty((max(0, n), T_OUT) + dbz.shape[1:], dtype=np.float16)
+        for i in range(0, max(0, n), 16):
+            j = min(n, i + 16)
+            inp = np.stack([dbz[s:s + T_IN] for s in range(i, j)]).astype(np.float32)
+            a[i:j] = run_tool([tool, "--leads", str(T_OUT), "--threads", "0"] + args, inp,
+                              T_OUT).astype(np.float16)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(str(path) + ".tmp.npy", a)
+        os.replace(str(path) + ".tmp.npy", path)
+        out[name] = a
+    return out
+
+
 # ---------------------------------------------------------------- the field ----
 
 def summed_area(ind: np.ndarray) -> np.ndarray:
@@ -133,11 +176,11 @@ Table = Dict[Tuple[float, int, int], Tuple[float, List[float]]]
 
 
 def write_table(path: str | Path, table: Table, name: str, ratio: float,
-                header: Sequence[str]) -> None:
+                header: Sequence[str], scheme: str = "impa-extrap-1") -> None:
     knots = len(next(iter(table.values()))[1])
     lines = ["impa-prob-calibration 1"]
     lines += [f"# {h}" for h in header]
-    lines += [f"name {name}", f"knots {knots}", f"trend {ratio:g}",
+    lines += [f"name {name}", f"scheme {scheme}", f"knots {knots}", f"trend {ratio:g}",
               "# threshold_dbz lead_min trend radius_km  P at f = 0, 1/(K-1), ..., 1"]
     for (thr, lead, cl), (rad, kn) in sorted(table.items()):
         lines.append(f"{thr:g} {lead} {cl} {rad:g} " + " ".join(f"{v:.5f}" for v in kn))
@@ -166,7 +209,7 @@ def read_table(path: str | Path) -> Tuple[Table, str, float]:
                 name = s[5:].strip()
             elif s.startswith("trend "):
                 ratio = float(s[6:])
-            elif s.startswith("knots "):
+            elif s.startswith("knots ") or s.startswith("scheme "):
                 continue
             else:
                 v = s.split()
@@ -228,12 +271,95 @@ def brier_from_hist(cnt: np.ndarray, hit: np.ndarray, sumf: np.ndarray,
 
 def split_samples(events: Dict[str, np.ndarray], split: str,
                   stride: int = 1) -> List[Tuple[str, int]]:
+    """Starts of one split ("train", "val", "test") or several joined by "+"
+    ("train+val": every event but the test split)."""
     L = T_IN + T_OUT
     out = []
+    want = split.split("+")
     for b in D.make_blocks({k: v.shape[0] for k, v in events.items()}, T_IN, T_OUT):
-        if b.split == split:
+        if b.split in want:
             out += [(b.event, s) for s in D.block_starts(b, L)[::stride]]
     return out
+
+
+def recal_sums(cnt: np.ndarray, hit: np.ndarray, sumf: np.ndarray,
+               knots: Sequence[float]) -> np.ndarray:
+    """[S_pp, S_p, S_n, S_ph, S_h] of the binned cases with P = c(f) (c read at
+    each bin's mean f): what the least-squares line P' = a P + b needs."""
+    use = cnt > 0
+    p = calibrated(sumf[use] / cnt[use], knots)
+    n, h = cnt[use], hit[use]
+    return np.array([(n * p * p).sum(), (n * p).sum(), n.sum(), (p * h).sum(), h.sum()])
+
+
+def linear_recal(S: np.ndarray) -> Tuple[float, float]:
+    """(a, b) of least squares of the observed outcome on a P + b over the
+    summed held-out cases S (recal_sums), a >= 0 so the calibration stays
+    non-decreasing; (1, 0) when undetermined."""
+    spp, sp, sn, sph, sh = S
+    det = spp * sn - sp * sp
+    if sn <= 0 or det <= 0:
+        return 1.0, 0.0
+    a = (sph * sn - sp * sh) / det
+    b = (spp * sh - sp * sph) / det
+    if a < 0:
+        a, b = 0.0, sh / sn
+    return float(a), float(b)
+
+
+def linear_brier_sum(S: np.ndarray, a: float, b: float) -> float:
+    spp, sp, sn, sph, sh = S
+    return float(a * a * spp + 2 * a * b * sp + b * b * sn - 2 * a * sph - 2 * b * sh + sh)
+
+
+def weather_group(event: str) -> str:
+    """Leave-one-event-out groups: an event and its time-reversed copy are the
+    same weather and are held out together."""
+    return event.split(D.REVERSED)[0]
+
+
+def fit_hist(cnt: np.ndarray, hit: np.ndarray, sumf: np.ndarray, ti: int, ci: int,
+             k: int) -> Tuple[float, List[float], float]:
+    """(radius km, knots, training Brier score) of one (threshold, class, lead)
+    from histograms [thr, class, lead, radius, bin]: the class alone when it
+    holds MIN_EVENTS observed exceedances, else all classes pooled; the radius
+    of lowest Brier score."""
+    c_, h_, f_ = cnt[ti, ci, k], hit[ti, ci, k], sumf[ti, ci, k]
+    if h_[0].sum() < MIN_EVENTS:
+        c_, h_, f_ = cnt[ti, :, k].sum(0), hit[ti, :, k].sum(0), sumf[ti, :, k].sum(0)
+    best = None
+    for ri, rk in enumerate(RADII_KM):
+        kn = knots_from_hist(c_[ri], h_[ri], f_[ri])
+        bs = brier_from_hist(c_[ri], h_[ri], f_[ri], kn)
+        if best is None or bs < best[2] - 1e-12:
+            best = (rk, kn, bs)
+    return best
+
+
+def shrink_lambda(terms: List[Tuple[float, float, float]]) -> float:
+    """The weight l in [0, 1] of P' = (1 - l) P + l b that minimises the summed
+    held-out Brier score: each term (sum w p^2 - ..., as a, b2, c) is the
+    quadratic sum_i w_i (p'_i - o_i)^2 = A l^2 + B l + C over a held-out group."""
+    A = sum(t[0] for t in terms)
+    B = sum(t[1] for t in terms)
+    if A <= 0:
+        return 0.0
+    return float(min(1.0, max(0.0, -B / (2 * A))))
+
+
+def shrink_terms(cnt: np.ndarray, hit: np.ndarray, sumf: np.ndarray,
+                 knots: Sequence[float], base: float) -> Tuple[float, float, float]:
+    """Quadratic coefficients in l of the Brier sum of P' = (1 - l) c(f) + l base
+    on binned cases (c read at each bin's mean f, as brier_from_hist)."""
+    use = cnt > 0
+    p = calibrated(sumf[use] / cnt[use], knots)
+    n, h = cnt[use], hit[use]
+    d = base - p  # p' = p + l d
+    # sum n p'^2 - 2 p' h + h = sum n (p + l d)^2 - 2 (p + l d) h + h
+    A = float((n * d * d).sum())
+    B = float((2 * n * p * d - 2 * d * h).sum())
+    C = float((n * p * p - 2 * p * h + h).sum())
+    return A, B, C
 
 
 def cases(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray],
@@ -249,14 +375,24 @@ def cases(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray],
 
 
 def fit(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray], stride: int,
-        ratio: float, log=sys.stderr) -> Tuple[Table, dict]:
-    samples = split_samples(events, "train", stride)
-    nt, nr, nc = len(THRESHOLDS), len(RADII_KM), len(CLASSES)
-    cnt = np.zeros((nt, nc, T_OUT, nr, NB + 1))
+        ratio: float, log=sys.stderr, split: str = "train",
+        recal: str = "none", hist_path: Optional[str] = None) -> Tuple[Table, dict]:
+    """The table from the starts of `split`, recalibrated per threshold and lead
+    (recal) on leave-one-event-out predictions: each weather group's cases scored
+    with the table fitted on the other groups, which measures what a storm unlike
+    the training ones costs on the training events themselves. "shrink": P moved
+    towards the fitted events' base rate by the weight of lowest held-out Brier
+    score; "linear": P' = a P + b (a >= 0) by least squares on the held-out cases;
+    "none": the isotonic fit as it is. The three tables are in info["tables"]."""
+    samples = split_samples(events, split, stride)
+    groups = sorted({weather_group(ev) for ev, _ in samples})
+    nt, nr, nc, ng = len(THRESHOLDS), len(RADII_KM), len(CLASSES), len(groups)
+    cnt = np.zeros((ng, nt, nc, T_OUT, nr, NB + 1))
     hit = np.zeros_like(cnt)
     sumf = np.zeros_like(cnt)
     for i, (ev, s, inp, fc, obs, valid) in enumerate(cases(events, extrap, samples)):
         px = pixel_km(ev)
+        gi = groups.index(weather_group(ev))
         for ti, thr in enumerate(THRESHOLDS):
             ci = trend_class(inp, thr, ratio) + 1
             for k in range(T_OUT):
@@ -265,45 +401,68 @@ def fit(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray], stride: in
                 o = (obs[k] >= thr) & v
                 nv = int(v.sum())
                 if not ind.any():  # f = 0 everywhere, whatever the radius
-                    cnt[ti, ci, k, :, 0] += nv
-                    hit[ti, ci, k, :, 0] += int(o.sum())
+                    cnt[gi, ti, ci, k, :, 0] += nv
+                    hit[gi, ti, ci, k, :, 0] += int(o.sum())
                     continue
                 sat = summed_area(ind)
                 ov = o[v]
                 for ri, rk in enumerate(RADII_KM):
                     f = window_fraction(sat, radius_px(rk, px))[v]
                     b = fraction_bin(f)
-                    cnt[ti, ci, k, ri] += np.bincount(b, minlength=NB + 1)
-                    hit[ti, ci, k, ri] += np.bincount(b, weights=ov, minlength=NB + 1)
-                    sumf[ti, ci, k, ri] += np.bincount(b, weights=f, minlength=NB + 1)
+                    cnt[gi, ti, ci, k, ri] += np.bincount(b, minlength=NB + 1)
+                    hit[gi, ti, ci, k, ri] += np.bincount(b, weights=ov, minlength=NB + 1)
+                    sumf[gi, ti, ci, k, ri] += np.bincount(b, weights=f, minlength=NB + 1)
         log.write(f"\rprob: fit {i + 1}/{len(samples)} training starts ")
         log.flush()
     log.write("\n")
-    table: Table = {}
-    info: dict = {"train_starts": len(samples), "stride": stride, "radii_km": list(RADII_KM),
-                  "brier_by_radius": {}}
-    info["cases_by_class"] = {}
+    tables: Dict[str, Table] = {"none": {}, "shrink": {}, "linear": {}}
+    info: dict = {"train_starts": len(samples), "split": split, "stride": stride,
+                  "radii_km": list(RADII_KM), "groups": groups, "cases_by_class": {},
+                  "recal": recal, "shrink": {}, "linear": {}, "loeo_brier": {}}
+    call, hall, fall = cnt.sum(0), hit.sum(0), sumf.sum(0)
     for ti, thr in enumerate(THRESHOLDS):
-        for ci, cl in enumerate(CLASSES):
+        for k in range(T_OUT):
+            lead = (k + 1) * STEP_MIN
             # a class too thin to fit (fewer than MIN_EVENTS observed exceedances at
-            # a lead) takes the fit of all classes pooled
-            for k in range(T_OUT):
-                key = f"{thr:g}/{cl}/{(k + 1) * STEP_MIN}"
-                c_, h_, f_ = cnt[ti, ci, k], hit[ti, ci, k], sumf[ti, ci, k]
-                info["cases_by_class"][key] = [int(c_[0].sum()), int(h_[0].sum())]
-                if h_[0].sum() < MIN_EVENTS:
-                    c_, h_, f_ = cnt[ti, :, k].sum(0), hit[ti, :, k].sum(0), sumf[ti, :, k].sum(0)
-                best = None
-                bs_r = []
-                for ri, rk in enumerate(RADII_KM):
-                    kn = knots_from_hist(c_[ri], h_[ri], f_[ri])
-                    bs = brier_from_hist(c_[ri], h_[ri], f_[ri], kn)
-                    bs_r.append(bs)
-                    if best is None or bs < best[0] - 1e-12:
-                        best = (bs, rk, kn)
-                table[(thr, (k + 1) * STEP_MIN, cl)] = (best[1], best[2])
-                info["brier_by_radius"][key] = bs_r
-    return table, info
+            # a lead) takes the fit of all classes pooled (fit_hist)
+            fits = {cl: fit_hist(call, hall, fall, ti, ci, k) for ci, cl in enumerate(CLASSES)}
+            base = float(hall[ti, :, k, 0].sum() / max(1.0, call[ti, :, k, 0].sum()))
+            lam, ab = 0.0, (1.0, 0.0)
+            if recal != "none" and ng > 1:
+                terms, S = [], np.zeros(5)
+                for g in range(ng):
+                    rest = [j for j in range(ng) if j != g]
+                    c_o, h_o, f_o = cnt[rest].sum(0), hit[rest].sum(0), sumf[rest].sum(0)
+                    b_o = float(h_o[ti, :, k, 0].sum() / max(1.0, c_o[ti, :, k, 0].sum()))
+                    for ci in range(len(CLASSES)):
+                        rk, kn, _ = fit_hist(c_o, h_o, f_o, ti, ci, k)
+                        ri = RADII_KM.index(rk)
+                        args_g = (cnt[g, ti, ci, k, ri], hit[g, ti, ci, k, ri],
+                                  sumf[g, ti, ci, k, ri], kn)
+                        terms.append(shrink_terms(*args_g, b_o))
+                        S += recal_sums(*args_g)
+                lam = shrink_lambda(terms)
+                ab = linear_recal(S)
+                n_all = float(call[ti, :, k, 0].sum())
+                info["loeo_brier"][f"{thr:g}/{lead}"] = {
+                    "none": sum(t[2] for t in terms) / n_all,
+                    "shrink": sum(t[0] * lam * lam + t[1] * lam + t[2] for t in terms) / n_all,
+                    "linear": linear_brier_sum(S, *ab) / n_all}
+            info["shrink"][f"{thr:g}/{lead}"] = [lam, base]
+            info["linear"][f"{thr:g}/{lead}"] = list(ab)
+            for ci, cl in enumerate(CLASSES):
+                rk, kn, _ = fits[cl]
+                info["cases_by_class"][f"{thr:g}/{cl}/{lead}"] = [
+                    int(call[ti, ci, k, 0].sum()), int(hall[ti, ci, k, 0].sum())]
+                tables["none"][(thr, lead, cl)] = (rk, kn)
+                tables["shrink"][(thr, lead, cl)] = (
+                    rk, [float((1 - lam) * v + lam * base) for v in kn])
+                tables["linear"][(thr, lead, cl)] = (
+                    rk, [float(min(1.0, max(0.0, ab[0] * v + ab[1]))) for v in kn])
+    if hist_path:
+        np.savez_compressed(hist_path, cnt=cnt, hit=hit, sumf=sumf, groups=np.array(groups))
+    info["tables"] = tables  # not JSON: main() pops it
+    return tables[recal], info
 
 
 # -------------------------------------------------------------- verification ----
@@ -524,6 +683,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     help="fit on the training events as recorded only (default: also played "
                     "backwards, impa.data.reversed_events)")
     ap.add_argument("--no-c", action="store_true", help="skip the impa-prob agreement check")
+    ap.add_argument("--scheme", default="impa-extrap-1", choices=SCHEMES,
+                    help="extrapolation scheme of the forecasts fitted on and scored (recorded "
+                    "in the table's `scheme` line; the daemon warns when its forecasts come "
+                    "from another)")
+    ap.add_argument("--fit-on", default="train", choices=("train", "train+val"),
+                    help="starts fitted on: the training split, or every event but the test "
+                    "split (the validation event MeteoSwiss 2015-05-15 too)")
+    ap.add_argument("--recal", default="none", choices=("none", "shrink", "linear"),
+                    help="per threshold and lead, recalibrate on leave-one-event-out "
+                    "predictions of the fitted events: shrink towards the base rate, or a "
+                    "least-squares line a P + b (impa.prob.fit)")
+    ap.add_argument("--compare-recal", action="store_true",
+                    help="also write the other recalibrations of the same fit "
+                    "(OUT/prob-calibration-<recal>.txt) and score them (the ablation)")
+    ap.add_argument("--hist", default=None, help="save the fit's histograms (.npz)")
+    ap.add_argument("--events", default="",
+                    help="comma list of events to load (default all; the test events are "
+                    "always loaded)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tile", type=int, default=80)
     ap.add_argument("--tile-overlap", type=int, default=32)
@@ -531,28 +708,45 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     root = D.shared_data_root()
     if root is None:
         raise SystemExit("prob: radar sample data not found (IMPA_SHARED_DATA)")
-    from .advect import all_extrapolations
     from .ctools import find_tool
 
-    full = {e.name: D.load_event(e.name, root).dbz for e in D.EVENTS}
+    want = set(args.events.split(",")) if args.events else None
+    full = {e.name: D.load_event(e.name, root).dbz for e in D.EVENTS
+            if want is None or e.name in want or e.name in ("bom-brisbane-20201031",)
+            or e.name in D.HELDOUT_TEST}
     if not args.no_reverse:
         full.update(D.reversed_events(full, T_IN, T_OUT))
-    ex_full = all_extrapolations(full, T_IN, T_OUT, args.extrapolate, quiet=True)
+    ex_full = scheme_extrapolations(full, args.scheme, args.extrapolate)
     # the grid cut to a multiple of 4, as impa.evaluate (the network's stride)
     events = {k: v[:, :v.shape[1] // 4 * 4, :v.shape[2] // 4 * 4] for k, v in full.items()}
     extrap = {k: v[:, :, :events[k].shape[1], :events[k].shape[2]] for k, v in ex_full.items()}
     if not args.no_fit:
-        table, info = fit(events, extrap, args.stride, args.trend)
+        table, info = fit(events, extrap, args.stride, args.trend, split=args.fit_on,
+                          recal=args.recal, hist_path=args.hist)
         rel = os.path.relpath(args.table, D.TRAIN_DIR.parent)
+        opts = f" --stride {args.stride} --scheme {args.scheme} --fit-on {args.fit_on}" + (
+            f" --recal {args.recal}") + (f" --events {args.events}" if args.events else "")
+        what = "training" if args.fit_on == "train" else "training and validation"
         write_table(args.table, table, f"impa-prob-1 neighbourhood, fitted on "
-                    f"{info['train_starts']} training starts",
+                    f"{info['train_starts']} {what} starts"
+                    + ("" if args.recal == "none" else
+                       f", {args.recal} leave-one-event-out recalibration"),
                     args.trend, ["Exceedance-probability calibration of impa-nowcast (impa/prob.h).",
                      "Written by: cd train && /usr/bin/python3 -m impa.prob "
-                     f"--table ../{rel} (docs/nowcast.md).",
+                     f"--table ../{rel}{opts} (docs/nowcast.md).",
                      "Rows: the window half-width (km) and the calibration c(f) of the",
                      "fraction f of window pixels >= threshold, at K knots f = j/(K-1),",
-                     "per trend class of the start (-1 decaying, 0 steady, 1 growing)."])
+                     "per trend class of the start (-1 decaying, 0 steady, 1 growing)."],
+                    scheme=args.scheme)
         Path(args.out).mkdir(parents=True, exist_ok=True)
+        tables = info.pop("tables")
+        if args.compare_recal:
+            for rc, t in tables.items():
+                if rc != args.recal:
+                    write_table(Path(args.out) / f"prob-calibration-{rc}.txt", t,
+                                f"the same fit, recalibration {rc} (ablation)", args.trend,
+                                [f"Ablation of impa.prob --recal {args.recal}: not shipped."],
+                                scheme=args.scheme)
         (Path(args.out) / "prob-fit.json").write_text(json.dumps(info) + "\n")
     table, name, ratio = read_table(args.table)
     tool = None if args.no_c else find_tool(PROB_TOOL, None, "nowcast")
@@ -574,6 +768,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         res["forecasts"][fk] = {"scores": scores, "c_agreement_max_abs": dmax,
                                 "c_tool": os.path.relpath(tool, D.TRAIN_DIR.parent) if tool
                                 else None}
+        for rc in ("none", "shrink", "linear"):
+            abl = Path(args.out) / f"prob-calibration-{rc}.txt"
+            if not args.compare_recal or rc == args.recal or not abl.exists():
+                continue
+            t2, _, r2 = read_table(abl)
+            s2, _ = verify(events, fcs, t2, r2, None, None)
+            res["forecasts"][f"{fk} (recal {rc})"] = {"scores": s2, "c_agreement_max_abs": None,
+                                                      "c_tool": None}
+            for r in s2["45"]:
+                print(f"  recal {rc} 45 dBZ {r['lead_min']:3d} min: BS {r['brier']:.5f} "
+                      f"BSS {r['bss']:.3f}")
         print(f"{fk}: C vs NumPy max |dP| = {dmax:.2e}")
         for r in scores["45"]:
             print(f"  45 dBZ {r['lead_min']:3d} min: BS {r['brier']:.5f} BSS {r['bss']:.3f} "

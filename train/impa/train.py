@@ -318,6 +318,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--csi-tau", type=float, default=2.0,
                    help="width in dBZ of the soft-CSI term's sigmoid")
     p.add_argument("--extrapolate", default=None, help="path of impa-extrapolate (with --advection)")
+    p.add_argument("--scheme", default="impa-extrap-1",
+                   choices=("impa-extrap-1", "impa-extrap-2", "impa-extrap-3"),
+                   help="extrapolation scheme the network reads and corrects (with "
+                        "--advection; impa-extrapolate --scheme), recorded in the exported "
+                        "model's attribute 'extrapolation' (the daemon refuses a mismatch)")
     p.add_argument("--reverse-time", action="store_true",
                    help="also train on time-reversed copies of the training events "
                         "(impa.data.reversed_events: growth becomes decay)")
@@ -384,9 +389,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     extrap = None
     if args.pack:
         from .pack import read_pack
-        events, extrap, _ = read_pack(Path(args.pack))
+        events, extrap, index = read_pack(Path(args.pack))
         if cfg.advection and extrap is None:
             raise SystemExit(f"train: {args.pack} holds no extrapolations (--advection)")
+        pack_scheme = index.get("extrapolation", "impa-extrap-1")
+        if cfg.advection and pack_scheme != args.scheme:
+            raise SystemExit(f"train: {args.pack} holds {pack_scheme} extrapolations, "
+                             f"--scheme is {args.scheme}")
         if not cfg.advection:
             extrap = None
     else:
@@ -401,7 +410,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         extrap = all_extrapolations(events, cfg.t_in, cfg.t_out, args.extrapolate,
                                     threads=args.threads,
                                     cache_dir=None if args.synthetic else D.CACHE_DIR,
-                                    quiet=args.quiet)
+                                    quiet=args.quiet, scheme=args.scheme)
     splits = build_splits(events, cfg.t_in, cfg.t_out, extrap)
     if not splits["train"].starts:
         raise SystemExit("train: no training samples")
@@ -566,6 +575,9 @@ def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict
         adv += f" --steps {a['steps']}"
     if a.get("reverse_time"):
         adv += " --reverse-time"
+    scheme = a.get("scheme", "impa-extrap-1")
+    if cfg.advection and scheme != "impa-extrap-1":
+        adv += f" --scheme {scheme}"
     if a.get("device", "cpu") != "cpu":
         adv += f" --device {a['device']}"
     training = (f"impa.train --loss {loss}{adv} --seed {a.get('seed', args.seed)} --crop {a.get('crop', args.crop)} "
@@ -587,7 +599,8 @@ def export_best(best_pt: Path, path: Path, args: argparse.Namespace, state: dict
              model_name=name,
              description=(f"{what} trained with MAD-Loss{csi}" if loss == "mad"
                           else f"{what}, ablation trained with plain MSE{csi}"),
-             training=training)
+             training=training,
+             **({"extrapolation": scheme} if cfg.advection else {}))
 
 
 if __name__ == "__main__":

@@ -59,7 +59,10 @@ class TestAgainstC(unittest.TestCase):
         cal, how_cal = model_forecast(weights, fr, infer, 1, 12, tile=32, tile_overlap=8)
         self.assertNotIn("calibrated", how_raw)
         self.assertIn("calibrated to the extrapolation", how_cal)
-        xf = run_tool([extrap, "--leads", "12"], fr, 12)
+        from impa.advect import model_scheme, scheme_args
+
+        # the scheme the shipped model reads (impa-infer's guidance computes it)
+        xf = run_tool([extrap, "--leads", "12"] + scheme_args(model_scheme(weights), ""), fr, 12)
         want = match_leads(raw, xf)
         np.testing.assert_array_equal(np.isnan(cal), np.isnan(want))
         # float (C) and double (NumPy) put a value on a bin edge now and then

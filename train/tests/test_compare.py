@@ -65,6 +65,42 @@ class TestCompare(unittest.TestCase):
         self.assertNotEqual(k, C.impa_key("ev", 5, "abc", ["--scheme", "impa-extrap-1"]))
         self.assertNotEqual(k, C.impa_key("ev", 6, "abc", ["--scheme", "impa-extrap-3"]))
 
+    def test_start_tables_sum_to_the_tables(self):
+        rng = np.random.default_rng(3)
+        obs = rng.uniform(0, 50, (3, C.T_OUT, 6, 6)).astype(np.float32)
+        inp = rng.uniform(0, 50, (3, C.T_IN, 6, 6)).astype(np.float32)
+        fc = obs + rng.normal(0, 8, obs.shape).astype(np.float32)
+        per = C.start_tables(fc, inp, obs)
+        self.assertEqual(per.shape, (3, len(C.THRESHOLDS), C.T_OUT, 4))
+        self.assertEqual(per.sum(0).tolist(), C.tables(fc, inp, obs).tolist())
+
+    def test_echo_rule_and_bootstrap(self):
+        # 4 starts, 1 lead table each: echo at 20 dBZ only
+        per = np.zeros((4, len(C.THRESHOLDS), C.T_OUT, 4), np.int64)
+        per[:, 0, :, :] = [60, 20, 10, 900]   # 80 observed cells per lead at 20 dBZ
+        per[:, 1, :, :] = [0, 1, 0, 989]
+        per[:, 2, :, :] = [0, 0, 0, 990]
+        self.assertEqual(C.counts_at(per, "some-event"), [True, False, False])
+        self.assertAlmostEqual(C.echo_km2(per, "bom-melbourne-20180616")[0], 80 * 0.25)
+        self.assertEqual(C.counts_at(per, "bom-melbourne-20180616"), [False, False, False])
+        rng = np.random.default_rng(0)
+        idx = C.boot_index(10, 3, rng)
+        self.assertEqual(len(idx), 10)
+        self.assertTrue(all(0 <= i < 10 for i in idx))
+        self.assertEqual(C.boot_block("some-event", 40), 6)    # 60 min of 10-min starts
+        self.assertEqual(C.boot_block("some-event", 5), 2)     # at most half the starts
+        self.assertEqual(C.boot_block("bom-brisbane-20201031", 43), 2)  # 30-min starts
+        # a method against itself: every interval is [0, 0]; a better one: above 0
+        better = per.copy()
+        better[:, 0, :, :] = [70, 10, 5, 905]
+        res = {"a": {"x": per, "y": per, "z": better}}
+        b = C.bootstrap_diff(res, "x", "y", ["a"], n_boot=50)
+        self.assertEqual(b["events"]["a"][0], [0.0, 0.0])
+        self.assertEqual(b["mean"][0], [0.0, 0.0])
+        self.assertTrue(math.isnan(b["mean"][1][0]))  # no event counts at 35 dBZ
+        b = C.bootstrap_diff(res, "z", "y", ["a"], n_boot=50)
+        self.assertGreater(b["events"]["a"][0][0], 0.0)
+
     def test_tool_id_follows_the_binary(self):
         with tempfile.TemporaryDirectory() as d:
             p = Path(d) / "tool"

@@ -134,6 +134,164 @@ class TestKnmi(unittest.TestCase):
         self.assertAlmostEqual(float(dbz[0, 1]), mp_dbz(12.0), places=3)  # 1 mm in 5 min
         self.assertTrue(np.isnan(dbz[0, 2]))
 
+    def test_reflectivity_composite_2021(self):
+        """knmi-2021: uint8 dBZ = 0.5 PV - 32; PV 0 (no echo or missing) is dry,
+        255 (outside the image) no data."""
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "202102012005.hf5"
+            with netCDF4.Dataset(f, "w") as ds:
+                g = ds.createGroup("image1")
+                g.createDimension("r", 1)
+                g.createDimension("c", 5)
+                v = g.createVariable("image_data", "u1", ("r", "c"))
+                v[:] = np.array([[0, 40, 64, 164, 255]], dtype=np.uint8)
+                cal = g.createGroup("calibration")
+                cal.calibration_formulas = "GEO = 0.500000 * PV + -32.000000"
+                cal.calibration_missing_data = 0
+                cal.calibration_out_of_image = 255
+            dbz, t = D.read_knmi2021(f)
+        self.assertEqual(t, 1612209900)  # 2021-02-01 20:05 UTC
+        self.assertEqual(dbz[0, :4].tolist(), [0.0, 0.0, 0.0, 50.0])
+        self.assertTrue(np.isnan(dbz[0, 4]))
+        self.assertEqual(dbz.dtype, np.float32)
+
+
+class TestMeteonetOpera(unittest.TestCase):
+    def test_regrid_latlon_to_km(self):
+        """0.01 deg at 45 N -> 1 km: extent kept in km, a field linear in km is
+        reproduced, north-up rows, NaN only where most of the weight is missing."""
+        lat = np.linspace(46.0, 45.0, 101)     # rows north to south, 0.01 deg
+        lon = np.linspace(3.0, 4.0, 101)
+        lats, lons = np.meshgrid(lat, lon, indexing="ij")
+        kmy = 111.195 * 0.01
+        f = ((46.0 - lats) / 0.01 * kmy).astype(np.float32)   # km south of the top row
+        f[60:, 90:] = np.nan
+        g = D.regrid_latlon_km(f[None], lats, lons, 1.0)[0]
+        self.assertEqual(g.shape[0], int(round(100 * kmy)) + 1)
+        self.assertEqual(g.shape[1], int(round(100 * 111.195 * 0.01 * math.cos(math.radians(45.5)))) + 1)
+        col = g[:50, 5]
+        np.testing.assert_allclose(col, np.arange(50, dtype=np.float32), atol=1e-3)
+        self.assertTrue(np.isnan(g[-1, -1]))
+        self.assertTrue(np.isfinite(g[0, -1]))
+        # south-to-north rows give the same north-up picture
+        g2 = D.regrid_latlon_km(f[None, ::-1], lats[::-1], lons, 1.0)[0]
+        np.testing.assert_allclose(g2, g, atol=1e-4)
+
+    def test_meteonet_units_missing_and_clock(self):
+        import datetime as dt
+        with tempfile.TemporaryDirectory() as d:
+            radar = Path(d) / "pysteps-data" / "radar"
+            radar.mkdir(parents=True)
+            mn = Path(d) / "meteonet"
+            mn.mkdir()
+            t = [dt.datetime(2016, 8, 28, 10, 0) + dt.timedelta(minutes=5 * k) for k in range(5)]
+            data = np.zeros((5, 11, 12), np.int16)
+            data[:, 3:8, 4:9] = 100      # 1 mm in 5 min -> 12 mm/h
+            data[:, 0, :] = -1           # missing
+            np.savez(mn / "rainfall_SE_2016_08.3.npz", data=data, dates=np.array(t, dtype=object),
+                     miss_dates=np.array([], dtype=object))
+            lats, lons = np.meshgrid(np.linspace(44.10, 44.0, 11), np.linspace(5.0, 5.11, 12),
+                                     indexing="ij")
+            np.savez(mn / "radar_coords_SE.npz", lats=lats, lons=lons)
+            ev = D.read_meteonet("SE", "2016-08-28 10:00", "2016-08-28 10:20", root=radar)
+        self.assertEqual(ev.dbz.shape[0], 3)                  # 10:00, 10:10, 10:20
+        self.assertTrue(np.all(np.diff(ev.times) == 600))
+        self.assertAlmostEqual(float(np.nanmax(ev.dbz)), mp_dbz(12.0), places=3)
+        self.assertTrue(np.isnan(ev.dbz[:, 0]).all())         # the missing row
+        self.assertEqual(float(np.nanmin(ev.dbz)), 0.0)
+
+    @unittest.skipIf(netCDF4 is None, "netCDF4 missing")
+    def test_odim_composite(self):
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "T_PABV21_C_EUOC_20241126011000.hdf"
+            with netCDF4.Dataset(f, "w") as ds:
+                ds.createGroup("what").setncatts({"date": "20241126", "time": "011000"})
+                g = ds.createGroup("dataset1").createGroup("data1")
+                g.createDimension("r", 1)
+                g.createDimension("c", 4)
+                v = g.createVariable("data", "f8", ("r", "c"))
+                v[:] = np.array([[-9999000.0, -8888000.0, -5.0, 47.5]])
+                g.createGroup("what").setncatts({"quantity": "DBZH", "gain": 1.0, "offset": 0.0,
+                                                 "nodata": -9999000.0, "undetect": -8888000.0})
+            dbz, t = D.read_odim_composite(f)
+        self.assertEqual(t, 1732583400)  # 2024-11-26 01:10 UTC
+        self.assertTrue(np.isnan(dbz[0, 0]))
+        self.assertEqual(dbz[0, 1:].tolist(), [0.0, 0.0, 47.5])
+
+    def test_opera_crops(self):
+        fr = np.zeros((3, 64, 96), np.float32)
+        fr[:, :, :8] = np.nan            # no data strip
+        fr[:, 40:44, 70:74] = 50.0       # the storm
+        fr[:, 5:9, 20:24] = 25.0         # weaker echo
+        c = D.opera_crops(fr, size=32, n=3)
+        self.assertEqual(c[0], (32, 64))
+        self.assertIn((0, 16), c)
+        for y, x in c:
+            self.assertGreaterEqual(x, 8)  # the no-data strip is never cut in
+
+
+@unittest.skipIf(netCDF4 is None, "netCDF4 missing")
+class TestKnmi2021(unittest.TestCase):
+    def _write(self, path, pv, formula="GEO = 0.500000 * PV + -32.000000"):
+        with netCDF4.Dataset(path, "w") as ds:
+            g = ds.createGroup("image1")
+            g.createDimension("r", pv.shape[0])
+            g.createDimension("c", pv.shape[1])
+            v = g.createVariable("image_data", "u1", ("r", "c"))
+            v[:] = pv
+            cal = g.createGroup("calibration")
+            cal.calibration_formulas = formula
+
+    def test_uint8_dbz(self):
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "202102062010.hf5"
+            self._write(f, np.array([[0, 64, 130, 255]], dtype=np.uint8))
+            dbz, t = D.read_knmi2021(f)
+        self.assertEqual(t, 1612642200)  # 2021-02-06 20:10 UTC
+        self.assertEqual(float(dbz[0, 0]), 0.0)  # no echo
+        self.assertEqual(float(dbz[0, 1]), 0.0)  # 0 dBZ
+        self.assertEqual(float(dbz[0, 2]), 33.0)
+        self.assertTrue(np.isnan(dbz[0, 3]))  # outside the image
+
+    def test_evenings_with_echo_joined_by_a_gap(self):
+        with tempfile.TemporaryDirectory() as d:
+            for day, pv in (("20210101", 120), ("20210102", 0), ("20210103", 110)):
+                (Path(d) / day).mkdir()
+                for k in range(6):  # 20:05 .. 20:30 every 5 min
+                    hm = 2005 + 5 * k
+                    name = f"{day}{hm // 100:02d}{hm % 100:02d}.hf5"
+                    self._write(Path(d) / day / name, np.full((2, 2), pv, np.uint8))
+            ev = D.load_knmi2021(Path(d))
+        # each wet evening: 20:10, 20:20, 20:30 on the 10-min clock; the dry one left out
+        self.assertEqual(ev.dbz.shape, (7, 2, 2))
+        self.assertTrue(np.isnan(ev.dbz[3]).all())
+        self.assertEqual(float(ev.dbz[0, 0, 0]), 28.0)
+        self.assertEqual(float(ev.dbz[4, 0, 0]), 23.0)
+        self.assertEqual(len(ev.times), 7)
+
+
+class TestMeteonet(unittest.TestCase):
+    def test_runs_of_five_minute_frames(self):
+        import datetime as dt
+        with tempfile.TemporaryDirectory() as d:
+            t0 = dt.datetime(2016, 8, 28, 10, 0)
+            dates = [t0 + dt.timedelta(minutes=5 * k) for k in range(12)]  # one run of 12
+            dates += [t0 + dt.timedelta(hours=3, minutes=5 * k) for k in range(3)]  # too short
+            data = np.zeros((15, 2, 3), np.int16)
+            data[:, 0, 0] = 100   # 1 mm in 5 min = 12 mm/h
+            data[:, 1, 2] = -1    # missing
+            np.savez(Path(d) / "rainfall_SE_2016_08.3.npz", data=data,
+                     dates=np.array(dates, dtype=object), miss_dates=np.array([], dtype=object))
+            lat, lon = np.meshgrid(np.array([45.0, 44.99]), np.array([5.0, 5.01, 5.02]),
+                                   indexing="ij")
+            np.savez(Path(d) / "radar_coords_SE.npz", lats=lat, lons=lon)
+            runs, km = D.load_meteonet_runs(Path(d), "SE", min_frames=10)
+        self.assertEqual([r.shape for r in runs], [(12, 2, 3)])
+        self.assertAlmostEqual(float(runs[0][0, 0, 0]), mp_dbz(12.0), places=1)
+        self.assertEqual(float(runs[0][0, 0, 1]), 0.0)
+        self.assertTrue(np.isnan(runs[0][0, 1, 2]))
+        self.assertAlmostEqual(km, float(np.sqrt(1.112 * 1.112 * np.cos(np.deg2rad(44.995)))), 2)
+
 
 class TestResampleSplit(unittest.TestCase):
     def test_5min_to_10min(self):
@@ -215,6 +373,42 @@ class TestRealData(unittest.TestCase):
             self.assertLess(float(np.nanmax(dbz)), 75.0, rel)
             self.assertGreaterEqual(float(np.nanmin(dbz)), 0.0, rel)
             self.assertGreater(t, 1.2e9)
+
+    def test_knmi_2021_evening(self):
+        """A knmi-2021 evening on the 10-min clock: 18 frames 20:10-23:00 UTC (3
+        sample starts), 765 x 700, the border outside the image masked."""
+        if not (self.root.parent.parent / "knmi-2021" / "20210104").is_dir():
+            self.skipTest("knmi-2021 absent")
+        ev = D.load_event("knmi-20210104", self.root, cache_dir=None)
+        self.assertEqual(ev.dbz.shape, (18, 765, 700))
+        self.assertEqual(int(ev.times[0] % 86400), 20 * 3600 + 600)
+        self.assertTrue(np.all(np.diff(ev.times) == 600))
+        frac_nan = float(np.isnan(ev.dbz).mean())
+        self.assertGreater(frac_nan, 0.05)
+        self.assertLess(frac_nan, 0.5)
+        self.assertGreater(float(np.nanmax(ev.dbz)), 30.0)
+        self.assertNotIn("knmi-20210104", [e.name for e in D.EVENTS])  # not trained on
+
+    def test_meteonet_and_opera(self):
+        """The MeteoNet SE convective run: 8 frames at 10 min on 1 km; OPERA: 7 frames
+        at 10 min, 512 px crops with >= 35 dBZ echo."""
+        base = D.data_root(self.root)
+        if not (base / "meteonet").is_dir():
+            self.skipTest("meteonet absent")
+        ev = D.read_meteonet(root=self.root)
+        self.assertEqual(ev.dbz.shape[0], 8)
+        self.assertGreater(float(np.nanmax(ev.dbz)), 45.0)
+        self.assertLess(float(np.nanmax(ev.dbz)), 75.0)
+        if not (self.root / "OPERA" / "20241126" / "CIRRUS").is_dir():
+            self.skipTest("OPERA absent")
+        # one file (the hour takes minutes to read on a loaded machine)
+        f = sorted((self.root / "OPERA" / "20241126" / "CIRRUS").glob("*.hdf"))[6]
+        dbz, t = D.read_odim_composite(f)
+        self.assertEqual(dbz.shape, (4400, 3800))
+        self.assertEqual(t % 3600, 1800)
+        self.assertGreater(float(np.isnan(dbz).mean()), 0.2)  # sea and outside the network
+        for y, x in D.opera_crops(dbz[None], size=512, n=2):
+            self.assertGreater(int((dbz[y:y + 512, x:x + 512] >= 35).sum()), 0)
 
 
 if __name__ == "__main__":

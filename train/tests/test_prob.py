@@ -77,6 +77,55 @@ class TestField(unittest.TestCase):
             np.testing.assert_allclose(back[k][1], t[k][1], atol=1e-5)
 
 
+    def test_table_records_scheme(self):
+        import tempfile
+
+        t = {(45.0, 10, 0): (2.0, [0.0, 0.5, 1.0])}
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "t.txt")
+            P.write_table(path, t, "s", 0.0, [], scheme="impa-extrap-3")
+            with open(path) as f:
+                self.assertIn("scheme impa-extrap-3\n", f.read())
+            back, _, _ = P.read_table(path)
+        self.assertEqual(set(back), set(t))
+
+    def test_shrink_known_answers(self):
+        # one bin, calibration 0.5, observed frequency 0.1, base rate 0.1: all the
+        # way to the base rate (l = 1); a calibration equal to the observed
+        # frequency stays (l = 0); half-way cases give the least-squares weight
+        cnt, hit, sumf = np.array([0.0, 100.0]), np.array([0.0, 10.0]), np.array([0.0, 50.0])
+        t = P.shrink_terms(cnt, hit, sumf, [0.5, 0.5], 0.1)
+        self.assertAlmostEqual(P.shrink_lambda([t]), 1.0)
+        t0 = P.shrink_terms(cnt, hit, sumf, [0.1, 0.1], 0.5)
+        self.assertAlmostEqual(P.shrink_lambda([t0]), 0.0)
+        # p = 0.5, observed 0.3, base 0.1: p' = 0.5 - 0.4 l = 0.3 at l = 0.5
+        t1 = P.shrink_terms(cnt, np.array([0.0, 30.0]), sumf, [0.5, 0.5], 0.1)
+        self.assertAlmostEqual(P.shrink_lambda([t1]), 0.5)
+        A, B, C = t1
+        self.assertAlmostEqual(C / 100, 0.5 * 0.5 * 0.7 + 0.5 * 0.5 * 0.3)  # Brier at l = 0
+        self.assertEqual(P.shrink_lambda([]), 0.0)
+
+    def test_linear_recal_known_answer(self):
+        # bins at P 0.2 and 0.6 observed 0.1 and 0.3 (100 cases each): P' = 0.5 P
+        cnt = np.array([0.0, 100.0, 100.0])
+        sumf = np.array([0.0, 20.0, 60.0])  # bin mean f 0.2, 0.6; identity calibration
+        hit = np.array([0.0, 10.0, 30.0])
+        S = P.recal_sums(cnt, hit, sumf, [0.0, 1.0])
+        a, b = P.linear_recal(S)
+        self.assertAlmostEqual(a, 0.5)
+        self.assertAlmostEqual(b, 0.0)
+        self.assertAlmostEqual(P.linear_brier_sum(S, a, b),
+                               100 * (0.1 * 0.9) + 100 * (0.3 * 0.7))
+        # a falling relation is not allowed: a = 0, b = the base rate
+        a, b = P.linear_recal(P.recal_sums(cnt, np.array([0.0, 30.0, 10.0]), sumf, [0.0, 1.0]))
+        self.assertEqual(a, 0.0)
+        self.assertAlmostEqual(b, 0.2)
+
+    def test_weather_groups(self):
+        self.assertEqual(P.weather_group("fmi-20160928" + D.REVERSED), "fmi-20160928")
+        self.assertEqual(P.weather_group("fmi-20160928"), "fmi-20160928")
+
+
 class TestAgainstC(unittest.TestCase):
     def test_impa_prob_tool(self):
         from impa.ctools import find_tool

@@ -131,6 +131,58 @@ class TestTrainSmoke(unittest.TestCase):
             self.assertEqual(ck["state"]["step"], 1)
             self.assertTrue(math.isfinite(ck["state"]["last_loss"]))
 
+    def test_scheme_reaches_tool_cache_and_model(self):
+        """--scheme: impa-extrapolate is run with that scheme and the event's grid
+        spacing (a reversed event has its original's), its frames are cached apart
+        from impa-extrap-1's, and the exported model records the scheme in
+        'extrapolation' (what the daemon checks); a pack of another scheme is refused."""
+        import numpy as np
+        import netCDF4
+        from impa import advect, data as D, train
+        from impa import pack as P
+        from impa.evaluate import find_tool
+
+        self.assertEqual(advect.scheme_args("impa-extrap-1", "bom-brisbane-20201031"), [])
+        self.assertEqual(advect.scheme_args("impa-extrap-3", "bom-brisbane-20201031" + D.REVERSED),
+                         ["--scheme", "impa-extrap-3", "--pixel-km", "0.5", "--step-min", "10"])
+        self.assertEqual(advect.scheme_args("impa-extrap-3", "mch-20160711")[3], "1.0")
+        with self.assertRaises(SystemExit):
+            advect.scheme_args("impa-extrap-9", "mch-20160711")
+        tool = find_tool("impa-extrapolate", None, "nowcast")
+        if tool is None:
+            self.skipTest("impa-extrapolate not built")
+        ev = train.synthetic_events(0, n=24, size=64)
+        name = next(iter(ev))
+        one = {name: ev[name]}
+        with tempfile.TemporaryDirectory() as d:
+            e1 = advect.all_extrapolations(one, 4, 12, tool, 1, Path(d), True)[name]
+            e3 = advect.all_extrapolations(one, 4, 12, tool, 1, Path(d), True,
+                                           scheme="impa-extrap-3")[name]
+            self.assertEqual(len(list(Path(d).glob("*.npy"))), 2)
+            self.assertFalse(np.array_equal(np.asarray(e1), np.asarray(e3), equal_nan=True))
+            direct = advect.extrapolate(tool, ev[name][2:6][None], 12, 1,
+                                        advect.scheme_args("impa-extrap-3", name))[0]
+            np.testing.assert_allclose(np.asarray(e3[2], np.float32), direct.astype(np.float16),
+                                       equal_nan=True)
+
+            common = ["--synthetic", "--advection", "--extrapolate", tool, "--crop", "32",
+                      "--batch", "2", "--val-crop", "32", "--quiet", "--seed", "3", "--steps", "1"]
+            self.assertEqual(train.main(["--out", f"{d}/r3", "--scheme", "impa-extrap-3"]
+                                        + common), 0)
+            self.assertEqual(train.main(["--out", f"{d}/r1"] + common), 0)
+            with netCDF4.Dataset(f"{d}/r3/model.nc") as ds:
+                self.assertEqual(ds.getncattr("extrapolation"), "impa-extrap-3")
+                self.assertIn("--scheme impa-extrap-3", ds.getncattr("training"))
+            with netCDF4.Dataset(f"{d}/r1/model.nc") as ds:
+                self.assertEqual(ds.getncattr("extrapolation"), "impa-extrap-1")
+
+            P.write_pack(Path(d) / "pack", one, {name: e1}, 4, 12, quiet=True)
+            packed = ["--pack", f"{d}/pack", "--advection", "--crop", "32", "--batch", "2",
+                      "--val-crop", "32", "--quiet", "--steps", "1", "--no-export"]
+            with self.assertRaisesRegex(SystemExit, "holds impa-extrap-1 extrapolations"):
+                train.main(["--out", f"{d}/p3", "--scheme", "impa-extrap-3"] + packed)
+            self.assertEqual(train.main(["--out", f"{d}/p1"] + packed), 0)
+
 
 if __name__ == "__main__":
     unittest.main()
