@@ -77,8 +77,9 @@ T_IN, T_OUT = 4, 12
 # ../shared/peers, or beside $IMPA_SHARED_DATA (a worktree outside the repo's parent)
 PEER_DIR = (Path(os.environ["IMPA_SHARED_DATA"]).parent / "peers"
             if os.environ.get("IMPA_SHARED_DATA") else D.TRAIN_DIR.parent.parent / "shared" / "peers")
-# Grid spacing of each product (km): the new scheme's parameters are in km.
-PIXEL_KM = {"bom-brisbane-20201031": 0.5, "bom-melbourne-20180616": 0.5}
+# Grid spacing of the products read here but not by impa.data (MeteoNet on its
+# native 0.01 deg grid, set when it is read); every other: impa.data.pixel_km.
+SHORT_PIXEL_KM: Dict[str, float] = {}
 # Events beyond impa.data.EVENTS: name -> loader(shared data dir) (knmi-2021:
 # the winter evenings with echo, impa.data.load_knmi2021).
 EXTRA_EVENTS = {"knmi-2021": lambda data: D.load_knmi2021(data / "knmi-2021")}
@@ -100,7 +101,8 @@ STRIDE = {"bom-brisbane-20201031": 3}
 
 
 def pixel_km(name: str) -> float:
-    return PIXEL_KM.get(name, 1.0)
+    """Grid spacing (km): the new scheme's parameters are in km."""
+    return SHORT_PIXEL_KM.get(name) or D.pixel_km(name)
 
 
 def cache_dir(explicit: Optional[str]) -> Path:
@@ -408,7 +410,7 @@ def short_leads(tool: str, tsha: str, env: Optional[dict], methods: Dict[str, Li
         return None
     gap = np.full((1,) + runs[0].shape[1:], np.nan, np.float32)
     dbz = np.concatenate([x for r in runs for x in (r, gap)][:-1])
-    PIXEL_KM[SHORT_NAME] = km
+    SHORT_PIXEL_KM[SHORT_NAME] = km
     st = starts_of(SHORT_NAME, dbz, SHORT_LEADS)
     did = data_id(dbz)
     res: Dict[str, np.ndarray] = {}

@@ -284,6 +284,13 @@ def load_knmi2021(data_dir: Path, min_echo: float = KNMI2021_MIN_ECHO) -> Event:
     return Event("knmi-2021", dbz, np.concatenate(times), "winter stratiform evenings")
 
 
+def meteonet_dbz(acc: np.ndarray) -> np.ndarray:
+    """MeteoNet's 5-min rain accumulation (1/100 mm, -1 = missing) as dBZ:
+    R = 12 A mm/h, Marshall-Palmer; missing -> NaN."""
+    a = np.asarray(acc, dtype=np.float64)
+    return rate_to_dbz(np.where(a < 0, np.nan, a / 100.0 * 12.0))
+
+
 def load_meteonet_runs(data_dir: Path, zone: str = "SE", min_frames: int = 10) -> Tuple[List[np.ndarray], float]:
     """The contiguous 5-min runs of MeteoNet rainfall (../shared/data/meteonet,
     rainfall_<zone>_2016_08.3.npz) with at least min_frames frames, as dBZ
@@ -311,9 +318,7 @@ def load_meteonet_runs(data_dir: Path, zone: str = "SE", min_frames: int = 10) -
     for r in runs:
         if len(r) < min_frames:
             continue
-        a = acc[r].astype(np.float64)
-        rate = np.where(a < 0, np.nan, a / 100.0 * 12.0)
-        out.append(rate_to_dbz(rate).astype(np.float16).astype(np.float32))
+        out.append(meteonet_dbz(acc[r]).astype(np.float16).astype(np.float32))
     return out, float(np.sqrt(dx * dy))
 
 
@@ -382,9 +387,7 @@ def read_meteonet(zone: str = "SE", first: str = "2016-08-28 10:00",
         raise ValueError(f"meteonet {zone}: no frame in {first} .. {last}")
     times = [int(dates[i].replace(tzinfo=_dt.timezone.utc).timestamp()) for i in sel]
     clock, idx = resample_times(times, STEP_MIN, tol_s=0)
-    acc = d["data"][sel].astype(np.float64)
-    acc[d["data"][sel] < 0] = np.nan
-    dbz = rate_to_dbz(acc / 100.0 * 12.0)
+    dbz = meteonet_dbz(d["data"][sel])
     grid = regrid_latlon_km(dbz, c["lats"], c["lons"], km)
     out = np.full((len(clock),) + grid.shape[1:], np.nan, dtype=np.float32)
     for k, j in enumerate(idx):

@@ -65,7 +65,6 @@ from .train import build_splits, contingency, scores
 THRESHOLDS = (20.0, 30.0, 35.0, 45.0)
 SPECTRA_LEADS = (6, 12)  # lead index + 1: 60 and 120 min
 BANDS = ((1.0, 4.0), (4.0, 16.0), (16.0, 64.0), (64.0, 1e9))
-PIXEL_KM = {"bom-brisbane-20201031": 0.5, "mch-20160711": 1.0}
 LABEL = {"impa": "IMPA-Net advection-guided, MAD-Loss (shipped)",
          "mse": "IMPA-Net advection-guided, MSE (ablation)",
          "plain": "plain IMPA-Net, MAD-Loss", "plainmse": "plain IMPA-Net, MSE",
@@ -572,7 +571,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     spec_group = "bom-brisbane-20201031"
     if spec_group in groups and "spectra" not in res:
         obs = groups[spec_group][2]
-        res["spectra"] = {"group": spec_group, "obs": spectra_of(obs, PIXEL_KM[spec_group]), "methods": {}}
+        res["spectra"] = {"group": spec_group, "obs": spectra_of(obs, D.pixel_km(spec_group)), "methods": {}}
 
     methods = [s.strip() for s in args.methods.split(",") if s.strip()]
     cand = {}
@@ -617,7 +616,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                for i in range(fc.shape[0])])
             tabs[g] = per[g].sum(0)
             if g == spec_group:
-                spec = spectra_of(fc, PIXEL_KM[g])
+                spec = spectra_of(fc, D.pixel_km(g))
             print(f"evaluate: {m} on {g}: {len(starts)} samples", file=sys.stderr)
         if len(tabs) != len(groups):
             continue
