@@ -216,7 +216,10 @@ def cached_tables(cdir: Path, name: str, dbz: np.ndarray, starts: List[int], key
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(have))
         os.replace(tmp, path)
-    return np.array([have[str(s)] for s in starts], dtype=np.int64)
+    # [thr, lead, 4] per start; entries written as [1, thr, lead, 4] (the pySTEPS
+    # tables before 2026-12-07 16:10 UTC) lose their extra axis
+    return np.array([np.reshape(have[str(s)], (len(THRESHOLDS), -1, 4)) for s in starts],
+                    dtype=np.int64)
 
 
 def per_start_tables(fc: np.ndarray, inp: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -419,7 +422,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     key = method_key(m, {"script": _sha(str(PEER_DIR / "pysteps_nowcast.py"))})
                     per[m][name] = cached_tables(
                         cdir, name, dbz, starts, key,
-                        lambda st: [run_pysteps(pyenv, name, dbz, [s])[0] for s in st])
+                        lambda st: run_pysteps(pyenv, name, dbz, st)[0])
                     continue
                 else:
                     wts = nets[m]
