@@ -640,8 +640,12 @@ def sample_len(t_in: int, t_out: int) -> int:
     return t_in + t_out
 
 
-def make_blocks(n_frames: Dict[str, int], t_in: int = 4, t_out: int = 12) -> List[Block]:
-    """The project's split (documented in docs/training.md).
+def make_blocks(n_frames: Dict[str, int], t_in: int = 4, t_out: int = 12,
+                holdout: Optional[str] = None) -> List[Block]:
+    """The project's split (documented in docs/training.md), or with `holdout`
+    the leave-one-event-out fold of that event: it is one test block, every
+    other event trains whole (no validation block, no gaps: no frame of the
+    held-out event is in any other event).
 
     Brisbane 2020-10-31, the one long convective event, is cut in contiguous
     time blocks with a gap of one full sample length (t_in + t_out frames)
@@ -654,7 +658,12 @@ def make_blocks(n_frames: Dict[str, int], t_in: int = 4, t_out: int = 12) -> Lis
     L = sample_len(t_in, t_out)
     blocks: List[Block] = []
     for ev, n in n_frames.items():
-        if ev.endswith(REVERSED):
+        if holdout is not None and ev.split(REVERSED)[0] != holdout:
+            blocks.append(Block(ev, "train", 0, n))
+        elif holdout is not None:
+            if not ev.endswith(REVERSED):
+                blocks.append(Block(ev, "test", 0, n))
+        elif ev.endswith(REVERSED):
             # Frame i of a time-reversed event is frame n - 1 - i of its
             # original: the original's training blocks, mirrored, and nothing
             # else, so a reversed sample only reads frames training may see.
@@ -677,7 +686,7 @@ REVERSED = "~rev"
 
 
 def reversed_events(events: Dict[str, np.ndarray], t_in: int = 4,
-                    t_out: int = 12) -> Dict[str, np.ndarray]:
+                    t_out: int = 12, holdout: Optional[str] = None) -> Dict[str, np.ndarray]:
     """Time-reversed copies of the events that have training blocks, named
     <event>~rev (make_blocks gives them the mirrored training blocks only).
 
@@ -686,7 +695,7 @@ def reversed_events(events: Dict[str, np.ndarray], t_in: int = 4,
     decay and the motion reverses, so the network sees intense echo weaken as
     often as strengthen and has to read which one from its input frames."""
     L = sample_len(t_in, t_out)
-    blocks = make_blocks({k: v.shape[0] for k, v in events.items()}, t_in, t_out)
+    blocks = make_blocks({k: v.shape[0] for k, v in events.items()}, t_in, t_out, holdout)
     out: Dict[str, np.ndarray] = {}
     for name, dbz in events.items():
         if name.endswith(REVERSED):

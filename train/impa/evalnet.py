@@ -60,6 +60,7 @@ T_IN, T_OUT = 4, 12
 MIN_35_SHARE = 1e-3   # an event "has >= 35 dBZ echo": this share of its valid pixels, in its
 #                       most intense frame
 SCHEMES = ("impa-extrap-1", "impa-extrap-3")
+FOLD = "{event}"      # in --net WEIGHTS: the event's name (leave-one-event-out folds)
 
 
 # ------------------------------------------------------------- forecasts ----
@@ -216,7 +217,10 @@ def cached_tables(cdir: Path, name: str, dbz: np.ndarray, starts: List[int], key
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(have))
         os.replace(tmp, path)
-    return np.array([have[str(s)] for s in starts], dtype=np.int64)
+    # [thr, lead, 4] per start; entries written as [1, thr, lead, 4] (the pySTEPS
+    # tables before 2026-12-07 16:10 UTC) lose their extra axis
+    return np.array([np.reshape(have[str(s)], (len(THRESHOLDS), -1, 4)) for s in starts],
+                    dtype=np.int64)
 
 
 def per_start_tables(fc: np.ndarray, inp: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -330,7 +334,9 @@ def render(res: dict) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="impa.evalnet", description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="folder for <set>.json and <set>.md")
-    ap.add_argument("--net", action="append", default=[], metavar="LABEL=WEIGHTS")
+    ap.add_argument("--net", action="append", default=[], metavar="LABEL=WEIGHTS",
+                    help="a weights file; {event} in WEIGHTS stands for the event's name "
+                         "(a leave-one-event-out fold per event, train/loeo.sh)")
     ap.add_argument("--set", action="append", default=[], dest="sets",
                     help="heldout, events, knmi2021, short (default heldout)")
     ap.add_argument("--pysteps", action="store_true", help="also pySTEPS LK (../shared/peers)")
@@ -362,6 +368,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for s in SCHEMES:
         how[s] = f"impa-extrapolate --scheme {s} (grid spacing of the event, 10 min)"
     for lab, w in nets.items():
+        if FOLD in w:
+            how[lab] = (f"{w}: per event the leave-one-event-out fold trained without that "
+                        f"event (train/loeo.sh; the split column is the shipped split's), "
+                        f"impa-infer --normalised, {args.tile} px windows overlapping by "
+                        f"{args.tile_overlap}, calibrated")
+            continue
         how[lab] = (f"{w} (extrapolation {model_scheme(w)}): impa-infer --normalised, "
                     f"{args.tile} px windows overlapping by {args.tile_overlap}, calibrated")
     pyenv = None
@@ -419,10 +431,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     key = method_key(m, {"script": _sha(str(PEER_DIR / "pysteps_nowcast.py"))})
                     per[m][name] = cached_tables(
                         cdir, name, dbz, starts, key,
-                        lambda st: [run_pysteps(pyenv, name, dbz, [s])[0] for s in st])
+                        lambda st: run_pysteps(pyenv, name, dbz, st)[0])
                     continue
                 else:
-                    wts = nets[m]
+                    wts = nets[m].replace(FOLD, name)
+                    if not os.path.isfile(wts):
+                        raise SystemExit(f"evalnet: {m}: {wts} missing (a fold not trained "
+                                         f"yet? --events lists the folds to score)")
                     key = method_key("net", {"w": _sha(wts), "infer": infer_id, "tool": tool_id,
                                              "tile": args.tile, "ov": args.tile_overlap})
                     fn = (lambda w_: lambda inp: net_forecast(

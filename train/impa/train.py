@@ -82,9 +82,10 @@ def network_input(arr: np.ndarray, cfg: ImpaConfig) -> np.ndarray:
 
 
 def build_splits(events: Dict[str, np.ndarray], t_in: int, t_out: int,
-                 extrap: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, SampleSet]:
+                 extrap: Optional[Dict[str, np.ndarray]] = None,
+                 holdout: Optional[str] = None) -> Dict[str, SampleSet]:
     L = t_in + t_out
-    blocks = D.make_blocks({k: v.shape[0] for k, v in events.items()}, t_in, t_out)
+    blocks = D.make_blocks({k: v.shape[0] for k, v in events.items()}, t_in, t_out, holdout)
     out: Dict[str, SampleSet] = {}
     for split in ("train", "val", "test"):
         starts: List[Tuple[str, int]] = []
@@ -326,6 +327,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--reverse-time", action="store_true",
                    help="also train on time-reversed copies of the training events "
                         "(impa.data.reversed_events: growth becomes decay)")
+    p.add_argument("--holdout-event", default=None, metavar="EVENT",
+                   help="leave-one-event-out fold: EVENT is held out whole, every other "
+                        "event trains whole, no validation (impa.data.make_blocks; "
+                        "train/loeo.sh)")
     p.add_argument("--pack", default=None,
                    help="read events and extrapolations from a training pack (impa.pack) "
                         "instead of the sample data and the C extrapolator")
@@ -401,17 +406,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         events = load_events(args.synthetic, args.seed)
         if args.reverse_time:
-            events.update(D.reversed_events(events, cfg.t_in, cfg.t_out))
+            events.update(D.reversed_events(events, cfg.t_in, cfg.t_out, args.holdout_event))
     if args.reverse_time and not any(k.endswith(D.REVERSED) for k in events):
         raise SystemExit("train: --reverse-time: no reversed events (a pack needs "
                          "impa.pack --reverse-time)")
+    if args.holdout_event and (args.pack or args.holdout_event not in events):
+        raise SystemExit("train: --holdout-event reads the sample data, not a pack" if args.pack
+                         else f"train: --holdout-event {args.holdout_event}: not one of "
+                         f"{', '.join(sorted(events))}")
+    if args.holdout_event:
+        # not even its extrapolations are computed: nothing of it reaches training
+        events = {k: v for k, v in events.items()
+                  if k.split(D.REVERSED)[0] != args.holdout_event}
     if cfg.advection and extrap is None:
         from .advect import all_extrapolations
         extrap = all_extrapolations(events, cfg.t_in, cfg.t_out, args.extrapolate,
                                     threads=args.threads,
                                     cache_dir=None if args.synthetic else D.CACHE_DIR,
                                     quiet=args.quiet, scheme=args.scheme)
-    splits = build_splits(events, cfg.t_in, cfg.t_out, extrap)
+    splits = build_splits(events, cfg.t_in, cfg.t_out, extrap, args.holdout_event)
     if not splits["train"].starts:
         raise SystemExit("train: no training samples")
     vcrop = min(args.val_crop, min(v.shape[1] for v in events.values()) // 4 * 4)

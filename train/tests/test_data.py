@@ -324,6 +324,27 @@ class TestResampleSplit(unittest.TestCase):
         self.assertEqual(splits["mch-20160711"], "test")
         self.assertEqual(splits["mch-20150515"], "val")
 
+    def test_leave_one_event_out_fold(self):
+        """--holdout-event: the event is one test block, nothing else is held out,
+        and no reversed copy of it exists."""
+        n = {e.name: (144 if e.name.startswith("bom-bris") else 40) for e in D.EVENTS}
+        held = "bom-brisbane-20201031"
+        blocks = D.make_blocks(n, 4, 12, holdout=held)
+        self.assertEqual([(b.split, b.start, b.stop) for b in blocks if b.event == held],
+                         [("test", 0, 144)])
+        others = [b for b in blocks if b.event != held]
+        self.assertEqual({b.split for b in others}, {"train"})
+        self.assertEqual({b.event: (b.start, b.stop) for b in others},
+                         {k: (0, v) for k, v in n.items() if k != held})
+        rng = np.random.default_rng(2)
+        events = {k: rng.uniform(0, 60, (v, 3, 3)).astype(np.float32) for k, v in n.items()}
+        rev = D.reversed_events(events, 4, 12, holdout=held)
+        self.assertNotIn(held + D.REVERSED, rev)
+        # the default split's held-out events train in this fold, forward and backward
+        self.assertIn("mch-20160711" + D.REVERSED, rev)
+        rb = D.make_blocks({k: v.shape[0] for k, v in rev.items()}, 4, 12, holdout=held)
+        self.assertEqual({b.split for b in rb}, {"train"})
+
     def test_reversed_events_read_training_frames_only(self):
         L = 16
         rng = np.random.default_rng(1)

@@ -72,5 +72,38 @@ class TestBootstrapEvents(unittest.TestCase):
             bootstrap_events({"e1": a["e1"]}, {"e1": a["e1"][:3]}, 10, 3)
 
 
+class TestCachedTables(unittest.TestCase):
+    def test_one_table_per_start_and_old_entries(self):
+        """fn returns [n, thr, lead, 4] for the missing starts; entries an earlier
+        pySTEPS path wrote as [1, thr, lead, 4] read back as [thr, lead, 4] (they
+        broke the per-event summary: one "threshold" instead of three)."""
+        import json
+        import tempfile
+        from pathlib import Path
+
+        from impa.compare import data_id
+        from impa.evalnet import cached_tables
+
+        dbz = np.zeros((20, 8, 8), np.float32)
+        tabs = TestBootstrapEvents.tables(3, 3)
+        calls = []
+
+        def fn(st):
+            calls.append(list(st))
+            return tabs[[s - 1 for s in st]]
+
+        with tempfile.TemporaryDirectory() as d:
+            got = cached_tables(Path(d), "ev", dbz, [1, 2], "k", fn)
+            np.testing.assert_array_equal(got, tabs[:2])
+            path = Path(d) / f"ev-{data_id(dbz)}-k.json"
+            have = json.loads(path.read_text())
+            have["3"] = tabs[2][None].tolist()  # the old 5-D layout
+            path.write_text(json.dumps(have))
+            got = cached_tables(Path(d), "ev", dbz, [1, 2, 3], "k", fn)
+            self.assertEqual(calls, [[1, 2]])  # nothing recomputed
+            self.assertEqual(got.shape, (3, 3, 12, 4))
+            np.testing.assert_array_equal(got, tabs)
+
+
 if __name__ == "__main__":
     unittest.main()
