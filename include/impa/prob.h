@@ -54,8 +54,11 @@ typedef struct {
  * A the area >= threshold (km^2) of the newest and oldest input frame and span
  * the hours between them: a storm that shrinks in its inputs keeps its echo
  * less often, one that grows more often, in proportion to how fast; l moves
- * the result towards the fitted events' base rate q (shrinkage). b >= 0 keeps
- * the calibration non-decreasing. */
+ * the result towards q (shrinkage): the line's q (the fitted events' base
+ * rate), or with the table's `shrink-target scene` line the area fraction >=
+ * threshold of the newest input frame (of its pixels with a value; the line's
+ * q without inputs), the climatology of this scene rather than of the
+ * training events. b >= 0 keeps the calibration non-decreasing. */
 #define IMPA_PROB_LOGIT_EPS 1e-5
 
 typedef struct {
@@ -75,6 +78,7 @@ typedef struct {
     char scheme[32];
     /* growth terms (the `growth A0 RATE_MAX` line; growth_a0_km2 0: none) */
     double growth_a0_km2, growth_rate_max;
+    int shrink_scene;              /* `shrink-target scene`: q from the newest input */
     int n_logistic;
     impa_prob_logistic_t logistic[IMPA_PROB_MAX_ROWS];
 } impa_prob_table_t;
@@ -83,7 +87,7 @@ typedef struct {
  * header of models/prob-calibration.txt): a first line `impa-prob-calibration 1`,
  * `name TEXT`, `knots K`, optionally `trend RATIO` (> 1, or 0 = none) and
  * `scheme NAME` (an impa-extrapolate scheme, impa/extrapolate.h) and
- * `growth A0_KM2 RATE_MAX_PER_H`, then
+ * `growth A0_KM2 RATE_MAX_PER_H`, `shrink-target scene|base`, then
  * one row per line `THRESHOLD LEAD_MIN TREND RADIUS_KM p_0 .. p_{K-1}` (TREND
  * -1, 0 or 1) and, with `growth`, lines `logistic THRESHOLD LEAD_MIN a b g d l q`
  * (see impa_prob_logistic_t; a threshold and lead without one keeps its knots);

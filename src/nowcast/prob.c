@@ -23,7 +23,7 @@ struct impa_prob {
     float radius[IMPA_PROB_MAX_THRESHOLDS * MAX_LEADS];        /* [thr][lead] km, as published */
     /* growth terms: [thr][lead] coefficients (NULL = none there), the grid */
     double a0_km2, rate_max, pixel_km;
-    int step_minutes;
+    int step_minutes, shrink_scene;
     const impa_prob_logistic_t *logi[IMPA_PROB_MAX_THRESHOLDS][MAX_LEADS];
     impa_prob_logistic_t logistic[IMPA_PROB_MAX_ROWS];
     impa_prob_row_t adj; /* the row of the current field with its knots adjusted */
@@ -259,6 +259,14 @@ int impa_prob_table_load(const char *path, impa_prob_table_t *t, char *err, size
         } else if (strncmp(s, "growth ", 7) == 0) {
             if ((rc = parse_growth(s + 7, t, path, line, err, errlen)))
                 goto done;
+        } else if (strncmp(s, "shrink-target ", 14) == 0) {
+            const char *v = skip_ws(s + 14);
+            if (strcmp(v, "scene") && strcmp(v, "base")) {
+                rc = impa_err(err, errlen, IMPA_EFORMAT,
+                              "%s:%d: shrink-target must be scene or base", path, line);
+                goto done;
+            }
+            t->shrink_scene = strcmp(v, "scene") == 0;
         } else if (strncmp(s, "logistic ", 9) == 0) {
             if ((rc = parse_logistic(s + 9, t, path, line, err, errlen)))
                 goto done;
@@ -323,6 +331,7 @@ int impa_prob_create(const impa_prob_table_t *t, const float *thr, int n_thr, in
     p->rate_max = t->growth_rate_max;
     p->pixel_km = pixel_km;
     p->step_minutes = step_minutes;
+    p->shrink_scene = t->shrink_scene;
     memcpy(p->logistic, t->logistic, (size_t)t->n_logistic * sizeof *t->logistic);
     snprintf(p->name, sizeof p->name, "%s", t->name);
     int rc = 0;
@@ -488,7 +497,7 @@ void impa_prob_growth(const float *const *frames, int n, size_t npix, float thr,
 
 /* row with its knots moved by the growth terms (impa_prob_logistic_t) into *o */
 static void adjust_row(const impa_prob_row_t *row, int n_knots, const impa_prob_logistic_t *l,
-                       double rate, double size, impa_prob_row_t *o)
+                       double rate, double size, double q_to, impa_prob_row_t *o)
 {
     *o = *row;
     double t = l->a + l->g * rate + l->d * size;
@@ -497,7 +506,7 @@ static void adjust_row(const impa_prob_row_t *row, int n_knots, const impa_prob_
         q = q < IMPA_PROB_LOGIT_EPS ? IMPA_PROB_LOGIT_EPS
             : q > 1 - IMPA_PROB_LOGIT_EPS ? 1 - IMPA_PROB_LOGIT_EPS : q;
         double sg = 1.0 / (1.0 + exp(-(t + l->b * log(q / (1 - q)))));
-        float v = (float)((1 - l->l) * sg + l->l * l->q);
+        float v = (float)((1 - l->l) * sg + l->l * q_to);
         o->p[j] = j && v < o->p[j - 1] ? o->p[j - 1] : v; /* non-decreasing after rounding */
     }
 }
@@ -512,17 +521,21 @@ int impa_prob_compute(impa_prob_t *p, const float *dbz, const float *const *inpu
         float thr = p->field.thresholds[i];
         int c = impa_prob_trend(inputs, n_inputs, plane, thr, p->trend_ratio);
         p->field.trend[i] = c;
-        double rate = 0.0, size = 0.0;
+        double rate = 0.0, size = 0.0, scene = -1.0;
         p->field.growth_per_h[i] = NAN;
         if (p->a0_km2 > 0) {
             impa_prob_growth(inputs, n_inputs, plane, thr, p->pixel_km, p->step_minutes,
                              p->a0_km2, p->rate_max, &rate, &size);
             p->field.growth_per_h[i] = (float)rate;
+            for (int j = n_inputs - 1; p->shrink_scene && inputs && j >= 0 && scene < 0; j--)
+                if (inputs[j])
+                    scene = area_fraction(inputs[j], plane, thr);
         }
         for (int k = 0; k < p->n_leads; k++) {
             const impa_prob_row_t *row = &p->rows[i][c + 1][k];
             if (p->logi[i][k]) {
-                adjust_row(row, p->n_knots, p->logi[i][k], rate, size, &p->adj);
+                adjust_row(row, p->n_knots, p->logi[i][k], rate, size,
+                           scene >= 0 ? scene : p->logi[i][k]->q, &p->adj);
                 row = &p->adj;
             }
             one_field(p, dbz + (size_t)k * plane, thr, p->rpix[i][c + 1][k], row,

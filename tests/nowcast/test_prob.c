@@ -361,6 +361,23 @@ static void test_growth(void **state)
     assert_true(f->p[0] > decaying);
     impa_prob_destroy(&p);
 
+    /* shrink-target scene: q is the newest input's area fraction >= 45 dBZ
+     * (100 of the NY * NX - 1 pixels with a value), not the line's 0.01 */
+    write_file(path, "impa-prob-calibration 1\nknots 2\ntrend 0\ngrowth 25 4\n"
+                     "shrink-target scene\n45 10 0 0 0.2 0.6\n"
+                     "logistic 45 10 0 1 0 0 0.5 0.01\n");
+    assert_int_equal(impa_prob_table_load(path, &t, err, sizeof err), 0);
+    assert_int_equal(t.shrink_scene, 1);
+    assert_int_equal(impa_prob_create(&t, thr, 1, 1, 10, NY, NX, 0.5, &p, err, sizeof err), 0);
+    const float *newest[2] = {old_, new_};
+    assert_int_equal(impa_prob_compute(p, dbz, newest, 2, &f, err, sizeof err), 0);
+    double q = 100.0 / (NY * NX - 1);
+    assert_float_equal(f->p[0], (float)(0.5 * 0.6 + 0.5 * q), 1e-6);
+    assert_float_equal(f->p[NX * 20], (float)(0.5 * 0.2 + 0.5 * q), 1e-6);
+    assert_int_equal(impa_prob_compute(p, dbz, NULL, 0, &f, err, sizeof err), 0);
+    assert_float_equal(f->p[0], (float)(0.5 * 0.6 + 0.5 * 0.01), 1e-6); /* no inputs */
+    impa_prob_destroy(&p);
+
     static const struct {
         const char *text, *what;
     } bad[] = {
@@ -378,6 +395,8 @@ static void test_growth(void **state)
         {"impa-prob-calibration 1\nknots 2\ngrowth 25 4\n45 10 0 1 0 1\n"
          "logistic 45 10 0 1 0 0 1.5 0\n",
          "l and q in [0, 1]"},
+        {"impa-prob-calibration 1\nknots 2\nshrink-target town\n45 10 0 1 0 1\n",
+         "shrink-target must be"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_file(path, bad[i].text);

@@ -256,7 +256,9 @@ def write_table(path: str | Path, table: Table, name: str, ratio: float,
     lines += [f"name {name}", f"scheme {scheme}", f"knots {knots}", f"trend {ratio:g}"]
     if growth is not None:
         lines += ["# growth terms: A0 km^2 and the clip of the growth rate (per hour); "
-                  "logistic THR LEAD a b g d l q", f"growth {growth[0]:g} {growth[1]:g}"]
+                  "logistic THR LEAD a b g d l q", f"growth {growth[0]:g} {growth[1]:g}",
+                  "# shrinkage towards: scene = the newest input's area fraction >= T, "
+                  "base = q", f"shrink-target {'scene' if growth[3] else 'base'}"]
     lines += ["# threshold_dbz lead_min trend radius_km  P at f = 0, 1/(K-1), ..., 1"]
     for (thr, lead, cl), (rad, kn) in sorted(table.items()):
         lines.append(f"{thr:g} {lead} {cl} {rad:g} " + " ".join(f"{v:.5f}" for v in kn))
@@ -288,7 +290,7 @@ def read_table(path: str | Path) -> Tuple[Table, str, float]:
                 name = s[5:].strip()
             elif s.startswith("trend "):
                 ratio = float(s[6:])
-            elif s.split()[0] in ("knots", "scheme", "growth", "logistic"):
+            elif s.split()[0] in ("knots", "scheme", "growth", "logistic", "shrink-target"):
                 continue
             else:
                 v = s.split()
@@ -302,23 +304,27 @@ def rows_for(table: Table, thr: float, cl: int, n_leads: int = T_OUT,
     return [table[(thr, (k + 1) * step, cl)] for k in range(n_leads)]
 
 
-Growth = Tuple[float, float, Dict[Tuple[float, int], Tuple[float, ...]]]
-"""(A0 km^2, rate_max per hour, (threshold, lead min) -> (a, b, g, d, l, q))"""
+Growth = Tuple[float, float, Dict[Tuple[float, int], Tuple[float, ...]], bool]
+"""(A0 km^2, rate_max per hour, (threshold, lead min) -> (a, b, g, d, l, q),
+shrink towards the scene: q = the newest input's area fraction >= T)"""
 
 
 def read_growth(path: str | Path) -> Optional[Growth]:
     """The growth terms of a table (`growth A0 RATE_MAX` and `logistic THR LEAD
     a b g d l q` lines), None for a table without them."""
     gl = None
+    scene = False
     coef: Dict[Tuple[float, int], Tuple[float, ...]] = {}
     with open(path) as f:
         for line in f:
             v = line.split("#", 1)[0].split()
             if v[:1] == ["growth"]:
                 gl = (float(v[1]), float(v[2]))
+            elif v[:1] == ["shrink-target"]:
+                scene = v[1] == "scene"
             elif v[:1] == ["logistic"]:
                 coef[(float(v[1]), int(v[2]))] = tuple(float(x) for x in v[3:9])
-    return None if gl is None else (gl[0], gl[1], coef)
+    return None if gl is None else (gl[0], gl[1], coef, scene)
 
 
 def start_rows(table: Table, growth: Optional[Growth], thr: float, inp: np.ndarray,
@@ -328,11 +334,16 @@ def start_rows(table: Table, growth: Optional[Growth], thr: float, inp: np.ndarr
     rows = rows_for(table, thr, trend_class(inp, thr, ratio))
     if growth is None:
         return rows
-    a0, rmax, coef = growth
+    a0, rmax, coef, scene = growth
     rate, size = growth_terms(inp, thr, px_km, a0, rmax)
+    if scene:  # the newest input's area fraction >= thr (of its pixels with a value)
+        fin = np.isfinite(inp[-1])
+        q = float((np.nan_to_num(inp[-1], nan=-1e9) >= thr).sum()) / max(1, int(fin.sum()))
     out = []
     for k, (rad, kn) in enumerate(rows):
         c = coef.get((thr, (k + 1) * STEP_MIN))
+        if c is not None and scene:
+            c = tuple(c[:5]) + (q,)
         out.append((rad, kn if c is None else
                     [float(v) for v in logistic_knots(kn, c, rate, size)]))
     return out

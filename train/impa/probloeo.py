@@ -22,6 +22,13 @@ isotonic fit) and differs in what else the calibration reads:
   rate+size   rate, + d_k * ln(1 + area newest / A0): small echo dies sooner
   full        a_k + b_k logit c(f) + g_k rate + d_k size (b_k >= 0)
 
+Shrinkage (each candidate also with it): P' = (1 - l) P + l q, the weight l
+per threshold and lead by a leave-one-group-out inside the fitted starts, q
+the fitted events' base rate, or (scene) the start's own area fraction >= T
+in its newest input frame. The scene variants were added after the first
+round (and after the first choice's test scores were seen); they were chosen
+among by the same LOEO rule, on the fitted events only.
+
 The logistic terms act on the knots of c (P = the piecewise-linear
 interpolation of the adjusted knots), so the C code applies them to one row
 per start and threshold, as it already reads one. Coefficients per
@@ -163,7 +170,7 @@ def _fit_coef(method: str, cnt, hit, fm, knots, rate, size) -> Tuple[float, floa
 
 
 def fit_method(d: dict, idx: np.ndarray, method: str, ti: int, k: int,
-               shrink: Optional[float] = None) -> dict:
+               shrink: Optional[float] = None, scene: bool = False) -> dict:
     """The fit of one (threshold, lead) on the starts idx: radius, knots per
     class, logistic coefficients, shrinkage weight and base rate."""
     cls, rate, size = predictors(d, ti)
@@ -177,7 +184,7 @@ def fit_method(d: dict, idx: np.ndarray, method: str, ti: int, k: int,
         if best is None or bs < best[2] - 1e-12:
             best = (ri, kn, bs)
     ri, kn_pool, _ = best
-    out = {"ri": ri, "base": base, "lam": 0.0, "coef": (0.0, 1.0, 0.0, 0.0),
+    out = {"ri": ri, "base": base, "lam": 0.0, "coef": (0.0, 1.0, 0.0, 0.0), "scene": scene,
            "knots": {c: np.array(kn_pool) for c in P.CLASSES}}
     if method == "classes":
         # the class alone when it holds MIN_EVENTS observed exceedances (impa.prob.fit_hist)
@@ -220,14 +227,18 @@ def predict(d: dict, idx: np.ndarray, m: dict, ti: int, k: int) -> Tuple[float, 
         fm = np.where(cnt > 0, sumf / np.maximum(cnt, 1), 0.0)
         kn = adjusted_knots(m["knots"][c], m["coef"], rate[sel], size[sel])
         p = interp_rows(fm, kn)
-        p = (1 - m["lam"]) * p + m["lam"] * m["base"]
+        q = m["base"]
+        if m.get("scene"):  # shrink towards the start's own area fraction >= T
+            q = (d["px_ge"][sel, ti, -1] / np.maximum(1.0, d["n_fin"][sel, -1]))[:, None]
+        p = (1 - m["lam"]) * p + m["lam"] * q
         tot += brier_sum(cnt, hit, p)
         n += cnt.sum()
         h += hit.sum()
     return tot, n, h
 
 
-def shrink_weight(d: dict, idx: np.ndarray, method: str, ti: int, k: int) -> float:
+def shrink_weight(d: dict, idx: np.ndarray, method: str, ti: int, k: int,
+                  scene: bool = False) -> float:
     """Weight towards the base rate of lowest leave-one-group-out Brier score
     inside idx (impa.prob.shrink_lambda on the held-out quadratic terms)."""
     gs = d["groups"][idx]
@@ -236,7 +247,7 @@ def shrink_weight(d: dict, idx: np.ndarray, method: str, ti: int, k: int) -> flo
         fit_i, out_i = idx[gs != g], idx[gs == g]
         if not len(fit_i):
             continue
-        m = fit_method(d, fit_i, method, ti, k)
+        m = fit_method(d, fit_i, method, ti, k, scene=scene)
         # Brier sum of (1 - l) p + l base = A l^2 + B l + C
         m0 = dict(m, lam=0.0)
         m1 = dict(m, lam=1.0)
@@ -251,7 +262,8 @@ def shrink_weight(d: dict, idx: np.ndarray, method: str, ti: int, k: int) -> flo
     return float(min(1.0, max(0.0, -B / (2 * A))))
 
 
-def loeo(d: dict, method: str, shrink: bool, log=sys.stderr) -> Dict[str, List[float]]:
+def loeo(d: dict, method: str, shrink: bool, log=sys.stderr,
+         scene: bool = False) -> Dict[str, List[float]]:
     """Per threshold, the LOEO BSS per lead (module docstring)."""
     groups = d["groups"]
     res: Dict[str, List[float]] = {}
@@ -262,14 +274,15 @@ def loeo(d: dict, method: str, shrink: bool, log=sys.stderr) -> Dict[str, List[f
             for g in np.unique(groups):
                 fit_i = np.flatnonzero(groups != g)
                 out_i = np.flatnonzero(groups == g)
-                lam = shrink_weight(d, fit_i, method, ti, k) if shrink else None
-                m = fit_method(d, fit_i, method, ti, k, lam)
+                lam = shrink_weight(d, fit_i, method, ti, k, scene) if shrink else None
+                m = fit_method(d, fit_i, method, ti, k, lam, scene)
                 b, n, h = predict(d, out_i, m, ti, k)
                 o = h / max(1.0, n)
                 bs += b
                 ref += n * o * (1 - o)
             row.append(1 - bs / ref if ref > 0 else float("nan"))
-            log.write(f"\rprobloeo: {method}{' +shrink' if shrink else ''} {thr:g} dBZ "
+            log.write(f"\rprobloeo: {method}{' +shrink' if shrink else ''}"
+                      f"{' (scene)' if scene else ''} {thr:g} dBZ "
                       f"{(k + 1) * P.STEP_MIN} min ")
             log.flush()
         res[f"{thr:g}"] = row
@@ -277,8 +290,8 @@ def loeo(d: dict, method: str, shrink: bool, log=sys.stderr) -> Dict[str, List[f
     return res
 
 
-def fit_table(d: dict, method: str, shrink: bool,
-              log=sys.stderr) -> Tuple[P.Table, P.Growth, dict]:
+def fit_table(d: dict, method: str, shrink: bool, log=sys.stderr,
+              scene: bool = False) -> Tuple[P.Table, P.Growth, dict]:
     """The table of a growth method (rate, rate+size, full) fitted on every
     start of d: per threshold and lead the pooled c(f) at its radius (class 0
     rows, `trend 0`) and a logistic line (a, b, g, d, shrinkage weight, base
@@ -288,12 +301,13 @@ def fit_table(d: dict, method: str, shrink: bool,
     idx = np.arange(len(d["groups"]))
     table: P.Table = {}
     coef: Dict[Tuple[float, int], Tuple[float, ...]] = {}
-    info: dict = {"method": method, "shrink": shrink, "starts": int(len(idx)), "rows": {}}
+    info: dict = {"method": method, "shrink": shrink, "shrink_target": "scene" if scene
+                  else "base", "starts": int(len(idx)), "rows": {}}
     for ti, thr in enumerate(P.THRESHOLDS):
         for k in range(P.T_OUT):
             lead = (k + 1) * P.STEP_MIN
-            lam = shrink_weight(d, idx, method, ti, k) if shrink else 0.0
-            m = fit_method(d, idx, method, ti, k, lam)
+            lam = shrink_weight(d, idx, method, ti, k, scene) if shrink else 0.0
+            m = fit_method(d, idx, method, ti, k, lam, scene)
             table[(thr, lead, 0)] = (P.RADII_KM[m["ri"]], [float(v) for v in m["knots"][0]])
             coef[(thr, lead)] = tuple(m["coef"]) + (lam, m["base"])
             info["rows"][f"{thr:g}/{lead}"] = {"radius_km": P.RADII_KM[m["ri"]],
@@ -302,7 +316,7 @@ def fit_table(d: dict, method: str, shrink: bool,
             log.write(f"\rprobloeo: fit {thr:g} dBZ {lead} min ")
             log.flush()
     log.write("\n")
-    return table, (A0_KM2, RATE_MAX, coef), info
+    return table, (A0_KM2, RATE_MAX, coef, scene), info
 
 
 def write_fit(d: dict, args) -> int:
@@ -310,13 +324,14 @@ def write_fit(d: dict, args) -> int:
     then its scores on the test split by impa.prob (the same verification as
     every other table)."""
     shrink = not args.no_shrink
-    table, growth, info = fit_table(d, args.fit, shrink)
+    table, growth, info = fit_table(d, args.fit, shrink, scene=args.shrink_to == "scene")
     rel = os.path.relpath(args.table, D.TRAIN_DIR.parent)
     opts = f" --fit {args.fit} --scheme {args.scheme} --stride {args.stride}" + (
-        " --no-shrink" if args.no_shrink else "")
+        " --no-shrink" if args.no_shrink else f" --shrink-to {args.shrink_to}")
     P.write_table(args.table, table, f"impa-prob-2 neighbourhood + growth ({args.fit}), fitted "
                   f"on {info['starts']} training and validation starts"
-                  + (", leave-one-event-out shrinkage" if shrink else ""), 0.0,
+                  + (f", leave-one-event-out shrinkage to the {args.shrink_to}"
+                     if shrink else ""), 0.0,
                   ["Exceedance-probability calibration of impa-nowcast (impa/prob.h).",
                    f"Written by: cd train && /usr/bin/python3 -m impa.probloeo --table ../{rel}{opts}",
                    "(docs/nowcast.md). Rows: the window half-width (km) and the calibration",
@@ -342,6 +357,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     help="instead of the comparison: fit this method on every start and write "
                     "--table, then score it on the test split (impa.prob --no-fit)")
     ap.add_argument("--no-shrink", action="store_true", help="--fit without the shrinkage")
+    ap.add_argument("--shrink-to", default="scene", choices=("scene", "base"),
+                    help="--fit: shrink towards the newest input's area fraction >= T (scene) "
+                    "or the fitted events' base rate (base)")
     ap.add_argument("--table", default=str(D.TRAIN_DIR.parent / "models" / "prob-calibration.txt"))
     ap.add_argument("--eval-out", default=str(D.TRAIN_DIR.parent / "docs" / "eval"),
                     help="--fit: impa.prob's --out (prob.json, prob.md, prob-fit.json)")
@@ -374,9 +392,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
            "groups": sorted(set(d["groups"].tolist())), "a0_km2": A0_KM2,
            "rate_max_per_h": RATE_MAX, "bss": {}}
     for meth in args.methods.split(","):
-        for shrink in (False, True):
-            key = meth + (" +shrink" if shrink else "")
-            res["bss"][key] = loeo(d, meth, shrink)
+        for shrink, scene in ((False, False), (True, False), (True, True)):
+            key = meth + (" +shrink" if shrink else "") + (" (scene)" if scene else "")
+            res["bss"][key] = loeo(d, meth, shrink, scene=scene)
             b45 = res["bss"][key]["45"]
             print(f"{key:20s} 45 dBZ 10-60 min: " + " ".join(f"{v:6.3f}" for v in b45[:6])
                   + f"  min {min(b45[:6]):.3f}  35 dBZ mean {np.mean(res['bss'][key]['35']):.3f}",

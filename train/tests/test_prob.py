@@ -162,7 +162,7 @@ class TestField(unittest.TestCase):
         import tempfile
 
         t = {(45.0, 10, 0): (2.0, [0.0, 0.5, 0.9])}
-        g = (25.0, 4.0, {(45.0, 10): (0.1, 1.2, 0.5, -0.1, 0.2, 0.001)})
+        g = (25.0, 4.0, {(45.0, 10): (0.1, 1.2, 0.5, -0.1, 0.2, 0.001)}, True)
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "t.txt")
             P.write_table(path, t, "g", 0.0, [], growth=g)
@@ -171,6 +171,7 @@ class TestField(unittest.TestCase):
         self.assertEqual(set(back), set(t))
         self.assertEqual(ratio, 0.0)
         self.assertEqual(gb[:2], (25.0, 4.0))
+        self.assertTrue(gb[3])
         np.testing.assert_allclose(gb[2][(45.0, 10)], g[2][(45.0, 10)], rtol=1e-5)
 
     def test_weather_groups(self):
@@ -207,8 +208,10 @@ class TestAgainstC(unittest.TestCase):
             pooled = {(t, lead, 0): v for (t, lead, c), v in table.items() if c == 0}
             coef = {(t, lead): (0.2, 1.1, 0.8, -0.3, 0.1, 0.01) for (t, lead, _) in pooled}
             gpath = os.path.join(d, "growth.txt")
-            P.write_table(gpath, pooled, "growth test", 0.0, [], growth=(25.0, 4.0, coef))
-            for path in (str(TABLE), gpath):
+            P.write_table(gpath, pooled, "growth test", 0.0, [], growth=(25.0, 4.0, coef, False))
+            spath = os.path.join(d, "scene.txt")
+            P.write_table(spath, pooled, "scene test", 0.0, [], growth=(25.0, 4.0, coef, True))
+            for path in (str(TABLE), gpath, spath):
                 table, _, ratio = P.read_table(path)
                 growth = P.read_growth(path)
                 cp = P.c_probabilities(tool, path, inp, fc, 0.5)

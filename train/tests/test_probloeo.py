@@ -83,6 +83,18 @@ class TestGrowthFit(unittest.TestCase):
             m["knots"][0], m["coef"], rate[:1], size[:1]))[0, 0]
         self.assertAlmostEqual(float(p), float(want), places=9)
 
+    def test_scene_shrinkage(self):
+        # all the way to the scene (l = 1): P is each start's newest-input area fraction
+        d = synthetic(8)
+        idx = np.arange(8)
+        m = L.fit_method(d, idx, "pooled", 1, 0, shrink=1.0, scene=True)
+        q = d["px_ge"][:, 1, -1] / d["n_fin"][:, -1]
+        cnt, hit = d["cnt"][:, 1, 0, m["ri"]], d["hit"][:, 1, 0, m["ri"]]
+        want = float((cnt * q[:, None] ** 2 - 2 * q[:, None] * hit + hit).sum())
+        self.assertAlmostEqual(L.predict(d, idx, m, 1, 0)[0], want, delta=1e-6 * want)
+        base = L.fit_method(d, idx, "pooled", 1, 0, shrink=1.0)
+        self.assertNotAlmostEqual(L.predict(d, idx, base, 1, 0)[0], want, delta=1e-3 * want)
+
 
 if __name__ == "__main__":
     unittest.main()
