@@ -330,7 +330,8 @@ def write_fit(d: dict, args) -> int:
         " --no-shrink" if args.no_shrink else f" --shrink-to {args.shrink_to}")
     P.write_table(args.table, table, f"impa-prob-2 neighbourhood + growth ({args.fit}), fitted "
                   f"on {info['starts']} training and validation starts"
-                  + (f", leave-one-event-out shrinkage to the {args.shrink_to}"
+                  + (f", leave-one-event-out shrinkage to the "
+                     f"{'scene' if args.shrink_to == 'scene' else 'base rate'}"
                      if shrink else ""), 0.0,
                   ["Exceedance-probability calibration of impa-nowcast (impa/prob.h).",
                    f"Written by: cd train && /usr/bin/python3 -m impa.probloeo --table ../{rel}{opts}",
