@@ -29,6 +29,11 @@ largest difference to the NumPy ones is reported (`c_agreement`).
 
 Writes: the table (--table), OUT/prob.json, OUT/prob.md and
 ../docs/prob-reliability.png (--png).
+
+The fit here is impa-prob-1's (trend classes). Tables with growth terms
+(impa-prob-2, the shipped one) are fitted by impa.probloeo --fit, which then
+scores them through this module's --no-fit; both formats are read and
+verified here (read_growth, start_rows).
 """
 from __future__ import annotations
 
