@@ -138,6 +138,9 @@ typedef struct {
                              * NAN where the forecast has no value */
     const float *radius_km; /* [n_thresholds][n_leads] neighbourhood half-width used */
     int trend[IMPA_PROB_MAX_THRESHOLDS]; /* -1 decaying, 0 steady, 1 growing (impa/prob.h) */
+    /* growth rate of the area >= threshold in the inputs, per hour, that the
+     * calibration read (impa_prob_growth); NAN: the table has no growth terms */
+    float growth_per_h[IMPA_PROB_MAX_THRESHOLDS];
     const char *calibration;/* name of the calibration table (impa_prob_table_t.name) */
 } impa_prob_field_t;
 

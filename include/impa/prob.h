@@ -45,6 +45,28 @@ typedef struct {
     float p[IMPA_PROB_MAX_KNOTS];  /* P at f = j / (n_knots - 1), non-decreasing, in [0, 1] */
 } impa_prob_row_t;
 
+/* Growth terms of one threshold and lead (a `logistic` line of a table with a
+ * `growth` line): the row's knots p_j become, every cycle,
+ *   (1 - l) sigmoid(a + b logit(p_j) + g rate + d size) + l q
+ * (p_j clamped to [IMPA_PROB_LOGIT_EPS, 1 - IMPA_PROB_LOGIT_EPS]), with
+ *   rate = ln((A_new + A0) / (A_old + A0)) / span, clipped to +-rate_max per hour,
+ *   size = ln(1 + A_new / A0),
+ * A the area >= threshold (km^2) of the newest and oldest input frame and span
+ * the hours between them: a storm that shrinks in its inputs keeps its echo
+ * less often, one that grows more often, in proportion to how fast; l moves
+ * the result towards q (shrinkage): the line's q (the fitted events' base
+ * rate), or with the table's `shrink-target scene` line the area fraction >=
+ * threshold of the newest input frame (of its pixels with a value; the line's
+ * q without inputs), the climatology of this scene rather than of the
+ * training events. b >= 0 keeps the calibration non-decreasing. */
+#define IMPA_PROB_LOGIT_EPS 1e-5
+
+typedef struct {
+    float threshold_dbz;
+    int lead_min;
+    double a, b, g, d, l, q;
+} impa_prob_logistic_t;
+
 typedef struct {
     int n_knots;                   /* 2 .. IMPA_PROB_MAX_KNOTS */
     double trend_ratio;            /* > 1: three trend classes; 0: one (every row steady) */
@@ -54,15 +76,23 @@ typedef struct {
     /* the extrapolation scheme of the forecasts it was fitted on (the file's
      * `scheme` line; a table without one was fitted on "impa-extrap-1") */
     char scheme[32];
+    /* growth terms (the `growth A0 RATE_MAX` line; growth_a0_km2 0: none) */
+    double growth_a0_km2, growth_rate_max;
+    int shrink_scene;              /* `shrink-target scene`: q from the newest input */
+    int n_logistic;
+    impa_prob_logistic_t logistic[IMPA_PROB_MAX_ROWS];
 } impa_prob_table_t;
 
 /* Reads a calibration table (text; the format is in docs/nowcast.md and in the
  * header of models/prob-calibration.txt): a first line `impa-prob-calibration 1`,
  * `name TEXT`, `knots K`, optionally `trend RATIO` (> 1, or 0 = none) and
- * `scheme NAME` (an impa-extrapolate scheme, impa/extrapolate.h), then
+ * `scheme NAME` (an impa-extrapolate scheme, impa/extrapolate.h) and
+ * `growth A0_KM2 RATE_MAX_PER_H`, `shrink-target scene|base`, then
  * one row per line `THRESHOLD LEAD_MIN TREND RADIUS_KM p_0 .. p_{K-1}` (TREND
- * -1, 0 or 1); `#` starts a comment. Checks every value (knots non-decreasing
- * in [0, 1], radius 0..500 km, no duplicate threshold/lead/trend);
+ * -1, 0 or 1) and, with `growth`, lines `logistic THRESHOLD LEAD_MIN a b g d l q`
+ * (see impa_prob_logistic_t; a threshold and lead without one keeps its knots);
+ * `#` starts a comment. Checks every value (knots non-decreasing
+ * in [0, 1], radius 0..500 km, no duplicate threshold/lead/trend, b >= 0);
  * IMPA_EIO, or IMPA_EFORMAT with the file and line in err. */
 IMPA_API int impa_prob_table_load(const char *path, impa_prob_table_t *t, char *err,
                                   size_t errlen);
@@ -90,11 +120,19 @@ IMPA_API void impa_prob_destroy(impa_prob_t **p);
 IMPA_API int impa_prob_trend(const float *const *frames, int n, size_t npix, float thr,
                              double ratio);
 
+/* The growth terms of frames[0..n) (oldest first, NULL entries skipped) at
+ * thr, step_minutes apart, pixel_km spacing (impa_prob_logistic_t): *rate per
+ * hour (0 with fewer than two frames) and *size (0 without a frame). */
+IMPA_API void impa_prob_growth(const float *const *frames, int n, size_t npix, float thr,
+                               double pixel_km, int step_minutes, double a0_km2,
+                               double rate_max, double *rate, double *size);
+
 /* Computes every probability field of a forecast dbz [n_leads][ny][nx] (the
  * shape given at _create) into the object's buffer and returns it in *out
  * (borrowed: valid until the next _compute or _destroy). inputs[0..n_inputs)
  * are the forecast's input frames, oldest first (NULL entries = missing), for
- * the trend; inputs NULL: steady. Allocates nothing. */
+ * the trend and the growth terms; inputs NULL: steady, growth terms 0.
+ * Allocates nothing. */
 IMPA_API int impa_prob_compute(impa_prob_t *p, const float *dbz, const float *const *inputs,
                                int n_inputs, const impa_prob_field_t **out, char *err,
                                size_t errlen);

@@ -239,7 +239,7 @@ static int check_prob(impa_startup_t *s, const char *config_path, char *notes, s
         note(notes, noteslen, IMPA_LOG_WARNING,
              "prob: the calibration table %s was fitted on forecasts of extrapolation '%s', "
              "but the daemon's forecasts come from '%s': the probabilities may be "
-             "miscalibrated (refit: train/impa/prob.py --scheme %s)",
+             "miscalibrated (refit: train/impa/probloeo.py --fit rate --scheme %s)",
              path, s->prob->scheme, fs, fs);
     return 0;
 }

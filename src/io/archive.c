@@ -208,6 +208,9 @@ static int write_content(int ncid, const impa_forecast_t *fc, char *inputs, size
         CK(put_text(ncid, v_prob, "trend_meaning",
                     "per threshold: -1 decaying, 0 steady, 1 growing (area >= threshold in the "
                     "newest input against the oldest)"));
+        if (!isnan(pf->growth_per_h[0])) /* a table with growth terms: all thresholds have it */
+            CK(nc_put_att_float(ncid, v_prob, "growth_per_hour", NC_FLOAT,
+                                (size_t)pf->n_thresholds, pf->growth_per_h));
         int rd[2] = {d_thr, d_lead};
         CK(nc_def_var(ncid, "probability_radius", NC_FLOAT, 2, rd, &v_rad));
         CK(put_text(ncid, v_rad, "long_name", "half-width of the probability's window"));

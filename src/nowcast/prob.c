@@ -21,6 +21,12 @@ struct impa_prob {
     impa_prob_row_t rows[IMPA_PROB_MAX_THRESHOLDS][3][MAX_LEADS];
     int rpix[IMPA_PROB_MAX_THRESHOLDS][3][MAX_LEADS];
     float radius[IMPA_PROB_MAX_THRESHOLDS * MAX_LEADS];        /* [thr][lead] km, as published */
+    /* growth terms: [thr][lead] coefficients (NULL = none there), the grid */
+    double a0_km2, rate_max, pixel_km;
+    int step_minutes, shrink_scene;
+    const impa_prob_logistic_t *logi[IMPA_PROB_MAX_THRESHOLDS][MAX_LEADS];
+    impa_prob_logistic_t logistic[IMPA_PROB_MAX_ROWS];
+    impa_prob_row_t adj; /* the row of the current field with its knots adjusted */
     int32_t *sat;   /* [(ny+1)*(nx+1)] summed-area table of the exceedance indicator */
     float *p;       /* [n_thr][n_leads][ny][nx] */
     impa_prob_field_t field;
@@ -116,6 +122,71 @@ static int parse_row(char *s, impa_prob_table_t *t, const char *path, int line, 
     return 0;
 }
 
+/* `growth A0 RATE_MAX` (after `growth `) */
+static int parse_growth(char *s, impa_prob_table_t *t, const char *path, int line, char *err,
+                        size_t errlen)
+{
+    char *end;
+    double a0 = strtod(s, &end);
+    char *e2;
+    double rm = strtod(end, &e2);
+    if (end == s || e2 == end || *skip_ws(e2) || !(a0 > 0 && a0 <= 1e6) ||
+        !(rm > 0 && rm <= 100) || t->growth_a0_km2 > 0)
+        return impa_err(err, errlen, IMPA_EFORMAT,
+                        "%s:%d: growth needs A0 km^2 in (0, 1e6] and a rate clip per hour in "
+                        "(0, 100], once",
+                        path, line);
+    t->growth_a0_km2 = a0;
+    t->growth_rate_max = rm;
+    return 0;
+}
+
+/* `logistic THRESHOLD LEAD a b g d l q` (after `logistic `) */
+static int parse_logistic(char *s, impa_prob_table_t *t, const char *path, int line, char *err,
+                          size_t errlen)
+{
+    double v[8];
+    char *end;
+    for (int i = 0; i < 8; i++) {
+        s = skip_ws(s);
+        errno = 0;
+        v[i] = strtod(s, &end);
+        if (end == s || errno || !isfinite(v[i]))
+            return impa_err(err, errlen, IMPA_EFORMAT,
+                            "%s:%d: logistic needs threshold, lead, a, b, g, d, l, q (value %d)", path,
+                            line, i + 1);
+        s = end;
+    }
+    if (*skip_ws(s))
+        return impa_err(err, errlen, IMPA_EFORMAT, "%s:%d: logistic: more than 8 values", path,
+                        line);
+    if (v[1] < 1 || v[1] > 1440 || v[1] != floor(v[1]) || !(v[3] >= 0 && v[3] <= 100) ||
+        fabs(v[2]) > 100 || fabs(v[4]) > 100 || fabs(v[5]) > 100 || !(v[6] >= 0 && v[6] <= 1) ||
+        !(v[7] >= 0 && v[7] <= 1))
+        return impa_err(err, errlen, IMPA_EFORMAT,
+                        "%s:%d: logistic: lead 1..1440 min, b in [0, 100], |a|, |g|, |d| <= 100, "
+                        "l and q in [0, 1]",
+                        path, line);
+    if (t->n_logistic >= IMPA_PROB_MAX_ROWS)
+        return impa_err(err, errlen, IMPA_EFORMAT, "%s:%d: more than %d logistic lines", path,
+                        line, IMPA_PROB_MAX_ROWS);
+    for (int i = 0; i < t->n_logistic; i++)
+        if (t->logistic[i].threshold_dbz == (float)v[0] && t->logistic[i].lead_min == (int)v[1])
+            return impa_err(err, errlen, IMPA_EFORMAT,
+                            "%s:%d: second logistic line for %g dBZ at %d min", path, line, v[0],
+                            (int)v[1]);
+    impa_prob_logistic_t *l = &t->logistic[t->n_logistic++];
+    l->threshold_dbz = (float)v[0];
+    l->lead_min = (int)v[1];
+    l->a = v[2];
+    l->b = v[3];
+    l->g = v[4];
+    l->d = v[5];
+    l->l = v[6];
+    l->q = v[7];
+    return 0;
+}
+
 int impa_prob_table_load(const char *path, impa_prob_table_t *t, char *err, size_t errlen)
 {
     if (!path || !t)
@@ -185,6 +256,20 @@ int impa_prob_table_load(const char *path, impa_prob_table_t *t, char *err, size
                 goto done;
             }
             t->trend_ratio = r;
+        } else if (strncmp(s, "growth ", 7) == 0) {
+            if ((rc = parse_growth(s + 7, t, path, line, err, errlen)))
+                goto done;
+        } else if (strncmp(s, "shrink-target ", 14) == 0) {
+            const char *v = skip_ws(s + 14);
+            if (strcmp(v, "scene") && strcmp(v, "base")) {
+                rc = impa_err(err, errlen, IMPA_EFORMAT,
+                              "%s:%d: shrink-target must be scene or base", path, line);
+                goto done;
+            }
+            t->shrink_scene = strcmp(v, "scene") == 0;
+        } else if (strncmp(s, "logistic ", 9) == 0) {
+            if ((rc = parse_logistic(s + 9, t, path, line, err, errlen)))
+                goto done;
         } else if ((rc = parse_row(s, t, path, line, err, errlen))) {
             goto done;
         }
@@ -195,6 +280,9 @@ int impa_prob_table_load(const char *path, impa_prob_table_t *t, char *err, size
     }
     if (!t->n_rows)
         rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: no rows", path);
+    else if (t->n_logistic && !(t->growth_a0_km2 > 0))
+        rc = impa_err(err, errlen, IMPA_EFORMAT, "%s: logistic lines without a `growth` line",
+                      path);
     if (!t->scheme[0]) /* tables before the scheme line: fitted on scheme 1 */
         snprintf(t->scheme, sizeof t->scheme, "%s", impa_extrap_scheme_name(IMPA_EXTRAP_SCHEME_1));
 done:
@@ -239,6 +327,12 @@ int impa_prob_create(const impa_prob_table_t *t, const float *thr, int n_thr, in
     p->nx = nx;
     p->n_knots = t->n_knots;
     p->trend_ratio = t->trend_ratio;
+    p->a0_km2 = t->growth_a0_km2;
+    p->rate_max = t->growth_rate_max;
+    p->pixel_km = pixel_km;
+    p->step_minutes = step_minutes;
+    p->shrink_scene = t->shrink_scene;
+    memcpy(p->logistic, t->logistic, (size_t)t->n_logistic * sizeof *t->logistic);
     snprintf(p->name, sizeof p->name, "%s", t->name);
     int rc = 0;
     int c0 = t->trend_ratio > 0 ? IMPA_PROB_DECAYING : IMPA_PROB_STEADY;
@@ -259,6 +353,11 @@ int impa_prob_create(const impa_prob_table_t *t, const float *thr, int n_thr, in
                 p->rpix[i][c + 1][k] = rp > 20000 ? 20000 : (int)rp;
             }
         p->field.thresholds[i] = thr[i];
+        for (int k = 0; k < n_leads; k++)
+            for (int j = 0; j < t->n_logistic; j++)
+                if (p->a0_km2 > 0 && t->logistic[j].threshold_dbz == thr[i] &&
+                    t->logistic[j].lead_min == (k + 1) * step_minutes)
+                    p->logi[i][k] = &p->logistic[j];
     }
     size_t plane = (size_t)ny * (size_t)nx;
     p->sat = malloc((size_t)(ny + 1) * (size_t)(nx + 1) * sizeof *p->sat);
@@ -363,6 +462,55 @@ int impa_prob_trend(const float *const *frames, int n, size_t npix, float thr, d
     return g > ratio ? IMPA_PROB_GROWING : g < 1.0 / ratio ? IMPA_PROB_DECAYING : IMPA_PROB_STEADY;
 }
 
+static size_t count_ge(const float *f, size_t npix, float thr)
+{
+    size_t hit = 0;
+    for (size_t i = 0; i < npix; i++)
+        hit += f[i] >= thr; /* false for NAN */
+    return hit;
+}
+
+void impa_prob_growth(const float *const *frames, int n, size_t npix, float thr, double pixel_km,
+                      int step_minutes, double a0_km2, double rate_max, double *rate,
+                      double *size)
+{
+    *rate = 0.0;
+    *size = 0.0;
+    if (!frames || !(a0_km2 > 0))
+        return;
+    int a = 0, b = n - 1;
+    while (a < n && !frames[a])
+        a++;
+    while (b >= 0 && !frames[b])
+        b--;
+    if (b < 0)
+        return;
+    double px2 = pixel_km * pixel_km;
+    double a_new = (double)count_ge(frames[b], npix, thr) * px2;
+    *size = log1p(a_new / a0_km2);
+    if (a >= b)
+        return;
+    double a_old = (double)count_ge(frames[a], npix, thr) * px2;
+    double r = log((a_new + a0_km2) / (a_old + a0_km2)) / ((b - a) * step_minutes / 60.0);
+    *rate = r > rate_max ? rate_max : r < -rate_max ? -rate_max : r;
+}
+
+/* row with its knots moved by the growth terms (impa_prob_logistic_t) into *o */
+static void adjust_row(const impa_prob_row_t *row, int n_knots, const impa_prob_logistic_t *l,
+                       double rate, double size, double q_to, impa_prob_row_t *o)
+{
+    *o = *row;
+    double t = l->a + l->g * rate + l->d * size;
+    for (int j = 0; j < n_knots; j++) {
+        double q = row->p[j];
+        q = q < IMPA_PROB_LOGIT_EPS ? IMPA_PROB_LOGIT_EPS
+            : q > 1 - IMPA_PROB_LOGIT_EPS ? 1 - IMPA_PROB_LOGIT_EPS : q;
+        double sg = 1.0 / (1.0 + exp(-(t + l->b * log(q / (1 - q)))));
+        float v = (float)((1 - l->l) * sg + l->l * q_to);
+        o->p[j] = j && v < o->p[j - 1] ? o->p[j - 1] : v; /* non-decreasing after rounding */
+    }
+}
+
 int impa_prob_compute(impa_prob_t *p, const float *dbz, const float *const *inputs,
                       int n_inputs, const impa_prob_field_t **out, char *err, size_t errlen)
 {
@@ -370,11 +518,28 @@ int impa_prob_compute(impa_prob_t *p, const float *dbz, const float *const *inpu
         return impa_err(err, errlen, IMPA_EINVAL, "impa_prob_compute: NULL argument");
     size_t plane = (size_t)p->ny * (size_t)p->nx;
     for (int i = 0; i < p->n_thr; i++) {
-        int c = impa_prob_trend(inputs, n_inputs, plane, p->field.thresholds[i], p->trend_ratio);
+        float thr = p->field.thresholds[i];
+        int c = impa_prob_trend(inputs, n_inputs, plane, thr, p->trend_ratio);
         p->field.trend[i] = c;
+        double rate = 0.0, size = 0.0, scene = -1.0;
+        p->field.growth_per_h[i] = NAN;
+        if (p->a0_km2 > 0) {
+            impa_prob_growth(inputs, n_inputs, plane, thr, p->pixel_km, p->step_minutes,
+                             p->a0_km2, p->rate_max, &rate, &size);
+            p->field.growth_per_h[i] = (float)rate;
+            for (int j = n_inputs - 1; p->shrink_scene && inputs && j >= 0 && scene < 0; j--)
+                if (inputs[j])
+                    scene = area_fraction(inputs[j], plane, thr);
+        }
         for (int k = 0; k < p->n_leads; k++) {
-            one_field(p, dbz + (size_t)k * plane, p->field.thresholds[i], p->rpix[i][c + 1][k],
-                      &p->rows[i][c + 1][k], p->p + ((size_t)i * p->n_leads + k) * plane);
+            const impa_prob_row_t *row = &p->rows[i][c + 1][k];
+            if (p->logi[i][k]) {
+                adjust_row(row, p->n_knots, p->logi[i][k], rate, size,
+                           scene >= 0 ? scene : p->logi[i][k]->q, &p->adj);
+                row = &p->adj;
+            }
+            one_field(p, dbz + (size_t)k * plane, thr, p->rpix[i][c + 1][k], row,
+                      p->p + ((size_t)i * p->n_leads + k) * plane);
             p->radius[i * p->n_leads + k] = p->rows[i][c + 1][k].radius_km;
         }
     }

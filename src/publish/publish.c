@@ -412,6 +412,10 @@ static void frame_header(impa_publisher_t *p, impa_json_t *j, const impa_forecas
         impa_json_arr_end(j);
         impa_json_num(j, "radius_km", pf->radius_km[(size_t)ti * pf->n_leads + k]);
         impa_json_str(j, "trend", trend_name(pf->trend[ti]));
+        if (isnan(pf->growth_per_h[ti]))
+            impa_json_null(j, "growth_per_h");
+        else
+            impa_json_num(j, "growth_per_h", pf->growth_per_h[ti]);
         impa_json_str(j, "calibration", pf->calibration);
     }
     grid_json(j, fc->grid);

@@ -223,7 +223,8 @@ static void test_check_agrees_with_startup(void **state)
 
 /* The shipped etc/impa-nowcast.yaml from the source tree, without --model: the
  * default weights are not installed, the checkout's models/impa-net.nc is
- * used, and the check passes and creates nothing. */
+ * used, the shipped probability table fits its scheme, and the check passes
+ * and creates nothing. */
 static void test_shipped_config_from_checkout(void **state)
 {
     (void)state;
@@ -246,6 +247,11 @@ static void test_shipped_config_from_checkout(void **state)
     assert_non_null(strstr(report, "using the source checkout's"));
     assert_non_null(strstr(report, "models/impa-net.nc"));
     assert_non_null(strstr(report, ": valid (sha256 "));
+    /* the shipped probability table matches the shipped configuration's forecasts
+     * (the network's advection input): the product is on and the start-up does not
+     * warn that it may be miscalibrated */
+    assert_null(strstr(report, "no calibration table installed"));
+    assert_null(strstr(report, "was fitted on forecasts of extrapolation"));
     char shipped[160];
     snprintf(shipped, sizeof shipped, "%s/shipped", g_dir);
     assert_int_equal(access(shipped, F_OK), -1);

@@ -301,6 +301,112 @@ static void test_table_file(void **state)
     assert_int_equal(impa_prob_table_load(path, &t, err, sizeof err), IMPA_EIO);
 }
 
+/* Growth terms: the rate and size from known areas, a table file with `growth`
+ * and `logistic` lines, and the knots they move (decay lowers P, growth raises
+ * it, a lead without a logistic line keeps its knots). */
+static void test_growth(void **state)
+{
+    (void)state;
+    static float old_[NY * NX], new_[NY * NX], dbz[NY * NX];
+    for (int i = 0; i < NY * NX; i++) {
+        old_[i] = i < 400 ? 50.0f : 0.0f; /* 400 px = 100 km^2 at 0.5 km */
+        new_[i] = i < 100 ? 50.0f : 0.0f; /* 25 km^2 */
+        dbz[i] = i < NX * 10 ? 50.0f : 0.0f;
+    }
+    new_[NX * NY - 1] = NAN;
+    const float *decay[4] = {old_, NULL, new_, NULL}, *grow[2] = {new_, old_};
+    size_t n = NY * NX;
+    double rate, size;
+    impa_prob_growth(decay, 4, n, 45.0f, 0.5, 10, 25.0, 4.0, &rate, &size);
+    /* ln(50 / 125) over 20 minutes */
+    assert_float_equal(rate, log(50.0 / 125.0) * 3.0, 1e-12);
+    assert_float_equal(size, log(2.0), 1e-12);
+    impa_prob_growth(decay, 4, n, 45.0f, 0.5, 10, 25.0, 1.0, &rate, &size);
+    assert_float_equal(rate, -1.0, 0); /* clipped */
+    impa_prob_growth(grow, 2, n, 45.0f, 0.5, 10, 25.0, 4.0, &rate, &size);
+    assert_float_equal(rate, log(125.0 / 50.0) * 6.0 > 4.0 ? 4.0 : log(125.0 / 50.0) * 6.0,
+                       1e-12);
+    impa_prob_growth(NULL, 0, n, 45.0f, 0.5, 10, 25.0, 4.0, &rate, &size);
+    assert_float_equal(rate, 0.0, 0);
+    assert_float_equal(size, 0.0, 0);
+
+    char path[] = "/tmp/impa-prob-growth-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, "impa-prob-calibration 1\nknots 2\ntrend 0\ngrowth 25 4\n"
+                     "45 10 0 0 0.2 0.6\n45 20 0 0 0.2 0.6\nlogistic 45 10 0.1 1.5 0.5 -0.2 0.25 0.01\n");
+    static impa_prob_table_t t;
+    char err[256];
+    assert_int_equal(impa_prob_table_load(path, &t, err, sizeof err), 0);
+    assert_int_equal(t.n_logistic, 1);
+    assert_float_equal(t.growth_a0_km2, 25.0, 0);
+    assert_float_equal(t.logistic[0].b, 1.5, 0);
+    static const float thr[1] = {45.0f};
+    impa_prob_t *p = NULL;
+    assert_int_equal(impa_prob_create(&t, thr, 1, 2, 10, NY, NX, 0.5, &p, err, sizeof err), 0);
+    const impa_prob_field_t *f = NULL;
+    assert_int_equal(impa_prob_compute(p, dbz, decay, 4, &f, err, sizeof err), 0);
+    impa_prob_growth(decay, 4, n, 45.0f, 0.5, 10, 25.0, 4.0, &rate, &size);
+    assert_float_equal(f->growth_per_h[0], (float)rate, 1e-6);
+    /* pixel 0 (row 0, inside the echo): f = 1 at radius 0 -> the adjusted top knot */
+    double z = 0.1 + 1.5 * log(0.6 / 0.4) + 0.5 * rate - 0.2 * size;
+    float want1 = (float)(0.75 / (1.0 + exp(-z)) + 0.25 * 0.01);
+    assert_float_equal(f->p[0], want1, 1e-6);
+    z = 0.1 + 1.5 * log(0.2 / 0.8) + 0.5 * rate - 0.2 * size;
+    assert_float_equal(f->p[NX * 20], (float)(0.75 / (1.0 + exp(-z)) + 0.0025), 1e-6); /* f=0 */
+    assert_float_equal(f->p[n], 0.6f, 1e-7); /* lead 20: no logistic line, knots as read */
+    float decaying = f->p[0];
+    assert_int_equal(impa_prob_compute(p, dbz, grow, 2, &f, err, sizeof err), 0);
+    assert_true(f->p[0] > decaying);
+    impa_prob_destroy(&p);
+
+    /* shrink-target scene: q is the newest input's area fraction >= 45 dBZ
+     * (100 of the NY * NX - 1 pixels with a value), not the line's 0.01 */
+    write_file(path, "impa-prob-calibration 1\nknots 2\ntrend 0\ngrowth 25 4\n"
+                     "shrink-target scene\n45 10 0 0 0.2 0.6\n"
+                     "logistic 45 10 0 1 0 0 0.5 0.01\n");
+    assert_int_equal(impa_prob_table_load(path, &t, err, sizeof err), 0);
+    assert_int_equal(t.shrink_scene, 1);
+    assert_int_equal(impa_prob_create(&t, thr, 1, 1, 10, NY, NX, 0.5, &p, err, sizeof err), 0);
+    const float *newest[2] = {old_, new_};
+    assert_int_equal(impa_prob_compute(p, dbz, newest, 2, &f, err, sizeof err), 0);
+    double q = 100.0 / (NY * NX - 1);
+    assert_float_equal(f->p[0], (float)(0.5 * 0.6 + 0.5 * q), 1e-6);
+    assert_float_equal(f->p[NX * 20], (float)(0.5 * 0.2 + 0.5 * q), 1e-6);
+    assert_int_equal(impa_prob_compute(p, dbz, NULL, 0, &f, err, sizeof err), 0);
+    assert_float_equal(f->p[0], (float)(0.5 * 0.6 + 0.5 * 0.01), 1e-6); /* no inputs */
+    impa_prob_destroy(&p);
+
+    static const struct {
+        const char *text, *what;
+    } bad[] = {
+        {"impa-prob-calibration 1\nknots 2\n45 10 0 1 0 1\nlogistic 45 10 0 1 0 0 0 0\n",
+         "without a `growth` line"},
+        {"impa-prob-calibration 1\nknots 2\ngrowth 0 4\n45 10 0 1 0 1\n", "growth needs"},
+        {"impa-prob-calibration 1\nknots 2\ngrowth 25 4\n45 10 0 1 0 1\n"
+         "logistic 45 10 0 -1 0 0 0 0\n",
+         "b in [0, 100]"},
+        {"impa-prob-calibration 1\nknots 2\ngrowth 25 4\n45 10 0 1 0 1\nlogistic 45 10 0 1\n",
+         "logistic needs"},
+        {"impa-prob-calibration 1\nknots 2\ngrowth 25 4\n45 10 0 1 0 1\n"
+         "logistic 45 10 0 1 0 0 0 0\nlogistic 45 10 0 1 0 0 0 0\n",
+         "second logistic"},
+        {"impa-prob-calibration 1\nknots 2\ngrowth 25 4\n45 10 0 1 0 1\n"
+         "logistic 45 10 0 1 0 0 1.5 0\n",
+         "l and q in [0, 1]"},
+        {"impa-prob-calibration 1\nknots 2\nshrink-target town\n45 10 0 1 0 1\n",
+         "shrink-target must be"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_file(path, bad[i].text);
+        assert_int_equal(impa_prob_table_load(path, &t, err, sizeof err), IMPA_EFORMAT);
+        if (!strstr(err, bad[i].what))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].what);
+    }
+    unlink(path);
+}
+
 /* The shipped table (models/prob-calibration.txt) loads and covers the
  * daemon's defaults: 35 and 45 dBZ at 10..120 min. */
 static void test_shipped_table(void **state)
@@ -398,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_missing),      cmocka_unit_test(test_calibrated),
         cmocka_unit_test(test_table_file),   cmocka_unit_test(test_trend),
         cmocka_unit_test(test_shipped_table), cmocka_unit_test(test_verify_known),
+        cmocka_unit_test(test_growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

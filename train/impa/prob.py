@@ -29,6 +29,11 @@ largest difference to the NumPy ones is reported (`c_agreement`).
 
 Writes: the table (--table), OUT/prob.json, OUT/prob.md and
 ../docs/prob-reliability.png (--png).
+
+The fit here is impa-prob-1's (trend classes). Tables with growth terms
+(impa-prob-2, the shipped one) are fitted by impa.probloeo --fit, which then
+scores them through this module's --no-fit; both formats are read and
+verified here (read_growth, start_rows).
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import data as D
+from .advect import SCHEMES
 
 THRESHOLDS = (35.0, 45.0)
 CLASSES = (-1, 0, 1)  # trend: decaying, steady, growing
@@ -80,6 +86,49 @@ def trend_class(inp: np.ndarray, thr: float, ratio: float) -> int:
     return 1 if g > ratio else -1 if g < 1.0 / ratio else 0
 
 
+# Growth terms (impa-prob-2 tables, the `growth` line): the calibration's knots
+# c_j become (1 - l) sigmoid(a + b logit(c_j) + g rate + d size) + l q per start
+# (l: shrinkage towards the fitted base rate q), with
+#   rate = ln((A_new + A0) / (A_old + A0)) / span, clipped to +-rate_max per hour,
+#   size = ln(1 + A_new / A0),
+# A the area >= T (km^2) of the newest and oldest input frame, span the hours
+# between them (impa_prob_growth in C).
+LOGIT_EPS = 1e-5
+
+
+def growth_from_counts(n_old, n_new, px_km, span_h, a0_km2: float, rate_max: float):
+    """(rate per hour, size) from pixel counts >= T of the oldest and newest
+    input frame (arrays or scalars); span_h <= 0: rate 0."""
+    a_old = np.asarray(n_old, dtype=np.float64) * np.asarray(px_km, dtype=np.float64) ** 2
+    a_new = np.asarray(n_new, dtype=np.float64) * np.asarray(px_km, dtype=np.float64) ** 2
+    if span_h > 0:
+        rate = np.clip(np.log((a_new + a0_km2) / (a_old + a0_km2)) / span_h, -rate_max, rate_max)
+    else:
+        rate = np.zeros_like(a_new)
+    return rate, np.log1p(a_new / a0_km2)
+
+
+def growth_terms(inp: np.ndarray, thr: float, px_km: float, a0_km2: float, rate_max: float,
+                 step_min: int = STEP_MIN) -> Tuple[float, float]:
+    """(rate, size) of one start's inputs [T_IN, H, W] (oldest first)."""
+    n = (np.nan_to_num(inp, nan=-1e9) >= thr).reshape(inp.shape[0], -1).sum(1)
+    r, sz = growth_from_counts(n[0], n[-1], px_km, (inp.shape[0] - 1) * step_min / 60.0,
+                               a0_km2, rate_max)
+    return float(r), float(sz)
+
+
+def logistic_knots(knots, coef: Sequence[float], rate, size) -> np.ndarray:
+    """knots [K] adjusted by coef = (a, b, g, d[, l, q]) for predictors rate,
+    size (scalars -> [K]; arrays [S] -> [S, K])."""
+    a, b, g, d = coef[:4]
+    l, q = (coef[4], coef[5]) if len(coef) > 4 else (0.0, 0.0)
+    k = np.clip(np.asarray(knots, dtype=np.float64), LOGIT_EPS, 1 - LOGIT_EPS)
+    z0 = a + b * np.log(k / (1 - k))
+    t = g * np.asarray(rate, dtype=np.float64) + d * np.asarray(size, dtype=np.float64)
+    z = z0 + (t[..., None] if np.ndim(t) else t)
+    return np.maximum.accumulate((1 - l) / (1.0 + np.exp(-z)) + l * q, axis=-1)
+
+
 def radius_px(radius_km: float, px_km: float) -> int:
     """The C rounding: floor(r / pixel + 0.5)."""
     return int(np.floor(radius_km / px_km + 0.5))
@@ -87,44 +136,48 @@ def radius_px(radius_km: float, px_km: float) -> int:
 
 # ------------------------------------------------------------- the forecasts ----
 
-SCHEMES = ("impa-extrap-1", "impa-extrap-2", "impa-extrap-3")
+def scheme_extrapolations(events: Dict[str, np.ndarray], scheme: str, tool: Optional[str],
+                          starts: Dict[str, Sequence[int]],
+                          chunk: int = 16) -> Dict[str, Dict[int, np.ndarray]]:
+    """The deterministic forecasts the table is fitted on and scored with:
+    impa-extrapolate of `scheme` (impa.advect.scheme_args) for the given starts
+    of each event only (a fit reads every second start of a few blocks: a
+    third of the starts impa.advect's whole-event cache would compute), cached
+    in D.CACHE_DIR under the event, the starts, the tool and the scheme.
+    Returns event -> start -> [T_OUT, H, W] float16."""
+    import hashlib
+    import tempfile
 
-
-def scheme_extrapolations(events: Dict[str, np.ndarray], scheme: str,
-                          tool: Optional[str]) -> Dict[str, np.ndarray]:
-    """The deterministic forecasts the table is fitted on: impa-extrapolate of
-    `scheme` for every start of every event. impa-extrap-1 through impa.advect's
-    cache; the others (physical units: the event's --pixel-km, the 10-min step)
-    cached beside it under a name that holds the scheme."""
-    from .advect import _tool_sha, all_extrapolations, find_extrapolate
-    from .ctools import run_tool
+    from .advect import _tool_sha, extrapolate, find_extrapolate, scheme_args
 
     if scheme not in SCHEMES:
         raise SystemExit(f"prob: unknown scheme {scheme!r} (one of {', '.join(SCHEMES)})")
-    if scheme == SCHEMES[0]:
-        return all_extrapolations(events, T_IN, T_OUT, tool, quiet=True)
-    import hashlib
-
     tool = find_extrapolate(tool)
-    out: Dict[str, np.ndarray] = {}
-    for name, dbz in events.items():
-        n = dbz.shape[0] - (T_IN + T_OUT) + 1
-        args = ["--scheme", scheme, "--pixel-km", repr(pixel_km(name)), "--step-min", str(STEP_MIN)]
-        key = hashlib.sha256(np.ascontiguousarray(dbz[:, ::7, ::7]).tobytes()).hexdigest()[:10]
-        path = D.CACHE_DIR / f"{name}-{key}-extrap-{T_IN}-{T_OUT}-{_tool_sha(tool)}-{scheme}.npy"
-        if path.exists():
-            out[name] = np.load(path, mmap_mode="r")
+    sha = _tool_sha(tool)
+    out: Dict[str, Dict[int, np.ndarray]] = {}
+    for name, want in starts.items():
+        want = sorted(set(want))
+        if not want:
             continue
-        a = np.empty((max(0, n), T_OUT) + dbz.shape[1:], dtype=np.float16)
-        for i in range(0, max(0, n), 16):
-            j = min(n, i + 16)
-            inp = np.stack([dbz[s:s + T_IN] for s in range(i, j)]).astype(np.float32)
-            a[i:j] = run_tool([tool, "--leads", str(T_OUT), "--threads", "0"] + args, inp,
-                              T_OUT).astype(np.float16)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(str(path) + ".tmp.npy", a)
-        os.replace(str(path) + ".tmp.npy", path)
-        out[name] = a
+        dbz = events[name]
+        args = scheme_args(scheme, name)
+        key = hashlib.sha256(np.ascontiguousarray(dbz[:, ::7, ::7]).tobytes()
+                             + repr((want, args)).encode()).hexdigest()[:12]
+        path = D.CACHE_DIR / f"{name}-prob-extrap-{T_IN}-{T_OUT}-{sha}-{scheme}-{key}.npy"
+        if path.exists():
+            a = np.load(path, mmap_mode="r")
+        else:
+            a = np.empty((len(want), T_OUT) + dbz.shape[1:], dtype=np.float16)
+            for i in range(0, len(want), chunk):
+                j = min(len(want), i + chunk)
+                inp = np.stack([dbz[s:s + T_IN] for s in want[i:j]]).astype(np.float32)
+                a[i:j] = extrapolate(tool, inp, T_OUT, 0, args).astype(np.float16)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=str(path.parent), suffix=".tmp.npy")
+            os.close(fd)
+            np.save(tmp, a)
+            os.replace(tmp, path)
+        out[name] = {s: a[i] for i, s in enumerate(want)}
     return out
 
 
@@ -148,6 +201,30 @@ def window_fraction(sat: np.ndarray, r: int) -> np.ndarray:
     n = (sat[y1][:, x1] - sat[y1][:, x0] - sat[y0][:, x1] + sat[y0][:, x0])
     area = np.outer(y1 - y0, x1 - x0)
     return n / area
+
+
+def echo_fractions(ind: np.ndarray, r: int) -> Tuple[slice, slice, np.ndarray]:
+    """window_fraction of ind [H, W] where it can be above 0: (rows, cols, f)
+    with f [rows, cols] over the box of the set pixels widened by r (outside
+    it f = 0); the same values, at the cost of the echo's box, not the grid's.
+    No set pixel: an empty box."""
+    h, w = ind.shape
+    ry, rx = np.flatnonzero(ind.any(1)), np.flatnonzero(ind.any(0))
+    if not len(ry):
+        return slice(0, 0), slice(0, 0), np.zeros((0, 0))
+    ya, yb, xa, xb = int(ry[0]), int(ry[-1]) + 1, int(rx[0]), int(rx[-1]) + 1
+    sat = summed_area(ind[ya:yb, xa:xb])  # ind is 0 outside the box: the sums are exact
+
+    def axis(a: int, b: int, n: int):
+        p = np.arange(max(0, a - r), min(n, b + r))
+        lo, hi = np.clip(p - r, 0, n), np.clip(p + r + 1, 0, n)
+        return slice(int(p[0]), int(p[-1]) + 1), np.clip(lo - a, 0, b - a), \
+            np.clip(hi - a, 0, b - a), hi - lo
+
+    sy, y0, y1, ay = axis(ya, yb, h)
+    sx, x0, x1, ax = axis(xa, xb, w)
+    n = sat[y1][:, x1] - sat[y1][:, x0] - sat[y0][:, x1] + sat[y0][:, x0]
+    return sy, sx, n / np.outer(ay, ax)
 
 
 def calibrated(f: np.ndarray, knots: Sequence[float]) -> np.ndarray:
@@ -176,14 +253,23 @@ Table = Dict[Tuple[float, int, int], Tuple[float, List[float]]]
 
 
 def write_table(path: str | Path, table: Table, name: str, ratio: float,
-                header: Sequence[str], scheme: str = "impa-extrap-1") -> None:
+                header: Sequence[str], scheme: str = "impa-extrap-1",
+                growth: Optional[Growth] = None) -> None:
     knots = len(next(iter(table.values()))[1])
     lines = ["impa-prob-calibration 1"]
     lines += [f"# {h}" for h in header]
-    lines += [f"name {name}", f"scheme {scheme}", f"knots {knots}", f"trend {ratio:g}",
-              "# threshold_dbz lead_min trend radius_km  P at f = 0, 1/(K-1), ..., 1"]
+    lines += [f"name {name}", f"scheme {scheme}", f"knots {knots}", f"trend {ratio:g}"]
+    if growth is not None:
+        lines += ["# growth terms: A0 km^2 and the clip of the growth rate (per hour); "
+                  "logistic THR LEAD a b g d l q", f"growth {growth[0]:g} {growth[1]:g}",
+                  "# shrinkage towards: scene = the newest input's area fraction >= T, "
+                  "base = q", f"shrink-target {'scene' if growth[3] else 'base'}"]
+    lines += ["# threshold_dbz lead_min trend radius_km  P at f = 0, 1/(K-1), ..., 1"]
     for (thr, lead, cl), (rad, kn) in sorted(table.items()):
         lines.append(f"{thr:g} {lead} {cl} {rad:g} " + " ".join(f"{v:.5f}" for v in kn))
+    if growth is not None:
+        for (thr, lead), c in sorted(growth[2].items()):
+            lines.append(f"logistic {thr:g} {lead} " + " ".join(f"{v:.6g}" for v in c))
     tmp = str(path) + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -209,7 +295,7 @@ def read_table(path: str | Path) -> Tuple[Table, str, float]:
                 name = s[5:].strip()
             elif s.startswith("trend "):
                 ratio = float(s[6:])
-            elif s.startswith("knots ") or s.startswith("scheme "):
+            elif s.split()[0] in ("knots", "scheme", "growth", "logistic", "shrink-target"):
                 continue
             else:
                 v = s.split()
@@ -221,6 +307,51 @@ def read_table(path: str | Path) -> Tuple[Table, str, float]:
 def rows_for(table: Table, thr: float, cl: int, n_leads: int = T_OUT,
              step: int = STEP_MIN) -> List[Tuple[float, List[float]]]:
     return [table[(thr, (k + 1) * step, cl)] for k in range(n_leads)]
+
+
+Growth = Tuple[float, float, Dict[Tuple[float, int], Tuple[float, ...]], bool]
+"""(A0 km^2, rate_max per hour, (threshold, lead min) -> (a, b, g, d, l, q),
+shrink towards the scene: q = the newest input's area fraction >= T)"""
+
+
+def read_growth(path: str | Path) -> Optional[Growth]:
+    """The growth terms of a table (`growth A0 RATE_MAX` and `logistic THR LEAD
+    a b g d l q` lines), None for a table without them."""
+    gl = None
+    scene = False
+    coef: Dict[Tuple[float, int], Tuple[float, ...]] = {}
+    with open(path) as f:
+        for line in f:
+            v = line.split("#", 1)[0].split()
+            if v[:1] == ["growth"]:
+                gl = (float(v[1]), float(v[2]))
+            elif v[:1] == ["shrink-target"]:
+                scene = v[1] == "scene"
+            elif v[:1] == ["logistic"]:
+                coef[(float(v[1]), int(v[2]))] = tuple(float(x) for x in v[3:9])
+    return None if gl is None else (gl[0], gl[1], coef, scene)
+
+
+def start_rows(table: Table, growth: Optional[Growth], thr: float, inp: np.ndarray,
+               ratio: float, px_km: float) -> List[Tuple[float, List[float]]]:
+    """The rows one start uses at thr: its trend class's, and with growth terms
+    their knots adjusted by its rate and size (impa_prob_compute)."""
+    rows = rows_for(table, thr, trend_class(inp, thr, ratio))
+    if growth is None:
+        return rows
+    a0, rmax, coef, scene = growth
+    rate, size = growth_terms(inp, thr, px_km, a0, rmax)
+    if scene:  # the newest input's area fraction >= thr (of its pixels with a value)
+        fin = np.isfinite(inp[-1])
+        q = float((np.nan_to_num(inp[-1], nan=-1e9) >= thr).sum()) / max(1, int(fin.sum()))
+    out = []
+    for k, (rad, kn) in enumerate(rows):
+        c = coef.get((thr, (k + 1) * STEP_MIN))
+        if c is not None and scene:
+            c = tuple(c[:5]) + (q,)
+        out.append((rad, kn if c is None else
+                    [float(v) for v in logistic_knots(kn, c, rate, size)]))
+    return out
 
 
 # ------------------------------------------------------------------ the fit ----
@@ -404,14 +535,18 @@ def fit(events: Dict[str, np.ndarray], extrap: Dict[str, np.ndarray], stride: in
                     cnt[gi, ti, ci, k, :, 0] += nv
                     hit[gi, ti, ci, k, :, 0] += int(o.sum())
                     continue
-                sat = summed_area(ind)
-                ov = o[v]
+                no = int(o.sum())
                 for ri, rk in enumerate(RADII_KM):
-                    f = window_fraction(sat, radius_px(rk, px))[v]
+                    # window_fraction where it can be above 0; f = 0 outside the echo's box
+                    sy, sx, fb = echo_fractions(ind, radius_px(rk, px))
+                    vb = v[sy, sx]
+                    f, ob = fb[vb], o[sy, sx][vb]
                     b = fraction_bin(f)
                     cnt[gi, ti, ci, k, ri] += np.bincount(b, minlength=NB + 1)
-                    hit[gi, ti, ci, k, ri] += np.bincount(b, weights=ov, minlength=NB + 1)
+                    hit[gi, ti, ci, k, ri] += np.bincount(b, weights=ob, minlength=NB + 1)
                     sumf[gi, ti, ci, k, ri] += np.bincount(b, weights=f, minlength=NB + 1)
+                    cnt[gi, ti, ci, k, ri, 0] += nv - int(vb.sum())
+                    hit[gi, ti, ci, k, ri, 0] += no - int(ob.sum())
         log.write(f"\rprob: fit {i + 1}/{len(samples)} training starts ")
         log.flush()
     log.write("\n")
@@ -550,7 +685,8 @@ def c_probabilities(tool: str, table_path: str, inp: np.ndarray, fc: np.ndarray,
 
 def verify(events: Dict[str, np.ndarray], forecasts: Dict[str, np.ndarray], table: Table,
            ratio: float, table_path: Optional[str],
-           tool: Optional[str]) -> Tuple[Dict[str, List[dict]], float]:
+           tool: Optional[str],
+           growth: Optional[Growth] = None) -> Tuple[Dict[str, List[dict]], float]:
     """forecasts: event -> [n_starts_of_event, L, H, W] indexed like the test
     samples of that event. Returns scores per threshold and the largest
     |C - NumPy| (NaN when the C tool is not run)."""
@@ -569,8 +705,8 @@ def verify(events: Dict[str, np.ndarray], forecasts: Dict[str, np.ndarray], tabl
             obs = dbz[s + T_IN:s + T_IN + T_OUT].astype(np.float32)
             valid = np.isfinite(obs) & np.isfinite(dbz[s + T_IN - 1])[None]
             for ti, thr in enumerate(THRESHOLDS):
-                cl = trend_class(inps[i], thr, ratio)
-                p = prob_field(fcs[i], thr, rows_for(table, thr, cl), pixel_km(ev))
+                p = prob_field(fcs[i], thr, start_rows(table, growth, thr, inps[i], ratio,
+                                                       pixel_km(ev)), pixel_km(ev))
                 if cp is not None:
                     diff = np.abs(np.nan_to_num(cp[i, ti], nan=-1.0) - np.nan_to_num(p, nan=-1.0))
                     dmax = float(np.nanmax([dmax, float(diff.max())]))
@@ -599,7 +735,8 @@ def render_md(res: dict) -> str:
                     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
             for r in rows:
                 lead = r["lead_min"]
-                rad = "/".join(f"{res['radius_km'][f'{thr}/{lead}/{c}']:g}" for c in CLASSES)
+                rad = "/".join(f"{res['radius_km'][f'{thr}/{lead}/{c}']:g}" for c in CLASSES
+                               if f"{thr}/{lead}/{c}" in res["radius_km"])
                 dev = r["max_rel_dev_1pct"]
                 out.append(f"| {r['lead_min']} min | {r['n']} | {r['base_rate']:.5f} | "
                            f"{r['brier']:.5f} | {r['bss']:.3f} | {r['brier_det']:.5f} | "
@@ -716,10 +853,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             or e.name in D.HELDOUT_TEST}
     if not args.no_reverse:
         full.update(D.reversed_events(full, T_IN, T_OUT))
-    ex_full = scheme_extrapolations(full, args.scheme, args.extrapolate)
+    need: Dict[str, List[int]] = {}
+    for ev, s in (split_samples(full, "test") if args.no_fit else
+                  split_samples(full, args.fit_on, args.stride) + split_samples(full, "test")):
+        need.setdefault(ev, []).append(s)
+    ex_full = scheme_extrapolations(full, args.scheme, args.extrapolate, need)
     # the grid cut to a multiple of 4, as impa.evaluate (the network's stride)
     events = {k: v[:, :v.shape[1] // 4 * 4, :v.shape[2] // 4 * 4] for k, v in full.items()}
-    extrap = {k: v[:, :, :events[k].shape[1], :events[k].shape[2]] for k, v in ex_full.items()}
+    extrap = {k: {s: a[:, :events[k].shape[1], :events[k].shape[2]] for s, a in v.items()}
+              for k, v in ex_full.items()}
     if not args.no_fit:
         table, info = fit(events, extrap, args.stride, args.trend, split=args.fit_on,
                           recal=args.recal, hist_path=args.hist)
@@ -749,6 +891,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                 scheme=args.scheme)
         (Path(args.out) / "prob-fit.json").write_text(json.dumps(info) + "\n")
     table, name, ratio = read_table(args.table)
+    growth = read_growth(args.table)
     tool = None if args.no_c else find_tool(PROB_TOOL, None, "nowcast")
     res: dict = {"made": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                  "table": os.path.relpath(args.table, D.TRAIN_DIR.parent), "table_name": name,
@@ -764,7 +907,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                     args.tile_overlap)
         else:
             raise SystemExit(f"prob: unknown forecast {fk!r}")
-        scores, dmax = verify(events, fcs, table, ratio, args.table, tool)
+        scores, dmax = verify(events, fcs, table, ratio, args.table, tool, growth)
         res["forecasts"][fk] = {"scores": scores, "c_agreement_max_abs": dmax,
                                 "c_tool": os.path.relpath(tool, D.TRAIN_DIR.parent) if tool
                                 else None}
@@ -773,7 +916,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if not args.compare_recal or rc == args.recal or not abl.exists():
                 continue
             t2, _, r2 = read_table(abl)
-            s2, _ = verify(events, fcs, t2, r2, None, None)
+            s2, _ = verify(events, fcs, t2, r2, None, None, read_growth(abl))
             res["forecasts"][f"{fk} (recal {rc})"] = {"scores": s2, "c_agreement_max_abs": None,
                                                       "c_tool": None}
             for r in s2["45"]:

@@ -121,6 +121,59 @@ class TestField(unittest.TestCase):
         self.assertEqual(a, 0.0)
         self.assertAlmostEqual(b, 0.2)
 
+    def test_growth_terms(self):
+        # 400 px of 0.25 km^2 = 100 km^2 shrinking to 25 km^2 in 30 min
+        inp = np.zeros((4, 30, 40), dtype=np.float32)
+        inp[0].flat[:400] = 50
+        inp[3].flat[:100] = 50
+        inp[3, 29, 39] = np.nan
+        rate, size = P.growth_terms(inp, 45.0, 0.5, 25.0, 4.0)
+        self.assertAlmostEqual(rate, np.log(50 / 125) * 2)
+        self.assertAlmostEqual(size, np.log(2.0))
+        self.assertEqual(P.growth_terms(inp, 45.0, 0.5, 25.0, 0.5)[0], -0.5)  # clipped
+        # no growth terms: the knots as they are; a falling rate lowers them
+        kn = [0.01, 0.2, 0.7]
+        np.testing.assert_allclose(P.logistic_knots(kn, (0, 1, 0, 0), 1.0, 1.0), kn, rtol=1e-9)
+        lo = P.logistic_knots(kn, (0, 1, 0.7, 0), -1.0, 0.0)
+        self.assertTrue((lo < np.array(kn)).all())
+        z = np.log(0.2 / 0.8) - 0.7
+        self.assertAlmostEqual(float(lo[1]), 1 / (1 + np.exp(-z)))
+        # shrinkage: half-way to q
+        sh = P.logistic_knots(kn, (0, 1, 0, 0, 0.5, 0.1), 0.0, 0.0)
+        np.testing.assert_allclose(sh, 0.5 * np.array(kn) + 0.05, rtol=1e-9)
+        # per start (arrays): [S, K], each row non-decreasing
+        many = P.logistic_knots(kn, (0.3, 0.9, 0.5, -0.2), np.array([-4.0, 0.0, 4.0]),
+                                np.array([0.0, 1.0, 3.0]))
+        self.assertEqual(many.shape, (3, 3))
+        self.assertTrue((np.diff(many, axis=1) >= 0).all())
+
+    def test_echo_fractions(self):
+        rng = np.random.default_rng(5)
+        for _ in range(50):
+            h, w = rng.integers(1, 30, 2)
+            ind = rng.random((h, w)) < rng.random() * 0.05
+            r = int(rng.integers(0, 12))
+            sy, sx, f = P.echo_fractions(ind, r)
+            g = np.zeros((h, w))
+            g[sy, sx] = f
+            np.testing.assert_array_equal(g, P.window_fraction(P.summed_area(ind), r))
+
+    def test_growth_table_round_trip(self):
+        import tempfile
+
+        t = {(45.0, 10, 0): (2.0, [0.0, 0.5, 0.9])}
+        g = (25.0, 4.0, {(45.0, 10): (0.1, 1.2, 0.5, -0.1, 0.2, 0.001)}, True)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "t.txt")
+            P.write_table(path, t, "g", 0.0, [], growth=g)
+            back, _, ratio = P.read_table(path)
+            gb = P.read_growth(path)
+        self.assertEqual(set(back), set(t))
+        self.assertEqual(ratio, 0.0)
+        self.assertEqual(gb[:2], (25.0, 4.0))
+        self.assertTrue(gb[3])
+        np.testing.assert_allclose(gb[2][(45.0, 10)], g[2][(45.0, 10)], rtol=1e-5)
+
     def test_weather_groups(self):
         self.assertEqual(P.weather_group("fmi-20160928" + D.REVERSED), "fmi-20160928")
         self.assertEqual(P.weather_group("fmi-20160928"), "fmi-20160928")
@@ -146,17 +199,32 @@ class TestAgainstC(unittest.TestCase):
             fc[1, k] = 0.8 * cell
         fc[0, :, 5, 7] = np.nan
         inp = np.stack([fc[:, 0] * s for s in (1.2, 1.1, 1.0, 0.9)], axis=1)
-        table, _, ratio = P.read_table(TABLE)
-        cp = P.c_probabilities(tool, str(TABLE), inp, fc, 0.5)
-        for i in range(2):
-            for ti, thr in enumerate(P.THRESHOLDS):
-                cl = P.trend_class(inp[i], thr, ratio)
-                p = P.prob_field(fc[i], thr, P.rows_for(table, thr, cl), 0.5)
-                np.testing.assert_array_equal(np.isnan(cp[i, ti]), np.isnan(p))
-                np.testing.assert_allclose(np.nan_to_num(cp[i, ti]), np.nan_to_num(p),
-                                           atol=1e-5)
-        self.assertTrue(np.isnan(cp[0, 0, 0, 5, 7]))
-        self.assertGreater(float(np.nanmax(cp[0, 1, 0])), 0.05)
+        import tempfile
+
+        # the shipped table, and one with growth terms (strong ones, so a wrong
+        # rate or size in either implementation shows)
+        with tempfile.TemporaryDirectory() as d:
+            table, _, ratio = P.read_table(TABLE)
+            pooled = {(t, lead, 0): v for (t, lead, c), v in table.items() if c == 0}
+            coef = {(t, lead): (0.2, 1.1, 0.8, -0.3, 0.1, 0.01) for (t, lead, _) in pooled}
+            gpath = os.path.join(d, "growth.txt")
+            P.write_table(gpath, pooled, "growth test", 0.0, [], growth=(25.0, 4.0, coef, False))
+            spath = os.path.join(d, "scene.txt")
+            P.write_table(spath, pooled, "scene test", 0.0, [], growth=(25.0, 4.0, coef, True))
+            for path in (str(TABLE), gpath, spath):
+                table, _, ratio = P.read_table(path)
+                growth = P.read_growth(path)
+                cp = P.c_probabilities(tool, path, inp, fc, 0.5)
+                for i in range(2):
+                    for ti, thr in enumerate(P.THRESHOLDS):
+                        rows = P.start_rows(table, growth, thr, inp[i], ratio, 0.5)
+                        p = P.prob_field(fc[i], thr, rows, 0.5)
+                        np.testing.assert_array_equal(np.isnan(cp[i, ti]), np.isnan(p))
+                        np.testing.assert_allclose(np.nan_to_num(cp[i, ti]), np.nan_to_num(p),
+                                                   atol=1e-5)
+                self.assertTrue(np.isnan(cp[0, 0, 0, 5, 7]))
+                self.assertGreater(float(np.nanmax(cp[0, 1, 0])), 0.05)
+            self.assertIsNotNone(P.read_growth(gpath))
 
 
 if __name__ == "__main__":
