@@ -18,6 +18,7 @@
 #include "impa_build_config.h"
 #include "impa/error.h"
 #include "impa/sha256.h"
+#include "impa/statefile.h"
 #include "impa/timeutil.h"
 #include "publish/json.h"
 #include "publish/publish-impl.h"
@@ -975,7 +976,7 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
     return 0;
 }
 
-/* ---- state across restarts: payload of the state file (state.c) ----------
+/* ---- state across restarts: payload of the state file (impa/statefile.h) ---
  * head, the CAP references of the last cycle, the last CAP message of each
  * watch region's probability alert (version 2: its next Update or Cancel
  * references it), the tracker's state. */
