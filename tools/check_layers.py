@@ -26,7 +26,7 @@ RANK = {"util": 0, "io": 1, "engine": 1, "nowcast": 2, "publish": 3, "daemon": 4
 # Public header -> module that implements it.
 HEADERS = {
     "error.h": "util", "timeutil.h": "util", "sha256.h": "util", "cli.h": "util", "fileperm.h": "util",
-    "durable.h": "util",
+    "durable.h": "util", "statefile.h": "util",
     "grid.h": "io", "reader.h": "io", "domain.h": "io", "archive.h": "io", "forecast.h": "io",
     "engine.h": "engine",
     "extrapolate.h": "nowcast", "guided.h": "nowcast", "calibrate.h": "nowcast", "prob.h": "nowcast",

@@ -124,8 +124,11 @@ IMPA_API int impa_verifier_observe(impa_verifier_t *v, int64_t obs_time, const f
  * running base rate of the observations scored (all pixels of every one so far,
  * this one included) and against the forecast as 0/1, the reliability table and
  * the ROC area, since start and for the latest observation, in the JSON summary
- * ("probability") and through impa_verifier_prob_scores. Not kept across a
- * restart. Memory, at this call: n * n_leads^2 * ny * nx bytes (the rings; 72
+ * ("probability") and through impa_verifier_prob_scores. With a state
+ * directory the since-start scores and the base rate are kept across a restart
+ * (<state_dir>/prob-verify.state, written after every observation, read back
+ * here when it has the same thresholds, leads, grid and step; the forecasts in
+ * flight are lost). Memory, at this call: n * n_leads^2 * ny * nx bytes (the rings; 72
  * MiB for 2 thresholds, 12 leads, 512 x 512) plus 2 * n * n_leads accumulators of
  * 1.7 KB. IMPA_EINVAL, IMPA_ESTATE (enabled already), IMPA_ENOMEM. */
 IMPA_API int impa_verifier_enable_prob(impa_verifier_t *v, const float *thr, int n, char *err,
@@ -136,6 +139,9 @@ IMPA_API int impa_verifier_enable_prob(impa_verifier_t *v, const float *thr, int
  * probabilities are not scored or the indices are out of range. */
 IMPA_API int impa_verifier_prob_scores(const impa_verifier_t *v, int ti, int lead, int now,
                                        impa_prob_scores_t *scores, double *base_rate);
+/* 1 when enable_prob read the since-start probability scores back from the
+ * state directory, else 0. */
+IMPA_API int impa_verifier_prob_restored(const impa_verifier_t *v);
 /* Thresholds scored (enable_prob), 0 when off; *thr points at them. */
 IMPA_API int impa_verifier_prob_thresholds(const impa_verifier_t *v, const float **thr);
 

@@ -216,7 +216,7 @@ static const cfg_key_t keys[] = {
      "20,35,45", NULL, OFF(n_thresholds), "Event thresholds in dBZ (1 to 8 values)."},
     {"verification.state_directory", K_PATH, OFF(state_dir), SZ(state_dir), 0, 0,
      "/var/lib/impa-nowcast/state", NULL, 0,
-     "State kept across restarts: verification.csv (this month), verification-YYYY-MM.csv (earlier months), verification-totals.csv, and alerts.state (alert tracks and CAP references of the last cycle)."},
+     "State kept across restarts: verification.csv (this month), verification-YYYY-MM.csv (earlier months), verification-totals.csv, alerts.state (alert tracks, CAP references and raised watch region alerts of the last cycle) and prob-verify.state (the probability scores since start)."},
     {"security.permissions", K_ENUM, OFF(perm_policy), 0, 0, 0, "warn", "warn|refuse", 0,
      "Config, weights or CURVE key files writable by group/others or owned by another user: warn, or refuse to start/reload."},
     {"daemon.user", K_STRING, OFF(daemon_user), SZ(daemon_user), 0, 0, "", NULL, 0,

@@ -1070,17 +1070,23 @@ int impa_alert_tracker_update(impa_alert_tracker_t *tr, const impa_forecast_t *f
 /* ---- state across restarts ------------------------------------------------
  * Layout (host byte order, read back by the same build only): the sizes of
  * impa_alert_cell_t and impa_grid_t (a build with other layouts refuses the
- * state), the grid, issue time, step, next id, number of cells, the cells. */
+ * state), the grid, issue time, step, next id, number of cells, the cells,
+ * then which watch region probability alerts were raised (by region index:
+ * raised before the restart, the next cycle updates or ends it rather than
+ * raising it again). */
 typedef struct {
     uint32_t cell_size, grid_size;
     int32_t step_minutes, n_cells;
     int64_t issue, next_id;
+    int32_t n_regions, reserved;
 } state_head_t;
+
+#define STATE_REGIONS_BYTES (IMPA_ALERT_MAX_REGIONS * sizeof(int32_t))
 
 size_t impa_alert_tracker_state_size(const impa_alert_tracker_t *tr)
 {
     return tr ? sizeof(state_head_t) + sizeof(impa_grid_t) +
-                    (size_t)tr->n_cells * sizeof(impa_alert_cell_t)
+                    (size_t)tr->n_cells * sizeof(impa_alert_cell_t) + STATE_REGIONS_BYTES
               : 0;
 }
 
@@ -1091,12 +1097,16 @@ size_t impa_alert_tracker_state_write(const impa_alert_tracker_t *tr, unsigned c
     if (!tr || !buf || len < need)
         return 0;
     state_head_t h = {sizeof(impa_alert_cell_t), sizeof(impa_grid_t), tr->step_minutes,
-                      tr->n_cells, tr->issue, tr->next_id};
+                      tr->n_cells, tr->issue, tr->next_id, IMPA_ALERT_MAX_REGIONS, 0};
     memcpy(buf, &h, sizeof h);
     memcpy(buf + sizeof h, &tr->grid, sizeof tr->grid);
+    size_t cells = (size_t)tr->n_cells * sizeof(impa_alert_cell_t);
     if (tr->n_cells)
-        memcpy(buf + sizeof h + sizeof tr->grid, tr->cells,
-               (size_t)tr->n_cells * sizeof(impa_alert_cell_t));
+        memcpy(buf + sizeof h + sizeof tr->grid, tr->cells, cells);
+    int32_t on[IMPA_ALERT_MAX_REGIONS];
+    for (int r = 0; r < IMPA_ALERT_MAX_REGIONS; r++)
+        on[r] = tr->ralert_on[r];
+    memcpy(buf + sizeof h + sizeof tr->grid + cells, on, sizeof on);
     return need;
 }
 
@@ -1118,10 +1128,13 @@ int impa_alert_tracker_state_read(impa_alert_tracker_t *tr, const unsigned char 
                         "(%u/%u bytes, this build %zu/%zu)",
                         h.cell_size, h.grid_size, sizeof(impa_alert_cell_t), sizeof(impa_grid_t));
     if (h.n_cells < 0 || h.n_cells > tr->cfg.max_cells || h.next_id < 1 ||
-        len != sizeof h + sizeof(impa_grid_t) + (size_t)h.n_cells * sizeof(impa_alert_cell_t))
+        h.n_regions != IMPA_ALERT_MAX_REGIONS ||
+        len != sizeof h + sizeof(impa_grid_t) + (size_t)h.n_cells * sizeof(impa_alert_cell_t) +
+                   STATE_REGIONS_BYTES)
         return impa_err(err, errlen, IMPA_EFORMAT,
-                        "alert state: %d cells (max %d), next id %lld, %zu bytes: inconsistent",
-                        h.n_cells, tr->cfg.max_cells, (long long)h.next_id, len);
+                        "alert state: %d cells (max %d), next id %lld, %d regions, %zu bytes: "
+                        "inconsistent",
+                        h.n_cells, tr->cfg.max_cells, (long long)h.next_id, h.n_regions, len);
     const impa_alert_cell_t *src =
         (const impa_alert_cell_t *)(const void *)(buf + sizeof h + sizeof(impa_grid_t));
     for (int i = 0; i < h.n_cells; i++)
@@ -1141,6 +1154,10 @@ int impa_alert_tracker_state_read(impa_alert_tracker_t *tr, const unsigned char 
     tr->issue = h.issue;
     tr->step_minutes = h.step_minutes;
     tr->next_id = h.next_id;
+    int32_t on[IMPA_ALERT_MAX_REGIONS];
+    memcpy(on, buf + sizeof h + sizeof(impa_grid_t) + (size_t)h.n_cells * sizeof *src, sizeof on);
+    for (int r = 0; r < IMPA_ALERT_MAX_REGIONS; r++)
+        tr->ralert_on[r] = on[r] != 0;
     tr->restored = 1;
     return 0;
 }

@@ -3,7 +3,10 @@
  * encoded one byte per pixel with the deterministic forecast's exceedance
  * (impa_prob_verify_encode), scored against each observation valid at their
  * leads (prob_verify.c). Everything is allocated at enable; observe allocates
- * nothing. */
+ * nothing. With a state directory the since-start scores and the running base
+ * rate are kept in <state_dir>/prob-verify.state after every observation and
+ * read back at enable, so a restart loses only the forecasts in flight (as the
+ * CSV log does for the deterministic scores). */
 #include "verifier-impl.h"
 
 #include <math.h>
@@ -11,6 +14,10 @@
 #include <string.h>
 
 #include "impa/error.h"
+#include "impa/statefile.h"
+
+#define PROB_STATE "prob-verify.state"
+#define PROB_STATE_VERSION 1u
 
 struct impa_vprob {
     int n_thr;
@@ -20,7 +27,79 @@ struct impa_vprob {
     int used[IMPA_VERIFY_MAX_LEADS], next;
     int64_t obs_n[IMPA_PROB_MAX_THRESHOLDS], obs_events[IMPA_PROB_MAX_THRESHOLDS];
     impa_prob_verify_t *total, *now;       /* [n_thr][n_leads] */
+    int restored;                          /* the scores came from the state file */
+    unsigned char *state_buf;              /* [prob_state_len] (state directory only) */
 };
+
+/* The state file: this head, obs_n[n_thr], obs_events[n_thr], total[n_thr][n_leads]. */
+typedef struct {
+    uint32_t version, acc_size;
+    int32_t n_thr, n_leads, ny, nx, step_min, reserved;
+    float thr[IMPA_PROB_MAX_THRESHOLDS];
+} prob_state_head_t;
+
+static size_t prob_state_len(const impa_verifier_t *v)
+{
+    size_t n = (size_t)v->prob->n_thr;
+    return sizeof(prob_state_head_t) + 2 * n * sizeof(int64_t) +
+           n * (size_t)v->n_leads * sizeof(impa_prob_verify_t);
+}
+
+static void prob_state_path(const impa_verifier_t *v, char *path, size_t len)
+{
+    snprintf(path, len, "%.4000s/" PROB_STATE, v->state_dir);
+}
+
+/* Reads the scores back when the file is of this verifier's thresholds, leads,
+ * grid and step (else they start again: another configuration's scores). */
+static void prob_state_load(impa_verifier_t *v)
+{
+    struct impa_vprob *p = v->prob;
+    char path[4200];
+    prob_state_path(v, path, sizeof path);
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    if (impa_state_file_read(path, &buf, &len, NULL, 0))
+        return;
+    prob_state_head_t h;
+    size_t n = (size_t)p->n_thr, acc = n * (size_t)v->n_leads;
+    int ok = len == prob_state_len(v);
+    if (ok) {
+        memcpy(&h, buf, sizeof h);
+        ok = h.version == PROB_STATE_VERSION && h.acc_size == sizeof(impa_prob_verify_t) &&
+             h.n_thr == p->n_thr && h.n_leads == v->n_leads && h.ny == v->ny && h.nx == v->nx &&
+             h.step_min == v->step_min && !memcmp(h.thr, p->thr, n * sizeof(float));
+    }
+    if (ok) {
+        const unsigned char *q = buf + sizeof h;
+        memcpy(p->obs_n, q, n * sizeof(int64_t));
+        memcpy(p->obs_events, q + n * sizeof(int64_t), n * sizeof(int64_t));
+        memcpy(p->total, q + 2 * n * sizeof(int64_t), acc * sizeof *p->total);
+        p->restored = 1;
+    }
+    free(buf);
+}
+
+/* Writes the scores; a failure costs their continuity across a restart only. */
+static void prob_state_save(const impa_verifier_t *v)
+{
+    const struct impa_vprob *p = v->prob;
+    size_t n = (size_t)p->n_thr, acc = n * (size_t)v->n_leads, len = prob_state_len(v);
+    unsigned char *buf = p->state_buf;
+    if (!buf)
+        return;
+    prob_state_head_t h = {PROB_STATE_VERSION, sizeof(impa_prob_verify_t), p->n_thr,
+                           v->n_leads, v->ny, v->nx, v->step_min, 0, {0}};
+    memcpy(h.thr, p->thr, n * sizeof(float));
+    memcpy(buf, &h, sizeof h);
+    unsigned char *q = buf + sizeof h;
+    memcpy(q, p->obs_n, n * sizeof(int64_t));
+    memcpy(q + n * sizeof(int64_t), p->obs_events, n * sizeof(int64_t));
+    memcpy(q + 2 * n * sizeof(int64_t), p->total, acc * sizeof *p->total);
+    char path[4200];
+    prob_state_path(v, path, sizeof path);
+    impa_state_file_write(path, buf, len, NULL, 0);
+}
 
 int impa_verifier_enable_prob(impa_verifier_t *v, const float *thr, int n, char *err,
                               size_t errlen)
@@ -51,6 +130,14 @@ int impa_verifier_enable_prob(impa_verifier_t *v, const float *thr, int n, char 
     p->n_thr = n;
     memcpy(p->thr, thr, sizeof(float) * (size_t)n);
     v->prob = p;
+    if (v->state_dir[0]) {
+        p->state_buf = calloc(1, prob_state_len(v));
+        if (!p->state_buf) {
+            impa_vprob_destroy(v);
+            return impa_err(err, errlen, IMPA_ENOMEM, "verifier: out of memory");
+        }
+        prob_state_load(v);
+    }
     return 0;
 }
 
@@ -61,6 +148,7 @@ void impa_vprob_destroy(impa_verifier_t *v)
     free(v->prob->ring);
     free(v->prob->total);
     free(v->prob->now);
+    free(v->prob->state_buf);
     free(v->prob);
     v->prob = NULL;
 }
@@ -123,6 +211,13 @@ void impa_vprob_observe(impa_verifier_t *v, int64_t obs_time, const float *obs)
             impa_prob_verify_merge(&p->total[t * v->n_leads + lead], now);
         }
     }
+    if (v->state_dir[0])
+        prob_state_save(v);
+}
+
+int impa_verifier_prob_restored(const impa_verifier_t *v)
+{
+    return v && v->prob ? v->prob->restored : 0;
 }
 
 int impa_verifier_prob_scores(const impa_verifier_t *v, int ti, int lead, int now,

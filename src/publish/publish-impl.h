@@ -60,18 +60,6 @@ void impa_subwatch_stop(impa_subwatch_t **w, void *pub);
 int impa_subwatch_check(impa_subwatch_t *w, double now, impa_slow_subscriber_t *ev, int max_ev);
 void impa_subwatch_counts(const impa_subwatch_t *w, double now, impa_subscriber_counts_t *c);
 
-/* ---- state files (state.c) ---- */
-
-/* Writes payload as a checksummed state file (temporary name, then rename).
- * 0, IMPA_EINVAL, IMPA_EIO or IMPA_ENOSPC. */
-int impa_state_file_write(const char *path, const void *payload, size_t len, char *err,
-                          size_t errlen);
-/* Reads a state file back; *payload is malloc'ed (the caller frees it).
- * IMPA_ENOTFOUND (no file), IMPA_EFORMAT (not a state file, other format
- * version, cut short, checksum mismatch), IMPA_EIO, IMPA_ENOMEM. */
-int impa_state_file_read(const char *path, unsigned char **payload, size_t *len, char *err,
-                         size_t errlen);
-
 /* ---- CAP (cap.c) ---- */
 
 /* One track's CAP message for this cycle. */

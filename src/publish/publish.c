@@ -18,6 +18,7 @@
 #include "impa_build_config.h"
 #include "impa/error.h"
 #include "impa/sha256.h"
+#include "impa/statefile.h"
 #include "impa/timeutil.h"
 #include "publish/json.h"
 #include "publish/publish-impl.h"
@@ -43,6 +44,12 @@ typedef struct {
     size_t frame_bytes, payload_cap;
     impa_json_t alert_hdr, alerts, cycle;
     int complete;
+    /* the probability frames of the cycle (uint8 percent, one byte a cell),
+     * threshold order then lead order: the snapshot's `latest prob` */
+    int n_prob, cap_prob;
+    impa_json_t *prob_hdr;     /* [cap_prob] */
+    unsigned char *prob_payload; /* [cap_prob * prob_bytes] */
+    size_t prob_bytes, prob_payload_cap;
 } cycle_buf_t;
 
 typedef struct {
@@ -71,8 +78,6 @@ struct impa_publisher {
     cycle_buf_t cb[2];
     int building;              /* index of cb being built; the other is the snapshot */
     impa_json_t hdr;           /* scratch header for single messages */
-    unsigned char *prob_buf;   /* [ny*nx] payload of one probability frame */
-    size_t prob_cap;
     cap_ref_t *refs, *refs_next;
     int n_refs, cap_refs;
     /* the last CAP message of each watch region's probability alert ("" = none):
@@ -264,6 +269,10 @@ static void cycle_buf_deinit(cycle_buf_t *b)
         impa_json_deinit(&b->hdr[i]);
     free(b->hdr);
     free(b->payload);
+    for (int i = 0; i < b->cap_prob; i++)
+        impa_json_deinit(&b->prob_hdr[i]);
+    free(b->prob_hdr);
+    free(b->prob_payload);
     impa_json_deinit(&b->alert_hdr);
     impa_json_deinit(&b->alerts);
     impa_json_deinit(&b->cycle);
@@ -285,7 +294,6 @@ void impa_publisher_destroy(impa_publisher_t **pp)
     for (int b = 0; b < 2; b++)
         cycle_buf_deinit(&p->cb[b]);
     impa_json_deinit(&p->hdr);
-    free(p->prob_buf);
     free(p->refs);
     free(p->refs_next);
     free(p);
@@ -504,31 +512,54 @@ static void encode_prob(const float *src, size_t n, unsigned char *dst)
     }
 }
 
+/* Room in b for n probability frames of bytes each (kept for the snapshot). */
+static int prob_buf_reserve(cycle_buf_t *b, int n, size_t bytes)
+{
+    if (n > b->cap_prob) {
+        impa_json_t *nh = realloc(b->prob_hdr, (size_t)n * sizeof *nh);
+        if (!nh)
+            return IMPA_ENOMEM;
+        for (int i = b->cap_prob; i < n; i++)
+            impa_json_init(&nh[i]);
+        b->prob_hdr = nh;
+        b->cap_prob = n;
+    }
+    if ((size_t)n * bytes > b->prob_payload_cap) {
+        unsigned char *np = realloc(b->prob_payload, (size_t)n * bytes);
+        if (!np)
+            return IMPA_ENOMEM;
+        b->prob_payload = np;
+        b->prob_payload_cap = (size_t)n * bytes;
+    }
+    b->prob_bytes = bytes;
+    return 0;
+}
+
 /* The probability frames of a cycle: one per threshold and lead, threshold
- * order then lead order. Nothing without fc->prob. */
-static int send_prob_frames(impa_publisher_t *p, const impa_forecast_t *fc, char *err,
-                            size_t errlen)
+ * order then lead order, kept in b for the snapshot. Nothing without fc->prob. */
+static int send_prob_frames(impa_publisher_t *p, cycle_buf_t *b, const impa_forecast_t *fc,
+                            char *err, size_t errlen)
 {
     const impa_prob_field_t *pf = fc->prob;
     size_t n = (size_t)fc->grid->nx * fc->grid->ny;
+    b->n_prob = 0;
     if (!pf || pf->nx != fc->grid->nx || pf->ny != fc->grid->ny || pf->n_leads != fc->n_leads)
         return 0;
-    if (n > p->prob_cap) {
-        unsigned char *nb = realloc(p->prob_buf, n);
-        if (!nb)
-            return impa_err(err, errlen, IMPA_ENOMEM, "probability frames: out of memory");
-        p->prob_buf = nb, p->prob_cap = n;
-    }
+    int rc = prob_buf_reserve(b, pf->n_thresholds * fc->n_leads, n);
+    if (rc)
+        return impa_err(err, errlen, rc, "probability frames: out of memory");
     for (int t = 0; t < pf->n_thresholds; t++)
         for (int k = 0; k < fc->n_leads; k++) {
-            impa_json_t *j = &p->hdr;
+            int i = t * fc->n_leads + k;
+            impa_json_t *j = &b->prob_hdr[i];
+            unsigned char *pl = b->prob_payload + (size_t)i * n;
             frame_header(p, j, fc, k, t);
-            int rc = impa_json_finish(j);
-            if (rc)
+            if ((rc = impa_json_finish(j)) != 0)
                 return impa_err(err, errlen, rc, "probability frame header: out of memory");
-            encode_prob(pf->p + ((size_t)t * pf->n_leads + k) * n, n, p->prob_buf);
-            if ((rc = send_msg(p, T_PROB, j->buf, j->len, p->prob_buf, n, err, errlen)) != 0)
+            encode_prob(pf->p + ((size_t)t * pf->n_leads + k) * n, n, pl);
+            if ((rc = send_msg(p, T_PROB, j->buf, j->len, pl, n, err, errlen)) != 0)
                 return rc;
+            b->n_prob = i + 1;
         }
     return 0;
 }
@@ -849,6 +880,7 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
         return impa_err(err, errlen, rc, "send_cycle: out of memory for %d frames of %zu bytes",
                         fc->n_leads, n * elem);
     b->complete = 0;
+    b->n_prob = 0;
     /* probability frames are messages of the burst too (no larger than frames) */
     int n_msgs = fc->n_leads * (1 + (fc->prob ? fc->prob->n_thresholds : 0));
     if (b->frame_bytes != p->hwm_frame_bytes || n_msgs != p->hwm_msgs) {
@@ -873,7 +905,7 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
     }
     b->n_frames = fc->n_leads;
     uint64_t prob_seq0 = p->seq[T_PROB];
-    if ((rc = send_prob_frames(p, fc, err, errlen)) != 0)
+    if ((rc = send_prob_frames(p, b, fc, err, errlen)) != 0)
         return rc;
     uint64_t n_prob = p->seq[T_PROB] - prob_seq0;
 
@@ -944,31 +976,39 @@ int impa_publisher_send_cycle(impa_publisher_t *p, const impa_forecast_t *fc, ch
     return 0;
 }
 
-/* ---- state across restarts: payload of the state file (state.c) ----------
- * head, the CAP references of the last cycle, the tracker's state. */
+/* ---- state across restarts: payload of the state file (impa/statefile.h) ---
+ * head, the CAP references of the last cycle, the last CAP message of each
+ * watch region's probability alert (version 2: its next Update or Cancel
+ * references it), the tracker's state. */
 typedef struct {
     uint32_t version, ref_size;
-    int32_t n_refs, reserved;
+    int32_t n_refs, n_regions;
     uint64_t tracker_len;
     char domain[64];
 } pub_state_head_t;
+
+#define PUB_STATE_VERSION 2
+#define REGION_REFS_BYTES (sizeof(((impa_publisher_t *)0)->region_refs))
 
 int impa_publisher_save_state(const impa_publisher_t *p, const impa_alert_tracker_t *tr,
                               const char *path, char *err, size_t errlen)
 {
     if (!p || !tr || !path)
         return impa_err(err, errlen, IMPA_EINVAL, "save_state: NULL argument");
-    pub_state_head_t h = {1, sizeof(cap_ref_t), p->n_refs, 0,
-                          impa_alert_tracker_state_size(tr), {0}};
+    pub_state_head_t h = {PUB_STATE_VERSION, sizeof(cap_ref_t), p->n_refs,
+                          IMPA_ALERT_MAX_REGIONS, impa_alert_tracker_state_size(tr), {0}};
     snprintf(h.domain, sizeof h.domain, "%s", p->cfg.domain);
-    size_t nref = (size_t)p->n_refs * sizeof(cap_ref_t), len = sizeof h + nref + h.tracker_len;
+    size_t nref = (size_t)p->n_refs * sizeof(cap_ref_t),
+           len = sizeof h + nref + REGION_REFS_BYTES + h.tracker_len;
     unsigned char *buf = malloc(len);
     if (!buf)
         return impa_err(err, errlen, IMPA_ENOMEM, "save_state: out of memory");
     memcpy(buf, &h, sizeof h);
     if (nref)
         memcpy(buf + sizeof h, p->refs, nref);
-    impa_alert_tracker_state_write(tr, buf + sizeof h + nref, (size_t)h.tracker_len);
+    memcpy(buf + sizeof h + nref, p->region_refs, REGION_REFS_BYTES);
+    impa_alert_tracker_state_write(tr, buf + sizeof h + nref + REGION_REFS_BYTES,
+                                   (size_t)h.tracker_len);
     int rc = impa_state_file_write(path, buf, len, err, errlen);
     free(buf);
     return rc;
@@ -995,8 +1035,9 @@ int impa_publisher_load_state(impa_publisher_t *p, impa_alert_tracker_t *tr, con
     memcpy(&h, buf, sizeof h);
     h.domain[sizeof h.domain - 1] = '\0';
     size_t nref = h.n_refs >= 0 ? (size_t)h.n_refs * sizeof(cap_ref_t) : 0;
-    if (h.version != 1 || h.ref_size != sizeof(cap_ref_t) || h.n_refs < 0 ||
-        h.tracker_len > len || len != sizeof h + nref + h.tracker_len)
+    if (h.version != PUB_STATE_VERSION || h.ref_size != sizeof(cap_ref_t) || h.n_refs < 0 ||
+        h.n_regions != IMPA_ALERT_MAX_REGIONS || h.tracker_len > len ||
+        len != sizeof h + nref + REGION_REFS_BYTES + h.tracker_len)
         rc = impa_err(err, errlen, IMPA_EFORMAT,
                       "%s: version %u, %d references, %zu bytes: not this build's layout", path,
                       h.version, h.n_refs, len);
@@ -1005,7 +1046,7 @@ int impa_publisher_load_state(impa_publisher_t *p, impa_alert_tracker_t *tr, con
                       h.domain, p->cfg.domain);
     else if ((rc = reserve_refs(p, h.n_refs + 1, err, errlen)) == 0) {
         char why[256];
-        rc = impa_alert_tracker_state_read(tr, buf + sizeof h + nref,
+        rc = impa_alert_tracker_state_read(tr, buf + sizeof h + nref + REGION_REFS_BYTES,
                                            (size_t)h.tracker_len, why, sizeof why);
         if (rc)
             impa_err(err, errlen, rc, "%s: %s", path, why);
@@ -1016,6 +1057,9 @@ int impa_publisher_load_state(impa_publisher_t *p, impa_alert_tracker_t *tr, con
         for (int i = 0; i < h.n_refs; i++)
             p->refs[i].ref[sizeof p->refs[i].ref - 1] = '\0';
         p->n_refs = h.n_refs;
+        memcpy(p->region_refs, buf + sizeof h + nref, REGION_REFS_BYTES);
+        for (int r = 0; r < IMPA_ALERT_MAX_REGIONS; r++)
+            p->region_refs[r].ref[sizeof p->region_refs[r].ref - 1] = '\0';
     }
     free(buf);
     return rc;
@@ -1109,21 +1153,24 @@ int impa_publisher_handle_request(impa_publisher_t *p, char *err, size_t errlen)
         zmq_recv(p->rep, sink, sizeof sink, 0);
         zmq_getsockopt(p->rep, ZMQ_RCVMORE, &more, &ml);
     }
-    int want_frames = 1, want_alerts = 1;
+    int want_frames = 1, want_alerts = 1, want_prob = 0;
     if (strcmp(req, "latest frames") == 0)
         want_alerts = 0;
     else if (strcmp(req, "latest alerts") == 0)
         want_frames = 0;
+    else if (strcmp(req, "latest prob") == 0)
+        want_frames = want_alerts = 0, want_prob = 1;
     const cycle_buf_t *b = &p->cb[p->building ^ 1];
     impa_json_t *j = &p->hdr;
     impa_json_reset(j);
     impa_json_obj_begin(j, NULL);
     impa_json_int(j, "protocol", IMPA_PROTOCOL_VERSION);
-    int known = strcmp(req, "latest") == 0 || !want_alerts || !want_frames;
+    int known = strcmp(req, "latest") == 0 || !want_alerts || !want_frames || want_prob;
     if (!known) {
         impa_json_str(j, "type", "error");
         impa_json_str(j, "run_id", p->run_id);
-        impa_json_str(j, "error", "unknown request (use \"latest\", \"latest frames\" or \"latest alerts\")");
+        impa_json_str(j, "error", "unknown request (use \"latest\", \"latest frames\", "
+                                  "\"latest alerts\" or \"latest prob\")");
         impa_json_str(j, "request", req);
         impa_json_obj_end(j);
         if (impa_json_finish(j) || reply_part(p->rep, j->buf, j->len, 0))
@@ -1133,19 +1180,21 @@ int impa_publisher_handle_request(impa_publisher_t *p, char *err, size_t errlen)
     int avail = b->complete != 0;
     int alerts = avail && want_alerts && b->complete == 1;
     int frames = avail && want_frames;
+    int probs = avail && want_prob ? b->n_prob : 0;
     impa_json_str(j, "type", "snapshot");
     impa_json_str(j, "run_id", p->run_id);
     impa_json_str(j, "domain", p->cfg.domain);
     impa_json_str(j, "request", req);
     impa_json_bool(j, "available", avail);
     impa_json_int(j, "n_frames", frames ? b->n_frames : 0);
+    impa_json_int(j, "n_prob_frames", probs);
     impa_json_bool(j, "has_alerts", alerts);
     if (avail)
         impa_json_raw(j, "cycle", b->cycle.buf, b->cycle.len);
     impa_json_obj_end(j);
     if (impa_json_finish(j))
         return impa_err(err, errlen, IMPA_ENOMEM, "snapshot header: out of memory");
-    int last = !frames && !alerts;
+    int last = !frames && !alerts && !probs;
     int bad = reply_part(p->rep, j->buf, j->len, !last);
     for (int k = 0; frames && k < b->n_frames && !bad; k++) {
         bad |= reply_part(p->rep, b->hdr[k].buf, b->hdr[k].len, 1);
@@ -1155,6 +1204,11 @@ int impa_publisher_handle_request(impa_publisher_t *p, char *err, size_t errlen)
     if (alerts && !bad) {
         bad |= reply_part(p->rep, b->alert_hdr.buf, b->alert_hdr.len, 1);
         bad |= reply_part(p->rep, b->alerts.buf, b->alerts.len, 0);
+    }
+    for (int i = 0; i < probs && !bad; i++) {
+        bad |= reply_part(p->rep, b->prob_hdr[i].buf, b->prob_hdr[i].len, 1);
+        bad |= reply_part(p->rep, b->prob_payload + (size_t)i * b->prob_bytes, b->prob_bytes,
+                          i + 1 < probs);
     }
     if (bad)
         return impa_err(err, errlen, IMPA_ENET, "snapshot reply: %s", zmq_strerror(zmq_errno()));

@@ -30,7 +30,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     const char *names[] = {"verification.csv", "verification-totals.csv",
-                           "verification-2020-10.csv", "verification-2020-11.csv"};
+                           "verification-2020-10.csv", "verification-2020-11.csv",
+                           "prob-verify.state"};
     char p[128];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
@@ -453,12 +454,70 @@ static void test_probabilities(void **state)
     impa_verifier_destroy(&v);
 }
 
+/* The since-start probability scores and the base rate survive a restart
+ * (prob-verify.state in the state directory); another threshold list starts
+ * them again. */
+static void test_probabilities_restart(void **state)
+{
+    (void)state;
+    const float th[] = {45}, pthr[] = {45}, other[] = {35};
+    char err[256] = "";
+    const int64_t t0 = 1604102400;
+    const float o1[NP] = {50, 50, 10, 10, NAN, 10}, o2[NP] = {50, 10, 50, 10, 10, 10};
+    static float dbz[NL * NP] = {50, 10, 10, 10, 50, 10, 50, 50, 50, 50, 50, 50};
+    static float pv[NL * NP] = {1, 1, 0, 0, 0.3f, 0, 0.36f, 0.36f, 0.36f, 0.36f, 0.36f, 0.36f};
+    float radius[NL] = {1, 2};
+    impa_prob_field_t pf = {.n_thresholds = 1, .thresholds = {45.0f}, .n_leads = NL,
+                            .ny = NY, .nx = NX, .p = pv, .radius_km = radius};
+    impa_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.issue_time = t0, fc.step_minutes = 10, fc.n_leads = NL, fc.dbz = dbz;
+    fc.method = IMPA_METHOD_EXTRAPOLATION, fc.prob = &pf;
+    impa_verifier_t *v = NULL;
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 1, dir, &v, err, sizeof err), 0);
+    assert_int_equal(impa_verifier_enable_prob(v, pthr, 1, err, sizeof err), 0);
+    assert_int_equal(impa_verifier_prob_restored(v), 0); /* nothing to read yet */
+    assert_int_equal(impa_verifier_add_cycle(v, &fc, err, sizeof err), 0);
+    assert_true(impa_verifier_observe(v, t0 + 600, o1, NULL, 0, err, sizeof err) > 0);
+    assert_true(impa_verifier_observe(v, t0 + 1200, o2, NULL, 0, err, sizeof err) > 0);
+    impa_prob_scores_t before[NL], after;
+    double c0, c1;
+    for (int k = 0; k < NL; k++)
+        assert_int_equal(impa_verifier_prob_scores(v, 0, k, 0, &before[k], &c0), 0);
+    assert_int_equal(before[0].n, 5);
+    assert_int_equal(before[1].n, 6);
+    impa_verifier_destroy(&v); /* the restart */
+
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 1, dir, &v, err, sizeof err), 0);
+    assert_int_equal(impa_verifier_enable_prob(v, pthr, 1, err, sizeof err), 0);
+    assert_int_equal(impa_verifier_prob_restored(v), 1);
+    for (int k = 0; k < NL; k++) {
+        assert_int_equal(impa_verifier_prob_scores(v, 0, k, 0, &after, &c1), 0);
+        assert_int_equal(after.n, before[k].n);
+        assert_int_equal(after.n_events, before[k].n_events);
+        assert_true(after.bs == before[k].bs && after.bs_det == before[k].bs_det);
+        assert_true(after.roc_area == before[k].roc_area || (isnan(after.roc_area) &&
+                                                              isnan(before[k].roc_area)));
+    }
+    assert_true(c1 == c0);
+    impa_verifier_destroy(&v);
+
+    /* other thresholds: another configuration's scores are not taken */
+    assert_int_equal(impa_verifier_create(NY, NX, NL, 10, th, 1, dir, &v, err, sizeof err), 0);
+    assert_int_equal(impa_verifier_enable_prob(v, other, 1, err, sizeof err), 0);
+    assert_int_equal(impa_verifier_prob_restored(v), 0);
+    assert_int_equal(impa_verifier_prob_scores(v, 0, 0, 0, &after, NULL), 0);
+    assert_int_equal(after.n, 0);
+    impa_verifier_destroy(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_forecast_then_observation, setup, teardown),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_probabilities),
+        cmocka_unit_test_setup_teardown(test_probabilities_restart, setup, teardown),
         cmocka_unit_test(test_json_worst_case),
         cmocka_unit_test(test_levels_match_float_scores),
         cmocka_unit_test_setup_teardown(test_monthly_rotation, setup, teardown),

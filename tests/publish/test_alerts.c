@@ -720,7 +720,8 @@ static void test_state_restore(void **state)
     unsigned char *bad = malloc(n);
     memcpy(bad, buf, n);
     impa_alert_cell_t cell;
-    size_t off = n - sizeof cell; /* the last cell */
+    /* the last cell, before the raised flags of the watch regions */
+    size_t off = n - IMPA_ALERT_MAX_REGIONS * sizeof(int32_t) - sizeof cell;
     memcpy(&cell, bad + off, sizeof cell);
     cell.id = 1000000;
     memcpy(bad + off, &cell, sizeof cell);

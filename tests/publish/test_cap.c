@@ -315,6 +315,23 @@ static void test_cap_update_only_on_change(void **state)
     impa_publisher_destroy(&pub);
 }
 
+/* Alerts at once, one watch region "town" (rows/cols about 5-30 of the test
+ * grid) alerting on P >= 0.5 within 20 min. */
+static void town_config(impa_alert_config_t *ac)
+{
+    impa_alert_config_default(ac);
+    impa_alert_config_immediate(ac);
+    ac->n_regions = 1;
+    impa_watch_region_t *reg = &ac->regions[0];
+    snprintf(reg->name, sizeof reg->name, "town");
+    const double la[4] = {-27.05, -27.05, -27.30, -27.30}, lo[4] = {150.05, 150.30, 150.30, 150.05};
+    for (int i = 0; i < 4; i++)
+        reg->lat[i] = la[i], reg->lon[i] = lo[i];
+    reg->n_vertices = 4;
+    reg->alert_probability = 0.5;
+    reg->alert_within_minutes = 20;
+}
+
 /* A watch region's probability alert end to end through the tracker and the
  * publisher: the maximum P(>= 45) over the region per lead (a higher P outside
  * the region and beyond the 20-min window does not count), in the GeoJSON region
@@ -334,17 +351,7 @@ static void test_cap_region_alerts(void **state)
     open_pub(&cfg, &pub, &ctx, &sub);
     impa_grid_t g = pt_latlon_grid(NX, NY);
     impa_alert_config_t ac;
-    impa_alert_config_default(&ac);
-    impa_alert_config_immediate(&ac);
-    ac.n_regions = 1;
-    impa_watch_region_t *reg = &ac.regions[0];
-    snprintf(reg->name, sizeof reg->name, "town");
-    const double la[4] = {-27.05, -27.05, -27.30, -27.30}, lo[4] = {150.05, 150.30, 150.30, 150.05};
-    for (int i = 0; i < 4; i++)
-        reg->lat[i] = la[i], reg->lon[i] = lo[i];
-    reg->n_vertices = 4;
-    reg->alert_probability = 0.5;
-    reg->alert_within_minutes = 20;
+    town_config(&ac);
     impa_alert_tracker_t *tr = NULL;
     assert_int_equal(impa_alert_tracker_create(&ac, &tr, err, sizeof err), 0);
     static float pv[NL * NY * NX];
@@ -436,6 +443,72 @@ static void test_cap_region_alerts(void **state)
     impa_publisher_destroy(&pub);
 }
 
+/* A raised region probability alert survives a restart (the publisher's state
+ * file): after it the region's P drops, and the new publisher sends the Cancel
+ * that references the Alert sent before the restart, not nothing. */
+static void test_cap_region_alert_restart(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/impa-rstate-XXXXXX", path[64], err[256], ident[192];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/alerts.state", dir);
+    impa_publish_config_t cfg;
+    pt_config(&cfg);
+    cfg.cap_enabled = 1;
+    impa_alert_config_t ac;
+    town_config(&ac);
+    impa_grid_t g = pt_latlon_grid(NX, NY);
+    static float pv[NL * NY * NX];
+    float radius[NL] = {1, 2, 3};
+    impa_prob_field_t pf = {.n_thresholds = 1, .thresholds = {45.0f}, .n_leads = NL, .ny = NY,
+                            .nx = NX, .p = pv, .radius_km = radius, .calibration = "t"};
+    const float in_p[2] = {0.70f, 0.10f};
+    const char *want[2] = {"<msgType>Alert</msgType>", "<msgType>Cancel</msgType>"};
+    char *got[2] = {NULL, NULL};
+    for (int cyc = 0; cyc < 2; cyc++) {
+        impa_publisher_t *pub = NULL;
+        void *ctx = NULL, *sub = NULL;
+        open_pub(&cfg, &pub, &ctx, &sub);
+        impa_alert_tracker_t *tr = NULL;
+        assert_int_equal(impa_alert_tracker_create(&ac, &tr, err, sizeof err), 0);
+        if (cyc)
+            assert_int_equal(impa_publisher_load_state(pub, tr, path, err, sizeof err), 0);
+        for (size_t i = 0; i < (size_t)NL * NX * NY; i++)
+            g_dbz[i] = 10.0f, pv[i] = 0.05f;
+        pv[(size_t)1 * NX * NY + 15 * NX + 15] = in_p[cyc];
+        impa_forecast_t fc;
+        pt_forecast(&fc, &g, g_dbz, NL, 1700000000 + 600 * cyc);
+        fc.prob = &pf;
+        assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
+        const impa_alerts_t *a = impa_alert_tracker_alerts(tr);
+        assert_string_equal(impa_alert_event_name(a->region_alerts[0].event),
+                            cyc ? "ended" : "new");
+        pt_msg_t m;
+        while (!got[cyc] && pt_recv(sub, 500, &m)) {
+            if (strcmp(m.topic, "impa.cap.test") == 0 && strstr(m.hdr, "\"region\":\"town\"")) {
+                assert_int_equal(validate((char *)m.payload), 0);
+                got[cyc] = strdup((char *)m.payload);
+            }
+            pt_msg_free(&m);
+        }
+        assert_non_null(got[cyc]);
+        assert_non_null(strstr(got[cyc], want[cyc]));
+        if (!cyc)
+            assert_int_equal(impa_publisher_save_state(pub, tr, path, err, sizeof err), 0);
+        impa_alert_tracker_destroy(&tr);
+        zmq_close(sub);
+        zmq_ctx_term(ctx);
+        impa_publisher_destroy(&pub); /* the restart */
+    }
+    char *id0 = strstr(got[0], "<identifier>");
+    assert_int_equal(sscanf(id0 + 12, "%191[^<]", ident), 1);
+    assert_non_null(strstr(strstr(got[1], "<references>"), ident));
+    free(got[0]);
+    free(got[1]);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const char *src = getenv("IMPA_SOURCE_ROOT"), *xsd = getenv("IMPA_CAP_XSD");
@@ -465,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_cap_sequence),
         cmocka_unit_test(test_cap_update_only_on_change),
         cmocka_unit_test(test_cap_region_alerts),
+        cmocka_unit_test(test_cap_region_alert_restart),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (g_xsd)

@@ -162,9 +162,12 @@ static void test_frames_alerts_seq(void **state)
     assert_null(pub);
 }
 
+static int request(impa_publisher_t *pub, void *req, const char *what, pt_msg_t *parts, int max);
+
 /* Probability frames (topic prob): one per threshold and lead after the
- * forecast frames, uint8 percent (NAN = 255), header fields, and the cycle_end
- * seq range that names them. */
+ * forecast frames, uint8 percent (NAN = 255), header fields, the cycle_end
+ * seq range that names them, and the snapshot's `latest prob` that serves
+ * them again to a late joiner. */
 static void test_prob_frames(void **state)
 {
     (void)state;
@@ -189,7 +192,8 @@ static void test_prob_frames(void **state)
         radius[i] = 2.0f + (float)i;
     impa_prob_field_t pf = {.n_thresholds = 2, .thresholds = {35.0f, 45.0f}, .n_leads = NL,
                             .ny = NY, .nx = NX, .p = pv, .radius_km = radius,
-                            .trend = {0, -1}, .calibration = "test-table"};
+                            .trend = {0, -1}, .growth_per_h = {NAN, -0.5f},
+                            .calibration = "test-table"};
     pt_forecast(&fc, &g, g_dbz, NL, 1700000000);
     fc.prob = &pf;
     assert_int_equal(pt_send_cycle(pub, tr, &fc, err, sizeof err), 0);
@@ -217,6 +221,11 @@ static void test_prob_frames(void **state)
                                 t ? "decaying" : "steady");
             assert_string_equal(impa_json_get_str(h, 0, "calibration", buf, sizeof buf, ""),
                                 "test-table");
+            /* the growth rate the calibration read; null for a table without one */
+            if (t)
+                assert_true(impa_json_get_num(h, 0, "growth_per_h", 0) == -0.5);
+            else
+                assert_true(strstr(m.hdr, "\"growth_per_h\":null") != NULL);
             int gr = impa_json_get(h, 0, "grid"), enc = impa_json_get(h, 0, "encoding");
             assert_int_equal((int)impa_json_get_num(h, gr, "nx", 0), NX);
             assert_string_equal(impa_json_get_str(h, enc, "dtype", buf, sizeof buf, ""), "uint8");
@@ -245,6 +254,38 @@ static void test_prob_frames(void **state)
     assert_int_equal((int)impa_json_get_num(h, 0, "last_prob_seq", 0), 2 * NL);
     impa_json_parse_free(h), free(h);
     pt_msg_free(&m);
+    /* a late joiner: `latest prob` serves the same frames, headers and payloads */
+    void *req = zmq_socket(ctx, ZMQ_REQ);
+    int zero = 0;
+    zmq_setsockopt(req, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_connect(req, impa_publisher_request_endpoint(pub)), 0);
+    static pt_msg_t parts[1 + 4 * NL];
+    memset(parts, 0, sizeof parts);
+    assert_int_equal(request(pub, req, "latest prob", parts, 1 + 4 * NL), 1 + 4 * NL);
+    h = parse(parts[0].hdr, parts[0].hlen);
+    assert_int_equal((int)impa_json_get_num(h, 0, "n_prob_frames", -1), 2 * NL);
+    assert_int_equal((int)impa_json_get_num(h, 0, "n_frames", -1), 0);
+    assert_int_equal((int)impa_json_get_num(h, 0, "has_alerts", -1), 0);
+    impa_json_parse_free(h), free(h);
+    for (int i = 0; i < 2 * NL; i++) {
+        h = parse(parts[1 + 2 * i].hdr, parts[1 + 2 * i].hlen);
+        assert_string_equal(impa_json_get_str(h, 0, "type", buf, sizeof buf, ""), "prob");
+        assert_int_equal((int)impa_json_get_num(h, 0, "seq", 0), i + 1);
+        impa_json_parse_free(h), free(h);
+        assert_int_equal(parts[2 + 2 * i].hlen, n);
+        const float *src = pv + (size_t)i * n;
+        for (size_t q = 0; q < n; q += 97)
+            if (!isnan(src[q]))
+                assert_true(fabs((unsigned char)parts[2 + 2 * i].hdr[q] * 0.01 - src[q]) <=
+                            0.005 + 1e-6);
+    }
+    for (int i = 0; i < 1 + 4 * NL; i++)
+        pt_msg_free(&parts[i]);
+    /* `latest` is unchanged by them: header, frames, alerts */
+    int nl = request(pub, req, "latest", parts, 1 + 4 * NL);
+    assert_int_equal(nl, 1 + 2 * NL + 2);
+    for (int i = 0; i < nl; i++)
+        pt_msg_free(&parts[i]);
     /* without the product: no probability frame, the range is 0 */
     fc.prob = NULL;
     fc.issue_time += 600;
@@ -263,6 +304,11 @@ static void test_prob_frames(void **state)
     }
     assert_true(got_end);
     assert_int_equal(n_prob, 0);
+    /* ... and the snapshot of that cycle has none */
+    assert_int_equal(request(pub, req, "latest prob", parts, 1 + 4 * NL), 1);
+    assert_non_null(strstr(parts[0].hdr, "\"n_prob_frames\":0"));
+    pt_msg_free(&parts[0]);
+    zmq_close(req);
     zmq_close(sub);
     zmq_ctx_term(ctx);
     impa_publisher_destroy(&pub);

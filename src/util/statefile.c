@@ -1,12 +1,14 @@
-/* State files: what the publisher keeps across restarts (alert tracks and CAP
- * references). A file is the magic "IMPASTAT", a format version, the payload
+/* State files (impa/statefile.h): what the daemon keeps across restarts (the
+ * publisher's alert tracks and CAP references, the online verifier's
+ * probability scores). A file is the magic "IMPASTAT", a format version, the payload
  * length, the payload and the SHA-256 of the payload, written to a temporary
  * name and renamed, so a reader sees the old file or the new one, never a
  * mixture; a file cut short or damaged fails the checksum and is refused.
  * Losing the file costs continuity only (tracks start again), hence no fsync. */
-#include "publish-impl.h"
+#include "impa/statefile.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
