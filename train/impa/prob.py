@@ -62,12 +62,11 @@ NB = 200          # fraction bins for the fit (f = 0 gets one of its own)
 REL_BINS = 10     # reliability table
 ROC_BINS = 100
 T_IN, T_OUT, STEP_MIN = 4, 12, 10
-PIXEL_KM = {"bom-brisbane-20201031": 0.5, "bom-melbourne-20180616": 0.5}  # others: 1 km
 PROB_TOOL = "impa-prob"
 
 
 def pixel_km(event: str) -> float:
-    return PIXEL_KM.get(event.split(D.REVERSED)[0], 1.0)
+    return D.pixel_km(event)
 
 
 TREND_EPS = 1e-4  # area fraction added to both areas of the trend ratio
