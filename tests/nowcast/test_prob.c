@@ -237,14 +237,20 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
+/* A fresh temporary file (path: a mkstemp template) holding text. */
+static void temp_file(char *path, const char *text)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, text);
+}
+
 static void test_table_file(void **state)
 {
     (void)state;
     char path[] = "/tmp/impa-prob-test-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    write_file(path, "# a comment\nimpa-prob-calibration 1\nname unit test\nknots 3\n"
+    temp_file(path, "# a comment\nimpa-prob-calibration 1\nname unit test\nknots 3\n"
                      "45 10 0 1.5 0 0.5 1   # row\n45 20 0 3 0.01 0.4 0.8\n");
     static impa_prob_table_t t;
     char err[256];
@@ -331,10 +337,7 @@ static void test_growth(void **state)
     assert_float_equal(size, 0.0, 0);
 
     char path[] = "/tmp/impa-prob-growth-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    write_file(path, "impa-prob-calibration 1\nknots 2\ntrend 0\ngrowth 25 4\n"
+    temp_file(path, "impa-prob-calibration 1\nknots 2\ntrend 0\ngrowth 25 4\n"
                      "45 10 0 0 0.2 0.6\n45 20 0 0 0.2 0.6\nlogistic 45 10 0.1 1.5 0.5 -0.2 0.25 0.01\n");
     static impa_prob_table_t t;
     char err[256];
