@@ -48,7 +48,10 @@ struct impa_engine {
      * overlap > 0, the blend's buffers. */
     int tile;
     int overlap;   /* pixels shared by neighbouring windows, 0 = abutting windows */
-    impa_engine_t *inner;
+    impa_engine_t *inner;   /* window engine of thread 0; NULL = not tiled */
+    impa_engine_t **inners; /* [n_inner] one single-threaded window engine per thread
+                             * (inners[0] = inner): windows run side by side */
+    int n_inner;
     float *ramp_y; /* overlap > 0: [th] window weights along y (w(i) of create_tiled) */
     float *ramp_x; /* overlap > 0: [tw] along x */
     float *wsum;   /* overlap > 0: [H][W] sum of the window weights covering each pixel
@@ -389,17 +392,35 @@ int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile
     impa_engine_t *e = calloc(1, sizeof(*e));
     if (!e)
         return impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
-    int rc = impa_engine_create(model, th, tw, threads, &e->inner, err, errlen);
+    /* One single-threaded window engine per thread, each window a forward on one
+     * thread: an 80 x 80 window's translator (20 x 20 latents) is too small to
+     * split, so a 2-thread window left one core idle through it and met two
+     * fork/joins per window; windows side by side keep both cores on the network. */
+    if (threads > IMPA_ENGINE_MAX_THREADS)
+        threads = IMPA_ENGINE_MAX_THREADS;
+    int nt = impa_kernels_set_threads(threads);
+    if (nt > IMPA_ENGINE_MAX_THREADS)
+        nt = IMPA_ENGINE_MAX_THREADS;
+    long nwin = ny_win * nx_win;
+    e->n_inner = nt < nwin ? nt : (int)nwin;
+    e->inners = calloc((size_t)e->n_inner, sizeof(*e->inners));
+    if (!e->inners)
+        e->n_inner = 0;
+    int rc = e->inners ? 0 : impa_err(err, errlen, IMPA_ENOMEM, "engine: out of memory");
+    for (int i = 0; i < e->n_inner && rc == 0; i++)
+        rc = impa_engine_create(model, th, tw, 1, &e->inners[i], err, errlen);
+    impa_kernels_set_threads(nt); /* the window engines set it to 1: the process's count */
     if (rc) {
-        free(e);
+        impa_engine_destroy(&e);
         return rc;
     }
+    e->inner = e->inners[0];
     e->model = model;
     e->H = ny;
     e->W = nx;
     e->tile = tile;
     e->overlap = overlap;
-    e->threads = e->inner->threads;
+    e->threads = nt;
     size_t HW = (size_t)ny * nx;
     /* tiles slice all F input frames */
     size_t nin = PAD16((size_t)impa_model_input_frames(model) * mi->n_fields * HW);
@@ -435,63 +456,119 @@ int impa_engine_create_tiled(const impa_model_t *model, int ny, int nx, int tile
         blend_flops = (double)ky * kx * th * tw * (1 + 2.0 * mi->t_out) +
                       (double)mi->t_out * HW;
     }
-    e->ws_bytes = total * sizeof(float) + e->inner->ws_bytes;
+    e->ws_bytes = total * sizeof(float);
+    for (int i = 0; i < e->n_inner; i++)
+        e->ws_bytes += e->inners[i]->ws_bytes;
     e->flops = (double)ky * kx * e->inner->flops + blend_flops;
     *out = e;
     return 0;
 }
 
-/* The forward pass window by window: each window is a complete forward of the
- * inner engine, so GroupNorm sees the statistics of a window, as in training on
+/* One window of in [nch][H][W] at (y0, x0) into the window engine t's input. */
+static void window_in(const impa_engine_t *e, impa_engine_t *t, const float *in, int nch,
+                      int y0, int x0)
+{
+    size_t HW = (size_t)e->H * e->W, thw = (size_t)t->H * t->W;
+    for (int c = 0; c < nch; c++)
+        for (int y = 0; y < t->H; y++)
+            memcpy(t->in + c * thw + (size_t)y * t->W, in + c * HW + (size_t)(y0 + y) * e->W + x0,
+                   sizeof(float) * t->W);
+}
+
+/* The window engine t's output into out at (y0, x0): copied (overlap 0) or added
+ * with its weights; its stage times added to e's. */
+static void window_out(impa_engine_t *e, const impa_engine_t *t, float *out, int y0, int x0)
+{
+    const impa_model_info_t *mi = &e->model->info;
+    size_t HW = (size_t)e->H * e->W, thw = (size_t)t->H * t->W;
+    int th = t->H, tw = t->W;
+    e->times.encoder_s += t->times.encoder_s;
+    e->times.translator_s += t->times.translator_s;
+    e->times.decoder_s += t->times.decoder_s;
+    e->times.conv_s += t->times.conv_s;
+    e->times.elementwise_s += t->times.elementwise_s;
+    for (int k = 0; k < mi->t_out; k++)
+        for (int y = 0; y < th; y++) {
+            float *o = out + k * HW + (size_t)(y0 + y) * e->W + x0;
+            const float *s = t->out + k * thw + (size_t)y * tw;
+            if (e->overlap == 0) {
+                memcpy(o, s, sizeof(float) * tw);
+                continue;
+            }
+            float wy = e->ramp_y[y];
+            for (int x = 0; x < tw; x++)
+                o[x] += wy * e->ramp_x[x] * s[x];
+        }
+}
+
+/* The forward pass window by window: each window is a complete forward of a
+ * window engine, so GroupNorm sees the statistics of a window, as in training on
  * crops. overlap 0: windows are copied, and the border windows overwrite the
  * overlapping part of their neighbours (the original behaviour, kept bit for
  * bit). overlap > 0: out accumulates every window's output times its weight
  * ramp_y[y] * ramp_x[x] and is then divided by wsum, so each window fades out
- * towards its borders, where its context was cut, and the seams disappear. */
+ * towards its borders, where its context was cut, and the seams disappear.
+ * Threads run windows side by side, one window engine each; the outputs go into
+ * out in window order (omp ordered), so the result is the same bit for bit
+ * whatever the thread count. Stage times are summed over the windows
+ * (thread-seconds when windows run side by side). */
 static int forward_tiled(impa_engine_t *e, const float *in, float *out, char *err,
                          size_t errlen)
 {
     const impa_model_info_t *mi = &e->model->info;
-    impa_engine_t *t = e->inner;
-    int nch = impa_model_input_frames(e->model) * mi->n_fields, th = t->H, tw = t->W;
+    int nch = impa_model_input_frames(e->model) * mi->n_fields;
+    int th = e->inner->H, tw = e->inner->W;
     int oy[IMPA_MAX_TILES_PER_SIDE], ox[IMPA_MAX_TILES_PER_SIDE];
     int ky = tile_origins(e->H, th, e->overlap, oy, IMPA_MAX_TILES_PER_SIDE);
     int kx = tile_origins(e->W, tw, e->overlap, ox, IMPA_MAX_TILES_PER_SIDE);
-    size_t HW = (size_t)e->H * e->W, thw = (size_t)th * tw;
-    int blend = e->overlap > 0;
-    if (blend)
+    size_t HW = (size_t)e->H * e->W;
+    int nwin = ky * kx, rc = 0, done = 0, told = 0;
+    if (e->overlap > 0)
         memset(out, 0, sizeof(float) * (size_t)mi->t_out * HW);
     memset(&e->times, 0, sizeof e->times);
-    for (int a = 0; a < ky; a++)
-        for (int b = 0; b < kx; b++) {
-            for (int c = 0; c < nch; c++)
-                for (int y = 0; y < th; y++)
-                    memcpy(t->in + c * thw + (size_t)y * tw,
-                           in + c * HW + (size_t)(oy[a] + y) * e->W + ox[b], sizeof(float) * tw);
-            int rc = impa_engine_forward(t, t->in, t->out, err, errlen);
-            if (rc)
-                return rc;
-            e->times.encoder_s += t->times.encoder_s;
-            e->times.translator_s += t->times.translator_s;
-            e->times.decoder_s += t->times.decoder_s;
-            e->times.conv_s += t->times.conv_s;
-            e->times.elementwise_s += t->times.elementwise_s;
-            if (e->progress)
-                e->progress(e->progress_ctx);
-            for (int k = 0; k < mi->t_out; k++)
-                for (int y = 0; y < th; y++) {
-                    float *o = out + k * HW + (size_t)(oy[a] + y) * e->W + ox[b];
-                    const float *s = t->out + k * thw + (size_t)y * tw;
-                    if (!blend) {
-                        memcpy(o, s, sizeof(float) * tw);
-                        continue;
-                    }
-                    float wy = e->ramp_y[y];
-                    for (int x = 0; x < tw; x++)
-                        o[x] += wy * e->ramp_x[x] * s[x];
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel num_threads(e->n_inner) if (e->n_inner > 1)
+#endif
+    {
+#if IMPA_HAVE_OPENMP
+        int id = omp_get_thread_num();
+#else
+        int id = 0;
+#endif
+        impa_engine_t *t = e->inners[id];
+        char terr[256];
+        int trc = 0;
+#if IMPA_HAVE_OPENMP
+#pragma omp for schedule(static, 1) ordered
+#endif
+        for (int i = 0; i < nwin; i++) {
+            int y0 = oy[i / kx], x0 = ox[i % kx];
+            if (trc == 0) {
+                window_in(e, t, in, nch, y0, x0);
+                trc = impa_engine_forward(t, t->in, t->out, terr, sizeof terr);
+            }
+#if IMPA_HAVE_OPENMP
+#pragma omp ordered
+#endif
+            {
+                if (trc && !rc) {
+                    rc = trc;
+                    impa_err(err, errlen, trc, "%s", terr);
                 }
+                if (!rc)
+                    window_out(e, t, out, y0, x0);
+                done++;
+                /* the progress hook runs on the calling thread (thread 0) only */
+                for (; id == 0 && e->progress && told < done; told++)
+                    e->progress(e->progress_ctx);
+            }
         }
-    if (blend)
+    }
+    for (; e->progress && told < nwin; told++)
+        e->progress(e->progress_ctx);
+    if (rc)
+        return rc;
+    if (e->overlap > 0)
         for (int k = 0; k < mi->t_out; k++) {
             float *o = out + k * HW;
             for (size_t i = 0; i < HW; i++)
@@ -540,7 +617,9 @@ void impa_engine_destroy(impa_engine_t **engine)
 {
     if (!engine || !*engine)
         return;
-    impa_engine_destroy(&(*engine)->inner);
+    for (int i = 0; i < (*engine)->n_inner; i++)
+        impa_engine_destroy(&(*engine)->inners[i]);
+    free((*engine)->inners);
     free((*engine)->arena_base);
     free((*engine)->work);
     free((*engine)->tpart);
@@ -1098,8 +1177,8 @@ void impa_engine_set_translator_split(impa_engine_t *e, int min_hw)
 {
     if (e)
         e->trans_par_min = min_hw;
-    if (e && e->inner)
-        e->inner->trans_par_min = min_hw;
+    for (int i = 0; e && i < e->n_inner; i++)
+        e->inners[i]->trans_par_min = min_hw;
 }
 
 int impa_engine_threads(const impa_engine_t *e)

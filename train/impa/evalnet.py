@@ -6,6 +6,9 @@ events, with block-bootstrap intervals of the differences a decision rests on.
         --net new=runs/adv3-mad-rev/model.nc --net old=../models/impa-net-2.1.nc \\
         [--set heldout|events|knmi2021] [--pysteps] [--bootstrap 2000 --block 6] \\
         [--diff new:impa-extrap-3 --diff old:impa-extrap-1 --diff new:old ...]
+    # one net at two tilings: LABEL=WEIGHTS@TILE/OVERLAP (tile 0 = the whole grid)
+    /usr/bin/python3 -m impa.evalnet --out /tmp/ev --net w80=../models/impa-net.nc@80/32 \
+        --net whole=../models/impa-net.nc@0/0 --diff whole:w80
 
 Start sets (`--set`, repeatable):
 - heldout: every start of the validation and test blocks of impa.data.make_blocks
@@ -26,7 +29,8 @@ event's grid spacing and step, impa.advect.scheme_args); pySTEPS Lucas-Kanade
 (../shared/peers/pysteps_nowcast.py, optional); each --net runs as the daemon
 runs it: its extrapolation scheme (model attribute `extrapolation`) from
 impa-extrapolate, the network through the C engine (impa-infer --normalised,
---tile 80 windows overlapping by --tile-overlap 32), dBZ clamped as the engine
+--tile 80 windows overlapping by --tile-overlap 32, or the net's own @TILE/OVERLAP),
+dBZ clamped as the engine
 does, no forecast where the last scan has no data, then each lead matched to the
 distribution of its extrapolated frame (impa.calibrate, the daemon's
 model.calibration auto). impa.tests check that this equals impa-infer's own
@@ -117,6 +121,21 @@ def net_forecast(weights: str, name: str, inp: np.ndarray, infer: str, extrap_to
         lo = float(cfg.norm_offset[0])
         out = match_leads(out, xf, lo, lo + float(cfg.norm_scale[0]))
     return out
+
+
+def net_spec(spec: str, tile: int, overlap: int) -> Tuple[str, int, int]:
+    """WEIGHTS[@TILE/OVERLAP] -> (weights, tile, overlap); without '@' the defaults
+    given (--tile, --tile-overlap), so one net can be scored at several tilings."""
+    w, at, t = spec.rpartition("@")
+    if not at:
+        return spec, tile, overlap
+    try:
+        tt, oo = (int(v) for v in t.split("/"))
+    except ValueError:
+        raise SystemExit(f"evalnet: --net ...{spec!r}: expected WEIGHTS@TILE/OVERLAP") from None
+    if tt < 0 or oo < 0 or (tt and 2 * oo > tt):
+        raise SystemExit(f"evalnet: {spec!r}: need tile >= 0 and 0 <= overlap <= tile/2")
+    return w, tt, oo
 
 
 # ---------------------------------------------------------------- events ----
@@ -334,9 +353,10 @@ def render(res: dict) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="impa.evalnet", description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="folder for <set>.json and <set>.md")
-    ap.add_argument("--net", action="append", default=[], metavar="LABEL=WEIGHTS",
+    ap.add_argument("--net", action="append", default=[], metavar="LABEL=WEIGHTS[@TILE/OV]",
                     help="a weights file; {event} in WEIGHTS stands for the event's name "
-                         "(a leave-one-event-out fold per event, train/loeo.sh)")
+                         "(a leave-one-event-out fold per event, train/loeo.sh); @TILE/OV: "
+                         "this net's windows instead of --tile/--tile-overlap")
     ap.add_argument("--set", action="append", default=[], dest="sets",
                     help="heldout, events, knmi2021, short (default heldout)")
     ap.add_argument("--pysteps", action="store_true", help="also pySTEPS LK (../shared/peers)")
@@ -361,21 +381,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if tool is None or (args.net and infer is None):
         raise SystemExit("evalnet: impa-extrapolate / impa-infer not built")
     cdir = Path(args.cache) if args.cache else D.CACHE_DIR / "evalnet"
-    nets = dict(n.split("=", 1) for n in args.net)
+    nets = {lab: net_spec(spec, args.tile, args.tile_overlap)
+            for lab, spec in (n.split("=", 1) for n in args.net)}
     tool_id = _sha(tool)
     infer_id = _sha(infer) if infer else ""
     how: Dict[str, str] = {"persistence": "the last scan for every lead"}
     for s in SCHEMES:
         how[s] = f"impa-extrapolate --scheme {s} (grid spacing of the event, 10 min)"
-    for lab, w in nets.items():
+    for lab, (w, tile, ov) in nets.items():
+        win = (f"{tile} px windows overlapping by {ov}" if tile else "whole grid")
         if FOLD in w:
             how[lab] = (f"{w}: per event the leave-one-event-out fold trained without that "
                         f"event (train/loeo.sh; the split column is the shipped split's), "
-                        f"impa-infer --normalised, {args.tile} px windows overlapping by "
-                        f"{args.tile_overlap}, calibrated")
+                        f"impa-infer --normalised, {win}, calibrated")
             continue
-        how[lab] = (f"{w} (extrapolation {model_scheme(w)}): impa-infer --normalised, "
-                    f"{args.tile} px windows overlapping by {args.tile_overlap}, calibrated")
+        how[lab] = f"{w} (extrapolation {model_scheme(w)}): impa-infer --normalised, {win}, calibrated"
     pyenv = None
     if args.pysteps:
         from .compare import pysteps_env
@@ -434,15 +454,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         lambda st: run_pysteps(pyenv, name, dbz, st)[0])
                     continue
                 else:
-                    wts = nets[m].replace(FOLD, name)
+                    wts, tile, ov = nets[m]
+                    wts = wts.replace(FOLD, name)
                     if not os.path.isfile(wts):
                         raise SystemExit(f"evalnet: {m}: {wts} missing (a fold not trained "
                                          f"yet? --events lists the folds to score)")
                     key = method_key("net", {"w": _sha(wts), "infer": infer_id, "tool": tool_id,
-                                             "tile": args.tile, "ov": args.tile_overlap})
-                    fn = (lambda w_: lambda inp: net_forecast(
-                        w_, name, inp, infer, tool, args.threads, args.tile,
-                        args.tile_overlap))(wts)
+                                             "tile": tile, "ov": ov})
+                    fn = (lambda w_, t_, o_: lambda inp: net_forecast(
+                        w_, name, inp, infer, tool, args.threads, t_, o_))(wts, tile, ov)
                 per[m][name] = cached_tables(cdir, name, dbz, starts, key, run(fn))
             splits: Dict[str, int] = {}
             for s in starts:

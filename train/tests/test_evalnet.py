@@ -104,6 +104,19 @@ class TestCachedTables(unittest.TestCase):
             self.assertEqual(got.shape, (3, 3, 12, 4))
             np.testing.assert_array_equal(got, tabs)
 
+class TestNetSpec(unittest.TestCase):
+    def test_tiling_per_net(self):
+        """LABEL=WEIGHTS@TILE/OVERLAP names one net at its own tiling; without '@'
+        the --tile / --tile-overlap defaults apply; bad tilings are refused."""
+        from impa.evalnet import net_spec
+
+        self.assertEqual(net_spec("m.nc", 80, 32), ("m.nc", 80, 32))
+        self.assertEqual(net_spec("../m.nc@128/16", 80, 32), ("../m.nc", 128, 16))
+        self.assertEqual(net_spec("a@b.nc@0/0", 80, 32), ("a@b.nc", 0, 0))
+        for bad in ("m.nc@128", "m.nc@x/16", "m.nc@80/48", "m.nc@-4/0"):
+            with self.assertRaises(SystemExit, msg=bad):
+                net_spec(bad, 80, 32)
+
 
 if __name__ == "__main__":
     unittest.main()
