@@ -313,11 +313,12 @@ static void test_table_file(void **state)
 static void test_growth(void **state)
 {
     (void)state;
-    static float old_[NY * NX], new_[NY * NX], dbz[NY * NX];
+    /* the forecast holds both leads of the table below */
+    static float old_[NY * NX], new_[NY * NX], dbz[2 * NY * NX];
     for (int i = 0; i < NY * NX; i++) {
         old_[i] = i < 400 ? 50.0f : 0.0f; /* 400 px = 100 km^2 at 0.5 km */
         new_[i] = i < 100 ? 50.0f : 0.0f; /* 25 km^2 */
-        dbz[i] = i < NX * 10 ? 50.0f : 0.0f;
+        dbz[i] = dbz[NY * NX + i] = i < NX * 10 ? 50.0f : 0.0f;
     }
     new_[NX * NY - 1] = NAN;
     const float *decay[4] = {old_, NULL, new_, NULL}, *grow[2] = {new_, old_};
