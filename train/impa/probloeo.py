@@ -44,6 +44,24 @@ run): the candidate with the highest minimum over leads 10-60 min of the
 LOEO BSS at 45 dBZ; within 0.01 of it, the one with fewer parameters; the
 35 dBZ mean BSS 10-120 min must not fall more than 0.02 below the shipped
 method's.
+
+Third round (written before any of its scores, 2026-12-07 20:36 UTC;
+docs/nowcast.md): on impa-extrap-1 (the default daemon's backbone: the
+shipped network reads it), each with the base-rate shrinkage:
+
+  rate          the shipped method (reference)
+  rate+size     as above: small cores die sooner
+  margin        rate, the fraction counting forecast >= T + m dB, m in
+                MARGINS_DB per threshold and lead chosen with the radius (an
+                extrapolation keeps a core's intensity, real cores weaken)
+  lifetime      rate, shrinkage weight l(t) = 1 - exp(-t / tau), one tau
+                (minutes) per threshold by the nested leave-one-group-out
+                Brier score instead of a free weight per lead
+
+Same rule: highest minimum over 10-60 min of the 45 dBZ LOEO BSS; within
+0.01, fewest parameters per threshold (rate 24, rate+size 36, margin 36,
+lifetime 13); 35 dBZ mean not more than 0.02 below rate's. The test
+events are scored once, for the chosen method, at the end.
 """
 from __future__ import annotations
 
