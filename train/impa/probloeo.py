@@ -57,6 +57,11 @@ shipped network reads it), each with the base-rate shrinkage:
   lifetime      rate, shrinkage weight l(t) = 1 - exp(-t / tau), one tau
                 (minutes) per threshold by the nested leave-one-group-out
                 Brier score instead of a free weight per lead
+  support       rate, the top fraction bins pooled before the isotonic fit
+                until the pooled bin holds cases of MIN_GROUPS weather groups
+                (fourth round, written at 20:52 UTC before its scores: the third
+                round's LOEO collapses at 100 min at 45 dBZ, the fitted knots
+                jump to 0.97-1 at large fractions from one or two storms)
 
 Same rule: highest minimum over 10-60 min of the 45 dBZ LOEO BSS; within
 0.01, fewest parameters per threshold (rate 24, rate+size 36, margin 36,
