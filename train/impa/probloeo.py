@@ -59,7 +59,7 @@ shipped network reads it), each with the base-rate shrinkage:
                 Brier score instead of a free weight per lead
   support       rate, the top fraction bins pooled before the isotonic fit
                 until the pooled bin holds cases of MIN_GROUPS weather groups
-                (fourth round, written at 20:52 UTC before its scores: the third
+                (fourth round, written at 20:49 UTC before its scores: the third
                 round's LOEO collapses at 100 min at 45 dBZ, the fitted knots
                 jump to 0.97-1 at large fractions from one or two storms)
 
@@ -85,9 +85,10 @@ from . import prob as P
 
 A0_KM2 = 25.0    # area added to both sides of the growth ratio and the size term
 RATE_MAX = 4.0   # |growth rate| clip, per hour
-METHODS = ("classes", "pooled", "rate", "rate+size", "full", "margin", "lifetime")
+METHODS = ("classes", "pooled", "rate", "rate+size", "full", "margin", "lifetime", "support")
 N_PARAMS = {"classes": 0, "pooled": 0, "rate": 1, "rate+size": 2, "full": 4, "margin": 2,
-            "lifetime": 1}
+            "lifetime": 1, "support": 1}
+MIN_GROUPS = 3  # support: weather groups the pooled top bin of the fraction must hold
 MARGINS_DB = (0.0, 2.0, 4.0, 6.0, 8.0)  # margin: forecast >= T + m counts as echo
 TAU_MIN = tuple(float(v) for v in np.geomspace(10.0, 1e5, 161))  # lifetime: tau grid, minutes
 
@@ -183,7 +184,7 @@ def _fit_coef(method: str, cnt, hit, fm, knots, rate, size) -> Tuple[float, floa
     from scipy.optimize import minimize
 
     free = {"rate": [2], "rate+size": [2, 3], "full": [0, 1, 2, 3], "margin": [2],
-            "lifetime": [2]}[method]
+            "lifetime": [2], "support": [2]}[method]
     x0 = np.array([0.0, 1.0, 0.0, 0.0])
 
     def full_coef(x):
@@ -200,6 +201,30 @@ def _fit_coef(method: str, cnt, hit, fm, knots, rate, size) -> Tuple[float, floa
     return tuple(float(v) for v in full_coef(r.x))
 
 
+def pool_top(cnt: np.ndarray, hit: np.ndarray, sumf: np.ndarray, groups: np.ndarray,
+             min_groups: int = MIN_GROUPS) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-start histograms [S, B] -> pooled [B] with the top bins of f > 0
+    summed into the lowest of them, b*, the largest bin such that the cases in
+    bins >= b* come from min_groups weather groups or more (bin 0, f = 0, kept
+    apart; fewer groups in every bin above 0: all of them pooled)."""
+    c, h, f = cnt.sum(0), hit.sum(0), sumf.sum(0)
+    B = c.shape[-1]
+    seen: set = set()
+    bstar = 1
+    for b in range(B - 1, 0, -1):
+        seen.update(groups[cnt[:, b] > 0].tolist())
+        if len(seen) >= min_groups:
+            bstar = b
+            break
+    if bstar >= B - 1:
+        return c, h, f
+    c, h, f = c.copy(), h.copy(), f.copy()
+    for a in (c, h, f):
+        a[bstar] = a[bstar:].sum()
+        a[bstar + 1:] = 0
+    return c, h, f
+
+
 def fit_method(d: dict, idx: np.ndarray, method: str, ti: int, k: int,
                shrink: Optional[float] = None, scene: bool = False) -> dict:
     """The fit of one (threshold, lead) on the starts idx: margin (margin
@@ -213,7 +238,11 @@ def fit_method(d: dict, idx: np.ndarray, method: str, ti: int, k: int,
                           for n in ("cnt", "hit", "sumf"))
         c_all, h_all, f_all = cnt.sum(0), hit.sum(0), sumf.sum(0)
         for ri, rk in enumerate(P.RADII_KM):
-            kn = P.knots_from_hist(c_all[ri], h_all[ri], f_all[ri])
+            if method == "support":
+                kn = P.knots_from_hist(*pool_top(cnt[:, ri], hit[:, ri], sumf[:, ri],
+                                                 d["groups"][idx]))
+            else:
+                kn = P.knots_from_hist(c_all[ri], h_all[ri], f_all[ri])
             bs = P.brier_from_hist(c_all[ri], h_all[ri], f_all[ri], kn)
             if best is None or bs < best[3] - 1e-12:
                 best = (mi, ri, kn, bs)
@@ -362,7 +391,7 @@ def fit_table(d: dict, method: str, shrink: bool, log=sys.stderr,
     start of d: per threshold and lead the pooled c(f) at its radius (class 0
     rows, `trend 0`) and a logistic line (a, b, g, d, shrinkage weight, base
     rate); the weight by leave-one-group-out inside d (shrink_weight)."""
-    if method not in ("rate", "rate+size", "full", "margin", "lifetime"):
+    if method not in ("rate", "rate+size", "full", "margin", "lifetime", "support"):
         raise ValueError(f"probloeo: {method!r} is not a growth method")
     idx = np.arange(len(d["groups"]))
     table: P.Table = {}
@@ -438,7 +467,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     help="comma list of the shrinkage variants compared: none, base (towards "
                     "the fitted base rate), scene")
     ap.add_argument("--fit", default=None,
-                    choices=("rate", "rate+size", "full", "margin", "lifetime"),
+                    choices=("rate", "rate+size", "full", "margin", "lifetime", "support"),
                     help="instead of the comparison: fit this method on every start and write "
                     "--table, then score it on the test split (impa.prob --no-fit)")
     ap.add_argument("--no-shrink", action="store_true", help="--fit without the shrinkage")
