@@ -67,6 +67,21 @@ typedef struct {
     double a, b, g, d, l, q;
 } impa_prob_logistic_t;
 
+/* Intensity margin of one threshold and lead (a `margin THRESHOLD LEAD_MIN DB`
+ * line): that lead's window fraction counts the forecast pixels >= threshold +
+ * db (the probability is still of the observation >= threshold). An
+ * extrapolation keeps a core's intensity while real cores weaken, so at long
+ * leads the echo well above the threshold is what still reaches it. A
+ * threshold and lead without a line: margin 0 (every table before the line
+ * existed). */
+#define IMPA_PROB_MAX_MARGIN_DB 30.0
+
+typedef struct {
+    float threshold_dbz;
+    int lead_min;
+    float db;                      /* 0 .. IMPA_PROB_MAX_MARGIN_DB */
+} impa_prob_margin_t;
+
 typedef struct {
     int n_knots;                   /* 2 .. IMPA_PROB_MAX_KNOTS */
     double trend_ratio;            /* > 1: three trend classes; 0: one (every row steady) */
@@ -81,6 +96,8 @@ typedef struct {
     int shrink_scene;              /* `shrink-target scene`: q from the newest input */
     int n_logistic;
     impa_prob_logistic_t logistic[IMPA_PROB_MAX_ROWS];
+    int n_margins;                 /* `margin` lines (impa_prob_margin_t) */
+    impa_prob_margin_t margins[IMPA_PROB_MAX_ROWS];
 } impa_prob_table_t;
 
 /* Reads a calibration table (text; the format is in docs/nowcast.md and in the
@@ -90,9 +107,11 @@ typedef struct {
  * `growth A0_KM2 RATE_MAX_PER_H`, `shrink-target scene|base`, then
  * one row per line `THRESHOLD LEAD_MIN TREND RADIUS_KM p_0 .. p_{K-1}` (TREND
  * -1, 0 or 1) and, with `growth`, lines `logistic THRESHOLD LEAD_MIN a b g d l q`
- * (see impa_prob_logistic_t; a threshold and lead without one keeps its knots);
+ * (see impa_prob_logistic_t; a threshold and lead without one keeps its knots)
+ * and lines `margin THRESHOLD LEAD_MIN DB` (impa_prob_margin_t; without one 0 dB);
  * `#` starts a comment. Checks every value (knots non-decreasing
- * in [0, 1], radius 0..500 km, no duplicate threshold/lead/trend, b >= 0);
+ * in [0, 1], radius 0..500 km, no duplicate threshold/lead/trend, b >= 0,
+ * margin 0..IMPA_PROB_MAX_MARGIN_DB dB, one per threshold and lead);
  * IMPA_EIO, or IMPA_EFORMAT with the file and line in err. */
 IMPA_API int impa_prob_table_load(const char *path, impa_prob_table_t *t, char *err,
                                   size_t errlen);

@@ -207,7 +207,7 @@ static const cfg_key_t keys[] = {
     {"prob.enabled", K_BOOL, OFF(prob_enabled), 0, 0, 0, "true", NULL, 0,
      "Exceedance probabilities P(dBZ >= threshold) per lead, computed from every forecast (docs/nowcast.md, \"Probability of severe echo\"): archived, published (topic prob), carried by the alerts and verified online. Needs a calibration table: off, with a notice, when prob.calibration is empty and none is installed."},
     {"prob.calibration", K_PATH, OFF(prob_calibration), SZ(prob_calibration), 0, 0, "", NULL, 0,
-     "Calibration table of the probabilities (window radius, calibration and growth terms per threshold and lead, written by train/impa/probloeo.py --fit; impa-prob-1 tables of train/impa/prob.py still load); empty = MODELDIR/prob-calibration.txt (in a source checkout: its models/prob-calibration.txt). A table named here must load and cover every threshold and lead, or the start-up fails."},
+     "Calibration table of the probabilities (window radius, calibration, growth terms and intensity margin per threshold and lead, written by train/impa/probloeo.py --fit; impa-prob-1 tables of train/impa/prob.py still load); empty = MODELDIR/prob-calibration.txt (in a source checkout: its models/prob-calibration.txt). A table named here must load and cover every threshold and lead, or the start-up fails."},
     {"prob.thresholds", K_FLOATLIST, OFF(prob_thresholds), 0, -32, 80, "35,45", NULL,
      OFF(n_prob_thresholds), "Thresholds of the probabilities in dBZ (1 to 4 values); the alerts use 45 when listed."},
     {"verification.enabled", K_BOOL, OFF(verify_enabled), 0, 0, 0, "true", NULL, 0,

@@ -25,6 +25,8 @@ struct impa_prob {
     double a0_km2, rate_max, pixel_km;
     int step_minutes, shrink_scene;
     const impa_prob_logistic_t *logi[IMPA_PROB_MAX_THRESHOLDS][MAX_LEADS];
+    /* [thr][lead] the exceedance the window counts: threshold + margin, dBZ */
+    float count_thr[IMPA_PROB_MAX_THRESHOLDS][MAX_LEADS];
     impa_prob_logistic_t logistic[IMPA_PROB_MAX_ROWS];
     impa_prob_row_t adj; /* the row of the current field with its knots adjusted */
     int32_t *sat;   /* [(ny+1)*(nx+1)] summed-area table of the exceedance indicator */
@@ -187,6 +189,45 @@ static int parse_logistic(char *s, impa_prob_table_t *t, const char *path, int l
     return 0;
 }
 
+/* `margin THRESHOLD LEAD DB` (after `margin `) */
+static int parse_margin(char *s, impa_prob_table_t *t, const char *path, int line, char *err,
+                        size_t errlen)
+{
+    double v[3];
+    char *end;
+    for (int i = 0; i < 3; i++) {
+        s = skip_ws(s);
+        errno = 0;
+        v[i] = strtod(s, &end);
+        if (end == s || errno || !isfinite(v[i]))
+            return impa_err(err, errlen, IMPA_EFORMAT,
+                            "%s:%d: margin needs threshold, lead and dB (value %d)", path, line,
+                            i + 1);
+        s = end;
+    }
+    if (*skip_ws(s))
+        return impa_err(err, errlen, IMPA_EFORMAT, "%s:%d: margin: more than 3 values", path,
+                        line);
+    if (v[1] < 1 || v[1] > 1440 || v[1] != floor(v[1]) ||
+        !(v[2] >= 0 && v[2] <= IMPA_PROB_MAX_MARGIN_DB))
+        return impa_err(err, errlen, IMPA_EFORMAT,
+                        "%s:%d: margin: lead 1..1440 min, dB in [0, %g]", path, line,
+                        IMPA_PROB_MAX_MARGIN_DB);
+    if (t->n_margins >= IMPA_PROB_MAX_ROWS)
+        return impa_err(err, errlen, IMPA_EFORMAT, "%s:%d: more than %d margin lines", path,
+                        line, IMPA_PROB_MAX_ROWS);
+    for (int i = 0; i < t->n_margins; i++)
+        if (t->margins[i].threshold_dbz == (float)v[0] && t->margins[i].lead_min == (int)v[1])
+            return impa_err(err, errlen, IMPA_EFORMAT,
+                            "%s:%d: second margin line for %g dBZ at %d min", path, line, v[0],
+                            (int)v[1]);
+    impa_prob_margin_t *m = &t->margins[t->n_margins++];
+    m->threshold_dbz = (float)v[0];
+    m->lead_min = (int)v[1];
+    m->db = (float)v[2];
+    return 0;
+}
+
 int impa_prob_table_load(const char *path, impa_prob_table_t *t, char *err, size_t errlen)
 {
     if (!path || !t)
@@ -269,6 +310,9 @@ int impa_prob_table_load(const char *path, impa_prob_table_t *t, char *err, size
             t->shrink_scene = strcmp(v, "scene") == 0;
         } else if (strncmp(s, "logistic ", 9) == 0) {
             if ((rc = parse_logistic(s + 9, t, path, line, err, errlen)))
+                goto done;
+        } else if (strncmp(s, "margin ", 7) == 0) {
+            if ((rc = parse_margin(s + 7, t, path, line, err, errlen)))
                 goto done;
         } else if ((rc = parse_row(s, t, path, line, err, errlen))) {
             goto done;
@@ -353,6 +397,13 @@ int impa_prob_create(const impa_prob_table_t *t, const float *thr, int n_thr, in
                 p->rpix[i][c + 1][k] = rp > 20000 ? 20000 : (int)rp;
             }
         p->field.thresholds[i] = thr[i];
+        for (int k = 0; k < n_leads; k++) {
+            p->count_thr[i][k] = thr[i];
+            for (int j = 0; j < t->n_margins; j++)
+                if (t->margins[j].threshold_dbz == thr[i] &&
+                    t->margins[j].lead_min == (k + 1) * step_minutes)
+                    p->count_thr[i][k] = thr[i] + t->margins[j].db;
+        }
         for (int k = 0; k < n_leads; k++)
             for (int j = 0; j < t->n_logistic; j++)
                 if (p->a0_km2 > 0 && t->logistic[j].threshold_dbz == thr[i] &&
@@ -401,7 +452,7 @@ size_t impa_prob_memory(const impa_prob_t *p)
 }
 
 /* One field: out[y][x] = c(f), f the fraction of the window's in-grid pixels
- * with dbz >= thr (NAN = below). */
+ * with dbz >= thr (NAN = below; thr: the threshold plus the lead's margin). */
 static void one_field(impa_prob_t *p, const float *dbz, float thr, int r,
                       const impa_prob_row_t *row, float *out)
 {
@@ -538,7 +589,7 @@ int impa_prob_compute(impa_prob_t *p, const float *dbz, const float *const *inpu
                            scene >= 0 ? scene : p->logi[i][k]->q, &p->adj);
                 row = &p->adj;
             }
-            one_field(p, dbz + (size_t)k * plane, thr, p->rpix[i][c + 1][k], row,
+            one_field(p, dbz + (size_t)k * plane, p->count_thr[i][k], p->rpix[i][c + 1][k], row,
                       p->p + ((size_t)i * p->n_leads + k) * plane);
             p->radius[i * p->n_leads + k] = p->rows[i][c + 1][k].radius_km;
         }

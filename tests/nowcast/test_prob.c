@@ -411,6 +411,66 @@ static void test_growth(void **state)
     unlink(path);
 }
 
+/* Intensity margin (`margin` lines): the window counts forecast pixels >=
+ * threshold + margin; a lead without a line counts >= threshold (as every
+ * table before the line); the lines are checked. */
+static void test_margin(void **state)
+{
+    (void)state;
+    static float dbz[2 * NY * NX];
+    for (int k = 0; k < 2; k++)
+        for (int y = 0; y < NY; y++)
+            for (int x = 0; x < NX; x++)
+                dbz[(k * NY + y) * NX + x] = y < 10 ? 47.0f : y >= 30 ? 52.0f : 20.0f;
+    dbz[5 * NX + 5] = 49.0f;  /* exactly 45 + 4: counts */
+    dbz[6 * NX + 5] = 48.99f; /* just below */
+    char path[] = "/tmp/impa-prob-margin-XXXXXX";
+    temp_file(path, "impa-prob-calibration 1\nknots 2\ntrend 0\n"
+                     "45 10 0 0 0.1 0.9\n45 20 0 0 0.1 0.9\nmargin 45 10 4   # dB\n");
+    static impa_prob_table_t t;
+    char err[256];
+    assert_int_equal(impa_prob_table_load(path, &t, err, sizeof err), 0);
+    assert_int_equal(t.n_margins, 1);
+    assert_float_equal(t.margins[0].db, 4.0f, 0);
+    static const float thr[1] = {45.0f};
+    impa_prob_t *p = NULL;
+    assert_int_equal(impa_prob_create(&t, thr, 1, 2, 10, NY, NX, 1.0, &p, err, sizeof err), 0);
+    const impa_prob_field_t *f = NULL;
+    assert_int_equal(impa_prob_compute(p, dbz, NULL, 0, &f, err, sizeof err), 0);
+    const float *p10 = plane(f, 0, 0), *p20 = plane(f, 0, 1);
+    assert_float_equal(p10[0], 0.1f, 1e-7);            /* 47 dBZ: below 45 + 4 */
+    assert_float_equal(p10[35 * NX + 7], 0.9f, 1e-7);  /* 52 dBZ */
+    assert_float_equal(p10[5 * NX + 5], 0.9f, 1e-7);   /* 49 dBZ */
+    assert_float_equal(p10[6 * NX + 5], 0.1f, 1e-7);   /* 48.99 dBZ */
+    assert_float_equal(p20[0], 0.9f, 1e-7);            /* no margin at 20 min */
+    assert_float_equal(p20[20 * NX], 0.1f, 1e-7);
+    impa_prob_destroy(&p);
+
+    static const struct {
+        const char *text, *what;
+    } bad[] = {
+        {"impa-prob-calibration 1\nknots 2\n45 10 0 1 0 1\nmargin 45 10 -1\n",
+         "margin: lead 1..1440 min, dB in [0, 30]"},
+        {"impa-prob-calibration 1\nknots 2\n45 10 0 1 0 1\nmargin 45 10 31\n", "dB in [0, 30]"},
+        {"impa-prob-calibration 1\nknots 2\n45 10 0 1 0 1\nmargin 45 10.5 2\n", "lead 1..1440"},
+        {"impa-prob-calibration 1\nknots 2\n45 10 0 1 0 1\nmargin 45 10\n",
+         "margin needs threshold, lead and dB (value 3)"},
+        {"impa-prob-calibration 1\nknots 2\n45 10 0 1 0 1\nmargin 45 10 2 3\n",
+         "margin: more than 3 values"},
+        {"impa-prob-calibration 1\nknots 2\n45 10 0 1 0 1\nmargin 45 10 2\nmargin 45 10 3\n",
+         "second margin line for 45 dBZ at 10 min"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_file(path, bad[i].text);
+        assert_int_equal(impa_prob_table_load(path, &t, err, sizeof err), IMPA_EFORMAT);
+        if (!strstr(err, bad[i].what))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].what);
+        if (!strstr(err, i == 5 ? ":5:" : ":4:")) /* the line of the bad margin */
+            fail_msg("case %zu: \"%s\" does not name the line", i, err);
+    }
+    unlink(path);
+}
+
 /* The shipped table (models/prob-calibration.txt) loads and covers the
  * daemon's defaults: 35 and 45 dBZ at 10..120 min. */
 static void test_shipped_table(void **state)
@@ -508,7 +568,7 @@ int main(void)
         cmocka_unit_test(test_missing),      cmocka_unit_test(test_calibrated),
         cmocka_unit_test(test_table_file),   cmocka_unit_test(test_trend),
         cmocka_unit_test(test_shipped_table), cmocka_unit_test(test_verify_known),
-        cmocka_unit_test(test_growth),
+        cmocka_unit_test(test_growth),       cmocka_unit_test(test_margin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

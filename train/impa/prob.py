@@ -232,13 +232,15 @@ def calibrated(f: np.ndarray, knots: Sequence[float]) -> np.ndarray:
     return np.interp(f, np.linspace(0.0, 1.0, len(k)), k)
 
 
-def prob_field(fc: np.ndarray, thr: float, rows: Sequence[Tuple[float, Sequence[float]]],
+def prob_field(fc: np.ndarray, thr: float, rows: Sequence[Tuple],
                px_km: float) -> np.ndarray:
-    """fc [L, H, W] dBZ -> P(dBZ >= thr) [L, H, W], rows[k] = (radius km, knots);
-    NaN where fc is NaN (impa_prob_compute)."""
+    """fc [L, H, W] dBZ -> P(dBZ >= thr) [L, H, W], rows[k] = (radius km, knots[,
+    margin dB]): the window counts forecast pixels >= thr + margin (float32, as
+    the C code compares); NaN where fc is NaN (impa_prob_compute)."""
     out = np.empty(fc.shape, dtype=np.float32)
     for k in range(fc.shape[0]):
-        f = window_fraction(summed_area(np.nan_to_num(fc[k], nan=-1e9) >= thr),
+        t = np.float32(thr) + np.float32(rows[k][2] if len(rows[k]) > 2 else 0.0)
+        f = window_fraction(summed_area(np.nan_to_num(fc[k], nan=-1e9) >= t),
                             radius_px(rows[k][0], px_km))
         p = calibrated(f, rows[k][1]).astype(np.float32)
         out[k] = np.where(np.isnan(fc[k]), np.nan, p)
@@ -253,7 +255,8 @@ Table = Dict[Tuple[float, int, int], Tuple[float, List[float]]]
 
 def write_table(path: str | Path, table: Table, name: str, ratio: float,
                 header: Sequence[str], scheme: str = "impa-extrap-1",
-                growth: Optional[Growth] = None) -> None:
+                growth: Optional[Growth] = None,
+                margins: Optional[Dict[Tuple[float, int], float]] = None) -> None:
     knots = len(next(iter(table.values()))[1])
     lines = ["impa-prob-calibration 1"]
     lines += [f"# {h}" for h in header]
@@ -269,6 +272,11 @@ def write_table(path: str | Path, table: Table, name: str, ratio: float,
     if growth is not None:
         for (thr, lead), c in sorted(growth[2].items()):
             lines.append(f"logistic {thr:g} {lead} " + " ".join(f"{v:.6g}" for v in c))
+    if margins:
+        lines.append("# intensity margin: the window counts forecast pixels >= threshold + "
+                     "DB; margin THR LEAD DB")
+        for (thr, lead), m in sorted(margins.items()):
+            lines.append(f"margin {thr:g} {lead} {m:g}")
     tmp = str(path) + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -294,7 +302,8 @@ def read_table(path: str | Path) -> Tuple[Table, str, float]:
                 name = s[5:].strip()
             elif s.startswith("trend "):
                 ratio = float(s[6:])
-            elif s.split()[0] in ("knots", "scheme", "growth", "logistic", "shrink-target"):
+            elif s.split()[0] in ("knots", "scheme", "growth", "logistic", "shrink-target",
+                                  "margin"):
                 continue
             else:
                 v = s.split()
@@ -331,11 +340,27 @@ def read_growth(path: str | Path) -> Optional[Growth]:
     return None if gl is None else (gl[0], gl[1], coef, scene)
 
 
+def read_margins(path: str | Path) -> Dict[Tuple[float, int], float]:
+    """The `margin THR LEAD DB` lines of a table ({} without them)."""
+    out: Dict[Tuple[float, int], float] = {}
+    with open(path) as f:
+        for line in f:
+            v = line.split("#", 1)[0].split()
+            if v[:1] == ["margin"]:
+                out[(float(v[1]), int(v[2]))] = float(v[3])
+    return out
+
+
 def start_rows(table: Table, growth: Optional[Growth], thr: float, inp: np.ndarray,
-               ratio: float, px_km: float) -> List[Tuple[float, List[float]]]:
+               ratio: float, px_km: float,
+               margins: Optional[Dict[Tuple[float, int], float]] = None) -> List[Tuple]:
     """The rows one start uses at thr: its trend class's, and with growth terms
-    their knots adjusted by its rate and size (impa_prob_compute)."""
+    their knots adjusted by its rate and size (impa_prob_compute); with margins,
+    (radius, knots, margin dB)."""
     rows = rows_for(table, thr, trend_class(inp, thr, ratio))
+    if margins:
+        rows = [(r, kn, margins.get((thr, (k + 1) * STEP_MIN), 0.0))
+                for k, (r, kn) in enumerate(rows)]
     if growth is None:
         return rows
     a0, rmax, coef, scene = growth
@@ -344,12 +369,13 @@ def start_rows(table: Table, growth: Optional[Growth], thr: float, inp: np.ndarr
         fin = np.isfinite(inp[-1])
         q = float((np.nan_to_num(inp[-1], nan=-1e9) >= thr).sum()) / max(1, int(fin.sum()))
     out = []
-    for k, (rad, kn) in enumerate(rows):
+    for k, row in enumerate(rows):
+        rad, kn = row[0], row[1]
         c = coef.get((thr, (k + 1) * STEP_MIN))
         if c is not None and scene:
             c = tuple(c[:5]) + (q,)
         out.append((rad, kn if c is None else
-                    [float(v) for v in logistic_knots(kn, c, rate, size)]))
+                    [float(v) for v in logistic_knots(kn, c, rate, size)]) + tuple(row[2:]))
     return out
 
 
@@ -685,7 +711,9 @@ def c_probabilities(tool: str, table_path: str, inp: np.ndarray, fc: np.ndarray,
 def verify(events: Dict[str, np.ndarray], forecasts: Dict[str, np.ndarray], table: Table,
            ratio: float, table_path: Optional[str],
            tool: Optional[str],
-           growth: Optional[Growth] = None) -> Tuple[Dict[str, List[dict]], float]:
+           growth: Optional[Growth] = None,
+           margins: Optional[Dict[Tuple[float, int], float]] = None
+           ) -> Tuple[Dict[str, List[dict]], float]:
     """forecasts: event -> [n_starts_of_event, L, H, W] indexed like the test
     samples of that event. Returns scores per threshold and the largest
     |C - NumPy| (NaN when the C tool is not run)."""
@@ -705,7 +733,7 @@ def verify(events: Dict[str, np.ndarray], forecasts: Dict[str, np.ndarray], tabl
             valid = np.isfinite(obs) & np.isfinite(dbz[s + T_IN - 1])[None]
             for ti, thr in enumerate(THRESHOLDS):
                 p = prob_field(fcs[i], thr, start_rows(table, growth, thr, inps[i], ratio,
-                                                       pixel_km(ev)), pixel_km(ev))
+                                                       pixel_km(ev), margins), pixel_km(ev))
                 if cp is not None:
                     diff = np.abs(np.nan_to_num(cp[i, ti], nan=-1.0) - np.nan_to_num(p, nan=-1.0))
                     dmax = float(np.nanmax([dmax, float(diff.max())]))
@@ -906,7 +934,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                     args.tile_overlap)
         else:
             raise SystemExit(f"prob: unknown forecast {fk!r}")
-        scores, dmax = verify(events, fcs, table, ratio, args.table, tool, growth)
+        scores, dmax = verify(events, fcs, table, ratio, args.table, tool, growth,
+                              read_margins(args.table))
         res["forecasts"][fk] = {"scores": scores, "c_agreement_max_abs": dmax,
                                 "c_tool": os.path.relpath(tool, D.TRAIN_DIR.parent) if tool
                                 else None}

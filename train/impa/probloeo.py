@@ -44,6 +44,29 @@ run): the candidate with the highest minimum over leads 10-60 min of the
 LOEO BSS at 45 dBZ; within 0.01 of it, the one with fewer parameters; the
 35 dBZ mean BSS 10-120 min must not fall more than 0.02 below the shipped
 method's.
+
+Third round (written before any of its scores, 2026-12-07 20:36 UTC;
+docs/nowcast.md): on impa-extrap-1 (the default daemon's backbone: the
+shipped network reads it), each with the base-rate shrinkage:
+
+  rate          the shipped method (reference)
+  rate+size     as above: small cores die sooner
+  margin        rate, the fraction counting forecast >= T + m dB, m in
+                MARGINS_DB per threshold and lead chosen with the radius (an
+                extrapolation keeps a core's intensity, real cores weaken)
+  lifetime      rate, shrinkage weight l(t) = 1 - exp(-t / tau), one tau
+                (minutes) per threshold by the nested leave-one-group-out
+                Brier score instead of a free weight per lead
+  support       rate, the top fraction bins pooled before the isotonic fit
+                until the pooled bin holds cases of MIN_GROUPS weather groups
+                (fourth round, written at 20:49 UTC before its scores: the third
+                round's LOEO collapses at 100 min at 45 dBZ, the fitted knots
+                jump to 0.97-1 at large fractions from one or two storms)
+
+Same rule: highest minimum over 10-60 min of the 45 dBZ LOEO BSS; within
+0.01, fewest parameters per threshold (rate 24, rate+size 36, margin 36,
+lifetime 13); 35 dBZ mean not more than 0.02 below rate's. The test
+events are scored once, for the chosen method, at the end.
 """
 from __future__ import annotations
 
@@ -51,6 +74,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -61,19 +85,24 @@ from . import prob as P
 
 A0_KM2 = 25.0    # area added to both sides of the growth ratio and the size term
 RATE_MAX = 4.0   # |growth rate| clip, per hour
-METHODS = ("classes", "pooled", "rate", "rate+size", "full")
-N_PARAMS = {"classes": 0, "pooled": 0, "rate": 1, "rate+size": 2, "full": 4}
+METHODS = ("classes", "pooled", "rate", "rate+size", "full", "margin", "lifetime", "support")
+N_PARAMS = {"classes": 0, "pooled": 0, "rate": 1, "rate+size": 2, "full": 4, "margin": 2,
+            "lifetime": 1, "support": 1}
+MIN_GROUPS = 3  # support: weather groups the pooled top bin of the fraction must hold
+MARGINS_DB = (0.0, 2.0, 4.0, 6.0, 8.0)  # margin: forecast >= T + m counts as echo
+TAU_MIN = tuple(float(v) for v in np.geomspace(10.0, 1e5, 161))  # lifetime: tau grid, minutes
 
 
 # -------------------------------------------------------- per-start data ----
 
 def start_data(events: Dict[str, np.ndarray], extrap, samples: List[Tuple[str, int]],
-               log=sys.stderr) -> dict:
-    """Histograms of every start (cnt, hit, sumf [S, thr, lead, radius, NB+1],
-    float32) and its input-frame areas >= T (px_ge [S, thr, T_IN], n_fin
+               log=sys.stderr, margins: Sequence[float] = MARGINS_DB) -> dict:
+    """Histograms of every start (cnt, hit, sumf [S, thr, lead, margin, radius,
+    NB+1], float32; the fraction of forecast pixels >= T + margin against the
+    observed >= T) and its input-frame areas >= T (px_ge [S, thr, T_IN], n_fin
     [S, T_IN]), pixel size (km) and weather group."""
-    S, nt, nr = len(samples), len(P.THRESHOLDS), len(P.RADII_KM)
-    shape = (S, nt, P.T_OUT, nr, P.NB + 1)
+    S, nt, nr, nm = len(samples), len(P.THRESHOLDS), len(P.RADII_KM), len(margins)
+    shape = (S, nt, P.T_OUT, nm, nr, P.NB + 1)
     cnt, hit, sumf = (np.zeros(shape, dtype=np.float32) for _ in range(3))
     px_ge = np.zeros((S, nt, P.T_IN))
     n_fin = np.zeros((S, P.T_IN))
@@ -88,30 +117,32 @@ def start_data(events: Dict[str, np.ndarray], extrap, samples: List[Tuple[str, i
             px_ge[i, ti] = (np.nan_to_num(inp, nan=-1e9) >= thr).reshape(P.T_IN, -1).sum(1)
             for k in range(P.T_OUT):
                 v = valid[k] & np.isfinite(fc[k])
-                ind = np.nan_to_num(fc[k], nan=-1e9) >= thr
                 o = (obs[k] >= thr) & v
-                if not ind.any():
-                    cnt[i, ti, k, :, 0] = v.sum()
-                    hit[i, ti, k, :, 0] = o.sum()
-                    continue
                 nv, no = v.sum(), o.sum()
-                for ri, rk in enumerate(P.RADII_KM):
-                    sy, sx, fb = P.echo_fractions(ind, P.radius_px(rk, px))
-                    vb = v[sy, sx]
-                    f = fb[vb]
-                    ob = o[sy, sx][vb]
-                    b = P.fraction_bin(f)
-                    cnt[i, ti, k, ri] = np.bincount(b, minlength=P.NB + 1)
-                    hit[i, ti, k, ri] = np.bincount(b, weights=ob, minlength=P.NB + 1)
-                    sumf[i, ti, k, ri] = np.bincount(b, weights=f, minlength=P.NB + 1)
-                    # the pixels outside the echo's box: f = 0
-                    cnt[i, ti, k, ri, 0] += nv - vb.sum()
-                    hit[i, ti, k, ri, 0] += no - ob.sum()
+                for mi, mdb in enumerate(margins):
+                    ind = np.nan_to_num(fc[k], nan=-1e9) >= thr + mdb
+                    if not ind.any():
+                        cnt[i, ti, k, mi, :, 0] = nv
+                        hit[i, ti, k, mi, :, 0] = no
+                        continue
+                    for ri, rk in enumerate(P.RADII_KM):
+                        sy, sx, fb = P.echo_fractions(ind, P.radius_px(rk, px))
+                        vb = v[sy, sx]
+                        f = fb[vb]
+                        ob = o[sy, sx][vb]
+                        b = P.fraction_bin(f)
+                        c_ = cnt[i, ti, k, mi, ri]
+                        c_[:] = np.bincount(b, minlength=P.NB + 1)
+                        hit[i, ti, k, mi, ri] = np.bincount(b, weights=ob, minlength=P.NB + 1)
+                        sumf[i, ti, k, mi, ri] = np.bincount(b, weights=f, minlength=P.NB + 1)
+                        # the pixels outside the echo's box: f = 0
+                        c_[0] += nv - vb.sum()
+                        hit[i, ti, k, mi, ri, 0] += no - ob.sum()
         log.write(f"\rprobloeo: {i + 1}/{S} starts ")
         log.flush()
     log.write("\n")
     return {"cnt": cnt, "hit": hit, "sumf": sumf, "px_ge": px_ge, "n_fin": n_fin,
-            "px_km": px_km, "groups": np.array(groups)}
+            "px_km": px_km, "groups": np.array(groups), "margins_db": np.array(margins)}
 
 
 def predictors(d: dict, ti: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -152,7 +183,8 @@ def brier_sum(cnt: np.ndarray, hit: np.ndarray, p: np.ndarray) -> float:
 def _fit_coef(method: str, cnt, hit, fm, knots, rate, size) -> Tuple[float, float, float, float]:
     from scipy.optimize import minimize
 
-    free = {"rate": [2], "rate+size": [2, 3], "full": [0, 1, 2, 3]}[method]
+    free = {"rate": [2], "rate+size": [2, 3], "full": [0, 1, 2, 3], "margin": [2],
+            "lifetime": [2], "support": [2]}[method]
     x0 = np.array([0.0, 1.0, 0.0, 0.0])
 
     def full_coef(x):
@@ -169,23 +201,56 @@ def _fit_coef(method: str, cnt, hit, fm, knots, rate, size) -> Tuple[float, floa
     return tuple(float(v) for v in full_coef(r.x))
 
 
+def pool_top(cnt: np.ndarray, hit: np.ndarray, sumf: np.ndarray, groups: np.ndarray,
+             min_groups: int = MIN_GROUPS) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-start histograms [S, B] -> pooled [B] with the top bins of f > 0
+    summed into the lowest of them, b*, the largest bin such that the cases in
+    bins >= b* come from min_groups weather groups or more (bin 0, f = 0, kept
+    apart; fewer groups in every bin above 0: all of them pooled)."""
+    c, h, f = cnt.sum(0), hit.sum(0), sumf.sum(0)
+    B = c.shape[-1]
+    seen: set = set()
+    bstar = 1
+    for b in range(B - 1, 0, -1):
+        seen.update(groups[cnt[:, b] > 0].tolist())
+        if len(seen) >= min_groups:
+            bstar = b
+            break
+    if bstar >= B - 1:
+        return c, h, f
+    c, h, f = c.copy(), h.copy(), f.copy()
+    for a in (c, h, f):
+        a[bstar] = a[bstar:].sum()
+        a[bstar + 1:] = 0
+    return c, h, f
+
+
 def fit_method(d: dict, idx: np.ndarray, method: str, ti: int, k: int,
                shrink: Optional[float] = None, scene: bool = False) -> dict:
-    """The fit of one (threshold, lead) on the starts idx: radius, knots per
-    class, logistic coefficients, shrinkage weight and base rate."""
+    """The fit of one (threshold, lead) on the starts idx: margin (margin
+    method; else 0 dB) and radius, knots per class, logistic coefficients,
+    shrinkage weight and base rate."""
     cls, rate, size = predictors(d, ti)
-    cnt, hit, sumf = (d[n][idx, ti, k].astype(np.float64) for n in ("cnt", "hit", "sumf"))
-    c_all, h_all, f_all = cnt.sum(0), hit.sum(0), sumf.sum(0)
-    base = float(h_all[0, :].sum() / max(1.0, c_all[0, :].sum()))
+    mis = range(d["cnt"].shape[3]) if method == "margin" else (0,)
     best = None
-    for ri, rk in enumerate(P.RADII_KM):
-        kn = P.knots_from_hist(c_all[ri], h_all[ri], f_all[ri])
-        bs = P.brier_from_hist(c_all[ri], h_all[ri], f_all[ri], kn)
-        if best is None or bs < best[2] - 1e-12:
-            best = (ri, kn, bs)
-    ri, kn_pool, _ = best
-    out = {"ri": ri, "base": base, "lam": 0.0, "coef": (0.0, 1.0, 0.0, 0.0), "scene": scene,
-           "knots": {c: np.array(kn_pool) for c in P.CLASSES}}
+    for mi in mis:
+        cnt, hit, sumf = (d[n][idx, ti, k, mi].astype(np.float64)
+                          for n in ("cnt", "hit", "sumf"))
+        c_all, h_all, f_all = cnt.sum(0), hit.sum(0), sumf.sum(0)
+        for ri, rk in enumerate(P.RADII_KM):
+            if method == "support":
+                kn = P.knots_from_hist(*pool_top(cnt[:, ri], hit[:, ri], sumf[:, ri],
+                                                 d["groups"][idx]))
+            else:
+                kn = P.knots_from_hist(c_all[ri], h_all[ri], f_all[ri])
+            bs = P.brier_from_hist(c_all[ri], h_all[ri], f_all[ri], kn)
+            if best is None or bs < best[3] - 1e-12:
+                best = (mi, ri, kn, bs)
+    mi, ri, kn_pool, _ = best
+    cnt, hit, sumf = (d[n][idx, ti, k, mi].astype(np.float64) for n in ("cnt", "hit", "sumf"))
+    base = float(hit[:, 0, :].sum() / max(1.0, cnt[:, 0, :].sum()))
+    out = {"mi": mi, "ri": ri, "base": base, "lam": 0.0, "coef": (0.0, 1.0, 0.0, 0.0),
+           "scene": scene, "knots": {c: np.array(kn_pool) for c in P.CLASSES}}
     if method == "classes":
         # the class alone when it holds MIN_EVENTS observed exceedances (impa.prob.fit_hist)
         for c in P.CLASSES:
@@ -222,7 +287,7 @@ def predict(d: dict, idx: np.ndarray, m: dict, ti: int, k: int) -> Tuple[float, 
         if not len(sel):
             continue
         ri = m.get("ri_class", {}).get(c, m["ri"])
-        cnt, hit, sumf = (d[nm][sel, ti, k, ri].astype(np.float64)
+        cnt, hit, sumf = (d[nm][sel, ti, k, m.get("mi", 0), ri].astype(np.float64)
                           for nm in ("cnt", "hit", "sumf"))
         fm = np.where(cnt > 0, sumf / np.maximum(cnt, 1), 0.0)
         kn = adjusted_knots(m["knots"][c], m["coef"], rate[sel], size[sel])
@@ -241,6 +306,32 @@ def shrink_weight(d: dict, idx: np.ndarray, method: str, ti: int, k: int,
                   scene: bool = False) -> float:
     """Weight towards the base rate of lowest leave-one-group-out Brier score
     inside idx (impa.prob.shrink_lambda on the held-out quadratic terms)."""
+    A, B = shrink_quad(d, idx, method, ti, k, scene)
+    if A <= 0:
+        return 0.0
+    return float(min(1.0, max(0.0, -B / (2 * A))))
+
+
+def lifetime_weights(d: dict, idx: np.ndarray, method: str, ti: int,
+                     scene: bool = False) -> Tuple[float, List[float]]:
+    """(tau minutes, weights per lead): the lifetime of lowest summed
+    leave-one-group-out Brier score inside idx over every lead, the weight at
+    lead t l(t) = 1 - exp(-t / tau) (tau the largest of TAU_MIN: l about 0)."""
+    q = [shrink_quad(d, idx, method, ti, k, scene) for k in range(P.T_OUT)]
+    t = np.arange(1, P.T_OUT + 1) * P.STEP_MIN
+    best = None
+    for tau in TAU_MIN:
+        lam = 1.0 - np.exp(-t / tau)
+        v = float(sum(A * l * l + B * l for (A, B), l in zip(q, lam)))
+        if best is None or v < best[0]:
+            best = (v, tau, lam)
+    return best[1], [float(v) for v in best[2]]
+
+
+def shrink_quad(d: dict, idx: np.ndarray, method: str, ti: int, k: int,
+                scene: bool = False) -> Tuple[float, float]:
+    """(A, B) of the leave-one-group-out Brier sum inside idx of P' = (1 - l) P
+    + l q as A l^2 + B l + C."""
     gs = d["groups"][idx]
     A = B = 0.0
     for g in np.unique(gs):
@@ -257,9 +348,7 @@ def shrink_weight(d: dict, idx: np.ndarray, method: str, ti: int, k: int,
         a2 = 2 * (b1 - 2 * bh + b0)
         A += a2
         B += (b1 - b0) - a2
-    if A <= 0:
-        return 0.0
-    return float(min(1.0, max(0.0, -B / (2 * A))))
+    return A, B
 
 
 def loeo(d: dict, method: str, shrink: bool, log=sys.stderr,
@@ -268,24 +357,30 @@ def loeo(d: dict, method: str, shrink: bool, log=sys.stderr,
     groups = d["groups"]
     res: Dict[str, List[float]] = {}
     for ti, thr in enumerate(P.THRESHOLDS):
-        row = []
-        for k in range(P.T_OUT):
-            bs = ref = 0.0
-            for g in np.unique(groups):
-                fit_i = np.flatnonzero(groups != g)
-                out_i = np.flatnonzero(groups == g)
-                lam = shrink_weight(d, fit_i, method, ti, k, scene) if shrink else None
+        bs = np.zeros(P.T_OUT)
+        ref = np.zeros(P.T_OUT)
+        for g in np.unique(groups):
+            fit_i = np.flatnonzero(groups != g)
+            out_i = np.flatnonzero(groups == g)
+            if method == "lifetime":
+                tau, lams = lifetime_weights(d, fit_i, method, ti, scene) if shrink else \
+                    (None, [None] * P.T_OUT)
+                res.setdefault(f"tau_min_{thr:g}", {})[str(g)] = tau
+            for k in range(P.T_OUT):
+                if method == "lifetime":
+                    lam = lams[k]
+                else:
+                    lam = shrink_weight(d, fit_i, method, ti, k, scene) if shrink else None
                 m = fit_method(d, fit_i, method, ti, k, lam, scene)
                 b, n, h = predict(d, out_i, m, ti, k)
                 o = h / max(1.0, n)
-                bs += b
-                ref += n * o * (1 - o)
-            row.append(1 - bs / ref if ref > 0 else float("nan"))
+                bs[k] += b
+                ref[k] += n * o * (1 - o)
             log.write(f"\rprobloeo: {method}{' +shrink' if shrink else ''}"
-                      f"{' (scene)' if scene else ''} {thr:g} dBZ "
-                      f"{(k + 1) * P.STEP_MIN} min ")
+                      f"{' (scene)' if scene else ''} {thr:g} dBZ held out {g} ")
             log.flush()
-        res[f"{thr:g}"] = row
+        res[f"{thr:g}"] = [float(1 - b / r) if r > 0 else float("nan")
+                           for b, r in zip(bs, ref)]
     log.write("\n")
     return res
 
@@ -296,26 +391,39 @@ def fit_table(d: dict, method: str, shrink: bool, log=sys.stderr,
     start of d: per threshold and lead the pooled c(f) at its radius (class 0
     rows, `trend 0`) and a logistic line (a, b, g, d, shrinkage weight, base
     rate); the weight by leave-one-group-out inside d (shrink_weight)."""
-    if method not in ("rate", "rate+size", "full"):
+    if method not in ("rate", "rate+size", "full", "margin", "lifetime", "support"):
         raise ValueError(f"probloeo: {method!r} is not a growth method")
     idx = np.arange(len(d["groups"]))
     table: P.Table = {}
     coef: Dict[Tuple[float, int], Tuple[float, ...]] = {}
+    margins: Dict[Tuple[float, int], float] = {}
     info: dict = {"method": method, "shrink": shrink, "shrink_target": "scene" if scene
                   else "base", "starts": int(len(idx)), "rows": {}}
     for ti, thr in enumerate(P.THRESHOLDS):
+        lams = None
+        if method == "lifetime" and shrink:
+            tau, lams = lifetime_weights(d, idx, method, ti, scene)
+            info[f"tau_min_{thr:g}"] = tau
         for k in range(P.T_OUT):
             lead = (k + 1) * P.STEP_MIN
-            lam = shrink_weight(d, idx, method, ti, k, scene) if shrink else 0.0
+            if lams is not None:
+                lam = lams[k]
+            else:
+                lam = shrink_weight(d, idx, method, ti, k, scene) if shrink else 0.0
             m = fit_method(d, idx, method, ti, k, lam, scene)
             table[(thr, lead, 0)] = (P.RADII_KM[m["ri"]], [float(v) for v in m["knots"][0]])
             coef[(thr, lead)] = tuple(m["coef"]) + (lam, m["base"])
+            mdb = float(d["margins_db"][m["mi"]])
+            if method == "margin":
+                margins[(thr, lead)] = mdb
             info["rows"][f"{thr:g}/{lead}"] = {"radius_km": P.RADII_KM[m["ri"]],
+                                               "margin_db": mdb,
                                                "coef_abgd": list(m["coef"]), "shrink": lam,
                                                "base_rate": m["base"]}
             log.write(f"\rprobloeo: fit {thr:g} dBZ {lead} min ")
             log.flush()
     log.write("\n")
+    info["margins"] = margins
     return table, (A0_KM2, RATE_MAX, coef, scene), info
 
 
@@ -339,7 +447,8 @@ def write_fit(d: dict, args) -> int:
                    "c(f) of the fraction f of window pixels >= threshold at K knots",
                    "f = j/(K-1); logistic lines: how the growth rate of the area >=",
                    "threshold in the inputs moves those knots (impa_prob_logistic_t)."],
-                  scheme=args.scheme, growth=growth)
+                  scheme=args.scheme, growth=growth, margins=info["margins"] or None)
+    info["margins"] = {f"{t:g}/{lead}": v for (t, lead), v in info["margins"].items()}
     Path(args.eval_out).mkdir(parents=True, exist_ok=True)
     (Path(args.eval_out) / "prob-fit.json").write_text(json.dumps(info) + "\n")
     return P.main(["--no-fit", "--table", args.table, "--scheme", args.scheme,
@@ -354,7 +463,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "present, else computed and written there")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", default=str(D.TRAIN_DIR.parent / "docs" / "eval" / "prob-loeo.json"))
-    ap.add_argument("--fit", default=None, choices=("rate", "rate+size", "full"),
+    ap.add_argument("--variants", default="none,base,scene",
+                    help="comma list of the shrinkage variants compared: none, base (towards "
+                    "the fitted base rate), scene")
+    ap.add_argument("--fit", default=None,
+                    choices=("rate", "rate+size", "full", "margin", "lifetime", "support"),
                     help="instead of the comparison: fit this method on every start and write "
                     "--table, then score it on the test split (impa.prob --no-fit)")
     ap.add_argument("--no-shrink", action="store_true", help="--fit without the shrinkage")
@@ -391,15 +504,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return write_fit(d, args)
     res = {"scheme": args.scheme, "stride": args.stride, "starts": int(len(d["groups"])),
            "groups": sorted(set(d["groups"].tolist())), "a0_km2": A0_KM2,
-           "rate_max_per_h": RATE_MAX, "bss": {}}
+           "rate_max_per_h": RATE_MAX, "margins_db": [float(v) for v in d["margins_db"]],
+           "bss": {}}
     for meth in args.methods.split(","):
-        for shrink, scene in ((False, False), (True, False), (True, True)):
+        variants = {"none": (False, False), "base": (True, False), "scene": (True, True)}
+        for shrink, scene in (variants[v] for v in args.variants.split(",")):
+            t0 = time.time()
             key = meth + (" +shrink" if shrink else "") + (" (scene)" if scene else "")
             res["bss"][key] = loeo(d, meth, shrink, scene=scene)
             b45 = res["bss"][key]["45"]
             print(f"{key:20s} 45 dBZ 10-60 min: " + " ".join(f"{v:6.3f}" for v in b45[:6])
-                  + f"  min {min(b45[:6]):.3f}  35 dBZ mean {np.mean(res['bss'][key]['35']):.3f}",
-                  flush=True)
+                  + f"  min {min(b45[:6]):.3f}  35 dBZ mean {np.mean(res['bss'][key]['35']):.3f}"
+                  f"  ({time.time() - t0:.0f} s)", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
     return 0

@@ -211,13 +211,20 @@ class TestAgainstC(unittest.TestCase):
             P.write_table(gpath, pooled, "growth test", 0.0, [], growth=(25.0, 4.0, coef, False))
             spath = os.path.join(d, "scene.txt")
             P.write_table(spath, pooled, "scene test", 0.0, [], growth=(25.0, 4.0, coef, True))
-            for path in (str(TABLE), gpath, spath):
+            # intensity margins (a lead without one counts >= T)
+            mpath = os.path.join(d, "margin.txt")
+            margins = {(t, lead): float(lead % 30) / 5 for (t, lead, _) in pooled if lead != 60}
+            P.write_table(mpath, pooled, "margin test", 0.0, [],
+                          growth=(25.0, 4.0, coef, False), margins=margins)
+            self.assertEqual(P.read_margins(mpath), margins)
+            for path in (str(TABLE), gpath, spath, mpath):
                 table, _, ratio = P.read_table(path)
                 growth = P.read_growth(path)
+                mg = P.read_margins(path)
                 cp = P.c_probabilities(tool, path, inp, fc, 0.5)
                 for i in range(2):
                     for ti, thr in enumerate(P.THRESHOLDS):
-                        rows = P.start_rows(table, growth, thr, inp[i], ratio, 0.5)
+                        rows = P.start_rows(table, growth, thr, inp[i], ratio, 0.5, mg)
                         p = P.prob_field(fc[i], thr, rows, 0.5)
                         np.testing.assert_array_equal(np.isnan(cp[i, ti]), np.isnan(p))
                         np.testing.assert_allclose(np.nan_to_num(cp[i, ti]), np.nan_to_num(p),

@@ -18,7 +18,7 @@ G_TRUE = -0.8  # per hour: decaying echo keeps its exceedance less often
 def synthetic(n: int = 24) -> dict:
     rng = np.random.default_rng(2)
     S, nt, nr = n, len(P.THRESHOLDS), len(P.RADII_KM)
-    shape = (S, nt, P.T_OUT, nr, P.NB + 1)
+    shape = (S, nt, P.T_OUT, 1, nr, P.NB + 1)  # one margin, 0 dB
     cnt, hit, sumf = (np.zeros(shape, dtype=np.float32) for _ in range(3))
     rate = rng.uniform(-2, 2, S)
     span = (P.T_IN - 1) * P.STEP_MIN / 60.0
@@ -31,13 +31,65 @@ def synthetic(n: int = 24) -> dict:
     for s in range(S):
         # logit P = logit(f * 0.6) + G_TRUE * rate at f = 0.5; none at f = 0
         p = 1 / (1 + np.exp(-(np.log(0.3 / 0.7) + G_TRUE * rate[s])))
-        cnt[s, :, :, :, fb] = 20000
-        sumf[s, :, :, :, fb] = 10000
-        hit[s, :, :, :, fb] = 20000 * p
-        cnt[s, :, :, :, 0] = 50000
+        cnt[s, ..., fb] = 20000
+        sumf[s, ..., fb] = 10000
+        hit[s, ..., fb] = 20000 * p
+        cnt[s, ..., 0] = 50000
     return {"cnt": cnt, "hit": hit, "sumf": sumf, "px_ge": px_ge,
             "n_fin": np.full((S, P.T_IN), 1e6), "px_km": np.ones(S),
-            "groups": np.array([f"g{i % 4}" for i in range(S)])}
+            "groups": np.array([f"g{i % 4}" for i in range(S)]), "margins_db": np.array([0.0])}
+
+
+class TestThirdRound(unittest.TestCase):
+    def test_pool_top(self):
+        B = 6
+        cnt = np.zeros((4, B))
+        hit = np.zeros((4, B))
+        sumf = np.zeros((4, B))
+        cnt[:, 0] = 100  # f = 0: never pooled
+        cnt[:, 1] = 10   # every group
+        cnt[0:2, 3] = 5  # groups a, b
+        cnt[2, 4] = 5    # group c
+        cnt[0, 5] = 2    # group a
+        hit[0, 5] = 2
+        sumf[:] = cnt * np.arange(B) / B
+        groups = np.array(["a", "b", "c", "d"])
+        c, h, f = L.pool_top(cnt, hit, sumf, groups, min_groups=3)
+        # bins >= 3 hold a, b, c: pooled into bin 3
+        np.testing.assert_array_equal(c, [400, 40, 0, 17, 0, 0])
+        self.assertEqual(h[3], 2)
+        self.assertAlmostEqual(f[3], (10 * 3 + 5 * 4 + 2 * 5) / B)
+        c4, _, _ = L.pool_top(cnt, hit, sumf, groups, min_groups=4)
+        np.testing.assert_array_equal(c4, [400, 57, 0, 0, 0, 0])
+        c1, _, _ = L.pool_top(cnt, hit, sumf, groups, min_groups=1)
+        np.testing.assert_array_equal(c1, cnt.sum(0))
+
+    def test_margin_chosen_where_it_separates(self):
+        # margin 0 dB: every start's echo at f = 0.5, half of it observed;
+        # margin 4 dB: the observed half at f = 0.5, the rest f = 0
+        d = synthetic(8)
+        for k in ("cnt", "hit", "sumf"):
+            d[k] = np.concatenate([d[k], d[k]], axis=3)
+        d["margins_db"] = np.array([0.0, 4.0])
+        fb = P.fraction_bin(np.array([0.5]))[0]
+        d["cnt"][..., fb] = 20000
+        d["sumf"][..., fb] = 10000
+        d["hit"][..., fb] = 0
+        d["hit"][:, :, :, 0, :, fb] = 10000
+        d["cnt"][:, :, :, 1, :, fb] = 10000
+        d["sumf"][:, :, :, 1, :, fb] = 5000
+        d["hit"][:, :, :, 1, :, fb] = 10000
+        d["cnt"][:, :, :, 1, :, 0] = 60000
+        idx = np.arange(8)
+        self.assertEqual(L.fit_method(d, idx, "margin", 1, 3)["mi"], 1)
+        self.assertEqual(L.fit_method(d, idx, "rate", 1, 3)["mi"], 0)
+
+    def test_lifetime_weights(self):
+        d = synthetic(8)
+        tau, lam = L.lifetime_weights(d, np.arange(8), "lifetime", 1)
+        self.assertIn(tau, L.TAU_MIN)
+        t = np.arange(1, P.T_OUT + 1) * P.STEP_MIN
+        np.testing.assert_allclose(lam, 1 - np.exp(-t / tau))
 
 
 class TestGrowthFit(unittest.TestCase):
@@ -89,7 +141,7 @@ class TestGrowthFit(unittest.TestCase):
         idx = np.arange(8)
         m = L.fit_method(d, idx, "pooled", 1, 0, shrink=1.0, scene=True)
         q = d["px_ge"][:, 1, -1] / d["n_fin"][:, -1]
-        cnt, hit = d["cnt"][:, 1, 0, m["ri"]], d["hit"][:, 1, 0, m["ri"]]
+        cnt, hit = d["cnt"][:, 1, 0, m["mi"], m["ri"]], d["hit"][:, 1, 0, m["mi"], m["ri"]]
         want = float((cnt * q[:, None] ** 2 - 2 * q[:, None] * hit + hit).sum())
         self.assertAlmostEqual(L.predict(d, idx, m, 1, 0)[0], want, delta=1e-6 * want)
         base = L.fit_method(d, idx, "pooled", 1, 0, shrink=1.0)
