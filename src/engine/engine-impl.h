@@ -126,12 +126,12 @@ void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int
  * tap. */
 void impa_conv_pack(const float *w, int cout, int kk, float *wt);
 
-/* Whether impa_conv2d* runs this convolution with the direct kernel (no im2col,
+/* Whether impa_conv2d* runs this convolution with a direct kernel (no im2col,
  * no GEMM) with the ISA now in use: the AVX-512 variant, p->wt set, 3x3, stride
- * 1, padding 1, no dilation, cout a multiple of 16 and output rows that fill
- * 16-wide vectors to at least 90 % (80, 128, 512: yes; 20, 40: no). */
+ * 1, padding 1, no dilation, cout a multiple of 16 (rows that fill 16-wide
+ * vectors to >= 90 % by rows, others over the flattened plane). */
 int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
-                       int cout, int wout);
+                       int cout);
 
 /* Output side of a convolution. */
 int impa_conv_out_size(int n, int k, int stride, int pad, int dilation);

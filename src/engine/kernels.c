@@ -289,9 +289,9 @@ static void pre_rows(float *in_pre, int cin, int hin, int win, const impa_pre_t 
  * wt [cin*9][cout] (impa_conv_pack). Measured alone on one Zen 4 core (load 3):
  * 512 x 512, 16 -> 16: 95 against 59 GFLOP/s for im2col + GEMM; 4 -> 16: 86
  * against 52; 128 x 128, 16 -> 64: 106 against 89; 20 x 20, 16 -> 64: 68
- * against 92 (a 20-pixel row fills two vectors to 62 %), hence
- * impa_conv2d_direct's row-fill rule. Accumulation order: taps in (ci, ky, kx)
- * order per output, as the GEMM's K loop (within the parity tolerance). */
+ * against 92 (a 20-pixel row fills two vectors to 62 %), hence the flattened
+ * variant below for such rows. Accumulation order: taps in (ci, ky, kx) order
+ * per output, as the GEMM's K loop (within the parity tolerance). */
 
 void impa_conv_pack(const float *w, int cout, int kk, float *wt)
 {
@@ -354,17 +354,84 @@ conv3x3_direct_avx512(const float *in, int cin, int h, int w, float *out, int co
         }
     }
 }
+
+/* conv3x3_direct_avx512 for planes whose rows fill 16-wide vectors badly (the
+ * daemon's 80 x 80 windows: dec.0 on 20-pixel rows, dec.1 on 40): each block is
+ * 16 consecutive pixels of the flattened plane, across row ends, and every tap
+ * loads with a per-lane mask of the lanes whose source pixel lies inside the
+ * plane (x and y borders both), computed once per block. Alone on one Zen 4
+ * core (load 2.6), 16 -> 64 channels: 20 x 20 107 against 94 GFLOP/s for im2col
+ * + GEMM, 40 x 40 107 against 97; on 128-pixel rows the row kernel's 95 against
+ * 73 (the masks cost), hence both. Same sum order as the row kernel. */
+__attribute__((target("arch=x86-64-v4"))) static void
+conv3x3_direct_flat_avx512(const float *in, int cin, int h, int w, float *out, int cout,
+                           const float *wt, const float *bias, int accumulate, int r0, int r1)
+{
+    size_t hw = (size_t)h * w;
+    int pend = r1 * w;
+    for (int p0 = r0 * w; p0 < pend; p0 += 16) {
+        /* lanes inside the range, and those whose tap kx = 0 / 2, ky = 0 / 2 is inside */
+        unsigned valid = 0, mx0 = 0, mx2 = 0, my0 = 0, my2 = 0;
+        int y = p0 / w, x = p0 - y * w;
+        for (int l = 0; l < 16 && p0 + l < pend; l++) {
+            unsigned bit = 1u << l;
+            valid |= bit;
+            mx0 |= x > 0 ? bit : 0;
+            mx2 |= x < w - 1 ? bit : 0;
+            my0 |= y > 0 ? bit : 0;
+            my2 |= y < h - 1 ? bit : 0;
+            if (++x == w) {
+                x = 0;
+                y++;
+            }
+        }
+        unsigned mx[3] = {mx0, valid, mx2}, my[3] = {my0, valid, my2};
+        __mmask16 m[9];
+        for (int t = 0; t < 9; t++)
+            m[t] = (__mmask16)(mx[t % 3] & my[t / 3]);
+        __mmask16 sm = (__mmask16)valid;
+        for (int co0 = 0; co0 < cout; co0 += 16) {
+            float *o = out + (size_t)co0 * hw + p0;
+            __m512 acc[16];
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) {
+                acc[j] = _mm512_set1_ps(bias[co0 + j]);
+                if (accumulate)
+                    acc[j] = _mm512_add_ps(acc[j], _mm512_maskz_loadu_ps(sm, o + (size_t)j * hw));
+            }
+            for (int ci = 0; ci < cin; ci++) {
+                const float *base = in + (size_t)ci * hw + p0;
+                for (int t = 0; t < 9; t++) {
+                    __m512 v = _mm512_maskz_loadu_ps(m[t], base + (t / 3 - 1) * w + (t % 3 - 1));
+                    const float *wj = wt + (size_t)(ci * 9 + t) * cout + co0;
+#pragma GCC unroll 16
+                    for (int j = 0; j < 16; j++)
+                        acc[j] = _mm512_fmadd_ps(v, _mm512_set1_ps(wj[j]), acc[j]);
+                }
+            }
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++)
+                _mm512_mask_storeu_ps(o + (size_t)j * hw, sm, acc[j]);
+        }
+    }
+}
+
+/* Rows that fill 16-wide vectors to >= 90 % (80, 128, 512: yes; 20, 40: no)
+ * run on the row kernel, the others on the flattened one. */
+static int direct_rows_fill(int wout)
+{
+    return wout * 10 >= (wout + 15) / 16 * 16 * 9;
+}
 #endif
 
 int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
-                       int cout, int wout)
+                       int cout)
 {
 #if IMPA_HAVE_DIRECT512
-    int vec = (wout + 15) / 16 * 16;
     return g_isa == IMPA_ISA_AVX512 && p->wt && k == 3 && stride == 1 && pad == 1 &&
-           dilation == 1 && cout % 16 == 0 && wout * 10 >= vec * 9;
+           dilation == 1 && cout % 16 == 0;
 #else
-    (void)p, (void)k, (void)stride, (void)pad, (void)dilation, (void)cout, (void)wout;
+    (void)p, (void)k, (void)stride, (void)pad, (void)dilation, (void)cout;
     return 0;
 #endif
 }
@@ -424,7 +491,7 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
     size_t colsz = (size_t)kk * (size_t)rows * (size_t)wout;
     int par = ntiles > 1 && !in_parallel() && g_threads > 1;
     int done = 0; /* input rows normalised so far (pre) */
-    int direct = impa_conv2d_direct(p, k, stride, pad, dilation, cout, wout);
+    int direct = impa_conv2d_direct(p, k, stride, pad, dilation, cout);
     (void)direct;
     if (pre && par) /* tiles out of order: the whole input first */
         pre_rows(in_pre, cin, hin, win, pre, &done, hin);
@@ -455,8 +522,11 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
                      (r1 - 1) * stride - pad + (k - 1) * dilation + 1);
         float *o = out + (size_t)r0 * wout;
 #if IMPA_HAVE_DIRECT512
-        if (direct) {
+        if (direct && direct_rows_fill(wout)) {
             conv3x3_direct_avx512(in, cin, hin, win, out, cout, p->wt, p->b, accumulate, r0, r1);
+        } else if (direct) {
+            conv3x3_direct_flat_avx512(in, cin, hin, win, out, cout, p->wt, p->b, accumulate, r0,
+                                       r1);
         } else
 #endif
         {
