@@ -382,13 +382,15 @@ static void stage_medians(impa_stage_times_t *st, int n, impa_stage_times_t *out
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: impa-bench [--weights FILE] [--grid NYxNX]... [--threads N] "
-               "[--runs N] [--tile N [--tile-overlap N]]\n"
+               "[--runs N] [--tile N [--tile-overlap N]] [--kernels NAME]\n"
                "       impa-bench --version | --help\n"
                "  default weights: %s/impa-net.nc (from a checkout: --weights models/impa-net.nc)\n"
                "  default grids: 256x256 and 512x512; threads 2; runs 10\n"
                "  --tile N: also time the forward on N x N windows (the daemon's model.tile,\n"
                "    overlap --tile-overlap, default 32) in the same run, and its ratio to the\n"
-               "    whole-grid forward\n",
+               "    whole-grid forward\n"
+               "  --kernels NAME: the engine's kernel variant (generic, avx2, avx512; default:\n"
+               "    the best this CPU has), e.g. the AVX2 path on an AVX-512 machine\n",
             IMPA_MODELDIR);
 }
 
@@ -401,6 +403,7 @@ int main(int argc, char **argv)
         {"weights", required_argument, NULL, 'w'}, {"grid", required_argument, NULL, 'g'},
         {"threads", required_argument, NULL, 't'}, {"runs", required_argument, NULL, 'r'},
         {"tile", required_argument, NULL, 'T'},    {"tile-overlap", required_argument, NULL, 'O'},
+        {"kernels", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, IMPA_CLI_VERSION},
         {NULL, 0, NULL, 0}};
     int c;
@@ -428,6 +431,12 @@ int main(int argc, char **argv)
         case 'O':
             if (impa_cli_int("impa-bench", "--tile-overlap", optarg, 0, 8192, &overlap))
                 return IMPA_CLI_USAGE_EXIT;
+            break;
+        case 'K':
+            if (impa_engine_set_kernel_isa(optarg) != 0)
+                return impa_cli_usage_error("impa-bench",
+                                            "--kernels '%s': not a variant of this build and "
+                                            "CPU (generic, avx2, avx512)", optarg);
             break;
         default: return impa_cli_default(c, "impa-bench", usage);
         }
