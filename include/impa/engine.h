@@ -191,6 +191,12 @@ IMPA_API const char *impa_engine_blas_config(void);
  * "avx2", "generic" (x86-64 baseline) or "build" (a -march build's only one),
  * for benchmarks (docs/engine.md, "Runtime ISA dispatch"). */
 IMPA_API const char *impa_engine_kernel_isa(void);
+/* Selects that variant by its name ("generic", "avx2", "avx512"; the best the
+ * CPU has is chosen at load): 0, or IMPA_EINVAL for a name this build or CPU
+ * lacks (nothing changed). Process-wide, not while a forward runs; for
+ * benchmarks and tests (impa-bench --kernels). The AVX-512 variant includes the
+ * direct 3x3 convolution kernel. */
+IMPA_API int impa_engine_set_kernel_isa(const char *name);
 
 /* Where the time of the last impa_engine_forward went (wall seconds on the
  * calling thread; a tiled engine sums its windows). elementwise_s: thread-seconds

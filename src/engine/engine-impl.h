@@ -10,10 +10,13 @@
 #include "impa/engine.h"
 
 /* A convolution's parameters, borrowed from the model's weight blob.
- * w: [out][in/groups][kh][kw] (PyTorch order), b: [out]. */
+ * w: [out][in/groups][kh][kw] (PyTorch order), b: [out]; wt: NULL, or for
+ * the dense 3x3 stride-1 convolutions the same weights packed once at load
+ * as [in*kh*kw][out] (impa_conv_pack), what the direct kernel reads. */
 typedef struct {
     const float *w;
     const float *b;
+    const float *wt;
 } impa_conv_param_t;
 
 /* GroupNorm affine parameters. w, b: [channels]. */
@@ -50,6 +53,7 @@ struct impa_model {
     impa_conv_param_t dec_conv[3]; /* dec.0, dec.1: [4S][S][3][3]; dec.2: [S][S][3][3] */
     impa_norm_param_t dec_norm[3]; /* [S] */
     impa_conv_param_t readout;     /* [1][S][1][1] */
+    float *packed;                 /* the wt of enc.0, dec.0, dec.1, dec.2 (owned) */
 };
 
 /* forward.c: the translator runs on all threads when its latent plane has at
@@ -116,6 +120,18 @@ typedef struct {
 void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int cout,
                            const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                            float *col, const impa_pre_t *pre, double *mean_c, double *m2_c);
+
+/* w [cout][kk] (kk = cin * k * k, PyTorch order) transposed into wt [kk][cout]:
+ * the direct kernel's weight layout, one 64-byte row of 16 output channels per
+ * tap. */
+void impa_conv_pack(const float *w, int cout, int kk, float *wt);
+
+/* Whether impa_conv2d* runs this convolution with a direct kernel (no im2col,
+ * no GEMM) with the ISA now in use: the AVX-512 variant, p->wt set, 3x3, stride
+ * 1, padding 1, no dilation, cout a multiple of 16 (rows that fill 16-wide
+ * vectors to >= 90 % by rows, others over the flattened plane). */
+int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                       int cout);
 
 /* Output side of a convolution. */
 int impa_conv_out_size(int n, int k, int stride, int pad, int dilation);

@@ -654,6 +654,16 @@ const char *impa_engine_kernel_isa(void)
     return impa_kernels_isa_name(impa_kernels_isa());
 }
 
+int impa_engine_set_kernel_isa(const char *name)
+{
+    static const impa_isa_t all[] = {IMPA_ISA_GENERIC, IMPA_ISA_AVX2, IMPA_ISA_AVX512};
+    for (size_t i = 0; name && i < sizeof(all) / sizeof(all[0]); i++) {
+        if (strcmp(name, impa_kernels_isa_name(all[i])) == 0)
+            return impa_kernels_set_isa(all[i]) == 0 ? 0 : IMPA_EINVAL;
+    }
+    return IMPA_EINVAL;
+}
+
 void impa_engine_stage_times(const impa_engine_t *e, impa_stage_times_t *out)
 {
     if (!out)

@@ -12,8 +12,18 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "impa_build_config.h"
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__AVX2__)
+/* the direct 3x3 kernel (AVX-512 intrinsics in a target(x86-64-v4) function):
+ * with the ISA variants only, see "Runtime ISA dispatch" */
+#define IMPA_HAVE_DIRECT512 1
+#include <immintrin.h>
+#else
+#define IMPA_HAVE_DIRECT512 0
+#endif
 
 #if IMPA_HAVE_OPENMP
 #include <omp.h>
@@ -35,6 +45,32 @@ static struct {
 } g_isa_fn;
 static impa_isa_t g_isa = IMPA_ISA_GENERIC;
 
+/* OpenBLAS's small-matrix path: in 0.3.21 its SkylakeX and Cooperlake kernels
+ * (the cores it picks on AVX-512 CPUs) take every NN product with
+ * M * N * K <= 100^3 (sgemm_small_kernel_permit_skylakex.c) straight from the
+ * unpacked operands. On AMD Zen 4 that path ran the engine's im2col products at
+ * 105-115 GFLOP/s on one core against 65-97 for the packed path on neighbouring
+ * shapes (16 x 144 x 384: 114, 16 x 144 x 512: 65; 64 x 144 x 96: 113, x 384:
+ * 97), so conv_gemm splits the columns of a larger im2col product into chunks
+ * within the threshold (1-thread 512 x 512 forward before the direct kernel:
+ * CPU time 7 % less). g_small_mnk: the threshold in use, 0 = no split (other
+ * cores: their permit refuses every shape, and smaller products would only
+ * repack A). */
+static long g_small_mnk;
+
+/* The largest M * N * K OpenBLAS 0.3.21's SkylakeX/Cooperlake kernels send to
+ * their small-matrix path (see conv_gemm). */
+#define IMPA_BLAS_SMALL_MNK 1000000L
+
+/* Whether the OpenBLAS core in use has that path: its name, as OpenBLAS
+ * prints it (openblas_get_corename). */
+static int blas_has_small_path(void)
+{
+    const char *core = openblas_get_corename();
+    return core && (strcasecmp(core, "skylakex") == 0 || strcasecmp(core, "cooperlake") == 0 ||
+                    strcasecmp(core, "sapphirerapids") == 0);
+}
+
 int impa_kernels_set_threads(int threads)
 {
     if (threads <= 0) {
@@ -45,12 +81,14 @@ int impa_kernels_set_threads(int threads)
 #endif
     }
     g_threads = threads;
+    g_small_mnk = blas_has_small_path() ? IMPA_BLAS_SMALL_MNK : 0;
     /* GEMMs are split between our own threads (impa_conv2d), never by OpenBLAS */
     openblas_set_num_threads(1);
     /* No omp_set_num_threads: every parallel region here names its team size,
      * and the process-wide default belongs to the other modules (extrapolation). */
     return threads;
 }
+
 
 void impa_gemm(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                int ldb, float beta, float *C, int ldc)
@@ -240,6 +278,192 @@ static void pre_rows(float *in_pre, int cin, int hin, int win, const impa_pre_t 
     *done = hi;
 }
 
+/* ---- direct 3x3 convolution --------------------------------------------------
+ * For cout = 16 (enc.0, dec.2) im2col + GEMM is bound by memory traffic, not by
+ * arithmetic: every tap copies the input once more (9 copies), and the GEMM
+ * reads those copies back for only 16 multiply-adds each. On AMD Zen 4 im2col
+ * was 17 % of a 1-thread 512 x 512 forward next to 43 % in sgemm. The direct
+ * kernel keeps a block of 16 output channels x 16 pixels of one output row in
+ * 16 AVX-512 accumulators and streams the input rows: per tap one (unaligned)
+ * 16-pixel load and 16 FMAs against broadcast weights of the packed layout
+ * wt [cin*9][cout] (impa_conv_pack). Measured alone on one Zen 4 core (load 3):
+ * 512 x 512, 16 -> 16: 95 against 59 GFLOP/s for im2col + GEMM; 4 -> 16: 86
+ * against 52; 128 x 128, 16 -> 64: 106 against 89; 20 x 20, 16 -> 64: 68
+ * against 92 (a 20-pixel row fills two vectors to 62 %), hence the flattened
+ * variant below for such rows. Accumulation order: taps in (ci, ky, kx) order
+ * per output, as the GEMM's K loop (within the parity tolerance). */
+
+void impa_conv_pack(const float *w, int cout, int kk, float *wt)
+{
+    for (int co = 0; co < cout; co++)
+        for (int j = 0; j < kk; j++)
+            wt[(size_t)j * cout + co] = w[(size_t)co * kk + j];
+}
+
+#if IMPA_HAVE_DIRECT512
+/* Output rows r0..r1-1 of a 3x3 stride-1 padding-1 convolution, cout % 16 == 0:
+ * out[co][y][x] = (out +) bias[co] + sum_{ci,ky,kx} wt[(ci*9+ky*3+kx)*cout+co] *
+ * in[ci][y+ky-1][x+kx-1] (zero outside the plane). Border and tail lanes use
+ * masked loads, which never fault on the masked-off addresses. */
+__attribute__((target("arch=x86-64-v4"))) static void
+conv3x3_direct_avx512(const float *in, int cin, int h, int w, float *out, int cout,
+                      const float *wt, const float *bias, int accumulate, int r0, int r1)
+{
+    size_t hw = (size_t)h * w;
+    for (int y = r0; y < r1; y++) {
+        int ky0 = y == 0 ? 1 : 0, ky1 = y == h - 1 ? 2 : 3;
+        for (int co0 = 0; co0 < cout; co0 += 16) {
+            for (int x0 = 0; x0 < w; x0 += 16) {
+                int nx = w - x0 < 16 ? w - x0 : 16;
+                __mmask16 sm = (__mmask16)((1u << nx) - 1u);
+                float *o = out + (size_t)co0 * hw + (size_t)y * w + x0;
+                __m512 acc[16];
+#pragma GCC unroll 16
+                for (int j = 0; j < 16; j++) {
+                    acc[j] = _mm512_set1_ps(bias[co0 + j]);
+                    if (accumulate)
+                        acc[j] = _mm512_add_ps(acc[j],
+                                               _mm512_maskz_loadu_ps(sm, o + (size_t)j * hw));
+                }
+                /* lanes of the three taps kx that lie inside the row */
+                __mmask16 m[3];
+                for (int kx = 0; kx < 3; kx++) {
+                    int xs = x0 + kx - 1;
+                    int lo = xs < 0 ? -xs : 0, hi = w - xs < 16 ? w - xs : 16;
+                    m[kx] = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+                }
+                int inner = x0 >= 1 && x0 + 17 <= w;
+                for (int ci = 0; ci < cin; ci++) {
+                    for (int ky = ky0; ky < ky1; ky++) {
+                        const float *row = in + (size_t)ci * hw + (size_t)(y + ky - 1) * w + x0 - 1;
+                        const float *wk = wt + (size_t)(ci * 9 + ky * 3) * cout + co0;
+                        for (int kx = 0; kx < 3; kx++) {
+                            __m512 v = inner ? _mm512_loadu_ps(row + kx)
+                                             : _mm512_maskz_loadu_ps(m[kx], row + kx);
+                            const float *wj = wk + (size_t)kx * cout;
+#pragma GCC unroll 16
+                            for (int j = 0; j < 16; j++)
+                                acc[j] = _mm512_fmadd_ps(v, _mm512_set1_ps(wj[j]), acc[j]);
+                        }
+                    }
+                }
+#pragma GCC unroll 16
+                for (int j = 0; j < 16; j++)
+                    _mm512_mask_storeu_ps(o + (size_t)j * hw, sm, acc[j]);
+            }
+        }
+    }
+}
+
+/* conv3x3_direct_avx512 for planes whose rows fill 16-wide vectors badly (the
+ * daemon's 80 x 80 windows: dec.0 on 20-pixel rows, dec.1 on 40): each block is
+ * 16 consecutive pixels of the flattened plane, across row ends, and every tap
+ * loads with a per-lane mask of the lanes whose source pixel lies inside the
+ * plane (x and y borders both), computed once per block. Alone on one Zen 4
+ * core (load 2.6), 16 -> 64 channels: 20 x 20 107 against 94 GFLOP/s for im2col
+ * + GEMM, 40 x 40 107 against 97; on 128-pixel rows the row kernel's 95 against
+ * 73 (the masks cost), hence both. Same sum order as the row kernel. */
+__attribute__((target("arch=x86-64-v4"))) static void
+conv3x3_direct_flat_avx512(const float *in, int cin, int h, int w, float *out, int cout,
+                           const float *wt, const float *bias, int accumulate, int r0, int r1)
+{
+    size_t hw = (size_t)h * w;
+    int pend = r1 * w;
+    for (int p0 = r0 * w; p0 < pend; p0 += 16) {
+        /* lanes inside the range, and those whose tap kx = 0 / 2, ky = 0 / 2 is inside */
+        unsigned valid = 0, mx0 = 0, mx2 = 0, my0 = 0, my2 = 0;
+        int y = p0 / w, x = p0 - y * w;
+        for (int l = 0; l < 16 && p0 + l < pend; l++) {
+            unsigned bit = 1u << l;
+            valid |= bit;
+            mx0 |= x > 0 ? bit : 0;
+            mx2 |= x < w - 1 ? bit : 0;
+            my0 |= y > 0 ? bit : 0;
+            my2 |= y < h - 1 ? bit : 0;
+            if (++x == w) {
+                x = 0;
+                y++;
+            }
+        }
+        unsigned mx[3] = {mx0, valid, mx2}, my[3] = {my0, valid, my2};
+        __mmask16 m[9];
+        for (int t = 0; t < 9; t++)
+            m[t] = (__mmask16)(mx[t % 3] & my[t / 3]);
+        __mmask16 sm = (__mmask16)valid;
+        for (int co0 = 0; co0 < cout; co0 += 16) {
+            float *o = out + (size_t)co0 * hw + p0;
+            __m512 acc[16];
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) {
+                acc[j] = _mm512_set1_ps(bias[co0 + j]);
+                if (accumulate)
+                    acc[j] = _mm512_add_ps(acc[j], _mm512_maskz_loadu_ps(sm, o + (size_t)j * hw));
+            }
+            for (int ci = 0; ci < cin; ci++) {
+                const float *base = in + (size_t)ci * hw + p0;
+                for (int t = 0; t < 9; t++) {
+                    __m512 v = _mm512_maskz_loadu_ps(m[t], base + (t / 3 - 1) * w + (t % 3 - 1));
+                    const float *wj = wt + (size_t)(ci * 9 + t) * cout + co0;
+#pragma GCC unroll 16
+                    for (int j = 0; j < 16; j++)
+                        acc[j] = _mm512_fmadd_ps(v, _mm512_set1_ps(wj[j]), acc[j]);
+                }
+            }
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++)
+                _mm512_mask_storeu_ps(o + (size_t)j * hw, sm, acc[j]);
+        }
+    }
+}
+
+/* Rows that fill 16-wide vectors to >= 90 % (80, 128, 512: yes; 20, 40: no)
+ * run on the row kernel, the others on the flattened one. */
+static int direct_rows_fill(int wout)
+{
+    return wout * 10 >= (wout + 15) / 16 * 16 * 9;
+}
+#endif
+
+int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                       int cout)
+{
+#if IMPA_HAVE_DIRECT512
+    return g_isa == IMPA_ISA_AVX512 && p->wt && k == 3 && stride == 1 && pad == 1 &&
+           dilation == 1 && cout % 16 == 0;
+#else
+    (void)p, (void)k, (void)stride, (void)pad, (void)dilation, (void)cout;
+    return 0;
+#endif
+}
+
+/* Narrowest column chunk worth splitting a product into: narrower
+ * small-path products lost to one packed product (measured down to 64). */
+#define IMPA_SMALL_MIN_COLS 64
+
+/* The GEMM of one im2col tile, out[cout][n] (row stride ldc) += W[cout][kk] *
+ * col[kk][n]: with OpenBLAS's small-matrix path in use (g_small_mnk), split
+ * into equal column chunks, a multiple of 16 wide, within its threshold. Only
+ * here: the tile was just written and sits in L2, where the unpacked path is
+ * fast; on the translator's 1x1 products, whose operands are whole planes
+ * read from memory, it was slower than the packed one (64 x 64 x 8192: 60 vs
+ * 68 GFLOP/s). */
+static void conv_gemm(int cout, int n, int kk, const float *w, const float *col, float *out,
+                      int ldc)
+{
+    long mk = (long)cout * kk;
+    if (g_small_mnk > 0 && mk * n > g_small_mnk && g_small_mnk / mk >= IMPA_SMALL_MIN_COLS) {
+        int cmax = (int)(g_small_mnk / mk) / 16 * 16;
+        int nch = (n + cmax - 1) / cmax;
+        int chunk = ((n + nch - 1) / nch + 15) / 16 * 16;
+        for (int j0 = 0; j0 < n; j0 += chunk) {
+            int nc = n - j0 < chunk ? n - j0 : chunk;
+            impa_gemm(cout, nc, kk, 1.0f, w, kk, col + j0, n, 1.0f, out + j0, ldc);
+        }
+        return;
+    }
+    impa_gemm(cout, n, kk, 1.0f, w, kk, col, n, 1.0f, out, ldc);
+}
+
 static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, int cout,
                         const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                         float *col, int accumulate, double *mean_c, double *m2_c,
@@ -267,6 +491,8 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
     size_t colsz = (size_t)kk * (size_t)rows * (size_t)wout;
     int par = ntiles > 1 && !in_parallel() && g_threads > 1;
     int done = 0; /* input rows normalised so far (pre) */
+    int direct = impa_conv2d_direct(p, k, stride, pad, dilation, cout);
+    (void)direct;
     if (pre && par) /* tiles out of order: the whole input first */
         pre_rows(in_pre, cin, hin, win, pre, &done, hin);
     if (mean_c && par) {
@@ -294,10 +520,20 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
         if (pre && !par) /* the rows this tile reads, just before im2col reads them */
             pre_rows(in_pre, cin, hin, win, pre, &done,
                      (r1 - 1) * stride - pad + (k - 1) * dilation + 1);
-        im2col_rows(in, cin, hin, win, k, stride, pad, dilation, wout, r0, r1, c);
         float *o = out + (size_t)r0 * wout;
-        bias_init(o, cout, n, plane, p->b, accumulate);
-        impa_gemm(cout, n, kk, 1.0f, p->w, kk, c, n, 1.0f, o, plane);
+#if IMPA_HAVE_DIRECT512
+        if (direct && direct_rows_fill(wout)) {
+            conv3x3_direct_avx512(in, cin, hin, win, out, cout, p->wt, p->b, accumulate, r0, r1);
+        } else if (direct) {
+            conv3x3_direct_flat_avx512(in, cin, hin, win, out, cout, p->wt, p->b, accumulate, r0,
+                                       r1);
+        } else
+#endif
+        {
+            im2col_rows(in, cin, hin, win, k, stride, pad, dilation, wout, r0, r1, c);
+            bias_init(o, cout, n, plane, p->b, accumulate);
+            conv_gemm(cout, n, kk, p->w, c, o, plane);
+        }
         if (mean_c) /* serial here: tiles in order */
             tile_stats_add(o, cout, n, plane, (long)r0 * wout, mean_c, m2_c);
     }

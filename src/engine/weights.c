@@ -147,6 +147,30 @@ static int build_specs(impa_model_t *m, spec_list_t *l)
     return rc;
 }
 
+/* The weights of the stride-1 3x3 convolutions (enc.0, dec.0-2) packed once
+ * for the direct kernel (impa_conv_pack): [in*9][out] each, in m->packed. */
+static int pack_direct(impa_model_t *m, char *err, size_t errlen, const char *path)
+{
+    const impa_model_info_t *I = &m->info;
+    int C = I->n_fields, S = I->hid_s;
+    impa_conv_param_t *p[4] = {&m->enc_conv[0], &m->dec_conv[0], &m->dec_conv[1],
+                               &m->dec_conv[2]};
+    int cout[4] = {S, 4 * S, 4 * S, S}, kk[4] = {C * 9, S * 9, S * 9, S * 9};
+    size_t n = 0;
+    for (int i = 0; i < 4; i++)
+        n += (size_t)cout[i] * kk[i];
+    m->packed = malloc(n * sizeof(float));
+    if (!m->packed)
+        return impa_err(err, errlen, IMPA_ENOMEM, "%s: out of memory (%zu floats)", path, n);
+    float *dst = m->packed;
+    for (int i = 0; i < 4; i++) {
+        impa_conv_pack(p[i]->w, cout[i], kk[i], dst);
+        p[i]->wt = dst;
+        dst += (size_t)cout[i] * kk[i];
+    }
+    return 0;
+}
+
 static void shape_str(char *buf, size_t len, int nd, const size_t *shape)
 {
     size_t o = 0;
@@ -577,6 +601,9 @@ int impa_model_load(const char *path, impa_model_t **out, char *err, size_t errl
         goto done;
     m->blob_floats = total;
     m->n_tensors = specs.n;
+    rc = pack_direct(m, err, errlen, path);
+    if (rc)
+        goto done;
     nc_close(ncid);
     ncid = -1;
     rc = impa_sha256_file(path, m->info.sha256, err, errlen);
@@ -598,6 +625,7 @@ void impa_model_destroy(impa_model_t **model)
     if (!model || !*model)
         return;
     free((*model)->blob);
+    free((*model)->packed);
     free((*model)->blocks);
     free(*model);
     *model = NULL;

@@ -90,8 +90,29 @@ static void test_conv2d(void **state)
         {7, 3, 10, 10, 3, 3, 0, 1},    /* stride 3, no padding */
         {12, 20, 7, 9, 1, 1, 0, 1},    /* 1x1, GEMM without im2col */
         {16, 4, 6, 3000, 3, 1, 1, 1},  /* wide: several im2col tiles of one row */
+        /* the direct kernels' shapes (AVX-512, packed weights, cout % 16 == 0). By
+         * rows (rows fill 16-wide vectors to >= 90 %): masked tails, one- and
+         * two-row planes, a one-vector row, several tiles and output-channel
+         * blocks; over the flattened plane (the others): the windows' 20 and 40
+         * pixel rows, a one-row plane, blocks across several row ends */
+        {4, 16, 7, 15, 3, 1, 1, 1},
+        {16, 64, 5, 31, 3, 1, 1, 1},
+        {3, 32, 1, 47, 3, 1, 1, 1},
+        {8, 16, 2, 16, 3, 1, 1, 1},
+        {16, 16, 9, 80, 3, 1, 1, 1},
+        {16, 32, 40, 512, 3, 1, 1, 1},
+        {16, 16, 4, 33, 3, 1, 1, 1},
+        {16, 64, 20, 20, 3, 1, 1, 1},
+        {16, 64, 6, 40, 3, 1, 1, 1},
+        {4, 16, 1, 20, 3, 1, 1, 1},
+        {5, 16, 9, 7, 3, 1, 1, 1},
     };
-    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+    int n_direct = 0;
+    for (size_t cp = 0; cp < 2 * sizeof(cases) / sizeof(cases[0]); cp++) {
+        /* each case twice: weights as loaded, then also packed (the direct kernel
+         * where impa_conv2d_direct allows it) */
+        size_t c = cp / 2;
+        int packed = (int)(cp % 2);
         const conv_case_t *t = &cases[c];
         int ho = impa_conv_out_size(t->h, t->k, t->stride, t->pad, t->dil);
         int wo = impa_conv_out_size(t->w, t->k, t->stride, t->pad, t->dil);
@@ -105,12 +126,18 @@ static void test_conv2d(void **state)
         float *col = malloc((ncol * (size_t)impa_kernels_threads() + 1) * sizeof(float));
         naive_conv(in, t->cin, t->h, t->w, ref, t->cout, w, b, t->k, t->stride, t->pad, t->dil,
                    1);
-        impa_conv_param_t p = {w, b};
+        size_t kk = (size_t)t->cin * t->k * t->k;
+        float *wt = malloc(kk * t->cout * sizeof(float));
+        impa_conv_pack(w, t->cout, (int)kk, wt);
+        impa_conv_param_t p = {w, b, packed ? wt : NULL};
+        int direct = impa_conv2d_direct(&p, t->k, t->stride, t->pad, t->dil, t->cout);
+        assert_true(!direct || packed);
+        n_direct += direct;
         impa_conv2d(in, t->cin, t->h, t->w, out, t->cout, &p, t->k, t->stride, t->pad, t->dil,
                     col, 0);
         double e = max_abs_diff(out, ref, nout);
         if (e > 1e-4)
-            fail_msg("conv case %zu: max abs error %g", c, e);
+            fail_msg("conv case %zu%s: max abs error %g", c, direct ? " (direct)" : "", e);
         /* accumulate: out += conv(in) */
         impa_conv2d(in, t->cin, t->h, t->w, out, t->cout, &p, t->k, t->stride, t->pad, t->dil,
                     col, 1);
@@ -118,7 +145,8 @@ static void test_conv2d(void **state)
             ref[i] *= 2.0f;
         e = max_abs_diff(out, ref, nout);
         if (e > 2e-4)
-            fail_msg("conv case %zu accumulate: max abs error %g", c, e);
+            fail_msg("conv case %zu%s accumulate: max abs error %g", c, direct ? " (direct)" : "",
+                     e);
         /* impa_conv2d_stats: the same output, and per channel the mean and sum of
          * squared deviations of its plane (computed here in double from the naive
          * output), on the tiles in order (serial: the engine's workers) and over
@@ -127,7 +155,7 @@ static void test_conv2d(void **state)
             ref[i] *= 0.5f;
         int plane = ho * wo;
         for (int serial = 0; serial < 2; serial++) {
-            double mean[32], m2[32];
+            double mean[64], m2[64];
             impa_kernels_serial(serial);
             impa_conv2d_stats(in, t->cin, t->h, t->w, out, t->cout, &p, t->k, t->stride, t->pad,
                               t->dil, col, mean, m2);
@@ -167,11 +195,16 @@ static void test_conv2d(void **state)
         }
         free(in);
         free(w);
+        free(wt);
         free(b);
         free(ref);
         free(out);
         free(col);
     }
+    printf("conv2d: %d cases on the direct kernel (kernels %s)\n", n_direct,
+           impa_kernels_isa_name(impa_kernels_isa()));
+    if (impa_kernels_isa() == IMPA_ISA_AVX512)
+        assert_int_equal(n_direct, 12); /* the last 11 cases and enc.0 */
 }
 
 static void test_dwconv(void **state)
@@ -190,7 +223,7 @@ static void test_dwconv(void **state)
         naive_conv(in, c, h, w, ref, c, wt, b, ks[j], 1, pad, ds[j], c);
         for (size_t i = 0; i < n; i++)
             sum[i] += ref[i];
-        impa_conv_param_t p = {wt, b};
+        impa_conv_param_t p = {wt, b, NULL};
         impa_dwconv2d(in, acc, c, h, w, &p, ks[j], ds[j], j > 0);
         double e = max_abs_diff(acc, sum, n);
         if (e > 1e-4)
@@ -404,7 +437,7 @@ static void test_se_mean(void **state)
             s += w1[j * t + ch] * pooled[ch];
         hid[j] = s / (1 + exp(-s));
     }
-    impa_conv_param_t p1 = {w1, b1}, p2 = {w2, b2};
+    impa_conv_param_t p1 = {w1, b1, NULL}, p2 = {w2, b2, NULL};
     impa_se(c, u, t, tr, hw, &p1, &p2, scratch);
     for (int ch = 0; ch < t; ch++) {
         double s = b2[ch];
@@ -455,7 +488,7 @@ static void test_groupnorm_shuffle(void **state)
         float *pre2 = malloc(n * sizeof(float));
         for (int k = 0; k < 4 * c; k++)
             idw[(size_t)k * 4 * c + k] = 1.0f;
-        impa_conv_param_t idp = {idw, idb};
+        impa_conv_param_t idp = {idw, idb, NULL};
         impa_conv2d_stats(pre, 4 * c, h, w, pre2, 4 * c, &idp, 1, 1, 0, 1, NULL, mean, m2);
         if (mode >= 2)
             memcpy(out, add, n * sizeof(float));
@@ -615,7 +648,7 @@ static void test_box_mean_se_local(void **state)
     float *w1 = rnd((size_t)tr * t, 53, -1, 1), *b1 = rnd((size_t)tr, 54, -1, 1);
     float *w2 = rnd((size_t)t * tr, 55, -1, 1), *b2 = rnd((size_t)t, 56, -1, 1);
     float *pooled = malloc(n * sizeof(float)), *hid = malloc((size_t)tr * hw * sizeof(float));
-    impa_conv_param_t p1 = {w1, b1}, p2 = {w2, b2};
+    impa_conv_param_t p1 = {w1, b1, NULL}, p2 = {w2, b2, NULL};
     naive_box(in, ref, t, h, w, k);
     impa_se_local(in, u, t, tr, h, w, k, &p1, &p2, pooled, hid);
     double emax = 0;
@@ -667,7 +700,7 @@ static void test_slices(void **state)
     const int cuts[] = {0, 3, 4, 11}; /* three bands of rows, one of one row */
     /* 1x1 convolution by column slices, plain and accumulating */
     float *wt = rnd((size_t)cout * c, 32, -1, 1), *b = rnd((size_t)cout, 33, -1, 1);
-    impa_conv_param_t p1 = {wt, b};
+    impa_conv_param_t p1 = {wt, b, NULL};
     naive_conv(in, c, h, w, ref, cout, wt, b, 1, 1, 0, 1, 1);
     for (int s = 0; s < 3; s++)
         impa_conv1x1_cols(in, c, hw, out, cout, &p1, cuts[s] * w, (cuts[s + 1] - cuts[s]) * w, 0);
@@ -682,7 +715,7 @@ static void test_slices(void **state)
     for (int j = 0; j < 2; j++) {
         float *dw = rnd((size_t)c * ks[j] * ks[j], 34 + (uint32_t)j, -1, 1);
         float *db = rnd((size_t)c, 36 + (uint32_t)j, -1, 1);
-        impa_conv_param_t pd = {dw, db};
+        impa_conv_param_t pd = {dw, db, NULL};
         memcpy(out, in, n * sizeof(float));
         memcpy(out2, in, n * sizeof(float));
         impa_dwconv2d(in, out, c, h, w, &pd, ks[j], ds[j], j);
@@ -723,7 +756,7 @@ static void test_slices(void **state)
     int tr = 2;
     float *w1 = rnd((size_t)tr * c, 40, -1, 1), *b1 = rnd((size_t)tr, 41, -1, 1);
     float *w2 = rnd((size_t)c * tr, 42, -1, 1), *b2 = rnd((size_t)c, 43, -1, 1);
-    impa_conv_param_t f1 = {w1, b1}, f2 = {w2, b2};
+    impa_conv_param_t f1 = {w1, b1, NULL}, f2 = {w2, b2, NULL};
     float pooled[8], hid[2], gate[8], scratch[2 * 8 + 2];
     impa_mean_hw(in, pooled, c, hw);
     impa_se_gate(pooled, c, tr, &f1, &f2, hid, gate);
@@ -771,7 +804,7 @@ static void test_apply_readout(void **state)
     float *normed = malloc(n * sizeof(float)), *ref = malloc((size_t)hw * sizeof(float));
     float *y = malloc((size_t)hw * sizeof(float));
     impa_norm_param_t pn = {gw, gb};
-    impa_conv_param_t ro = {rw, &rb};
+    impa_conv_param_t ro = {rw, &rb, NULL};
     double mean[8], m2[8];
     for (int ch = 0; ch < c; ch++)
         in[(size_t)ch * hw] += (float)ch; /* different statistics per channel */
@@ -806,8 +839,9 @@ static void run_isa_kernels(impa_isa_t isa)
 {
     assert_int_equal(impa_kernels_set_isa(isa), 0);
     assert_int_equal(impa_kernels_isa(), isa);
-    printf("ISA variant %s: GroupNorm apply and fused readout against the references\n",
-           impa_kernels_isa_name(isa));
+    printf("ISA variant %s: GroupNorm apply, fused readout and convolutions against the "
+           "references\n", impa_kernels_isa_name(isa));
+    test_conv2d(NULL);
     test_groupnorm(NULL);
     test_apply_readout(NULL);
     test_slices(NULL);
@@ -829,6 +863,14 @@ static void test_isa_dispatch(void **state)
                      __builtin_cpu_supports("x86-64-v3") > 0);
 #endif
     printf("dispatch: %s chosen\n", impa_kernels_isa_name(best));
+    /* the public selector (impa-bench --kernels) by name */
+    assert_int_equal(impa_engine_set_kernel_isa("generic"), 0);
+    assert_string_equal(impa_engine_kernel_isa(), "generic");
+    assert_int_equal(impa_engine_set_kernel_isa("sse9"), IMPA_EINVAL);
+    assert_int_equal(impa_engine_set_kernel_isa(NULL), IMPA_EINVAL);
+    assert_string_equal(impa_engine_kernel_isa(), "generic");
+    assert_int_equal(impa_engine_set_kernel_isa(impa_kernels_isa_name(best)), 0);
+    assert_int_equal(impa_kernels_isa(), best);
     run_isa_kernels(IMPA_ISA_GENERIC);
     if (impa_kernels_isa_supported(IMPA_ISA_AVX2))
         run_isa_kernels(IMPA_ISA_AVX2);
@@ -856,7 +898,7 @@ static void test_isa_avx512(void **state)
 static void test_conv_pre(void **state)
 {
     (void)state;
-    int cin = 8, cout = 6, h = 64, w = 64, groups = 2;
+    int cin = 8, cout = 16, h = 64, w = 64, groups = 2;
     size_t n = (size_t)cin * h * w;
     float *x0 = rnd(n, 61, -2, 3), *x1 = malloc(n * sizeof(float)), *x2 = malloc(n * sizeof(float));
     float *wt = rnd((size_t)cout * cin * 9, 62, -0.3f, 0.3f), *b = rnd((size_t)cout, 63, -1, 1);
@@ -865,9 +907,12 @@ static void test_conv_pre(void **state)
     size_t colf = impa_conv2d_col_floats(cin, h, w, 3, 1, 1, 1);
     float *col = malloc(colf * (size_t)impa_kernels_threads() * sizeof(float));
     assert_true(colf < (size_t)cin * 9 * h * w); /* more than one tile */
-    impa_conv_param_t pc = {wt, b};
+    /* packed weights: the stride-1 case runs on the direct kernel under AVX-512 */
+    float *wp = malloc((size_t)cout * cin * 9 * sizeof(float));
+    impa_conv_pack(wt, cout, cin * 9, wp);
+    impa_conv_param_t pc = {wt, b, wp};
     impa_norm_param_t pn = {gw, gb};
-    double mx[8], qx[8], m1[6], q1[6], m2[6], q2[6];
+    double mx[8], qx[8], m1[16], q1[16], m2[16], q2[16];
     float scale[8], shift[8];
     impa_channel_stats_cols(x0, cin, h * w, 0, h * w, mx, qx);
     impa_groupnorm_affine(mx, qx, cin, groups, h * w, 1e-5f, &pn, scale, shift);
@@ -893,6 +938,7 @@ static void test_conv_pre(void **state)
     free(x1);
     free(x2);
     free(wt);
+    free(wp);
     free(b);
     free(gw);
     free(gb);

@@ -1,7 +1,11 @@
 /* Parity of the C forward pass with the PyTorch reference (golden files written
- * by train/impa, tests/data/golden_{a..e}.nc + golden_{a..e}_weights.nc;
+ * by train/impa, tests/data/golden_{a..g}.nc + golden_{a..g}_weights.nc;
  * d is the advection-guided variant, t_in + t_out input frames; e is d with the
- * size-independent norms: norm_local = 1 over 2 groups, se_window = 3), the
+ * size-independent norms: norm_local = 1 over 2 groups, se_window = 3; f is d at
+ * the shipped hid_s 16 on 240-pixel rows, where the AVX-512 variant runs the
+ * stride-1 3x3 convolutions with the direct kernel, g the same at the daemon's
+ * 80-pixel window width (the flattened kernel on 40 and 20); every golden also runs under
+ * each ISA variant the CPU has), the
  * size independence of norm_local models (the centre of a crop's forecast is
  * the centre of the whole grid's), and
  * properties that need no golden: forward twice is bit-identical, 1 vs 2 threads
@@ -73,7 +77,7 @@ static void test_golden(void **state)
     if (!root)
         root = ".";
     int found = 0;
-    for (const char *c = "abcde"; *c; c++) {
+    for (const char *c = "abcdefg"; *c; c++) {
         char gpath[1024], wpath[1024], err[512];
         snprintf(gpath, sizeof(gpath), "%s/tests/data/golden_%c.nc", root, *c);
         snprintf(wpath, sizeof(wpath), "%s/tests/data/golden_%c_weights.nc", root, *c);
@@ -93,9 +97,9 @@ static void test_golden(void **state)
         if (impa_model_load(wpath, &m, err, sizeof(err)) != 0)
             fail_msg("golden %c: %s", *c, err);
         const impa_model_info_t *I = impa_model_info(m);
-        /* d and e exercise the advection-guided variant, e the size-independent
+        /* d-g exercise the advection-guided variant, e the size-independent
          * norms; a-c are the plain network */
-        int adv = *c == 'd' || *c == 'e', loc = *c == 'e';
+        int adv = *c == 'd' || *c == 'e' || *c == 'f' || *c == 'g', loc = *c == 'e';
         assert_int_equal(I->advection, adv);
         assert_int_equal(I->norm_local, loc);
         assert_int_equal(I->se_window, loc ? 3 : 0);
@@ -110,24 +114,37 @@ static void test_golden(void **state)
         float *out1 = malloc(nout * sizeof(float)), *out2 = malloc(nout * sizeof(float));
         impa_engine_t *e = NULL;
         /* run 3: 2 threads with the translator split over them (a golden grid is
-         * below the size where it splits by default) */
-        for (int run = 1; run <= 3; run++) {
-            int threads = run == 1 ? 1 : 2;
+         * below the size where it splits by default); runs 4-6: 1 thread under the
+         * generic, AVX2 and AVX-512 kernel variants, those this CPU has (the
+         * direct 3x3 kernel is the AVX-512 variant's) */
+        impa_isa_t best = impa_kernels_isa();
+        for (int run = 1; run <= 6; run++) {
+            int threads = run == 2 || run == 3 ? 2 : 1;
+            impa_isa_t isa = run == 4 ? IMPA_ISA_GENERIC : run == 5 ? IMPA_ISA_AVX2 : IMPA_ISA_AVX512;
+            if (run >= 4 && impa_kernels_set_isa(isa) != 0)
+                continue;
+            if ((*c == 'f' || *c == 'g') && run >= 4)
+                assert_int_equal(impa_conv2d_direct(&m->dec_conv[2], 3, 1, 1, 1, I->hid_s),
+                                 isa == IMPA_ISA_AVX512);
             if (impa_engine_create(m, ny, nx, threads, &e, err, sizeof(err)) != 0)
                 fail_msg("golden %c: %s", *c, err);
             if (run == 3)
                 impa_engine_set_translator_split(e, 0);
             assert_int_equal(impa_engine_input_frames(e), (int)il[0]);
-            float *o = threads == 1 ? out1 : out2;
+            float *o = run == 1 ? out1 : out2;
             assert_int_equal(impa_engine_forward(e, in, o, err, sizeof(err)), 0);
             double mean, mx = max_abs(o, ref, nout, &mean);
-            printf("golden %c (%s, %dx%d, threads %d%s): max abs error %.3g, mean %.3g "
+            printf("golden %c (%s, %dx%d, threads %d%s%s%s): max abs error %.3g, mean %.3g "
                    "(tolerance %.0e)\n", *c, I->model_name, ny, nx, threads,
-                   run == 3 ? ", translator split" : "", mx, mean, PARITY_TOL);
+                   run == 3 ? ", translator split" : "", run >= 4 ? ", kernels " : "",
+                   run >= 4 ? impa_kernels_isa_name(isa) : "", mx, mean, PARITY_TOL);
             if (!(mx <= PARITY_TOL))
                 fail_msg("golden %c: max abs error %g > %g", *c, mx, PARITY_TOL);
             impa_engine_destroy(&e);
+            if (run >= 4)
+                assert_true(max_abs(out1, o, nout, NULL) <= PARITY_TOL);
         }
+        assert_int_equal(impa_kernels_set_isa(best), 0);
         assert_true(max_abs(out1, out2, nout, NULL) <= PARITY_TOL);
         free(out1);
         free(out2);

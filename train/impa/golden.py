@@ -1,7 +1,9 @@
 """Golden parity files for the C engine (tests/engine/test_parity.c).
 
 Configurations: a-c plain network, d advection-guided, e advection-guided with
-the size-independent norms (norm_local = 1, se_window = 3).
+the size-independent norms (norm_local = 1, se_window = 3), f advection-guided at
+the shipped hid_s 16 on 240-pixel rows (the C engine's direct 3x3 kernel), g the
+same on 80-pixel rows (its flattened variant at 40 and 20).
 
 For each configuration NAME below writes, into the output directory:
   golden_NAME_weights.nc  a weights file (docs/model.md format, random
@@ -71,6 +73,17 @@ CONFIGS: Dict[str, tuple] = {
                branch_dilations=[1, 2], spatial_mixer=1, residual=1, advection=1,
                norm_local=1, norm_groups=2, se_window=3),
           28, 32, 105, 205),
+    # the shipped widths' direct-convolution path of the C engine (hid_s 16: 16 and
+    # 64 output channels) on the advection model: rows of 240, 120 and 60 pixels
+    # fill 16-wide AVX-512 vectors, the last two with a masked tail
+    "f": (dict(t_in=2, t_out=2, hid_s=16, hid_t=16, n_blocks=1, branch_kernels=[3, 5],
+               branch_dilations=[1, 2], spatial_mixer=1, residual=1, advection=1),
+          16, 240, 106, 206),
+    # the same on the daemon's window width: rows of 80 (by rows), 40 and 20 pixels
+    # (the direct kernel over the flattened plane)
+    "g": (dict(t_in=2, t_out=2, hid_s=16, hid_t=16, n_blocks=1, branch_kernels=[3, 5],
+               branch_dilations=[1, 2], spatial_mixer=1, residual=1, advection=1),
+          24, 80, 107, 207),
 }
 
 # Regenerated files must match the committed ones within these (weights and
