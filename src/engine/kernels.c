@@ -301,6 +301,36 @@ void impa_conv_pack(const float *w, int cout, int kk, float *wt)
 }
 
 #if IMPA_HAVE_DIRECT512
+/* The 16 output channels of one 16-lane block, shared by both direct kernels:
+ * accumulators start at the bias (plus what `o` holds when accumulating), take
+ * one tap for all 16 channels, and are stored through the block's lane mask. */
+#define DIRECT512_INLINE __attribute__((target("arch=x86-64-v4"), always_inline)) static inline
+
+DIRECT512_INLINE void direct512_init(__m512 *acc, const float *bias, int accumulate,
+                                     const float *o, size_t hw, __mmask16 sm)
+{
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) {
+        acc[j] = _mm512_set1_ps(bias[j]);
+        if (accumulate)
+            acc[j] = _mm512_add_ps(acc[j], _mm512_maskz_loadu_ps(sm, o + (size_t)j * hw));
+    }
+}
+
+DIRECT512_INLINE void direct512_tap(__m512 *acc, __m512 v, const float *wj)
+{
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++)
+        acc[j] = _mm512_fmadd_ps(v, _mm512_set1_ps(wj[j]), acc[j]);
+}
+
+DIRECT512_INLINE void direct512_store(const __m512 *acc, float *o, size_t hw, __mmask16 sm)
+{
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++)
+        _mm512_mask_storeu_ps(o + (size_t)j * hw, sm, acc[j]);
+}
+
 /* Output rows r0..r1-1 of a 3x3 stride-1 padding-1 convolution, cout % 16 == 0:
  * out[co][y][x] = (out +) bias[co] + sum_{ci,ky,kx} wt[(ci*9+ky*3+kx)*cout+co] *
  * in[ci][y+ky-1][x+kx-1] (zero outside the plane). Border and tail lanes use
@@ -318,13 +348,7 @@ conv3x3_direct_avx512(const float *in, int cin, int h, int w, float *out, int co
                 __mmask16 sm = (__mmask16)((1u << nx) - 1u);
                 float *o = out + (size_t)co0 * hw + (size_t)y * w + x0;
                 __m512 acc[16];
-#pragma GCC unroll 16
-                for (int j = 0; j < 16; j++) {
-                    acc[j] = _mm512_set1_ps(bias[co0 + j]);
-                    if (accumulate)
-                        acc[j] = _mm512_add_ps(acc[j],
-                                               _mm512_maskz_loadu_ps(sm, o + (size_t)j * hw));
-                }
+                direct512_init(acc, bias + co0, accumulate, o, hw, sm);
                 /* lanes of the three taps kx that lie inside the row */
                 __mmask16 m[3];
                 for (int kx = 0; kx < 3; kx++) {
@@ -340,16 +364,11 @@ conv3x3_direct_avx512(const float *in, int cin, int h, int w, float *out, int co
                         for (int kx = 0; kx < 3; kx++) {
                             __m512 v = inner ? _mm512_loadu_ps(row + kx)
                                              : _mm512_maskz_loadu_ps(m[kx], row + kx);
-                            const float *wj = wk + (size_t)kx * cout;
-#pragma GCC unroll 16
-                            for (int j = 0; j < 16; j++)
-                                acc[j] = _mm512_fmadd_ps(v, _mm512_set1_ps(wj[j]), acc[j]);
+                            direct512_tap(acc, v, wk + (size_t)kx * cout);
                         }
                     }
                 }
-#pragma GCC unroll 16
-                for (int j = 0; j < 16; j++)
-                    _mm512_mask_storeu_ps(o + (size_t)j * hw, sm, acc[j]);
+                direct512_store(acc, o, hw, sm);
             }
         }
     }
@@ -393,25 +412,15 @@ conv3x3_direct_flat_avx512(const float *in, int cin, int h, int w, float *out, i
         for (int co0 = 0; co0 < cout; co0 += 16) {
             float *o = out + (size_t)co0 * hw + p0;
             __m512 acc[16];
-#pragma GCC unroll 16
-            for (int j = 0; j < 16; j++) {
-                acc[j] = _mm512_set1_ps(bias[co0 + j]);
-                if (accumulate)
-                    acc[j] = _mm512_add_ps(acc[j], _mm512_maskz_loadu_ps(sm, o + (size_t)j * hw));
-            }
+            direct512_init(acc, bias + co0, accumulate, o, hw, sm);
             for (int ci = 0; ci < cin; ci++) {
                 const float *base = in + (size_t)ci * hw + p0;
                 for (int t = 0; t < 9; t++) {
                     __m512 v = _mm512_maskz_loadu_ps(m[t], base + (t / 3 - 1) * w + (t % 3 - 1));
-                    const float *wj = wt + (size_t)(ci * 9 + t) * cout + co0;
-#pragma GCC unroll 16
-                    for (int j = 0; j < 16; j++)
-                        acc[j] = _mm512_fmadd_ps(v, _mm512_set1_ps(wj[j]), acc[j]);
+                    direct512_tap(acc, v, wt + (size_t)(ci * 9 + t) * cout + co0);
                 }
             }
-#pragma GCC unroll 16
-            for (int j = 0; j < 16; j++)
-                _mm512_mask_storeu_ps(o + (size_t)j * hw, sm, acc[j]);
+            direct512_store(acc, o, hw, sm);
         }
     }
 }
