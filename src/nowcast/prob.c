@@ -143,25 +143,36 @@ static int parse_growth(char *s, impa_prob_table_t *t, const char *path, int lin
     return 0;
 }
 
+/* Exactly n finite numbers of a table line after its keyword `name`; `needs`
+ * lists them for the error message. */
+static int parse_values(char *s, double *v, int n, const char *name, const char *needs,
+                        const char *path, int line, char *err, size_t errlen)
+{
+    char *end;
+    for (int i = 0; i < n; i++) {
+        s = skip_ws(s);
+        errno = 0;
+        v[i] = strtod(s, &end);
+        if (end == s || errno || !isfinite(v[i]))
+            return impa_err(err, errlen, IMPA_EFORMAT, "%s:%d: %s needs %s (value %d)", path,
+                            line, name, needs, i + 1);
+        s = end;
+    }
+    if (*skip_ws(s))
+        return impa_err(err, errlen, IMPA_EFORMAT, "%s:%d: %s: more than %d values", path, line,
+                        name, n);
+    return 0;
+}
+
 /* `logistic THRESHOLD LEAD a b g d l q` (after `logistic `) */
 static int parse_logistic(char *s, impa_prob_table_t *t, const char *path, int line, char *err,
                           size_t errlen)
 {
     double v[8];
-    char *end;
-    for (int i = 0; i < 8; i++) {
-        s = skip_ws(s);
-        errno = 0;
-        v[i] = strtod(s, &end);
-        if (end == s || errno || !isfinite(v[i]))
-            return impa_err(err, errlen, IMPA_EFORMAT,
-                            "%s:%d: logistic needs threshold, lead, a, b, g, d, l, q (value %d)", path,
-                            line, i + 1);
-        s = end;
-    }
-    if (*skip_ws(s))
-        return impa_err(err, errlen, IMPA_EFORMAT, "%s:%d: logistic: more than 8 values", path,
-                        line);
+    int rc = parse_values(s, v, 8, "logistic", "threshold, lead, a, b, g, d, l, q", path, line,
+                          err, errlen);
+    if (rc)
+        return rc;
     if (v[1] < 1 || v[1] > 1440 || v[1] != floor(v[1]) || !(v[3] >= 0 && v[3] <= 100) ||
         fabs(v[2]) > 100 || fabs(v[4]) > 100 || fabs(v[5]) > 100 || !(v[6] >= 0 && v[6] <= 1) ||
         !(v[7] >= 0 && v[7] <= 1))
@@ -194,20 +205,9 @@ static int parse_margin(char *s, impa_prob_table_t *t, const char *path, int lin
                         size_t errlen)
 {
     double v[3];
-    char *end;
-    for (int i = 0; i < 3; i++) {
-        s = skip_ws(s);
-        errno = 0;
-        v[i] = strtod(s, &end);
-        if (end == s || errno || !isfinite(v[i]))
-            return impa_err(err, errlen, IMPA_EFORMAT,
-                            "%s:%d: margin needs threshold, lead and dB (value %d)", path, line,
-                            i + 1);
-        s = end;
-    }
-    if (*skip_ws(s))
-        return impa_err(err, errlen, IMPA_EFORMAT, "%s:%d: margin: more than 3 values", path,
-                        line);
+    int rc = parse_values(s, v, 3, "margin", "threshold, lead and dB", path, line, err, errlen);
+    if (rc)
+        return rc;
     if (v[1] < 1 || v[1] > 1440 || v[1] != floor(v[1]) ||
         !(v[2] >= 0 && v[2] <= IMPA_PROB_MAX_MARGIN_DB))
         return impa_err(err, errlen, IMPA_EFORMAT,
