@@ -18,7 +18,8 @@
 # Env: RUNS (default train/runs/loeo-adv3), STEPS (2200), THREADS (1),
 # CACHE (evalnet table cache, default train/cache/evalnet), OUT (docs/eval/loeo),
 # PYSTEPS=1 (also pySTEPS LK; needs PYTHONPATH=.../pysteps-1.21.3),
-# SCORE_ONLY=1 (train nothing, score the folds that are done).
+# SCORE_ONLY=1 (train nothing, score the folds that are done), TRAIN_ONLY=1 (train the
+# folds, score nothing: for several folds trained side by side, scored once at the end).
 set -euo pipefail
 cd "$(dirname "$0")"
 py=${PYTHON:-/usr/bin/python3}
@@ -50,6 +51,10 @@ for ev in "${events[@]}"; do
     fi
     [ -f "$dir/model.nc" ] && done_+=("$ev")
 done
+if [ -n "${TRAIN_ONLY:-}" ]; then
+    echo "loeo: folds done: ${done_[*]:-none} (TRAIN_ONLY: not scored)" >&2
+    exit 0
+fi
 if [ ${#done_[@]} -eq 0 ]; then
     echo "loeo: no fold finished yet" >&2
     exit 0
