@@ -10,12 +10,15 @@
 #
 #   train/loeo.sh [EVENT ...]      (default: every event with >= 35 dBZ echo)
 #
-# Resumable across sessions: a fold whose model.nc exists is done; one with a
-# last.pt resumes where it stopped (impa.train --resume, checkpoint every 3
-# min, the run fixed by --steps and the seed); the evaluation tables are
+# Resumable across sessions: a finished fold's weights are copied to FOLDS
+# (train/loeo-folds/3.0/EVENT.nc, committed: the run folders do not survive a
+# session) and a fold found there is done; one with a last.pt in RUNS resumes
+# where it stopped (impa.train --resume, checkpoint every 3 min, the run fixed
+# by --steps and the seed); the evaluation tables are
 # cached, so rerunning scores only what is new. About 45-55 min of one core
 # per fold (2,200 steps) plus 2-8 min of scoring per event.
-# Env: RUNS (default train/runs/loeo-adv3), STEPS (2200), THREADS (1),
+# Env: RUNS (default train/runs/loeo-adv3), FOLDS (default train/loeo-folds/3.0),
+# STEPS (2200), THREADS (1),
 # CACHE (evalnet table cache, default train/cache/evalnet), OUT (docs/eval/loeo),
 # PYSTEPS=1 (also pySTEPS LK; needs PYTHONPATH=.../pysteps-1.21.3),
 # SCORE_ONLY=1 (train nothing, score the folds that are done), TRAIN_ONLY=1 (train the
@@ -24,6 +27,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 py=${PYTHON:-/usr/bin/python3}
 runs=$(realpath -m "${RUNS:-runs/loeo-adv3}")
+folds=$(realpath -m "${FOLDS:-loeo-folds/3.0}")
+mkdir -p "$folds"
 steps=${STEPS:-2200}
 threads=${THREADS:-1}
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
@@ -42,6 +47,10 @@ echo "loeo: folds ${events[*]} in $runs" >&2
 done_=()
 for ev in "${events[@]}"; do
     dir=$runs/$ev
+    if [ -f "$folds/$ev.nc" ]; then
+        done_+=("$ev")
+        continue
+    fi
     if [ ! -f "$dir/model.nc" ] && [ -z "${SCORE_ONLY:-}" ]; then
         # the 3.0 command (models/README.md) plus --holdout-event
         "$py" -m impa.train --out "$dir" --loss mad --advection --scheme impa-extrap-3 \
@@ -49,7 +58,10 @@ for ev in "${events[@]}"; do
             --threads "$threads" --export-which last --model-version 3.0 \
             --holdout-event "$ev" --resume --quiet
     fi
-    [ -f "$dir/model.nc" ] && done_+=("$ev")
+    if [ -f "$dir/model.nc" ]; then
+        cp "$dir/model.nc" "$folds/$ev.nc.tmp" && mv "$folds/$ev.nc.tmp" "$folds/$ev.nc"
+        done_+=("$ev")
+    fi
 done
 if [ -n "${TRAIN_ONLY:-}" ]; then
     echo "loeo: folds done: ${done_[*]:-none} (TRAIN_ONLY: not scored)" >&2
@@ -63,6 +75,6 @@ list=$(IFS=,; echo "${done_[*]}")
 extra=()
 [ -n "${PYSTEPS:-}" ] && extra=(--pysteps --diff loeo:pysteps-lk)
 "$py" -m impa.evalnet --cache "${CACHE:-cache/evalnet}" --out "${OUT:-../docs/eval/loeo}" \
-    --set events --events "$list" --net "loeo=$runs/{event}/model.nc" \
+    --set events --events "$list" --net "loeo=$folds/{event}.nc" \
     --diff loeo:impa-extrap-3 --diff loeo:persistence --diff impa-extrap-3:impa-extrap-1 \
     "${extra[@]}"
