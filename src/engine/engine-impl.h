@@ -121,6 +121,23 @@ void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int
                            const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                            float *col, const impa_pre_t *pre, double *mean_c, double *m2_c);
 
+/* A producer of a convolution's input rows: rows(ctx, r0, r1) writes input
+ * rows r0..r1-1 of every channel of the convolution's `in`. Called with
+ * consecutive ranges in order, each row once, just before the first tile that
+ * reads them (all at once first when the tiles run on several threads), so
+ * that a stage feeding a convolution leaves its rows in cache for it instead
+ * of writing a whole plane set that the convolution then reads back. */
+typedef struct {
+    void (*rows)(void *ctx, int r0, int r1);
+    void *ctx;
+} impa_rows_src_t;
+
+/* impa_conv2d_stats on an input that src produces row band by row band
+ * (impa_conv2d_stats_pre is this with a producer that normalises in place). */
+void impa_conv2d_stats_src(const float *in, int cin, int hin, int win, float *out, int cout,
+                           const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                           float *col, const impa_rows_src_t *src, double *mean_c, double *m2_c);
+
 /* w [cout][kk] (kk = cin * k * k, PyTorch order) transposed into wt [kk][cout]:
  * the direct kernel's weight layout, one 64-byte row of 16 output channels per
  * tap. */
@@ -206,11 +223,27 @@ void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, 
                              float eps, const impa_norm_param_t *p, impa_act_t act,
                              const float *add);
 /* The same with the statistics of the 4c pre-shuffle planes given (mean_c,
- * m2_c: [4c], from impa_conv2d_stats on the convolution that wrote pre). */
+ * m2_c: [4c], from impa_conv2d_stats on the convolution that wrote pre), and
+ * optionally the add operand's own norm applied as it is read: add_pre NULL,
+ * out += add as it is; else out = norm(shuffle(pre)) + act'(add * scale' +
+ * shift') with add_pre's per-channel scale', shift' and SiLU flag (the
+ * decoder's skip, enc.0's raw convolution output, normalised on the fly: no
+ * pass of its own over its [c][2h][2w] planes). */
 void impa_groupnorm_shuffle2_apply(const float *pre, float *out, int c, int h, int w,
                                    int groups, float eps, const impa_norm_param_t *p,
-                                   impa_act_t act, const float *add, const double *mean_c,
-                                   const double *m2_c);
+                                   impa_act_t act, const float *add, const impa_pre_t *add_pre,
+                                   const double *mean_c, const double *m2_c);
+/* The per-channel scale/shift that impa_groupnorm_shuffle2_apply derives from
+ * the [4c] pre-shuffle statistics (planes 4ch..4ch+3 are channel ch). */
+void impa_groupnorm_shuffle2_affine(const double *mean_c, const double *m2_c, int c, int groups,
+                                    int hw, float eps, const impa_norm_param_t *p, float *scale,
+                                    float *shift);
+/* impa_groupnorm_shuffle2_apply with the affine given, on rows y0..y1-1 of the
+ * pre planes only (output rows 2y0..2y1-1 of every channel), on the calling
+ * thread: the producer of the next convolution's input rows. */
+void impa_shuffle2_apply_rows(const float *pre, float *out, int c, int h, int w,
+                              const float *scale, const float *shift, impa_act_t act,
+                              const float *add, const impa_pre_t *add_pre, int y0, int y1);
 
 /* Elementwise, in place, over n floats. */
 void impa_silu(float *x, size_t n);
@@ -259,7 +292,7 @@ void impa_se_local(const float *c_in, float *u, int t, int tr, int h, int w, int
                    float *hid);
 
 /* Runtime ISA dispatch (kernels.c, the kernels compiled per ISA: the GroupNorm
- * apply and the fused readout). GENERIC is the build's own code (x86-64
+ * statistics and apply, the fused shuffle + norm and the fused readout). GENERIC is the build's own code (x86-64
  * baseline in the default build; the -march=native build has only that one,
  * named "build"); AVX2 = x86-64-v3 (AVX2, FMA), AVX512 = x86-64-v4 (AVX-512
  * F/BW/CD/DQ/VL). At load the best the CPU supports is chosen

@@ -42,6 +42,10 @@ static struct {
     void (*readout_block)(const float *x, int c, int hw, int n, const float *scale,
                           const float *shift, const float *rw, float rb, int silu,
                           const float *add, float *y);
+    void (*channel_stats)(const float *x, int hw, double *mean_out, double *m2_out);
+    void (*shuffle_row)(const float *const *p, float *o0, float *o1, const float *a0,
+                        const float *a1, int w, float sc, float sh, int silu, float asc,
+                        float ash, int amode);
 } g_isa_fn;
 static impa_isa_t g_isa = IMPA_ISA_GENERIC;
 
@@ -229,7 +233,11 @@ static void bias_init(float *out, int cout, int n, int ld, const float *bias, in
  * its own slice of `col`. One thread pool instead of two (OpenBLAS's and
  * OpenMP's) matters on a small shared machine: two pools that both spin-wait
  * made a 2-thread forward 20x slower than 1 thread under load. */
-static void channel_stats(const float *x, int hw, double *mean_out, double *m2_out);
+/* Mean and sum of squared deviations of hw values (the ISA variant in use). */
+static void channel_stats(const float *x, int hw, double *mean_out, double *m2_out)
+{
+    g_isa_fn.channel_stats(x, hw, mean_out, m2_out);
+}
 
 /* Adds the statistics of one output tile, n values per channel at out + ch *
  * plane, to the running (mean, m2) of every channel over `done` earlier values
@@ -261,21 +269,32 @@ void impa_conv1x1_cols(const float *in, int cin, int plane, float *out, int cout
     impa_gemm(cout, n, cin, 1.0f, p->w, cin, in + c0, plane, 1.0f, out + c0, plane);
 }
 
-/* The input rows [*done, hi) of every channel normalised in place (pre; in_pre
- * is the input, writable); *done advances to hi. */
-static void pre_rows(float *in_pre, int cin, int hin, int win, const impa_pre_t *pre, int *done,
-                     int hi)
+/* Asks src for the input rows [*done, hi) (clamped to hin); *done advances. */
+static void src_rows(const impa_rows_src_t *src, int hin, int *done, int hi)
 {
     if (hi > hin)
         hi = hin;
     if (hi <= *done)
         return;
-    size_t plane = (size_t)hin * win, o = (size_t)*done * win;
-    int n = (hi - *done) * win;
-    for (int ci = 0; ci < cin; ci++)
-        g_isa_fn.channel_apply(in_pre + ci * plane + o, in_pre + ci * plane + o, NULL, n,
-                               pre->scale[ci], pre->shift[ci], pre->silu);
+    src->rows(src->ctx, *done, hi);
     *done = hi;
+}
+
+/* The producer of impa_conv2d_stats_pre: the input's rows normalised in place. */
+typedef struct {
+    float *in;
+    int cin, hin, win;
+    const impa_pre_t *pre;
+} pre_ctx_t;
+
+static void pre_rows(void *ctx, int r0, int r1)
+{
+    const pre_ctx_t *pc = ctx;
+    size_t plane = (size_t)pc->hin * pc->win, o = (size_t)r0 * pc->win;
+    int n = (r1 - r0) * pc->win;
+    for (int ci = 0; ci < pc->cin; ci++)
+        g_isa_fn.channel_apply(pc->in + ci * plane + o, pc->in + ci * plane + o, NULL, n,
+                               pc->pre->scale[ci], pc->pre->shift[ci], pc->pre->silu);
 }
 
 /* ---- direct 3x3 convolution --------------------------------------------------
@@ -476,7 +495,7 @@ static void conv_gemm(int cout, int n, int kk, const float *w, const float *col,
 static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, int cout,
                         const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                         float *col, int accumulate, double *mean_c, double *m2_c,
-                        float *in_pre, const impa_pre_t *pre)
+                        const impa_rows_src_t *src)
 {
     int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
     int wout = impa_conv_out_size(win, k, stride, pad, dilation);
@@ -499,15 +518,15 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
     int ntiles = (hout + rows - 1) / rows;
     size_t colsz = (size_t)kk * (size_t)rows * (size_t)wout;
     int par = ntiles > 1 && !in_parallel() && g_threads > 1;
-    int done = 0; /* input rows normalised so far (pre) */
+    int done = 0; /* input rows produced so far (src) */
     int direct = impa_conv2d_direct(p, k, stride, pad, dilation, cout);
     (void)direct;
-    if (pre && par) /* tiles out of order: the whole input first */
-        pre_rows(in_pre, cin, hin, win, pre, &done, hin);
+    if (src && par) /* tiles out of order: the whole input first */
+        src_rows(src, hin, &done, hin);
     if (mean_c && par) {
         /* tiles on several threads: the statistics afterwards, over the planes */
         conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                    NULL, NULL, NULL, NULL);
+                    NULL, NULL, NULL);
         for (int ch = 0; ch < cout; ch++)
             channel_stats(out + (size_t)ch * plane, plane, &mean_c[ch], &m2_c[ch]);
         return;
@@ -526,9 +545,8 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
 #else
         float *c = col;
 #endif
-        if (pre && !par) /* the rows this tile reads, just before im2col reads them */
-            pre_rows(in_pre, cin, hin, win, pre, &done,
-                     (r1 - 1) * stride - pad + (k - 1) * dilation + 1);
+        if (src && !par) /* the rows this tile reads, just before it reads them */
+            src_rows(src, hin, &done, (r1 - 1) * stride - pad + (k - 1) * dilation + 1);
         float *o = out + (size_t)r0 * wout;
 #if IMPA_HAVE_DIRECT512
         if (direct && direct_rows_fill(wout)) {
@@ -546,8 +564,8 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
         if (mean_c) /* serial here: tiles in order */
             tile_stats_add(o, cout, n, plane, (long)r0 * wout, mean_c, m2_c);
     }
-    if (pre) /* rows no output reads (none for the shapes of this model) */
-        pre_rows(in_pre, cin, hin, win, pre, &done, hin);
+    if (src) /* rows no output reads (none for the shapes of this model) */
+        src_rows(src, hin, &done, hin);
 }
 
 void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -555,7 +573,7 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
                  float *col, int accumulate)
 {
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                NULL, NULL, NULL, NULL);
+                NULL, NULL, NULL);
 }
 
 void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -571,22 +589,32 @@ void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, i
         return;
     }
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
-                m2_c, NULL, NULL);
+                m2_c, NULL);
+}
+
+void impa_conv2d_stats_src(const float *in, int cin, int hin, int win, float *out, int cout,
+                           const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                           float *col, const impa_rows_src_t *src, double *mean_c, double *m2_c)
+{
+    if (k == 1 && stride == 1 && pad == 0) {
+        int done = 0;
+        src_rows(src, hin, &done, hin);
+        impa_conv2d_stats(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, mean_c,
+                          m2_c);
+        return;
+    }
+    conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
+                m2_c, src);
 }
 
 void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int cout,
                            const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                            float *col, const impa_pre_t *pre, double *mean_c, double *m2_c)
 {
-    if (k == 1 && stride == 1 && pad == 0) {
-        int done = 0;
-        pre_rows(in, cin, hin, win, pre, &done, hin);
-        impa_conv2d_stats(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, mean_c,
-                          m2_c);
-        return;
-    }
-    conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
-                m2_c, in, pre);
+    pre_ctx_t pc = {in, cin, hin, win, pre};
+    impa_rows_src_t src = {pre_rows, &pc};
+    impa_conv2d_stats_src(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, &src,
+                          mean_c, m2_c);
 }
 
 /* Output rows r0..r1-1 of one depthwise plane: dst = b (+ dst) + conv(src). */
@@ -728,7 +756,8 @@ static inline float silu1(float x)
 /* Channel statistics in two passes (mean, then squared deviations: no
  * E[x^2] - E[x]^2 cancellation); float partial sums over blocks of 1024
  * (vectorised), added in double. */
-IMPA_HOT static void channel_stats(const float *x, int hw, double *mean_out, double *m2_out)
+static inline __attribute__((always_inline)) void
+channel_stats_body(const float *x, int hw, double *mean_out, double *m2_out)
 {
     double s = 0.0, q = 0.0;
     for (int i0 = 0; i0 < hw; i0 += 1024) {
@@ -755,6 +784,8 @@ IMPA_HOT static void channel_stats(const float *x, int hw, double *mean_out, dou
     *mean_out = mean;
     *m2_out = q;
 }
+IMPA_ISA_VARIANTS(channel_stats, (const float *x, int hw, double *mean_out, double *m2_out),
+                  (x, hw, mean_out, m2_out))
 
 /* y = act(x * sc + sh) (+ add). y may be x: element i reads x[i] before
  * writing y[i]. */
@@ -1022,17 +1053,37 @@ void impa_groupnorm_local(const float *in, float *out, int c, int hw, int groups
     }
 }
 
-/* One output row pair of the fused shuffle: out rows 2y and 2y+1 of channel c
- * from the four sub-pixel planes pre[4c + dy*2 + dx] at row y, with the add
- * fused into the same pass. Each output element reads a0/a1 at its own
- * index before writing it, so add may alias out (the decoder adds its skip in
- * place). */
-IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const float *p10,
-                                       const float *p11, float *o0, float *o1,
-                                       const float *a0, const float *a1, int w, float sc,
-                                       float sh, int silu)
+/* The add operand of the fused shuffle at one element: amode 1 as it is, 2
+ * affine (a * asc + ash), 3 affine + SiLU (its own GroupNorm applied on read). */
+static inline float shuffle_add1(float a, float asc, float ash, int amode)
 {
-    if (silu && a0) {
+    if (amode == 1)
+        return a;
+    return amode == 3 ? silu1(a * asc + ash) : a * asc + ash;
+}
+
+/* One output row pair of the fused shuffle: out rows 2y and 2y+1 of channel c
+ * from the four sub-pixel planes' rows p[dy*2 + dx] (row y of pre[4c + dy*2 +
+ * dx]), normalised (x * sc + sh, then SiLU if silu), plus the add rows a0/a1
+ * (amode 0: none, else shuffle_add1). Each output element reads a0/a1 at its
+ * own index before writing it, so add may alias out (the decoder adds its skip
+ * in place). */
+static inline __attribute__((always_inline)) void
+shuffle_row_body(const float *const *p, float *o0, float *o1, const float *a0, const float *a1,
+                 int w, float sc, float sh, int silu, float asc, float ash, int amode)
+{
+    const float *p00 = p[0], *p01 = p[1], *p10 = p[2], *p11 = p[3];
+    if (silu && amode == 3) {
+#if IMPA_HAVE_OPENMP
+#pragma omp simd
+#endif
+        for (int x = 0; x < w; x++) {
+            o0[2 * x] = silu1(p00[x] * sc + sh) + silu1(a0[2 * x] * asc + ash);
+            o0[2 * x + 1] = silu1(p01[x] * sc + sh) + silu1(a0[2 * x + 1] * asc + ash);
+            o1[2 * x] = silu1(p10[x] * sc + sh) + silu1(a1[2 * x] * asc + ash);
+            o1[2 * x + 1] = silu1(p11[x] * sc + sh) + silu1(a1[2 * x + 1] * asc + ash);
+        }
+    } else if (silu && amode == 1) {
 #if IMPA_HAVE_OPENMP
 #pragma omp simd
 #endif
@@ -1042,7 +1093,7 @@ IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const
             o1[2 * x] = silu1(p10[x] * sc + sh) + a1[2 * x];
             o1[2 * x + 1] = silu1(p11[x] * sc + sh) + a1[2 * x + 1];
         }
-    } else if (silu) {
+    } else if (silu && amode == 0) {
 #if IMPA_HAVE_OPENMP
 #pragma omp simd
 #endif
@@ -1053,37 +1104,78 @@ IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const
             o1[2 * x + 1] = silu1(p11[x] * sc + sh);
         }
     } else {
+        /* the rest (no SiLU, or an affine-only add): not on the shipped model's path */
         for (int x = 0; x < w; x++) {
-            o0[2 * x] = p00[x] * sc + sh + (a0 ? a0[2 * x] : 0.0f);
-            o0[2 * x + 1] = p01[x] * sc + sh + (a0 ? a0[2 * x + 1] : 0.0f);
-            o1[2 * x] = p10[x] * sc + sh + (a1 ? a1[2 * x] : 0.0f);
-            o1[2 * x + 1] = p11[x] * sc + sh + (a1 ? a1[2 * x + 1] : 0.0f);
+            float v[4] = {p00[x] * sc + sh, p01[x] * sc + sh, p10[x] * sc + sh, p11[x] * sc + sh};
+            for (int k = 0; k < 4; k++) {
+                if (silu)
+                    v[k] = silu1(v[k]);
+                if (amode) {
+                    const float *a = k < 2 ? a0 : a1;
+                    v[k] += shuffle_add1(a[2 * x + (k & 1)], asc, ash, amode);
+                }
+            }
+            o0[2 * x] = v[0];
+            o0[2 * x + 1] = v[1];
+            o1[2 * x] = v[2];
+            o1[2 * x + 1] = v[3];
+        }
+    }
+}
+IMPA_ISA_VARIANTS(shuffle_row,
+                  (const float *const *p, float *o0, float *o1, const float *a0, const float *a1,
+                   int w, float sc, float sh, int silu, float asc, float ash, int amode),
+                  (p, o0, o1, a0, a1, w, sc, sh, silu, asc, ash, amode))
+
+/* The fused shuffle on rows y0..y1-1 of the pre planes of output channels
+ * ch0..ch1-1 (output rows 2y0..2y1-1), on the calling thread. */
+static void shuffle_rows(const float *pre, float *out, int ch0, int ch1, int h, int w,
+                         const float *scale, const float *shift, int silu, const float *add,
+                         const impa_pre_t *add_pre, int y0, int y1)
+{
+    size_t hw = (size_t)h * w, wo = 2 * (size_t)w;
+    int amode = !add ? 0 : !add_pre ? 1 : add_pre->silu ? 3 : 2;
+    for (int ch = ch0; ch < ch1; ch++) {
+        const float *q = pre + 4 * (size_t)ch * hw;
+        float *o = out + (size_t)ch * 4 * hw;
+        const float *a = add ? add + (size_t)ch * 4 * hw : NULL;
+        float asc = add_pre ? add_pre->scale[ch] : 1.0f, ash = add_pre ? add_pre->shift[ch] : 0.0f;
+        for (int y = y0; y < y1; y++) {
+            size_t r = (size_t)y * w, o0 = (size_t)(2 * y) * wo, o1 = o0 + wo;
+            const float *pr[4] = {q + r, q + hw + r, q + 2 * hw + r, q + 3 * hw + r};
+            g_isa_fn.shuffle_row(pr, o + o0, o + o1, a ? a + o0 : NULL, a ? a + o1 : NULL, w,
+                                 scale[ch], shift[ch], silu, asc, ash, amode);
         }
     }
 }
 
+void impa_groupnorm_shuffle2_affine(const double *mean_c, const double *m2_c, int c, int groups,
+                                    int hw, float eps, const impa_norm_param_t *p, float *scale,
+                                    float *shift)
+{
+    group_affine(mean_c, m2_c, 4, c, groups, hw, eps, p, scale, shift);
+}
+
+void impa_shuffle2_apply_rows(const float *pre, float *out, int c, int h, int w,
+                              const float *scale, const float *shift, impa_act_t act,
+                              const float *add, const impa_pre_t *add_pre, int y0, int y1)
+{
+    shuffle_rows(pre, out, 0, c, h, w, scale, shift, act == IMPA_ACT_SILU, add, add_pre, y0, y1);
+}
+
 void impa_groupnorm_shuffle2_apply(const float *pre, float *out, int c, int h, int w,
                                    int groups, float eps, const impa_norm_param_t *p,
-                                   impa_act_t act, const float *add, const double *mean_c,
-                                   const double *m2_c)
+                                   impa_act_t act, const float *add, const impa_pre_t *add_pre,
+                                   const double *mean_c, const double *m2_c)
 {
     float scale[IMPA_GN_MAX_CHANNELS / 4], shift[IMPA_GN_MAX_CHANNELS / 4];
-    int hw = h * w, wo = 2 * w;
-    group_affine(mean_c, m2_c, 4, c, groups, hw, eps, p, scale, shift);
+    group_affine(mean_c, m2_c, 4, c, groups, h * w, eps, p, scale, shift);
 #if IMPA_HAVE_OPENMP
 #pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
-    for (int ch = 0; ch < c; ch++) {
-        const float *q = pre + (size_t)4 * ch * hw;
-        float *o = out + (size_t)ch * 4 * hw;
-        const float *a = add ? add + (size_t)ch * 4 * hw : NULL;
-        for (int y = 0; y < h; y++) {
-            size_t r = (size_t)y * w, o0 = (size_t)(2 * y) * wo, o1 = o0 + (size_t)wo;
-            shuffle_apply_row(q + r, q + hw + r, q + 2 * (size_t)hw + r, q + 3 * (size_t)hw + r,
-                              o + o0, o + o1, a ? a + o0 : NULL, a ? a + o1 : NULL, w,
-                              scale[ch], shift[ch], act == IMPA_ACT_SILU);
-        }
-    }
+    for (int ch = 0; ch < c; ch++)
+        shuffle_rows(pre, out, ch, ch + 1, h, w, scale, shift, act == IMPA_ACT_SILU, add,
+                     add_pre, 0, h);
 }
 
 void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, int groups,
@@ -1099,7 +1191,8 @@ void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, 
 #endif
     for (int k = 0; k < np; k++)
         channel_stats(pre + (size_t)k * hw, hw, &mean_c[k], &m2_c[k]);
-    impa_groupnorm_shuffle2_apply(pre, out, c, h, w, groups, eps, p, act, add, mean_c, m2_c);
+    impa_groupnorm_shuffle2_apply(pre, out, c, h, w, groups, eps, p, act, add, NULL, mean_c,
+                                  m2_c);
 }
 
 void impa_silu(float *x, size_t n)
@@ -1364,17 +1457,17 @@ int impa_kernels_set_isa(impa_isa_t isa)
     if (!impa_kernels_isa_supported(isa))
         return -1;
     g_isa = isa;
-    g_isa_fn.channel_apply = channel_apply_generic;
-    g_isa_fn.readout_block = readout_block_generic;
+#define IMPA_ISA_PICK(v)                                                                        \
+    (g_isa_fn.channel_apply = channel_apply_##v, g_isa_fn.readout_block = readout_block_##v,     \
+     g_isa_fn.channel_stats = channel_stats_##v, g_isa_fn.shuffle_row = shuffle_row_##v)
+    IMPA_ISA_PICK(generic);
 #if IMPA_HAVE_ISA_VARIANTS
-    if (isa == IMPA_ISA_AVX2) {
-        g_isa_fn.channel_apply = channel_apply_avx2;
-        g_isa_fn.readout_block = readout_block_avx2;
-    } else if (isa == IMPA_ISA_AVX512) {
-        g_isa_fn.channel_apply = channel_apply_avx512;
-        g_isa_fn.readout_block = readout_block_avx512;
-    }
+    if (isa == IMPA_ISA_AVX2)
+        IMPA_ISA_PICK(avx2);
+    else if (isa == IMPA_ISA_AVX512)
+        IMPA_ISA_PICK(avx512);
 #endif
+#undef IMPA_ISA_PICK
     return 0;
 }
 

@@ -493,10 +493,47 @@ static void test_groupnorm_shuffle(void **state)
         if (mode >= 2)
             memcpy(out, add, n * sizeof(float));
         impa_groupnorm_shuffle2_apply(pre2, out, c, h, w, groups, 1e-5f, &p, act,
-                                      mode >= 2 ? out : ra, mean, m2);
+                                      mode >= 2 ? out : ra, NULL, mean, m2);
         e = max_abs_diff(out, ref, n);
         if (e > 1e-5)
             fail_msg("groupnorm_shuffle2_apply mode %d: max abs error %g", mode, e);
+        /* the add normalised on read (add_pre: its own affine, + SiLU or not), in
+         * place (the decoder's raw skip), whole planes and by row bands
+         * (impa_shuffle2_apply_rows with the affine of impa_groupnorm_shuffle2_affine) */
+        if (mode >= 1) {
+            float *asc = rnd((size_t)c, 35, 0.5f, 1.5f), *ash = rnd((size_t)c, 36, -0.5f, 0.5f);
+            float *ref2 = malloc(n * sizeof(float));
+            for (int asilu = 0; asilu <= 1; asilu++) {
+                impa_pre_t ap = {asc, ash, asilu};
+                size_t cp = n / (size_t)c;
+                for (size_t i = 0; i < n; i++) {
+                    int ch = (int)(i / cp);
+                    double a = (double)add[i] * asc[ch] + ash[ch];
+                    ref2[i] = (float)((double)ref[i] - add[i] + norm_epilogue(a, asilu, 0.0f));
+                }
+                memcpy(out, add, n * sizeof(float));
+                impa_groupnorm_shuffle2_apply(pre2, out, c, h, w, groups, 1e-5f, &p, act, out, &ap,
+                                              mean, m2);
+                e = max_abs_diff(out, ref2, n);
+                if (e > 1e-5)
+                    fail_msg("groupnorm_shuffle2_apply mode %d, add normalised (silu %d): max abs "
+                             "error %g", mode, asilu, e);
+                float scale[8], shift[8];
+                impa_groupnorm_shuffle2_affine(mean, m2, c, groups, h * w, 1e-5f, &p, scale, shift);
+                memcpy(out, add, n * sizeof(float));
+                const int bands[] = {0, 1, 4, h};
+                for (int b = 0; b < 3; b++)
+                    impa_shuffle2_apply_rows(pre2, out, c, h, w, scale, shift, act, out, &ap,
+                                             bands[b], bands[b + 1]);
+                e = max_abs_diff(out, ref2, n);
+                if (e > 1e-5)
+                    fail_msg("shuffle2_apply_rows mode %d (silu %d): max abs error %g", mode, asilu,
+                             e);
+            }
+            free(asc);
+            free(ash);
+            free(ref2);
+        }
         free(idw);
         free(idb);
         free(pre2);
@@ -835,16 +872,20 @@ static void test_apply_readout(void **state)
 /* The dispatcher chose the best ISA this CPU has (here, a Zen 3 without
  * AVX-512: AVX2), and the kernels compiled per ISA give the reference results
  * under each variant the CPU can run. */
+static void test_conv_pre(void **state);
+
 static void run_isa_kernels(impa_isa_t isa)
 {
     assert_int_equal(impa_kernels_set_isa(isa), 0);
     assert_int_equal(impa_kernels_isa(), isa);
-    printf("ISA variant %s: GroupNorm apply, fused readout and convolutions against the "
-           "references\n", impa_kernels_isa_name(isa));
+    printf("ISA variant %s: GroupNorm statistics and apply, fused shuffle + norm, fused "
+           "readout and convolutions against the references\n", impa_kernels_isa_name(isa));
     test_conv2d(NULL);
     test_groupnorm(NULL);
     test_apply_readout(NULL);
     test_slices(NULL);
+    test_groupnorm_shuffle(NULL);
+    test_conv_pre(NULL);
     assert_int_equal(impa_kernels_set_isa(impa_kernels_isa_best()), 0);
 }
 
@@ -891,6 +932,27 @@ static void test_isa_avx512(void **state)
     run_isa_kernels(IMPA_ISA_AVX512);
 }
 
+/* A row producer for impa_conv2d_stats_src: copies rows of src into dst and
+ * counts calls that are out of order (bad). */
+typedef struct {
+    const float *src;
+    float *dst;
+    int c, h, w, done, bad;
+    int calls;
+} rows_ctx_t;
+
+static void copy_rows(void *ctx, int r0, int r1)
+{
+    rows_ctx_t *rc = ctx;
+    if (r0 != rc->done || r1 <= r0 || r1 > rc->h)
+        rc->bad++;
+    for (int ch = 0; ch < rc->c; ch++)
+        memcpy(rc->dst + ((size_t)ch * rc->h + r0) * rc->w, rc->src + ((size_t)ch * rc->h + r0) * rc->w,
+               sizeof(float) * (size_t)(r1 - r0) * rc->w);
+    rc->done = r1;
+    rc->calls++;
+}
+
 /* A convolution whose input's norm + SiLU is applied band by band inside it
  * (impa_conv2d_stats_pre) == impa_groupnorm_apply then impa_conv2d_stats, for
  * the output, its statistics and the input left normalised; several im2col
@@ -932,6 +994,27 @@ static void test_conv_pre(void **state)
             for (int c = 0; c < cout; c++) {
                 assert_float_equal(m1[c], m2[c], 1e-6);
                 assert_float_equal(q1[c], q2[c], 1e-6 * q1[c] + 1e-6);
+            }
+            /* a producer of the input rows (impa_conv2d_stats_src): rows copied from
+             * x1 into a NaN-filled input, asked for in order, each once, all rows
+             * before the convolution returns; serial (the engine's workers: band
+             * by band) and over the threads (all at once) */
+            for (int serial = 0; serial < 2; serial++) {
+                for (size_t i = 0; i < n; i++)
+                    x2[i] = NAN;
+                rows_ctx_t rc = {x1, x2, cin, h, w, 0, 0, 0};
+                impa_rows_src_t src = {copy_rows, &rc};
+                impa_kernels_serial(serial);
+                impa_conv2d_stats_src(x2, cin, h, w, o2, cout, &pc, 3, stride, 1, 1, col, &src,
+                                      m2, q2);
+                impa_kernels_serial(0);
+                assert_int_equal(rc.bad, 0);
+                assert_int_equal(rc.done, h);
+                if (serial)
+                    assert_true(rc.calls > 1); /* band by band */
+                assert_true(max_abs_diff(o1, o2, (size_t)cout * ho * ho) < 1e-5);
+                for (int c = 0; c < cout; c++)
+                    assert_float_equal(m1[c], m2[c], 1e-6);
             }
         }
     free(x0);
