@@ -11,7 +11,7 @@
 
 /* A convolution's parameters, borrowed from the model's weight blob.
  * w: [out][in/groups][kh][kw] (PyTorch order), b: [out]; wt: NULL, or for
- * the dense 3x3 stride-1 convolutions the same weights packed once at load
+ * the dense 3x3 convolutions the same weights packed once at load
  * as [in*kh*kw][out] (impa_conv_pack), what the direct kernel reads. */
 typedef struct {
     const float *w;
@@ -53,7 +53,7 @@ struct impa_model {
     impa_conv_param_t dec_conv[3]; /* dec.0, dec.1: [4S][S][3][3]; dec.2: [S][S][3][3] */
     impa_norm_param_t dec_norm[3]; /* [S] */
     impa_conv_param_t readout;     /* [1][S][1][1] */
-    float *packed;                 /* the wt of enc.0, dec.0, dec.1, dec.2 (owned) */
+    float *packed;                 /* the wt of enc.0-2 and dec.0-2 (owned) */
 };
 
 /* forward.c: the translator runs on all threads when its latent plane has at
@@ -121,6 +121,15 @@ void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int
                            const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                            float *col, const impa_pre_t *pre, double *mean_c, double *m2_c);
 
+/* impa_conv2d_stats on act(in * scale + shift) (pre), where the caller has no
+ * further use for the raw input: the stride-2 direct kernel normalises the
+ * rows as it reads them and leaves `in` as it was; every other path is
+ * impa_conv2d_stats_pre (in normalised in place). `in` is unspecified after. */
+void impa_conv2d_stats_normin(float *in, int cin, int hin, int win, float *out, int cout,
+                              const impa_conv_param_t *p, int k, int stride, int pad,
+                              int dilation, float *col, const impa_pre_t *pre, double *mean_c,
+                              double *m2_c);
+
 /* A producer of a convolution's input rows: rows(ctx, r0, r1) writes input
  * rows r0..r1-1 of every channel of the convolution's `in`. Called with
  * consecutive ranges in order, each row once, just before the first tile that
@@ -143,12 +152,14 @@ void impa_conv2d_stats_src(const float *in, int cin, int hin, int win, float *ou
  * tap. */
 void impa_conv_pack(const float *w, int cout, int kk, float *wt);
 
-/* Whether impa_conv2d* runs this convolution with a direct kernel (no im2col,
- * no GEMM) with the ISA now in use: the AVX-512 variant, p->wt set, 3x3, stride
- * 1, padding 1, no dilation, cout a multiple of 16 (rows that fill 16-wide
- * vectors to >= 90 % by rows, others over the flattened plane). */
+/* Whether impa_conv2d* runs this convolution (output rows of wout pixels) with
+ * a direct kernel (no im2col, no GEMM) with the ISA now in use: the AVX-512
+ * variant, p->wt set, 3x3, padding 1, no dilation, cout a multiple of 16, and
+ * stride 1 (rows that fill 16-wide vectors to >= 90 % by rows, others over the
+ * flattened plane) or stride 2 where the output rows fill the vectors to >= 90
+ * % (whole grids; the daemon's 80 x 80 windows keep im2col + GEMM there). */
 int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
-                       int cout);
+                       int cout, int wout);
 
 /* Output side of a convolution. */
 int impa_conv_out_size(int n, int k, int stride, int pad, int dilation);

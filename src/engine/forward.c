@@ -791,9 +791,11 @@ static void enc0_raw(const impa_engine_t *e, impa_worker_t *wk, const float *x, 
 }
 
 /* The encoder of one frame with GroupNorm (steps 1-2): x [C][H][W] -> e0
- * [S][H][W] (enc.0, normalised on return) -> wk->half -> z [S][h][w]. Each
- * norm + SiLU but the last is applied by the next convolution, band by band as
- * its im2col reads the rows (impa_conv2d_stats_pre), not in a pass of its own. */
+ * [S][H][W] (enc.0; normalised on return when it is e->skip, else scratch) ->
+ * wk->half -> z [S][h][w]. Each norm + SiLU but the last is applied by the next
+ * convolution as it reads the rows (the stride-2 direct kernel,
+ * impa_conv2d_stats_normin) or band by band just before (im2col,
+ * impa_conv2d_stats_pre), not in a pass of its own. */
 static void encoder_frame(const impa_engine_t *e, impa_worker_t *wk, const float *x, float *e0,
                           float *z)
 {
@@ -811,13 +813,18 @@ static void encoder_frame(const impa_engine_t *e, impa_worker_t *wk, const float
     impa_conv2d_stats(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, mean, m2);
     impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H * W, mi->gn_eps, &M->enc_norm[0],
                           scale[0], shift[0]);
-    impa_conv2d_stats_pre(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col, &pre0,
-                          mean, m2);
+    /* e0 stays normalised only where it is the decoder's skip */
+    if (e0 == e->skip)
+        impa_conv2d_stats_pre(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col,
+                              &pre0, mean, m2);
+    else
+        impa_conv2d_stats_normin(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col,
+                                 &pre0, mean, m2);
     int H2 = impa_conv_out_size(H, 3, 2, 1, 1), W2 = impa_conv_out_size(W, 3, 2, 1, 1);
     impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H2 * W2, mi->gn_eps, &M->enc_norm[1],
                           scale[1], shift[1]);
-    impa_conv2d_stats_pre(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col,
-                          &pre1, mean, m2);
+    impa_conv2d_stats_normin(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col,
+                             &pre1, mean, m2);
     double t1 = mono_s();
     int hw = impa_conv_out_size(H2, 3, 2, 1, 1) * impa_conv_out_size(W2, 3, 2, 1, 1);
     impa_groupnorm_apply(z, z, S, hw, mi->norm_groups, mi->gn_eps, &M->enc_norm[2],

@@ -123,6 +123,22 @@ static int conv_tile_rows(int cin, int k, int hout, int wout)
     return (hout + ntiles - 1) / ntiles;
 }
 
+static size_t s2_scratch_floats(int cin, int win, int wout);
+
+/* Floats of one thread's slice of `col`: the im2col tile, or for a 3x3
+ * stride-2 convolution the direct kernel's scratch if that is larger. */
+static size_t col_slice_floats(int cin, int win, int k, int stride, int pad, int dilation,
+                               int hout, int wout)
+{
+    int rows = conv_tile_rows(cin, k, hout, wout);
+    size_t n = (size_t)cin * (size_t)k * (size_t)k * (size_t)rows * (size_t)wout;
+    if (k == 3 && stride == 2 && pad == 1 && dilation == 1) {
+        size_t d = s2_scratch_floats(cin, win, wout);
+        n = d > n ? d : n;
+    }
+    return n;
+}
+
 size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int pad,
                               int dilation)
 {
@@ -130,8 +146,7 @@ size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int 
         return 0;
     int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
     int wout = impa_conv_out_size(win, k, stride, pad, dilation);
-    int rows = conv_tile_rows(cin, k, hout, wout);
-    return (size_t)cin * (size_t)k * (size_t)k * (size_t)rows * (size_t)wout;
+    return col_slice_floats(cin, win, k, stride, pad, dilation, hout, wout);
 }
 
 /* True inside a parallel region of the caller (forward.c runs the encoder
@@ -453,16 +468,32 @@ static int direct_rows_fill(int wout)
 #endif
 
 int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
-                       int cout)
+                       int cout, int wout)
 {
 #if IMPA_HAVE_DIRECT512
-    return g_isa == IMPA_ISA_AVX512 && p->wt && k == 3 && stride == 1 && pad == 1 &&
-           dilation == 1 && cout % 16 == 0;
+    return g_isa == IMPA_ISA_AVX512 && p->wt && k == 3 && pad == 1 && dilation == 1 &&
+           cout % 16 == 0 && (stride == 1 || (stride == 2 && direct_rows_fill(wout)));
 #else
-    (void)p, (void)k, (void)stride, (void)pad, (void)dilation, (void)cout;
+    (void)p, (void)k, (void)stride, (void)pad, (void)dilation, (void)cout, (void)wout;
     return 0;
 #endif
 }
+
+/* Floats of the stride-2 direct kernel's scratch (conv3x3s2_direct_avx512):
+ * a header, one normalised input row, and per input channel three input rows
+ * split into even and odd columns. */
+static size_t s2_scratch_floats(int cin, int win, int wout)
+{
+    size_t L = (size_t)(wout + 15) / 16 * 16 + 16;
+    return 16 + (size_t)(win + 15) / 16 * 16 + (size_t)cin * 6 * L;
+}
+
+#if IMPA_HAVE_DIRECT512
+__attribute__((target("arch=x86-64-v4"))) static void
+conv3x3s2_direct_avx512(const float *in, int cin, int h, int w, float *out, int cout,
+                        const float *wt, const float *bias, int accumulate, const impa_pre_t *pre,
+                        float *scr, int r0, int r1);
+#endif
 
 /* Narrowest column chunk worth splitting a product into: narrower
  * small-path products lost to one packed product (measured down to 64). */
@@ -495,7 +526,7 @@ static void conv_gemm(int cout, int n, int kk, const float *w, const float *col,
 static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, int cout,
                         const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                         float *col, int accumulate, double *mean_c, double *m2_c,
-                        const impa_rows_src_t *src)
+                        const impa_rows_src_t *src, const impa_pre_t *pre_read)
 {
     int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
     int wout = impa_conv_out_size(win, k, stride, pad, dilation);
@@ -516,21 +547,29 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
     int kk = cin * k * k;
     int rows = conv_tile_rows(cin, k, hout, wout);
     int ntiles = (hout + rows - 1) / rows;
-    size_t colsz = (size_t)kk * (size_t)rows * (size_t)wout;
+    size_t colsz = col_slice_floats(cin, win, k, stride, pad, dilation, hout, wout);
     int par = ntiles > 1 && !in_parallel() && g_threads > 1;
     int done = 0; /* input rows produced so far (src) */
-    int direct = impa_conv2d_direct(p, k, stride, pad, dilation, cout);
+    int direct = impa_conv2d_direct(p, k, stride, pad, dilation, cout, wout);
     (void)direct;
     if (src && par) /* tiles out of order: the whole input first */
         src_rows(src, hin, &done, hin);
     if (mean_c && par) {
         /* tiles on several threads: the statistics afterwards, over the planes */
         conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                    NULL, NULL, NULL);
+                    NULL, NULL, NULL, pre_read);
         for (int ch = 0; ch < cout; ch++)
             channel_stats(out + (size_t)ch * plane, plane, &mean_c[ch], &m2_c[ch]);
         return;
     }
+#if IMPA_HAVE_DIRECT512
+    /* the stride-2 kernel's scratch rows are kept from tile to tile of a thread:
+     * none is valid for this input yet */
+    if (direct && stride == 2)
+        for (int t = 0; t < (par ? g_threads : 1); t++)
+            for (int j = 0; j < 3; j++)
+                col[colsz * (size_t)t + (size_t)j] = -1.0f;
+#endif
 #if IMPA_HAVE_OPENMP
 #pragma omp parallel for num_threads(g_threads) schedule(static) if (par)
 #endif
@@ -549,7 +588,10 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
             src_rows(src, hin, &done, (r1 - 1) * stride - pad + (k - 1) * dilation + 1);
         float *o = out + (size_t)r0 * wout;
 #if IMPA_HAVE_DIRECT512
-        if (direct && direct_rows_fill(wout)) {
+        if (direct && stride == 2) {
+            conv3x3s2_direct_avx512(in, cin, hin, win, out, cout, p->wt, p->b, accumulate,
+                                    pre_read, c, r0, r1);
+        } else if (direct && direct_rows_fill(wout)) {
             conv3x3_direct_avx512(in, cin, hin, win, out, cout, p->wt, p->b, accumulate, r0, r1);
         } else if (direct) {
             conv3x3_direct_flat_avx512(in, cin, hin, win, out, cout, p->wt, p->b, accumulate, r0,
@@ -573,7 +615,7 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
                  float *col, int accumulate)
 {
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                NULL, NULL, NULL);
+                NULL, NULL, NULL, NULL);
 }
 
 void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -589,7 +631,7 @@ void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, i
         return;
     }
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
-                m2_c, NULL);
+                m2_c, NULL, NULL);
 }
 
 void impa_conv2d_stats_src(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -604,7 +646,7 @@ void impa_conv2d_stats_src(const float *in, int cin, int hin, int win, float *ou
         return;
     }
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
-                m2_c, src);
+                m2_c, src, NULL);
 }
 
 void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int cout,
@@ -614,6 +656,21 @@ void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int
     pre_ctx_t pc = {in, cin, hin, win, pre};
     impa_rows_src_t src = {pre_rows, &pc};
     impa_conv2d_stats_src(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, &src,
+                          mean_c, m2_c);
+}
+
+void impa_conv2d_stats_normin(float *in, int cin, int hin, int win, float *out, int cout,
+                              const impa_conv_param_t *p, int k, int stride, int pad,
+                              int dilation, float *col, const impa_pre_t *pre, double *mean_c,
+                              double *m2_c)
+{
+    int wout = impa_conv_out_size(win, k, stride, pad, dilation);
+    if (stride == 2 && impa_conv2d_direct(p, k, stride, pad, dilation, cout, wout)) {
+        conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
+                    m2_c, NULL, pre);
+        return;
+    }
+    impa_conv2d_stats_pre(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, pre,
                           mean_c, m2_c);
 }
 
@@ -812,6 +869,90 @@ IMPA_ISA_VARIANTS(channel_apply,
                   (const float *x, float *y, const float *add, int hw, float sc, float sh,
                    int silu),
                   (x, y, add, hw, sc, sh, silu))
+
+#if IMPA_HAVE_DIRECT512
+/* Input row iy of channel ci (normalised by pre when not NULL: act(x * scale +
+ * shift)) split into its even columns E[j] = x[2j] and its odd columns shifted
+ * by one, O[j + 1] = x[2j + 1], O[0] = 0 (the left padding): the three taps kx
+ * of output pixel j then read O[j], E[j] and O[j + 1], plain loads. Zeros past
+ * the row: the right padding and the vector tails. E, O: L floats each. */
+__attribute__((target("arch=x86-64-v4"))) static void
+s2_fill_row(const float *row, int w, int wout, const impa_pre_t *pre, int ci, float *tmp, float *E,
+            float *O, int L)
+{
+    if (pre) {
+        channel_apply_body(row, tmp, NULL, w, pre->scale[ci], pre->shift[ci], pre->silu);
+        row = tmp;
+    }
+    int ne = (w + 1) / 2, no = w / 2;
+    for (int j = 0; j < ne; j++)
+        E[j] = row[2 * j];
+    for (int j = ne; j < L; j++)
+        E[j] = 0.0f;
+    O[0] = 0.0f;
+    for (int j = 0; j < no; j++)
+        O[j + 1] = row[2 * j + 1];
+    for (int j = no + 1; j < L; j++)
+        O[j] = 0.0f;
+    (void)wout;
+}
+
+/* Output rows r0..r1-1 of a 3x3 stride-2 padding-1 convolution, cout % 16 ==
+ * 0 (enc.1, enc.2): the row kernel's blocking (16 output channels x 16 pixels
+ * in 16 accumulators, taps in (ci, ky, kx) order) on input rows split into
+ * even and odd columns (s2_fill_row) in scr, three rows per input channel kept
+ * by iy % 3, so each input row is split (and normalised, pre) once however
+ * many output rows read it, and tile to tile. scr: s2_scratch_floats; scr[0..2]
+ * = the input row each of the three slots holds (-1: none, set by the caller
+ * for each new input). With pre the input is normalised as it is read and
+ * left as it is: no pass of its own over the planes and no write-back (on
+ * AMD Zen 4 and on the Xeon, im2col + GEMM of these convolutions was a quarter
+ * of the encoder). */
+__attribute__((target("arch=x86-64-v4"))) static void
+conv3x3s2_direct_avx512(const float *in, int cin, int h, int w, float *out, int cout,
+                        const float *wt, const float *bias, int accumulate, const impa_pre_t *pre,
+                        float *scr, int r0, int r1)
+{
+    int wout = (w - 1) / 2 + 1, hout = (h - 1) / 2 + 1;
+    size_t hw = (size_t)h * w, ohw = (size_t)hout * wout;
+    int L = (wout + 15) / 16 * 16 + 16;
+    float *hdr = scr, *tmp = scr + 16, *slots = tmp + (w + 15) / 16 * 16;
+    for (int y = r0; y < r1; y++) {
+        int ky0 = 2 * y - 1 < 0 ? 1 : 0, ky1 = 2 * y + 1 >= h ? 2 : 3;
+        for (int ky = ky0; ky < ky1; ky++) {
+            int iy = 2 * y - 1 + ky, sl = iy % 3;
+            if (hdr[sl] == (float)iy)
+                continue;
+            for (int ci = 0; ci < cin; ci++) {
+                float *E = slots + ((size_t)ci * 3 + sl) * 2 * L;
+                s2_fill_row(in + (size_t)ci * hw + (size_t)iy * w, w, wout, pre, ci, tmp, E, E + L,
+                            L);
+            }
+            hdr[sl] = (float)iy;
+        }
+        for (int co0 = 0; co0 < cout; co0 += 16) {
+            for (int x0 = 0; x0 < wout; x0 += 16) {
+                int nx = wout - x0 < 16 ? wout - x0 : 16;
+                __mmask16 sm = (__mmask16)((1u << nx) - 1u);
+                float *o = out + (size_t)co0 * ohw + (size_t)y * wout + x0;
+                __m512 acc[16];
+                direct512_init(acc, bias + co0, accumulate, o, ohw, sm);
+                for (int ci = 0; ci < cin; ci++) {
+                    for (int ky = ky0; ky < ky1; ky++) {
+                        const float *E = slots + ((size_t)ci * 3 + (2 * y - 1 + ky) % 3) * 2 * L;
+                        const float *O = E + L;
+                        const float *wk = wt + (size_t)(ci * 9 + ky * 3) * cout + co0;
+                        direct512_tap(acc, _mm512_loadu_ps(O + x0), wk);
+                        direct512_tap(acc, _mm512_loadu_ps(E + x0), wk + cout);
+                        direct512_tap(acc, _mm512_loadu_ps(O + x0 + 1), wk + 2 * (size_t)cout);
+                    }
+                }
+                direct512_store(acc, o, ohw, sm);
+            }
+        }
+    }
+}
+#endif
 
 /* Per-channel affine (y = x*scale + shift) of a GroupNorm from statistics of
  * `planes` planes per channel (1, or 4 for the fused pixel shuffle, where output

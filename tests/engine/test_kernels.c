@@ -106,6 +106,15 @@ static void test_conv2d(void **state)
         {16, 64, 6, 40, 3, 1, 1, 1},
         {4, 16, 1, 20, 3, 1, 1, 1},
         {5, 16, 9, 7, 3, 1, 1, 1},
+        /* the stride-2 direct kernel (output rows that fill the vectors): several
+         * tiles (its scratch rows kept from tile to tile, and over the threads),
+         * odd sides (the right and bottom padding), one output row from one and
+         * from two input rows, two output-channel blocks */
+        {16, 16, 40, 256, 3, 2, 1, 1},
+        {16, 32, 7, 61, 3, 2, 1, 1},
+        {4, 16, 2, 32, 3, 2, 1, 1},
+        {4, 16, 1, 32, 3, 2, 1, 1},
+        {8, 16, 9, 64, 3, 2, 1, 1},
     };
     int n_direct = 0;
     for (size_t cp = 0; cp < 2 * sizeof(cases) / sizeof(cases[0]); cp++) {
@@ -130,7 +139,7 @@ static void test_conv2d(void **state)
         float *wt = malloc(kk * t->cout * sizeof(float));
         impa_conv_pack(w, t->cout, (int)kk, wt);
         impa_conv_param_t p = {w, b, packed ? wt : NULL};
-        int direct = impa_conv2d_direct(&p, t->k, t->stride, t->pad, t->dil, t->cout);
+        int direct = impa_conv2d_direct(&p, t->k, t->stride, t->pad, t->dil, t->cout, wo);
         assert_true(!direct || packed);
         n_direct += direct;
         impa_conv2d(in, t->cin, t->h, t->w, out, t->cout, &p, t->k, t->stride, t->pad, t->dil,
@@ -204,7 +213,7 @@ static void test_conv2d(void **state)
     printf("conv2d: %d cases on the direct kernel (kernels %s)\n", n_direct,
            impa_kernels_isa_name(impa_kernels_isa()));
     if (impa_kernels_isa() == IMPA_ISA_AVX512)
-        assert_int_equal(n_direct, 12); /* the last 11 cases and enc.0 */
+        assert_int_equal(n_direct, 17); /* the last 16 cases and enc.0 */
 }
 
 static void test_dwconv(void **state)
@@ -1015,6 +1024,25 @@ static void test_conv_pre(void **state)
                 assert_true(max_abs_diff(o1, o2, (size_t)cout * ho * ho) < 1e-5);
                 for (int c = 0; c < cout; c++)
                     assert_float_equal(m1[c], m2[c], 1e-6);
+            }
+            /* the input normalised as it is read (impa_conv2d_stats_normin: the
+             * stride-2 direct kernel under AVX-512 leaves x2 raw), serial and over
+             * the threads */
+            for (int serial = 0; serial < 2; serial++) {
+                memcpy(x2, x0, n * sizeof(float));
+                impa_kernels_serial(serial);
+                impa_conv2d_stats_normin(x2, cin, h, w, o2, cout, &pc, 3, stride, 1, 1, col, &pre,
+                                         m2, q2);
+                impa_kernels_serial(0);
+                if (max_abs_diff(o1, o2, (size_t)cout * ho * ho) > 1e-5)
+                    fail_msg("conv_stats_normin stride %d silu %d serial %d: max abs error %g",
+                             stride, silu, serial, max_abs_diff(o1, o2, (size_t)cout * ho * ho));
+                for (int c = 0; c < cout; c++) {
+                    assert_float_equal(m1[c], m2[c], 1e-6);
+                    assert_float_equal(q1[c], q2[c], 1e-6 * q1[c] + 1e-6);
+                }
+                int raw = stride == 2 && impa_kernels_isa() == IMPA_ISA_AVX512;
+                assert_int_equal(memcmp(x2, x0, n * sizeof(float)) == 0, raw);
             }
         }
     free(x0);
