@@ -272,6 +272,9 @@ void impa_pixel_unshuffle(const float *in, float *out, int c, int h, int w, int 
  * impa_mixer_inverse undoes it exactly. in and out distinct. */
 void impa_mixer(const float *in, float *out, int c, int h, int w);
 void impa_mixer_inverse(const float *in, float *out, int c, int h, int w);
+/* impa_mixer on output rows y0..y1-1 of every channel only (reads source rows
+ * y0 & ~1 .. y1 | 1), on the calling thread: enc.0's input row producer. */
+void impa_mixer_rows(const float *in, float *out, int c, int h, int w, int y0, int y1);
 
 /* mean over the plane: out[ch] = mean(in[ch][0..hw)). */
 void impa_mean_hw(const float *in, float *out, int c, int hw);

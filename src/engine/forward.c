@@ -768,6 +768,38 @@ static void enc0(const impa_engine_t *e, impa_worker_t *wk, const float *x, floa
     conv_norm(e, wk, x, C, H, W, e0, S, 1, &M->enc_conv[0], &M->enc_norm[0]);
 }
 
+/* The Spatial Mixer as the producer of enc.0's input rows (mix_rows): each
+ * band of mixed rows is still in cache when the convolution reads it. */
+typedef struct {
+    const float *x;
+    float *mix;
+    int c, h, w;
+} mix_ctx_t;
+
+static void mix_rows(void *ctx, int r0, int r1)
+{
+    const mix_ctx_t *m = ctx;
+    impa_mixer_rows(m->x, m->mix, m->c, m->h, m->w, r0, r1);
+}
+
+/* enc.0's convolution + statistics (GroupNorm models): x [C][H][W] before the
+ * mixer -> e0 [S][H][W] raw; mean, m2: [S]. */
+static void enc0_conv_stats(const impa_engine_t *e, impa_worker_t *wk, const float *x, float *e0,
+                            double *mean, double *m2)
+{
+    const impa_model_t *M = e->model;
+    const impa_model_info_t *mi = &M->info;
+    int C = mi->n_fields, S = mi->hid_s, H = e->H, W = e->W;
+    if (!mi->spatial_mixer) {
+        impa_conv2d_stats(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, mean, m2);
+        return;
+    }
+    mix_ctx_t mc = {x, wk->mix, C, H, W};
+    impa_rows_src_t src = {mix_rows, &mc};
+    impa_conv2d_stats_src(wk->mix, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, &src,
+                          mean, m2);
+}
+
 /* enc0 with GroupNorm, the norm left to the consumer: e0 [S][H][W] gets the
  * raw convolution output and scale, shift ([S]) enc.0's norm (+ SiLU), which
  * dec.1's fused shuffle applies as it reads e0 (one pass over the planes
@@ -777,14 +809,10 @@ static void enc0_raw(const impa_engine_t *e, impa_worker_t *wk, const float *x, 
 {
     const impa_model_t *M = e->model;
     const impa_model_info_t *mi = &M->info;
-    int C = mi->n_fields, S = mi->hid_s, H = e->H, W = e->W;
+    int S = mi->hid_s, H = e->H, W = e->W;
     double mean[IMPA_MAX_NORM_CH / 4], m2[IMPA_MAX_NORM_CH / 4];
     double t0 = mono_s();
-    if (mi->spatial_mixer) {
-        impa_mixer(x, wk->mix, C, H, W);
-        x = wk->mix;
-    }
-    impa_conv2d_stats(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, mean, m2);
+    enc0_conv_stats(e, wk, x, e0, mean, m2);
     impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H * W, mi->gn_eps, &M->enc_norm[0],
                           scale, shift);
     wk->conv_s += mono_s() - t0;
@@ -801,16 +829,12 @@ static void encoder_frame(const impa_engine_t *e, impa_worker_t *wk, const float
 {
     const impa_model_t *M = e->model;
     const impa_model_info_t *mi = &M->info;
-    int C = mi->n_fields, S = mi->hid_s, H = e->H, W = e->W;
+    int S = mi->hid_s, H = e->H, W = e->W;
     double mean[IMPA_MAX_NORM_CH / 4], m2[IMPA_MAX_NORM_CH / 4];
     float scale[2][IMPA_MAX_NORM_CH / 4], shift[2][IMPA_MAX_NORM_CH / 4];
     impa_pre_t pre0 = {scale[0], shift[0], 1}, pre1 = {scale[1], shift[1], 1};
     double t0 = mono_s();
-    if (mi->spatial_mixer) {
-        impa_mixer(x, wk->mix, C, H, W);
-        x = wk->mix;
-    }
-    impa_conv2d_stats(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, mean, m2);
+    enc0_conv_stats(e, wk, x, e0, mean, m2);
     impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H * W, mi->gn_eps, &M->enc_norm[0],
                           scale[0], shift[0]);
     /* e0 stays normalised only where it is the decoder's skip */

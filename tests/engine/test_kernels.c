@@ -394,14 +394,22 @@ static void naive_mixer(const float *in, float *out, int c, int h, int w)
 static void test_mixer(void **state)
 {
     (void)state;
-    const int cs[] = {4, 3, 1, 5};
-    for (int t = 0; t < 4; t++) {
-        int c = cs[t], h = 6, w = 10;
+    /* rows of one vector with a tail, and (AVX-512: 16 columns per step) of
+     * several vectors and a tail */
+    const int cs[] = {4, 3, 1, 5, 4, 3};
+    for (int t = 0; t < 6; t++) {
+        int c = cs[t], h = 6, w = t < 4 ? 10 : 38;
         size_t n = (size_t)c * h * w;
         float *in = rnd(n, 17, -1, 1), *ref = malloc(n * sizeof(float)),
               *out = malloc(n * sizeof(float)), *back = malloc(n * sizeof(float));
         naive_mixer(in, ref, c, h, w);
         impa_mixer(in, out, c, h, w);
+        assert_memory_equal(ref, out, n * sizeof(float));
+        /* by row bands (enc.0's input producer), an odd band first */
+        memset(out, 0, n * sizeof(float));
+        impa_mixer_rows(in, out, c, h, w, 0, 1);
+        impa_mixer_rows(in, out, c, h, w, 1, 4);
+        impa_mixer_rows(in, out, c, h, w, 4, h);
         assert_memory_equal(ref, out, n * sizeof(float));
         impa_mixer_inverse(out, back, c, h, w);
         assert_memory_equal(in, back, n * sizeof(float));
@@ -888,13 +896,14 @@ static void run_isa_kernels(impa_isa_t isa)
     assert_int_equal(impa_kernels_set_isa(isa), 0);
     assert_int_equal(impa_kernels_isa(), isa);
     printf("ISA variant %s: GroupNorm statistics and apply, fused shuffle + norm, fused "
-           "readout and convolutions against the references\n", impa_kernels_isa_name(isa));
+           "readout, mixer and convolutions against the references\n", impa_kernels_isa_name(isa));
     test_conv2d(NULL);
     test_groupnorm(NULL);
     test_apply_readout(NULL);
     test_slices(NULL);
     test_groupnorm_shuffle(NULL);
     test_conv_pre(NULL);
+    test_mixer(NULL);
     assert_int_equal(impa_kernels_set_isa(impa_kernels_isa_best()), 0);
 }
 
