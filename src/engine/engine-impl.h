@@ -61,6 +61,11 @@ struct impa_model {
  * set 0 to run the split path on small grids. A tiled engine passes it on. */
 void impa_engine_set_translator_split(impa_engine_t *e, int min_hw);
 
+/* forward.c: rows of pre per band of the advection decoder's skip + dec.1
+ * shuffle (dec1_skip); 0 (default) = from its cache budget. The tests set 1 so
+ * that the golden grids run several bands. A tiled engine passes it on. */
+void impa_engine_set_decoder_band(impa_engine_t *e, int rows);
+
 /* ---- kernels.c: how to compute; no allocation, no I/O ---------------------- */
 
 /* Activation applied after a GroupNorm (fused into its write pass). */
@@ -90,6 +95,13 @@ size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int 
 void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cout,
                  const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                  float *col, int accumulate);
+
+/* Output rows r0..r1-1 of impa_conv2d (accumulate 0; k > 1) only, on the
+ * calling thread; col: one thread's impa_conv2d_col_floats. The caller
+ * computes a plane band by band, each band in cache for its consumer. */
+void impa_conv2d_rows(const float *in, int cin, int hin, int win, float *out, int cout,
+                      const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                      float *col, int r0, int r1);
 
 /* impa_conv2d (accumulate 0) that also returns, per output channel, the mean
  * and the sum of squared deviations of its plane (what impa_groupnorm_apply

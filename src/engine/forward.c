@@ -80,9 +80,13 @@ struct impa_engine {
     float *se_hid;  /* se_window > 0: [Tr][h][w] fc1 output (first the box filter's
                      * [h][w] scratch) */
     float *zo;     /* [Tout*S][h][w] trans.out: latents per lead */
+    float *skip_aff; /* advection with GroupNorm: [Tout][scale, shift][S] enc.0's norm of
+                      * each extrapolated frame, from the encoder; the decoder applies it
+                      * to the skip it recomputes band by band (dec1_skip); else NULL */
     /* the translator on several threads (translator_par): per-slice GroupNorm
      * statistics [3 norms][mean, m2][threads][T] and per-thread scratch */
     int trans_par_min; /* smallest h*w split (IMPA_TRANS_PAR_MIN; tests lower it) */
+    int dec_band;      /* pre rows per band of dec1_skip, 0 = from IMPA_DEC_BAND_FLOATS */
     double *tpart;
     double *tcomb; /* [threads][mean, m2][T] combined statistics */
     float *tscr;   /* [threads][4T + Tr] scale, shift, pooled, gate, SE hidden */
@@ -263,6 +267,8 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     PLAN(&e->u0, F * S * hw);
     PLAN(&e->se, 2 * T + Tr);
     PLAN(&e->zo, Tout * S * hw);
+    if (mi->advection && !mi->norm_local)
+        PLAN(&e->skip_aff, Tout * 2 * S);
     /* The translator runs while the workers are idle: its tensors share one
      * region with worker 0's frame/lead buffers (32 MiB less at 512x512). */
     size_t worker_floats = PAD16(C * HW) + PAD16(S * hw2) + PAD16(4 * S * hw2) + PAD16(S * HW);
@@ -800,32 +806,14 @@ static void enc0_conv_stats(const impa_engine_t *e, impa_worker_t *wk, const flo
                           mean, m2);
 }
 
-/* enc0 with GroupNorm, the norm left to the consumer: e0 [S][H][W] gets the
- * raw convolution output and scale, shift ([S]) enc.0's norm (+ SiLU), which
- * dec.1's fused shuffle applies as it reads e0 (one pass over the planes
- * less). Its time counts as convolution time. */
-static void enc0_raw(const impa_engine_t *e, impa_worker_t *wk, const float *x, float *e0,
-                     float *scale, float *shift)
-{
-    const impa_model_t *M = e->model;
-    const impa_model_info_t *mi = &M->info;
-    int S = mi->hid_s, H = e->H, W = e->W;
-    double mean[IMPA_MAX_NORM_CH / 4], m2[IMPA_MAX_NORM_CH / 4];
-    double t0 = mono_s();
-    enc0_conv_stats(e, wk, x, e0, mean, m2);
-    impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H * W, mi->gn_eps, &M->enc_norm[0],
-                          scale, shift);
-    wk->conv_s += mono_s() - t0;
-}
-
 /* The encoder of one frame with GroupNorm (steps 1-2): x [C][H][W] -> e0
  * [S][H][W] (enc.0; normalised on return when it is e->skip, else scratch) ->
- * wk->half -> z [S][h][w]. Each norm + SiLU but the last is applied by the next
+ * wk->half -> z [S][h][w]; aff (NULL or [2][S]) gets enc.0's norm (scale, shift). Each norm + SiLU but the last is applied by the next
  * convolution as it reads the rows (the stride-2 direct kernel,
  * impa_conv2d_stats_normin) or band by band just before (im2col,
  * impa_conv2d_stats_pre), not in a pass of its own. */
 static void encoder_frame(const impa_engine_t *e, impa_worker_t *wk, const float *x, float *e0,
-                          float *z)
+                          float *z, float *aff)
 {
     const impa_model_t *M = e->model;
     const impa_model_info_t *mi = &M->info;
@@ -837,6 +825,10 @@ static void encoder_frame(const impa_engine_t *e, impa_worker_t *wk, const float
     enc0_conv_stats(e, wk, x, e0, mean, m2);
     impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H * W, mi->gn_eps, &M->enc_norm[0],
                           scale[0], shift[0]);
+    if (aff) {
+        memcpy(aff, scale[0], sizeof(float) * (size_t)S);
+        memcpy(aff + S, shift[0], sizeof(float) * (size_t)S);
+    }
     /* e0 stays normalised only where it is the decoder's skip */
     if (e0 == e->skip)
         impa_conv2d_stats_pre(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col,
@@ -855,6 +847,60 @@ static void encoder_frame(const impa_engine_t *e, impa_worker_t *wk, const float
                          IMPA_ACT_SILU, NULL, mean, m2);
     wk->conv_s += t1 - t0; /* the two fused norms count as convolution time */
     wk->elem_s += mono_s() - t1;
+}
+
+/* Floats of the working set of one band of dec1_skip (its pre rows, full rows
+ * and mixed rows): about 1 MiB, half the 2 MiB L2 of the Xeon (SPR-class). */
+#define IMPA_DEC_BAND_FLOATS (256 * 1024)
+
+/* dec.1 of lead t with its skip (advection, GroupNorm): dec.1's convolution
+ * wk->half -> wk->pre [4S][H2][W2], then band by band of pre rows: enc.0 of the
+ * lead's extrapolated frame `base` (mixer rows, then the convolution rows) into
+ * those rows of wk->full, raw, and dec.1's shuffle + norm + SiLU onto them in
+ * place, applying the skip's norm + SiLU (e->skip_aff, computed by the encoder
+ * on the same frame) as it reads them. The raw skip rows never leave cache,
+ * instead of a [S][H][W] plane set written by one pass and read back by the
+ * next (32 MiB a lead at 512 x 512). On return wk->full = dec.1's output +
+ * skip [S][H][W]. */
+static void dec1_skip(const impa_engine_t *e, impa_worker_t *wk, const float *base, int lead)
+{
+    const impa_model_t *M = e->model;
+    const impa_model_info_t *mi = &M->info;
+    int C = mi->n_fields, S = mi->hid_s, H = e->H, W = e->W, H2 = H / 2, W2 = W / 2;
+    const float *aff = e->skip_aff + (size_t)lead * 2 * S;
+    impa_pre_t sk = {aff, aff + S, 1};
+    double mean[IMPA_MAX_NORM_CH], m2[IMPA_MAX_NORM_CH];
+    float scale[IMPA_MAX_NORM_CH / 4], shift[IMPA_MAX_NORM_CH / 4];
+    double t0 = mono_s();
+    impa_conv2d_stats(wk->half, S, H2, W2, wk->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, wk->col,
+                      mean, m2);
+    impa_groupnorm_shuffle2_affine(mean, m2, S, mi->norm_groups, H2 * W2, mi->gn_eps,
+                                   &M->dec_norm[1], scale, shift);
+    double tc = mono_s() - t0, te = 0.0;
+    int band = e->dec_band > 0 ? e->dec_band
+                               : IMPA_DEC_BAND_FLOATS / (2 * S * W + 4 * S * W2 + 2 * C * W);
+    if (band < 1)
+        band = 1;
+    const float *x = mi->spatial_mixer ? wk->mix : base;
+    int mixed = 0; /* rows of wk->mix written */
+    for (int y0 = 0; y0 < H2; y0 += band) {
+        int y1 = y0 + band < H2 ? y0 + band : H2;
+        double a = mono_s();
+        if (mi->spatial_mixer) {
+            int hi = 2 * y1 + 1 < H ? 2 * y1 + 1 : H; /* enc.0 rows 2y0..2y1-1 read up to 2y1 */
+            impa_mixer_rows(base, wk->mix, C, H, W, mixed, hi);
+            mixed = hi > mixed ? hi : mixed;
+        }
+        impa_conv2d_rows(x, C, H, W, wk->full, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, 2 * y0,
+                         2 * y1);
+        double b = mono_s();
+        impa_shuffle2_apply_rows(wk->pre, wk->full, S, H2, W2, scale, shift, IMPA_ACT_SILU,
+                                 wk->full, &sk, y0, y1);
+        tc += b - a;
+        te += mono_s() - b;
+    }
+    wk->conv_s += tc;
+    wk->elem_s += te;
 }
 
 /* IMPA translator block i on e->u: [T][h][w] (docs/model.md step 4). */
@@ -1058,7 +1104,8 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
             e0 = e->skip;
         float *z = e->u0 + (size_t)t * S * hw;              /* [S][h][w] */
         if (!mi->norm_local) {
-            encoder_frame(e, wk, x, e0, z);
+            float *aff = e->skip_aff && t >= Tin ? e->skip_aff + (size_t)(t - Tin) * 2 * S : NULL;
+            encoder_frame(e, wk, x, e0, z, aff);
             continue;
         }
         enc0(e, wk, x, e0);
@@ -1098,13 +1145,7 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
             conv_norm_shuffle2(e, wk, wk->half, H2, W2, wk->pre, wk->full, &M->dec_conv[1],
                                &M->dec_norm[1], e->skip, NULL);
         } else if (!mi->norm_local) {
-            /* the raw skip into full, then dec.1's shuffle + norm adds onto it in
-             * place, applying the skip's own norm + SiLU as it reads it */
-            float sk_scale[IMPA_MAX_NORM_CH / 4], sk_shift[IMPA_MAX_NORM_CH / 4];
-            impa_pre_t sk = {sk_scale, sk_shift, 1};
-            enc0_raw(e, wk, base, wk->full, sk_scale, sk_shift);
-            conv_norm_shuffle2(e, wk, wk->half, H2, W2, wk->pre, wk->full, &M->dec_conv[1],
-                               &M->dec_norm[1], wk->full, &sk);
+            dec1_skip(e, wk, base, t);
         } else {
             /* the per-pixel path shuffles before it norms: dec.1 into full first, the
              * skip into the then free pre, and one add */
@@ -1237,6 +1278,14 @@ int impa_engine_forecast(impa_engine_t *e, const float *const *dbz,
         }
     }
     return 0;
+}
+
+void impa_engine_set_decoder_band(impa_engine_t *e, int rows)
+{
+    if (e)
+        e->dec_band = rows;
+    for (int i = 0; e && i < e->n_inner; i++)
+        e->inners[i]->dec_band = rows;
 }
 
 void impa_engine_set_translator_split(impa_engine_t *e, int min_hw)

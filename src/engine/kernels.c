@@ -523,14 +523,20 @@ static void conv_gemm(int cout, int n, int kk, const float *w, const float *col,
     impa_gemm(cout, n, kk, 1.0f, w, kk, col, n, 1.0f, out, ldc);
 }
 
+/* Output rows rb..re-1 (re < 0: all) of the convolution; a partial range runs
+ * on the calling thread (impa_conv2d_rows). */
 static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, int cout,
                         const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                         float *col, int accumulate, double *mean_c, double *m2_c,
-                        const impa_rows_src_t *src, const impa_pre_t *pre_read)
+                        const impa_rows_src_t *src, const impa_pre_t *pre_read, int rb, int re)
 {
     int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
     int wout = impa_conv_out_size(win, k, stride, pad, dilation);
     int plane = hout * wout;
+    if (re < 0) {
+        rb = 0;
+        re = hout;
+    }
     if (k == 1 && stride == 1 && pad == 0) {
         /* columns per thread, a multiple of 16 floats (one cache line) */
         int nth = plane >= 1024 && !in_parallel() ? g_threads : 1;
@@ -546,9 +552,9 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
     }
     int kk = cin * k * k;
     int rows = conv_tile_rows(cin, k, hout, wout);
-    int ntiles = (hout + rows - 1) / rows;
+    int ntiles = (re - rb + rows - 1) / rows;
     size_t colsz = col_slice_floats(cin, win, k, stride, pad, dilation, hout, wout);
-    int par = ntiles > 1 && !in_parallel() && g_threads > 1;
+    int par = ntiles > 1 && !in_parallel() && g_threads > 1 && rb == 0 && re == hout;
     int done = 0; /* input rows produced so far (src) */
     int direct = impa_conv2d_direct(p, k, stride, pad, dilation, cout, wout);
     (void)direct;
@@ -557,7 +563,7 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
     if (mean_c && par) {
         /* tiles on several threads: the statistics afterwards, over the planes */
         conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                    NULL, NULL, NULL, pre_read);
+                    NULL, NULL, NULL, pre_read, 0, -1);
         for (int ch = 0; ch < cout; ch++)
             channel_stats(out + (size_t)ch * plane, plane, &mean_c[ch], &m2_c[ch]);
         return;
@@ -574,8 +580,8 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
 #pragma omp parallel for num_threads(g_threads) schedule(static) if (par)
 #endif
     for (int tile = 0; tile < ntiles; tile++) {
-        int r0 = tile * rows;
-        int r1 = r0 + rows < hout ? r0 + rows : hout;
+        int r0 = rb + tile * rows;
+        int r1 = r0 + rows < re ? r0 + rows : re;
         int n = (r1 - r0) * wout;
 #if IMPA_HAVE_OPENMP
         /* inside a caller's parallel region the inner team has one thread
@@ -615,7 +621,17 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
                  float *col, int accumulate)
 {
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                NULL, NULL, NULL, NULL);
+                NULL, NULL, NULL, NULL, 0, -1);
+}
+
+void impa_conv2d_rows(const float *in, int cin, int hin, int win, float *out, int cout,
+                      const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                      float *col, int r0, int r1)
+{
+    if (r1 <= r0)
+        return;
+    conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, NULL, NULL,
+                NULL, NULL, r0, r1);
 }
 
 void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -631,7 +647,7 @@ void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, i
         return;
     }
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
-                m2_c, NULL, NULL);
+                m2_c, NULL, NULL, 0, -1);
 }
 
 void impa_conv2d_stats_src(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -646,7 +662,7 @@ void impa_conv2d_stats_src(const float *in, int cin, int hin, int win, float *ou
         return;
     }
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
-                m2_c, src, NULL);
+                m2_c, src, NULL, 0, -1);
 }
 
 void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int cout,
@@ -667,7 +683,7 @@ void impa_conv2d_stats_normin(float *in, int cin, int hin, int win, float *out, 
     int wout = impa_conv_out_size(win, k, stride, pad, dilation);
     if (stride == 2 && impa_conv2d_direct(p, k, stride, pad, dilation, cout, wout)) {
         conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
-                    m2_c, NULL, pre);
+                    m2_c, NULL, pre, 0, -1);
         return;
     }
     impa_conv2d_stats_pre(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, pre,
