@@ -351,6 +351,24 @@ DIRECT512_INLINE void direct512_init(__m512 *acc, const float *bias, int accumul
     }
 }
 
+/* The lanes of a block of n pixels (n > 16: all). */
+DIRECT512_INLINE __mmask16 direct512_lanes(int n)
+{
+    return (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+}
+
+/* The block at output channels co0.., row y, pixels x0.. of out [cout][ohw]
+ * (rows of wout pixels): its store address *o and lanes *sm, and its
+ * accumulators started (direct512_init). */
+DIRECT512_INLINE void direct512_begin(__m512 *acc, float *out, size_t ohw, int wout, int y,
+                                      int co0, int x0, const float *bias, int accumulate,
+                                      float **o, __mmask16 *sm)
+{
+    *sm = direct512_lanes(wout - x0);
+    *o = out + (size_t)co0 * ohw + (size_t)y * wout + x0;
+    direct512_init(acc, bias + co0, accumulate, *o, ohw, *sm);
+}
+
 DIRECT512_INLINE void direct512_tap(__m512 *acc, __m512 v, const float *wj)
 {
 #pragma GCC unroll 16
@@ -378,11 +396,10 @@ conv3x3_direct_avx512(const float *in, int cin, int h, int w, float *out, int co
         int ky0 = y == 0 ? 1 : 0, ky1 = y == h - 1 ? 2 : 3;
         for (int co0 = 0; co0 < cout; co0 += 16) {
             for (int x0 = 0; x0 < w; x0 += 16) {
-                int nx = w - x0 < 16 ? w - x0 : 16;
-                __mmask16 sm = (__mmask16)((1u << nx) - 1u);
-                float *o = out + (size_t)co0 * hw + (size_t)y * w + x0;
+                float *o;
+                __mmask16 sm;
                 __m512 acc[16];
-                direct512_init(acc, bias + co0, accumulate, o, hw, sm);
+                direct512_begin(acc, out, hw, w, y, co0, x0, bias, accumulate, &o, &sm);
                 /* lanes of the three taps kx that lie inside the row */
                 __mmask16 m[3];
                 for (int kx = 0; kx < 3; kx++) {
@@ -948,11 +965,10 @@ conv3x3s2_direct_avx512(const float *in, int cin, int h, int w, float *out, int 
         }
         for (int co0 = 0; co0 < cout; co0 += 16) {
             for (int x0 = 0; x0 < wout; x0 += 16) {
-                int nx = wout - x0 < 16 ? wout - x0 : 16;
-                __mmask16 sm = (__mmask16)((1u << nx) - 1u);
-                float *o = out + (size_t)co0 * ohw + (size_t)y * wout + x0;
+                float *o;
+                __mmask16 sm;
                 __m512 acc[16];
-                direct512_init(acc, bias + co0, accumulate, o, ohw, sm);
+                direct512_begin(acc, out, ohw, wout, y, co0, x0, bias, accumulate, &o, &sm);
                 for (int ci = 0; ci < cin; ci++) {
                     for (int ky = ky0; ky < ky1; ky++) {
                         const float *E = slots + ((size_t)ci * 3 + (2 * y - 1 + ky) % 3) * 2 * L;
