@@ -29,6 +29,28 @@
 #include <omp.h>
 #endif
 
+/* Runtime ISA dispatch of the kernels written for it (the g_isa_fn table:
+ * GroupNorm statistics and apply, fused shuffle and readout, depthwise rows,
+ * SiLU and gate): the body is compiled three times, for the baseline, for
+ * x86-64-v3 (AVX2 + FMA) and for x86-64-v4 (AVX-512), and a table of pointers
+ * picks one at load time from __builtin_cpu_supports (impa_kernels_set_isa
+ * overrides it, for the tests). Without the variants (-march=native or not
+ * x86-64 GCC) only the build's own code exists and the table points at it. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__AVX2__)
+#define IMPA_HAVE_ISA_VARIANTS 1
+#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
+    static void name##_generic params { name##_body args; }                                      \
+    __attribute__((target("arch=x86-64-v3"))) static void name##_avx2 params { name##_body args; } \
+    __attribute__((target("arch=x86-64-v4"))) static void name##_avx512 params                   \
+    {                                                                                            \
+        name##_body args;                                                                        \
+    }
+#else
+#define IMPA_HAVE_ISA_VARIANTS 0
+#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
+    static void name##_generic params { name##_body args; }
+#endif
+
 /* GroupNorm keeps per-channel statistics on the stack; the loader limits the
  * channel counts that are normalised (hid_s, hid_t) well below this. */
 #define IMPA_GN_MAX_CHANNELS 4096
@@ -46,6 +68,10 @@ static struct {
     void (*shuffle_row)(const float *const *p, float *o0, float *o1, const float *a0,
                         const float *a1, int w, float sc, float sh, int silu, float asc,
                         float ash, int amode);
+    void (*dw_rows)(const float *src, float *dst, int h, int w, const float *wk, float b, int k,
+                    int dilation, int accumulate, int r0, int r1);
+    void (*silu)(float *x, size_t n);
+    void (*gate)(const float *v, float *gate, size_t n);
 } g_isa_fn;
 static impa_isa_t g_isa = IMPA_ISA_GENERIC;
 
@@ -707,9 +733,12 @@ void impa_conv2d_stats_normin(float *in, int cin, int hin, int win, float *out, 
                           mean_c, m2_c);
 }
 
-/* Output rows r0..r1-1 of one depthwise plane: dst = b (+ dst) + conv(src). */
-static void dw_plane_rows(const float *src, float *dst, int h, int w, const float *wk, float b,
-                          int k, int dilation, int accumulate, int r0, int r1)
+/* Output rows r0..r1-1 of one depthwise plane: dst = b (+ dst) + conv(src).
+ * Compiled per ISA (the translator's depthwise convolutions were a baseline
+ * SSE2 loop: 2.6 % of a 512 x 512 forward on the Xeon). */
+static inline __attribute__((always_inline)) void
+dw_plane_rows_body(const float *src, float *dst, int h, int w, const float *wk, float b, int k,
+                   int dilation, int accumulate, int r0, int r1)
 {
     int pad = dilation * (k - 1) / 2;
     float *d0 = dst + (size_t)r0 * w;
@@ -742,6 +771,17 @@ static void dw_plane_rows(const float *src, float *dst, int h, int w, const floa
             }
         }
     }
+}
+
+IMPA_ISA_VARIANTS(dw_plane_rows,
+                  (const float *src, float *dst, int h, int w, const float *wk, float b, int k,
+                   int dilation, int accumulate, int r0, int r1),
+                  (src, dst, h, w, wk, b, k, dilation, accumulate, r0, r1))
+
+static void dw_plane_rows(const float *src, float *dst, int h, int w, const float *wk, float b,
+                          int k, int dilation, int accumulate, int r0, int r1)
+{
+    g_isa_fn.dw_rows(src, dst, h, w, wk, b, k, dilation, accumulate, r0, r1);
 }
 
 void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
@@ -823,26 +863,6 @@ static inline float silu1(float x)
 #define IMPA_HOT
 #endif
 
-/* Runtime ISA dispatch of the kernels written for it (channel_apply,
- * readout_block): the body is compiled three times, for the baseline, for
- * x86-64-v3 (AVX2 + FMA) and for x86-64-v4 (AVX-512), and a table of pointers
- * picks one at load time from __builtin_cpu_supports (impa_kernels_set_isa
- * overrides it, for the tests). Without the variants (-march=native or not
- * x86-64 GCC) only the build's own code exists and the table points at it. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__AVX2__)
-#define IMPA_HAVE_ISA_VARIANTS 1
-#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
-    static void name##_generic params { name##_body args; }                                      \
-    __attribute__((target("arch=x86-64-v3"))) static void name##_avx2 params { name##_body args; } \
-    __attribute__((target("arch=x86-64-v4"))) static void name##_avx512 params                   \
-    {                                                                                            \
-        name##_body args;                                                                        \
-    }
-#else
-#define IMPA_HAVE_ISA_VARIANTS 0
-#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
-    static void name##_generic params { name##_body args; }
-#endif
 /* Channel statistics in two passes (mean, then squared deviations: no
  * E[x^2] - E[x]^2 cancellation); float partial sums over blocks of 1024
  * (vectorised), added in double. */
@@ -1368,13 +1388,44 @@ void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, 
                                   m2_c);
 }
 
-void impa_silu(float *x, size_t n)
+static inline __attribute__((always_inline)) void silu_n_body(float *x, size_t n)
 {
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384 && !in_parallel())
+#pragma omp simd
 #endif
     for (size_t i = 0; i < n; i++)
         x[i] = silu1(x[i]);
+}
+IMPA_ISA_VARIANTS(silu_n, (float *x, size_t n), (x, n))
+
+static inline __attribute__((always_inline)) void gate_n_body(const float *v, float *gate,
+                                                               size_t n)
+{
+#if IMPA_HAVE_OPENMP
+#pragma omp simd
+#endif
+    for (size_t i = 0; i < n; i++)
+        gate[i] = v[i] * sigmoid1(gate[i]);
+}
+IMPA_ISA_VARIANTS(gate_n, (const float *v, float *gate, size_t n), (v, gate, n))
+
+/* Threads for an element-wise pass over n floats: all above 16 Ki floats
+ * outside a caller's parallel region, else the calling thread. */
+static int elem_threads(size_t n)
+{
+    return n > 16384 && !in_parallel() ? g_threads : 1;
+}
+
+void impa_silu(float *x, size_t n)
+{
+    int nth = elem_threads(n);
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
+#endif
+    for (int t = 0; t < nth; t++) {
+        size_t a = n * (size_t)t / (size_t)nth, b = n * (size_t)(t + 1) / (size_t)nth;
+        g_isa_fn.silu(x + a, b - a);
+    }
 }
 
 void impa_gelu(float *x, size_t n)
@@ -1397,11 +1448,14 @@ void impa_sigmoid(float *x, size_t n)
 
 void impa_gate(const float *v, float *gate, size_t n)
 {
+    int nth = elem_threads(n);
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384 && !in_parallel())
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
 #endif
-    for (size_t i = 0; i < n; i++)
-        gate[i] = v[i] * sigmoid1(gate[i]);
+    for (int t = 0; t < nth; t++) {
+        size_t a = n * (size_t)t / (size_t)nth, b = n * (size_t)(t + 1) / (size_t)nth;
+        g_isa_fn.gate(v + a, gate + a, b - a);
+    }
 }
 
 void impa_pixel_shuffle(const float *in, float *out, int c, int h, int w, int r)
@@ -1666,7 +1720,8 @@ int impa_kernels_set_isa(impa_isa_t isa)
     g_isa = isa;
 #define IMPA_ISA_PICK(v)                                                                        \
     (g_isa_fn.channel_apply = channel_apply_##v, g_isa_fn.readout_block = readout_block_##v,     \
-     g_isa_fn.channel_stats = channel_stats_##v, g_isa_fn.shuffle_row = shuffle_row_##v)
+     g_isa_fn.channel_stats = channel_stats_##v, g_isa_fn.shuffle_row = shuffle_row_##v,     \
+     g_isa_fn.dw_rows = dw_plane_rows_##v, g_isa_fn.silu = silu_n_##v, g_isa_fn.gate = gate_n_##v)
     IMPA_ISA_PICK(generic);
 #if IMPA_HAVE_ISA_VARIANTS
     if (isa == IMPA_ISA_AVX2)

@@ -896,7 +896,8 @@ static void run_isa_kernels(impa_isa_t isa)
     assert_int_equal(impa_kernels_set_isa(isa), 0);
     assert_int_equal(impa_kernels_isa(), isa);
     printf("ISA variant %s: GroupNorm statistics and apply, fused shuffle + norm, fused "
-           "readout, mixer and convolutions against the references\n", impa_kernels_isa_name(isa));
+           "readout, mixer, depthwise, activations and convolutions against the references\n",
+           impa_kernels_isa_name(isa));
     test_conv2d(NULL);
     test_groupnorm(NULL);
     test_apply_readout(NULL);
@@ -904,6 +905,8 @@ static void run_isa_kernels(impa_isa_t isa)
     test_groupnorm_shuffle(NULL);
     test_conv_pre(NULL);
     test_mixer(NULL);
+    test_dwconv(NULL);
+    test_activations(NULL);
     assert_int_equal(impa_kernels_set_isa(impa_kernels_isa_best()), 0);
 }
 
