@@ -168,8 +168,7 @@ void impa_conv_pack(const float *w, int cout, int kk, float *wt);
  * a direct kernel (no im2col, no GEMM) with the ISA now in use: the AVX-512
  * variant, p->wt set, 3x3, padding 1, no dilation, cout a multiple of 16, and
  * stride 1 (rows that fill 16-wide vectors to >= 90 % by rows, others over the
- * flattened plane) or stride 2 where the output rows fill the vectors to >= 90
- * % (whole grids; the daemon's 80 x 80 windows keep im2col + GEMM there). */
+ * flattened plane) or stride 2 (by rows; wout is not used). */
 int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                        int cout, int wout);
 

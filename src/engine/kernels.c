@@ -515,11 +515,12 @@ int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, i
 {
 #if IMPA_HAVE_DIRECT512
     return g_isa == IMPA_ISA_AVX512 && p->wt && k == 3 && pad == 1 && dilation == 1 &&
-           cout % 16 == 0 && (stride == 1 || (stride == 2 && direct_rows_fill(wout)));
+           cout % 16 == 0 && (stride == 1 || stride == 2);
 #else
-    (void)p, (void)k, (void)stride, (void)pad, (void)dilation, (void)cout, (void)wout;
+    (void)p, (void)k, (void)stride, (void)pad, (void)dilation, (void)cout;
     return 0;
 #endif
+    (void)wout;
 }
 
 /* Floats of the stride-2 direct kernel's scratch (conv3x3s2_direct_avx512):
@@ -959,8 +960,9 @@ s2_fill_row(const float *row, int w, int wout, const impa_pre_t *pre, int ci, fl
  * = the input row each of the three slots holds (-1: none, set by the caller
  * for each new input). With pre the input is normalised as it is read and
  * left as it is: no pass of its own over the planes and no write-back (on
- * AMD Zen 4 and on the Xeon, im2col + GEMM of these convolutions was a quarter
- * of the encoder). */
+ * the Xeon (SPR-class), one core: 16 -> 16 channels, 512 x 512 input 91
+ * against 50 GFLOP/s for im2col + GEMM (AVX2 kernels), 80 x 80 (40-pixel output
+ * rows) 87 against 68, 40 x 40 63 against 60). */
 __attribute__((target("arch=x86-64-v4"))) static void
 conv3x3s2_direct_avx512(const float *in, int cin, int h, int w, float *out, int cout,
                         const float *wt, const float *bias, int accumulate, const impa_pre_t *pre,
