@@ -513,6 +513,7 @@ static int direct_rows_fill(int wout)
 int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                        int cout, int wout)
 {
+    (void)wout; /* every row width: see conv3x3s2_direct_avx512 */
 #if IMPA_HAVE_DIRECT512
     return g_isa == IMPA_ISA_AVX512 && p->wt && k == 3 && pad == 1 && dilation == 1 &&
            cout % 16 == 0 && (stride == 1 || stride == 2);
@@ -520,7 +521,6 @@ int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, i
     (void)p, (void)k, (void)stride, (void)pad, (void)dilation, (void)cout;
     return 0;
 #endif
-    (void)wout;
 }
 
 /* Floats of the stride-2 direct kernel's scratch (conv3x3s2_direct_avx512):
@@ -931,8 +931,8 @@ IMPA_ISA_VARIANTS(channel_apply,
  * of output pixel j then read O[j], E[j] and O[j + 1], plain loads. Zeros past
  * the row: the right padding and the vector tails. E, O: L floats each. */
 __attribute__((target("arch=x86-64-v4"))) static void
-s2_fill_row(const float *row, int w, int wout, const impa_pre_t *pre, int ci, float *tmp, float *E,
-            float *O, int L)
+s2_fill_row(const float *row, int w, const impa_pre_t *pre, int ci, float *tmp, float *E, float *O,
+            int L)
 {
     if (pre) {
         channel_apply_body(row, tmp, NULL, w, pre->scale[ci], pre->shift[ci], pre->silu);
@@ -948,7 +948,6 @@ s2_fill_row(const float *row, int w, int wout, const impa_pre_t *pre, int ci, fl
         O[j + 1] = row[2 * j + 1];
     for (int j = no + 1; j < L; j++)
         O[j] = 0.0f;
-    (void)wout;
 }
 
 /* Output rows r0..r1-1 of a 3x3 stride-2 padding-1 convolution, cout % 16 ==
@@ -980,8 +979,7 @@ conv3x3s2_direct_avx512(const float *in, int cin, int h, int w, float *out, int 
                 continue;
             for (int ci = 0; ci < cin; ci++) {
                 float *E = slots + ((size_t)ci * 3 + sl) * 2 * L;
-                s2_fill_row(in + (size_t)ci * hw + (size_t)iy * w, w, wout, pre, ci, tmp, E, E + L,
-                            L);
+                s2_fill_row(in + (size_t)ci * hw + (size_t)iy * w, w, pre, ci, tmp, E, E + L, L);
             }
             hdr[sl] = (float)iy;
         }
