@@ -1035,8 +1035,13 @@ static void test_conv_pre(void **state)
                 if (serial)
                     assert_true(rc.calls > 1); /* band by band */
                 assert_true(max_abs_diff(o1, o2, (size_t)cout * ho * ho) < 1e-5);
-                for (int c = 0; c < cout; c++)
-                    assert_float_equal(m1[c], m2[c], 1e-6);
+                /* tiles in order (serial) and over the threads compute the statistics
+                 * differently (tile by tile, or over the planes in float blocks): the
+                 * tolerances of test_conv2d */
+                for (int c = 0; c < cout; c++) {
+                    assert_float_equal(m1[c], m2[c], 1e-5 * (1 + fabs(m1[c])));
+                    assert_float_equal(q1[c], q2[c], 1e-4 * (1 + q1[c]));
+                }
             }
             /* the input normalised as it is read (impa_conv2d_stats_normin: the
              * stride-2 direct kernel under AVX-512 leaves x2 raw), serial and over
@@ -1051,8 +1056,8 @@ static void test_conv_pre(void **state)
                     fail_msg("conv_stats_normin stride %d silu %d serial %d: max abs error %g",
                              stride, silu, serial, max_abs_diff(o1, o2, (size_t)cout * ho * ho));
                 for (int c = 0; c < cout; c++) {
-                    assert_float_equal(m1[c], m2[c], 1e-6);
-                    assert_float_equal(q1[c], q2[c], 1e-6 * q1[c] + 1e-6);
+                    assert_float_equal(m1[c], m2[c], 1e-5 * (1 + fabs(m1[c])));
+                    assert_float_equal(q1[c], q2[c], 1e-4 * (1 + q1[c]));
                 }
                 int raw = stride == 2 && impa_kernels_isa() == IMPA_ISA_AVX512;
                 assert_int_equal(memcmp(x2, x0, n * sizeof(float)) == 0, raw);
