@@ -165,10 +165,11 @@ void impa_conv2d_stats_src(const float *in, int cin, int hin, int win, float *ou
 void impa_conv_pack(const float *w, int cout, int kk, float *wt);
 
 /* Whether impa_conv2d* runs this convolution (output rows of wout pixels) with
- * a direct kernel (no im2col, no GEMM) with the ISA now in use: the AVX-512
- * variant, p->wt set, 3x3, padding 1, no dilation, cout a multiple of 16, and
- * stride 1 (rows that fill 16-wide vectors to >= 90 % by rows, others over the
- * flattened plane) or stride 2 (by rows; wout is not used). */
+ * a direct kernel (no im2col, no GEMM) with the ISA now in use: p->wt set, 3x3,
+ * padding 1, no dilation, and with the AVX-512 variant cout a multiple of 16
+ * and stride 1 (rows that fill 16-wide vectors to >= 90 % by rows, others over
+ * the flattened plane) or stride 2 (by rows), with the AVX2 variant cout a
+ * multiple of 8 and stride 1 (by rows). wout is not used. */
 int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                        int cout, int wout);
 

@@ -503,6 +503,69 @@ conv3x3_direct_flat_avx512(const float *in, int cin, int h, int w, float *out, i
     }
 }
 
+/* ---- the AVX2 variant of the stride-1 direct kernel (AMD Zen 3: no AVX-512) ----
+ * The row kernel's scheme with 8-wide vectors and the 16 registers of AVX2: 8
+ * output channels x 8 pixels of one output row in 8 accumulators; per tap one
+ * (masked at borders) 8-pixel load, 8 broadcast weights and 8 FMAs; same
+ * weight layout and accumulation order. Every row width (an 8-pixel vector
+ * wastes little on 20- and 40-pixel rows). */
+#define DIRECT256_INLINE __attribute__((target("arch=x86-64-v3"), always_inline)) static inline
+
+/* Lanes lo..hi-1 of an 8-lane vector, as the integer mask maskload/maskstore
+ * take; masked-off lanes are neither read nor written. */
+DIRECT256_INLINE __m256i direct256_lanes(int lo, int hi)
+{
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx));
+}
+
+__attribute__((target("arch=x86-64-v3"))) static void
+conv3x3_direct_avx2(const float *in, int cin, int h, int w, float *out, int cout,
+                    const float *wt, const float *bias, int accumulate, int r0, int r1)
+{
+    size_t hw = (size_t)h * w;
+    for (int y = r0; y < r1; y++) {
+        int ky0 = y == 0 ? 1 : 0, ky1 = y == h - 1 ? 2 : 3;
+        for (int co0 = 0; co0 < cout; co0 += 8) {
+            for (int x0 = 0; x0 < w; x0 += 8) {
+                __m256i sm = direct256_lanes(0, w - x0 < 8 ? w - x0 : 8);
+                float *o = out + (size_t)co0 * hw + (size_t)y * w + x0;
+                __m256 acc[8];
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    acc[j] = _mm256_set1_ps(bias[co0 + j]);
+                    if (accumulate)
+                        acc[j] = _mm256_add_ps(acc[j], _mm256_maskload_ps(o + (size_t)j * hw, sm));
+                }
+                __m256i m[3];
+                for (int kx = 0; kx < 3; kx++) {
+                    int xs = x0 + kx - 1;
+                    m[kx] = direct256_lanes(xs < 0 ? -xs : 0, w - xs < 8 ? w - xs : 8);
+                }
+                int inner = x0 >= 1 && x0 + 9 <= w;
+                for (int ci = 0; ci < cin; ci++) {
+                    for (int ky = ky0; ky < ky1; ky++) {
+                        const float *row = in + (size_t)ci * hw + (size_t)(y + ky - 1) * w + x0 - 1;
+                        const float *wk = wt + (size_t)(ci * 9 + ky * 3) * cout + co0;
+                        for (int kx = 0; kx < 3; kx++) {
+                            __m256 v = inner ? _mm256_loadu_ps(row + kx)
+                                             : _mm256_maskload_ps(row + kx, m[kx]);
+                            const float *wj = wk + (size_t)kx * cout;
+#pragma GCC unroll 8
+                            for (int j = 0; j < 8; j++)
+                                acc[j] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(wj + j), acc[j]);
+                        }
+                    }
+                }
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++)
+                    _mm256_maskstore_ps(o + (size_t)j * hw, sm, acc[j]);
+            }
+        }
+    }
+}
+
 /* Rows that fill 16-wide vectors to >= 90 % (80, 128, 512: yes; 20, 40: no)
  * run on the row kernel, the others on the flattened one. */
 static int direct_rows_fill(int wout)
@@ -516,8 +579,10 @@ int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, i
 {
     (void)wout; /* every row width: see conv3x3s2_direct_avx512 */
 #if IMPA_HAVE_DIRECT512
-    return g_isa == IMPA_ISA_AVX512 && p->wt && k == 3 && pad == 1 && dilation == 1 &&
-           cout % 16 == 0 && (stride == 1 || stride == 2);
+    int dense3 = p->wt && k == 3 && pad == 1 && dilation == 1;
+    if (g_isa == IMPA_ISA_AVX2)
+        return dense3 && stride == 1 && cout % 8 == 0;
+    return g_isa == IMPA_ISA_AVX512 && dense3 && cout % 16 == 0 && (stride == 1 || stride == 2);
 #else
     (void)p, (void)k, (void)stride, (void)pad, (void)dilation, (void)cout;
     return 0;
@@ -639,7 +704,9 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
             src_rows(src, hin, &done, (r1 - 1) * stride - pad + (k - 1) * dilation + 1);
         float *o = out + (size_t)r0 * wout;
 #if IMPA_HAVE_DIRECT512
-        if (direct && stride == 2) {
+        if (direct && g_isa == IMPA_ISA_AVX2) {
+            conv3x3_direct_avx2(in, cin, hin, win, out, cout, p->wt, p->b, accumulate, r0, r1);
+        } else if (direct && stride == 2) {
             conv3x3s2_direct_avx512(in, cin, hin, win, out, cout, p->wt, p->b, accumulate,
                                     pre_read, c, r0, r1);
         } else if (direct && direct_rows_fill(wout)) {

@@ -125,7 +125,7 @@ static void test_golden(void **state)
                 continue;
             if ((*c == 'f' || *c == 'g') && run >= 4)
                 assert_int_equal(impa_conv2d_direct(&m->dec_conv[2], 3, 1, 1, 1, I->hid_s, nx),
-                                 isa == IMPA_ISA_AVX512);
+                                 isa != IMPA_ISA_GENERIC); /* AVX2 and AVX-512 kernels */
             /* the stride-2 direct kernel on golden f's 120- and 60-pixel rows and
              * golden g's 40 and 20 (enc.1, enc.2) */
             if ((*c == 'f' || *c == 'g') && run >= 4) {
