@@ -11,7 +11,7 @@
 
 /* A convolution's parameters, borrowed from the model's weight blob.
  * w: [out][in/groups][kh][kw] (PyTorch order), b: [out]; wt: NULL, or for
- * the dense 3x3 stride-1 convolutions the same weights packed once at load
+ * the dense 3x3 convolutions the same weights packed once at load
  * as [in*kh*kw][out] (impa_conv_pack), what the direct kernel reads. */
 typedef struct {
     const float *w;
@@ -53,13 +53,18 @@ struct impa_model {
     impa_conv_param_t dec_conv[3]; /* dec.0, dec.1: [4S][S][3][3]; dec.2: [S][S][3][3] */
     impa_norm_param_t dec_norm[3]; /* [S] */
     impa_conv_param_t readout;     /* [1][S][1][1] */
-    float *packed;                 /* the wt of enc.0, dec.0, dec.1, dec.2 (owned) */
+    float *packed;                 /* the wt of enc.0-2 and dec.0-2 (owned) */
 };
 
 /* forward.c: the translator runs on all threads when its latent plane has at
  * least min_hw pixels (default IMPA_TRANS_PAR_MIN, 4096), else on one; the tests
  * set 0 to run the split path on small grids. A tiled engine passes it on. */
 void impa_engine_set_translator_split(impa_engine_t *e, int min_hw);
+
+/* forward.c: rows of pre per band of the advection decoder's skip + dec.1
+ * shuffle (dec1_skip); 0 (default) = from its cache budget. The tests set 1 so
+ * that the golden grids run several bands. A tiled engine passes it on. */
+void impa_engine_set_decoder_band(impa_engine_t *e, int rows);
 
 /* ---- kernels.c: how to compute; no allocation, no I/O ---------------------- */
 
@@ -91,6 +96,13 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
                  const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                  float *col, int accumulate);
 
+/* Output rows r0..r1-1 of impa_conv2d (accumulate 0; k > 1) only, on the
+ * calling thread; col: one thread's impa_conv2d_col_floats. The caller
+ * computes a plane band by band, each band in cache for its consumer. */
+void impa_conv2d_rows(const float *in, int cin, int hin, int win, float *out, int cout,
+                      const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                      float *col, int r0, int r1);
+
 /* impa_conv2d (accumulate 0) that also returns, per output channel, the mean
  * and the sum of squared deviations of its plane (what impa_groupnorm_apply
  * and impa_groupnorm_shuffle2_apply take): computed tile by tile right after
@@ -121,17 +133,45 @@ void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int
                            const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                            float *col, const impa_pre_t *pre, double *mean_c, double *m2_c);
 
+/* impa_conv2d_stats on act(in * scale + shift) (pre), where the caller has no
+ * further use for the raw input: the stride-2 direct kernel normalises the
+ * rows as it reads them and leaves `in` as it was; every other path is
+ * impa_conv2d_stats_pre (in normalised in place). `in` is unspecified after. */
+void impa_conv2d_stats_normin(float *in, int cin, int hin, int win, float *out, int cout,
+                              const impa_conv_param_t *p, int k, int stride, int pad,
+                              int dilation, float *col, const impa_pre_t *pre, double *mean_c,
+                              double *m2_c);
+
+/* A producer of a convolution's input rows: rows(ctx, r0, r1) writes input
+ * rows r0..r1-1 of every channel of the convolution's `in`. Called with
+ * consecutive ranges in order, each row once, just before the first tile that
+ * reads them (all at once first when the tiles run on several threads), so
+ * that a stage feeding a convolution leaves its rows in cache for it instead
+ * of writing a whole plane set that the convolution then reads back. */
+typedef struct {
+    void (*rows)(void *ctx, int r0, int r1);
+    void *ctx;
+} impa_rows_src_t;
+
+/* impa_conv2d_stats on an input that src produces row band by row band
+ * (impa_conv2d_stats_pre is this with a producer that normalises in place). */
+void impa_conv2d_stats_src(const float *in, int cin, int hin, int win, float *out, int cout,
+                           const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                           float *col, const impa_rows_src_t *src, double *mean_c, double *m2_c);
+
 /* w [cout][kk] (kk = cin * k * k, PyTorch order) transposed into wt [kk][cout]:
  * the direct kernel's weight layout, one 64-byte row of 16 output channels per
  * tap. */
 void impa_conv_pack(const float *w, int cout, int kk, float *wt);
 
-/* Whether impa_conv2d* runs this convolution with a direct kernel (no im2col,
- * no GEMM) with the ISA now in use: the AVX-512 variant, p->wt set, 3x3, stride
- * 1, padding 1, no dilation, cout a multiple of 16 (rows that fill 16-wide
- * vectors to >= 90 % by rows, others over the flattened plane). */
+/* Whether impa_conv2d* runs this convolution (output rows of wout pixels) with
+ * a direct kernel (no im2col, no GEMM) with the ISA now in use: p->wt set, 3x3,
+ * padding 1, no dilation, and with the AVX-512 variant cout a multiple of 16
+ * and stride 1 (rows that fill 16-wide vectors to >= 90 % by rows, others over
+ * the flattened plane) or stride 2 (by rows), with the AVX2 variant cout a
+ * multiple of 8 and stride 1 (by rows). wout is not used. */
 int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
-                       int cout);
+                       int cout, int wout);
 
 /* Output side of a convolution. */
 int impa_conv_out_size(int n, int k, int stride, int pad, int dilation);
@@ -206,11 +246,27 @@ void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, 
                              float eps, const impa_norm_param_t *p, impa_act_t act,
                              const float *add);
 /* The same with the statistics of the 4c pre-shuffle planes given (mean_c,
- * m2_c: [4c], from impa_conv2d_stats on the convolution that wrote pre). */
+ * m2_c: [4c], from impa_conv2d_stats on the convolution that wrote pre), and
+ * optionally the add operand's own norm applied as it is read: add_pre NULL,
+ * out += add as it is; else out = norm(shuffle(pre)) + act'(add * scale' +
+ * shift') with add_pre's per-channel scale', shift' and SiLU flag (the
+ * decoder's skip, enc.0's raw convolution output, normalised on the fly: no
+ * pass of its own over its [c][2h][2w] planes). */
 void impa_groupnorm_shuffle2_apply(const float *pre, float *out, int c, int h, int w,
                                    int groups, float eps, const impa_norm_param_t *p,
-                                   impa_act_t act, const float *add, const double *mean_c,
-                                   const double *m2_c);
+                                   impa_act_t act, const float *add, const impa_pre_t *add_pre,
+                                   const double *mean_c, const double *m2_c);
+/* The per-channel scale/shift that impa_groupnorm_shuffle2_apply derives from
+ * the [4c] pre-shuffle statistics (planes 4ch..4ch+3 are channel ch). */
+void impa_groupnorm_shuffle2_affine(const double *mean_c, const double *m2_c, int c, int groups,
+                                    int hw, float eps, const impa_norm_param_t *p, float *scale,
+                                    float *shift);
+/* impa_groupnorm_shuffle2_apply with the affine given, on rows y0..y1-1 of the
+ * pre planes only (output rows 2y0..2y1-1 of every channel), on the calling
+ * thread: the producer of the next convolution's input rows. */
+void impa_shuffle2_apply_rows(const float *pre, float *out, int c, int h, int w,
+                              const float *scale, const float *shift, impa_act_t act,
+                              const float *add, const impa_pre_t *add_pre, int y0, int y1);
 
 /* Elementwise, in place, over n floats. */
 void impa_silu(float *x, size_t n);
@@ -228,6 +284,9 @@ void impa_pixel_unshuffle(const float *in, float *out, int c, int h, int w, int 
  * impa_mixer_inverse undoes it exactly. in and out distinct. */
 void impa_mixer(const float *in, float *out, int c, int h, int w);
 void impa_mixer_inverse(const float *in, float *out, int c, int h, int w);
+/* impa_mixer on output rows y0..y1-1 of every channel only (reads source rows
+ * y0 & ~1 .. y1 | 1), on the calling thread: enc.0's input row producer. */
+void impa_mixer_rows(const float *in, float *out, int c, int h, int w, int y0, int y1);
 
 /* mean over the plane: out[ch] = mean(in[ch][0..hw)). */
 void impa_mean_hw(const float *in, float *out, int c, int hw);
@@ -259,7 +318,7 @@ void impa_se_local(const float *c_in, float *u, int t, int tr, int h, int w, int
                    float *hid);
 
 /* Runtime ISA dispatch (kernels.c, the kernels compiled per ISA: the GroupNorm
- * apply and the fused readout). GENERIC is the build's own code (x86-64
+ * statistics and apply, the fused shuffle + norm and the fused readout). GENERIC is the build's own code (x86-64
  * baseline in the default build; the -march=native build has only that one,
  * named "build"); AVX2 = x86-64-v3 (AVX2, FMA), AVX512 = x86-64-v4 (AVX-512
  * F/BW/CD/DQ/VL). At load the best the CPU supports is chosen

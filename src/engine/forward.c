@@ -80,9 +80,13 @@ struct impa_engine {
     float *se_hid;  /* se_window > 0: [Tr][h][w] fc1 output (first the box filter's
                      * [h][w] scratch) */
     float *zo;     /* [Tout*S][h][w] trans.out: latents per lead */
+    float *skip_aff; /* advection with GroupNorm: [Tout][scale, shift][S] enc.0's norm of
+                      * each extrapolated frame, from the encoder; the decoder applies it
+                      * to the skip it recomputes band by band (dec1_skip); else NULL */
     /* the translator on several threads (translator_par): per-slice GroupNorm
      * statistics [3 norms][mean, m2][threads][T] and per-thread scratch */
     int trans_par_min; /* smallest h*w split (IMPA_TRANS_PAR_MIN; tests lower it) */
+    int dec_band;      /* pre rows per band of dec1_skip, 0 = from IMPA_DEC_BAND_FLOATS */
     double *tpart;
     double *tcomb; /* [threads][mean, m2][T] combined statistics */
     float *tscr;   /* [threads][4T + Tr] scale, shift, pooled, gate, SE hidden */
@@ -263,6 +267,8 @@ int impa_engine_create(const impa_model_t *model, int ny, int nx, int threads,
     PLAN(&e->u0, F * S * hw);
     PLAN(&e->se, 2 * T + Tr);
     PLAN(&e->zo, Tout * S * hw);
+    if (mi->advection && !mi->norm_local)
+        PLAN(&e->skip_aff, Tout * 2 * S);
     /* The translator runs while the workers are idle: its tensors share one
      * region with worker 0's frame/lead buffers (32 MiB less at 512x512). */
     size_t worker_floats = PAD16(C * HW) + PAD16(S * hw2) + PAD16(4 * S * hw2) + PAD16(S * HW);
@@ -728,12 +734,12 @@ static void conv_norm(const impa_engine_t *e, impa_worker_t *wk, const float *x,
 }
 
 /* A decoder 3x3 convolution to [4S] planes pre, then pixel_shuffle(2) + norm +
- * SiLU (+ add, which may be out) into out [S][2h][2w]; statistics as in
- * conv_norm. */
+ * SiLU (+ add, which may be out, normalised on read by add_pre when not NULL:
+ * GroupNorm models only) into out [S][2h][2w]; statistics as in conv_norm. */
 static void conv_norm_shuffle2(const impa_engine_t *e, impa_worker_t *wk, const float *x,
                                int h, int w, float *pre, float *out,
                                const impa_conv_param_t *cp, const impa_norm_param_t *np,
-                               const float *add)
+                               const float *add, const impa_pre_t *add_pre)
 {
     const impa_model_info_t *mi = &e->model->info;
     int S = mi->hid_s;
@@ -747,7 +753,7 @@ static void conv_norm_shuffle2(const impa_engine_t *e, impa_worker_t *wk, const 
         impa_conv2d_stats(x, S, h, w, pre, 4 * S, cp, 3, 1, 1, 1, wk->col, mean, m2);
         t1 = mono_s();
         impa_groupnorm_shuffle2_apply(pre, out, S, h, w, mi->norm_groups, mi->gn_eps, np,
-                                      IMPA_ACT_SILU, add, mean, m2);
+                                      IMPA_ACT_SILU, add, add_pre, mean, m2);
     }
     wk->conv_s += t1 - t0;
     wk->elem_s += mono_s() - t1;
@@ -768,40 +774,133 @@ static void enc0(const impa_engine_t *e, impa_worker_t *wk, const float *x, floa
     conv_norm(e, wk, x, C, H, W, e0, S, 1, &M->enc_conv[0], &M->enc_norm[0]);
 }
 
-/* The encoder of one frame with GroupNorm (steps 1-2): x [C][H][W] -> e0
- * [S][H][W] (enc.0, normalised on return) -> wk->half -> z [S][h][w]. Each
- * norm + SiLU but the last is applied by the next convolution, band by band as
- * its im2col reads the rows (impa_conv2d_stats_pre), not in a pass of its own. */
-static void encoder_frame(const impa_engine_t *e, impa_worker_t *wk, const float *x, float *e0,
-                          float *z)
+/* The Spatial Mixer as the producer of enc.0's input rows (mix_rows): each
+ * band of mixed rows is still in cache when the convolution reads it. */
+typedef struct {
+    const float *x;
+    float *mix;
+    int c, h, w;
+} mix_ctx_t;
+
+static void mix_rows(void *ctx, int r0, int r1)
+{
+    const mix_ctx_t *m = ctx;
+    impa_mixer_rows(m->x, m->mix, m->c, m->h, m->w, r0, r1);
+}
+
+/* enc.0's convolution + statistics (GroupNorm models): x [C][H][W] before the
+ * mixer -> e0 [S][H][W] raw; mean, m2: [S]. */
+static void enc0_conv_stats(const impa_engine_t *e, impa_worker_t *wk, const float *x, float *e0,
+                            double *mean, double *m2)
 {
     const impa_model_t *M = e->model;
     const impa_model_info_t *mi = &M->info;
     int C = mi->n_fields, S = mi->hid_s, H = e->H, W = e->W;
+    if (!mi->spatial_mixer) {
+        impa_conv2d_stats(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, mean, m2);
+        return;
+    }
+    mix_ctx_t mc = {x, wk->mix, C, H, W};
+    impa_rows_src_t src = {mix_rows, &mc};
+    impa_conv2d_stats_src(wk->mix, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, &src,
+                          mean, m2);
+}
+
+/* The encoder of one frame with GroupNorm (steps 1-2): x [C][H][W] -> e0
+ * [S][H][W] (enc.0; normalised on return when it is e->skip, else scratch) ->
+ * wk->half -> z [S][h][w]; aff (NULL or [2][S]) gets enc.0's norm (scale, shift). Each norm + SiLU but the last is applied by the next
+ * convolution as it reads the rows (the stride-2 direct kernel,
+ * impa_conv2d_stats_normin) or band by band just before (im2col,
+ * impa_conv2d_stats_pre), not in a pass of its own. */
+static void encoder_frame(const impa_engine_t *e, impa_worker_t *wk, const float *x, float *e0,
+                          float *z, float *aff)
+{
+    const impa_model_t *M = e->model;
+    const impa_model_info_t *mi = &M->info;
+    int S = mi->hid_s, H = e->H, W = e->W;
     double mean[IMPA_MAX_NORM_CH / 4], m2[IMPA_MAX_NORM_CH / 4];
     float scale[2][IMPA_MAX_NORM_CH / 4], shift[2][IMPA_MAX_NORM_CH / 4];
     impa_pre_t pre0 = {scale[0], shift[0], 1}, pre1 = {scale[1], shift[1], 1};
     double t0 = mono_s();
-    if (mi->spatial_mixer) {
-        impa_mixer(x, wk->mix, C, H, W);
-        x = wk->mix;
-    }
-    impa_conv2d_stats(x, C, H, W, e0, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, mean, m2);
+    enc0_conv_stats(e, wk, x, e0, mean, m2);
     impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H * W, mi->gn_eps, &M->enc_norm[0],
                           scale[0], shift[0]);
-    impa_conv2d_stats_pre(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col, &pre0,
-                          mean, m2);
+    if (aff) {
+        memcpy(aff, scale[0], sizeof(float) * (size_t)S);
+        memcpy(aff + S, shift[0], sizeof(float) * (size_t)S);
+    }
+    /* e0 stays normalised only where it is the decoder's skip */
+    if (e0 == e->skip)
+        impa_conv2d_stats_pre(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col,
+                              &pre0, mean, m2);
+    else
+        impa_conv2d_stats_normin(e0, S, H, W, wk->half, S, &M->enc_conv[1], 3, 2, 1, 1, wk->col,
+                                 &pre0, mean, m2);
     int H2 = impa_conv_out_size(H, 3, 2, 1, 1), W2 = impa_conv_out_size(W, 3, 2, 1, 1);
     impa_groupnorm_affine(mean, m2, S, mi->norm_groups, H2 * W2, mi->gn_eps, &M->enc_norm[1],
                           scale[1], shift[1]);
-    impa_conv2d_stats_pre(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col,
-                          &pre1, mean, m2);
+    impa_conv2d_stats_normin(wk->half, S, H2, W2, z, S, &M->enc_conv[2], 3, 2, 1, 1, wk->col,
+                             &pre1, mean, m2);
     double t1 = mono_s();
     int hw = impa_conv_out_size(H2, 3, 2, 1, 1) * impa_conv_out_size(W2, 3, 2, 1, 1);
     impa_groupnorm_apply(z, z, S, hw, mi->norm_groups, mi->gn_eps, &M->enc_norm[2],
                          IMPA_ACT_SILU, NULL, mean, m2);
     wk->conv_s += t1 - t0; /* the two fused norms count as convolution time */
     wk->elem_s += mono_s() - t1;
+}
+
+/* Floats of the working set of one band of dec1_skip (its pre rows, full rows
+ * and mixed rows): about 1 MiB, half the 2 MiB L2 of the Xeon (SPR-class). */
+#define IMPA_DEC_BAND_FLOATS (256 * 1024)
+
+/* dec.1 of lead t with its skip (advection, GroupNorm): dec.1's convolution
+ * wk->half -> wk->pre [4S][H2][W2], then band by band of pre rows: enc.0 of the
+ * lead's extrapolated frame `base` (mixer rows, then the convolution rows) into
+ * those rows of wk->full, raw, and dec.1's shuffle + norm + SiLU onto them in
+ * place, applying the skip's norm + SiLU (e->skip_aff, computed by the encoder
+ * on the same frame) as it reads them. The raw skip rows never leave cache,
+ * instead of a [S][H][W] plane set written by one pass and read back by the
+ * next (32 MiB a lead at 512 x 512). On return wk->full = dec.1's output +
+ * skip [S][H][W]. */
+static void dec1_skip(const impa_engine_t *e, impa_worker_t *wk, const float *base, int lead)
+{
+    const impa_model_t *M = e->model;
+    const impa_model_info_t *mi = &M->info;
+    int C = mi->n_fields, S = mi->hid_s, H = e->H, W = e->W, H2 = H / 2, W2 = W / 2;
+    const float *aff = e->skip_aff + (size_t)lead * 2 * S;
+    impa_pre_t sk = {aff, aff + S, 1};
+    double mean[IMPA_MAX_NORM_CH], m2[IMPA_MAX_NORM_CH];
+    float scale[IMPA_MAX_NORM_CH / 4], shift[IMPA_MAX_NORM_CH / 4];
+    double t0 = mono_s();
+    impa_conv2d_stats(wk->half, S, H2, W2, wk->pre, 4 * S, &M->dec_conv[1], 3, 1, 1, 1, wk->col,
+                      mean, m2);
+    impa_groupnorm_shuffle2_affine(mean, m2, S, mi->norm_groups, H2 * W2, mi->gn_eps,
+                                   &M->dec_norm[1], scale, shift);
+    double tc = mono_s() - t0, te = 0.0;
+    int band = e->dec_band > 0 ? e->dec_band
+                               : IMPA_DEC_BAND_FLOATS / (2 * S * W + 4 * S * W2 + 2 * C * W);
+    if (band < 1)
+        band = 1;
+    const float *x = mi->spatial_mixer ? wk->mix : base;
+    int mixed = 0; /* rows of wk->mix written */
+    for (int y0 = 0; y0 < H2; y0 += band) {
+        int y1 = y0 + band < H2 ? y0 + band : H2;
+        double a = mono_s();
+        if (mi->spatial_mixer) {
+            int hi = 2 * y1 + 1 < H ? 2 * y1 + 1 : H; /* enc.0 rows 2y0..2y1-1 read up to 2y1 */
+            impa_mixer_rows(base, wk->mix, C, H, W, mixed, hi);
+            mixed = hi > mixed ? hi : mixed;
+        }
+        impa_conv2d_rows(x, C, H, W, wk->full, S, &M->enc_conv[0], 3, 1, 1, 1, wk->col, 2 * y0,
+                         2 * y1);
+        double b = mono_s();
+        impa_shuffle2_apply_rows(wk->pre, wk->full, S, H2, W2, scale, shift, IMPA_ACT_SILU,
+                                 wk->full, &sk, y0, y1);
+        tc += b - a;
+        te += mono_s() - b;
+    }
+    wk->conv_s += tc;
+    wk->elem_s += te;
 }
 
 /* IMPA translator block i on e->u: [T][h][w] (docs/model.md step 4). */
@@ -1005,7 +1104,8 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
             e0 = e->skip;
         float *z = e->u0 + (size_t)t * S * hw;              /* [S][h][w] */
         if (!mi->norm_local) {
-            encoder_frame(e, wk, x, e0, z);
+            float *aff = e->skip_aff && t >= Tin ? e->skip_aff + (size_t)(t - Tin) * 2 * S : NULL;
+            encoder_frame(e, wk, x, e0, z, aff);
             continue;
         }
         enc0(e, wk, x, e0);
@@ -1040,20 +1140,17 @@ int impa_engine_forward(impa_engine_t *e, const float *in, float *out, char *err
         int bf = mi->advection ? Tin + t : Tin - 1;
         const float *base = in + (size_t)bf * C * HW; /* [H][W] */
         conv_norm_shuffle2(e, wk, z, h, w, wk->pre, wk->half, &M->dec_conv[0],
-                           &M->dec_norm[0], NULL);
+                           &M->dec_norm[0], NULL, NULL);
         if (!mi->advection) {
             conv_norm_shuffle2(e, wk, wk->half, H2, W2, wk->pre, wk->full, &M->dec_conv[1],
-                               &M->dec_norm[1], e->skip);
+                               &M->dec_norm[1], e->skip, NULL);
         } else if (!mi->norm_local) {
-            /* the skip into full, then dec.1's shuffle + norm adds onto it in place */
-            enc0(e, wk, base, wk->full);
-            conv_norm_shuffle2(e, wk, wk->half, H2, W2, wk->pre, wk->full, &M->dec_conv[1],
-                               &M->dec_norm[1], wk->full);
+            dec1_skip(e, wk, base, t);
         } else {
             /* the per-pixel path shuffles before it norms: dec.1 into full first, the
              * skip into the then free pre, and one add */
             conv_norm_shuffle2(e, wk, wk->half, H2, W2, wk->pre, wk->full, &M->dec_conv[1],
-                               &M->dec_norm[1], NULL);
+                               &M->dec_norm[1], NULL, NULL);
             enc0(e, wk, base, wk->pre);
             for (size_t i = 0; i < (size_t)S * HW; i++)
                 wk->full[i] += wk->pre[i];
@@ -1181,6 +1278,14 @@ int impa_engine_forecast(impa_engine_t *e, const float *const *dbz,
         }
     }
     return 0;
+}
+
+void impa_engine_set_decoder_band(impa_engine_t *e, int rows)
+{
+    if (e)
+        e->dec_band = rows;
+    for (int i = 0; e && i < e->n_inner; i++)
+        e->inners[i]->dec_band = rows;
 }
 
 void impa_engine_set_translator_split(impa_engine_t *e, int min_hw)

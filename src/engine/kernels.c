@@ -29,6 +29,28 @@
 #include <omp.h>
 #endif
 
+/* Runtime ISA dispatch of the kernels written for it (the g_isa_fn table:
+ * GroupNorm statistics and apply, fused shuffle and readout, depthwise rows,
+ * SiLU, gate and GELU): the body is compiled three times, for the baseline, for
+ * x86-64-v3 (AVX2 + FMA) and for x86-64-v4 (AVX-512), and a table of pointers
+ * picks one at load time from __builtin_cpu_supports (impa_kernels_set_isa
+ * overrides it, for the tests). Without the variants (-march=native or not
+ * x86-64 GCC) only the build's own code exists and the table points at it. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__AVX2__)
+#define IMPA_HAVE_ISA_VARIANTS 1
+#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
+    static void name##_generic params { name##_body args; }                                      \
+    __attribute__((target("arch=x86-64-v3"))) static void name##_avx2 params { name##_body args; } \
+    __attribute__((target("arch=x86-64-v4"))) static void name##_avx512 params                   \
+    {                                                                                            \
+        name##_body args;                                                                        \
+    }
+#else
+#define IMPA_HAVE_ISA_VARIANTS 0
+#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
+    static void name##_generic params { name##_body args; }
+#endif
+
 /* GroupNorm keeps per-channel statistics on the stack; the loader limits the
  * channel counts that are normalised (hid_s, hid_t) well below this. */
 #define IMPA_GN_MAX_CHANNELS 4096
@@ -42,6 +64,15 @@ static struct {
     void (*readout_block)(const float *x, int c, int hw, int n, const float *scale,
                           const float *shift, const float *rw, float rb, int silu,
                           const float *add, float *y);
+    void (*channel_stats)(const float *x, int hw, double *mean_out, double *m2_out);
+    void (*shuffle_row)(const float *const *p, float *o0, float *o1, const float *a0,
+                        const float *a1, int w, float sc, float sh, int silu, float asc,
+                        float ash, int amode);
+    void (*dw_rows)(const float *src, float *dst, int h, int w, const float *wk, float b, int k,
+                    int dilation, int accumulate, int r0, int r1);
+    void (*silu)(float *x, size_t n);
+    void (*gelu)(float *x, size_t n);
+    void (*gate)(const float *v, float *gate, size_t n);
 } g_isa_fn;
 static impa_isa_t g_isa = IMPA_ISA_GENERIC;
 
@@ -119,6 +150,22 @@ static int conv_tile_rows(int cin, int k, int hout, int wout)
     return (hout + ntiles - 1) / ntiles;
 }
 
+static size_t s2_scratch_floats(int cin, int win, int wout);
+
+/* Floats of one thread's slice of `col`: the im2col tile, or for a 3x3
+ * stride-2 convolution the direct kernel's scratch if that is larger. */
+static size_t col_slice_floats(int cin, int win, int k, int stride, int pad, int dilation,
+                               int hout, int wout)
+{
+    int rows = conv_tile_rows(cin, k, hout, wout);
+    size_t n = (size_t)cin * (size_t)k * (size_t)k * (size_t)rows * (size_t)wout;
+    if (k == 3 && stride == 2 && pad == 1 && dilation == 1) {
+        size_t d = s2_scratch_floats(cin, win, wout);
+        n = d > n ? d : n;
+    }
+    return n;
+}
+
 size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int pad,
                               int dilation)
 {
@@ -126,8 +173,7 @@ size_t impa_conv2d_col_floats(int cin, int hin, int win, int k, int stride, int 
         return 0;
     int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
     int wout = impa_conv_out_size(win, k, stride, pad, dilation);
-    int rows = conv_tile_rows(cin, k, hout, wout);
-    return (size_t)cin * (size_t)k * (size_t)k * (size_t)rows * (size_t)wout;
+    return col_slice_floats(cin, win, k, stride, pad, dilation, hout, wout);
 }
 
 /* True inside a parallel region of the caller (forward.c runs the encoder
@@ -229,7 +275,11 @@ static void bias_init(float *out, int cout, int n, int ld, const float *bias, in
  * its own slice of `col`. One thread pool instead of two (OpenBLAS's and
  * OpenMP's) matters on a small shared machine: two pools that both spin-wait
  * made a 2-thread forward 20x slower than 1 thread under load. */
-static void channel_stats(const float *x, int hw, double *mean_out, double *m2_out);
+/* Mean and sum of squared deviations of hw values (the ISA variant in use). */
+static void channel_stats(const float *x, int hw, double *mean_out, double *m2_out)
+{
+    g_isa_fn.channel_stats(x, hw, mean_out, m2_out);
+}
 
 /* Adds the statistics of one output tile, n values per channel at out + ch *
  * plane, to the running (mean, m2) of every channel over `done` earlier values
@@ -261,21 +311,32 @@ void impa_conv1x1_cols(const float *in, int cin, int plane, float *out, int cout
     impa_gemm(cout, n, cin, 1.0f, p->w, cin, in + c0, plane, 1.0f, out + c0, plane);
 }
 
-/* The input rows [*done, hi) of every channel normalised in place (pre; in_pre
- * is the input, writable); *done advances to hi. */
-static void pre_rows(float *in_pre, int cin, int hin, int win, const impa_pre_t *pre, int *done,
-                     int hi)
+/* Asks src for the input rows [*done, hi) (clamped to hin); *done advances. */
+static void src_rows(const impa_rows_src_t *src, int hin, int *done, int hi)
 {
     if (hi > hin)
         hi = hin;
     if (hi <= *done)
         return;
-    size_t plane = (size_t)hin * win, o = (size_t)*done * win;
-    int n = (hi - *done) * win;
-    for (int ci = 0; ci < cin; ci++)
-        g_isa_fn.channel_apply(in_pre + ci * plane + o, in_pre + ci * plane + o, NULL, n,
-                               pre->scale[ci], pre->shift[ci], pre->silu);
+    src->rows(src->ctx, *done, hi);
     *done = hi;
+}
+
+/* The producer of impa_conv2d_stats_pre: the input's rows normalised in place. */
+typedef struct {
+    float *in;
+    int cin, hin, win;
+    const impa_pre_t *pre;
+} pre_ctx_t;
+
+static void pre_rows(void *ctx, int r0, int r1)
+{
+    const pre_ctx_t *pc = ctx;
+    size_t plane = (size_t)pc->hin * pc->win, o = (size_t)r0 * pc->win;
+    int n = (r1 - r0) * pc->win;
+    for (int ci = 0; ci < pc->cin; ci++)
+        g_isa_fn.channel_apply(pc->in + ci * plane + o, pc->in + ci * plane + o, NULL, n,
+                               pc->pre->scale[ci], pc->pre->shift[ci], pc->pre->silu);
 }
 
 /* ---- direct 3x3 convolution --------------------------------------------------
@@ -317,6 +378,24 @@ DIRECT512_INLINE void direct512_init(__m512 *acc, const float *bias, int accumul
     }
 }
 
+/* The lanes of a block of n pixels (n > 16: all). */
+DIRECT512_INLINE __mmask16 direct512_lanes(int n)
+{
+    return (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+}
+
+/* The block at output channels co0.., row y, pixels x0.. of out [cout][ohw]
+ * (rows of wout pixels): its store address *o and lanes *sm, and its
+ * accumulators started (direct512_init). */
+DIRECT512_INLINE void direct512_begin(__m512 *acc, float *out, size_t ohw, int wout, int y,
+                                      int co0, int x0, const float *bias, int accumulate,
+                                      float **o, __mmask16 *sm)
+{
+    *sm = direct512_lanes(wout - x0);
+    *o = out + (size_t)co0 * ohw + (size_t)y * wout + x0;
+    direct512_init(acc, bias + co0, accumulate, *o, ohw, *sm);
+}
+
 DIRECT512_INLINE void direct512_tap(__m512 *acc, __m512 v, const float *wj)
 {
 #pragma GCC unroll 16
@@ -344,11 +423,10 @@ conv3x3_direct_avx512(const float *in, int cin, int h, int w, float *out, int co
         int ky0 = y == 0 ? 1 : 0, ky1 = y == h - 1 ? 2 : 3;
         for (int co0 = 0; co0 < cout; co0 += 16) {
             for (int x0 = 0; x0 < w; x0 += 16) {
-                int nx = w - x0 < 16 ? w - x0 : 16;
-                __mmask16 sm = (__mmask16)((1u << nx) - 1u);
-                float *o = out + (size_t)co0 * hw + (size_t)y * w + x0;
+                float *o;
+                __mmask16 sm;
                 __m512 acc[16];
-                direct512_init(acc, bias + co0, accumulate, o, hw, sm);
+                direct512_begin(acc, out, hw, w, y, co0, x0, bias, accumulate, &o, &sm);
                 /* lanes of the three taps kx that lie inside the row */
                 __mmask16 m[3];
                 for (int kx = 0; kx < 3; kx++) {
@@ -425,6 +503,69 @@ conv3x3_direct_flat_avx512(const float *in, int cin, int h, int w, float *out, i
     }
 }
 
+/* ---- the AVX2 variant of the stride-1 direct kernel (AMD Zen 3: no AVX-512) ----
+ * The row kernel's scheme with 8-wide vectors and the 16 registers of AVX2: 8
+ * output channels x 8 pixels of one output row in 8 accumulators; per tap one
+ * (masked at borders) 8-pixel load, 8 broadcast weights and 8 FMAs; same
+ * weight layout and accumulation order. Every row width (an 8-pixel vector
+ * wastes little on 20- and 40-pixel rows). */
+#define DIRECT256_INLINE __attribute__((target("arch=x86-64-v3"), always_inline)) static inline
+
+/* Lanes lo..hi-1 of an 8-lane vector, as the integer mask maskload/maskstore
+ * take; masked-off lanes are neither read nor written. */
+DIRECT256_INLINE __m256i direct256_lanes(int lo, int hi)
+{
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx));
+}
+
+__attribute__((target("arch=x86-64-v3"))) static void
+conv3x3_direct_avx2(const float *in, int cin, int h, int w, float *out, int cout,
+                    const float *wt, const float *bias, int accumulate, int r0, int r1)
+{
+    size_t hw = (size_t)h * w;
+    for (int y = r0; y < r1; y++) {
+        int ky0 = y == 0 ? 1 : 0, ky1 = y == h - 1 ? 2 : 3;
+        for (int co0 = 0; co0 < cout; co0 += 8) {
+            for (int x0 = 0; x0 < w; x0 += 8) {
+                __m256i sm = direct256_lanes(0, w - x0 < 8 ? w - x0 : 8);
+                float *o = out + (size_t)co0 * hw + (size_t)y * w + x0;
+                __m256 acc[8];
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    acc[j] = _mm256_set1_ps(bias[co0 + j]);
+                    if (accumulate)
+                        acc[j] = _mm256_add_ps(acc[j], _mm256_maskload_ps(o + (size_t)j * hw, sm));
+                }
+                __m256i m[3];
+                for (int kx = 0; kx < 3; kx++) {
+                    int xs = x0 + kx - 1;
+                    m[kx] = direct256_lanes(xs < 0 ? -xs : 0, w - xs < 8 ? w - xs : 8);
+                }
+                int inner = x0 >= 1 && x0 + 9 <= w;
+                for (int ci = 0; ci < cin; ci++) {
+                    for (int ky = ky0; ky < ky1; ky++) {
+                        const float *row = in + (size_t)ci * hw + (size_t)(y + ky - 1) * w + x0 - 1;
+                        const float *wk = wt + (size_t)(ci * 9 + ky * 3) * cout + co0;
+                        for (int kx = 0; kx < 3; kx++) {
+                            __m256 v = inner ? _mm256_loadu_ps(row + kx)
+                                             : _mm256_maskload_ps(row + kx, m[kx]);
+                            const float *wj = wk + (size_t)kx * cout;
+#pragma GCC unroll 8
+                            for (int j = 0; j < 8; j++)
+                                acc[j] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(wj + j), acc[j]);
+                        }
+                    }
+                }
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++)
+                    _mm256_maskstore_ps(o + (size_t)j * hw, sm, acc[j]);
+            }
+        }
+    }
+}
+
 /* Rows that fill 16-wide vectors to >= 90 % (80, 128, 512: yes; 20, 40: no)
  * run on the row kernel, the others on the flattened one. */
 static int direct_rows_fill(int wout)
@@ -434,16 +575,35 @@ static int direct_rows_fill(int wout)
 #endif
 
 int impa_conv2d_direct(const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
-                       int cout)
+                       int cout, int wout)
 {
+    (void)wout; /* every row width: see conv3x3s2_direct_avx512 */
 #if IMPA_HAVE_DIRECT512
-    return g_isa == IMPA_ISA_AVX512 && p->wt && k == 3 && stride == 1 && pad == 1 &&
-           dilation == 1 && cout % 16 == 0;
+    int dense3 = p->wt && k == 3 && pad == 1 && dilation == 1;
+    if (g_isa == IMPA_ISA_AVX2)
+        return dense3 && stride == 1 && cout % 8 == 0;
+    return g_isa == IMPA_ISA_AVX512 && dense3 && cout % 16 == 0 && (stride == 1 || stride == 2);
 #else
     (void)p, (void)k, (void)stride, (void)pad, (void)dilation, (void)cout;
     return 0;
 #endif
 }
+
+/* Floats of the stride-2 direct kernel's scratch (conv3x3s2_direct_avx512):
+ * a header, one normalised input row, and per input channel three input rows
+ * split into even and odd columns. */
+static size_t s2_scratch_floats(int cin, int win, int wout)
+{
+    size_t L = (size_t)(wout + 15) / 16 * 16 + 16;
+    return 16 + (size_t)(win + 15) / 16 * 16 + (size_t)cin * 6 * L;
+}
+
+#if IMPA_HAVE_DIRECT512
+__attribute__((target("arch=x86-64-v4"))) static void
+conv3x3s2_direct_avx512(const float *in, int cin, int h, int w, float *out, int cout,
+                        const float *wt, const float *bias, int accumulate, const impa_pre_t *pre,
+                        float *scr, int r0, int r1);
+#endif
 
 /* Narrowest column chunk worth splitting a product into: narrower
  * small-path products lost to one packed product (measured down to 64). */
@@ -473,14 +633,20 @@ static void conv_gemm(int cout, int n, int kk, const float *w, const float *col,
     impa_gemm(cout, n, kk, 1.0f, w, kk, col, n, 1.0f, out, ldc);
 }
 
+/* Output rows rb..re-1 (re < 0: all) of the convolution; a partial range runs
+ * on the calling thread (impa_conv2d_rows). */
 static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, int cout,
                         const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                         float *col, int accumulate, double *mean_c, double *m2_c,
-                        float *in_pre, const impa_pre_t *pre)
+                        const impa_rows_src_t *src, const impa_pre_t *pre_read, int rb, int re)
 {
     int hout = impa_conv_out_size(hin, k, stride, pad, dilation);
     int wout = impa_conv_out_size(win, k, stride, pad, dilation);
     int plane = hout * wout;
+    if (re < 0) {
+        rb = 0;
+        re = hout;
+    }
     if (k == 1 && stride == 1 && pad == 0) {
         /* columns per thread, a multiple of 16 floats (one cache line) */
         int nth = plane >= 1024 && !in_parallel() ? g_threads : 1;
@@ -496,28 +662,36 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
     }
     int kk = cin * k * k;
     int rows = conv_tile_rows(cin, k, hout, wout);
-    int ntiles = (hout + rows - 1) / rows;
-    size_t colsz = (size_t)kk * (size_t)rows * (size_t)wout;
-    int par = ntiles > 1 && !in_parallel() && g_threads > 1;
-    int done = 0; /* input rows normalised so far (pre) */
-    int direct = impa_conv2d_direct(p, k, stride, pad, dilation, cout);
+    int ntiles = (re - rb + rows - 1) / rows;
+    size_t colsz = col_slice_floats(cin, win, k, stride, pad, dilation, hout, wout);
+    int par = ntiles > 1 && !in_parallel() && g_threads > 1 && rb == 0 && re == hout;
+    int done = 0; /* input rows produced so far (src) */
+    int direct = impa_conv2d_direct(p, k, stride, pad, dilation, cout, wout);
     (void)direct;
-    if (pre && par) /* tiles out of order: the whole input first */
-        pre_rows(in_pre, cin, hin, win, pre, &done, hin);
+    if (src && par) /* tiles out of order: the whole input first */
+        src_rows(src, hin, &done, hin);
     if (mean_c && par) {
         /* tiles on several threads: the statistics afterwards, over the planes */
         conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                    NULL, NULL, NULL, NULL);
+                    NULL, NULL, NULL, pre_read, 0, -1);
         for (int ch = 0; ch < cout; ch++)
             channel_stats(out + (size_t)ch * plane, plane, &mean_c[ch], &m2_c[ch]);
         return;
     }
+#if IMPA_HAVE_DIRECT512
+    /* the stride-2 kernel's scratch rows are kept from tile to tile of a thread:
+     * none is valid for this input yet */
+    if (direct && stride == 2)
+        for (int t = 0; t < (par ? g_threads : 1); t++)
+            for (int j = 0; j < 3; j++)
+                col[colsz * (size_t)t + (size_t)j] = -1.0f;
+#endif
 #if IMPA_HAVE_OPENMP
 #pragma omp parallel for num_threads(g_threads) schedule(static) if (par)
 #endif
     for (int tile = 0; tile < ntiles; tile++) {
-        int r0 = tile * rows;
-        int r1 = r0 + rows < hout ? r0 + rows : hout;
+        int r0 = rb + tile * rows;
+        int r1 = r0 + rows < re ? r0 + rows : re;
         int n = (r1 - r0) * wout;
 #if IMPA_HAVE_OPENMP
         /* inside a caller's parallel region the inner team has one thread
@@ -526,12 +700,16 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
 #else
         float *c = col;
 #endif
-        if (pre && !par) /* the rows this tile reads, just before im2col reads them */
-            pre_rows(in_pre, cin, hin, win, pre, &done,
-                     (r1 - 1) * stride - pad + (k - 1) * dilation + 1);
+        if (src && !par) /* the rows this tile reads, just before it reads them */
+            src_rows(src, hin, &done, (r1 - 1) * stride - pad + (k - 1) * dilation + 1);
         float *o = out + (size_t)r0 * wout;
 #if IMPA_HAVE_DIRECT512
-        if (direct && direct_rows_fill(wout)) {
+        if (direct && g_isa == IMPA_ISA_AVX2) {
+            conv3x3_direct_avx2(in, cin, hin, win, out, cout, p->wt, p->b, accumulate, r0, r1);
+        } else if (direct && stride == 2) {
+            conv3x3s2_direct_avx512(in, cin, hin, win, out, cout, p->wt, p->b, accumulate,
+                                    pre_read, c, r0, r1);
+        } else if (direct && direct_rows_fill(wout)) {
             conv3x3_direct_avx512(in, cin, hin, win, out, cout, p->wt, p->b, accumulate, r0, r1);
         } else if (direct) {
             conv3x3_direct_flat_avx512(in, cin, hin, win, out, cout, p->wt, p->b, accumulate, r0,
@@ -546,8 +724,8 @@ static void conv2d_impl(const float *in, int cin, int hin, int win, float *out, 
         if (mean_c) /* serial here: tiles in order */
             tile_stats_add(o, cout, n, plane, (long)r0 * wout, mean_c, m2_c);
     }
-    if (pre) /* rows no output reads (none for the shapes of this model) */
-        pre_rows(in_pre, cin, hin, win, pre, &done, hin);
+    if (src) /* rows no output reads (none for the shapes of this model) */
+        src_rows(src, hin, &done, hin);
 }
 
 void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -555,7 +733,17 @@ void impa_conv2d(const float *in, int cin, int hin, int win, float *out, int cou
                  float *col, int accumulate)
 {
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, accumulate,
-                NULL, NULL, NULL, NULL);
+                NULL, NULL, NULL, NULL, 0, -1);
+}
+
+void impa_conv2d_rows(const float *in, int cin, int hin, int win, float *out, int cout,
+                      const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                      float *col, int r0, int r1)
+{
+    if (r1 <= r0)
+        return;
+    conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, NULL, NULL,
+                NULL, NULL, r0, r1);
 }
 
 void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, int cout,
@@ -571,27 +759,55 @@ void impa_conv2d_stats(const float *in, int cin, int hin, int win, float *out, i
         return;
     }
     conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
-                m2_c, NULL, NULL);
+                m2_c, NULL, NULL, 0, -1);
+}
+
+void impa_conv2d_stats_src(const float *in, int cin, int hin, int win, float *out, int cout,
+                           const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
+                           float *col, const impa_rows_src_t *src, double *mean_c, double *m2_c)
+{
+    if (k == 1 && stride == 1 && pad == 0) {
+        int done = 0;
+        src_rows(src, hin, &done, hin);
+        impa_conv2d_stats(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, mean_c,
+                          m2_c);
+        return;
+    }
+    conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
+                m2_c, src, NULL, 0, -1);
 }
 
 void impa_conv2d_stats_pre(float *in, int cin, int hin, int win, float *out, int cout,
                            const impa_conv_param_t *p, int k, int stride, int pad, int dilation,
                            float *col, const impa_pre_t *pre, double *mean_c, double *m2_c)
 {
-    if (k == 1 && stride == 1 && pad == 0) {
-        int done = 0;
-        pre_rows(in, cin, hin, win, pre, &done, hin);
-        impa_conv2d_stats(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, mean_c,
-                          m2_c);
-        return;
-    }
-    conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
-                m2_c, in, pre);
+    pre_ctx_t pc = {in, cin, hin, win, pre};
+    impa_rows_src_t src = {pre_rows, &pc};
+    impa_conv2d_stats_src(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, &src,
+                          mean_c, m2_c);
 }
 
-/* Output rows r0..r1-1 of one depthwise plane: dst = b (+ dst) + conv(src). */
-static void dw_plane_rows(const float *src, float *dst, int h, int w, const float *wk, float b,
-                          int k, int dilation, int accumulate, int r0, int r1)
+void impa_conv2d_stats_normin(float *in, int cin, int hin, int win, float *out, int cout,
+                              const impa_conv_param_t *p, int k, int stride, int pad,
+                              int dilation, float *col, const impa_pre_t *pre, double *mean_c,
+                              double *m2_c)
+{
+    int wout = impa_conv_out_size(win, k, stride, pad, dilation);
+    if (stride == 2 && impa_conv2d_direct(p, k, stride, pad, dilation, cout, wout)) {
+        conv2d_impl(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, 0, mean_c,
+                    m2_c, NULL, pre, 0, -1);
+        return;
+    }
+    impa_conv2d_stats_pre(in, cin, hin, win, out, cout, p, k, stride, pad, dilation, col, pre,
+                          mean_c, m2_c);
+}
+
+/* Output rows r0..r1-1 of one depthwise plane: dst = b (+ dst) + conv(src).
+ * Compiled per ISA (the translator's depthwise convolutions were a baseline
+ * SSE2 loop: 2.6 % of a 512 x 512 forward on the Xeon). */
+static inline __attribute__((always_inline)) void
+dw_plane_rows_body(const float *src, float *dst, int h, int w, const float *wk, float b, int k,
+                   int dilation, int accumulate, int r0, int r1)
 {
     int pad = dilation * (k - 1) / 2;
     float *d0 = dst + (size_t)r0 * w;
@@ -624,6 +840,17 @@ static void dw_plane_rows(const float *src, float *dst, int h, int w, const floa
             }
         }
     }
+}
+
+IMPA_ISA_VARIANTS(dw_plane_rows,
+                  (const float *src, float *dst, int h, int w, const float *wk, float b, int k,
+                   int dilation, int accumulate, int r0, int r1),
+                  (src, dst, h, w, wk, b, k, dilation, accumulate, r0, r1))
+
+static void dw_plane_rows(const float *src, float *dst, int h, int w, const float *wk, float b,
+                          int k, int dilation, int accumulate, int r0, int r1)
+{
+    g_isa_fn.dw_rows(src, dst, h, w, wk, b, k, dilation, accumulate, r0, r1);
 }
 
 void impa_dwconv2d(const float *in, float *out, int c, int h, int w,
@@ -705,30 +932,11 @@ static inline float silu1(float x)
 #define IMPA_HOT
 #endif
 
-/* Runtime ISA dispatch of the kernels written for it (channel_apply,
- * readout_block): the body is compiled three times, for the baseline, for
- * x86-64-v3 (AVX2 + FMA) and for x86-64-v4 (AVX-512), and a table of pointers
- * picks one at load time from __builtin_cpu_supports (impa_kernels_set_isa
- * overrides it, for the tests). Without the variants (-march=native or not
- * x86-64 GCC) only the build's own code exists and the table points at it. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__AVX2__)
-#define IMPA_HAVE_ISA_VARIANTS 1
-#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
-    static void name##_generic params { name##_body args; }                                      \
-    __attribute__((target("arch=x86-64-v3"))) static void name##_avx2 params { name##_body args; } \
-    __attribute__((target("arch=x86-64-v4"))) static void name##_avx512 params                   \
-    {                                                                                            \
-        name##_body args;                                                                        \
-    }
-#else
-#define IMPA_HAVE_ISA_VARIANTS 0
-#define IMPA_ISA_VARIANTS(name, params, args)                                                   \
-    static void name##_generic params { name##_body args; }
-#endif
 /* Channel statistics in two passes (mean, then squared deviations: no
  * E[x^2] - E[x]^2 cancellation); float partial sums over blocks of 1024
  * (vectorised), added in double. */
-IMPA_HOT static void channel_stats(const float *x, int hw, double *mean_out, double *m2_out)
+static inline __attribute__((always_inline)) void
+channel_stats_body(const float *x, int hw, double *mean_out, double *m2_out)
 {
     double s = 0.0, q = 0.0;
     for (int i0 = 0; i0 < hw; i0 += 1024) {
@@ -755,6 +963,8 @@ IMPA_HOT static void channel_stats(const float *x, int hw, double *mean_out, dou
     *mean_out = mean;
     *m2_out = q;
 }
+IMPA_ISA_VARIANTS(channel_stats, (const float *x, int hw, double *mean_out, double *m2_out),
+                  (x, hw, mean_out, m2_out))
 
 /* y = act(x * sc + sh) (+ add). y may be x: element i reads x[i] before
  * writing y[i]. */
@@ -781,6 +991,88 @@ IMPA_ISA_VARIANTS(channel_apply,
                   (const float *x, float *y, const float *add, int hw, float sc, float sh,
                    int silu),
                   (x, y, add, hw, sc, sh, silu))
+
+#if IMPA_HAVE_DIRECT512
+/* Input row iy of channel ci (normalised by pre when not NULL: act(x * scale +
+ * shift)) split into its even columns E[j] = x[2j] and its odd columns shifted
+ * by one, O[j + 1] = x[2j + 1], O[0] = 0 (the left padding): the three taps kx
+ * of output pixel j then read O[j], E[j] and O[j + 1], plain loads. Zeros past
+ * the row: the right padding and the vector tails. E, O: L floats each. */
+__attribute__((target("arch=x86-64-v4"))) static void
+s2_fill_row(const float *row, int w, const impa_pre_t *pre, int ci, float *tmp, float *E, float *O,
+            int L)
+{
+    if (pre) {
+        channel_apply_body(row, tmp, NULL, w, pre->scale[ci], pre->shift[ci], pre->silu);
+        row = tmp;
+    }
+    int ne = (w + 1) / 2, no = w / 2;
+    for (int j = 0; j < ne; j++)
+        E[j] = row[2 * j];
+    for (int j = ne; j < L; j++)
+        E[j] = 0.0f;
+    O[0] = 0.0f;
+    for (int j = 0; j < no; j++)
+        O[j + 1] = row[2 * j + 1];
+    for (int j = no + 1; j < L; j++)
+        O[j] = 0.0f;
+}
+
+/* Output rows r0..r1-1 of a 3x3 stride-2 padding-1 convolution, cout % 16 ==
+ * 0 (enc.1, enc.2): the row kernel's blocking (16 output channels x 16 pixels
+ * in 16 accumulators, taps in (ci, ky, kx) order) on input rows split into
+ * even and odd columns (s2_fill_row) in scr, three rows per input channel kept
+ * by iy % 3, so each input row is split (and normalised, pre) once however
+ * many output rows read it, and tile to tile. scr: s2_scratch_floats; scr[0..2]
+ * = the input row each of the three slots holds (-1: none, set by the caller
+ * for each new input). With pre the input is normalised as it is read and
+ * left as it is: no pass of its own over the planes and no write-back (on
+ * the Xeon (SPR-class), one core: 16 -> 16 channels, 512 x 512 input 91
+ * against 50 GFLOP/s for im2col + GEMM (AVX2 kernels), 80 x 80 (40-pixel output
+ * rows) 87 against 68, 40 x 40 63 against 60). */
+__attribute__((target("arch=x86-64-v4"))) static void
+conv3x3s2_direct_avx512(const float *in, int cin, int h, int w, float *out, int cout,
+                        const float *wt, const float *bias, int accumulate, const impa_pre_t *pre,
+                        float *scr, int r0, int r1)
+{
+    int wout = (w - 1) / 2 + 1, hout = (h - 1) / 2 + 1;
+    size_t hw = (size_t)h * w, ohw = (size_t)hout * wout;
+    int L = (wout + 15) / 16 * 16 + 16;
+    float *hdr = scr, *tmp = scr + 16, *slots = tmp + (w + 15) / 16 * 16;
+    for (int y = r0; y < r1; y++) {
+        int ky0 = 2 * y - 1 < 0 ? 1 : 0, ky1 = 2 * y + 1 >= h ? 2 : 3;
+        for (int ky = ky0; ky < ky1; ky++) {
+            int iy = 2 * y - 1 + ky, sl = iy % 3;
+            if (hdr[sl] == (float)iy)
+                continue;
+            for (int ci = 0; ci < cin; ci++) {
+                float *E = slots + ((size_t)ci * 3 + sl) * 2 * L;
+                s2_fill_row(in + (size_t)ci * hw + (size_t)iy * w, w, pre, ci, tmp, E, E + L, L);
+            }
+            hdr[sl] = (float)iy;
+        }
+        for (int co0 = 0; co0 < cout; co0 += 16) {
+            for (int x0 = 0; x0 < wout; x0 += 16) {
+                float *o;
+                __mmask16 sm;
+                __m512 acc[16];
+                direct512_begin(acc, out, ohw, wout, y, co0, x0, bias, accumulate, &o, &sm);
+                for (int ci = 0; ci < cin; ci++) {
+                    for (int ky = ky0; ky < ky1; ky++) {
+                        const float *E = slots + ((size_t)ci * 3 + (2 * y - 1 + ky) % 3) * 2 * L;
+                        const float *O = E + L;
+                        const float *wk = wt + (size_t)(ci * 9 + ky * 3) * cout + co0;
+                        direct512_tap(acc, _mm512_loadu_ps(O + x0), wk);
+                        direct512_tap(acc, _mm512_loadu_ps(E + x0), wk + cout);
+                        direct512_tap(acc, _mm512_loadu_ps(O + x0 + 1), wk + 2 * (size_t)cout);
+                    }
+                }
+                direct512_store(acc, o, ohw, sm);
+            }
+        }
+    }
+}
+#endif
 
 /* Per-channel affine (y = x*scale + shift) of a GroupNorm from statistics of
  * `planes` planes per channel (1, or 4 for the fused pixel shuffle, where output
@@ -1022,17 +1314,37 @@ void impa_groupnorm_local(const float *in, float *out, int c, int hw, int groups
     }
 }
 
-/* One output row pair of the fused shuffle: out rows 2y and 2y+1 of channel c
- * from the four sub-pixel planes pre[4c + dy*2 + dx] at row y, with the add
- * fused into the same pass. Each output element reads a0/a1 at its own
- * index before writing it, so add may alias out (the decoder adds its skip in
- * place). */
-IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const float *p10,
-                                       const float *p11, float *o0, float *o1,
-                                       const float *a0, const float *a1, int w, float sc,
-                                       float sh, int silu)
+/* The add operand of the fused shuffle at one element: amode 1 as it is, 2
+ * affine (a * asc + ash), 3 affine + SiLU (its own GroupNorm applied on read). */
+static inline float shuffle_add1(float a, float asc, float ash, int amode)
 {
-    if (silu && a0) {
+    if (amode == 1)
+        return a;
+    return amode == 3 ? silu1(a * asc + ash) : a * asc + ash;
+}
+
+/* One output row pair of the fused shuffle: out rows 2y and 2y+1 of channel c
+ * from the four sub-pixel planes' rows p[dy*2 + dx] (row y of pre[4c + dy*2 +
+ * dx]), normalised (x * sc + sh, then SiLU if silu), plus the add rows a0/a1
+ * (amode 0: none, else shuffle_add1). Each output element reads a0/a1 at its
+ * own index before writing it, so add may alias out (the decoder adds its skip
+ * in place). */
+static inline __attribute__((always_inline)) void
+shuffle_row_body(const float *const *p, float *o0, float *o1, const float *a0, const float *a1,
+                 int w, float sc, float sh, int silu, float asc, float ash, int amode)
+{
+    const float *p00 = p[0], *p01 = p[1], *p10 = p[2], *p11 = p[3];
+    if (silu && amode == 3) {
+#if IMPA_HAVE_OPENMP
+#pragma omp simd
+#endif
+        for (int x = 0; x < w; x++) {
+            o0[2 * x] = silu1(p00[x] * sc + sh) + silu1(a0[2 * x] * asc + ash);
+            o0[2 * x + 1] = silu1(p01[x] * sc + sh) + silu1(a0[2 * x + 1] * asc + ash);
+            o1[2 * x] = silu1(p10[x] * sc + sh) + silu1(a1[2 * x] * asc + ash);
+            o1[2 * x + 1] = silu1(p11[x] * sc + sh) + silu1(a1[2 * x + 1] * asc + ash);
+        }
+    } else if (silu && amode == 1) {
 #if IMPA_HAVE_OPENMP
 #pragma omp simd
 #endif
@@ -1042,7 +1354,7 @@ IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const
             o1[2 * x] = silu1(p10[x] * sc + sh) + a1[2 * x];
             o1[2 * x + 1] = silu1(p11[x] * sc + sh) + a1[2 * x + 1];
         }
-    } else if (silu) {
+    } else if (silu && amode == 0) {
 #if IMPA_HAVE_OPENMP
 #pragma omp simd
 #endif
@@ -1053,37 +1365,78 @@ IMPA_HOT static void shuffle_apply_row(const float *p00, const float *p01, const
             o1[2 * x + 1] = silu1(p11[x] * sc + sh);
         }
     } else {
+        /* the rest (no SiLU, or an affine-only add): not on the shipped model's path */
         for (int x = 0; x < w; x++) {
-            o0[2 * x] = p00[x] * sc + sh + (a0 ? a0[2 * x] : 0.0f);
-            o0[2 * x + 1] = p01[x] * sc + sh + (a0 ? a0[2 * x + 1] : 0.0f);
-            o1[2 * x] = p10[x] * sc + sh + (a1 ? a1[2 * x] : 0.0f);
-            o1[2 * x + 1] = p11[x] * sc + sh + (a1 ? a1[2 * x + 1] : 0.0f);
+            float v[4] = {p00[x] * sc + sh, p01[x] * sc + sh, p10[x] * sc + sh, p11[x] * sc + sh};
+            for (int k = 0; k < 4; k++) {
+                if (silu)
+                    v[k] = silu1(v[k]);
+                if (amode) {
+                    const float *a = k < 2 ? a0 : a1;
+                    v[k] += shuffle_add1(a[2 * x + (k & 1)], asc, ash, amode);
+                }
+            }
+            o0[2 * x] = v[0];
+            o0[2 * x + 1] = v[1];
+            o1[2 * x] = v[2];
+            o1[2 * x + 1] = v[3];
+        }
+    }
+}
+IMPA_ISA_VARIANTS(shuffle_row,
+                  (const float *const *p, float *o0, float *o1, const float *a0, const float *a1,
+                   int w, float sc, float sh, int silu, float asc, float ash, int amode),
+                  (p, o0, o1, a0, a1, w, sc, sh, silu, asc, ash, amode))
+
+/* The fused shuffle on rows y0..y1-1 of the pre planes of output channels
+ * ch0..ch1-1 (output rows 2y0..2y1-1), on the calling thread. */
+static void shuffle_rows(const float *pre, float *out, int ch0, int ch1, int h, int w,
+                         const float *scale, const float *shift, int silu, const float *add,
+                         const impa_pre_t *add_pre, int y0, int y1)
+{
+    size_t hw = (size_t)h * w, wo = 2 * (size_t)w;
+    int amode = !add ? 0 : !add_pre ? 1 : add_pre->silu ? 3 : 2;
+    for (int ch = ch0; ch < ch1; ch++) {
+        const float *q = pre + 4 * (size_t)ch * hw;
+        float *o = out + (size_t)ch * 4 * hw;
+        const float *a = add ? add + (size_t)ch * 4 * hw : NULL;
+        float asc = add_pre ? add_pre->scale[ch] : 1.0f, ash = add_pre ? add_pre->shift[ch] : 0.0f;
+        for (int y = y0; y < y1; y++) {
+            size_t r = (size_t)y * w, o0 = (size_t)(2 * y) * wo, o1 = o0 + wo;
+            const float *pr[4] = {q + r, q + hw + r, q + 2 * hw + r, q + 3 * hw + r};
+            g_isa_fn.shuffle_row(pr, o + o0, o + o1, a ? a + o0 : NULL, a ? a + o1 : NULL, w,
+                                 scale[ch], shift[ch], silu, asc, ash, amode);
         }
     }
 }
 
+void impa_groupnorm_shuffle2_affine(const double *mean_c, const double *m2_c, int c, int groups,
+                                    int hw, float eps, const impa_norm_param_t *p, float *scale,
+                                    float *shift)
+{
+    group_affine(mean_c, m2_c, 4, c, groups, hw, eps, p, scale, shift);
+}
+
+void impa_shuffle2_apply_rows(const float *pre, float *out, int c, int h, int w,
+                              const float *scale, const float *shift, impa_act_t act,
+                              const float *add, const impa_pre_t *add_pre, int y0, int y1)
+{
+    shuffle_rows(pre, out, 0, c, h, w, scale, shift, act == IMPA_ACT_SILU, add, add_pre, y0, y1);
+}
+
 void impa_groupnorm_shuffle2_apply(const float *pre, float *out, int c, int h, int w,
                                    int groups, float eps, const impa_norm_param_t *p,
-                                   impa_act_t act, const float *add, const double *mean_c,
-                                   const double *m2_c)
+                                   impa_act_t act, const float *add, const impa_pre_t *add_pre,
+                                   const double *mean_c, const double *m2_c)
 {
     float scale[IMPA_GN_MAX_CHANNELS / 4], shift[IMPA_GN_MAX_CHANNELS / 4];
-    int hw = h * w, wo = 2 * w;
-    group_affine(mean_c, m2_c, 4, c, groups, hw, eps, p, scale, shift);
+    group_affine(mean_c, m2_c, 4, c, groups, h * w, eps, p, scale, shift);
 #if IMPA_HAVE_OPENMP
 #pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
-    for (int ch = 0; ch < c; ch++) {
-        const float *q = pre + (size_t)4 * ch * hw;
-        float *o = out + (size_t)ch * 4 * hw;
-        const float *a = add ? add + (size_t)ch * 4 * hw : NULL;
-        for (int y = 0; y < h; y++) {
-            size_t r = (size_t)y * w, o0 = (size_t)(2 * y) * wo, o1 = o0 + (size_t)wo;
-            shuffle_apply_row(q + r, q + hw + r, q + 2 * (size_t)hw + r, q + 3 * (size_t)hw + r,
-                              o + o0, o + o1, a ? a + o0 : NULL, a ? a + o1 : NULL, w,
-                              scale[ch], shift[ch], act == IMPA_ACT_SILU);
-        }
-    }
+    for (int ch = 0; ch < c; ch++)
+        shuffle_rows(pre, out, ch, ch + 1, h, w, scale, shift, act == IMPA_ACT_SILU, add,
+                     add_pre, 0, h);
 }
 
 void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, int groups,
@@ -1099,25 +1452,88 @@ void impa_groupnorm_shuffle2(const float *pre, float *out, int c, int h, int w, 
 #endif
     for (int k = 0; k < np; k++)
         channel_stats(pre + (size_t)k * hw, hw, &mean_c[k], &m2_c[k]);
-    impa_groupnorm_shuffle2_apply(pre, out, c, h, w, groups, eps, p, act, add, mean_c, m2_c);
+    impa_groupnorm_shuffle2_apply(pre, out, c, h, w, groups, eps, p, act, add, NULL, mean_c,
+                                  m2_c);
 }
 
-void impa_silu(float *x, size_t n)
+static inline __attribute__((always_inline)) void silu_n_body(float *x, size_t n)
 {
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384 && !in_parallel())
+#pragma omp simd
 #endif
     for (size_t i = 0; i < n; i++)
         x[i] = silu1(x[i]);
 }
+IMPA_ISA_VARIANTS(silu_n, (float *x, size_t n), (x, n))
+
+static inline __attribute__((always_inline)) void gate_n_body(const float *v, float *gate,
+                                                               size_t n)
+{
+#if IMPA_HAVE_OPENMP
+#pragma omp simd
+#endif
+    for (size_t i = 0; i < n; i++)
+        gate[i] = v[i] * sigmoid1(gate[i]);
+}
+IMPA_ISA_VARIANTS(gate_n, (const float *v, float *gate, size_t n), (v, gate, n))
+
+/* Threads for an element-wise pass over n floats: all above 16 Ki floats
+ * outside a caller's parallel region, else the calling thread. */
+static int elem_threads(size_t n)
+{
+    return n > 16384 && !in_parallel() ? g_threads : 1;
+}
+
+void impa_silu(float *x, size_t n)
+{
+    int nth = elem_threads(n);
+#if IMPA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
+#endif
+    for (int t = 0; t < nth; t++) {
+        size_t a = n * (size_t)t / (size_t)nth, b = n * (size_t)(t + 1) / (size_t)nth;
+        g_isa_fn.silu(x + a, b - a);
+    }
+}
+
+/* erf(z) for GELU, written so that it vectorises (libm's erff is a scalar call
+ * per element): Abramowitz & Stegun 7.1.26, erf(|z|) = 1 - t (a1 + t (a2 + ...
+ * a5)) e^-z^2, t = 1 / (1 + p |z|), absolute error <= 1.5e-7 (GELU's then
+ * <= 0.75e-7 |x|); e^-z^2 by exp_neg, clamped where it is below float's range. */
+static inline float erf1(float z)
+{
+    float a = fabsf(z);
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float q = 1.061405429f;
+    q = q * t - 1.453152027f;
+    q = q * t + 1.421413741f;
+    q = q * t - 0.284496736f;
+    q = q * t + 0.254829592f;
+    float a2 = a * a;
+    float r = 1.0f - q * t * exp_neg(a2 > 87.0f ? 87.0f : a2);
+    return z < 0.0f ? -r : r;
+}
+
+static inline __attribute__((always_inline)) void gelu_n_body(float *x, size_t n)
+{
+#if IMPA_HAVE_OPENMP
+#pragma omp simd
+#endif
+    for (size_t i = 0; i < n; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erf1(x[i] * (float)M_SQRT1_2));
+}
+IMPA_ISA_VARIANTS(gelu_n, (float *x, size_t n), (x, n))
 
 void impa_gelu(float *x, size_t n)
 {
+    int nth = elem_threads(n);
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384 && !in_parallel())
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
 #endif
-    for (size_t i = 0; i < n; i++)
-        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+    for (int t = 0; t < nth; t++) {
+        size_t a = n * (size_t)t / (size_t)nth, b = n * (size_t)(t + 1) / (size_t)nth;
+        g_isa_fn.gelu(x + a, b - a);
+    }
 }
 
 void impa_sigmoid(float *x, size_t n)
@@ -1131,11 +1547,14 @@ void impa_sigmoid(float *x, size_t n)
 
 void impa_gate(const float *v, float *gate, size_t n)
 {
+    int nth = elem_threads(n);
 #if IMPA_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(g_threads) schedule(static) if (n > 16384 && !in_parallel())
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
 #endif
-    for (size_t i = 0; i < n; i++)
-        gate[i] = v[i] * sigmoid1(gate[i]);
+    for (int t = 0; t < nth; t++) {
+        size_t a = n * (size_t)t / (size_t)nth, b = n * (size_t)(t + 1) / (size_t)nth;
+        g_isa_fn.gate(v + a, gate + a, b - a);
+    }
 }
 
 void impa_pixel_shuffle(const float *in, float *out, int c, int h, int w, int r)
@@ -1182,42 +1601,76 @@ void impa_pixel_unshuffle(const float *in, float *out, int c, int h, int w, int 
     }
 }
 
+#if IMPA_HAVE_DIRECT512
+/* dst[px][2i] = src[px][2i], i < w/2, px = 0, 1 (one row of mixer_map): the
+ * even lanes of a masked load stored through the same mask, 16 columns per
+ * step; masked-off lanes are neither read nor written. Compiled for the
+ * baseline, the strided scalar copy was 3 % of a 512 x 512 forward. */
+__attribute__((target("arch=x86-64-v4"))) static void mixer_row_avx512(float *const *dst,
+                                                                      const float *const *src,
+                                                                      int w)
+{
+    for (int x = 0; x < w; x += 16) {
+        __mmask16 m = (__mmask16)((w - x >= 16 ? 0xFFFFu : (1u << (w - x)) - 1u) & 0x5555u);
+        for (int px = 0; px < 2; px++)
+            _mm512_mask_storeu_ps(dst[px] + x, m, _mm512_maskz_loadu_ps(m, src[px] + x));
+    }
+}
+#endif
+
 /* The mixer as one gather (docs/model.md step 1): mixed channel cm at sub-pixel
  * km = (y%2)*2 + x%2 holds field j % c from sub-pixel j / c, j = cm*4 + km, of
  * the same 2x2 block. `inverse` swaps source and destination. For one mixed
  * channel and one row the even and the odd columns each read one fixed source
  * row, so the loops run over column pairs with no index arithmetic per pixel
  * (the per-pixel divisions made the mixer 4 % of a forward). */
+static void mixer_rows(const float *in, float *out, int c, int cm, int h, int w, int inverse,
+                       int y0, int y1)
+{
+    for (int y = y0; y < y1; y++) {
+        const float *src[2];
+        float *dst[2];
+        size_t mixed = ((size_t)cm * h + y) * w;
+        for (int px = 0; px < 2; px++) {
+            int j = cm * 4 + (y % 2) * 2 + px;
+            int cs = j % c, ks = j / c;
+            /* the source pixel of column x = 2i + px is 2i + ks % 2 */
+            size_t orig = ((size_t)cs * h + (y & ~1) + ks / 2) * w + ks % 2;
+            if (inverse) {
+                src[px] = in + mixed + px;
+                dst[px] = out + orig;
+            } else {
+                src[px] = in + orig;
+                dst[px] = out + mixed + px;
+            }
+        }
+#if IMPA_HAVE_DIRECT512
+        if (g_isa == IMPA_ISA_AVX512) {
+            mixer_row_avx512(dst, src, w);
+            continue;
+        }
+#endif
+        int half = w / 2;
+        for (int i = 0; i < half; i++) {
+            dst[0][2 * i] = src[0][2 * i];
+            dst[1][2 * i] = src[1][2 * i];
+        }
+    }
+}
+
 static void mixer_map(const float *in, float *out, int c, int h, int w, int inverse)
 {
 #if IMPA_HAVE_OPENMP
 #pragma omp parallel for num_threads(g_threads) schedule(static) if (!in_parallel())
 #endif
-    for (int cm = 0; cm < c; cm++) {
-        for (int y = 0; y < h; y++) {
-            const float *src[2];
-            float *dst[2];
-            size_t mixed = ((size_t)cm * h + y) * w;
-            for (int px = 0; px < 2; px++) {
-                int j = cm * 4 + (y % 2) * 2 + px;
-                int cs = j % c, ks = j / c;
-                /* the source pixel of column x = 2i + px is 2i + ks % 2 */
-                size_t orig = ((size_t)cs * h + (y & ~1) + ks / 2) * w + ks % 2;
-                if (inverse) {
-                    src[px] = in + mixed + px;
-                    dst[px] = out + orig;
-                } else {
-                    src[px] = in + orig;
-                    dst[px] = out + mixed + px;
-                }
-            }
-            int half = w / 2;
-            for (int i = 0; i < half; i++) {
-                dst[0][2 * i] = src[0][2 * i];
-                dst[1][2 * i] = src[1][2 * i];
-            }
-        }
-    }
+    for (int cm = 0; cm < c; cm++)
+        mixer_rows(in, out, c, cm, h, w, inverse, 0, h);
+}
+
+void impa_mixer_rows(const float *in, float *out, int c, int h, int w, int y0, int y1)
+{
+    for (int cm = 0; cm < c; cm++)
+        mixer_rows(in, out, c, cm, h, w, 0, y0, y1);
 }
 
 void impa_mixer(const float *in, float *out, int c, int h, int w)
@@ -1364,17 +1817,19 @@ int impa_kernels_set_isa(impa_isa_t isa)
     if (!impa_kernels_isa_supported(isa))
         return -1;
     g_isa = isa;
-    g_isa_fn.channel_apply = channel_apply_generic;
-    g_isa_fn.readout_block = readout_block_generic;
+#define IMPA_ISA_PICK(v)                                                                        \
+    (g_isa_fn.channel_apply = channel_apply_##v, g_isa_fn.readout_block = readout_block_##v,     \
+     g_isa_fn.channel_stats = channel_stats_##v, g_isa_fn.shuffle_row = shuffle_row_##v,     \
+     g_isa_fn.dw_rows = dw_plane_rows_##v, g_isa_fn.silu = silu_n_##v, g_isa_fn.gate = gate_n_##v, \
+     g_isa_fn.gelu = gelu_n_##v)
+    IMPA_ISA_PICK(generic);
 #if IMPA_HAVE_ISA_VARIANTS
-    if (isa == IMPA_ISA_AVX2) {
-        g_isa_fn.channel_apply = channel_apply_avx2;
-        g_isa_fn.readout_block = readout_block_avx2;
-    } else if (isa == IMPA_ISA_AVX512) {
-        g_isa_fn.channel_apply = channel_apply_avx512;
-        g_isa_fn.readout_block = readout_block_avx512;
-    }
+    if (isa == IMPA_ISA_AVX2)
+        IMPA_ISA_PICK(avx2);
+    else if (isa == IMPA_ISA_AVX512)
+        IMPA_ISA_PICK(avx512);
 #endif
+#undef IMPA_ISA_PICK
     return 0;
 }
 

@@ -147,23 +147,23 @@ static int build_specs(impa_model_t *m, spec_list_t *l)
     return rc;
 }
 
-/* The weights of the stride-1 3x3 convolutions (enc.0, dec.0-2) packed once
- * for the direct kernel (impa_conv_pack): [in*9][out] each, in m->packed. */
+/* The weights of the 3x3 convolutions (enc.0-2, dec.0-2) packed once for the
+ * direct kernels (impa_conv_pack): [in*9][out] each, in m->packed. */
 static int pack_direct(impa_model_t *m, char *err, size_t errlen, const char *path)
 {
     const impa_model_info_t *I = &m->info;
     int C = I->n_fields, S = I->hid_s;
-    impa_conv_param_t *p[4] = {&m->enc_conv[0], &m->dec_conv[0], &m->dec_conv[1],
-                               &m->dec_conv[2]};
-    int cout[4] = {S, 4 * S, 4 * S, S}, kk[4] = {C * 9, S * 9, S * 9, S * 9};
+    impa_conv_param_t *p[6] = {&m->enc_conv[0], &m->enc_conv[1], &m->enc_conv[2],
+                               &m->dec_conv[0], &m->dec_conv[1], &m->dec_conv[2]};
+    int cout[6] = {S, S, S, 4 * S, 4 * S, S}, kk[6] = {C * 9, S * 9, S * 9, S * 9, S * 9, S * 9};
     size_t n = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 6; i++)
         n += (size_t)cout[i] * kk[i];
     m->packed = malloc(n * sizeof(float));
     if (!m->packed)
         return impa_err(err, errlen, IMPA_ENOMEM, "%s: out of memory (%zu floats)", path, n);
     float *dst = m->packed;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         impa_conv_pack(p[i]->w, cout[i], kk[i], dst);
         p[i]->wt = dst;
         dst += (size_t)cout[i] * kk[i];

@@ -106,6 +106,15 @@ static void test_conv2d(void **state)
         {16, 64, 6, 40, 3, 1, 1, 1},
         {4, 16, 1, 20, 3, 1, 1, 1},
         {5, 16, 9, 7, 3, 1, 1, 1},
+        /* the stride-2 direct kernel (any row width; also cases 1 and 2): several
+         * tiles (its scratch rows kept from tile to tile, and over the threads),
+         * odd sides (the right and bottom padding), one output row from one and
+         * from two input rows, two output-channel blocks */
+        {16, 16, 40, 256, 3, 2, 1, 1},
+        {16, 32, 7, 61, 3, 2, 1, 1},
+        {4, 16, 2, 32, 3, 2, 1, 1},
+        {4, 16, 1, 32, 3, 2, 1, 1},
+        {8, 16, 9, 64, 3, 2, 1, 1},
     };
     int n_direct = 0;
     for (size_t cp = 0; cp < 2 * sizeof(cases) / sizeof(cases[0]); cp++) {
@@ -130,7 +139,7 @@ static void test_conv2d(void **state)
         float *wt = malloc(kk * t->cout * sizeof(float));
         impa_conv_pack(w, t->cout, (int)kk, wt);
         impa_conv_param_t p = {w, b, packed ? wt : NULL};
-        int direct = impa_conv2d_direct(&p, t->k, t->stride, t->pad, t->dil, t->cout);
+        int direct = impa_conv2d_direct(&p, t->k, t->stride, t->pad, t->dil, t->cout, wo);
         assert_true(!direct || packed);
         n_direct += direct;
         impa_conv2d(in, t->cin, t->h, t->w, out, t->cout, &p, t->k, t->stride, t->pad, t->dil,
@@ -203,8 +212,11 @@ static void test_conv2d(void **state)
     }
     printf("conv2d: %d cases on the direct kernel (kernels %s)\n", n_direct,
            impa_kernels_isa_name(impa_kernels_isa()));
+    if (impa_kernels_isa() == IMPA_ISA_AVX2)
+        assert_int_equal(n_direct, 12); /* the stride-1 3x3 cases with cout % 8 == 0 */
     if (impa_kernels_isa() == IMPA_ISA_AVX512)
-        assert_int_equal(n_direct, 12); /* the last 11 cases and enc.0 */
+        assert_int_equal(n_direct, 19); /* the last 16 cases, enc.0 and both stride-2 cases
+                                         * with cout % 16 == 0 */
 }
 
 static void test_dwconv(void **state)
@@ -385,14 +397,22 @@ static void naive_mixer(const float *in, float *out, int c, int h, int w)
 static void test_mixer(void **state)
 {
     (void)state;
-    const int cs[] = {4, 3, 1, 5};
-    for (int t = 0; t < 4; t++) {
-        int c = cs[t], h = 6, w = 10;
+    /* rows of one vector with a tail, and (AVX-512: 16 columns per step) of
+     * several vectors and a tail */
+    const int cs[] = {4, 3, 1, 5, 4, 3};
+    for (int t = 0; t < 6; t++) {
+        int c = cs[t], h = 6, w = t < 4 ? 10 : 38;
         size_t n = (size_t)c * h * w;
         float *in = rnd(n, 17, -1, 1), *ref = malloc(n * sizeof(float)),
               *out = malloc(n * sizeof(float)), *back = malloc(n * sizeof(float));
         naive_mixer(in, ref, c, h, w);
         impa_mixer(in, out, c, h, w);
+        assert_memory_equal(ref, out, n * sizeof(float));
+        /* by row bands (enc.0's input producer), an odd band first */
+        memset(out, 0, n * sizeof(float));
+        impa_mixer_rows(in, out, c, h, w, 0, 1);
+        impa_mixer_rows(in, out, c, h, w, 1, 4);
+        impa_mixer_rows(in, out, c, h, w, 4, h);
         assert_memory_equal(ref, out, n * sizeof(float));
         impa_mixer_inverse(out, back, c, h, w);
         assert_memory_equal(in, back, n * sizeof(float));
@@ -493,10 +513,47 @@ static void test_groupnorm_shuffle(void **state)
         if (mode >= 2)
             memcpy(out, add, n * sizeof(float));
         impa_groupnorm_shuffle2_apply(pre2, out, c, h, w, groups, 1e-5f, &p, act,
-                                      mode >= 2 ? out : ra, mean, m2);
+                                      mode >= 2 ? out : ra, NULL, mean, m2);
         e = max_abs_diff(out, ref, n);
         if (e > 1e-5)
             fail_msg("groupnorm_shuffle2_apply mode %d: max abs error %g", mode, e);
+        /* the add normalised on read (add_pre: its own affine, + SiLU or not), in
+         * place (the decoder's raw skip), whole planes and by row bands
+         * (impa_shuffle2_apply_rows with the affine of impa_groupnorm_shuffle2_affine) */
+        if (mode >= 1) {
+            float *asc = rnd((size_t)c, 35, 0.5f, 1.5f), *ash = rnd((size_t)c, 36, -0.5f, 0.5f);
+            float *ref2 = malloc(n * sizeof(float));
+            for (int asilu = 0; asilu <= 1; asilu++) {
+                impa_pre_t ap = {asc, ash, asilu};
+                size_t cp = n / (size_t)c;
+                for (size_t i = 0; i < n; i++) {
+                    int ch = (int)(i / cp);
+                    double a = (double)add[i] * asc[ch] + ash[ch];
+                    ref2[i] = (float)((double)ref[i] - add[i] + norm_epilogue(a, asilu, 0.0f));
+                }
+                memcpy(out, add, n * sizeof(float));
+                impa_groupnorm_shuffle2_apply(pre2, out, c, h, w, groups, 1e-5f, &p, act, out, &ap,
+                                              mean, m2);
+                e = max_abs_diff(out, ref2, n);
+                if (e > 1e-5)
+                    fail_msg("groupnorm_shuffle2_apply mode %d, add normalised (silu %d): max abs "
+                             "error %g", mode, asilu, e);
+                float scale[8], shift[8];
+                impa_groupnorm_shuffle2_affine(mean, m2, c, groups, h * w, 1e-5f, &p, scale, shift);
+                memcpy(out, add, n * sizeof(float));
+                const int bands[] = {0, 1, 4, h};
+                for (int b = 0; b < 3; b++)
+                    impa_shuffle2_apply_rows(pre2, out, c, h, w, scale, shift, act, out, &ap,
+                                             bands[b], bands[b + 1]);
+                e = max_abs_diff(out, ref2, n);
+                if (e > 1e-5)
+                    fail_msg("shuffle2_apply_rows mode %d (silu %d): max abs error %g", mode, asilu,
+                             e);
+            }
+            free(asc);
+            free(ash);
+            free(ref2);
+        }
         free(idw);
         free(idb);
         free(pre2);
@@ -835,16 +892,24 @@ static void test_apply_readout(void **state)
 /* The dispatcher chose the best ISA this CPU has (here, a Zen 3 without
  * AVX-512: AVX2), and the kernels compiled per ISA give the reference results
  * under each variant the CPU can run. */
+static void test_conv_pre(void **state);
+
 static void run_isa_kernels(impa_isa_t isa)
 {
     assert_int_equal(impa_kernels_set_isa(isa), 0);
     assert_int_equal(impa_kernels_isa(), isa);
-    printf("ISA variant %s: GroupNorm apply, fused readout and convolutions against the "
-           "references\n", impa_kernels_isa_name(isa));
+    printf("ISA variant %s: GroupNorm statistics and apply, fused shuffle + norm, fused "
+           "readout, mixer, depthwise, activations and convolutions against the references\n",
+           impa_kernels_isa_name(isa));
     test_conv2d(NULL);
     test_groupnorm(NULL);
     test_apply_readout(NULL);
     test_slices(NULL);
+    test_groupnorm_shuffle(NULL);
+    test_conv_pre(NULL);
+    test_mixer(NULL);
+    test_dwconv(NULL);
+    test_activations(NULL);
     assert_int_equal(impa_kernels_set_isa(impa_kernels_isa_best()), 0);
 }
 
@@ -863,12 +928,14 @@ static void test_isa_dispatch(void **state)
                      __builtin_cpu_supports("x86-64-v3") > 0);
 #endif
     printf("dispatch: %s chosen\n", impa_kernels_isa_name(best));
-    /* the public selector (impa-bench --kernels) by name */
-    assert_int_equal(impa_engine_set_kernel_isa("generic"), 0);
-    assert_string_equal(impa_engine_kernel_isa(), "generic");
+    /* the public selector (impa-bench --kernels) by name ("generic"; "build" in a
+     * -Dnative=true build, which has only its own code) */
+    const char *gen = impa_kernels_isa_name(IMPA_ISA_GENERIC);
+    assert_int_equal(impa_engine_set_kernel_isa(gen), 0);
+    assert_string_equal(impa_engine_kernel_isa(), gen);
     assert_int_equal(impa_engine_set_kernel_isa("sse9"), IMPA_EINVAL);
     assert_int_equal(impa_engine_set_kernel_isa(NULL), IMPA_EINVAL);
-    assert_string_equal(impa_engine_kernel_isa(), "generic");
+    assert_string_equal(impa_engine_kernel_isa(), gen);
     assert_int_equal(impa_engine_set_kernel_isa(impa_kernels_isa_name(best)), 0);
     assert_int_equal(impa_kernels_isa(), best);
     run_isa_kernels(IMPA_ISA_GENERIC);
@@ -889,6 +956,27 @@ static void test_isa_avx512(void **state)
         skip();
     }
     run_isa_kernels(IMPA_ISA_AVX512);
+}
+
+/* A row producer for impa_conv2d_stats_src: copies rows of src into dst and
+ * counts calls that are out of order (bad). */
+typedef struct {
+    const float *src;
+    float *dst;
+    int c, h, w, done, bad;
+    int calls;
+} rows_ctx_t;
+
+static void copy_rows(void *ctx, int r0, int r1)
+{
+    rows_ctx_t *rc = ctx;
+    if (r0 != rc->done || r1 <= r0 || r1 > rc->h)
+        rc->bad++;
+    for (int ch = 0; ch < rc->c; ch++)
+        memcpy(rc->dst + ((size_t)ch * rc->h + r0) * rc->w, rc->src + ((size_t)ch * rc->h + r0) * rc->w,
+               sizeof(float) * (size_t)(r1 - r0) * rc->w);
+    rc->done = r1;
+    rc->calls++;
 }
 
 /* A convolution whose input's norm + SiLU is applied band by band inside it
@@ -932,6 +1020,51 @@ static void test_conv_pre(void **state)
             for (int c = 0; c < cout; c++) {
                 assert_float_equal(m1[c], m2[c], 1e-6);
                 assert_float_equal(q1[c], q2[c], 1e-6 * q1[c] + 1e-6);
+            }
+            /* a producer of the input rows (impa_conv2d_stats_src): rows copied from
+             * x1 into a NaN-filled input, asked for in order, each once, all rows
+             * before the convolution returns; serial (the engine's workers: band
+             * by band) and over the threads (all at once) */
+            for (int serial = 0; serial < 2; serial++) {
+                for (size_t i = 0; i < n; i++)
+                    x2[i] = NAN;
+                rows_ctx_t rc = {x1, x2, cin, h, w, 0, 0, 0};
+                impa_rows_src_t src = {copy_rows, &rc};
+                impa_kernels_serial(serial);
+                impa_conv2d_stats_src(x2, cin, h, w, o2, cout, &pc, 3, stride, 1, 1, col, &src,
+                                      m2, q2);
+                impa_kernels_serial(0);
+                assert_int_equal(rc.bad, 0);
+                assert_int_equal(rc.done, h);
+                if (serial)
+                    assert_true(rc.calls > 1); /* band by band */
+                assert_true(max_abs_diff(o1, o2, (size_t)cout * ho * ho) < 1e-5);
+                /* tiles in order (serial) and over the threads compute the statistics
+                 * differently (tile by tile, or over the planes in float blocks): the
+                 * tolerances of test_conv2d */
+                for (int c = 0; c < cout; c++) {
+                    assert_float_equal(m1[c], m2[c], 1e-5 * (1 + fabs(m1[c])));
+                    assert_float_equal(q1[c], q2[c], 1e-4 * (1 + q1[c]));
+                }
+            }
+            /* the input normalised as it is read (impa_conv2d_stats_normin: the
+             * stride-2 direct kernel under AVX-512 leaves x2 raw), serial and over
+             * the threads */
+            for (int serial = 0; serial < 2; serial++) {
+                memcpy(x2, x0, n * sizeof(float));
+                impa_kernels_serial(serial);
+                impa_conv2d_stats_normin(x2, cin, h, w, o2, cout, &pc, 3, stride, 1, 1, col, &pre,
+                                         m2, q2);
+                impa_kernels_serial(0);
+                if (max_abs_diff(o1, o2, (size_t)cout * ho * ho) > 1e-5)
+                    fail_msg("conv_stats_normin stride %d silu %d serial %d: max abs error %g",
+                             stride, silu, serial, max_abs_diff(o1, o2, (size_t)cout * ho * ho));
+                for (int c = 0; c < cout; c++) {
+                    assert_float_equal(m1[c], m2[c], 1e-5 * (1 + fabs(m1[c])));
+                    assert_float_equal(q1[c], q2[c], 1e-4 * (1 + q1[c]));
+                }
+                int raw = stride == 2 && impa_kernels_isa() == IMPA_ISA_AVX512;
+                assert_int_equal(memcmp(x2, x0, n * sizeof(float)) == 0, raw);
             }
         }
     free(x0);
